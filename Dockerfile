@@ -1,0 +1,18 @@
+# Gatewatch processes (API, ingest, detection workers) share one image; the command picks
+# the role. Node 24 runs the TypeScript sources directly (type stripping), so no build step.
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /opt/gatewatch
+COPY package.json package-lock.json ./
+# The `node` dev dependency (the runtime for fresh machines) is not needed here.
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+COPY core ./core
+COPY ingest ./ingest
+COPY parser ./parser
+COPY detections ./detections
+COPY api ./api
+COPY cli ./cli
+COPY samples ./samples
+USER node
+ENTRYPOINT ["node", "cli/gatewatch.ts"]
+CMD ["--help"]

@@ -1,0 +1,67 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, durationMs, loadConfig } from './load.ts';
+
+function file(content: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-config-'));
+  const path = join(dir, 'gatewatch.yaml');
+  writeFileSync(path, content);
+  return path;
+}
+
+describe('configuration', () => {
+  it('fills every default when nothing is given', () => {
+    const config = loadConfig({ env: {} });
+    expect(config.api.port).toBe(8080);
+    expect(config.redis.prefix).toBe('gw');
+    expect(config.elasticsearch.indexPrefix).toBe('gatewatch');
+    expect(config.ingest.trustedProxies).toEqual([]);
+  });
+
+  it('reads a YAML file and lets environment variables override it', () => {
+    const path = file('api:\n  port: 9000\nelasticsearch:\n  url: http://es.internal:9200\n');
+    const config = loadConfig({
+      env: {
+        GATEWATCH_CONFIG: path,
+        REDIS_URL: 'redis://cache:6380',
+        GATEWATCH_API__PORT: '9100',
+        GATEWATCH_INGEST__TRUSTED_PROXIES: '10.0.0.0/8, 192.168.0.0/16',
+        GATEWATCH_INGEST__KEEP_ORIGINAL: 'false',
+      },
+    });
+    expect(config.api.port).toBe(9100);
+    expect(config.elasticsearch.url).toBe('http://es.internal:9200');
+    expect(config.redis.url).toBe('redis://cache:6380');
+    expect(config.ingest.trustedProxies).toEqual(['10.0.0.0/8', '192.168.0.0/16']);
+    expect(config.ingest.keepOriginal).toBe(false);
+  });
+
+  it('stops with one message naming the key, the expectation and the origin', () => {
+    expect(() => loadConfig({ env: { GATEWATCH_API__PORT: 'eighty' } })).toThrow(
+      new ConfigError(
+        'config: api.port: expected integer >= 0 <= 65535 (Listen port), got "eighty" (from environment variable GATEWATCH_API__PORT)',
+      ),
+    );
+    const path = file('logLevel: loud\n');
+    expect(() => loadConfig({ env: {}, file: path })).toThrow(/^config: logLevel: expected one of "fatal", .*got "loud" \(from file .*gatewatch.yaml\)$/);
+  });
+
+  it('rejects unknown keys and unknown environment variables instead of ignoring them', () => {
+    expect(() => loadConfig({ env: {}, file: file('api:\n  prot: 80\n') })).toThrow('config: unknown key api.prot');
+    expect(() => loadConfig({ env: { GATEWATCH_API__PROT: '80' } })).toThrow(/GATEWATCH_API__PROT names no configuration key/);
+  });
+
+  it('rejects an unreadable or malformed file clearly', () => {
+    expect(() => loadConfig({ env: {}, file: '/nonexistent/gw.yaml' })).toThrow(/cannot read configuration file/);
+    expect(() => loadConfig({ env: {}, file: file('api: [unclosed\n') })).toThrow(/is not valid YAML/);
+  });
+
+  it('parses durations', () => {
+    expect(durationMs('250ms')).toBe(250);
+    expect(durationMs('5m')).toBe(300_000);
+    expect(durationMs('7d')).toBe(604_800_000);
+    expect(() => durationMs('5 minutes')).toThrow(ConfigError);
+  });
+});

@@ -1,0 +1,116 @@
+/**
+ * The Gatewatch configuration: one typed schema for every process (API, ingest workers,
+ * detection workers, the embedded replay). Defaults live here; README's configuration
+ * reference is written from this file.
+ */
+import Type, { type Static } from 'typebox';
+
+const Duration = (description: string, def: string) =>
+  Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', default: def, description });
+
+export const ElasticsearchConfigSchema = Type.Object(
+  {
+    url: Type.String({ default: 'http://127.0.0.1:9200', description: 'Elasticsearch URL.' }),
+    username: Type.Optional(Type.String({ description: 'Basic auth user.' })),
+    password: Type.Optional(Type.String({ description: 'Basic auth password.' })),
+    apiKey: Type.Optional(Type.String({ description: 'Elasticsearch API key (base64).' })),
+    indexPrefix: Type.String({
+      pattern: '^[a-z0-9][a-z0-9_-]*$',
+      default: 'gatewatch',
+      description: 'Prefix of every index, template and alias Gatewatch creates.',
+    }),
+    requestTimeout: Duration('Per-request timeout.', '30s'),
+    shards: Type.Integer({ minimum: 1, default: 1, description: 'Primary shards per index.' }),
+    replicas: Type.Integer({ minimum: 0, default: 0, description: 'Replicas per index.' }),
+  },
+  { default: {} },
+);
+
+export const RedisConfigSchema = Type.Object(
+  {
+    url: Type.String({ default: 'redis://127.0.0.1:6379', description: 'Redis URL.' }),
+    prefix: Type.String({
+      pattern: '^[a-zA-Z0-9:_-]+$',
+      default: 'gw',
+      description: 'Key prefix for every BullMQ queue and Gatewatch key.',
+    }),
+    requireNoEviction: Type.Boolean({
+      default: true,
+      description: 'Refuse to start unless Redis has maxmemory-policy noeviction (BullMQ requirement).',
+    }),
+  },
+  { default: {} },
+);
+
+export const IngestConfigSchema = Type.Object(
+  {
+    batchSize: Type.Integer({ minimum: 1, maximum: 10_000, default: 500, description: 'Events per queue job.' }),
+    highWaterMark: Type.Integer({
+      minimum: 1,
+      default: 2_000,
+      description: 'Queued jobs above which sources push back (HTTP 429, paused reads).',
+    }),
+    keepOriginal: Type.Boolean({ default: true, description: 'Store the original line as event.original.' }),
+    fingerprintSecret: Type.String({
+      minLength: 16,
+      default: 'gatewatch-dev-fingerprint-secret-change-me',
+      description: 'HMAC secret for API key and token fingerprints. Set your own in production.',
+    }),
+    trustedProxies: Type.Array(Type.String(), {
+      default: [],
+      description: 'CIDRs whose X-Forwarded-For entries are trusted.',
+    }),
+    geoipDatabase: Type.Optional(Type.String({ description: 'Path to a MaxMind-format City/Country database.' })),
+    asnDatabase: Type.Optional(Type.String({ description: 'Path to a MaxMind-format ASN database.' })),
+    workerConcurrency: Type.Integer({ minimum: 1, default: 2, description: 'Jobs processed at once per worker.' }),
+  },
+  { default: {} },
+);
+
+export const ApiConfigSchema = Type.Object(
+  {
+    host: Type.String({ default: '127.0.0.1', description: 'Listen address.' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'Listen port.' }),
+    bodyLimit: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'Max request body bytes.' }),
+    rateLimitPerMinute: Type.Integer({ minimum: 1, default: 1200, description: 'Requests per key per minute.' }),
+  },
+  { default: {} },
+);
+
+export const DetectionsConfigSchema = Type.Object(
+  {
+    rulePaths: Type.Array(Type.String(), {
+      default: ['detections/rules'],
+      description: 'Rule files or directories loaded at start-up.',
+    }),
+    maxCatchUp: Duration('Largest time range one run covers when catching up.', '1h'),
+    maxGroups: Type.Integer({
+      minimum: 1,
+      default: 100_000,
+      description: 'Groups per run beyond which a rule is marked degraded.',
+    }),
+  },
+  { default: {} },
+);
+
+export const EmbeddedConfigSchema = Type.Object(
+  {
+    path: Type.String({ default: '.cache/gatewatch.sqlite', description: 'Embedded store database file.' }),
+  },
+  { default: {} },
+);
+
+export const ConfigSchema = Type.Object({
+  logLevel: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info', description: 'Log level.' },
+  ),
+  elasticsearch: ElasticsearchConfigSchema,
+  redis: RedisConfigSchema,
+  ingest: IngestConfigSchema,
+  api: ApiConfigSchema,
+  detections: DetectionsConfigSchema,
+  embedded: EmbeddedConfigSchema,
+});
+
+export type GatewatchConfig = Static<typeof ConfigSchema>;

@@ -1,0 +1,125 @@
+/**
+ * A thin typed layer over BullMQ and ioredis. It encodes the rules BullMQ sets for Redis:
+ * workers need `maxRetriesPerRequest: null` (a blocking command must never give up), and
+ * Redis must run with `maxmemory-policy noeviction` or queued jobs can silently vanish.
+ */
+import { Queue, type QueueOptions, Worker, type WorkerOptions, type Job, type Processor } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+
+export type { Job };
+
+export type RedisRole = 'producer' | 'worker';
+
+/**
+ * A Redis connection for BullMQ. Producers fail fast when Redis is unreachable (so HTTP
+ * sources can answer 503 instead of hanging); workers wait and retry forever.
+ */
+export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
+  const options: RedisOptions =
+    role === 'worker'
+      ? { maxRetriesPerRequest: null, enableReadyCheck: true, ...extra }
+      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5_000, ...extra };
+  return new Redis(url, options);
+}
+
+/** Create a connection and wait until it is ready (producers reject commands before that). */
+export async function connectRedis(url: string, role: RedisRole, timeoutMs = 10_000): Promise<Redis> {
+  const redis = createRedis(url, role);
+  if (redis.status === 'ready') return redis;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      redis.disconnect();
+      reject(new Error(`Redis at ${url} not ready within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+    };
+    redis.on('ready', onReady);
+  });
+  return redis;
+}
+
+export class RedisPolicyError extends Error {
+  override name = 'RedisPolicyError';
+}
+
+/** Refuse to run on a Redis that may evict keys (BullMQ would lose jobs under memory pressure). */
+export async function assertNoEviction(redis: Redis): Promise<void> {
+  const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
+  const policy = reply[1];
+  if (policy !== 'noeviction') {
+    throw new RedisPolicyError(
+      `Redis maxmemory-policy is "${policy}"; Gatewatch needs "noeviction" so queued events are never evicted. ` +
+        'Set it with `CONFIG SET maxmemory-policy noeviction` and in redis.conf.',
+    );
+  }
+}
+
+export async function redisServerVersion(redis: Redis): Promise<string> {
+  const info = await redis.info('server');
+  return /redis_version:([^\r\n]+)/.exec(info)?.[1] ?? 'unknown';
+}
+
+export interface QueueContext {
+  /** Connection for producers (fail fast). */
+  producer: Redis;
+  /** BullMQ key prefix, so several deployments or test files share one Redis safely. */
+  prefix: string;
+}
+
+export function createQueue<T, R = unknown>(
+  name: string,
+  ctx: QueueContext,
+  options: Partial<QueueOptions> = {},
+): Queue<T, R> {
+  return new Queue<T, R>(name, {
+    connection: ctx.producer,
+    prefix: ctx.prefix,
+    ...options,
+    defaultJobOptions: {
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1_000 },
+      // Completed jobs are dropped at once (the data lives in Elasticsearch); failed ones stay
+      // for inspection, bounded.
+      removeOnComplete: true,
+      removeOnFail: { count: 10_000 },
+      ...options.defaultJobOptions,
+    },
+  });
+}
+
+export interface WorkerContext {
+  /** URL for the worker's own blocking connection (`maxRetriesPerRequest: null`). */
+  redisUrl: string;
+  prefix: string;
+}
+
+export function createWorker<T, R = unknown>(
+  name: string,
+  processor: Processor<T, R>,
+  ctx: WorkerContext,
+  options: Partial<WorkerOptions> = {},
+): Worker<T, R> {
+  return new Worker<T, R>(name, processor, {
+    connection: createRedis(ctx.redisUrl, 'worker'),
+    prefix: ctx.prefix,
+    concurrency: 1,
+    // A job whose worker died is picked up again after the lock expires: at-least-once.
+    lockDuration: 30_000,
+    stalledInterval: 15_000,
+    maxStalledCount: 5,
+    ...options,
+  });
+}
+
+/** Jobs waiting or running: what flow control compares with the high-water mark. */
+export async function queueDepth(queue: Queue): Promise<number> {
+  const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}

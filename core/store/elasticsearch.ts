@@ -1,0 +1,251 @@
+/**
+ * A thin typed layer over @elastic/elasticsearch: bulk writes with per-item results,
+ * paginated search (point-in-time + search_after), templates and aliases, and a probe of
+ * what the connected node supports. Everything Gatewatch stores goes through here.
+ */
+import { Client, errors } from '@elastic/elasticsearch';
+import type { estypes } from '@elastic/elasticsearch';
+import { durationMs } from '../config/load.ts';
+import type { GatewatchConfig } from '../config/schema.ts';
+
+export type { estypes };
+export { errors as esErrors };
+
+export function createEsClient(config: GatewatchConfig['elasticsearch']): Client {
+  const auth = config.apiKey
+    ? { apiKey: config.apiKey }
+    : config.username
+      ? { username: config.username, password: config.password ?? '' }
+      : undefined;
+  return new Client({
+    node: config.url,
+    ...(auth ? { auth } : {}),
+    requestTimeout: durationMs(config.requestTimeout),
+    // Retries are the caller's business (per-item backoff, dead letters); the client's own
+    // retry would re-send whole bulk bodies.
+    maxRetries: 0,
+  });
+}
+
+/** Names of everything Gatewatch creates in Elasticsearch, from one prefix. */
+export function indexNames(prefix: string) {
+  return {
+    eventsTemplate: `${prefix}-events`,
+    eventsPattern: `${prefix}-events-*`,
+    eventsAlias: `${prefix}-events`,
+    /** Daily indices: the day is taken from the event's own @timestamp (UTC). */
+    eventsIndexFor: (timestamp: string) => `${prefix}-events-${timestamp.slice(0, 10).replaceAll('-', '.')}`,
+    incidents: `${prefix}-incidents`,
+    deadLetters: `${prefix}-dead-letters`,
+    ruleRuns: `${prefix}-rule-runs`,
+    rules: `${prefix}-rules`,
+    state: `${prefix}-state`,
+  };
+}
+
+export interface IndexTemplateSpec {
+  name: string;
+  patterns: string[];
+  mappings: Record<string, unknown>;
+  aliases?: string[];
+  shards?: number;
+  replicas?: number;
+  priority?: number;
+}
+
+/** Install (or replace) a composable index template. Idempotent. */
+export async function putIndexTemplate(client: Client, spec: IndexTemplateSpec): Promise<void> {
+  await client.indices.putIndexTemplate({
+    name: spec.name,
+    index_patterns: spec.patterns,
+    priority: spec.priority ?? 100,
+    template: {
+      settings: {
+        number_of_shards: spec.shards ?? 1,
+        number_of_replicas: spec.replicas ?? 0,
+        'index.refresh_interval': '1s',
+      },
+      mappings: spec.mappings as estypes.MappingTypeMapping,
+      ...(spec.aliases ? { aliases: Object.fromEntries(spec.aliases.map((a) => [a, {}])) } : {}),
+    },
+  });
+}
+
+/** Create a concrete index if absent (templates apply). Safe against concurrent creators. */
+export async function ensureIndex(client: Client, index: string, body: Record<string, unknown> = {}) {
+  try {
+    await client.indices.create({ index, ...body });
+  } catch (err) {
+    if (err instanceof errors.ResponseError && err.body?.error?.type === 'resource_already_exists_exception') return;
+    throw err;
+  }
+}
+
+/** Point `alias` at `index` (adds, never removes). */
+export async function ensureAlias(client: Client, index: string, alias: string): Promise<void> {
+  await client.indices.updateAliases({ actions: [{ add: { index, alias } }] });
+}
+
+export type BulkOp = 'create' | 'index' | 'update';
+
+export interface BulkItem<T = unknown> {
+  op: BulkOp;
+  index: string;
+  id: string;
+  /** The document (create/index) or the partial document (update). */
+  doc: T;
+  /** For update: create the document with `doc` if missing. */
+  upsert?: boolean;
+}
+
+export interface BulkItemResult {
+  id: string;
+  index: string;
+  status: number;
+  /** Written now, or already present with the same id under create semantics. */
+  ok: boolean;
+  /** A create that found the document already there (409): a harmless replay. */
+  duplicate: boolean;
+  /** A failure worth retrying later (429, 5xx, shard unavailable). */
+  retryable: boolean;
+  error?: { type: string; reason: string };
+}
+
+export interface BulkResult {
+  items: BulkItemResult[];
+  took: number;
+  written: number;
+  duplicates: number;
+  retryable: number;
+  rejected: number;
+}
+
+/**
+ * Bulk write with per-item results in request order. A transport failure (node down,
+ * timeout) throws: the caller keeps the batch and retries it whole. Item failures never
+ * throw: they are classified so the caller retries the retryable ones and dead-letters the
+ * rest.
+ */
+export async function bulkWrite(
+  client: Client,
+  items: BulkItem[],
+  options: { refresh?: boolean | 'wait_for' } = {},
+): Promise<BulkResult> {
+  if (items.length === 0) return { items: [], took: 0, written: 0, duplicates: 0, retryable: 0, rejected: 0 };
+  const operations: unknown[] = [];
+  for (const item of items) {
+    operations.push({ [item.op]: { _index: item.index, _id: item.id } });
+    operations.push(item.op === 'update' ? { doc: item.doc, doc_as_upsert: item.upsert ?? false } : item.doc);
+  }
+  const response = await client.bulk({ operations, refresh: options.refresh ?? false });
+  const result: BulkResult = { items: [], took: response.took, written: 0, duplicates: 0, retryable: 0, rejected: 0 };
+  response.items.forEach((entry, i) => {
+    const requested = items[i]!;
+    const op = (entry.create ?? entry.index ?? entry.update ?? entry.delete)!;
+    const status = op.status;
+    const duplicate = requested.op === 'create' && status === 409;
+    const ok = (status >= 200 && status < 300) || duplicate;
+    const retryable = !ok && (status === 429 || status >= 500);
+    const item: BulkItemResult = { id: requested.id, index: requested.index, status, ok, duplicate, retryable };
+    if (op.error && !duplicate) item.error = { type: op.error.type, reason: op.error.reason ?? '' };
+    result.items.push(item);
+    if (duplicate) result.duplicates++;
+    else if (ok) result.written++;
+    else if (retryable) result.retryable++;
+    else result.rejected++;
+  });
+  return result;
+}
+
+export interface SearchPageOptions {
+  index: string;
+  query?: estypes.QueryDslQueryContainer;
+  sort?: estypes.Sort;
+  pageSize?: number;
+  source?: string[] | boolean;
+  /** Stop after this many hits in total (undefined: read to the end). */
+  limit?: number;
+}
+
+/**
+ * Iterate every hit matching a query, in a stable order, with a point-in-time so the result
+ * does not shift under concurrent writes. Pages of `pageSize` via search_after.
+ */
+export async function* searchAll<T = Record<string, unknown>>(
+  client: Client,
+  options: SearchPageOptions,
+): AsyncGenerator<estypes.SearchHit<T>> {
+  const pageSize = options.pageSize ?? 1000;
+  const pit = await client.openPointInTime({ index: options.index, keep_alive: '2m', ignore_unavailable: true });
+  let searchAfter: estypes.SortResults | undefined;
+  let seen = 0;
+  try {
+    for (;;) {
+      const size = options.limit === undefined ? pageSize : Math.min(pageSize, options.limit - seen);
+      if (size <= 0) return;
+      const response = await client.search<T>({
+        pit: { id: pit.id, keep_alive: '2m' },
+        size,
+        ...(options.query ? { query: options.query } : {}),
+        sort: options.sort ?? [{ _shard_doc: 'asc' }],
+        ...(options.source !== undefined ? { _source: options.source } : {}),
+        ...(searchAfter ? { search_after: searchAfter } : {}),
+        track_total_hits: false,
+      });
+      const hits = response.hits.hits;
+      for (const hit of hits) yield hit;
+      seen += hits.length;
+      if (hits.length < size) return;
+      searchAfter = hits[hits.length - 1]!.sort;
+    }
+  } finally {
+    await client.closePointInTime({ id: pit.id }).catch(() => undefined);
+  }
+}
+
+/** Wait until the cluster answers with at least yellow health. */
+export async function waitForElasticsearch(client: Client, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      await client.cluster.health({ wait_for_status: 'yellow', timeout: '1s' });
+      return;
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  throw new Error(`Elasticsearch did not become ready within ${timeoutMs} ms: ${(last as Error)?.message}`);
+}
+
+export interface EsCapabilities {
+  version: string;
+  /** `GET /` (rest-root module). Absent on the integ-test distribution. */
+  rootEndpoint: boolean;
+  /** Painless scripting (lang-painless module). */
+  scripting: boolean;
+  /** Ingest pipelines (ingest-common module). */
+  ingestPipelines: boolean;
+  /** Human-readable notes on what is degraded and why. */
+  notes: string[];
+}
+
+/**
+ * Probe what the node offers. Gatewatch is built on core features only (bulk, search,
+ * composite/cardinality/percentiles aggregations, PIT, templates, aliases); this tells the
+ * operator which optional modules are missing and what that changes.
+ */
+export async function probeCapabilities(client: Client): Promise<EsCapabilities> {
+  const nodes = await client.nodes.info({ metric: ['plugins'] });
+  const node = Object.values(nodes.nodes)[0];
+  const modules = new Set((node?.modules ?? []).map((m) => m.name));
+  const notes: string[] = [];
+  const rootEndpoint = modules.has('rest-root');
+  const scripting = modules.has('lang-painless');
+  const ingestPipelines = modules.has('ingest-common');
+  if (!rootEndpoint) notes.push('GET / is unavailable (rest-root module absent): readiness uses cluster health.');
+  if (!scripting) notes.push('Painless is unavailable: incident updates use partial documents, not scripts.');
+  if (!ingestPipelines) notes.push('Ingest pipelines are unavailable: Gatewatch enriches in its own workers.');
+  return { version: node?.version ?? 'unknown', rootEndpoint, scripting, ingestPipelines, notes };
+}

@@ -1,0 +1,569 @@
+/**
+ * Chevrotain grammar of the rule language. Produces a CST with error recovery; the visitor
+ * in ./visitor.ts turns it into the AST of ./ast.ts. One parser instance is reused (the
+ * self-analysis is costly), so `parseCst` is not re-entrant: do not call it from within a
+ * grammar action.
+ */
+import { CstParser, type CstNode, EOF, type IRecognitionException, type IToken } from 'chevrotain';
+import * as T from './lexer.ts';
+
+class RuleGrammar extends CstParser {
+  constructor() {
+    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3 });
+    this.performSelfAnalysis();
+  }
+
+  file = this.RULE('file', () => {
+    this.MANY(() =>
+      this.OR([
+        { ALT: () => this.SUBRULE(this.includeDecl) },
+        { ALT: () => this.SUBRULE(this.listDecl) },
+        { ALT: () => this.SUBRULE(this.macroDecl) },
+        { ALT: () => this.SUBRULE(this.ruleDecl) },
+      ]),
+    );
+  });
+
+  includeDecl = this.RULE('includeDecl', () => {
+    this.CONSUME(T.Include);
+    this.CONSUME(T.StringLit);
+  });
+
+  listDecl = this.RULE('listDecl', () => {
+    this.CONSUME(T.ListKw);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.CONSUME(T.Equals);
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.FileKw);
+          this.CONSUME(T.LParen);
+          this.CONSUME(T.StringLit, { LABEL: 'path' });
+          this.CONSUME(T.RParen);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.LBracket);
+          this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.literal) });
+          this.CONSUME(T.RBracket);
+        },
+      },
+    ]);
+  });
+
+  macroDecl = this.RULE('macroDecl', () => {
+    this.CONSUME(T.Macro);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.orExpr);
+  });
+
+  ruleDecl = this.RULE('ruleDecl', () => {
+    this.CONSUME(T.Rule);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.CONSUME(T.LCurly);
+    this.MANY(() => this.SUBRULE(this.ruleClause));
+    this.CONSUME(T.RCurly);
+  });
+
+  ruleClause = this.RULE('ruleClause', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.textClause) },
+      {
+        ALT: () => {
+          this.CONSUME(T.Severity);
+          this.CONSUME(T.Identifier, { LABEL: 'severity' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Risk);
+          this.CONSUME(T.NumberLit, { LABEL: 'risk' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Tags);
+          this.CONSUME(T.LBracket);
+          this.MANY_SEP({ SEP: T.Comma, DEF: () => this.CONSUME(T.StringLit, { LABEL: 'tag' }) });
+          this.CONSUME(T.RBracket);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Enabled);
+          this.SUBRULE(this.boolLit);
+        },
+      },
+      { ALT: () => this.SUBRULE(this.scheduleClause) },
+      {
+        ALT: () => {
+          this.CONSUME(T.Where);
+          this.SUBRULE(this.orExpr);
+        },
+      },
+      { ALT: () => this.SUBRULE(this.thresholdBlock) },
+      { ALT: () => this.SUBRULE(this.sequenceBlock) },
+      { ALT: () => this.SUBRULE(this.firstSeenBlock) },
+      { ALT: () => this.SUBRULE(this.baselineBlock) },
+      { ALT: () => this.SUBRULE(this.incidentBlock) },
+    ]);
+  });
+
+  /** title / description / owner / summary "text". */
+  textClause = this.RULE('textClause', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.Title, { LABEL: 'key' }) },
+      { ALT: () => this.CONSUME(T.Description, { LABEL: 'key' }) },
+      { ALT: () => this.CONSUME(T.Owner, { LABEL: 'key' }) },
+      { ALT: () => this.CONSUME(T.Summary, { LABEL: 'key' }) },
+    ]);
+    this.CONSUME(T.StringLit, { LABEL: 'text' });
+  });
+
+  scheduleClause = this.RULE('scheduleClause', () => {
+    this.CONSUME(T.Schedule);
+    this.AT_LEAST_ONE(() => {
+      this.OR([
+        { ALT: () => this.CONSUME(T.Every, { LABEL: 'key' }) },
+        { ALT: () => this.CONSUME(T.Lookback, { LABEL: 'key' }) },
+        { ALT: () => this.CONSUME(T.Lateness, { LABEL: 'key' }) },
+      ]);
+      this.CONSUME(T.Duration, { LABEL: 'value' });
+    });
+  });
+
+  thresholdBlock = this.RULE('thresholdBlock', () => {
+    this.CONSUME(T.Threshold);
+    this.CONSUME(T.LCurly);
+    this.MANY(() =>
+      this.OR([
+        { ALT: () => this.SUBRULE(this.groupByClause) },
+        { ALT: () => this.SUBRULE(this.windowClause) },
+        { ALT: () => this.SUBRULE(this.metricClause) },
+        { ALT: () => this.SUBRULE(this.havingClause) },
+      ]),
+    );
+    this.CONSUME(T.RCurly);
+  });
+
+  groupByClause = this.RULE('groupByClause', () => {
+    this.CONSUME(T.Group);
+    this.CONSUME(T.By);
+    this.SUBRULE(this.fieldList);
+  });
+
+  fieldList = this.RULE('fieldList', () => {
+    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.CONSUME(T.Identifier, { LABEL: 'field' }) });
+  });
+
+  windowClause = this.RULE('windowClause', () => {
+    this.CONSUME(T.Window);
+    this.CONSUME(T.Duration, { LABEL: 'size' });
+    this.OPTION(() =>
+      this.OR([
+        { ALT: () => this.CONSUME(T.Tumbling) },
+        {
+          ALT: () => {
+            this.CONSUME(T.Sliding);
+            this.CONSUME(T.Every);
+            this.CONSUME2(T.Duration, { LABEL: 'slide' });
+          },
+        },
+      ]),
+    );
+  });
+
+  metricClause = this.RULE('metricClause', () => {
+    this.CONSUME(T.Metric);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.CONSUME(T.Equals);
+    this.CONSUME2(T.Identifier, { LABEL: 'fn' });
+    this.CONSUME(T.LParen);
+    this.MANY_SEP({
+      SEP: T.Comma,
+      DEF: () =>
+        this.OR([{ ALT: () => this.CONSUME(T.NumberLit, { LABEL: 'num' }) }, { ALT: () => this.SUBRULE(this.orExpr) }]),
+    });
+    this.CONSUME(T.RParen);
+  });
+
+  havingClause = this.RULE('havingClause', () => {
+    this.CONSUME(T.Having);
+    this.SUBRULE(this.havingOr);
+  });
+
+  havingOr = this.RULE('havingOr', () => {
+    this.AT_LEAST_ONE_SEP({ SEP: T.Or, DEF: () => this.SUBRULE(this.havingAnd) });
+  });
+
+  havingAnd = this.RULE('havingAnd', () => {
+    this.AT_LEAST_ONE_SEP({ SEP: T.And, DEF: () => this.SUBRULE(this.havingUnary) });
+  });
+
+  havingUnary = this.RULE('havingUnary', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Not);
+          this.SUBRULE(this.havingUnary);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          this.SUBRULE(this.havingOr);
+          this.CONSUME(T.RParen);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Identifier, { LABEL: 'metric' });
+          this.SUBRULE(this.cmpOp);
+          this.OR2([
+            { ALT: () => this.CONSUME(T.NumberLit, { LABEL: 'num' }) },
+            { ALT: () => this.CONSUME2(T.Identifier, { LABEL: 'other' }) },
+          ]);
+        },
+      },
+    ]);
+  });
+
+  cmpOp = this.RULE('cmpOp', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.EqEq, { LABEL: 'op' }) },
+      { ALT: () => this.CONSUME(T.NotEq, { LABEL: 'op' }) },
+      { ALT: () => this.CONSUME(T.LtEq, { LABEL: 'op' }) },
+      { ALT: () => this.CONSUME(T.GtEq, { LABEL: 'op' }) },
+      { ALT: () => this.CONSUME(T.Lt, { LABEL: 'op' }) },
+      { ALT: () => this.CONSUME(T.Gt, { LABEL: 'op' }) },
+    ]);
+  });
+
+  sequenceBlock = this.RULE('sequenceBlock', () => {
+    this.CONSUME(T.Sequence);
+    this.CONSUME(T.LCurly);
+    this.MANY(() =>
+      this.OR([
+        {
+          ALT: () => {
+            this.CONSUME(T.By);
+            this.SUBRULE(this.fieldList);
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(T.Within);
+            this.CONSUME(T.Duration, { LABEL: 'within' });
+          },
+        },
+        { ALT: () => this.SUBRULE(this.stepClause) },
+        {
+          ALT: () => {
+            this.CONSUME(T.Until);
+            this.SUBRULE(this.orExpr);
+          },
+        },
+      ]),
+    );
+    this.CONSUME(T.RCurly);
+  });
+
+  stepClause = this.RULE('stepClause', () => {
+    this.CONSUME(T.Step);
+    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    this.CONSUME(T.Equals);
+    this.OPTION(() => this.CONSUME(T.Absent));
+    this.SUBRULE(this.orExpr);
+    this.OPTION2(() => {
+      this.CONSUME(T.Repeat);
+      this.OR([
+        {
+          ALT: () => {
+            this.CONSUME(T.GtEq);
+            this.CONSUME(T.NumberLit, { LABEL: 'min' });
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME2(T.NumberLit, { LABEL: 'min' });
+            this.OPTION3(() => {
+              this.CONSUME(T.DotDot);
+              this.CONSUME3(T.NumberLit, { LABEL: 'max' });
+            });
+          },
+        },
+      ]);
+    });
+  });
+
+  firstSeenBlock = this.RULE('firstSeenBlock', () => {
+    this.CONSUME(T.FirstSeen);
+    this.CONSUME(T.LCurly);
+    this.MANY(() =>
+      this.OR([
+        {
+          ALT: () => {
+            this.CONSUME(T.Values);
+            this.SUBRULE(this.fieldList, { LABEL: 'values' });
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(T.By);
+            this.SUBRULE2(this.fieldList, { LABEL: 'by' });
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(T.History);
+            this.CONSUME(T.Duration, { LABEL: 'history' });
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(T.Ignore);
+            this.CONSUME(T.New);
+            this.CONSUME(T.Groups);
+          },
+        },
+      ]),
+    );
+    this.CONSUME(T.RCurly);
+  });
+
+  baselineBlock = this.RULE('baselineBlock', () => {
+    this.CONSUME(T.Baseline);
+    this.CONSUME(T.LCurly);
+    this.MANY(() =>
+      this.OR([
+        { ALT: () => this.SUBRULE(this.groupByClause) },
+        { ALT: () => this.SUBRULE(this.windowClause) },
+        { ALT: () => this.SUBRULE(this.metricClause) },
+        {
+          ALT: () => {
+            this.CONSUME(T.History);
+            this.CONSUME(T.Duration, { LABEL: 'history' });
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(T.Spike);
+            this.OR2([
+              { ALT: () => this.CONSUME(T.Ratio, { LABEL: 'kind' }) },
+              { ALT: () => this.CONSUME(T.Stddev, { LABEL: 'kind' }) },
+            ]);
+            this.CONSUME(T.GtEq);
+            this.CONSUME(T.NumberLit, { LABEL: 'spike' });
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(T.MinBuckets);
+            this.CONSUME2(T.NumberLit, { LABEL: 'minBuckets' });
+          },
+        },
+        { ALT: () => this.SUBRULE(this.havingClause) },
+      ]),
+    );
+    this.CONSUME(T.RCurly);
+  });
+
+  incidentBlock = this.RULE('incidentBlock', () => {
+    this.CONSUME(T.Incident);
+    this.CONSUME(T.LCurly);
+    this.MANY(() =>
+      this.OR([
+        { ALT: () => this.SUBRULE(this.textClause) },
+        {
+          ALT: () => {
+            this.CONSUME(T.Entities);
+            this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.entity) });
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(T.Suppress);
+            this.OPTION(() => {
+              this.CONSUME(T.By);
+              this.SUBRULE(this.fieldList);
+            });
+            this.CONSUME(T.For);
+            this.CONSUME(T.Duration, { LABEL: 'period' });
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(T.Evidence);
+            this.CONSUME(T.NumberLit, { LABEL: 'sample' });
+            this.OPTION2(() => {
+              this.CONSUME(T.Fields);
+              this.SUBRULE2(this.fieldList);
+            });
+          },
+        },
+      ]),
+    );
+    this.CONSUME(T.RCurly);
+  });
+
+  entity = this.RULE('entity', () => {
+    this.CONSUME(T.Identifier, { LABEL: 'role' });
+    this.CONSUME(T.Colon);
+    this.CONSUME2(T.Identifier, { LABEL: 'field' });
+  });
+
+  // ---- filter expressions -------------------------------------------------------------
+
+  orExpr = this.RULE('orExpr', () => {
+    this.AT_LEAST_ONE_SEP({ SEP: T.Or, DEF: () => this.SUBRULE(this.andExpr) });
+  });
+
+  andExpr = this.RULE('andExpr', () => {
+    this.AT_LEAST_ONE_SEP({ SEP: T.And, DEF: () => this.SUBRULE(this.notExpr) });
+  });
+
+  notExpr = this.RULE('notExpr', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Not);
+          this.SUBRULE(this.notExpr);
+        },
+      },
+      { ALT: () => this.SUBRULE(this.primary) },
+    ]);
+  });
+
+  primary = this.RULE('primary', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          this.SUBRULE(this.orExpr);
+          this.CONSUME(T.RParen);
+        },
+      },
+      { ALT: () => this.CONSUME(T.True) },
+      {
+        ALT: () => {
+          this.CONSUME(T.Identifier, { LABEL: 'name' });
+          this.OPTION(() => this.SUBRULE(this.predicate));
+        },
+      },
+    ]);
+  });
+
+  predicate = this.RULE('predicate', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.SUBRULE(this.cmpOp);
+          this.SUBRULE(this.literal);
+        },
+      },
+      {
+        ALT: () => {
+          this.OPTION(() => this.CONSUME(T.Not));
+          this.CONSUME(T.In);
+          this.SUBRULE(this.valueSource);
+        },
+      },
+      {
+        ALT: () => {
+          this.OR2([
+            { ALT: () => this.CONSUME(T.Like, { LABEL: 'strOp' }) },
+            { ALT: () => this.CONSUME(T.Contains, { LABEL: 'strOp' }) },
+            { ALT: () => this.CONSUME(T.StartsWith, { LABEL: 'strOp' }) },
+            { ALT: () => this.CONSUME(T.EndsWith, { LABEL: 'strOp' }) },
+          ]);
+          this.SUBRULE2(this.valueSource);
+          this.OPTION2(() => this.CONSUME(T.Nocase));
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Matches);
+          this.CONSUME(T.RegexLit);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Cidr);
+          this.SUBRULE3(this.valueSource);
+        },
+      },
+      { ALT: () => this.CONSUME(T.Exists) },
+    ]);
+  });
+
+  /** `"x"`, `("x", "y")` or `list name`. */
+  valueSource = this.RULE('valueSource', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.literal) });
+          this.CONSUME(T.RParen);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.ListKw);
+          this.CONSUME(T.Identifier, { LABEL: 'list' });
+        },
+      },
+      { ALT: () => this.SUBRULE2(this.literal) },
+    ]);
+  });
+
+  literal = this.RULE('literal', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.StringLit, { LABEL: 'str' }) },
+      { ALT: () => this.CONSUME(T.NumberLit, { LABEL: 'num' }) },
+      { ALT: () => this.SUBRULE(this.boolLit) },
+    ]);
+  });
+
+  boolLit = this.RULE('boolLit', () => {
+    this.OR([{ ALT: () => this.CONSUME(T.True, { LABEL: 'bool' }) }, { ALT: () => this.CONSUME(T.False, { LABEL: 'bool' }) }]);
+  });
+
+  /** Entry point for bare filter expressions (event search). */
+  filterOnly = this.RULE('filterOnly', () => {
+    this.SUBRULE(this.orExpr);
+  });
+}
+
+export const grammar = new RuleGrammar();
+
+export interface CstResult {
+  cst: CstNode;
+  errors: IRecognitionException[];
+}
+
+export function parseCst(tokens: IToken[], entry: 'file' | 'filterOnly'): CstResult {
+  grammar.input = tokens;
+  const cst = entry === 'file' ? grammar.file() : grammar.filterOnly();
+  const errors = [...grammar.errors];
+  // Trailing tokens after a complete bare filter are an error too.
+  if (entry === 'filterOnly' && errors.length === 0) {
+    const next = grammar.LA(1);
+    if (next.tokenType !== EOF) {
+      errors.push({
+        name: 'NotAllInputParsedException',
+        message: `unexpected ${describeToken(next)} after the end of the expression`,
+        token: next,
+        resyncedTokens: [],
+        context: { ruleStack: [], ruleOccurrenceStack: [] },
+      });
+    }
+  }
+  return { cst, errors };
+}
+
+export function describeToken(tok: IToken): string {
+  if (tok.tokenType === EOF) return 'end of input';
+  return `\`${tok.image}\``;
+}
