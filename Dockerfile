@@ -5,7 +5,7 @@ ENV NODE_ENV=production
 WORKDIR /opt/gatewatch
 COPY package.json package-lock.json ./
 # The `node` dev dependency (the runtime for fresh machines) is not needed here.
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+RUN npm install --omit=dev --ignore-scripts && npm cache clean --force
 COPY core ./core
 COPY ingest ./ingest
 COPY parser ./parser

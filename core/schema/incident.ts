@@ -1,0 +1,149 @@
+/**
+ * The incident: what a detection rule produces and what analysts triage. One definition
+ * gives the TypeScript type, the API's JSON Schema and (in ./mapping-incident.ts) the
+ * Elasticsearch mapping.
+ *
+ * Identity: `id` is a hash of (rule id, rule version, group key, window start), so the same
+ * detection found again — by an overlapping look-back, a retried run or a catch-up — lands
+ * on the same document and updates it instead of creating a second one.
+ */
+import Type, { type Static } from 'typebox';
+
+export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export const STATUSES = ['new', 'triaged', 'in_remediation', 'resolved', 'false_positive'] as const;
+export type IncidentStatus = (typeof STATUSES)[number];
+
+/** Allowed status transitions. Re-opening a resolved incident goes back to `triaged`. */
+export const TRANSITIONS: Record<IncidentStatus, readonly IncidentStatus[]> = {
+  new: ['triaged', 'in_remediation', 'resolved', 'false_positive'],
+  triaged: ['in_remediation', 'resolved', 'false_positive'],
+  in_remediation: ['triaged', 'resolved', 'false_positive'],
+  resolved: ['triaged'],
+  false_positive: ['triaged'],
+};
+
+const Timestamp = Type.String({ format: 'date-time' });
+
+export const EntitiesSchema = Type.Object({
+  ip: Type.Optional(Type.Array(Type.String())),
+  user: Type.Optional(Type.Array(Type.String())),
+  api_key: Type.Optional(Type.Array(Type.String())),
+  route: Type.Optional(Type.Array(Type.String())),
+  asn: Type.Optional(Type.Array(Type.String())),
+  country: Type.Optional(Type.Array(Type.String())),
+});
+
+export const HistoryEntrySchema = Type.Object({
+  at: Timestamp,
+  by: Type.String(),
+  field: Type.String(),
+  from: Type.Union([Type.String(), Type.Null()]),
+  to: Type.Union([Type.String(), Type.Null()]),
+  note: Type.Optional(Type.String()),
+});
+
+export const CommentSchema = Type.Object({
+  id: Type.String(),
+  at: Timestamp,
+  by: Type.String(),
+  text: Type.String(),
+});
+
+export const IncidentSchema = Type.Object({
+  id: Type.String(),
+  rule: Type.Object({
+    id: Type.String(),
+    version: Type.String(),
+    title: Type.String(),
+    kind: Type.String(),
+  }),
+  severity: Type.Union(SEVERITIES.map((s) => Type.Literal(s))),
+  /** 1 (low) … 4 (critical), for sorting by severity. */
+  severity_rank: Type.Integer({ minimum: 1, maximum: 4 }),
+  risk: Type.Number(),
+  title: Type.String(),
+  summary: Type.String(),
+  status: Type.Union(STATUSES.map((s) => Type.Literal(s))),
+  assignee: Type.Union([Type.String(), Type.Null()]),
+  tags: Type.Array(Type.String()),
+  /** The values of the rule's group-by (or join) fields, e.g. {"source.ip": "203.0.113.7"}. */
+  group: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()])),
+  group_key: Type.String(),
+  entities: EntitiesSchema,
+  window: Type.Object({ start: Timestamp, end: Timestamp }),
+  first_seen: Timestamp,
+  last_seen: Timestamp,
+  /** How many times the detection matched (re-detections inside suppression add here). */
+  occurrences: Type.Integer(),
+  /** Events that contributed (counts are exact; evidence ids are a sample). */
+  event_count: Type.Integer(),
+  metrics: Type.Record(Type.String(), Type.Number()),
+  evidence: Type.Object({
+    event_ids: Type.Array(Type.String()),
+    /** A filter in the rule language that reproduces the detection's events. */
+    query: Type.String(),
+  }),
+  suppression_key: Type.Union([Type.String(), Type.Null()]),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  acknowledged_at: Type.Union([Timestamp, Type.Null()]),
+  resolved_at: Type.Union([Timestamp, Type.Null()]),
+  history: Type.Array(HistoryEntrySchema),
+  comments: Type.Array(CommentSchema),
+});
+
+export type Incident = Static<typeof IncidentSchema>;
+export type Entities = Static<typeof EntitiesSchema>;
+
+export const incidentMappings = {
+  dynamic: 'strict',
+  properties: {
+    id: { type: 'keyword' },
+    rule: {
+      properties: {
+        id: { type: 'keyword' },
+        version: { type: 'keyword' },
+        title: { type: 'keyword' },
+        kind: { type: 'keyword' },
+      },
+    },
+    severity: { type: 'keyword' },
+    severity_rank: { type: 'byte' },
+    risk: { type: 'float' },
+    title: { type: 'keyword', fields: { text: { type: 'match_only_text' } } },
+    summary: { type: 'match_only_text' },
+    status: { type: 'keyword' },
+    assignee: { type: 'keyword' },
+    tags: { type: 'keyword' },
+    group: { type: 'flattened' },
+    group_key: { type: 'keyword' },
+    entities: {
+      properties: {
+        ip: { type: 'keyword' },
+        user: { type: 'keyword' },
+        api_key: { type: 'keyword' },
+        route: { type: 'keyword' },
+        asn: { type: 'keyword' },
+        country: { type: 'keyword' },
+      },
+    },
+    window: { properties: { start: { type: 'date' }, end: { type: 'date' } } },
+    first_seen: { type: 'date' },
+    last_seen: { type: 'date' },
+    occurrences: { type: 'long' },
+    event_count: { type: 'long' },
+    metrics: { type: 'object', enabled: false },
+    evidence: { properties: { event_ids: { type: 'keyword' }, query: { type: 'keyword', index: false, doc_values: false } } },
+    suppression_key: { type: 'keyword' },
+    created_at: { type: 'date' },
+    updated_at: { type: 'date' },
+    acknowledged_at: { type: 'date' },
+    resolved_at: { type: 'date' },
+    history: { type: 'object', enabled: false },
+    comments: { type: 'object', enabled: false },
+  },
+} as const;
+
+export const SEVERITY_RANK: Record<Severity, number> = { low: 1, medium: 2, high: 3, critical: 4 };
