@@ -4,12 +4,106 @@
  * self-analysis is costly), so `parseCst` is not re-entrant: do not call it from within a
  * grammar action.
  */
-import { CstParser, type CstNode, EOF, type IRecognitionException, type IToken } from 'chevrotain';
+import {
+  type CstNode,
+  CstParser,
+  EOF,
+  type IParserErrorMessageProvider,
+  type IRecognitionException,
+  type IToken,
+  type TokenType,
+} from 'chevrotain';
 import * as T from './lexer.ts';
+
+const LABELS: Record<string, string> = {
+  StringLit: 'a string',
+  NumberLit: 'a number',
+  Duration: 'a duration such as `5m`',
+  RegexLit: 'a regular expression such as `/^abc/`',
+  Identifier: 'a name',
+  EqEq: '`==`',
+  NotEq: '`!=`',
+  LtEq: '`<=`',
+  GtEq: '`>=`',
+  Lt: '`<`',
+  Gt: '`>`',
+  Equals: '`=`',
+  DotDot: '`..`',
+  LCurly: '`{`',
+  RCurly: '`}`',
+  LParen: '`(`',
+  RParen: '`)`',
+  LBracket: '`[`',
+  RBracket: '`]`',
+  Comma: '`,`',
+  Colon: '`:`',
+};
+
+export function tokenLabel(t: TokenType): string {
+  if (t === EOF) return 'end of input';
+  const l = LABELS[t.name];
+  if (l) return l;
+  return `\`${String(t.PATTERN).replace(/^\/|\/$/g, '')}\``;
+}
+
+const CONTEXT: Record<string, string> = {
+  file: 'a declaration (`rule`, `macro`, `list` or `include`)',
+  ruleClause: 'a rule clause',
+  textClause: 'a clause',
+  thresholdItem: 'a threshold clause (`group by`, `window`, `metric`, `having`)',
+  sequenceItem: 'a sequence clause (`by`, `within`, `step`, `until`)',
+  firstSeenItem: 'a first_seen clause (`values`, `by`, `history`, `ignore new groups`)',
+  baselineItem:
+    'a baseline clause (`group by`, `window`, `metric`, `history`, `spike`, `min_buckets`, `having`)',
+  incidentItem: 'an incident clause (`title`, `summary`, `entities`, `suppress`, `evidence`)',
+  predicate: 'a condition (`==`, `!=`, `<`, `in`, `like`, `contains`, `matches`, `cidr`, `exists`...)',
+  primary: 'a filter (a field condition, a macro name, `not`, `(` or `true`)',
+  notExpr: 'a filter (a field condition, a macro name, `not`, `(` or `true`)',
+  literal: 'a value (string, number, true or false)',
+  valueSource: 'a value, `(values...)` or `list name`',
+  havingUnary: 'a metric comparison',
+  cmpOp: 'a comparison operator',
+};
+
+function found(actual: IToken | undefined): string {
+  if (!actual || actual.tokenType === EOF) return 'end of input';
+  return `\`${actual.image}\``;
+}
+
+function firstTokens(paths: TokenType[][]): string[] {
+  const seen = new Set<string>();
+  for (const p of paths) if (p[0]) seen.add(tokenLabel(p[0]));
+  return [...seen];
+}
+
+const messages: IParserErrorMessageProvider = {
+  buildMismatchTokenMessage({ expected, actual }) {
+    return `expected ${tokenLabel(expected)} but found ${found(actual)}`;
+  },
+  buildNotAllInputParsedMessage({ firstRedundant }) {
+    return `unexpected ${found(firstRedundant)}`;
+  },
+  buildNoViableAltMessage({ expectedPathsPerAlt, actual, ruleName }) {
+    const ctx = CONTEXT[ruleName];
+    if (ctx) return `expected ${ctx} but found ${found(actual[0])}`;
+    const options = firstTokens(expectedPathsPerAlt.flat());
+    return `expected ${options.slice(0, 8).join(', ')}${options.length > 8 ? ', ...' : ''} but found ${found(actual[0])}`;
+  },
+  buildEarlyExitMessage({ expectedIterationPaths, actual, ruleName }) {
+    const ctx = CONTEXT[ruleName];
+    if (ctx) return `expected ${ctx} but found ${found(actual[0])}`;
+    return `expected ${firstTokens(expectedIterationPaths).join(', ')} but found ${found(actual[0])}`;
+  },
+};
 
 class RuleGrammar extends CstParser {
   constructor() {
-    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3 });
+    super(T.allTokens, {
+      recoveryEnabled: true,
+      maxLookahead: 3,
+      nodeLocationTracking: 'full',
+      errorMessageProvider: messages,
+    });
     this.performSelfAnalysis();
   }
 
@@ -137,15 +231,17 @@ class RuleGrammar extends CstParser {
   thresholdBlock = this.RULE('thresholdBlock', () => {
     this.CONSUME(T.Threshold);
     this.CONSUME(T.LCurly);
-    this.MANY(() =>
-      this.OR([
-        { ALT: () => this.SUBRULE(this.groupByClause) },
-        { ALT: () => this.SUBRULE(this.windowClause) },
-        { ALT: () => this.SUBRULE(this.metricClause) },
-        { ALT: () => this.SUBRULE(this.havingClause) },
-      ]),
-    );
+    this.MANY(() => this.SUBRULE(this.thresholdItem));
     this.CONSUME(T.RCurly);
+  });
+
+  thresholdItem = this.RULE('thresholdItem', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.groupByClause) },
+      { ALT: () => this.SUBRULE(this.windowClause) },
+      { ALT: () => this.SUBRULE(this.metricClause) },
+      { ALT: () => this.SUBRULE(this.havingClause) },
+    ]);
   });
 
   groupByClause = this.RULE('groupByClause', () => {
@@ -184,7 +280,10 @@ class RuleGrammar extends CstParser {
     this.MANY_SEP({
       SEP: T.Comma,
       DEF: () =>
-        this.OR([{ ALT: () => this.CONSUME(T.NumberLit, { LABEL: 'num' }) }, { ALT: () => this.SUBRULE(this.orExpr) }]),
+        this.OR([
+          { ALT: () => this.CONSUME(T.NumberLit, { LABEL: 'num' }) },
+          { ALT: () => this.SUBRULE(this.orExpr) },
+        ]),
     });
     this.CONSUME(T.RParen);
   });
@@ -244,30 +343,32 @@ class RuleGrammar extends CstParser {
   sequenceBlock = this.RULE('sequenceBlock', () => {
     this.CONSUME(T.Sequence);
     this.CONSUME(T.LCurly);
-    this.MANY(() =>
-      this.OR([
-        {
-          ALT: () => {
-            this.CONSUME(T.By);
-            this.SUBRULE(this.fieldList);
-          },
-        },
-        {
-          ALT: () => {
-            this.CONSUME(T.Within);
-            this.CONSUME(T.Duration, { LABEL: 'within' });
-          },
-        },
-        { ALT: () => this.SUBRULE(this.stepClause) },
-        {
-          ALT: () => {
-            this.CONSUME(T.Until);
-            this.SUBRULE(this.orExpr);
-          },
-        },
-      ]),
-    );
+    this.MANY(() => this.SUBRULE(this.sequenceItem));
     this.CONSUME(T.RCurly);
+  });
+
+  sequenceItem = this.RULE('sequenceItem', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.By);
+          this.SUBRULE(this.fieldList);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Within);
+          this.CONSUME(T.Duration, { LABEL: 'within' });
+        },
+      },
+      { ALT: () => this.SUBRULE(this.stepClause) },
+      {
+        ALT: () => {
+          this.CONSUME(T.Until);
+          this.SUBRULE(this.orExpr);
+        },
+      },
+    ]);
   });
 
   stepClause = this.RULE('stepClause', () => {
@@ -301,111 +402,117 @@ class RuleGrammar extends CstParser {
   firstSeenBlock = this.RULE('firstSeenBlock', () => {
     this.CONSUME(T.FirstSeen);
     this.CONSUME(T.LCurly);
-    this.MANY(() =>
-      this.OR([
-        {
-          ALT: () => {
-            this.CONSUME(T.Values);
-            this.SUBRULE(this.fieldList, { LABEL: 'values' });
-          },
-        },
-        {
-          ALT: () => {
-            this.CONSUME(T.By);
-            this.SUBRULE2(this.fieldList, { LABEL: 'by' });
-          },
-        },
-        {
-          ALT: () => {
-            this.CONSUME(T.History);
-            this.CONSUME(T.Duration, { LABEL: 'history' });
-          },
-        },
-        {
-          ALT: () => {
-            this.CONSUME(T.Ignore);
-            this.CONSUME(T.New);
-            this.CONSUME(T.Groups);
-          },
-        },
-      ]),
-    );
+    this.MANY(() => this.SUBRULE(this.firstSeenItem));
     this.CONSUME(T.RCurly);
+  });
+
+  firstSeenItem = this.RULE('firstSeenItem', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Values);
+          this.SUBRULE(this.fieldList, { LABEL: 'values' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.By);
+          this.SUBRULE2(this.fieldList, { LABEL: 'by' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.History);
+          this.CONSUME(T.Duration, { LABEL: 'history' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Ignore);
+          this.CONSUME(T.New);
+          this.CONSUME(T.Groups);
+        },
+      },
+    ]);
   });
 
   baselineBlock = this.RULE('baselineBlock', () => {
     this.CONSUME(T.Baseline);
     this.CONSUME(T.LCurly);
-    this.MANY(() =>
-      this.OR([
-        { ALT: () => this.SUBRULE(this.groupByClause) },
-        { ALT: () => this.SUBRULE(this.windowClause) },
-        { ALT: () => this.SUBRULE(this.metricClause) },
-        {
-          ALT: () => {
-            this.CONSUME(T.History);
-            this.CONSUME(T.Duration, { LABEL: 'history' });
-          },
-        },
-        {
-          ALT: () => {
-            this.CONSUME(T.Spike);
-            this.OR2([
-              { ALT: () => this.CONSUME(T.Ratio, { LABEL: 'kind' }) },
-              { ALT: () => this.CONSUME(T.Stddev, { LABEL: 'kind' }) },
-            ]);
-            this.CONSUME(T.GtEq);
-            this.CONSUME(T.NumberLit, { LABEL: 'spike' });
-          },
-        },
-        {
-          ALT: () => {
-            this.CONSUME(T.MinBuckets);
-            this.CONSUME2(T.NumberLit, { LABEL: 'minBuckets' });
-          },
-        },
-        { ALT: () => this.SUBRULE(this.havingClause) },
-      ]),
-    );
+    this.MANY(() => this.SUBRULE(this.baselineItem));
     this.CONSUME(T.RCurly);
+  });
+
+  baselineItem = this.RULE('baselineItem', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.groupByClause) },
+      { ALT: () => this.SUBRULE(this.windowClause) },
+      { ALT: () => this.SUBRULE(this.metricClause) },
+      {
+        ALT: () => {
+          this.CONSUME(T.History);
+          this.CONSUME(T.Duration, { LABEL: 'history' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Spike);
+          this.OR2([
+            { ALT: () => this.CONSUME(T.Ratio, { LABEL: 'kind' }) },
+            { ALT: () => this.CONSUME(T.Stddev, { LABEL: 'kind' }) },
+          ]);
+          this.CONSUME(T.GtEq);
+          this.CONSUME(T.NumberLit, { LABEL: 'spike' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.MinBuckets);
+          this.CONSUME2(T.NumberLit, { LABEL: 'minBuckets' });
+        },
+      },
+      { ALT: () => this.SUBRULE(this.havingClause) },
+    ]);
   });
 
   incidentBlock = this.RULE('incidentBlock', () => {
     this.CONSUME(T.Incident);
     this.CONSUME(T.LCurly);
-    this.MANY(() =>
-      this.OR([
-        { ALT: () => this.SUBRULE(this.textClause) },
-        {
-          ALT: () => {
-            this.CONSUME(T.Entities);
-            this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.entity) });
-          },
-        },
-        {
-          ALT: () => {
-            this.CONSUME(T.Suppress);
-            this.OPTION(() => {
-              this.CONSUME(T.By);
-              this.SUBRULE(this.fieldList);
-            });
-            this.CONSUME(T.For);
-            this.CONSUME(T.Duration, { LABEL: 'period' });
-          },
-        },
-        {
-          ALT: () => {
-            this.CONSUME(T.Evidence);
-            this.CONSUME(T.NumberLit, { LABEL: 'sample' });
-            this.OPTION2(() => {
-              this.CONSUME(T.Fields);
-              this.SUBRULE2(this.fieldList);
-            });
-          },
-        },
-      ]),
-    );
+    this.MANY(() => this.SUBRULE(this.incidentItem));
     this.CONSUME(T.RCurly);
+  });
+
+  incidentItem = this.RULE('incidentItem', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.textClause) },
+      {
+        ALT: () => {
+          this.CONSUME(T.Entities);
+          this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.entity) });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Suppress);
+          this.OPTION(() => {
+            this.CONSUME(T.By);
+            this.SUBRULE(this.fieldList);
+          });
+          this.CONSUME(T.For);
+          this.CONSUME(T.Duration, { LABEL: 'period' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Evidence);
+          this.CONSUME(T.NumberLit, { LABEL: 'sample' });
+          this.OPTION2(() => {
+            this.CONSUME(T.Fields);
+            this.SUBRULE2(this.fieldList, { LABEL: 'evidenceFields' });
+          });
+        },
+      },
+    ]);
   });
 
   entity = this.RULE('entity', () => {
@@ -527,8 +634,16 @@ class RuleGrammar extends CstParser {
   });
 
   boolLit = this.RULE('boolLit', () => {
-    this.OR([{ ALT: () => this.CONSUME(T.True, { LABEL: 'bool' }) }, { ALT: () => this.CONSUME(T.False, { LABEL: 'bool' }) }]);
+    this.OR([
+      { ALT: () => this.CONSUME(T.True, { LABEL: 'bool' }) },
+      { ALT: () => this.CONSUME(T.False, { LABEL: 'bool' }) },
+    ]);
   });
+
+  /** The next unconsumed token. */
+  peek(): IToken {
+    return this.LA(1);
+  }
 
   /** Entry point for bare filter expressions (event search). */
   filterOnly = this.RULE('filterOnly', () => {
@@ -549,7 +664,7 @@ export function parseCst(tokens: IToken[], entry: 'file' | 'filterOnly'): CstRes
   const errors = [...grammar.errors];
   // Trailing tokens after a complete bare filter are an error too.
   if (entry === 'filterOnly' && errors.length === 0) {
-    const next = grammar.LA(1);
+    const next = grammar.peek();
     if (next.tokenType !== EOF) {
       errors.push({
         name: 'NotAllInputParsedException',

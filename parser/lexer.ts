@@ -8,7 +8,11 @@
  */
 import { createToken, Lexer, type TokenType } from 'chevrotain';
 
-export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n\f\uFEFF]+/, group: Lexer.SKIPPED });
+export const WhiteSpace = createToken({
+  name: 'WhiteSpace',
+  pattern: /[ \t\r\n\f\uFEFF]+/,
+  group: Lexer.SKIPPED,
+});
 export const Comment = createToken({ name: 'Comment', pattern: /#[^\n\r]*/, group: 'comments' });
 
 /** JSON string syntax exactly, so `JSON.parse(image)` decodes it and never throws. */
@@ -19,7 +23,10 @@ export const StringLit = createToken({
 /** `/re2 pattern/flags`; `\/` inside stands for a slash. */
 export const RegexLit = createToken({ name: 'RegexLit', pattern: /\/(?:[^/\\\r\n]|\\[^\r\n])+\/[a-z]*/ });
 export const Duration = createToken({ name: 'Duration', pattern: /\d+(?:ms|s|m|h|d|w)(?![A-Za-z0-9_])/ });
-export const NumberLit = createToken({ name: 'NumberLit', pattern: /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![A-Za-z_])/ });
+export const NumberLit = createToken({
+  name: 'NumberLit',
+  pattern: /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![A-Za-z_])/,
+});
 export const Identifier = createToken({
   name: 'Identifier',
   pattern: /@?[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*(?:\.[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*)*/,

@@ -1,0 +1,122 @@
+/** Diagnostics: structured errors and warnings with a source excerpt, and their text form. */
+import type { Pos } from './ast.ts';
+
+export type DiagnosticSeverity = 'error' | 'warning';
+
+export interface Diagnostic {
+  file: string;
+  line: number;
+  column: number;
+  endLine?: number;
+  endColumn?: number;
+  severity: DiagnosticSeverity;
+  /** Stable machine code, e.g. `unknown-field`, `syntax`, `type-mismatch`. */
+  code: string;
+  message: string;
+  /** How to fix it, e.g. "did you mean `source.ip`?". */
+  hint?: string;
+  /** The source line(s) with a caret line under the span. */
+  excerpt: string;
+}
+
+/** Source text of one file, for excerpts. */
+export class SourceText {
+  readonly file: string;
+  readonly lines: string[];
+  constructor(file: string, text: string) {
+    this.file = file;
+    this.lines = text.split(/\r\n|\r|\n/);
+  }
+
+  excerpt(pos: Pos): string {
+    const lineText = this.lines[pos.line - 1];
+    if (lineText === undefined) return '';
+    const shown = lineText.replace(/\t/g, ' ');
+    const gutter = String(pos.line);
+    const start = Math.max(1, Math.min(pos.column, shown.length + 1));
+    const end =
+      pos.endLine === pos.line ? Math.max(start, Math.min(pos.endColumn, shown.length)) : shown.length;
+    const width = Math.max(1, end - start + 1);
+    return `${gutter} | ${shown}\n${' '.repeat(gutter.length)} | ${' '.repeat(start - 1)}${'^'.repeat(width)}`;
+  }
+
+  diag(
+    pos: Pos,
+    code: string,
+    message: string,
+    hint?: string,
+    severity: DiagnosticSeverity = 'error',
+  ): Diagnostic {
+    const d: Diagnostic = {
+      file: this.file,
+      line: pos.line,
+      column: pos.column,
+      endLine: pos.endLine,
+      endColumn: pos.endColumn,
+      severity,
+      code,
+      message,
+      excerpt: this.excerpt(pos),
+    };
+    if (hint !== undefined) d.hint = hint;
+    return d;
+  }
+}
+
+/** `file:line:col: error: message`, the caret excerpt, and `  = hint: ...`. */
+export function formatDiagnostic(d: Diagnostic): string {
+  let out = `${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message} [${d.code}]`;
+  if (d.excerpt) out += `\n${d.excerpt}`;
+  if (d.hint) out += `\n  = hint: ${d.hint}`;
+  return out;
+}
+
+export function compareDiagnostics(a: Diagnostic, b: Diagnostic): number {
+  return a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column;
+}
+
+/** Optimal string alignment distance (Damerau-Levenshtein with adjacent transpositions). */
+export function editDistance(a: string, b: string): number {
+  const m = a.length;
+  const n = b.length;
+  const d: number[][] = Array.from({ length: m + 1 }, (_, i) => {
+    const row = new Array<number>(n + 1).fill(0);
+    row[0] = i;
+    return row;
+  });
+  for (let j = 0; j <= n; j++) d[0]![j] = j;
+  for (let i = 1; i <= m; i++) {
+    for (let j = 1; j <= n; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[m]![n]!;
+}
+
+/**
+ * The closest candidate to `name`, if it is close enough: distance at most a third of the
+ * name's length (min 1, max 4), or the same last segment (`ip` -> `source.ip`) when unique.
+ */
+export function suggest(name: string, candidates: Iterable<string>): string | undefined {
+  const limit = Math.min(4, Math.max(1, Math.floor(name.length / 3)));
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  const list = [...candidates];
+  for (const c of list) {
+    const dist = editDistance(name.toLowerCase(), c.toLowerCase());
+    if (dist < bestD || (dist === bestD && best !== undefined && c < best)) {
+      bestD = dist;
+      best = c;
+    }
+  }
+  if (best !== undefined && bestD <= limit) return best;
+  // `client.ip` -> `source.ip`: same leaf name, if there is only one such field.
+  const leaf = name.slice(name.lastIndexOf('.') + 1);
+  const sameLeaf = list.filter((c) => c.endsWith(`.${leaf}`) || c === leaf);
+  if (sameLeaf.length === 1) return sameLeaf[0];
+  return undefined;
+}
