@@ -42,8 +42,37 @@ export const RedisConfigSchema = Type.Object(
   { default: {} },
 );
 
+export const SourceConfigSchema = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]*$', description: 'Source name, stored as gatewatch.source.name.' }),
+    type: Type.Union([Type.Literal('file'), Type.Literal('http'), Type.Literal('syslog')], {
+      description: 'file: tail paths; http: push endpoints; syslog: UDP/TCP listener.',
+    }),
+    format: Type.Optional(Type.String({ description: 'Fixed format id; absent: auto-detect per line.' })),
+    tokens: Type.Array(Type.String({ minLength: 16 }), {
+      default: [],
+      description: 'Tokens accepted by HTTP push endpoints for this source (Bearer, Basic password, Splunk, Firehose key).',
+    }),
+    paths: Type.Array(Type.String(), { default: [], description: 'File globs (file sources).' }),
+    trustedProxies: Type.Optional(Type.Array(Type.String(), { description: 'Overrides ingest.trustedProxies.' })),
+    fieldMap: Type.Optional(
+      Type.Record(Type.String(), Type.String(), { description: 'Declarative field map (API Gateway, generic JSON).' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const IngestConfigSchema = Type.Object(
   {
+    sources: Type.Array(SourceConfigSchema, { default: [], description: 'Configured ingest sources.' }),
+    httpHost: Type.String({ default: '127.0.0.1', description: 'Listen address of the HTTP push endpoints.' }),
+    httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8088, description: 'Port of the HTTP push endpoints.' }),
+    maxBodyBytes: Type.Integer({ minimum: 1024, default: 32 * 1024 * 1024, description: 'Largest accepted push body (after gunzip).' }),
+    syslogPort: Type.Integer({ minimum: 0, maximum: 65535, default: 5514, description: 'Syslog UDP and TCP port.' }),
+    syslogTlsPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Syslog over TLS port.' })),
+    syslogTlsCert: Type.Optional(Type.String({ description: 'PEM certificate file for syslog TLS.' })),
+    syslogTlsKey: Type.Optional(Type.String({ description: 'PEM key file for syslog TLS.' })),
+    offsetsKey: Type.String({ default: 'offsets', description: 'Redis hash (under the prefix) holding file offsets.' }),
     batchSize: Type.Integer({ minimum: 1, maximum: 10_000, default: 500, description: 'Events per queue job.' }),
     highWaterMark: Type.Integer({
       minimum: 1,
@@ -114,3 +143,4 @@ export const ConfigSchema = Type.Object({
 });
 
 export type GatewatchConfig = Static<typeof ConfigSchema>;
+export type SourceConfig = Static<typeof SourceConfigSchema>;

@@ -1,0 +1,37 @@
+/**
+ * What travels through the ingest queue: bounded batches of raw records, never one event per
+ * job. Sources produce them; ingest workers normalise, enrich and index them.
+ */
+import { createHash } from 'node:crypto';
+
+export const RAW_QUEUE = 'ingest-raw';
+
+export interface RawBatch {
+  /** Configured source name: selects parsing options and trusted proxies. */
+  source: string;
+  /** Fixed format id, or absent for per-record auto-detection. */
+  format?: string;
+  /** Socket peer of the sender when the source is a network listener. */
+  peerIp?: string;
+  /** When the source received the data (ms since epoch): fallback event time. */
+  receivedAt: number;
+  /** Raw records: text lines, or JSON objects serialised as one line each. */
+  records: string[];
+}
+
+/** Largest number of records per job (sources split bigger inputs). */
+export const MAX_BATCH_RECORDS = 10_000;
+
+/**
+ * A deterministic BullMQ job id for a batch. Re-sending the same input while its job is still
+ * queued is then a no-op; after that, deterministic event ids make the re-index a no-op too.
+ */
+export function batchJobId(source: string, discriminator: string): string {
+  // BullMQ job ids must not contain ':'.
+  return `${source.replaceAll(':', '_')}-${createHash('sha256').update(discriminator).digest('base64url').slice(0, 32)}`;
+}
+
+/** Split records into batches of at most `size`. */
+export function* chunk<T>(items: T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}

@@ -1,0 +1,52 @@
+/**
+ * Builds the record → events function ingest workers (and the embedded replay) use, from the
+ * Gatewatch configuration: one parsing/enrichment context per source, shared caches (user
+ * agents, GeoIP readers) across sources.
+ */
+import type { GatewatchConfig } from '../../core/config/schema.ts';
+import {
+  createNormalizeContext,
+  type NormalizeContext,
+  type NormalizeResult,
+  normalizeLine,
+} from '../transforms/normalize.ts';
+import { createSharedEnrichment } from '../transforms/enrich.ts';
+import type { RawBatch } from './batch.ts';
+
+export type { NormalizeResult };
+
+export type Normalizer = (record: string, batch: RawBatch) => NormalizeResult;
+
+export function createNormalizer(config: GatewatchConfig): Normalizer {
+  const shared = createSharedEnrichment({
+    geo: {
+      ...(config.ingest.geoipDatabase ? { cityDatabase: config.ingest.geoipDatabase } : {}),
+      ...(config.ingest.asnDatabase ? { asnDatabase: config.ingest.asnDatabase } : {}),
+    },
+  });
+  const contexts = new Map<string, NormalizeContext>();
+  const contextFor = (batch: RawBatch): NormalizeContext => {
+    const key = `${batch.source}\0${batch.format ?? ''}`;
+    let ctx = contexts.get(key);
+    if (!ctx) {
+      const source = config.ingest.sources.find((s) => s.name === batch.source);
+      ctx = createNormalizeContext({
+        name: batch.source,
+        ...(batch.format ? { format: batch.format } : source?.format ? { format: source.format } : {}),
+        ...(source?.fieldMap ? { fieldMap: source.fieldMap } : {}),
+        keepOriginal: config.ingest.keepOriginal,
+        clientIp: { trustedProxies: source?.trustedProxies ?? config.ingest.trustedProxies },
+        identity: { fingerprintSecret: config.ingest.fingerprintSecret },
+        shared,
+      });
+      contexts.set(key, ctx);
+    }
+    return ctx;
+  };
+  return (record, batch) => {
+    const ctx = contextFor(batch);
+    // Records without a timestamp of their own take the time the source received them.
+    ctx.now = () => batch.receivedAt;
+    return normalizeLine(record, ctx);
+  };
+}

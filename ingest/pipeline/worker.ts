@@ -1,0 +1,115 @@
+/**
+ * The ingest worker: takes raw batches off the queue, turns each record into an event
+ * (parse → normalise → enrich) or a dead letter, and indexes the events.
+ *
+ * Delivery is at-least-once: a job is removed from Redis only after its events and dead
+ * letters are in Elasticsearch. A worker killed mid-batch leaves the job locked; BullMQ hands
+ * it to another worker when the lock expires, and the deterministic ids turn the repeated
+ * writes into no-ops. When Elasticsearch is down the job fails and is retried with capped
+ * exponential backoff, as many times as it takes; the queue holds the backlog.
+ */
+import type { Client } from '@elastic/elasticsearch';
+import type { Redis } from 'ioredis';
+import type { GatewatchEvent } from '../../core/schema/event.ts';
+import { createWorker, type Job } from '../../core/queue/bullmq.ts';
+import { type DeadLetter, writeDeadLetters } from '../sinks/dead-letters.ts';
+import { indexEvents } from '../sinks/elasticsearch.ts';
+import { RAW_QUEUE, type RawBatch } from './batch.ts';
+
+import type { Normalizer, NormalizeResult } from './normalize.ts';
+
+export interface BatchOutcome {
+  events: number;
+  written: number;
+  duplicates: number;
+  deadLetters: number;
+  skipped: number;
+}
+
+export interface ProcessBatchOptions {
+  es: Client;
+  prefix: string;
+  normalize: Normalizer;
+  refresh?: boolean | 'wait_for';
+}
+
+/** Process one batch end to end. Throws (so the job is retried) only on storage failures. */
+export async function processBatch(batch: RawBatch, options: ProcessBatchOptions): Promise<BatchOutcome> {
+  const events: GatewatchEvent[] = [];
+  const deadLetters: DeadLetter[] = [];
+  let skipped = 0;
+  for (const record of batch.records) {
+    let result: NormalizeResult;
+    try {
+      result = options.normalize(record, batch);
+    } catch (err) {
+      // Formats never throw by contract; if one does, the record is dead-lettered, not the worker.
+      result = { ok: false, reason: `internal error while parsing: ${(err as Error).message}` };
+    }
+    const failures = result.ok ? result.failures : [result];
+    if (result.ok) {
+      events.push(...result.events);
+      if (result.skipped !== undefined) skipped++;
+    }
+    for (const failure of failures) {
+      deadLetters.push({
+        source: batch.source,
+        ...(failure.format ? { format: failure.format } : {}),
+        reason: failure.reason,
+        stage: 'parse',
+        raw: record,
+        at: batch.receivedAt,
+      });
+    }
+  }
+  const sink = await indexEvents(options.es, events, { prefix: options.prefix, refresh: options.refresh });
+  for (const { event, reason } of sink.rejected) {
+    deadLetters.push({
+      source: batch.source,
+      ...(event.event?.dataset ? { format: event.event.dataset } : {}),
+      reason,
+      stage: 'index',
+      raw: event.event?.original ?? JSON.stringify(event),
+      eventId: event.event?.id,
+      at: batch.receivedAt,
+    });
+  }
+  await writeDeadLetters(options.es, options.prefix, deadLetters);
+  return {
+    events: events.length,
+    written: sink.written,
+    duplicates: sink.duplicates,
+    deadLetters: deadLetters.length,
+    skipped,
+  };
+}
+
+/** Capped exponential backoff: 1 s, 2 s, 4 s … up to 60 s, forever (nothing is given up). */
+export function ingestBackoff(attemptsMade: number): number {
+  return Math.min(60_000, 1_000 * 2 ** Math.max(0, attemptsMade - 1));
+}
+
+export interface IngestWorkerOptions extends ProcessBatchOptions {
+  redisUrl: string;
+  queuePrefix: string;
+  concurrency?: number;
+  onBatch?: (outcome: BatchOutcome, job: Job<RawBatch>) => void;
+}
+
+export function startIngestWorker(options: IngestWorkerOptions) {
+  return createWorker<RawBatch, BatchOutcome>(
+    RAW_QUEUE,
+    async (job) => {
+      const outcome = await processBatch(job.data, options);
+      options.onBatch?.(outcome, job);
+      return outcome;
+    },
+    { redisUrl: options.redisUrl, prefix: options.queuePrefix },
+    {
+      concurrency: options.concurrency ?? 2,
+      settings: { backoffStrategy: (attemptsMade: number) => ingestBackoff(attemptsMade) },
+    },
+  );
+}
+
+export type { Redis };

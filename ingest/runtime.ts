@@ -1,0 +1,101 @@
+/**
+ * Composition of the distributed ingest pipeline, used by the CLI (`gatewatch ingest …`) and by
+ * integration tests: sources → Redis (BullMQ) → workers (normalise, enrich) → Elasticsearch.
+ */
+import type { Client } from '@elastic/elasticsearch';
+import type { Worker } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { GatewatchConfig } from '../core/config/schema.ts';
+import { assertNoEviction, connectRedis } from '../core/queue/bullmq.ts';
+import { createEsClient, waitForElasticsearch } from '../core/store/elasticsearch.ts';
+import { installCoreTemplates } from '../core/store/templates.ts';
+import type { RawBatch } from './pipeline/batch.ts';
+import { createNormalizer } from './pipeline/normalize.ts';
+import { IngestProducer } from './pipeline/producer.ts';
+import { type BatchOutcome, startIngestWorker } from './pipeline/worker.ts';
+import { buildHttpSourceServer } from './sources/http/server.ts';
+
+export interface IngestRuntime {
+  es: Client;
+  redis: Redis;
+  producer: IngestProducer;
+  workers: Worker<RawBatch, BatchOutcome>[];
+  http?: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/** Claims Firehose request ids in Redis for a day, so retried deliveries are not enqueued twice. */
+export function redisRequestIdStore(redis: Redis, prefix: string) {
+  return {
+    async claim(id: string) {
+      return (await redis.set(`${prefix}:firehose:${id}`, '1', 'EX', 86_400, 'NX')) === 'OK';
+    },
+    async release(id: string) {
+      await redis.del(`${prefix}:firehose:${id}`);
+    },
+  };
+}
+
+export interface StartIngestOptions {
+  workers?: number;
+  http?: boolean;
+  /** Refresh after each bulk (tests: makes writes visible at once). */
+  refresh?: boolean | 'wait_for';
+  onBatch?: (outcome: BatchOutcome) => void;
+}
+
+export async function startIngest(config: GatewatchConfig, options: StartIngestOptions = {}): Promise<IngestRuntime> {
+  const es = createEsClient(config.elasticsearch);
+  await waitForElasticsearch(es);
+  const redis = await connectRedis(config.redis.url, 'producer');
+  if (config.redis.requireNoEviction) await assertNoEviction(redis);
+  await installCoreTemplates(es, {
+    prefix: config.elasticsearch.indexPrefix,
+    shards: config.elasticsearch.shards,
+    replicas: config.elasticsearch.replicas,
+  });
+  const producer = new IngestProducer({
+    producer: redis,
+    queuePrefix: config.redis.prefix,
+    highWaterMark: config.ingest.highWaterMark,
+    batchSize: config.ingest.batchSize,
+  });
+  const normalize = createNormalizer(config);
+  const workers = Array.from({ length: options.workers ?? 0 }, () =>
+    startIngestWorker({
+      es,
+      prefix: config.elasticsearch.indexPrefix,
+      normalize,
+      redisUrl: config.redis.url,
+      queuePrefix: config.redis.prefix,
+      concurrency: config.ingest.workerConcurrency,
+      ...(options.refresh !== undefined ? { refresh: options.refresh } : {}),
+      ...(options.onBatch ? { onBatch: (o) => options.onBatch!(o) } : {}),
+    }),
+  );
+  let http: FastifyInstance | undefined;
+  if (options.http) {
+    http = buildHttpSourceServer({
+      sources: config.ingest.sources.filter((s) => s.type === 'http'),
+      producer,
+      maxBodyBytes: config.ingest.maxBodyBytes,
+      seenRequestIds: redisRequestIdStore(redis, config.redis.prefix),
+    });
+    await http.listen({ host: config.ingest.httpHost, port: config.ingest.httpPort });
+  }
+  return {
+    es,
+    redis,
+    producer,
+    workers,
+    ...(http ? { http } : {}),
+    async close() {
+      await http?.close();
+      await Promise.all(workers.map((w) => w.close()));
+      await producer.close();
+      redis.disconnect();
+      await es.close();
+    },
+  };
+}

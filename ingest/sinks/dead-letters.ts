@@ -1,0 +1,113 @@
+/**
+ * Dead letters: records that could not become events (unparseable lines, mapping rejections).
+ * Stored in Elasticsearch with source, reason and the raw record; listable and replayable.
+ * Ids are deterministic, so a record dead-lettered twice is stored once.
+ */
+import { createHash } from 'node:crypto';
+import type { Client } from '@elastic/elasticsearch';
+import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
+
+/** Raw records above this size are stored truncated (the reason says so). */
+export const MAX_STORED_RAW = 64 * 1024;
+
+export interface DeadLetter {
+  source: string;
+  format?: string;
+  reason: string;
+  /** parse | index | enrich */
+  stage: 'parse' | 'index' | 'enrich';
+  raw: string;
+  eventId?: string;
+  at: number;
+}
+
+export interface DeadLetterDoc {
+  '@timestamp': string;
+  source: string;
+  format?: string;
+  reason: string;
+  stage: string;
+  raw: string;
+  raw_truncated: boolean;
+  raw_bytes: number;
+  event_id?: string;
+  replay_count: number;
+}
+
+export function deadLetterId(source: string, raw: string): string {
+  return createHash('sha256').update(source).update('\0').update(raw).digest('base64url').slice(0, 32);
+}
+
+export function toDeadLetterDoc(d: DeadLetter): DeadLetterDoc {
+  const bytes = Buffer.byteLength(d.raw, 'utf8');
+  const truncated = d.raw.length > MAX_STORED_RAW;
+  return {
+    '@timestamp': new Date(d.at).toISOString(),
+    source: d.source,
+    ...(d.format ? { format: d.format } : {}),
+    reason: d.reason.slice(0, 4000),
+    stage: d.stage,
+    // Lone surrogates from invalid input are replaced so the document itself is valid JSON.
+    raw: (truncated ? d.raw.slice(0, MAX_STORED_RAW) : d.raw).toWellFormed(),
+    raw_truncated: truncated,
+    raw_bytes: bytes,
+    ...(d.eventId ? { event_id: d.eventId } : {}),
+    replay_count: 0,
+  };
+}
+
+/** Store dead letters; throws on transport failure (the caller's job is retried). */
+export async function writeDeadLetters(client: Client, prefix: string, letters: DeadLetter[]): Promise<void> {
+  if (letters.length === 0) return;
+  const index = indexNames(prefix).deadLetters;
+  const result = await bulkWrite(
+    client,
+    letters.map((d) => ({ op: 'create', index, id: deadLetterId(d.source, d.raw), doc: toDeadLetterDoc(d) })),
+  );
+  const failed = result.items.filter((i) => !i.ok);
+  if (failed.length > 0) {
+    throw new Error(`could not store ${failed.length} dead letters: ${failed[0]!.error?.reason ?? failed[0]!.status}`);
+  }
+}
+
+export interface DeadLetterQuery {
+  source?: string;
+  stage?: string;
+  size?: number;
+  /** Only those not replayed yet. */
+  pending?: boolean;
+}
+
+export async function listDeadLetters(
+  client: Client,
+  prefix: string,
+  query: DeadLetterQuery = {},
+): Promise<(DeadLetterDoc & { id: string })[]> {
+  const filter: object[] = [];
+  if (query.source) filter.push({ term: { source: query.source } });
+  if (query.stage) filter.push({ term: { stage: query.stage } });
+  if (query.pending) filter.push({ bool: { must_not: { exists: { field: 'replayed_at' } } } });
+  const response = await client.search<DeadLetterDoc>({
+    index: indexNames(prefix).deadLetters,
+    size: query.size ?? 100,
+    query: { bool: { filter } },
+    sort: [{ '@timestamp': 'desc' }, { _id: 'asc' } as never],
+    ignore_unavailable: true,
+  });
+  return response.hits.hits.map((h) => ({ ...(h._source as DeadLetterDoc), id: h._id! }));
+}
+
+/** Mark dead letters replayed (the records themselves are re-enqueued by the caller). */
+export async function markReplayed(client: Client, prefix: string, ids: string[], at = Date.now()): Promise<void> {
+  if (ids.length === 0) return;
+  await bulkWrite(
+    client,
+    ids.map((id) => ({
+      op: 'update' as const,
+      index: indexNames(prefix).deadLetters,
+      id,
+      doc: { replayed_at: new Date(at).toISOString() },
+    })),
+    { refresh: 'wait_for' },
+  );
+}

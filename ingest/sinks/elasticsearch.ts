@@ -1,0 +1,63 @@
+/**
+ * The events sink: bulk create with deterministic ids into daily indices. Create semantics make
+ * every retry and replay idempotent (a 409 is a document already there). Retryable item
+ * failures are retried here with backoff; if they persist the whole batch fails and BullMQ
+ * retries the job later. Permanent failures become dead letters with Elasticsearch's reason.
+ */
+import type { Client } from '@elastic/elasticsearch';
+import type { GatewatchEvent } from '../../core/schema/event.ts';
+import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
+
+export interface SinkResult {
+  written: number;
+  duplicates: number;
+  rejected: { event: GatewatchEvent; reason: string }[];
+}
+
+export class RetryableIndexError extends Error {
+  override name = 'RetryableIndexError';
+}
+
+export interface EsSinkOptions {
+  prefix: string;
+  /** Attempts for retryable item failures inside one job before giving the job back. */
+  itemAttempts?: number;
+  backoffMs?: number;
+  refresh?: boolean | 'wait_for';
+}
+
+export async function indexEvents(client: Client, events: GatewatchEvent[], options: EsSinkOptions): Promise<SinkResult> {
+  const names = indexNames(options.prefix);
+  const result: SinkResult = { written: 0, duplicates: 0, rejected: [] };
+  let pending = events;
+  const attempts = options.itemAttempts ?? 4;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const response = await bulkWrite(
+      client,
+      pending.map((event) => ({
+        op: 'create',
+        index: names.eventsIndexFor(event['@timestamp']),
+        id: event.event!.id!,
+        doc: event,
+      })),
+      { refresh: options.refresh ?? false },
+    );
+    const retry: GatewatchEvent[] = [];
+    response.items.forEach((item, i) => {
+      const event = pending[i]!;
+      if (item.duplicate) result.duplicates++;
+      else if (item.ok) result.written++;
+      else if (item.retryable) retry.push(event);
+      else result.rejected.push({ event, reason: `${item.error?.type ?? item.status}: ${item.error?.reason ?? ''}` });
+    });
+    pending = retry;
+    if (pending.length === 0) break;
+    if (attempt >= attempts) {
+      throw new RetryableIndexError(
+        `${pending.length} events still rejected with retryable errors after ${attempts} attempts`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, (options.backoffMs ?? 250) * 2 ** (attempt - 1)));
+  }
+  return result;
+}

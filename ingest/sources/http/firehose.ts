@@ -1,0 +1,78 @@
+/**
+ * AWS Kinesis Data Firehose HTTP endpoint delivery:
+ *   POST /firehose   X-Amz-Firehose-Access-Key: <token>, X-Amz-Firehose-Request-Id
+ *   body {"requestId", "timestamp", "records": [{"data": base64}]}, optionally gzip-encoded.
+ * Each record's data is a log line (or several), or a gzip CloudWatch Logs subscription
+ * envelope whose logEvents[].message are the lines. The response echoes requestId.
+ * Firehose retries a delivery with the same requestId until it sees 200: a requestId already
+ * accepted is answered 200 again without enqueuing anything twice.
+ */
+import { gunzipSync } from 'node:zlib';
+import type { FastifyInstance } from 'fastify';
+import { type HttpSourceContext, HttpError, lines } from './server.ts';
+
+interface FirehoseBody {
+  requestId?: unknown;
+  timestamp?: unknown;
+  records?: unknown;
+}
+
+/** Lines carried by one Firehose record (CloudWatch Logs envelopes unwrapped). */
+export function firehoseRecordLines(data: string, maxBytes: number): string[] {
+  const bytes = Buffer.from(data, 'base64');
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    let json: { messageType?: string; logEvents?: { message?: unknown }[] };
+    try {
+      json = JSON.parse(gunzipSync(bytes, { maxOutputLength: maxBytes }).toString('utf8'));
+    } catch (err) {
+      throw new HttpError(400, `record is gzip but not a CloudWatch Logs envelope: ${(err as Error).message}`);
+    }
+    if (json.messageType === 'CONTROL_MESSAGE') return [];
+    if (!Array.isArray(json.logEvents)) return [];
+    return json.logEvents.map((e) => e.message).filter((m): m is string => typeof m === 'string' && m.length > 0);
+  }
+  return lines(bytes.toString('utf8'));
+}
+
+export function registerFirehose(app: FastifyInstance, ctx: HttpSourceContext): void {
+  app.post('/firehose', async (request, reply) => {
+    const headerId = request.headers['x-amz-firehose-request-id'];
+    const reject = (status: number, message: string, requestId?: string) =>
+      reply.code(status).send({ requestId: requestId ?? headerId ?? '', timestamp: Date.now(), errorMessage: message });
+    const key = request.headers['x-amz-firehose-access-key'];
+    const source = ctx.sourceForToken(typeof key === 'string' ? key : undefined);
+    if (!source) return reject(401, 'missing or invalid X-Amz-Firehose-Access-Key');
+    let body: FirehoseBody;
+    try {
+      body = JSON.parse(ctx.bodyText(request)) as FirehoseBody;
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      return reject(400, 'body is not JSON');
+    }
+    const requestId = typeof body.requestId === 'string' ? body.requestId : String(headerId ?? '');
+    if (!requestId) return reject(400, 'requestId missing');
+    if (!Array.isArray(body.records)) return reject(400, 'records must be an array', requestId);
+
+    if (await ctx.options.producer.overHighWater()) {
+      reply.header('retry-after', String(ctx.options.retryAfterSeconds ?? 5));
+      return reject(429, 'ingest queue above its high-water mark', requestId);
+    }
+    const seen = ctx.options.seenRequestIds;
+    if (seen && !(await seen.claim(`${source.name}:${requestId}`))) {
+      return reply.code(200).send({ requestId, timestamp: Date.now() });
+    }
+    try {
+      const records: string[] = [];
+      for (const record of body.records as { data?: unknown }[]) {
+        if (typeof record?.data !== 'string') return reject(400, 'every record needs base64 "data"', requestId);
+        records.push(...firehoseRecordLines(record.data, ctx.options.maxBodyBytes));
+      }
+      await ctx.accept(source, records, `firehose:${requestId}`, request);
+    } catch (err) {
+      // Not accepted: forget the id so Firehose's retry is processed.
+      await seen?.release(`${source.name}:${requestId}`);
+      throw err;
+    }
+    return reply.code(200).send({ requestId, timestamp: Date.now() });
+  });
+}
