@@ -151,7 +151,7 @@ function addParseErrors(
 }
 
 function syntaxHint(message: string, t?: IToken): string | undefined {
-  if (t?.image === '=' && /comparison|condition/.test(message)) return 'compare with `==`';
+  if (t?.image === '=' && !message.startsWith('expected `=`')) return 'compare with `==`';
   if (t?.image === '==' && message.includes('`=`')) return 'declarations use a single `=`';
   if (t && /^(and|or|not|in|true|false)$/.test(t.image) && message.includes('a name'))
     return `\`${t.image}\` is a reserved word; choose another name`;
@@ -352,7 +352,9 @@ function parseRulesUnsafe(text: string, opts: ParseOptions): ParseResult {
       );
     } else ids.set(d.id.name, d);
     checker.rule(d);
-    diags.push(...checker.diags);
+    // A clause lost to a syntax error inside the rule is not also reported as missing.
+    const broken = a.syntax.diags.some((x) => x.line >= d.pos.line && x.line <= d.pos.endLine);
+    diags.push(...checker.diags.filter((x) => !(broken && (x.code === 'missing-clause' || x.code === 'bare-field'))));
     if (!globalErrors && !checker.diags.some((x) => x.severity === 'error') && !prev)
       rules.push(lowerer.rule(d, opts.file));
   }
