@@ -44,10 +44,10 @@ function formatDecl(d: A.Decl): string[] {
     case 'rule': {
       const lines = [`rule ${d.id.name} {`];
       for (const c of d.clauses) {
-        for (const cm of c.comments) lines.push(IND + cm);
+        for (const cm of c.comments) lines.push(cm ? IND + cm : '');
         lines.push(...clause(c).map((l) => IND + l));
       }
-      for (const cm of d.trailing) lines.push(IND + cm);
+      for (const cm of d.trailing) lines.push(cm ? IND + cm : '');
       lines.push('}');
       return lines;
     }
@@ -95,10 +95,10 @@ function block<I extends { comments: string[] }>(
 ): string[] {
   const lines = [`${keyword} {`];
   for (const it of items) {
-    for (const cm of it.comments) lines.push(IND + cm);
+    for (const cm of it.comments) lines.push(cm ? IND + cm : '');
     lines.push(IND + print(it));
   }
-  for (const cm of trailing) lines.push(IND + cm);
+  for (const cm of trailing) lines.push(cm ? IND + cm : '');
   lines.push('}');
   return lines;
 }

@@ -89,11 +89,16 @@ export class CommentPool {
       .sort((x, y) => x.startOffset - y.startOffset)
       .map((t) => ({ pos: tokPos(t), text: t.image.replace(/\s+$/, '') }));
   }
+  /** Comments before (line, column); an empty string stands for a blank line after a comment. */
   take(line: number, column: number): string[] {
     const out: string[] = [];
     while (this.next < this.items.length && before(this.items[this.next]!.pos, line, column)) {
-      out.push(this.items[this.next]!.text);
+      const cur = this.items[this.next]!;
+      out.push(cur.text);
       this.next++;
+      const following = this.items[this.next];
+      const nextLine = following && before(following.pos, line, column) ? following.pos.line : line;
+      if (nextLine > cur.pos.line + 1 && line !== Number.MAX_SAFE_INTEGER) out.push('');
     }
     return out;
   }
