@@ -626,10 +626,10 @@ export class Checker {
 
     const inc = seen.get('incident');
     if (inc && inc.kind === 'incident') this.incident(inc.items, ctx);
-    else {
-      const title = seen.get('title');
-      if (title && title.kind === 'title') this.template(title.text, ctx);
-    }
+    // Without an incident title, the rule title is the incident title template.
+    const title = seen.get('title');
+    const incTitle = inc && inc.kind === 'incident' && inc.items.some((i) => i.kind === 'title');
+    if (title && title.kind === 'title' && !incTitle) this.template(title.text, ctx);
   }
 
   private tag(t: A.Str): void {

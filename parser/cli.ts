@@ -28,7 +28,13 @@ export async function rulesValidate(files: string[], opts: { json: boolean }, io
     const out = {
       ok: errors === 0,
       files: r.files,
-      rules: r.rules.map((x) => ({ id: x.id, kind: x.kind, version: x.version, file: x.source.file, line: x.source.line })),
+      rules: r.rules.map((x) => ({
+        id: x.id,
+        kind: x.kind,
+        version: x.version,
+        file: x.source.file,
+        line: x.source.line,
+      })),
       diagnostics: r.diagnostics,
       errors,
       warnings,

@@ -99,7 +99,7 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The closest candidate to `name`, if it is close enough: distance at most a third of the
- * name's length (min 1, max 4), or the same last segment (`ip` -> `source.ip`) when unique.
+ * name's length (min 1, max 4), or else the closest candidate with the same last segment (`client.ip` -> `source.ip`).
  */
 export function suggest(name: string, candidates: Iterable<string>): string | undefined {
   const limit = Math.min(4, Math.max(1, Math.floor(name.length / 3)));
@@ -117,6 +117,14 @@ export function suggest(name: string, candidates: Iterable<string>): string | un
   // `client.ip` -> `source.ip`: same leaf name, if there is only one such field.
   const leaf = name.slice(name.lastIndexOf('.') + 1);
   const sameLeaf = list.filter((c) => c.endsWith(`.${leaf}`) || c === leaf);
-  if (sameLeaf.length === 1) return sameLeaf[0];
-  return undefined;
+  let pick: string | undefined;
+  let pickD = Number.POSITIVE_INFINITY;
+  for (const c of sameLeaf) {
+    const dist = editDistance(name, c);
+    if (dist < pickD) {
+      pickD = dist;
+      pick = c;
+    }
+  }
+  return pick;
 }

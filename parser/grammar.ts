@@ -65,6 +65,41 @@ const CONTEXT: Record<string, string> = {
   cmpOp: 'a comparison operator',
 };
 
+/** What may come before the closing brace of each block. */
+const BLOCK_CLOSE: Record<string, string> = {
+  ruleDecl: 'a rule clause',
+  thresholdBlock: 'a threshold clause',
+  sequenceBlock: 'a sequence clause',
+  firstSeenBlock: 'a first_seen clause',
+  baselineBlock: 'a baseline clause',
+  incidentBlock: 'an incident clause',
+};
+
+/** Keywords that start a clause in each block, for "did you mean" on misspellings. */
+export const CLAUSE_KEYWORDS: Record<string, string[]> = {
+  'a rule clause': [
+    'title',
+    'description',
+    'severity',
+    'risk',
+    'tags',
+    'owner',
+    'enabled',
+    'schedule',
+    'where',
+    'threshold',
+    'sequence',
+    'first_seen',
+    'baseline',
+    'incident',
+  ],
+  'a threshold clause': ['group', 'window', 'metric', 'having'],
+  'a sequence clause': ['by', 'within', 'step', 'until'],
+  'a first_seen clause': ['values', 'by', 'history', 'ignore'],
+  'a baseline clause': ['group', 'window', 'metric', 'history', 'spike', 'min_buckets', 'having'],
+  'an incident clause': ['title', 'summary', 'entities', 'suppress', 'evidence'],
+};
+
 function found(actual: IToken | undefined): string {
   if (!actual || actual.tokenType === EOF) return 'end of input';
   return `\`${actual.image}\``;
@@ -77,7 +112,9 @@ function firstTokens(paths: TokenType[][]): string[] {
 }
 
 const messages: IParserErrorMessageProvider = {
-  buildMismatchTokenMessage({ expected, actual }) {
+  buildMismatchTokenMessage({ expected, actual, ruleName }) {
+    const block = BLOCK_CLOSE[ruleName];
+    if (expected === T.RCurly && block) return `expected ${block} or \`}\` but found ${found(actual)}`;
     return `expected ${tokenLabel(expected)} but found ${found(actual)}`;
   },
   buildNotAllInputParsedMessage({ firstRedundant }) {

@@ -14,9 +14,9 @@ import { dirname, join, resolve } from 'node:path';
 import type { IToken } from 'chevrotain';
 import type * as A from './ast.ts';
 import { Checker, type ListEntry, type MacroEntry, type Scope } from './check.ts';
-import { compareDiagnostics, type Diagnostic, SourceText } from './diagnostics.ts';
+import { compareDiagnostics, type Diagnostic, SourceText, suggest } from './diagnostics.ts';
 import { formatFile } from './format.ts';
-import { describeToken, parseCst } from './grammar.ts';
+import { CLAUSE_KEYWORDS, describeToken, parseCst } from './grammar.ts';
 import type { FilterExpr, RuleIR } from './ir.ts';
 import { lexer } from './lexer.ts';
 import { Lowerer } from './lower.ts';
@@ -157,8 +157,11 @@ function syntaxHint(message: string, t?: IToken): string | undefined {
     return `\`${t.image}\` is a reserved word; choose another name`;
   if (message.includes('a duration'))
     return 'durations are a whole number and a unit: ms, s, m, h, d, w (e.g. `15m`)';
-  if (message.includes('a rule clause'))
-    return 'rule clauses: title, description, severity, risk, tags, owner, enabled, schedule, where, threshold, sequence, first_seen, baseline, incident';
+  for (const [what, words] of Object.entries(CLAUSE_KEYWORDS)) {
+    if (!message.startsWith(`expected ${what}`)) continue;
+    const s = t && /^[A-Za-z_]+$/.test(t.image) ? suggest(t.image, words) : undefined;
+    return s ? `did you mean \`${s}\`?` : `${what.replace(/^an? /, '')}s start with: ${words.join(', ')}`;
+  }
   if (message.includes('end of input')) return 'a `}` or `)` may be missing';
   return undefined;
 }
@@ -354,7 +357,9 @@ function parseRulesUnsafe(text: string, opts: ParseOptions): ParseResult {
     checker.rule(d);
     // A clause lost to a syntax error inside the rule is not also reported as missing.
     const broken = a.syntax.diags.some((x) => x.line >= d.pos.line && x.line <= d.pos.endLine);
-    diags.push(...checker.diags.filter((x) => !(broken && (x.code === 'missing-clause' || x.code === 'bare-field'))));
+    diags.push(
+      ...checker.diags.filter((x) => !(broken && (x.code === 'missing-clause' || x.code === 'bare-field'))),
+    );
     if (!globalErrors && !checker.diags.some((x) => x.severity === 'error') && !prev)
       rules.push(lowerer.rule(d, opts.file));
   }

@@ -41,9 +41,7 @@ rule cred-1 {
   });
 
   it('defaults risk from severity and lookback from window + interval + lateness', () => {
-    const [r] = parseOk(
-      rule('  threshold {\n    window 10m\n    metric n = count()\n    having n > 1\n  }'),
-    );
+    const [r] = parseOk(rule('  threshold {\n    window 10m\n    metric n = count()\n    having n > 1\n  }'));
     expect(r!.risk).toBe(21);
     expect(r!.enabled).toBe(true);
     expect(r!.schedule).toEqual({ intervalMs: 300_000, lookbackMs: 960_000, latenessMs: 60_000 });
@@ -104,7 +102,9 @@ describe('filters', () => {
         },
       ],
     });
-    expect(filterOf('(user.name == "a" or user.id == "b") and http.response.status_code not in (401, 403)')).toEqual({
+    expect(
+      filterOf('(user.name == "a" or user.id == "b") and http.response.status_code not in (401, 403)'),
+    ).toEqual({
       op: 'and',
       args: [
         {
@@ -143,7 +143,11 @@ describe('filters', () => {
       field: 'url.query',
       pattern: '(?i)(^|&)api[_-]?key=',
     });
-    expect(filterOf('url.path matches /^\\/v[0-9]+\\//')).toEqual({ op: 'regex', field: 'url.path', pattern: '^/v[0-9]+/' });
+    expect(filterOf('url.path matches /^\\/v[0-9]+\\//')).toEqual({
+      op: 'regex',
+      field: 'url.path',
+      pattern: '^/v[0-9]+/',
+    });
   });
 
   it('cidr membership, canonicalised', () => {
@@ -155,7 +159,10 @@ describe('filters', () => {
   });
 
   it('exists, true, and flattened sub-keys', () => {
-    expect(filterOf('gatewatch.extra.tenant exists')).toEqual({ op: 'exists', field: 'gatewatch.extra.tenant' });
+    expect(filterOf('gatewatch.extra.tenant exists')).toEqual({
+      op: 'exists',
+      field: 'gatewatch.extra.tenant',
+    });
     expect(parseFilterExpression('true').filter).toEqual({ op: 'true' });
   });
 
@@ -185,10 +192,14 @@ describe('filters', () => {
 
   it('macros expand (nested), includes bring macros and lists', () => {
     const files = {
-      'common.gwr': 'include "deeper.gwr"\nmacro login = http.request.method == "POST" and gatewatch.route like "*/login"',
+      'common.gwr':
+        'include "deeper.gwr"\nmacro login = http.request.method == "POST" and gatewatch.route like "*/login"',
       'deeper.gwr': 'list nets = ["10.0.0.0/8"]\nmacro internal = source.ip cidr list nets',
     };
-    const [r] = parseOk(`include "common.gwr"\nmacro fail = login and not internal\n${rule('  where fail')}`, files);
+    const [r] = parseOk(
+      `include "common.gwr"\nmacro fail = login and not internal\n${rule('  where fail')}`,
+      files,
+    );
     expect(r!.filter).toEqual({
       op: 'and',
       args: [
@@ -211,16 +222,18 @@ describe('filters', () => {
   });
 
   it('parseFilterExpression for event search', () => {
-    expect(parseFilterExpression('source.ip cidr "10.0.0.0/8" and http.response.status_code == 500')).toEqual({
-      filter: {
-        op: 'and',
-        args: [
-          { op: 'cidr', field: 'source.ip', cidrs: ['10.0.0.0/8'] },
-          { op: 'cmp', field: 'http.response.status_code', cmp: '==', value: 500 },
-        ],
+    expect(parseFilterExpression('source.ip cidr "10.0.0.0/8" and http.response.status_code == 500')).toEqual(
+      {
+        filter: {
+          op: 'and',
+          args: [
+            { op: 'cidr', field: 'source.ip', cidrs: ['10.0.0.0/8'] },
+            { op: 'cmp', field: 'http.response.status_code', cmp: '==', value: 500 },
+          ],
+        },
+        diagnostics: [],
       },
-      diagnostics: [],
-    });
+    );
     const bad = parseFilterExpression('source.ipp == "1.2.3.4" )');
     expect(bad.filter).toBeUndefined();
     expect(bad.diagnostics.map((d) => d.code)).toEqual(['syntax']);
@@ -291,7 +304,9 @@ describe('threshold', () => {
 
   it('tumbling is the default and can be written', () => {
     for (const w of ['window 5m', 'window 5m tumbling']) {
-      const [r] = parseOk(rule(`  threshold {\n    ${w}\n    metric n = count()\n    having n > 1\n  }`)) as ThresholdRule[];
+      const [r] = parseOk(
+        rule(`  threshold {\n    ${w}\n    metric n = count()\n    having n > 1\n  }`),
+      ) as ThresholdRule[];
       expect(r!.threshold.window).toEqual({ sizeMs: 300_000, mode: 'tumbling' });
       expect(r!.threshold.groupBy).toEqual([]);
     }
@@ -319,9 +334,24 @@ describe('sequence', () => {
       by: ['user.name', 'source.ip'],
       maxSpanMs: 600_000,
       steps: [
-        { name: 'fails', filter: { op: 'cmp', field: 'event.outcome', cmp: '==', value: 'failure' }, minCount: 20, absent: false },
-        { name: 'ok', filter: { op: 'cmp', field: 'event.outcome', cmp: '==', value: 'success' }, minCount: 1, absent: false },
-        { name: 'no_logout', filter: { op: 'cmp', field: 'event.action', cmp: '==', value: 'logout' }, minCount: 0, absent: true },
+        {
+          name: 'fails',
+          filter: { op: 'cmp', field: 'event.outcome', cmp: '==', value: 'failure' },
+          minCount: 20,
+          absent: false,
+        },
+        {
+          name: 'ok',
+          filter: { op: 'cmp', field: 'event.outcome', cmp: '==', value: 'success' },
+          minCount: 1,
+          absent: false,
+        },
+        {
+          name: 'no_logout',
+          filter: { op: 'cmp', field: 'event.action', cmp: '==', value: 'logout' },
+          minCount: 0,
+          absent: true,
+        },
         { name: 'burst', filter: expect.anything(), minCount: 2, maxCount: 5, absent: false },
         { name: 'three', filter: expect.anything(), minCount: 3, maxCount: 3, absent: false },
       ],
@@ -434,7 +464,9 @@ describe('output', () => {
 
   it('suppression key defaults to the rule keys', () => {
     const [r] = parseOk(
-      rule('  threshold {\n    group by user.name\n    window 5m\n    metric n = count()\n    having n > 3\n  }\n  incident {\n    suppress for 30m\n  }'),
+      rule(
+        '  threshold {\n    group by user.name\n    window 5m\n    metric n = count()\n    having n > 3\n  }\n  incident {\n    suppress for 30m\n  }',
+      ),
     );
     expect(r!.output.suppress).toEqual({ keyFields: ['user.name'], periodMs: 1_800_000 });
   });
@@ -449,7 +481,9 @@ describe('files', () => {
   });
 
   it('no rules are lowered from a file with errors, but all errors are reported', () => {
-    const r = parse(`${rule('  where user.nam == "a"', 'one')}\n${rule('  where user.name == 1', 'two')}\n${rule('  where user.name == "ok"', 'three')}`);
+    const r = parse(
+      `${rule('  where user.nam == "a"', 'one')}\n${rule('  where user.name == 1', 'two')}\n${rule('  where user.name == "ok"', 'three')}`,
+    );
     expect(r.diagnostics.map((d) => d.code)).toEqual(['unknown-field', 'type-mismatch']);
     expect(r.rules.map((x) => x.id)).toEqual(['three']);
   });
