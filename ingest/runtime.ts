@@ -7,6 +7,7 @@ import type { Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { GatewatchConfig } from '../core/config/schema.ts';
+import { durationMs } from '../core/config/load.ts';
 import { assertNoEviction, connectRedis } from '../core/queue/bullmq.ts';
 import { createEsClient, waitForElasticsearch } from '../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../core/store/templates.ts';
@@ -70,6 +71,7 @@ export async function startIngest(config: GatewatchConfig, options: StartIngestO
       redisUrl: config.redis.url,
       queuePrefix: config.redis.prefix,
       concurrency: config.ingest.workerConcurrency,
+      lockMs: durationMs(config.ingest.jobLock),
       ...(options.refresh !== undefined ? { refresh: options.refresh } : {}),
       ...(options.onBatch ? { onBatch: (o) => options.onBatch!(o) } : {}),
     }),

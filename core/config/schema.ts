@@ -92,6 +92,7 @@ export const IngestConfigSchema = Type.Object(
     geoipDatabase: Type.Optional(Type.String({ description: 'Path to a MaxMind-format City/Country database.' })),
     asnDatabase: Type.Optional(Type.String({ description: 'Path to a MaxMind-format ASN database.' })),
     workerConcurrency: Type.Integer({ minimum: 1, default: 2, description: 'Jobs processed at once per worker.' }),
+    jobLock: Duration('How long a worker holds a job before another may take it over (crash recovery time).', '30s'),
   },
   { default: {} },
 );

@@ -93,6 +93,8 @@ export interface IngestWorkerOptions extends ProcessBatchOptions {
   redisUrl: string;
   queuePrefix: string;
   concurrency?: number;
+  /** Lock duration (ms): after a crash, the job is taken over once this expires. */
+  lockMs?: number;
   onBatch?: (outcome: BatchOutcome, job: Job<RawBatch>) => void;
 }
 
@@ -107,6 +109,7 @@ export function startIngestWorker(options: IngestWorkerOptions) {
     { redisUrl: options.redisUrl, prefix: options.queuePrefix },
     {
       concurrency: options.concurrency ?? 2,
+      ...(options.lockMs ? { lockDuration: options.lockMs, stalledInterval: Math.max(1_000, options.lockMs / 2) } : {}),
       settings: { backoffStrategy: (attemptsMade: number) => ingestBackoff(attemptsMade) },
     },
   );

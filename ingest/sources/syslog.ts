@@ -75,7 +75,7 @@ export function parseSyslog(frame: string): SyslogMessage {
  * frame starts with digits and a space; otherwise the frame runs to the next LF.
  */
 export class SyslogFramer {
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
   private readonly maxFrame: number;
 
   constructor(maxFrame = 1024 * 1024) {

@@ -1,0 +1,119 @@
+/**
+ * `gatewatch ingest worker|sources|dead-letters` — the distributed ingest processes.
+ */
+import type { Command } from 'commander';
+import { loadConfig } from '../../core/config/load.ts';
+import { FileSource } from '../../ingest/sources/file.ts';
+import { SyslogSource } from '../../ingest/sources/syslog.ts';
+import { startIngest } from '../../ingest/runtime.ts';
+import { listDeadLetters, markReplayed } from '../../ingest/sinks/dead-letters.ts';
+
+function configFrom(program: Command) {
+  return loadConfig({ file: program.opts().config });
+}
+
+function onSignals(close: () => Promise<void>) {
+  let closing = false;
+  const handler = async () => {
+    if (closing) return;
+    closing = true;
+    await close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+export function register(program: Command): void {
+  const ingest = program.command('ingest').description('Ingest processes: sources and workers.');
+
+  ingest
+    .command('worker')
+    .description('Consume raw batches: parse, normalise, enrich, index into Elasticsearch.')
+    .option('--workers <n>', 'worker instances in this process', '1')
+    .action(async (opts: { workers: string }) => {
+      const config = configFrom(program);
+      const runtime = await startIngest(config, { workers: Number(opts.workers) });
+      console.log(`ingest worker ready (pid ${process.pid}, ${opts.workers} worker(s), prefix ${config.redis.prefix})`);
+      onSignals(() => runtime.close());
+    });
+
+  ingest
+    .command('sources')
+    .description('Run the configured sources: HTTP push endpoints, syslog listeners, file tailers.')
+    .option('--host <host>', 'listen address for HTTP and syslog')
+    .action(async (opts: { host?: string }) => {
+      const config = configFrom(program);
+      if (opts.host) config.ingest.httpHost = opts.host;
+      const runtime = await startIngest(config, { http: true });
+      const stops: (() => Promise<void>)[] = [];
+      for (const source of config.ingest.sources) {
+        if (source.type === 'file') {
+          const file = new FileSource({
+            source,
+            producer: runtime.producer,
+            redis: runtime.redis,
+            offsetsKey: `${config.redis.prefix}:${config.ingest.offsetsKey}:${source.name}`,
+            onError: (err) => console.error(`file source ${source.name}: ${err.message}`),
+          });
+          file.start();
+          stops.push(() => file.stop());
+        }
+      }
+      const syslogSource = config.ingest.sources.find((s) => s.type === 'syslog');
+      if (syslogSource) {
+        const syslog = new SyslogSource({
+          source: syslogSource,
+          producer: runtime.producer,
+          host: config.ingest.httpHost,
+          port: config.ingest.syslogPort,
+        });
+        await syslog.start();
+        stops.push(() => syslog.stop());
+      }
+      const address = runtime.http?.server.address();
+      console.log(`ingest sources ready: HTTP ${JSON.stringify(address)}; ${config.ingest.sources.length} source(s)`);
+      onSignals(async () => {
+        for (const stop of stops) await stop();
+        await runtime.close();
+      });
+    });
+
+  const dead = ingest.command('dead-letters').description('Inspect and replay dead letters.');
+  dead
+    .command('list')
+    .option('--source <name>')
+    .option('--size <n>', 'how many', '20')
+    .option('--json', 'JSON output')
+    .action(async (opts: { source?: string; size: string; json?: boolean }) => {
+      const config = configFrom(program);
+      const runtime = await startIngest(config);
+      const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
+        ...(opts.source ? { source: opts.source } : {}),
+        size: Number(opts.size),
+      });
+      if (opts.json) console.log(JSON.stringify(letters, null, 2));
+      else for (const d of letters) console.log(`${d['@timestamp']}  ${d.source}  ${d.stage}  ${d.reason}\n    ${d.raw.slice(0, 160)}`);
+      await runtime.close();
+    });
+  dead
+    .command('replay')
+    .description('Re-enqueue pending dead letters (after fixing a source or format).')
+    .option('--source <name>')
+    .action(async (opts: { source?: string }) => {
+      const config = configFrom(program);
+      const runtime = await startIngest(config);
+      const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
+        ...(opts.source ? { source: opts.source } : {}),
+        pending: true,
+        size: 10_000,
+      });
+      const bySource = Map.groupBy(letters, (d) => d.source);
+      for (const [source, group] of bySource) {
+        await runtime.producer.enqueue({ source, receivedAt: Date.now() }, group.map((d) => d.raw), `replay:${Date.now()}`);
+        await markReplayed(runtime.es, config.elasticsearch.indexPrefix, group.map((d) => d.id));
+      }
+      console.log(`replayed ${letters.length} dead letter(s)`);
+      await runtime.close();
+    });
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+/**
+ * The `gatewatch` command. Each area registers its own subcommands from cli/commands/.
+ */
+import { Command } from 'commander';
+import { ConfigError } from '../core/config/load.ts';
+import { register as registerIngest } from './commands/ingest.ts';
+
+const program = new Command('gatewatch')
+  .description('API-security analytics: gateway and WAF logs in, correlated incidents out.')
+  .option('-c, --config <file>', 'configuration file (YAML or JSON); also GATEWATCH_CONFIG')
+  .showHelpAfterError();
+
+registerIngest(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(78); // EX_CONFIG
+  }
+  throw err;
+}
