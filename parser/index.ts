@@ -116,12 +116,11 @@ function addParseErrors(
   const seen = new Set<string>();
   for (const e of errors) {
     let t = e.token;
+    const placed = (x: IToken | undefined): x is IToken =>
+      x !== undefined && Number.isFinite(x.startLine) && (x.startLine ?? 0) >= 1 && (x.startColumn ?? 0) >= 1;
     // At end of input chevrotain points at EOF (no position): use the last real token.
-    if (!Number.isFinite(t.startLine) || t.startLine === undefined) {
-      const last =
-        e.previousToken && Number.isFinite(e.previousToken.startLine)
-          ? e.previousToken
-          : tokens[tokens.length - 1];
+    if (!placed(t)) {
+      const last = placed(e.previousToken) ? e.previousToken : tokens[tokens.length - 1];
       if (last) {
         const pos = {
           line: last.endLine ?? 1,
