@@ -114,6 +114,21 @@ export const DetectionsConfigSchema = Type.Object(
       description: 'Rule files or directories loaded at start-up.',
     }),
     maxCatchUp: Duration('Largest time range one run covers when catching up.', '1h'),
+    webhooks: Type.Array(
+      Type.Object(
+        {
+          url: Type.String({ pattern: '^https?://', description: 'Webhook URL.' }),
+          kind: Type.Union([Type.Literal('json'), Type.Literal('slack')], { default: 'json' }),
+          minSeverity: Type.Union(
+            [Type.Literal('low'), Type.Literal('medium'), Type.Literal('high'), Type.Literal('critical')],
+            { default: 'low' },
+          ),
+        },
+        { additionalProperties: false },
+      ),
+      { default: [], description: 'Where new incidents are announced (generic JSON or Slack-compatible).' },
+    ),
+    leaseTime: Duration('How long a rule run holds its lease (a crashed run is retried after it).', '5m'),
     maxGroups: Type.Integer({
       minimum: 1,
       default: 100_000,

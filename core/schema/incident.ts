@@ -59,13 +59,19 @@ export const IncidentSchema = Type.Object({
     title: Type.String(),
     kind: Type.String(),
   }),
-  severity: Type.Union(SEVERITIES.map((s) => Type.Literal(s))),
+  severity: Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high'), Type.Literal('critical')]),
   /** 1 (low) … 4 (critical), for sorting by severity. */
   severity_rank: Type.Integer({ minimum: 1, maximum: 4 }),
   risk: Type.Number(),
   title: Type.String(),
   summary: Type.String(),
-  status: Type.Union(STATUSES.map((s) => Type.Literal(s))),
+  status: Type.Union([
+    Type.Literal('new'),
+    Type.Literal('triaged'),
+    Type.Literal('in_remediation'),
+    Type.Literal('resolved'),
+    Type.Literal('false_positive'),
+  ]),
   assignee: Type.Union([Type.String(), Type.Null()]),
   tags: Type.Array(Type.String()),
   /** The values of the rule's group-by (or join) fields, e.g. {"source.ip": "203.0.113.7"}. */
@@ -77,6 +83,11 @@ export const IncidentSchema = Type.Object({
   last_seen: Timestamp,
   /** How many times the detection matched (re-detections inside suppression add here). */
   occurrences: Type.Integer(),
+  /**
+   * Ids of every detection merged into this incident (its own first). Occurrences are counted
+   * from this set, so re-finding the same detection in an overlapping run changes nothing.
+   */
+  detection_ids: Type.Array(Type.String()),
   /** Events that contributed (counts are exact; evidence ids are a sample). */
   event_count: Type.Integer(),
   metrics: Type.Record(Type.String(), Type.Number()),
@@ -133,6 +144,7 @@ export const incidentMappings = {
     first_seen: { type: 'date' },
     last_seen: { type: 'date' },
     occurrences: { type: 'long' },
+    detection_ids: { type: 'keyword' },
     event_count: { type: 'long' },
     metrics: { type: 'object', enabled: false },
     evidence: { properties: { event_ids: { type: 'keyword' }, query: { type: 'keyword', index: false, doc_values: false } } },

@@ -1,0 +1,284 @@
+/**
+ * Scheduling detection rules without gaps or duplicates.
+ *
+ * - Every enabled rule has a BullMQ job scheduler firing on its interval; any number of
+ *   detection workers consume the runs.
+ * - One execution per rule at a time: a run takes a Redis lease (SET NX PX) on the rule; a run
+ *   that finds it taken ends as "skipped" (the running one will move the checkpoint on).
+ * - Each rule has a durable checkpoint (Redis, AOF): the end of the last range fully processed.
+ *   A run covers [checkpoint − look-back, now − lateness); after downtime it catches up in
+ *   steps of at most `maxCatchUpMs`, advancing the checkpoint after each step, so no range is
+ *   skipped and a crash repeats at most one step. Incidents are idempotent (see
+ *   ../incidents/writer.ts), so repeats and overlaps never duplicate them.
+ * - Every run is recorded: range, duration, outcome, counts, Elasticsearch/worker time.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@elastic/elasticsearch';
+import type { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Incident } from '../../core/schema/incident.ts';
+import { createQueue, createWorker } from '../../core/queue/bullmq.ts';
+import { ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
+import type { RuleIR } from '../../parser/ir.ts';
+import { ensureIncidentIndex, type WriteOutcome, writeIncidents } from '../incidents/writer.ts';
+
+export const DETECT_QUEUE = 'detect-runs';
+
+export interface TimeRange {
+  start: number;
+  end: number;
+}
+
+export interface RuleRunResult {
+  incidents: Incident[];
+  detections: number;
+  degraded?: { reason: string };
+  esMs: number;
+  workerMs: number;
+}
+
+/** Runs one rule over one range (Elasticsearch in the distributed mode). */
+export type RuleExecutor = (rule: RuleIR, range: TimeRange, now: number) => Promise<RuleRunResult>;
+
+export type RunOutcome = 'ok' | 'degraded' | 'error' | 'skipped';
+
+export interface RunRecord {
+  id: string;
+  rule_id: string;
+  rule_version: string;
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  range_start: string;
+  range_end: string;
+  outcome: RunOutcome;
+  detections: number;
+  incidents_created: number;
+  incidents_updated: number;
+  incidents_suppressed: number;
+  es_ms: number;
+  worker_ms: number;
+  degraded_reason?: string;
+  error?: string;
+}
+
+export const runRecordMappings = {
+  dynamic: 'strict',
+  properties: {
+    id: { type: 'keyword' },
+    rule_id: { type: 'keyword' },
+    rule_version: { type: 'keyword' },
+    started_at: { type: 'date' },
+    finished_at: { type: 'date' },
+    duration_ms: { type: 'long' },
+    range_start: { type: 'date' },
+    range_end: { type: 'date' },
+    outcome: { type: 'keyword' },
+    detections: { type: 'long' },
+    incidents_created: { type: 'long' },
+    incidents_updated: { type: 'long' },
+    incidents_suppressed: { type: 'long' },
+    es_ms: { type: 'long' },
+    worker_ms: { type: 'long' },
+    degraded_reason: { type: 'keyword' },
+    error: { type: 'keyword', index: false, doc_values: false },
+  },
+} as const;
+
+export interface SchedulerOptions {
+  es: Client;
+  /** Producer connection (fail fast) for the queue, leases and checkpoints. */
+  redis: Redis;
+  redisUrl: string;
+  /** Elasticsearch index prefix. */
+  prefix: string;
+  /** BullMQ / Redis key prefix. */
+  queuePrefix: string;
+  rules: RuleIR[];
+  execute: RuleExecutor;
+  maxCatchUpMs: number;
+  /** Lease on a rule while it runs; a crashed run's lease expires after this. */
+  leaseMs?: number;
+  clock?: () => number;
+  /** Called with every incident created (notifications). */
+  onCreated?: (incident: Incident) => Promise<void> | void;
+  onRun?: (record: RunRecord) => void;
+}
+
+export class DetectionScheduler {
+  readonly queue: Queue<{ ruleId: string }>;
+  private readonly options: SchedulerOptions;
+  private rules: Map<string, RuleIR>;
+  private worker?: Worker<{ ruleId: string }, RunRecord[]>;
+
+  constructor(options: SchedulerOptions) {
+    this.options = options;
+    this.rules = new Map(options.rules.map((r) => [r.id, r]));
+    this.queue = createQueue<{ ruleId: string }>(DETECT_QUEUE, { producer: options.redis, prefix: options.queuePrefix }, {
+      defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: 1_000 },
+    });
+  }
+
+  private key(name: string): string {
+    return `${this.options.queuePrefix}:detect:${name}`;
+  }
+
+  private now(): number {
+    return (this.options.clock ?? Date.now)();
+  }
+
+  async init(): Promise<void> {
+    await ensureIncidentIndex(this.options.es, this.options.prefix);
+    await ensureIndex(this.options.es, indexNames(this.options.prefix).ruleRuns, {
+      settings: { number_of_shards: 1, number_of_replicas: 0 },
+      mappings: runRecordMappings,
+    });
+  }
+
+  /** Create, update or remove BullMQ job schedulers so they match the enabled rules. */
+  async syncSchedules(): Promise<void> {
+    const existing = await this.queue.getJobSchedulers();
+    const wanted = new Set<string>();
+    for (const rule of this.rules.values()) {
+      if (!rule.enabled) continue;
+      wanted.add(rule.id);
+      await this.queue.upsertJobScheduler(
+        rule.id,
+        { every: rule.schedule.intervalMs },
+        { name: 'run', data: { ruleId: rule.id } },
+      );
+    }
+    for (const s of existing) if (s.key && !wanted.has(s.key)) await this.queue.removeJobScheduler(s.key);
+  }
+
+  setRules(rules: RuleIR[]): void {
+    this.rules = new Map(rules.map((r) => [r.id, r]));
+  }
+
+  startWorker(concurrency = 2): Worker<{ ruleId: string }, RunRecord[]> {
+    this.worker = createWorker<{ ruleId: string }, RunRecord[]>(
+      DETECT_QUEUE,
+      async (job) => this.runRule(job.data.ruleId),
+      { redisUrl: this.options.redisUrl, prefix: this.options.queuePrefix },
+      { concurrency },
+    );
+    return this.worker;
+  }
+
+  async getCheckpoint(ruleId: string): Promise<number | undefined> {
+    const raw = await this.options.redis.hget(this.key('checkpoints'), ruleId);
+    return raw === null ? undefined : Number(raw);
+  }
+
+  async setCheckpoint(ruleId: string, end: number): Promise<void> {
+    await this.options.redis.hset(this.key('checkpoints'), ruleId, String(end));
+  }
+
+  /**
+   * Run a rule now: all ranges from its checkpoint up to now − lateness, in bounded steps.
+   * Returns one record per step (or one "skipped" record when another run holds the rule).
+   */
+  async runRule(ruleId: string): Promise<RunRecord[]> {
+    const rule = this.rules.get(ruleId);
+    if (!rule) return [];
+    const leaseKey = this.key(`lease:${ruleId}`);
+    const token = randomUUID();
+    const leaseMs = this.options.leaseMs ?? 5 * 60_000;
+    const acquired = await this.options.redis.set(leaseKey, token, 'PX', leaseMs, 'NX');
+    if (acquired !== 'OK') {
+      const at = new Date(this.now()).toISOString();
+      const record = this.record(rule, { start: 0, end: 0 }, at, 'skipped', 0);
+      return [record];
+    }
+    const records: RunRecord[] = [];
+    try {
+      const target = this.now() - rule.schedule.latenessMs;
+      for (;;) {
+        const checkpoint = await this.getCheckpoint(ruleId);
+        const from = checkpoint ?? target - rule.schedule.lookbackMs;
+        if (checkpoint !== undefined && checkpoint >= target) break;
+        const end = Math.min(target, from + this.options.maxCatchUpMs);
+        const range = { start: (checkpoint ?? end) - rule.schedule.lookbackMs, end };
+        const record = await this.runRange(rule, range);
+        records.push(record);
+        if (record.outcome === 'error') throw new Error(record.error);
+        await this.setCheckpoint(ruleId, end);
+        // Keep the lease while catching up.
+        await this.options.redis.pexpire(leaseKey, leaseMs);
+        if (end >= target) break;
+      }
+    } finally {
+      // Release only our own lease.
+      const current = await this.options.redis.get(leaseKey);
+      if (current === token) await this.options.redis.del(leaseKey);
+    }
+    return records;
+  }
+
+  private record(rule: RuleIR, range: TimeRange, startedAt: string, outcome: RunOutcome, durationMs: number): RunRecord {
+    return {
+      id: randomUUID(),
+      rule_id: rule.id,
+      rule_version: rule.version,
+      started_at: startedAt,
+      finished_at: new Date(Date.parse(startedAt) + durationMs).toISOString(),
+      duration_ms: durationMs,
+      range_start: new Date(range.start).toISOString(),
+      range_end: new Date(range.end).toISOString(),
+      outcome,
+      detections: 0,
+      incidents_created: 0,
+      incidents_updated: 0,
+      incidents_suppressed: 0,
+      es_ms: 0,
+      worker_ms: 0,
+    };
+  }
+
+  private async runRange(rule: RuleIR, range: TimeRange): Promise<RunRecord> {
+    const started = performance.now();
+    const startedAt = new Date(this.now()).toISOString();
+    let record: RunRecord;
+    try {
+      const result = await this.options.execute(rule, range, this.now());
+      const suppress = rule.output.suppress;
+      const written: WriteOutcome = await writeIncidents(
+        this.options.es,
+        this.options.prefix,
+        result.incidents,
+        suppress ? { periodMs: suppress.periodMs } : undefined,
+      );
+      record = {
+        ...this.record(rule, range, startedAt, result.degraded ? 'degraded' : 'ok', Math.round(performance.now() - started)),
+        detections: result.detections,
+        incidents_created: written.created.length,
+        incidents_updated: written.updated.length,
+        incidents_suppressed: written.suppressed.length,
+        es_ms: Math.round(result.esMs),
+        worker_ms: Math.round(result.workerMs),
+        ...(result.degraded ? { degraded_reason: result.degraded.reason } : {}),
+      };
+      if (this.options.onCreated) {
+        const created = new Set(written.created);
+        for (const incident of result.incidents) if (created.has(incident.id)) await this.options.onCreated(incident);
+      }
+    } catch (err) {
+      record = {
+        ...this.record(rule, range, startedAt, 'error', Math.round(performance.now() - started)),
+        error: (err as Error).message,
+      };
+    }
+    await this.options.es.index({
+      index: indexNames(this.options.prefix).ruleRuns,
+      id: record.id,
+      document: record,
+    });
+    this.options.onRun?.(record);
+    return record;
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.close();
+    await this.queue.close();
+  }
+}
