@@ -9,11 +9,7 @@
  * Updates are partial documents guarded by sequence numbers (optimistic concurrency); no
  * scripts, which the test node does not have.
  */
-import type { Client } from '@elastic/elasticsearch';
-import { errors } from '@elastic/elasticsearch';
 import type { Incident } from '../../core/schema/incident.ts';
-import { incidentMappings } from '../../core/schema/incident.ts';
-import { ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
 
 export interface SuppressionPolicy {
   /** Suppression period in ms. */
@@ -26,13 +22,6 @@ export interface WriteOutcome {
   created: string[];
   updated: string[];
   suppressed: string[];
-}
-
-export async function ensureIncidentIndex(client: Client, prefix: string): Promise<void> {
-  await ensureIndex(client, indexNames(prefix).incidents, {
-    settings: { number_of_shards: 1, number_of_replicas: 0 },
-    mappings: incidentMappings,
-  });
 }
 
 const OPEN = ['new', 'triaged', 'in_remediation'];
@@ -65,59 +54,34 @@ function mergeFields(existing: Incident, found: Incident, sameDetection: boolean
   };
 }
 
+/** Where incidents live: Elasticsearch (./es-store.ts) or the embedded SQLite file. */
+export interface IncidentStore {
+  /** The incident and an opaque version for optimistic concurrency. */
+  get(id: string): Promise<{ incident: Incident; version: string } | undefined>;
+  /** The incident that absorbed a detection id (its own or merged by suppression). */
+  findByDetectionId(detectionId: string): Promise<Incident | undefined>;
+  /** An incident of the same rule and suppression key, in `statuses`, last seen at or after `since`. */
+  findSuppressing(found: Incident, statuses: string[], since: string): Promise<Incident | undefined>;
+  /** Create unless the id exists. */
+  create(incident: Incident): Promise<'created' | 'exists'>;
+  /** Apply a partial update if the version still matches. */
+  update(id: string, patch: Partial<Incident>, version: string): Promise<'ok' | 'conflict'>;
+}
+
 async function updateWithRetry(
-  client: Client,
-  index: string,
+  store: IncidentStore,
   id: string,
   change: (current: Incident) => Partial<Incident> | undefined,
 ): Promise<boolean> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const current = await client.get<Incident>({ index, id });
-    const patch = change(current._source!);
+    const current = await store.get(id);
+    if (!current) throw new Error(`incident ${id} vanished during an update`);
+    const patch = change(current.incident);
     if (!patch) return false;
-    try {
-      await client.update({
-        index,
-        id,
-        doc: patch,
-        if_seq_no: current._seq_no!,
-        if_primary_term: current._primary_term!,
-        refresh: 'wait_for',
-      });
-      return true;
-    } catch (err) {
-      if (err instanceof errors.ResponseError && err.statusCode === 409) continue; // raced a triage edit
-      throw err;
-    }
+    if ((await store.update(id, patch, current.version)) === 'ok') return true;
+    // raced a triage edit: read again and re-apply
   }
   throw new Error(`incident ${id}: too many concurrent updates`);
-}
-
-async function findSuppressing(
-  client: Client,
-  index: string,
-  found: Incident,
-  policy: SuppressionPolicy,
-): Promise<Incident | undefined> {
-  const since = new Date(Date.parse(found.first_seen) - policy.periodMs).toISOString();
-  const statuses = policy.afterResolution === 'reopen' ? [...OPEN, 'resolved'] : OPEN;
-  const response = await client.search<Incident>({
-    index,
-    size: 1,
-    query: {
-      bool: {
-        filter: [
-          { term: { 'rule.id': found.rule.id } },
-          { term: { suppression_key: found.suppression_key! } },
-          { terms: { status: statuses } },
-          { range: { last_seen: { gte: since } } },
-        ],
-        must_not: [{ term: { id: found.id } }],
-      },
-    },
-    sort: [{ last_seen: 'desc' }],
-  });
-  return response.hits.hits[0]?._source;
 }
 
 /**
@@ -125,37 +89,31 @@ async function findSuppressing(
  * so the suppression look-up cannot race another run of the same rule.
  */
 export async function writeIncidents(
-  client: Client,
-  prefix: string,
+  store: IncidentStore,
   incidents: Incident[],
   suppression?: SuppressionPolicy,
 ): Promise<WriteOutcome> {
-  const index = indexNames(prefix).incidents;
   const outcome: WriteOutcome = { created: [], updated: [], suppressed: [] };
   for (const found of incidents) {
     // Already known under its own id: update in place.
-    const exists = await client.exists({ index, id: found.id });
-    if (exists) {
-      const changed = await updateWithRetry(client, index, found.id, (current) => mergeFields(current, found, true));
+    if (await store.get(found.id)) {
+      const changed = await updateWithRetry(store, found.id, (current) => mergeFields(current, found, true));
       if (changed) outcome.updated.push(found.id);
       continue;
     }
-    // Merged into an earlier incident before? (its id is in that incident's detection_ids)
-    const merged = await client.search<Incident>({
-      index,
-      size: 1,
-      query: { term: { detection_ids: found.id } },
-    });
-    const host = merged.hits.hits[0]?._source;
+    // Merged into an earlier incident before (its id is in that incident's detection_ids)?
+    const host = await store.findByDetectionId(found.id);
     if (host) {
-      await updateWithRetry(client, index, host.id, (current) => mergeFields(current, found, false));
+      await updateWithRetry(store, host.id, (current) => mergeFields(current, found, false));
       outcome.suppressed.push(found.id);
       continue;
     }
     if (suppression && found.suppression_key) {
-      const open = await findSuppressing(client, index, found, suppression);
+      const since = new Date(Date.parse(found.first_seen) - suppression.periodMs).toISOString();
+      const statuses = suppression.afterResolution === 'reopen' ? [...OPEN, 'resolved'] : OPEN;
+      const open = await store.findSuppressing(found, statuses, since);
       if (open) {
-        await updateWithRetry(client, index, open.id, (current) => {
+        await updateWithRetry(store, open.id, (current) => {
           const patch = mergeFields(current, found, false);
           if (current.status === 'resolved' && suppression.afterResolution === 'reopen') {
             return {
@@ -164,7 +122,14 @@ export async function writeIncidents(
               resolved_at: null,
               history: [
                 ...current.history,
-                { at: found.updated_at, by: 'gatewatch', field: 'status', from: 'resolved', to: 'triaged', note: 'reopened by a repeat detection' },
+                {
+                  at: found.updated_at,
+                  by: 'gatewatch',
+                  field: 'status',
+                  from: 'resolved',
+                  to: 'triaged',
+                  note: 'reopened by a repeat detection',
+                },
               ],
             };
           }
@@ -174,12 +139,9 @@ export async function writeIncidents(
         continue;
       }
     }
-    try {
-      await client.create({ index, id: found.id, document: found, refresh: 'wait_for' });
-      outcome.created.push(found.id);
-    } catch (err) {
-      if (!(err instanceof errors.ResponseError && err.statusCode === 409)) throw err;
-      await updateWithRetry(client, index, found.id, (current) => mergeFields(current, found, true));
+    if ((await store.create(found)) === 'created') outcome.created.push(found.id);
+    else {
+      await updateWithRetry(store, found.id, (current) => mergeFields(current, found, true));
       outcome.updated.push(found.id);
     }
   }

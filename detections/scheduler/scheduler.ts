@@ -20,7 +20,8 @@ import type { Incident } from '../../core/schema/incident.ts';
 import { createQueue, createWorker } from '../../core/queue/bullmq.ts';
 import { ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
 import type { RuleIR } from '../../parser/ir.ts';
-import { ensureIncidentIndex, type WriteOutcome, writeIncidents } from '../incidents/writer.ts';
+import { elasticsearchIncidentStore, ensureIncidentIndex } from '../incidents/es-store.ts';
+import { type IncidentStore, type WriteOutcome, writeIncidents } from '../incidents/writer.ts';
 
 export const DETECT_QUEUE = 'detect-runs';
 
@@ -110,9 +111,11 @@ export class DetectionScheduler {
   private readonly options: SchedulerOptions;
   private rules: Map<string, RuleIR>;
   private worker?: Worker<{ ruleId: string }, RunRecord[]>;
+  private readonly incidents: IncidentStore;
 
   constructor(options: SchedulerOptions) {
     this.options = options;
+    this.incidents = elasticsearchIncidentStore(options.es, options.prefix);
     this.rules = new Map(options.rules.map((r) => [r.id, r]));
     this.queue = createQueue<{ ruleId: string }>(DETECT_QUEUE, { producer: options.redis, prefix: options.queuePrefix }, {
       defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: 1_000 },
@@ -243,8 +246,7 @@ export class DetectionScheduler {
       const result = await this.options.execute(rule, range, this.now());
       const suppress = rule.output.suppress;
       const written: WriteOutcome = await writeIncidents(
-        this.options.es,
-        this.options.prefix,
+        this.incidents,
         result.incidents,
         suppress ? { periodMs: suppress.periodMs } : undefined,
       );
