@@ -1018,6 +1018,7 @@ export class Checker {
           break;
       }
     }
+    if (ctx.metrics.size > 0) ctx.metrics.add('baseline.mean').add('baseline.stddev');
     for (const it of items) if (it.kind === 'having') this.having(it.having, ctx);
     if (!window) this.err(pos, 'missing-clause', 'baseline has no `window`', 'add e.g. `window 10m`');
     if (metrics === 0)
@@ -1044,7 +1045,6 @@ export class Checker {
           `\`min_buckets\` ${minBuckets.value} exceeds the ${history.ms / window.size.ms} buckets in the history`,
         );
     }
-    if (ctx.metrics.size > 0) ctx.metrics.add('baseline.mean').add('baseline.stddev');
     return window?.size.ms ?? 0;
   }
 

@@ -134,7 +134,7 @@ function addParseErrors(
         diags.push(src.diag(pos, 'syntax', e.message, syntaxHint(e.message)));
         continue;
       }
-      t = { ...t, startLine: 1, startColumn: 1, endLine: 1, endColumn: 1 } as IToken;
+      t = Object.assign({}, e.token, { startLine: 1, startColumn: 1, endLine: 1, endColumn: 1 });
     }
     const pos = {
       line: t.startLine ?? 1,
