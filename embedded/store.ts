@@ -1,0 +1,211 @@
+/**
+ * The embedded store: one local SQLite file (Node's built-in node:sqlite) holding events,
+ * incidents, rule checkpoints and dead letters, so the whole pipeline runs in one process
+ * with no Redis and no Elasticsearch. Writes are idempotent as in the distributed mode:
+ * events by their deterministic id (INSERT OR IGNORE), incidents through the same writer.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { GatewatchEvent } from '../core/schema/event.ts';
+import type { Incident } from '../core/schema/incident.ts';
+import type { IncidentStore } from '../detections/incidents/writer.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  id TEXT PRIMARY KEY,
+  ts INTEGER NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+CREATE TABLE IF NOT EXISTS incidents (
+  id TEXT PRIMARY KEY,
+  rule_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  severity_rank INTEGER NOT NULL,
+  suppression_key TEXT,
+  created_at TEXT NOT NULL,
+  last_seen TEXT NOT NULL,
+  version INTEGER NOT NULL DEFAULT 1,
+  doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS incident_detections (
+  detection_id TEXT PRIMARY KEY,
+  incident_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  rule_id TEXT PRIMARY KEY,
+  end_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id TEXT PRIMARY KEY,
+  source TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  raw TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+`;
+
+export class EmbeddedStore {
+  readonly db: DatabaseSync;
+  private readonly insertEvent: StatementSync;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new DatabaseSync(path);
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    this.db.exec(SCHEMA);
+    this.insertEvent = this.db.prepare('INSERT OR IGNORE INTO events (id, ts, doc) VALUES (?, ?, ?)');
+  }
+
+  /** Insert events (ignoring ids already stored); returns how many were new. */
+  addEvents(events: GatewatchEvent[]): number {
+    let added = 0;
+    this.db.exec('BEGIN');
+    try {
+      for (const e of events) {
+        const r = this.insertEvent.run(e.event!.id!, Date.parse(e['@timestamp']), JSON.stringify(e));
+        added += Number(r.changes);
+      }
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+    return added;
+  }
+
+  eventCount(): number {
+    return Number((this.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n);
+  }
+
+  /** Events with start <= @timestamp < end, in time order. */
+  eventsBetween(start: number, end: number): GatewatchEvent[] {
+    const rows = this.db.prepare('SELECT doc FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id').all(start, end) as {
+      doc: string;
+    }[];
+    return rows.map((r) => JSON.parse(r.doc) as GatewatchEvent);
+  }
+
+  timeBounds(): { min: number; max: number } | undefined {
+    const row = this.db.prepare('SELECT min(ts) AS min, max(ts) AS max FROM events').get() as {
+      min: number | null;
+      max: number | null;
+    };
+    return row.min === null || row.max === null ? undefined : { min: row.min, max: row.max };
+  }
+
+  getEvent(id: string): GatewatchEvent | undefined {
+    const row = this.db.prepare('SELECT doc FROM events WHERE id = ?').get(id) as { doc: string } | undefined;
+    return row ? (JSON.parse(row.doc) as GatewatchEvent) : undefined;
+  }
+
+  addDeadLetter(id: string, source: string, reason: string, raw: string, at: number): void {
+    this.db.prepare('INSERT OR IGNORE INTO dead_letters (id, source, reason, raw, at) VALUES (?, ?, ?, ?, ?)').run(
+      id,
+      source,
+      reason,
+      raw,
+      at,
+    );
+  }
+
+  deadLetterCount(): number {
+    return Number((this.db.prepare('SELECT count(*) AS n FROM dead_letters').get() as { n: number }).n);
+  }
+
+  getCheckpoint(ruleId: string): number | undefined {
+    const row = this.db.prepare('SELECT end_ms FROM checkpoints WHERE rule_id = ?').get(ruleId) as
+      | { end_ms: number }
+      | undefined;
+    return row?.end_ms;
+  }
+
+  setCheckpoint(ruleId: string, end: number): void {
+    this.db
+      .prepare('INSERT INTO checkpoints (rule_id, end_ms) VALUES (?, ?) ON CONFLICT(rule_id) DO UPDATE SET end_ms = excluded.end_ms')
+      .run(ruleId, end);
+  }
+
+  incidents(): Incident[] {
+    const rows = this.db.prepare('SELECT doc FROM incidents ORDER BY created_at, id').all() as { doc: string }[];
+    return rows.map((r) => JSON.parse(r.doc) as Incident);
+  }
+
+  /** The incident store the shared writer uses (same suppression and idempotency rules). */
+  incidentStore(): IncidentStore {
+    const db = this.db;
+    const parse = (row: { doc: string } | undefined) => (row ? (JSON.parse(row.doc) as Incident) : undefined);
+    const linkDetections = (incident: Incident) => {
+      const link = db.prepare('INSERT OR IGNORE INTO incident_detections (detection_id, incident_id) VALUES (?, ?)');
+      for (const d of incident.detection_ids) link.run(d, incident.id);
+    };
+    return {
+      async get(id) {
+        const row = db.prepare('SELECT doc, version FROM incidents WHERE id = ?').get(id) as
+          | { doc: string; version: number }
+          | undefined;
+        return row ? { incident: JSON.parse(row.doc) as Incident, version: String(row.version) } : undefined;
+      },
+      async findByDetectionId(detectionId) {
+        return parse(
+          db
+            .prepare(
+              'SELECT i.doc FROM incident_detections d JOIN incidents i ON i.id = d.incident_id WHERE d.detection_id = ?',
+            )
+            .get(detectionId) as { doc: string } | undefined,
+        );
+      },
+      async findSuppressing(found, statuses, since) {
+        const placeholders = statuses.map(() => '?').join(',');
+        return parse(
+          db
+            .prepare(
+              `SELECT doc FROM incidents WHERE rule_id = ? AND suppression_key = ? AND status IN (${placeholders})
+               AND last_seen >= ? AND id <> ? ORDER BY last_seen DESC LIMIT 1`,
+            )
+            .get(found.rule.id, found.suppression_key, ...statuses, since, found.id) as { doc: string } | undefined,
+        );
+      },
+      async create(incident) {
+        const r = db
+          .prepare(
+            `INSERT OR IGNORE INTO incidents (id, rule_id, status, severity_rank, suppression_key, created_at, last_seen, doc)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(
+            incident.id,
+            incident.rule.id,
+            incident.status,
+            incident.severity_rank,
+            incident.suppression_key,
+            incident.created_at,
+            incident.last_seen,
+            JSON.stringify(incident),
+          );
+        if (Number(r.changes) === 0) return 'exists';
+        linkDetections(incident);
+        return 'created';
+      },
+      async update(id, patch, version) {
+        const row = db.prepare('SELECT doc FROM incidents WHERE id = ? AND version = ?').get(id, Number(version)) as
+          | { doc: string }
+          | undefined;
+        if (!row) return 'conflict';
+        const next = { ...(JSON.parse(row.doc) as Incident), ...patch };
+        const r = db
+          .prepare(
+            'UPDATE incidents SET doc = ?, status = ?, last_seen = ?, version = version + 1 WHERE id = ? AND version = ?',
+          )
+          .run(JSON.stringify(next), next.status, next.last_seen, id, Number(version));
+        if (Number(r.changes) === 0) return 'conflict';
+        linkDetections(next);
+        return 'ok';
+      },
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
