@@ -9,6 +9,8 @@ import type { CredentialLocation, EventDraft, FieldMap, RawRequest } from './typ
 import {
   anyTimeToMs,
   applyUrl,
+  child,
+  childList,
   httpVersion,
   int,
   ipOrUndef,
@@ -21,9 +23,10 @@ import {
   pick,
   splitHostPort,
   splitTarget,
-  str,
   sToMs,
   sToNs,
+  str,
+  tlsVersion,
 } from './util.ts';
 
 type Setter = (ev: EventDraft, raw: RawRequest, v: unknown, st: MapState) => void;
@@ -88,6 +91,16 @@ function group<K extends keyof EventDraft>(ev: EventDraft, k: K): NonNullable<Ev
     ev[k] = g;
   }
   return g as NonNullable<EventDraft[K]>;
+}
+
+function httpReq(ev: EventDraft) {
+  const h = child(ev, 'http');
+  return child(h, 'request');
+}
+
+function httpRes(ev: EventDraft) {
+  const h = child(ev, 'http');
+  return child(h, 'response');
 }
 
 function setPath(ev: EventDraft, path: string, value: unknown): void {
@@ -195,7 +208,7 @@ function setterFor(target: string): Setter | undefined {
       return (ev, _raw, v, st) => {
         const r = parseRequestLine(str(v));
         if (r === undefined) return;
-        group(group(ev, 'http'), 'request').method = r.method;
+        httpReq(ev).method = r.method;
         if (r.version !== undefined) group(ev, 'http').version = r.version;
         st.target = r.target;
       };
@@ -218,6 +231,11 @@ function setterFor(target: string): Setter | undefined {
       return (ev, _raw, v) => {
         const s = httpVersion(v);
         if (s !== undefined) group(ev, 'http').version = s;
+      };
+    case '@tls_version':
+      return (ev, _raw, v) => {
+        const s = tlsVersion(v);
+        if (s !== undefined) group(ev, 'tls').version = s;
       };
     case '@route_key':
       // HTTP API routeKey: "GET /pets/{id}" or "$default".
@@ -256,7 +274,7 @@ function setterFor(target: string): Setter | undefined {
     case '@status':
       return (ev, _raw, v) => {
         const n = int(v);
-        if (n !== undefined && n > 0) group(group(ev, 'http'), 'response').status_code = n;
+        if (n !== undefined && n > 0) httpRes(ev).status_code = n;
       };
     case '@ignore':
     case '@extra':
@@ -267,7 +285,7 @@ function setterFor(target: string): Setter | undefined {
     return (_ev, raw, v) => {
       const s = str(v);
       if (s === undefined) return;
-      (raw.headers ??= {})[name] = s;
+      child(raw, 'headers')[name] = s;
       if (name === 'x-forwarded-for') raw.forwardedFor = s;
     };
   }
@@ -280,7 +298,7 @@ function setterFor(target: string): Setter | undefined {
     return (_ev, raw, v) => {
       const s = str(v);
       if (s === undefined) return;
-      (raw.credentials ??= []).push({ name, value: s, location: loc });
+      childList(raw, 'credentials').push({ name, value: s, location: loc });
     };
   }
   return undefined;
@@ -314,7 +332,7 @@ export function applyFieldMap(
       if (map.consumed.has(k)) continue;
       const v = o[k];
       if (v === null || v === undefined || v === '' || v === '-') continue;
-      extra ??= group(ev, 'gatewatch').extra ??= {};
+      extra ??= child(group(ev, 'gatewatch'), 'extra');
       extra[k] = v;
     }
   }

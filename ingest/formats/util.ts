@@ -5,6 +5,26 @@ import type { EventDraft } from './types.ts';
 
 export type Obj = Record<string, unknown>;
 
+/** `o[k]`, created as `{}` when missing (the `child(o, 'k')` idiom without assignment-in-expression). */
+export function child<T extends object, K extends keyof T>(o: T, k: K): NonNullable<T[K]> {
+  let v = o[k];
+  if (v === undefined || v === null) {
+    v = {} as T[K];
+    o[k] = v;
+  }
+  return v as NonNullable<T[K]>;
+}
+
+/** `o[k]`, created as `[]` when missing. */
+export function childList<T extends object, K extends keyof T>(o: T, k: K): NonNullable<T[K]> {
+  let v = o[k];
+  if (v === undefined || v === null) {
+    v = [] as T[K];
+    o[k] = v;
+  }
+  return v as NonNullable<T[K]>;
+}
+
 export function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -119,7 +139,8 @@ function digits(s: string, start: number, len: number): number {
 export function parseClfTime(s: string): number | undefined {
   let t = s;
   if (t.charCodeAt(0) === 91 /* [ */) t = t.slice(1, t.endsWith(']') ? -1 : undefined);
-  if (t.length < 20 || t.charCodeAt(2) !== 47 || t.charCodeAt(6) !== 47 || t.charCodeAt(11) !== 58) return undefined;
+  if (t.length < 20 || t.charCodeAt(2) !== 47 || t.charCodeAt(6) !== 47 || t.charCodeAt(11) !== 58)
+    return undefined;
   const day = digits(t, 0, 2);
   const mon = MONTHS[t.slice(3, 6)];
   const year = digits(t, 7, 4);
@@ -173,7 +194,7 @@ export function anyTimeToMs(v: unknown): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? epochToMs(v) : undefined;
   if (typeof v !== 'string' || v === '' || v === '-') return undefined;
   const c = v.charCodeAt(0);
-  if (c === 91 /* [ */ || (v.length > 6 && v.charCodeAt(2) === 47 /* / */)) return parseClfTime(v);
+  if (c === 91 /* [ */ || (v.length > 6 && v.charCodeAt(2) === 47) /* / */) return parseClfTime(v);
   if (v.charCodeAt(4) === 45) return parseIsoTime(v);
   if (c >= 48 && c <= 57) {
     const n = Number(v);
@@ -346,7 +367,7 @@ export function headersFromPairs(a: unknown): Record<string, string> | undefined
  * Quotes keep their content (escapes `\"` and `\\` resolved); `-` stays `-`.
  * Returns undefined for an unterminated quote or bracket (truncated line).
  */
-export function tokenize(line: string, max = 64): string[] | undefined {
+export function tokenize(line: string, max = 64, brackets = true): string[] | undefined {
   const out: string[] = [];
   const n = line.length;
   let i = 0;
@@ -377,7 +398,7 @@ export function tokenize(line: string, max = 64): string[] | undefined {
       }
       out.push(buf + line.slice(start, j));
       i = j + 1;
-    } else if (c === 91 /* [ */) {
+    } else if (brackets && c === 91 /* [ */) {
       const j = line.indexOf(']', i + 1);
       if (j < 0) return undefined;
       out.push(line.slice(i + 1, j));
@@ -397,9 +418,9 @@ export function tokenize(line: string, max = 64): string[] | undefined {
 }
 
 /** "GET /path?q HTTP/1.1" → parts; undefined when it does not look like a request line. */
-export function parseRequestLine(s: string | undefined):
-  | { method: string; target: string; version?: string }
-  | undefined {
+export function parseRequestLine(
+  s: string | undefined,
+): { method: string; target: string; version?: string } | undefined {
   if (s === undefined || s === '' || s === '-') return undefined;
   const sp1 = s.indexOf(' ');
   if (sp1 <= 0) return undefined;
@@ -418,15 +439,15 @@ export function parseRequestLine(s: string | undefined):
 export function setExtra(ev: EventDraft, key: string, value: unknown): void {
   if (value === undefined || value === null || value === '' || value === '-') return;
   if (Array.isArray(value) && value.length === 0) return;
-  const gw = (ev.gatewatch ??= {});
-  const extra = (gw.extra ??= {});
+  const gw = child(ev, 'gatewatch');
+  const extra = child(gw, 'extra');
   extra[key] = value;
 }
 
 /** Merge a URL split into an event draft's `url`. */
 export function applyUrl(ev: EventDraft, parts: UrlParts | undefined): void {
   if (parts === undefined) return;
-  const url = (ev.url ??= {});
+  const url = child(ev, 'url');
   url.original = parts.original;
   if (parts.path !== undefined) url.path = parts.path;
   if (parts.query !== undefined) url.query = parts.query;
@@ -441,7 +462,7 @@ export function timestampOr(ev: EventDraft, ms: number | undefined, receivedAt: 
   if (iso !== undefined) ev['@timestamp'] = iso;
   else {
     ev['@timestamp'] = new Date(receivedAt).toISOString();
-    (ev.tags ??= []).push('_timestamp_fallback');
+    childList(ev, 'tags').push('_timestamp_fallback');
   }
 }
 
@@ -555,4 +576,12 @@ export function attackClass(texts: readonly (string | undefined)[]): string | un
     if (s.includes('ssrf')) return 'ssrf';
   }
   return undefined;
+}
+
+/** "TLSv1.3" / "TLSv1_2" / "tls1.2" / "1.2" → "1.2". */
+export function tlsVersion(v: unknown): string | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  const m = /(\d)[._](\d)/.exec(s);
+  return m ? `${m[1]}.${m[2]}` : s;
 }

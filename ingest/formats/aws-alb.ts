@@ -1,0 +1,129 @@
+/**
+ * AWS Application Load Balancer access logs: space-separated, quoted strings, times in seconds
+ * (`-1` when not applicable). `client:port` is the immediate peer; ALB does not log
+ * X-Forwarded-For. Trailing fields added by AWS later are ignored.
+ */
+import type { EventDraft, Format, ParseContext, ParseResult, RawRequest } from './types.ts';
+import {
+  applyUrl,
+  ipOrUndef,
+  num,
+  outcomeOf,
+  parseIsoTime,
+  parseRequestLine,
+  setExtra,
+  splitTarget,
+  sToMs,
+  str,
+  timestampOr,
+  tokenize,
+  uint,
+} from './util.ts';
+
+const TYPES = new Set(['http', 'https', 'h2', 'grpcs', 'ws', 'wss']);
+
+/** "1.2.3.4:5678", "[2001:db8::1]:443" or "2001:db8::1:443" (port always present). */
+function splitAddr(s: string | undefined): { ip?: string; port?: number } | undefined {
+  if (s === undefined || s === '-') return undefined;
+  if (s.charCodeAt(0) === 91) {
+    const close = s.indexOf(']');
+    return { ip: ipOrUndef(s.slice(1, close)), port: uint(s.slice(close + 2)) };
+  }
+  const colon = s.lastIndexOf(':');
+  if (colon < 0) return { ip: ipOrUndef(s) };
+  return { ip: ipOrUndef(s.slice(0, colon)), port: uint(s.slice(colon + 1)) };
+}
+
+function parse(line: string, ctx: ParseContext): ParseResult {
+  const t = tokenize(line, 64, false);
+  if (t === undefined) return { ok: false, reason: 'aws.alb: unterminated quoted field' };
+  if (t.length < 17) return { ok: false, reason: `aws.alb: expected at least 17 fields, got ${t.length}` };
+  const client = splitAddr(t[3]);
+  const target = splitAddr(t[4]);
+  const reqTime = num(t[5]);
+  const targetTime = num(t[6]);
+  const respTime = num(t[7]);
+  const status = uint(t[8]);
+  const targetStatus = str(t[9]);
+  const req = parseRequestLine(t[12]);
+  const actions = str(t[22]);
+  const raw: RawRequest = {};
+  const duration =
+    reqTime !== undefined &&
+    targetTime !== undefined &&
+    respTime !== undefined &&
+    reqTime >= 0 &&
+    targetTime >= 0 &&
+    respTime >= 0
+      ? Math.round((reqTime + targetTime + respTime) * 1e9)
+      : undefined;
+  const sslProtocol = str(t[15]);
+  const wafRan = actions?.split(',').includes('waf') ?? false;
+
+  const ev: EventDraft = {
+    event: {
+      kind: 'event',
+      category: ['web', 'network'],
+      type: ['access'],
+      action: 'request',
+      outcome: outcomeOf(status),
+      module: 'aws',
+      duration,
+    },
+    observer: { vendor: 'AWS', product: 'Application Load Balancer', type: 'load-balancer', name: str(t[2]) },
+    source: client?.ip === undefined ? undefined : { ip: client.ip, port: client.port, address: client.ip },
+    destination: target?.ip === undefined ? undefined : { ip: target.ip, port: target.port },
+    http: {
+      version: req?.version,
+      request: { id: str(t[17]), method: req?.method, bytes: uint(t[10]) },
+      response: { status_code: status === 0 ? undefined : status, bytes: uint(t[11]) },
+    },
+    user_agent: str(t[13]) === undefined ? undefined : { original: t[13] },
+    tls:
+      sslProtocol === undefined
+        ? undefined
+        : { version: sslProtocol.replace(/^TLSv/, ''), cipher: str(t[14]) },
+    gatewatch: {
+      upstream_latency_ms: targetTime !== undefined && targetTime >= 0 ? sToMs(targetTime) : undefined,
+      waf: wafRan
+        ? {
+            action: actions?.includes('waf-failed')
+              ? undefined
+              : status === 403 && targetStatus === undefined
+                ? 'block'
+                : 'allow',
+          }
+        : undefined,
+    },
+    error: str(t[24]) === undefined ? undefined : { message: t[24] },
+  };
+  timestampOr(ev, parseIsoTime(t[1] ?? ''), ctx.receivedAt);
+  if (client?.ip !== undefined) raw.peerIp = client.ip;
+  if (req !== undefined && req.target !== '-') applyUrl(ev, splitTarget(req.target));
+  const domain = str(t[18]);
+  if (domain !== undefined && ev.url !== undefined) ev.url.domain ??= domain;
+
+  setExtra(ev, 'type', t[0]);
+  setExtra(ev, 'target_status_code', targetStatus);
+  setExtra(ev, 'target_group_arn', str(t[16]));
+  setExtra(ev, 'actions_executed', actions);
+  setExtra(ev, 'matched_rule_priority', str(t[20]));
+  setExtra(ev, 'redirect_url', str(t[23]));
+  setExtra(ev, 'classification', str(t[27]));
+  setExtra(ev, 'classification_reason', str(t[28]));
+  setExtra(ev, 'conn_trace_id', str(t[29]));
+  return { ok: true, event: ev, raw };
+}
+
+export const awsAlb: Format = {
+  id: 'aws.alb',
+  description: 'AWS Application Load Balancer access log (space-separated)',
+  kind: 'text',
+  detect(line) {
+    const sp = line.indexOf(' ');
+    if (sp < 2 || sp > 5 || !TYPES.has(line.slice(0, sp))) return 0;
+    // the time field: 2024-01-05T10:00:00.123456Z
+    return line.charCodeAt(sp + 5) === 45 && line.charCodeAt(sp + 11) === 84 ? 1 : 0;
+  },
+  parse,
+};

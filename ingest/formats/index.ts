@@ -1,0 +1,276 @@
+/**
+ * Format registry: per-line auto-detection (each line is JSON-parsed at most once and the value
+ * shared across detectors; text formats use cheap prefix checks) or a fixed format per source.
+ * Envelopes are unwrapped here, so formats only ever see one record: JSON arrays (Kong http-log
+ * batches), Azure `{"records":[…]}` and CloudWatch Logs subscription `logEvents[].message`.
+ */
+import { awsAlb } from './aws-alb.ts';
+// TODO import { awsApiGateway } from './aws-apigateway.ts';
+// TODO import { awsCloudFront } from './aws-cloudfront.ts';
+import { awsWaf } from './aws-waf.ts';
+// TODO import { azureAppGateway, azureFrontDoor } from './azure.ts';
+// TODO import { cloudflareFirewallEvents, cloudflareHttpRequests } from './cloudflare.ts';
+// TODO import { envoyAccess, envoyJson, istioAccess } from './envoy.ts';
+// TODO import { genericJson } from './generic-json.ts';
+import { kong } from './kong.ts';
+// TODO import { modsecurityAudit } from './modsecurity.ts';
+import { nginxAccess, nginxIngress, nginxJson } from './nginx.ts';
+// TODO import { traefik } from './traefik.ts';
+import type { EventDraft, Format, ParseContext, RawRequest, SourceOptions } from './types.ts';
+import { isObj } from './util.ts';
+
+export type * from './types.ts';
+
+/** Every built-in format, in detection priority order (ties go to the earlier one). */
+export const FORMATS: readonly Format[] = [
+  awsWaf,
+  // TODO awsApiGateway,
+  awsAlb,
+  // TODO awsCloudFront,
+  kong,
+  // TODO cloudflareHttpRequests,
+  // TODO cloudflareFirewallEvents,
+  // TODO azureAppGateway,
+  // TODO azureFrontDoor,
+  // TODO modsecurityAudit,
+  // TODO traefik,
+  // TODO envoyJson,
+  // TODO envoyAccess,
+  // TODO istioAccess,
+  nginxIngress,
+  nginxAccess,
+  nginxJson,
+  // TODO genericJson,
+];
+
+const BY_ID = new Map(FORMATS.map((f) => [f.id, f]));
+
+export function getFormat(id: string): Format | undefined {
+  return BY_ID.get(id);
+}
+
+export function formatIds(): string[] {
+  return FORMATS.map((f) => f.id);
+}
+
+/** Options of one ingest source, as far as parsing is concerned. */
+export interface SourceParseOptions extends SourceOptions {
+  /** Fixed format id; when absent, each line is auto-detected. */
+  format?: string;
+  /** Restrict auto-detection to these format ids. */
+  formats?: string[];
+  /** Longest accepted line, in UTF-16 code units (default 1 MiB). */
+  maxLineLength?: number;
+}
+
+/** Parsing state of one source: options, detection candidates and format state. */
+export interface SourceParser {
+  readonly options: SourceParseOptions;
+  readonly fixed?: Format;
+  readonly jsonFormats: readonly Format[];
+  readonly textFormats: readonly Format[];
+  readonly state: Map<string, unknown>;
+  last?: Format;
+}
+
+/** Build the parsing state of a source. Throws only on configuration errors (unknown format id). */
+export function createSourceParser(options: SourceParseOptions): SourceParser {
+  let fixed: Format | undefined;
+  if (options.format !== undefined) {
+    fixed = BY_ID.get(options.format);
+    if (!fixed) throw new Error(`unknown format "${options.format}"; known: ${formatIds().join(', ')}`);
+  }
+  let candidates = FORMATS.filter((f) => f.id !== 'generic.json' || options.fieldMap !== undefined);
+  if (options.formats !== undefined) {
+    for (const id of options.formats) {
+      if (!BY_ID.has(id)) throw new Error(`unknown format "${id}"; known: ${formatIds().join(', ')}`);
+    }
+    candidates = FORMATS.filter((f) => options.formats!.includes(f.id));
+  }
+  return {
+    options,
+    fixed,
+    jsonFormats: candidates.filter((f) => f.kind === 'json'),
+    textFormats: candidates.filter((f) => f.kind === 'text'),
+    state: new Map(),
+  };
+}
+
+export interface ParsedRecord {
+  format: Format;
+  event: EventDraft;
+  raw: RawRequest;
+  /** The record as received (the line, or the array element / envelope message). */
+  original: string;
+}
+
+export type LineResult =
+  | {
+      ok: true;
+      records: ParsedRecord[];
+      /** Records of a batch line (array, envelope) that failed; the others still count. */
+      failures: { reason: string; format?: string; original: string }[];
+    }
+  | { ok: false; reason: string; format?: string; skip?: boolean };
+
+export const DEFAULT_MAX_LINE = 1 << 20;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Pick the best format for a record, or undefined. */
+function detect(sp: SourceParser, line: string, json: unknown): Format | undefined {
+  const list = json === undefined ? sp.textFormats : sp.jsonFormats;
+  const last = sp.last;
+  if (
+    last !== undefined &&
+    (json === undefined) === (last.kind === 'text') &&
+    last.detect(line, json) >= 0.9
+  ) {
+    return last;
+  }
+  let best: Format | undefined;
+  let bestScore = 0;
+  for (const f of list) {
+    const s = f.detect(line, json);
+    if (s > bestScore) {
+      best = f;
+      bestScore = s;
+      if (s >= 1) break;
+    }
+  }
+  if (best !== undefined) sp.last = best;
+  return best;
+}
+
+function parseRecord(
+  sp: SourceParser,
+  line: string,
+  json: unknown,
+  receivedAt: number,
+): { ok: true; rec: ParsedRecord } | { ok: false; reason: string; format?: string; skip?: boolean } {
+  let format = sp.fixed;
+  if (format !== undefined && format.kind === 'text' && json !== undefined) json = undefined;
+  format ??= detect(sp, line, json);
+  if (format === undefined) {
+    return {
+      ok: false,
+      reason: json === undefined ? 'no format matched the line' : 'no format matched the JSON record',
+    };
+  }
+  const ctx: ParseContext = { source: sp.options, json, state: sp.state, receivedAt };
+  let r: ReturnType<Format['parse']>;
+  try {
+    r = format.parse(line, ctx);
+  } catch (e) {
+    // Formats are written not to throw; this is a last line of defence, reported as a value.
+    r = { ok: false, reason: `parser error: ${(e as Error).message}` };
+  }
+  if (!r.ok) {
+    return r.skip
+      ? { ok: false, reason: r.reason, format: format.id, skip: true }
+      : { ok: false, reason: r.reason, format: format.id };
+  }
+  return { ok: true, rec: { format, event: r.event, raw: r.raw, original: line } };
+}
+
+/** Split one received line into records and parse them. Never throws. */
+export function parseLine(sp: SourceParser, input: string | Uint8Array, receivedAt = Date.now()): LineResult {
+  let line: string;
+  if (typeof input === 'string') line = input;
+  else {
+    if (input.length > (sp.options.maxLineLength ?? DEFAULT_MAX_LINE) * 3) {
+      return { ok: false, reason: `line too long (${input.length} bytes)` };
+    }
+    try {
+      line = utf8.decode(input);
+    } catch {
+      return { ok: false, reason: 'invalid UTF-8' };
+    }
+  }
+  const max = sp.options.maxLineLength ?? DEFAULT_MAX_LINE;
+  if (line.length > max) return { ok: false, reason: `line too long (${line.length} > ${max} characters)` };
+  let end = line.length;
+  while (end > 0) {
+    const c = line.charCodeAt(end - 1);
+    if (c !== 10 && c !== 13 && c !== 32 && c !== 9) break;
+    end--;
+  }
+  if (end !== line.length) line = line.slice(0, end);
+  if (line.length === 0) return { ok: false, reason: 'empty line', skip: true };
+  if (!line.isWellFormed()) line = line.toWellFormed();
+
+  const first = line.charCodeAt(0);
+  let json: unknown;
+  if ((first === 123 || first === 91) && (sp.fixed === undefined || sp.fixed.kind === 'json')) {
+    try {
+      json = JSON.parse(line);
+    } catch (e) {
+      const fallback = sp.fixed === undefined ? detect(sp, line, undefined) : undefined;
+      if (fallback === undefined) {
+        return { ok: false, reason: `invalid JSON: ${(e as Error).message.slice(0, 160)}` };
+      }
+    }
+  }
+
+  if (json !== undefined) {
+    const batch = unwrap(json);
+    if (batch !== undefined) {
+      const records: ParsedRecord[] = [];
+      const failures: { reason: string; format?: string; original: string }[] = [];
+      for (const item of batch) {
+        const text = typeof item === 'string' ? item : JSON.stringify(item);
+        let itemJson: unknown = typeof item === 'string' ? undefined : item;
+        if (typeof item === 'string' && (item.charCodeAt(0) === 123 || item.charCodeAt(0) === 91)) {
+          try {
+            itemJson = JSON.parse(item);
+          } catch {
+            itemJson = undefined;
+          }
+        }
+        const r = parseRecord(sp, text, itemJson, receivedAt);
+        if (r.ok) records.push(r.rec);
+        else if (!r.skip) failures.push({ reason: r.reason, format: r.format, original: text });
+      }
+      if (records.length === 0 && failures.length > 0) {
+        const f = failures[0]!;
+        return { ok: false, reason: `batch of ${batch.length}: ${f.reason}`, format: f.format };
+      }
+      return { ok: true, records, failures };
+    }
+  }
+  const r = parseRecord(sp, line, json, receivedAt);
+  if (!r.ok) return r;
+  return { ok: true, records: [r.rec], failures: [] };
+}
+
+/** Records inside an envelope, or undefined when the value is a record itself. */
+function unwrap(json: unknown): unknown[] | undefined {
+  if (Array.isArray(json)) return json;
+  if (!isObj(json)) return undefined;
+  if (Array.isArray(json.records) && Object.keys(json).length <= 2) return json.records;
+  if (json.messageType === 'DATA_MESSAGE' && Array.isArray(json.logEvents)) {
+    return json.logEvents.map((e) => (isObj(e) && typeof e.message === 'string' ? e.message : e));
+  }
+  return undefined;
+}
+
+export {
+  awsAlb,
+  // TODO awsApiGateway,
+  // TODO awsCloudFront,
+  awsWaf,
+  // TODO azureAppGateway,
+  // TODO azureFrontDoor,
+  // TODO cloudflareFirewallEvents,
+  // TODO cloudflareHttpRequests,
+  // TODO envoyAccess,
+  // TODO envoyJson,
+  // TODO genericJson,
+  // TODO istioAccess,
+  kong,
+  // TODO modsecurityAudit,
+  nginxAccess,
+  nginxIngress,
+  nginxJson,
+  // TODO traefik,
+};

@@ -1,0 +1,152 @@
+/**
+ * Real client IP: walk the chain "X-Forwarded-For entries…, socket peer" from right to left,
+ * skipping addresses of trusted proxies (per-source CIDRs); the first untrusted address is the
+ * client. With no trusted proxies the peer itself is the client (XFF is never believed blindly).
+ * The peer and the raw header are kept in `gatewatch.client.*`.
+ */
+import ipaddr from 'ipaddr.js';
+import type { EventDraft, RawRequest } from '../formats/types.ts';
+import { child } from '../formats/util.ts';
+import { Lru } from './lru.ts';
+
+export interface ClientIpConfig {
+  /** CIDRs (or single addresses) of proxies in front of this source whose XFF entries are believed. */
+  trustedProxies?: string[];
+  /** Also trust loopback, RFC 1918, CGNAT, link-local and IPv6 ULA addresses. Default false. */
+  trustPrivate?: boolean;
+  /** Cache size for per-address trust decisions (default 10 000). */
+  cacheSize?: number;
+}
+
+type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+const PRIVATE = [
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '127.0.0.0/8',
+  '100.64.0.0/10',
+  '169.254.0.0/16',
+  '::1/128',
+  'fc00::/7',
+  'fe80::/10',
+];
+
+/** Parse an address as it appears in logs: strips brackets, ports, zone ids; IPv4-mapped → IPv4. */
+export function parseAddress(s: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  let t = s.trim();
+  if (t === '' || t === '-' || t === 'unknown') return undefined;
+  if (t.charCodeAt(0) === 91) {
+    const close = t.indexOf(']');
+    if (close < 0) return undefined;
+    t = t.slice(1, close);
+  } else {
+    const colon = t.indexOf(':');
+    if (colon > 0 && colon === t.lastIndexOf(':') && t.indexOf('.') > 0) t = t.slice(0, colon); // v4:port
+  }
+  const pct = t.indexOf('%');
+  if (pct > 0) t = t.slice(0, pct);
+  if (!ipaddr.isValid(t)) return undefined;
+  try {
+    const a = ipaddr.parse(t);
+    if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress())
+      return (a as ipaddr.IPv6).toIPv4Address();
+    // ipaddr accepts "1", "1.2" and octal/hex forms as IPv4; only dotted quads are addresses here.
+    if (a.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(t)) return undefined;
+    return a;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseRanges(list: readonly string[]): Range[] {
+  const out: Range[] = [];
+  for (const entry of list) {
+    const s = entry.trim();
+    try {
+      if (s.includes('/')) out.push(ipaddr.parseCIDR(s) as Range);
+      else {
+        const a = parseAddress(s);
+        if (a === undefined) throw new Error('not an address');
+        out.push([a, a.kind() === 'ipv4' ? 32 : 128]);
+      }
+    } catch {
+      throw new Error(`invalid trusted proxy "${entry}" (expected an IP address or CIDR)`);
+    }
+  }
+  return out;
+}
+
+export interface ClientIpResolver {
+  /** Resolve the client address of a request; sets `source.ip` and `gatewatch.client.*`. */
+  apply(ev: EventDraft, raw: RawRequest): void;
+  /** The client from a peer and an XFF value (exposed for tests and other callers). */
+  resolve(peer: string | undefined, forwardedFor: string | undefined): string | undefined;
+}
+
+export function createClientIpResolver(config: ClientIpConfig = {}): ClientIpResolver {
+  const ranges = parseRanges([...(config.trustedProxies ?? []), ...(config.trustPrivate ? PRIVATE : [])]);
+  const cache = new Lru<string, string | null>(config.cacheSize ?? 10_000);
+
+  /** Normalised address string if trusted → 'T:addr', untrusted → 'U:addr', invalid → null. */
+  function classify(entry: string): string | null {
+    const hit = cache.get(entry);
+    if (hit !== undefined) return hit;
+    const a = parseAddress(entry);
+    let out: string | null = null;
+    if (a !== undefined) {
+      let trusted = false;
+      for (const [net, bits] of ranges) {
+        if (net.kind() === a.kind() && a.match(net, bits)) {
+          trusted = true;
+          break;
+        }
+      }
+      out = (trusted ? 'T:' : 'U:') + a.toString();
+    }
+    cache.set(entry, out);
+    return out;
+  }
+
+  function resolve(peer: string | undefined, xff: string | undefined): string | undefined {
+    let lastValid: string | undefined;
+    if (peer !== undefined) {
+      const c = classify(peer);
+      if (c === null) return undefined;
+      if (c.charCodeAt(0) === 85 /* U */ || xff === undefined) return c.slice(2);
+      lastValid = c.slice(2);
+    }
+    if (xff === undefined) return lastValid;
+    let end = xff.length;
+    while (end > 0) {
+      const comma = xff.lastIndexOf(',', end - 1);
+      const entry = xff.slice(comma + 1, end);
+      end = Math.max(comma, 0);
+      if (entry.trim() === '') continue;
+      const c = classify(entry);
+      // A malformed entry was written by an untrusted hop: stop at the last address we trust.
+      if (c === null) return lastValid;
+      if (c.charCodeAt(0) === 85) return c.slice(2);
+      lastValid = c.slice(2);
+    }
+    return lastValid;
+  }
+
+  return {
+    resolve,
+    apply(ev, raw) {
+      const peer = raw.peerIp;
+      const xff = raw.forwardedFor;
+      if (peer === undefined && xff === undefined) return;
+      const gw = child(ev, 'gatewatch');
+      const client = child(gw, 'client');
+      if (peer !== undefined) {
+        const p = parseAddress(peer);
+        if (p !== undefined) client.peer_ip = p.toString();
+      }
+      if (xff !== undefined) client.forwarded_for = xff.length > 1024 ? xff.slice(0, 1024) : xff;
+      const ip = resolve(peer, xff);
+      if (ip !== undefined) child(ev, 'source').ip = ip;
+    },
+  };
+}

@@ -1,0 +1,242 @@
+/**
+ * Identity: API key id, consumer and JWT claims when present, and a keyed fingerprint
+ * (HMAC-SHA256 with a configured secret) of the raw API key or token, with where it was sent.
+ * The raw value is never stored. JWT payloads are decoded without verification and never throw.
+ */
+
+import { createHmac } from 'node:crypto';
+import type { CredentialCandidate, CredentialLocation, EventDraft, RawRequest } from '../formats/types.ts';
+import { child } from '../formats/util.ts';
+
+export interface IdentityConfig {
+  /** HMAC key for fingerprints. Without it no fingerprint is computed (values are still redacted). */
+  fingerprintSecret?: string | Uint8Array;
+  /** Headers carrying API keys (lower-case). */
+  apiKeyHeaders?: string[];
+  /** Query parameters carrying API keys or tokens. */
+  apiKeyParams?: string[];
+  /** Cookies carrying API keys or tokens. */
+  apiKeyCookies?: string[];
+}
+
+export const DEFAULT_API_KEY_HEADERS = [
+  'x-api-key',
+  'api-key',
+  'apikey',
+  'x-apikey',
+  'x-auth-token',
+  'x-access-token',
+  'ocp-apim-subscription-key',
+  'x-goog-api-key',
+];
+export const DEFAULT_API_KEY_PARAMS = [
+  'api_key',
+  'apikey',
+  'api-key',
+  'key',
+  'access_token',
+  'token',
+  'subscription-key',
+];
+export const DEFAULT_API_KEY_COOKIES = ['api_key', 'apikey', 'access_token', 'token', 'jwt', 'id_token'];
+
+export interface JwtClaims {
+  sub?: string;
+  iss?: string;
+  client_id?: string;
+}
+
+/** Decode the payload of a compact JWS without verifying it. Undefined when it is not a JWT. */
+export function decodeJwtPayload(token: string): JwtClaims | undefined {
+  if (token.length > 16_384 || token.charCodeAt(0) !== 101 /* e */) return undefined;
+  const a = token.indexOf('.');
+  const b = a < 0 ? -1 : token.indexOf('.', a + 1);
+  if (a < 0 || b < 0) return undefined;
+  try {
+    const json: unknown = JSON.parse(Buffer.from(token.slice(a + 1, b), 'base64url').toString('utf8'));
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
+    const o = json as Record<string, unknown>;
+    const s = (v: unknown) =>
+      typeof v === 'string' && v !== '' ? v.slice(0, 256) : typeof v === 'number' ? String(v) : undefined;
+    const claims: JwtClaims = {};
+    const sub = s(o.sub);
+    const iss = s(o.iss);
+    const cid = s(o.client_id) ?? s(o.azp) ?? s(o.cid) ?? s(o.appid);
+    if (sub !== undefined) claims.sub = sub;
+    if (iss !== undefined) claims.iss = iss;
+    if (cid !== undefined) claims.client_id = cid;
+    return claims;
+  } catch {
+    return undefined;
+  }
+}
+
+function looksLikeJwt(v: string): boolean {
+  return v.length > 20 && v.startsWith('eyJ') && v.split('.').length === 3;
+}
+
+/** Parse `a=1&b=2` into [name, rawValue] pairs (names decoded, values as logged). */
+export function queryPairs(q: string): [string, string][] {
+  const out: [string, string][] = [];
+  let start = 0;
+  while (start <= q.length) {
+    let amp = q.indexOf('&', start);
+    if (amp < 0) amp = q.length;
+    if (amp > start) {
+      const part = q.slice(start, amp);
+      const eq = part.indexOf('=');
+      const rawName = eq < 0 ? part : part.slice(0, eq);
+      let name = rawName;
+      if (name.indexOf('%') >= 0 || name.indexOf('+') >= 0) {
+        try {
+          name = decodeURIComponent(name.replace(/\+/g, ' '));
+        } catch {
+          // keep as logged
+        }
+      }
+      out.push([name, eq < 0 ? '' : part.slice(eq + 1)]);
+    }
+    start = amp + 1;
+    if (out.length >= 256) break;
+  }
+  return out;
+}
+
+/** Parse a Cookie header into [name, value] pairs. */
+export function cookiePairs(header: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    out.push([part.slice(0, eq).trim(), part.slice(eq + 1).trim()]);
+    if (out.length >= 64) break;
+  }
+  return out;
+}
+
+function decodeValue(v: string): string {
+  if (v.indexOf('%') < 0 && v.indexOf('+') < 0) return v;
+  try {
+    return decodeURIComponent(v.replace(/\+/g, ' '));
+  } catch {
+    return v;
+  }
+}
+
+export interface IdentityResolver {
+  apply(ev: EventDraft, raw: RawRequest): void;
+  fingerprint(value: string): string | undefined;
+}
+
+export function createIdentityResolver(config: IdentityConfig = {}): IdentityResolver {
+  const secret = config.fingerprintSecret;
+  const headerNames = (config.apiKeyHeaders ?? DEFAULT_API_KEY_HEADERS).map((h) => h.toLowerCase());
+  const paramNames = new Set((config.apiKeyParams ?? DEFAULT_API_KEY_PARAMS).map((p) => p.toLowerCase()));
+  const cookieNames = new Set((config.apiKeyCookies ?? DEFAULT_API_KEY_COOKIES).map((c) => c.toLowerCase()));
+
+  function fingerprint(value: string): string | undefined {
+    if (secret === undefined) return undefined;
+    return createHmac('sha256', secret).update(value).digest('hex').slice(0, 32);
+  }
+
+  return {
+    fingerprint,
+    apply(ev, raw) {
+      const headers = raw.headers;
+      let primary: CredentialCandidate | undefined;
+      let scheme: string | undefined;
+      let jwt: JwtClaims | undefined;
+
+      // 1. explicit API-key headers
+      if (headers !== undefined) {
+        for (const h of headerNames) {
+          const v = headers[h];
+          if (v !== undefined && v !== '' && v !== '-') {
+            primary = { name: h, value: v, location: 'header' };
+            scheme = 'api-key';
+            break;
+          }
+        }
+      }
+      // 2. credentials the format found in vendor fields
+      if (primary === undefined && raw.credentials !== undefined && raw.credentials.length > 0) {
+        primary = raw.credentials[0]!;
+        scheme = 'api-key';
+      }
+      // 3. query parameters
+      const query = ev.url?.query;
+      if (primary === undefined && query !== undefined && paramNames.size > 0) {
+        for (const [name, value] of queryPairs(query)) {
+          if (value !== '' && paramNames.has(name.toLowerCase())) {
+            primary = { name, value: decodeValue(value), location: 'query' };
+            scheme = looksLikeJwt(primary.value) ? 'bearer' : 'api-key';
+            break;
+          }
+        }
+      }
+      // 4. Authorization header
+      const authz = headers?.authorization ?? headers?.['proxy-authorization'];
+      if (authz !== undefined && authz !== '' && authz !== '-') {
+        const sp = authz.indexOf(' ');
+        const kind = (sp < 0 ? '' : authz.slice(0, sp)).toLowerCase();
+        const cred = sp < 0 ? authz : authz.slice(sp + 1).trim();
+        if (kind === 'basic') {
+          let user: string | undefined;
+          try {
+            const decoded = Buffer.from(cred, 'base64').toString('utf8');
+            const colon = decoded.indexOf(':');
+            if (colon > 0) user = decoded.slice(0, Math.min(colon, 256));
+          } catch {
+            user = undefined;
+          }
+          if (user !== undefined && /^[\x20-\x7e\u00a0-\uffff]+$/.test(user)) {
+            const u = child(ev, 'user');
+            u.name ??= user;
+          }
+          if (primary === undefined) {
+            primary = { name: 'authorization', value: cred, location: 'header' };
+            scheme = 'basic';
+          }
+        } else {
+          if (primary === undefined) {
+            primary = { name: 'authorization', value: cred, location: 'header' };
+            scheme = kind === 'bearer' || looksLikeJwt(cred) ? 'bearer' : kind === '' ? 'api-key' : kind;
+          }
+          if (looksLikeJwt(cred)) jwt = decodeJwtPayload(cred);
+        }
+      }
+      // 5. cookies
+      const cookieHeader = headers?.cookie ?? raw.cookies;
+      if (cookieHeader !== undefined && cookieHeader !== '-' && cookieHeader !== '') {
+        for (const [name, value] of cookiePairs(cookieHeader)) {
+          if (value === '' || !cookieNames.has(name.toLowerCase())) continue;
+          const v = decodeValue(value);
+          if (primary === undefined) {
+            primary = { name, value: v, location: 'cookie' };
+            scheme = 'cookie';
+          }
+          if (jwt === undefined && looksLikeJwt(v)) jwt = decodeJwtPayload(v);
+          break;
+        }
+      }
+      if (jwt === undefined && primary !== undefined && looksLikeJwt(primary.value))
+        jwt = decodeJwtPayload(primary.value);
+
+      const gw = child(ev, 'gatewatch');
+      if (primary !== undefined) {
+        const fp = fingerprint(primary.value);
+        const key = child(gw, 'api_key');
+        if (fp !== undefined) key.fingerprint = fp;
+        key.location = primary.location satisfies CredentialLocation;
+      }
+      if (
+        jwt !== undefined &&
+        (jwt.sub !== undefined || jwt.iss !== undefined || jwt.client_id !== undefined)
+      ) {
+        gw.jwt = { ...gw.jwt, ...jwt };
+      }
+      if (scheme !== undefined) gw.auth = { present: true, scheme };
+      else if (headers !== undefined) gw.auth = { present: false, scheme: 'none' };
+    },
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * normalizeLine: detect → parse → enrich for one received line. Returns events, or a dead-letter
+ * reason. Never throws on input (configuration errors throw when the context is created).
+ */
+
+import type { GatewatchEvent } from '../../core/schema/event.ts';
+import {
+  createSourceParser,
+  parseLine,
+  type SourceParseOptions,
+  type SourceParser,
+} from '../formats/index.ts';
+import { child } from '../formats/util.ts';
+import { createEnricher, type Enricher, type EnricherConfig } from './enrich.ts';
+
+export interface SourceConfig extends SourceParseOptions, Omit<EnricherConfig, 'sourceName'> {}
+
+export interface NormalizeContext {
+  readonly name: string;
+  readonly parser: SourceParser;
+  readonly enrich: Enricher;
+  /** Clock for records without a timestamp (ms since the epoch). */
+  now: () => number;
+}
+
+export interface DeadLetter {
+  reason: string;
+  /** Format that was tried, when one was detected or configured. */
+  format?: string;
+}
+
+export type NormalizeResult =
+  | {
+      ok: true;
+      /** Usually one event; batch lines (JSON arrays, envelopes) give several; header lines none. */
+      events: GatewatchEvent[];
+      /** Records of a batch line that failed (the rest of the batch still counts). */
+      failures: DeadLetter[];
+      /** Set when the line was deliberately skipped (blank line, `#Fields` header). */
+      skipped?: string;
+    }
+  | ({ ok: false } & DeadLetter);
+
+/** Build the per-source context (parser state, enricher, caches). */
+export function createNormalizeContext(
+  config: SourceConfig,
+  options: { now?: () => number } = {},
+): NormalizeContext {
+  const parser = createSourceParser(config);
+  const enrich = createEnricher({ ...config, sourceName: config.name });
+  return { name: config.name, parser, enrich, now: options.now ?? Date.now };
+}
+
+export function normalizeLine(line: string | Uint8Array, ctx: NormalizeContext): NormalizeResult {
+  const r = parseLine(ctx.parser, line, ctx.now());
+  if (!r.ok) {
+    if (r.skip) return { ok: true, events: [], failures: [], skipped: r.reason };
+    return r.format === undefined
+      ? { ok: false, reason: r.reason }
+      : { ok: false, reason: r.reason, format: r.format };
+  }
+  const events: GatewatchEvent[] = [];
+  for (const rec of r.records) {
+    const ev = rec.event;
+    const evt = child(ev, 'event');
+    evt.dataset = rec.format.id;
+    evt.original = rec.original;
+    const gw = child(ev, 'gatewatch');
+    child(gw, 'source').format = rec.format.id;
+    events.push(ctx.enrich(ev, rec.raw));
+  }
+  const failures: DeadLetter[] = r.failures.map((f) =>
+    f.format === undefined ? { reason: f.reason } : { reason: f.reason, format: f.format },
+  );
+  return { ok: true, events, failures };
+}

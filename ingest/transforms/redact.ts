@@ -1,0 +1,287 @@
+/**
+ * Secret redaction. Authorization, Cookie, Set-Cookie and API-key-like headers, and
+ * token/password/signature-like query parameters never reach storage in clear: not in
+ * `url.original`, `url.query`, `http.request.referrer`, `gatewatch.extra`, nor in
+ * `event.original` (the secret substrings inside the stored original line are replaced too).
+ * Redacted header and parameter names are listed in `gatewatch.redacted`.
+ */
+
+import type { EventDraft, RawRequest } from '../formats/types.ts';
+import { child } from '../formats/util.ts';
+import { cookiePairs, queryPairs } from './identity.ts';
+
+export interface RedactionConfig {
+  /** Extra header names to redact (lower-case). */
+  headers?: string[];
+  /** Extra query parameter / field names to redact. */
+  params?: string[];
+  /** Names that look sensitive but must be kept (e.g. "page_token"). */
+  keep?: string[];
+  /** Replacement text (default "[REDACTED]"). */
+  marker?: string;
+}
+
+const EXACT = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'key',
+  'sig',
+  'pwd',
+  'pass',
+  'passwd',
+  'auth',
+  'jwt',
+  'sid',
+  'otp',
+  'x-auth',
+  'code_verifier',
+]);
+const PARTS = [
+  'token',
+  'secret',
+  'password',
+  'passwd',
+  'passphrase',
+  'apikey',
+  'accesskey',
+  'privatekey',
+  'signature',
+  'credential',
+  'session',
+  'cookie',
+  'authorization',
+  'subscriptionkey',
+];
+
+function compact(name: string): string {
+  let out = '';
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 45 || c === 95 || c === 46 || c === 32) continue;
+    out += c >= 65 && c <= 90 ? String.fromCharCode(c + 32) : name[i];
+  }
+  return out;
+}
+
+interface Secret {
+  name: string;
+  value: string;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+function replaceAll(text: string, find: string, repl: string): string {
+  return text.indexOf(find) < 0 ? text : text.split(find).join(repl);
+}
+
+export interface Redactor {
+  isSensitive(name: string): boolean;
+  /** Redact the event in place; returns the redacted original (or the input when nothing matched). */
+  apply(ev: EventDraft, raw: RawRequest, original: string | undefined): string | undefined;
+  /** Scrub a query string: sensitive values replaced by the marker. */
+  redactQuery(query: string, names?: Set<string>, secrets?: Secret[]): string;
+}
+
+export function createRedactor(config: RedactionConfig = {}): Redactor {
+  const marker = config.marker ?? '[REDACTED]';
+  const extra = new Set([...(config.headers ?? []), ...(config.params ?? [])].map(compact));
+  const keep = new Set((config.keep ?? []).map(compact));
+  const memo = new Map<string, boolean>();
+
+  function isSensitive(name: string): boolean {
+    let r = memo.get(name);
+    if (r !== undefined) return r;
+    const lower = name.toLowerCase();
+    const c = compact(name);
+    r = false;
+    if (!keep.has(c)) {
+      if (EXACT.has(lower) || extra.has(c) || c.startsWith('xauth')) r = true;
+      else for (const p of PARTS) if (c.includes(p)) r = true;
+    }
+    if (memo.size < 4096) memo.set(name, r);
+    return r;
+  }
+
+  function redactQuery(query: string, names?: Set<string>, secrets?: Secret[]): string {
+    let changed = false;
+    const parts = query.split('&');
+    for (let i = 0; i < parts.length && i < 256; i++) {
+      const part = parts[i]!;
+      const eq = part.indexOf('=');
+      if (eq <= 0 || eq === part.length - 1) continue;
+      const rawName = part.slice(0, eq);
+      const name = decodeName(rawName);
+      if (!isSensitive(name)) continue;
+      const value = part.slice(eq + 1);
+      if (value === marker) continue;
+      changed = true;
+      names?.add(name);
+      secrets?.push({ name: rawName, value });
+      parts[i] = `${rawName}=${marker}`;
+    }
+    return changed ? parts.join('&') : query;
+  }
+
+  function scrub(text: string, secrets: readonly Secret[]): string {
+    let out = text;
+    for (const s of secrets) {
+      const v = s.value;
+      if (v.length === 0 || v === marker) continue;
+      if (v.length >= 6) {
+        out = replaceAll(out, v, marker);
+        const json = JSON.stringify(v).slice(1, -1);
+        if (json !== v) out = replaceAll(out, json, marker);
+        const enc = encodeURIComponent(v);
+        if (enc !== v) out = replaceAll(out, enc, marker);
+        if (v.indexOf('/') >= 0) out = replaceAll(out, v.replace(/\//g, '\\/'), marker);
+      } else if (s.name !== '' && out.indexOf(v) >= 0) {
+        // Short values: only where they follow their name (name=v, "name":"v", name: v).
+        const re = new RegExp(
+          `(${escapeRe(s.name)}["']?\\s*[:=]\\s*["']?)${escapeRe(v)}(?=$|[^A-Za-z0-9])`,
+          'gi',
+        );
+        out = out.replace(re, (_m, p: string) => p + marker);
+      }
+    }
+    return out;
+  }
+
+  function scrubExtra(
+    obj: Record<string, unknown>,
+    names: Set<string>,
+    secrets: Secret[],
+    depth: number,
+  ): void {
+    for (const k in obj) {
+      const v = obj[k];
+      if (isSensitive(k) && v !== null && v !== undefined) {
+        names.add(k);
+        collect(v, k, secrets, 0);
+        obj[k] = marker;
+      } else if (typeof v === 'object' && v !== null && depth < 4) {
+        if (Array.isArray(v)) {
+          for (let i = 0; i < v.length; i++) {
+            const item = v[i];
+            if (typeof item === 'object' && item !== null)
+              scrubExtra(item as Record<string, unknown>, names, secrets, depth + 1);
+          }
+        } else scrubExtra(v as Record<string, unknown>, names, secrets, depth + 1);
+      }
+    }
+  }
+
+  function collect(v: unknown, name: string, secrets: Secret[], depth: number): void {
+    if (typeof v === 'string') secrets.push({ name, value: v });
+    else if (typeof v === 'number') secrets.push({ name, value: String(v) });
+    else if (typeof v === 'object' && v !== null && depth < 3) {
+      for (const x of Object.values(v)) collect(x, name, secrets, depth + 1);
+    }
+  }
+
+  function scrubStrings(obj: Record<string, unknown>, secrets: readonly Secret[], depth: number): void {
+    for (const k in obj) {
+      const v = obj[k];
+      if (typeof v === 'string') obj[k] = scrub(v, secrets);
+      else if (typeof v === 'object' && v !== null && depth < 4) {
+        scrubStrings(v as Record<string, unknown>, secrets, depth + 1);
+      }
+    }
+  }
+
+  return {
+    isSensitive,
+    redactQuery,
+    apply(ev, raw, original) {
+      const secrets: Secret[] = [];
+      const names = new Set<string>();
+      const headers = raw.headers;
+      if (headers !== undefined) {
+        for (const name in headers) {
+          if (!isSensitive(name)) continue;
+          const value = headers[name]!;
+          if (value === '' || value === '-') continue;
+          names.add(name);
+          secrets.push({ name, value });
+          const sp = value.indexOf(' ');
+          if (sp > 0 && sp < 16) secrets.push({ name, value: value.slice(sp + 1).trim() });
+          if (name === 'cookie' || name === 'set-cookie') {
+            for (const [cn, cv] of cookiePairs(value)) secrets.push({ name: cn, value: cv });
+          }
+        }
+      }
+      if (raw.cookies !== undefined && raw.cookies !== '-') {
+        names.add('cookie');
+        secrets.push({ name: 'cookie', value: raw.cookies });
+        for (const [cn, cv] of cookiePairs(raw.cookies)) secrets.push({ name: cn, value: cv });
+      }
+      if (raw.credentials !== undefined) {
+        for (const c of raw.credentials) {
+          names.add(c.name);
+          secrets.push({ name: c.name, value: c.value });
+        }
+      }
+      if (raw.loggedValues !== undefined) {
+        for (const k in raw.loggedValues) {
+          if (!isSensitive(k)) continue;
+          names.add(k);
+          secrets.push({ name: k, value: raw.loggedValues[k]! });
+        }
+      }
+      if (raw.secretsInOriginal !== undefined) {
+        for (const s of raw.secretsInOriginal) secrets.push({ name: '', value: s });
+      }
+
+      const url = ev.url;
+      if (url?.query !== undefined) {
+        const q = url.query;
+        const pairs = queryPairs(q);
+        if (pairs.length > 0) {
+          const seen: string[] = [];
+          for (const [n] of pairs) if (seen.length < 64 && !seen.includes(n)) seen.push(n);
+          child(ev, 'gatewatch').query_params = seen;
+        }
+        const red = redactQuery(q, names, secrets);
+        if (red !== q) {
+          url.query = red;
+          if (url.original !== undefined) url.original = replaceAll(url.original, q, red);
+        }
+      }
+      const ref = ev.http?.request?.referrer;
+      if (ref !== undefined) {
+        const qi = ref.indexOf('?');
+        if (qi >= 0) {
+          const q = ref.slice(qi + 1);
+          const red = redactQuery(q, names, secrets);
+          if (red !== q) ev.http!.request!.referrer = ref.slice(0, qi + 1) + red;
+        }
+      }
+      const gx = ev.gatewatch?.extra;
+      if (gx !== undefined) scrubExtra(gx, names, secrets, 0);
+
+      if (secrets.length === 0) return original;
+      if (gx !== undefined) scrubStrings(gx, secrets, 0);
+      if (url?.original !== undefined) url.original = scrub(url.original, secrets);
+      if (ev.error?.message !== undefined) ev.error.message = scrub(ev.error.message, secrets);
+      if (names.size > 0) {
+        const gw = child(ev, 'gatewatch');
+        const list = gw.redacted ?? [];
+        for (const n of names) if (!list.includes(n)) list.push(n);
+        gw.redacted = list;
+      }
+      return original === undefined ? undefined : scrub(original, secrets);
+    },
+  };
+}
+
+function decodeName(raw: string): string {
+  if (raw.indexOf('%') < 0 && raw.indexOf('+') < 0) return raw;
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return raw;
+  }
+}
