@@ -1,0 +1,232 @@
+/**
+ * The Gatewatch REST API: `buildApp({ config, es, redis, ports })` returns a Fastify instance
+ * to `inject` into (tests) or `listen` with (cli/commands/serve.ts).
+ *
+ * Secure by default: every route declares who may call it (`config.access`); a route without
+ * a declaration fails start-up. Only liveness is public. Keys are `Authorization: Bearer
+ * gw_<id>_<secret>`; roles viewer < analyst < admin, and ingest (push endpoints only).
+ */
+import type { Client } from '@elastic/elasticsearch';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { GatewatchConfig } from '../core/config/schema.ts';
+import { AuditLog } from './audit.ts';
+import { ApiKeyStore, type Principal, type Role } from './auth/keys.ts';
+import { metrics } from './metrics.ts';
+import type { ApiPorts } from './ports.ts';
+import { errorHandler, HttpProblem, sendProblem } from './problem.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { eventRoutes } from './routes/events.ts';
+import { healthRoutes } from './routes/health.ts';
+import { incidentRoutes } from './routes/incidents.ts';
+import { ruleRoutes } from './routes/rules.ts';
+import { ElasticsearchRuleStore, type RuleStore } from './rules/store.ts';
+import { COMMON_ERRORS, PUBLIC_ERRORS, problemResponse } from './schemas.ts';
+
+export type Access = 'public' | 'read' | 'triage' | 'admin' | 'ingest';
+
+/** Which roles each access level admits. */
+export const ACCESS_ROLES: Record<Access, readonly Role[]> = {
+  public: ['viewer', 'analyst', 'admin', 'ingest'],
+  read: ['viewer', 'analyst', 'admin'],
+  triage: ['analyst', 'admin'],
+  admin: ['admin'],
+  ingest: ['ingest'],
+};
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export interface RouteEntry {
+  method: string;
+  url: string;
+  access: Access;
+}
+
+export interface BuildAppOptions {
+  config: GatewatchConfig;
+  es: Client;
+  redis: Redis;
+  ports: ApiPorts;
+  /** Fastify logger option (default: off). */
+  logger?: FastifyServerOptions['logger'];
+  /** Serve /docs and /openapi.json without a key (default false: viewer key needed). */
+  publicDocs?: boolean;
+  /** Override stores (tests). */
+  keys?: ApiKeyStore;
+  rules?: RuleStore;
+}
+
+export interface AppContext {
+  config: GatewatchConfig;
+  es: Client;
+  redis: Redis;
+  ports: ApiPorts;
+  keys: ApiKeyStore;
+  rules: RuleStore;
+  audit: AuditLog;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gatewatch: AppContext;
+    /** Every route with its access level (for the authorisation matrix and docs). */
+    routeTable: RouteEntry[];
+  }
+}
+
+export const API_VERSION = '1.0.0';
+
+/** Create the API's own indices (keys, audit, rules, incidents template). Idempotent. */
+export async function installApiIndices(app: FastifyInstance): Promise<void> {
+  const { keys, audit, rules } = app.gatewatch;
+  await Promise.all([keys.install(), audit.install(), rules.install()]);
+}
+
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const { config } = options;
+  const prefix = config.elasticsearch.indexPrefix;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: config.api.bodyLimit,
+    trustProxy: false,
+    return503OnClosing: true,
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true },
+    },
+    requestIdHeader: false,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const ctx: AppContext = {
+    config,
+    es: options.es,
+    redis: options.redis,
+    ports: options.ports,
+    keys: options.keys ?? new ApiKeyStore(options.es, prefix),
+    rules: options.rules ?? new ElasticsearchRuleStore(options.es, prefix),
+    audit: new AuditLog(options.es, prefix),
+  };
+  app.decorate('gatewatch', ctx);
+  app.decorate('routeTable', [] as RouteEntry[]);
+  app.decorateRequest('principal', null);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, 404, 'not-found', `no route ${request.method} ${request.url.split('?')[0]}`),
+  );
+
+  // Declared access for every route; documentation routes follow `publicDocs`.
+  app.addHook('onRoute', (route) => {
+    const isDocs = route.url === '/openapi.json' || route.url.startsWith('/docs');
+    const config = (route.config ?? {}) as { access?: Access };
+    if (isDocs) {
+      route.config = { ...config, access: options.publicDocs ? 'public' : 'read' };
+      route.schema = { ...(route.schema ?? {}), hide: true };
+    } else if (!config.access) {
+      throw new Error(`route ${route.method} ${route.url} declares no access level`);
+    }
+    const access = (route.config as { access: Access }).access;
+    if (!isDocs && route.schema) {
+      const codes = access === 'public' ? PUBLIC_ERRORS : COMMON_ERRORS;
+      const response = { ...((route.schema.response as Record<string, unknown>) ?? {}) };
+      for (const code of codes) response[code] ??= problemResponse(code);
+      route.schema = {
+        ...route.schema,
+        response,
+        ...(access === 'public' ? { security: [] } : {}),
+      };
+    }
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') app.routeTable.push({ method, url: route.url, access });
+    }
+  });
+
+  // Authentication and authorisation.
+  app.addHook('onRequest', async (request, reply) => {
+    const access: Access = request.routeOptions.config.access ?? 'read';
+    if (access === 'public') return;
+    const header = request.headers.authorization;
+    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const principal = token ? await ctx.keys.verify(token) : undefined;
+    if (!principal) {
+      reply.header('www-authenticate', 'Bearer realm="gatewatch"');
+      throw new HttpProblem(
+        401,
+        'unauthenticated',
+        token
+          ? 'the API key is unknown, revoked or malformed'
+          : 'send an API key: Authorization: Bearer gw_<id>_<secret>',
+      );
+    }
+    request.principal = principal;
+    if (!ACCESS_ROLES[access].includes(principal.role)) {
+      throw new HttpProblem(
+        403,
+        'forbidden',
+        `role ${principal.role} may not ${request.method} ${request.routeOptions.url}; needs one of: ${ACCESS_ROLES[access].join(', ')}`,
+      );
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: config.api.rateLimitPerMinute,
+    timeWindow: 60_000,
+    redis: options.redis,
+    nameSpace: `${config.redis.prefix}:api-rate:`,
+    keyGenerator: (request) => (request.principal ? `key:${request.principal.keyId}` : `ip:${request.ip}`),
+    skipOnError: false,
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Gatewatch API',
+        version: API_VERSION,
+        description:
+          'Incidents, detection rules, events, ingest administration and operations. Every endpoint except ' +
+          '/health/live needs `Authorization: Bearer <api key>`; errors are RFC 9457 problem details.',
+      },
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'gw_<id>_<secret>' } },
+      },
+      security: [{ apiKey: [] }],
+      tags: [
+        { name: 'incidents' },
+        { name: 'rules' },
+        { name: 'events' },
+        { name: 'ingest' },
+        { name: 'admin' },
+        { name: 'operations' },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes(ctx));
+  await app.register(incidentRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(ruleRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(eventRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(adminRoutes(ctx), { prefix: '/api/v1' });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  return app;
+}

@@ -1,0 +1,129 @@
+/**
+ * What the REST API needs from the rest of Gatewatch. The routes are written against these
+ * interfaces only; the detection engine, event search and ingest runtime implement them and
+ * are wired in by whoever starts the server (cli/commands/serve.ts).
+ *
+ * Rule text reaches a port only after the API parsed it with the rule language (parser/), and
+ * event filters arrive as the parsed FilterExpr: no raw query text ever reaches Elasticsearch
+ * through the API.
+ */
+import type { Incident } from '../core/schema/incident.ts';
+import type { IncidentRepository } from '../detections/incidents/repository.ts';
+import type { RunRecord } from '../detections/scheduler/scheduler.ts';
+import type { Diagnostic, FilterExpr, ReadResult, RuleIR } from '../parser/index.ts';
+
+export type { Diagnostic, FilterExpr, RuleIR, RunRecord };
+
+/** Epoch milliseconds, end exclusive. */
+export interface TimeRange {
+  start: number;
+  end: number;
+}
+
+/** A normalised event as stored (ECS fields, `event.id`, `@timestamp`). */
+export type StoredEvent = Record<string, unknown>;
+
+export interface PreviewResult {
+  /** Incidents the rule would have produced over the range (nothing is written). */
+  incidents: Incident[];
+  detections: number;
+  degraded?: { reason: string };
+}
+
+export interface RuleStatus {
+  /** The last run was degraded (e.g. too many groups) or failed. */
+  degraded: boolean;
+  reason?: string;
+  last_run?: RunRecord;
+}
+
+export interface DetectionPort {
+  /** Run the rules over the supplied events in process (nothing is written). */
+  test(rules: RuleIR[], events: StoredEvent[]): Promise<Incident[]>;
+  /** Backtest a rule over stored events in a past range without writing incidents. */
+  preview(rule: RuleIR, range: TimeRange): Promise<PreviewResult>;
+  /** Run a stored rule now over its normal range (writes incidents as a scheduled run would). */
+  runNow(ruleId: string): Promise<RunRecord>;
+  /** Most recent runs first. */
+  runHistory(ruleId: string, limit: number): Promise<RunRecord[]>;
+  status(ruleId: string): Promise<RuleStatus>;
+  /** Called after a rule was created, changed, enabled, disabled or deleted. */
+  rulesChanged?(ruleId: string): Promise<void>;
+}
+
+export interface EventSearchRequest {
+  /** Parsed filter (rule-language filter expression), compiled by the implementation. */
+  filter: FilterExpr;
+  range: TimeRange;
+  size: number;
+  /** Opaque cursor from the previous page (the implementation's own format). */
+  cursor?: string;
+  order: 'asc' | 'desc';
+}
+
+export interface EventSearchPage {
+  events: StoredEvent[];
+  next_cursor: string | null;
+}
+
+export interface EventSearchPort {
+  search(request: EventSearchRequest): Promise<EventSearchPage>;
+  get(id: string): Promise<StoredEvent | undefined>;
+}
+
+/** Thrown by EventSearchPort.search for a cursor it did not issue (becomes a 400). */
+export class InvalidEventCursorError extends Error {
+  override name = 'InvalidEventCursorError';
+}
+
+export interface SourceStatus {
+  name: string;
+  type: 'file' | 'http' | 'syslog';
+  state: 'running' | 'idle' | 'error' | 'unknown';
+  /** Seconds between the newest event received and now (null: nothing received yet). */
+  lag_seconds: number | null;
+  events_per_second: number;
+  bytes_per_second: number;
+  errors_total: number;
+  last_error: string | null;
+  last_event_at: string | null;
+}
+
+export interface DeadLetter {
+  id: string;
+  source: string;
+  at: string;
+  reason: string;
+  /** The rejected line or document, as received. */
+  payload: string;
+  replayed_at: string | null;
+}
+
+export interface DeadLetterPage {
+  items: DeadLetter[];
+  next_cursor: string | null;
+}
+
+export interface IngestAdminPort {
+  sources(): Promise<SourceStatus[]>;
+  deadLetters(query: { source?: string; size: number; cursor?: string }): Promise<DeadLetterPage>;
+  /** Replay dead letters by id, or every un-replayed one of a source. */
+  replayDeadLetters(request: {
+    ids?: string[];
+    source?: string;
+  }): Promise<{ replayed: number; failed: number }>;
+}
+
+/** How rule text resolves `include` and `list ... = file(...)` (absent: not allowed). */
+export interface RuleReaders {
+  readInclude?: (path: string, fromFile: string) => ReadResult | undefined;
+  readList?: (path: string, fromFile: string) => ReadResult | undefined;
+}
+
+export interface ApiPorts {
+  incidents: IncidentRepository;
+  detection: DetectionPort;
+  events: EventSearchPort;
+  ingest: IngestAdminPort;
+  ruleReaders?: RuleReaders;
+}

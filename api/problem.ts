@@ -1,0 +1,166 @@
+/**
+ * RFC 9457 problem details: every error the API returns is `application/problem+json` with
+ * type, title, status, detail and instance; validation errors list the failing fields. No
+ * stack trace or internal message ever reaches a client: 5xx answers say only that the
+ * server failed, and the log has the rest (with the same request id).
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import Type from 'typebox';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String({ description: 'URI identifying the problem type.' }),
+    title: Type.String({ description: 'Short summary of the problem type.' }),
+    status: Type.Integer({ minimum: 400, maximum: 599 }),
+    detail: Type.String({ description: 'What went wrong in this occurrence.' }),
+    instance: Type.String({ description: 'The request path this occurrence belongs to.' }),
+    request_id: Type.String(),
+    errors: Type.Optional(
+      Type.Array(
+        Type.Object({
+          field: Type.String({ description: 'JSON pointer into the request part, e.g. /body/status.' }),
+          message: Type.String(),
+          line: Type.Optional(Type.Integer()),
+          column: Type.Optional(Type.Integer()),
+        }),
+        { description: 'Failing fields (validation) or source positions (rule text).' },
+      ),
+    ),
+  },
+  { $id: 'Problem', title: 'Problem' },
+);
+
+export interface ProblemField {
+  field: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** An error a route throws to answer with a specific problem. */
+export class HttpProblem extends Error {
+  override name = 'HttpProblem';
+  readonly status: number;
+  readonly slug: string;
+  readonly errors: ProblemField[] | undefined;
+  readonly headers: Record<string, string> | undefined;
+  constructor(
+    status: number,
+    slug: string,
+    detail: string,
+    extra: { errors?: ProblemField[]; headers?: Record<string, string> } = {},
+  ) {
+    super(detail);
+    this.status = status;
+    this.slug = slug;
+    this.errors = extra.errors;
+    this.headers = extra.headers;
+  }
+}
+
+export function problemBody(
+  request: FastifyRequest,
+  status: number,
+  slug: string,
+  detail: string,
+  errors?: ProblemField[],
+) {
+  return {
+    type: `urn:gatewatch:problem:${slug}`,
+    title: TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error'),
+    status,
+    detail,
+    instance: request.url.split('?')[0] ?? '/',
+    request_id: String(request.id),
+    ...(errors ? { errors } : {}),
+  };
+}
+
+export function sendProblem(
+  reply: FastifyReply,
+  status: number,
+  slug: string,
+  detail: string,
+  errors?: ProblemField[],
+) {
+  return reply
+    .code(status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(problemBody(reply.request, status, slug, detail, errors));
+}
+
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+function validationFields(error: FastifyError): ProblemField[] {
+  const context = (error as FastifyError & { validationContext?: string }).validationContext ?? 'request';
+  return ((error.validation ?? []) as AjvError[]).map((e) => {
+    let pointer = e.instancePath;
+    if (e.keyword === 'required' && typeof e.params?.missingProperty === 'string') {
+      pointer += `/${e.params.missingProperty}`;
+    }
+    if (e.keyword === 'additionalProperties' && typeof e.params?.additionalProperty === 'string') {
+      pointer += `/${e.params.additionalProperty}`;
+    }
+    return { field: `/${context}${pointer}`, message: e.message ?? e.keyword };
+  });
+}
+
+/** Fastify error handler: everything becomes a problem document. */
+export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof HttpProblem) {
+    if (error.headers) reply.headers(error.headers);
+    return sendProblem(reply, error.status, error.slug, error.message, error.errors);
+  }
+  if (error.validation) {
+    const fields = validationFields(error);
+    const detail = `request validation failed: ${fields.map((f) => `${f.field} ${f.message}`).join('; ')}`;
+    return sendProblem(reply, 400, 'validation', detail, fields);
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const slug =
+      status === 413
+        ? 'body-too-large'
+        : status === 415
+          ? 'unsupported-media-type'
+          : status === 429
+            ? 'rate-limited'
+            : status === 400
+              ? 'bad-request'
+              : 'client-error';
+    // Fastify's own client errors (bad JSON, wrong content type, body limit) carry safe messages.
+    const detail =
+      error.code?.startsWith('FST_') || status === 429 ? error.message : (TITLES[status] ?? 'client error');
+    return sendProblem(reply, status, slug, detail);
+  }
+  request.log.error({ err: error }, 'request failed');
+  return sendProblem(
+    reply,
+    500,
+    'internal',
+    'the server failed to handle this request; see its log for request id ' + request.id,
+  );
+}

@@ -1,0 +1,104 @@
+/** Liveness (public), readiness (Redis + Elasticsearch) and Prometheus metrics. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import type { AppContext } from '../app.ts';
+import { registry } from '../metrics.ts';
+import { problemResponse } from '../schemas.ts';
+
+const Check = Type.Object({
+  ok: Type.Boolean(),
+  latency_ms: Type.Number(),
+  detail: Type.Optional(Type.String()),
+});
+
+const Ready = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+  checks: Type.Object({ redis: Check, elasticsearch: Check }),
+});
+
+async function timed(
+  check: () => Promise<string | undefined>,
+): Promise<{ ok: boolean; latency_ms: number; detail?: string }> {
+  const start = performance.now();
+  try {
+    const detail = await Promise.race([
+      check(),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('timed out after 2 s')), 2000).unref(),
+      ),
+    ]);
+    return { ok: true, latency_ms: Math.round(performance.now() - start), ...(detail ? { detail } : {}) };
+  } catch (err) {
+    return { ok: false, latency_ms: Math.round(performance.now() - start), detail: (err as Error).message };
+  }
+}
+
+export function healthRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get(
+      '/health/live',
+      {
+        config: { access: 'public', rateLimit: false },
+        schema: {
+          tags: ['operations'],
+          summary: 'Liveness: the process answers (no key needed).',
+          response: { 200: Type.Object({ status: Type.Literal('alive') }) },
+        },
+      },
+      async () => ({ status: 'alive' as const }),
+    );
+
+    app.get(
+      '/health/ready',
+      {
+        config: { access: 'read' },
+        schema: {
+          tags: ['operations'],
+          summary: 'Readiness: Redis and Elasticsearch answer.',
+          response: { 200: Ready, 503: { ...Ready, description: 'A dependency is down.' } },
+        },
+      },
+      async (_request, reply) => {
+        const [redis, elasticsearch] = await Promise.all([
+          timed(async () => {
+            const pong = await ctx.redis.ping();
+            if (pong !== 'PONG') throw new Error(`unexpected PING answer ${pong}`);
+            return undefined;
+          }),
+          timed(async () => {
+            const h = await ctx.es.cluster.health({ timeout: '2s' });
+            if (h.status === 'red') throw new Error('cluster health is red');
+            return `cluster ${h.status}`;
+          }),
+        ]);
+        const ok = redis.ok && elasticsearch.ok;
+        return reply
+          .code(ok ? 200 : 503)
+          .send({ status: ok ? 'ready' : 'not_ready', checks: { redis, elasticsearch } });
+      },
+    );
+
+    app.get(
+      '/metrics',
+      {
+        config: { access: 'read' },
+        schema: {
+          tags: ['operations'],
+          summary: 'Prometheus metrics (text exposition format).',
+          produces: ['text/plain'],
+          response: {
+            200: {
+              description: 'Prometheus text format.',
+              content: { 'text/plain': { schema: Type.String() } },
+            },
+            500: problemResponse(500),
+          },
+        },
+      },
+      async (_request, reply) => {
+        const body = await registry.metrics();
+        return reply.type(registry.contentType).send(body);
+      },
+    );
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * Builds the API for an integration test on the real Elasticsearch and Redis of the test
+ * harness: unique index prefix, one key per role, real ports from ./ports.ts.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../../core/config/load.ts';
+import type { GatewatchConfig } from '../../core/config/schema.ts';
+import { type Incident, SEVERITY_RANK, type Severity } from '../../core/schema/incident.ts';
+import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
+import {
+  ElasticsearchIncidentRepository,
+  installIncidentIndex,
+} from '../../detections/incidents/repository.ts';
+import { type IntegrationContext, integrationContext } from '../../test/harness/context.ts';
+import { buildApp, installApiIndices } from '../app.ts';
+import type { Role } from '../auth/keys.ts';
+import type { ApiPorts } from '../ports.ts';
+import { ElasticsearchEventSearch, InMemoryIngestAdmin, InProcessDetection } from './ports.ts';
+
+export interface TestApp {
+  app: FastifyInstance;
+  it: IntegrationContext;
+  config: GatewatchConfig;
+  redis: Redis;
+  ports: ApiPorts & { detection: InProcessDetection; ingest: InMemoryIngestAdmin };
+  repo: ElasticsearchIncidentRepository;
+  tokens: Record<Role, string>;
+  auth(role: Role): { authorization: string };
+  close(): Promise<void>;
+}
+
+export function testConfig(
+  it: { elasticsearchUrl: string; redisUrl: string; prefix: string },
+  api: Partial<GatewatchConfig['api']> = {},
+) {
+  return loadConfig({
+    env: {},
+    overrides: {
+      elasticsearch: { url: it.elasticsearchUrl, indexPrefix: it.prefix },
+      redis: { url: it.redisUrl, prefix: it.prefix, requireNoEviction: false },
+      api: { rateLimitPerMinute: 100_000, ...api },
+    },
+  });
+}
+
+export async function startTestApp(
+  name: string,
+  options: { api?: Partial<GatewatchConfig['api']>; publicDocs?: boolean } = {},
+): Promise<TestApp> {
+  const it = integrationContext(name);
+  const config = testConfig(it, options.api);
+  const redis = new Redis(it.redisUrl, { maxRetriesPerRequest: 2 });
+  const repo = new ElasticsearchIncidentRepository(it.es, it.prefix);
+  await installIncidentIndex(it.es, it.prefix);
+  const ports = {
+    incidents: repo,
+    detection: new InProcessDetection(it.es, it.prefix),
+    events: new ElasticsearchEventSearch(it.es, it.prefix),
+    ingest: new InMemoryIngestAdmin(),
+  };
+  const app = await buildApp({ config, es: it.es, redis, ports, publicDocs: options.publicDocs ?? false });
+  await installApiIndices(app);
+  const tokens = {} as Record<Role, string>;
+  for (const role of ['viewer', 'analyst', 'admin', 'ingest'] as const) {
+    tokens[role] = (await app.gatewatch.keys.create(role, `test-${role}`, 'test')).token;
+  }
+  await app.ready();
+  return {
+    app,
+    it,
+    config,
+    redis,
+    ports,
+    repo,
+    tokens,
+    auth: (role) => ({ authorization: `Bearer ${tokens[role]}` }),
+    async close() {
+      await app.close();
+      const keys = await redis.keys(`${it.prefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+      await it.cleanup();
+    },
+  };
+}
+
+/** A complete incident (what the detection engine writes), numbered for predictable order. */
+export function makeIncident(
+  n: number,
+  overrides: Partial<Incident> = {},
+  base = Date.parse('2026-01-01T00:00:00Z'),
+): Incident {
+  const severity: Severity = overrides.severity ?? (['low', 'medium', 'high', 'critical'] as const)[n % 4]!;
+  const at = new Date(base + n * 60_000).toISOString();
+  const id = `inc-${String(n).padStart(7, '0')}`;
+  return {
+    id,
+    rule: { id: `rule-${n % 3}`, version: 'v1', title: `Rule ${n % 3}`, kind: 'threshold' },
+    severity,
+    severity_rank: SEVERITY_RANK[severity],
+    risk: 10 + (n % 90),
+    title:
+      n % 2 === 0 ? `Credential stuffing from 203.0.113.${n % 250}` : `Scraping of /users by client ${n}`,
+    summary: 'summary',
+    status: 'new',
+    assignee: null,
+    tags: n % 2 === 0 ? ['auth'] : ['scraping'],
+    group: { 'source.ip': `203.0.113.${n % 250}` },
+    group_key: `203.0.113.${n % 250}`,
+    entities: { ip: [`203.0.113.${n % 250}`], user: [`user-${n % 7}`] },
+    window: { start: at, end: at },
+    first_seen: at,
+    last_seen: at,
+    occurrences: 1,
+    detection_ids: [id],
+    event_count: 10,
+    metrics: { count: 10 },
+    evidence: { event_ids: ['e1', 'e2'], query: 'source.ip == "203.0.113.1"' },
+    suppression_key: null,
+    created_at: at,
+    updated_at: at,
+    acknowledged_at: null,
+    resolved_at: null,
+    history: [],
+    comments: [],
+    ...overrides,
+  };
+}
+
+export async function storeIncidents(test: { it: IntegrationContext }, incidents: Incident[]): Promise<void> {
+  const index = indexNames(test.it.prefix).incidents;
+  for (let i = 0; i < incidents.length; i += 5000) {
+    const r = await bulkWrite(
+      test.it.es,
+      incidents.slice(i, i + 5000).map((doc) => ({ op: 'index' as const, index, id: doc.id, doc })),
+    );
+    if (r.rejected || r.retryable)
+      throw new Error(`storing incidents failed: ${JSON.stringify(r.items.find((x) => !x.ok))}`);
+  }
+  await test.it.es.indices.refresh({ index });
+}
