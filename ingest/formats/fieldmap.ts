@@ -165,7 +165,9 @@ function ecsSetter(field: string): Setter | undefined {
 }
 
 function setterFor(target: string): Setter | undefined {
-  if (!target.startsWith('@')) return ecsSetter(target);
+  if (!target.startsWith('@') && !target.startsWith('labels.') && !target.startsWith('gatewatch.extra.')) {
+    return ecsSetter(target);
+  }
   switch (target) {
     case '@timestamp':
       return (_ev, _raw, v, st) => {
@@ -279,6 +281,17 @@ function setterFor(target: string): Setter | undefined {
     case '@ignore':
     case '@extra':
       return () => {};
+  }
+  if (target.startsWith('labels.') || target.startsWith('gatewatch.extra.')) {
+    const labels = target.startsWith('labels.');
+    const key = target.slice(labels ? 7 : 16);
+    if (key === '') return undefined;
+    return (ev, _raw, v) => {
+      if (labels) {
+        const s = str(v);
+        if (s !== undefined) child(ev, 'labels')[key] = s;
+      } else if (v !== '' && v !== '-') child(child(ev, 'gatewatch'), 'extra')[key] = v;
+    };
   }
   if (target.startsWith('@header:')) {
     const name = target.slice(8).toLowerCase();

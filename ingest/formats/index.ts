@@ -5,17 +5,17 @@
  * batches), Azure `{"records":[…]}` and CloudWatch Logs subscription `logEvents[].message`.
  */
 import { awsAlb } from './aws-alb.ts';
-// TODO import { awsApiGateway } from './aws-apigateway.ts';
-// TODO import { awsCloudFront } from './aws-cloudfront.ts';
+import { awsApiGateway } from './aws-apigateway.ts';
+import { awsCloudFront } from './aws-cloudfront.ts';
 import { awsWaf } from './aws-waf.ts';
-// TODO import { azureAppGateway, azureFrontDoor } from './azure.ts';
-// TODO import { cloudflareFirewallEvents, cloudflareHttpRequests } from './cloudflare.ts';
-// TODO import { envoyAccess, envoyJson, istioAccess } from './envoy.ts';
-// TODO import { genericJson } from './generic-json.ts';
+import { azureAppGateway, azureFrontDoor } from './azure.ts';
+import { cloudflareFirewallEvents, cloudflareHttpRequests } from './cloudflare.ts';
+import { envoyAccess, envoyJson } from './envoy.ts';
+import { genericJson } from './generic-json.ts';
 import { kong } from './kong.ts';
-// TODO import { modsecurityAudit } from './modsecurity.ts';
+import { modsecurityAudit } from './modsecurity.ts';
 import { nginxAccess, nginxIngress, nginxJson } from './nginx.ts';
-// TODO import { traefik } from './traefik.ts';
+import { traefik } from './traefik.ts';
 import type { EventDraft, Format, ParseContext, RawRequest, SourceOptions } from './types.ts';
 import { isObj } from './util.ts';
 
@@ -24,23 +24,22 @@ export type * from './types.ts';
 /** Every built-in format, in detection priority order (ties go to the earlier one). */
 export const FORMATS: readonly Format[] = [
   awsWaf,
-  // TODO awsApiGateway,
+  awsApiGateway,
   awsAlb,
-  // TODO awsCloudFront,
+  awsCloudFront,
   kong,
-  // TODO cloudflareHttpRequests,
-  // TODO cloudflareFirewallEvents,
-  // TODO azureAppGateway,
-  // TODO azureFrontDoor,
-  // TODO modsecurityAudit,
-  // TODO traefik,
-  // TODO envoyJson,
-  // TODO envoyAccess,
-  // TODO istioAccess,
+  cloudflareHttpRequests,
+  cloudflareFirewallEvents,
+  azureAppGateway,
+  azureFrontDoor,
+  modsecurityAudit,
+  traefik,
+  envoyJson,
+  envoyAccess,
   nginxIngress,
   nginxAccess,
   nginxJson,
-  // TODO genericJson,
+  genericJson,
 ];
 
 const BY_ID = new Map(FORMATS.map((f) => [f.id, f]));
@@ -90,8 +89,8 @@ export function createSourceParser(options: SourceParseOptions): SourceParser {
   return {
     options,
     fixed,
-    jsonFormats: candidates.filter((f) => f.kind === 'json'),
-    textFormats: candidates.filter((f) => f.kind === 'text'),
+    jsonFormats: candidates.filter((f) => f.kind !== 'text'),
+    textFormats: candidates.filter((f) => f.kind !== 'json'),
     state: new Map(),
   };
 }
@@ -201,7 +200,7 @@ export function parseLine(sp: SourceParser, input: string | Uint8Array, received
 
   const first = line.charCodeAt(0);
   let json: unknown;
-  if ((first === 123 || first === 91) && (sp.fixed === undefined || sp.fixed.kind === 'json')) {
+  if ((first === 123 || first === 91) && (sp.fixed === undefined || sp.fixed.kind !== 'text')) {
     try {
       json = JSON.parse(line);
     } catch (e) {
@@ -256,21 +255,20 @@ function unwrap(json: unknown): unknown[] | undefined {
 
 export {
   awsAlb,
-  // TODO awsApiGateway,
-  // TODO awsCloudFront,
+  awsApiGateway,
+  awsCloudFront,
   awsWaf,
-  // TODO azureAppGateway,
-  // TODO azureFrontDoor,
-  // TODO cloudflareFirewallEvents,
-  // TODO cloudflareHttpRequests,
-  // TODO envoyAccess,
-  // TODO envoyJson,
-  // TODO genericJson,
-  // TODO istioAccess,
+  azureAppGateway,
+  azureFrontDoor,
+  cloudflareFirewallEvents,
+  cloudflareHttpRequests,
+  envoyAccess,
+  envoyJson,
+  genericJson,
   kong,
-  // TODO modsecurityAudit,
+  modsecurityAudit,
   nginxAccess,
   nginxIngress,
   nginxJson,
-  // TODO traefik,
+  traefik,
 };

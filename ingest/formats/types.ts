@@ -92,8 +92,8 @@ export interface Format {
   /** Format id, also `event.dataset`, e.g. "aws.waf". */
   readonly id: string;
   readonly description: string;
-  /** Whether records are JSON objects (detect gets the parsed value) or text lines. */
-  readonly kind: 'json' | 'text';
+  /** Whether records are JSON objects (detect gets the parsed value), text lines, or either. */
+  readonly kind: 'json' | 'text' | 'both';
   /**
    * Confidence 0..1 that the record is in this format. JSON formats look at `json` (already
    * parsed, never re-parse); text formats do cheap prefix checks on `line`.

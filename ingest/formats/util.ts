@@ -217,8 +217,9 @@ export function httpVersion(v: unknown): string | undefined {
   if (s.startsWith('HTTP/') || s.startsWith('http/')) s = s.slice(5);
   else if (s === 'h2' || s === 'h2c') return '2';
   else if (s === 'h3') return '3';
-  if (s === '2.0') return '2';
-  if (s === '3.0') return '3';
+  // "2.0" → "2", "2.0.0.0" (Azure) → "2", "1.1.0.0" → "1.1"
+  const m = /^(\d)(?:\.(\d))?(?:\.0)*$/.exec(s);
+  if (m) return m[2] === undefined || m[2] === '0' ? m[1]! : `${m[1]}.${m[2]}`;
   return s;
 }
 
@@ -398,9 +399,8 @@ export function tokenize(line: string, max = 64, brackets = true): string[] | un
       }
       out.push(buf + line.slice(start, j));
       i = j + 1;
-    } else if (brackets && c === 91 /* [ */) {
+    } else if (brackets && c === 91 /* [ */ && bracketToken(line, i)) {
       const j = line.indexOf(']', i + 1);
-      if (j < 0) return undefined;
       out.push(line.slice(i + 1, j));
       i = j + 1;
     } else {
@@ -415,6 +415,14 @@ export function tokenize(line: string, max = 64, brackets = true): string[] | un
     }
   }
   return out;
+}
+
+/** A `[…]` field: closed, and followed by a separator (not `[v6]:port`). */
+function bracketToken(line: string, i: number): boolean {
+  const j = line.indexOf(']', i + 1);
+  if (j < 0) return false;
+  const next = line.charCodeAt(j + 1);
+  return j + 1 >= line.length || next === 32 || next === 9;
 }
 
 /** "GET /path?q HTTP/1.1" → parts; undefined when it does not look like a request line. */

@@ -68,18 +68,9 @@ export function prune(o: Record<string, unknown>): boolean {
       if (v.length === 0) delete o[k];
       else empty = false;
     } else if (typeof v === 'object') {
-      if (k === 'extra' || k === 'labels') {
-        // flattened: keep as given, only drop when empty
-        let any = false;
-        for (const kk in v as object) {
-          if ((v as Record<string, unknown>)[kk] === undefined) delete (v as Record<string, unknown>)[kk];
-          else any = true;
-        }
-        if (!any) delete o[k];
-        else empty = false;
-      } else if (prune(v as Record<string, unknown>)) delete o[k];
+      if (prune(v as Record<string, unknown>)) delete o[k];
       else empty = false;
-    } else if (typeof v === 'number' && !Number.isFinite(v)) delete o[k];
+    } else if ((typeof v === 'number' && !Number.isFinite(v)) || v === '') delete o[k];
     else empty = false;
   }
   return empty;

@@ -38,6 +38,14 @@ const EXACT = new Set([
   'x-auth',
   'code_verifier',
 ]);
+/** Sensitive-looking names that carry signals, not secrets. */
+const KEEP = new Set([
+  'leakedcredentialcheckresult',
+  'tokencount',
+  'tokentype',
+  'sessioncount',
+  'credentialtype',
+]);
 const PARTS = [
   'token',
   'secret',
@@ -98,7 +106,7 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
     const lower = name.toLowerCase();
     const c = compact(name);
     r = false;
-    if (!keep.has(c)) {
+    if (!keep.has(c) && !KEEP.has(c)) {
       if (EXACT.has(lower) || extra.has(c) || c.startsWith('xauth')) r = true;
       else for (const p of PARTS) if (c.includes(p)) r = true;
     }

@@ -44,3 +44,17 @@ export function one(
   if (r.events.length !== 1) throw new Error(`expected one event, got ${r.events.length}`);
   return r.events[0]!;
 }
+
+/** Normalise lines 0..n of a sample file in one fresh context; returns the result of line n. */
+export function normalizeSample(
+  id: string,
+  n: number,
+  normalize: typeof import('../../transforms/normalize.ts').normalizeLine,
+  config: Partial<SourceConfig> = {},
+): ReturnType<typeof normalize> {
+  const ctx = testContext({ format: id, ...config });
+  const lines = sampleLines(id);
+  let r: ReturnType<typeof normalize> | undefined;
+  for (let i = 0; i <= n; i++) r = normalize(lines[i]!, ctx);
+  return r!;
+}

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { normalizeLine } from '../transforms/normalize.ts';
+import { normalizeSample } from './testing/helpers.ts';
+
+describe('ModSecurity/Coraza format: exact output', () => {
+  it('modsecurity.audit sample line 1: exact normalised event', () => {
+    expect(normalizeSample('modsecurity.audit', 1, normalizeLine)).toEqual({
+      ok: true,
+      events: [
+        {
+          event: {
+            kind: 'alert',
+            category: ['web', 'network'],
+            type: ['access', 'denied'],
+            action: 'waf-block',
+            outcome: 'failure',
+            module: 'modsecurity',
+            severity: 2,
+            dataset: 'modsecurity.audit',
+            original:
+              '{"transaction":{"time":"05/Jan/2024:10:00:01.123456 +0000","transaction_id":"ZZfZYH8AAQEAAB2sAAAAAA","remote_address":"198.51.100.90","remote_port":40022,"local_address":"10.0.0.3","local_port":80},"request":{"request_line":"POST /login.php HTTP/1.1","headers":{"Host":"www.example.com","User-Agent":"sqlmap/1.7.2#stable (https://sqlmap.org)","Content-Type":"application/x-www-form-urlencoded"}},"response":{"protocol":"HTTP/1.1","status":403,"headers":{"Content-Type":"text/html; charset=iso-8859-1"}},"audit_data":{"messages":["Warning. detected SQLi using libinjection with fingerprint \'s&sos\' [file \\"/usr/share/modsecurity-crs/rules/REQUEST-942-APPLICATION-ATTACK-SQLI.conf\\"] [line \\"65\\"] [id \\"942100\\"] [msg \\"SQL Injection Attack Detected via libinjection\\"] [data \\"Matched Data: s&sos found within ARGS:user: admin\' or \'1\'=\'1\\"] [severity \\"CRITICAL\\"] [ver \\"OWASP_CRS/3.3.4\\"] [tag \\"application-multi\\"] [tag \\"attack-sqli\\"] [tag \\"paranoia-level/1\\"]","Access denied with code 403 (phase 2). Operator GE matched 5 at TX:anomaly_score. [file \\"/usr/share/modsecurity-crs/rules/REQUEST-949-BLOCKING-EVALUATION.conf\\"] [line \\"93\\"] [id \\"949110\\"] [msg \\"Inbound Anomaly Score Exceeded (Total Score: 5)\\"] [severity \\"CRITICAL\\"] [tag \\"anomaly-evaluation\\"]"],"error_messages":[],"action":{"intercepted":true,"phase":2,"message":"Operator GE matched 5 at TX:anomaly_score."},"stopwatch":{"p1":412,"p2":1893},"producer":["ModSecurity for Apache/2.9.7 (http://www.modsecurity.org/)","OWASP_CRS/3.3.4"],"server":"Apache","engine_mode":"ENABLED"}}',
+            id: 'c8dTHGr1fNWOrpVL9aUbgp',
+          },
+          observer: {
+            vendor: 'OWASP',
+            product: 'ModSecurity',
+            type: 'waf',
+          },
+          source: {
+            ip: '198.51.100.90',
+            address: '198.51.100.90',
+            port: 40022,
+          },
+          destination: {
+            ip: '10.0.0.3',
+            port: 80,
+          },
+          http: {
+            request: {
+              id: 'ZZfZYH8AAQEAAB2sAAAAAA',
+              mime_type: 'application/x-www-form-urlencoded',
+              method: 'POST',
+            },
+            response: {
+              status_code: 403,
+              mime_type: 'text/html; charset=iso-8859-1',
+            },
+            version: '1.1',
+          },
+          user_agent: {
+            original: 'sqlmap/1.7.2#stable (https://sqlmap.org)',
+            name: 'sqlmap',
+            version: '1.7.2',
+          },
+          rule: {
+            id: '942100',
+            name: 'SQL Injection Attack Detected via libinjection',
+          },
+          gatewatch: {
+            waf: {
+              action: 'block',
+              rule_ids: ['942100', '949110'],
+              attack_class: 'sqli',
+            },
+            extra: {
+              messages: [
+                {
+                  id: '942100',
+                  msg: 'SQL Injection Attack Detected via libinjection',
+                  severity: 2,
+                  data: "Matched Data: s&sos found within ARGS:user: admin' or '1'='1",
+                  tags: ['application-multi', 'attack-sqli', 'paranoia-level/1'],
+                },
+                {
+                  id: '949110',
+                  msg: 'Inbound Anomaly Score Exceeded (Total Score: 5)',
+                  severity: 2,
+                  tags: ['anomaly-evaluation'],
+                },
+              ],
+              action: {
+                intercepted: true,
+                phase: 2,
+                message: 'Operator GE matched 5 at TX:anomaly_score.',
+              },
+              engine_mode: 'ENABLED',
+            },
+            source: {
+              format: 'modsecurity.audit',
+              name: 'test',
+            },
+            client: {
+              peer_ip: '198.51.100.90',
+            },
+            auth: {
+              present: false,
+              scheme: 'none',
+            },
+            route: '/login.php',
+          },
+          '@timestamp': '2024-01-05T10:00:01.123Z',
+          url: {
+            original: '/login.php',
+            path: '/login.php',
+            domain: 'www.example.com',
+          },
+        },
+      ],
+      failures: [],
+    });
+  });
+});
