@@ -112,7 +112,7 @@ describe('one incident and triage', () => {
   });
 
   test('status changes: transition checks, history, acknowledged_at and resolved_at, audit', async () => {
-    const patch = (body: unknown, role: 'analyst' | 'viewer' = 'analyst') =>
+    const patch = (body: Record<string, unknown>, role: 'analyst' | 'viewer' = 'analyst') =>
       t.app.inject({
         method: 'PATCH',
         url: '/api/v1/incidents/inc-0000004',
