@@ -1,0 +1,94 @@
+/**
+ * Matching incidents against ground-truth labels. An incident matches an attack label when
+ * the rule id is one of the label's rules, the label's entity value equals the incident's
+ * group value for that field (or is among the incident's entities of that kind), every other
+ * group field the label names agrees when the incident has it, and the incident's window
+ * overlaps the label's span (with optional slack).
+ */
+import type { Label } from './types.ts';
+
+export interface IncidentLike {
+  rule: { id: string };
+  group?: Record<string, string | number | boolean | null>;
+  entities?: Partial<Record<string, string[]>>;
+  window: { start: string; end: string };
+}
+
+export interface RuleScore {
+  tp: number;
+  fp: number;
+  fn: number;
+  precision: number;
+  recall: number;
+  /** Incidents of the rule, and how many matched a label. */
+  incidents: number;
+  matchedIncidents: number;
+  /** Labels not found, and benign labels an incident fired on. */
+  missed: string[];
+  benignHits: string[];
+}
+
+const ENTITY_KINDS: Record<string, string> = { user_agent: '', ja3: '' };
+
+function valueMatches(label: Label, inc: IncidentLike): boolean {
+  const { field, value, kind } = label.entity;
+  const g = inc.group?.[field];
+  if (g !== undefined && g !== null) {
+    if (String(g) !== value) return false;
+  } else {
+    const list = kind in ENTITY_KINDS ? undefined : inc.entities?.[kind];
+    if (!list?.includes(value)) return false;
+  }
+  for (const [f, v] of Object.entries(label.group ?? {})) {
+    const x = inc.group?.[f];
+    if (x !== undefined && x !== null && String(x) !== v) return false;
+  }
+  return true;
+}
+
+export function incidentMatchesLabel(label: Label, inc: IncidentLike, slackMs = 0): boolean {
+  if (!label.rules.includes(inc.rule.id)) return false;
+  const ls = Date.parse(label.start) - slackMs;
+  const le = Date.parse(label.end) + slackMs;
+  const is = Date.parse(inc.window.start);
+  const ie = Date.parse(inc.window.end);
+  if (!(is <= le && ie >= ls)) return false;
+  return valueMatches(label, inc);
+}
+
+/** Per-rule true/false positives and negatives. Rules with neither labels nor incidents are absent. */
+export function matchIncidents(
+  labels: Label[],
+  incidents: IncidentLike[],
+  options: { slackMs?: number } = {},
+): Record<string, RuleScore> {
+  const slack = options.slackMs ?? 0;
+  const rules = new Set<string>();
+  for (const l of labels) if (l.kind === 'attack') for (const r of l.rules) rules.add(r);
+  for (const i of incidents) rules.add(i.rule.id);
+  const out: Record<string, RuleScore> = {};
+  for (const rule of [...rules].sort()) {
+    const ls = labels.filter((l) => l.kind === 'attack' && l.rules.includes(rule));
+    const benign = labels.filter((l) => l.kind === 'benign' && l.rules.includes(rule));
+    const incs = incidents.filter((i) => i.rule.id === rule);
+    const found = ls.filter((l) => incs.some((i) => incidentMatchesLabel(l, i, slack)));
+    const matched = incs.filter((i) => ls.some((l) => incidentMatchesLabel(l, i, slack)));
+    const tp = found.length;
+    const fn = ls.length - tp;
+    const fp = incs.length - matched.length;
+    out[rule] = {
+      tp,
+      fp,
+      fn,
+      precision: incs.length === 0 ? 1 : matched.length / incs.length,
+      recall: ls.length === 0 ? 1 : tp / ls.length,
+      incidents: incs.length,
+      matchedIncidents: matched.length,
+      missed: ls.filter((l) => !found.includes(l)).map((l) => l.id),
+      benignHits: benign
+        .filter((b) => incs.some((i) => incidentMatchesLabel({ ...b, kind: 'attack' }, i, slack)))
+        .map((b) => b.id),
+    };
+  }
+  return out;
+}
