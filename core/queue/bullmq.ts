@@ -106,8 +106,11 @@ export function createWorker<T, R = unknown>(
   ctx: WorkerContext,
   options: Partial<WorkerOptions> = {},
 ): Worker<T, R> {
-  return new Worker<T, R>(name, processor, {
-    connection: createRedis(ctx.redisUrl, 'worker'),
+  const connection = createRedis(ctx.redisUrl, 'worker');
+  // A connection passed in is not closed by BullMQ: close it with the worker.
+  connection.on('error', () => undefined);
+  const worker = new Worker<T, R>(name, processor, {
+    connection,
     prefix: ctx.prefix,
     concurrency: 1,
     // A job whose worker died is picked up again after the lock expires: at-least-once.
@@ -116,6 +119,8 @@ export function createWorker<T, R = unknown>(
     maxStalledCount: 5,
     ...options,
   });
+  worker.on('closed', () => connection.disconnect());
+  return worker;
 }
 
 /** Jobs waiting or running: what flow control compares with the high-water mark. */

@@ -1,0 +1,90 @@
+/**
+ * bench:ingest (b) — end-to-end ingest throughput into a real Elasticsearch, next to the
+ * ceiling measured in the same run: the same documents bulk-indexed directly with the client.
+ *
+ *   npm run bench:ingest:e2e [-- --events 200000]
+ *
+ * Uses ELASTICSEARCH_URL / REDIS_URL when set, else starts both like the test harness.
+ */
+import { parseArgs } from 'node:util';
+import { Client } from '@elastic/elasticsearch';
+import { loadConfig } from '../core/config/load.ts';
+import type { GatewatchEvent } from '../core/schema/event.ts';
+import { indexNames } from '../core/store/elasticsearch.ts';
+import { installCoreTemplates } from '../core/store/templates.ts';
+import { createNormalizer } from '../ingest/pipeline/normalize.ts';
+import { startIngest } from '../ingest/runtime.ts';
+import { indexEvents } from '../ingest/sinks/elasticsearch.ts';
+import { startElasticsearch } from '../test/harness/elasticsearch.ts';
+import { startRedisServer } from '../test/harness/redis.ts';
+
+const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, workers: { type: 'string', default: '2' } } });
+const total = Number(values.events);
+
+const line = (i: number) =>
+  `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} - - [23/Nov/2026:${String(Math.floor(i / 3600) % 24).padStart(2, '0')}:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')} +0000] "GET /api/v1/orders/${i}?page=${i % 7} HTTP/1.1" ${i % 13 === 0 ? 401 : 200} ${300 + (i % 4000)} "-" "Mozilla/5.0 (X11; Linux x86_64) bench/${i % 50}"`;
+
+const stops: (() => Promise<void>)[] = [];
+const esUrl = process.env.ELASTICSEARCH_URL ?? (await startElasticsearch({ heapMb: 1024 }).then((n) => (stops.push(() => n.dispose()), n.url)));
+const redisUrl = process.env.REDIS_URL ?? (await startRedisServer().then((r) => (stops.push(() => r.dispose()), r.url)));
+const es = new Client({ node: esUrl, requestTimeout: 120_000 });
+const lines = Array.from({ length: total }, (_, i) => line(i));
+
+try {
+  // Ceiling: the same documents, normalised beforehand, bulk-indexed directly in 500-document requests.
+  const direct = loadConfig({ env: {}, overrides: { elasticsearch: { url: esUrl, indexPrefix: 'bench-direct' } } });
+  await installCoreTemplates(es, { prefix: 'bench-direct' });
+  const normalize = createNormalizer(direct);
+  const docs: GatewatchEvent[] = [];
+  for (const l of lines) {
+    const r = normalize(l, { source: 'bench', receivedAt: Date.now(), records: [] });
+    if (r.ok) docs.push(...r.events);
+  }
+  // Same parallelism as the pipeline below: workers × concurrency bulk requests in flight.
+  const parallel = Number(values.workers) * 2;
+  let t = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      for (let i = next; i < docs.length; i = next) {
+        next += 500;
+        await indexEvents(es, docs.slice(i, i + 500), { prefix: 'bench-direct' });
+      }
+    }),
+  );
+  const directSecs = (performance.now() - t) / 1000;
+
+  // End to end: producer → Redis → workers (parse, normalise, enrich) → Elasticsearch.
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      elasticsearch: { url: esUrl, indexPrefix: 'bench-e2e' },
+      redis: { url: redisUrl, prefix: 'bench-e2e' },
+      ingest: { batchSize: 500, highWaterMark: 1_000_000, workerConcurrency: 2 },
+    },
+  });
+  const runtime = await startIngest(config, { workers: Number(values.workers) });
+  t = performance.now();
+  await runtime.producer.enqueue({ source: 'bench', receivedAt: Date.now() }, lines, `bench-${Date.now()}`);
+  const names = indexNames('bench-e2e');
+  for (;;) {
+    const depth = await runtime.producer.currentDepth();
+    if (depth === 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const e2eSecs = (performance.now() - t) / 1000;
+  await es.indices.refresh({ index: `${names.eventsPattern}` });
+  const indexed = (await es.count({ index: names.eventsAlias })).count;
+  await runtime.close();
+
+  const directRate = docs.length / directSecs;
+  const e2eRate = total / e2eSecs;
+  console.log(`bench:ingest (b) — ${total} events, Elasticsearch ${esUrl}, ${values.workers} worker(s) in one process`);
+  console.log(`  ceiling: direct bulk of pre-normalised docs (${parallel} in flight)   ${Math.round(directRate).toLocaleString()} events/s`);
+  console.log(`  end to end (Redis → workers → Elasticsearch)   ${Math.round(e2eRate).toLocaleString()} events/s  (${indexed} indexed)`);
+  console.log(`  end to end / ceiling                            ${((e2eRate / directRate) * 100).toFixed(1)} %  (target ≥ 80 %)`);
+  await es.indices.delete({ index: 'bench-*', ignore_unavailable: true, allow_no_indices: true });
+} finally {
+  await es.close();
+  for (const stop of stops) await stop();
+}
