@@ -492,7 +492,10 @@ export function writeScenario(dir: string, scenario: Scenario, options: { gzip?:
   const byFormat = new Map<FormatId, string[]>();
   for (const l of scenario.lines) {
     let list = byFormat.get(l.format);
-    if (!list) byFormat.set(l.format, (list = []));
+    if (!list) {
+      list = [];
+      byFormat.set(l.format, list);
+    }
     list.push(l.line);
   }
   const written: string[] = [];
