@@ -12,7 +12,6 @@ import {
   applyUrl,
   attackClass,
   httpVersion,
-  int,
   ipOrUndef,
   isObj,
   jsonObject,

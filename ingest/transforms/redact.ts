@@ -271,6 +271,8 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
       if (gx !== undefined) scrubExtra(gx, names, secrets, 0);
 
       if (secrets.length === 0) return original;
+      // Longest first, so a whole header is replaced before its parts.
+      if (secrets.length > 1) secrets.sort((a, b) => b.value.length - a.value.length);
       if (gx !== undefined) scrubStrings(gx, secrets, 0);
       if (url?.original !== undefined) url.original = scrub(url.original, secrets);
       if (ev.error?.message !== undefined) ev.error.message = scrub(ev.error.message, secrets);
