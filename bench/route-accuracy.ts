@@ -20,6 +20,8 @@ for (const per of volumes) {
       `(seed ${seed}, ${per} requests/endpoint, ${corpus.requests.length} requests); ` +
       `literal segments turned into parameters: ${report.falseParameters.length}`,
   );
-  for (const f of report.failures) console.log(`  MISS ${f.host} ${f.method} ${f.template} -> ${f.got.join(' | ')}`);
-  for (const f of report.falseParameters) console.log(`  FALSE-PARAM ${f.host} ${f.method} ${f.template} -> ${f.got}`);
+  for (const f of report.failures)
+    console.log(`  MISS ${f.host} ${f.method} ${f.template} -> ${f.got.join(' | ')}`);
+  for (const f of report.falseParameters)
+    console.log(`  FALSE-PARAM ${f.host} ${f.method} ${f.template} -> ${f.got}`);
 }

@@ -49,10 +49,39 @@ export function rng(seed: number): () => number {
 const HEX = '0123456789abcdef';
 const B62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const SLUG_WORDS = [
-  'acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark', 'wayne', 'wonka', 'tyrell', 'cyberdyne',
-  'soylent', 'vandelay', 'pied', 'piper', 'aperture', 'zorg', 'nakatomi', 'oscorp', 'gringotts', 'monarch',
+  'acme',
+  'globex',
+  'initech',
+  'umbrella',
+  'hooli',
+  'stark',
+  'wayne',
+  'wonka',
+  'tyrell',
+  'cyberdyne',
+  'soylent',
+  'vandelay',
+  'pied',
+  'piper',
+  'aperture',
+  'zorg',
+  'nakatomi',
+  'oscorp',
+  'gringotts',
+  'monarch',
 ];
-const NAMES = ['jdoe', 'asmith', 'mkowalski', 'lchen', 'rpatel', 'tnguyen', 'kmuller', 'ogarcia', 'bsato', 'fdubois'];
+const NAMES = [
+  'jdoe',
+  'asmith',
+  'mkowalski',
+  'lchen',
+  'rpatel',
+  'tnguyen',
+  'kmuller',
+  'ogarcia',
+  'bsato',
+  'fdubois',
+];
 
 function pick<T>(r: () => number, xs: readonly T[]): T {
   return xs[Math.floor(r() * xs.length)]!;
@@ -208,7 +237,10 @@ export function corpusEndpoints(): CorpusEndpoint[] {
 }
 
 /** Requests for every endpoint (`perEndpoint` each, shuffled), from a seed. */
-export function generateCorpus(seed: number, perEndpoint = 40): { endpoints: CorpusEndpoint[]; requests: CorpusRequest[] } {
+export function generateCorpus(
+  seed: number,
+  perEndpoint = 40,
+): { endpoints: CorpusEndpoint[]; requests: CorpusRequest[] } {
   const r = rng(seed);
   const endpoints = corpusEndpoints();
   const requests: CorpusRequest[] = [];
@@ -252,13 +284,20 @@ export function measureAccuracy(
   for (const q of corpus.requests) template(q.path, q.host);
   const got = corpus.endpoints.map(() => new Set<string>());
   for (const q of corpus.requests) got[q.endpoint]!.add(template(q.path, q.host));
-  const report: AccuracyReport = { endpoints: corpus.endpoints.length, exact: 0, accuracy: 0, falseParameters: [], failures: [] };
+  const report: AccuracyReport = {
+    endpoints: corpus.endpoints.length,
+    exact: 0,
+    accuracy: 0,
+    falseParameters: [],
+    failures: [],
+  };
   corpus.endpoints.forEach((e, i) => {
     const want = shape(e.template);
     const seen = [...got[i]!];
     const shapes = new Set(seen.map(shape));
     if (shapes.size === 1 && shapes.has(want)) report.exact++;
-    else report.failures.push({ host: e.host, method: e.method, template: e.template, got: seen.slice(0, 5) });
+    else
+      report.failures.push({ host: e.host, method: e.method, template: e.template, got: seen.slice(0, 5) });
     const wantSegs = e.template.split('/');
     for (const g of seen) {
       const segs = g.split('/');
