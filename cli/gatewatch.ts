@@ -4,7 +4,12 @@
  */
 import { Command } from 'commander';
 import { ConfigError } from '../core/config/load.ts';
+import { register as registerDetect } from './commands/detect.ts';
+import { register as registerEval } from './commands/eval.ts';
 import { register as registerIngest } from './commands/ingest.ts';
+import { register as registerReplay } from './commands/replay.ts';
+import { register as registerRules } from './commands/rules.ts';
+import { register as registerScenario } from './commands/scenario.ts';
 
 const program = new Command('gatewatch')
   .description('API-security analytics: gateway and WAF logs in, correlated incidents out.')
@@ -12,6 +17,11 @@ const program = new Command('gatewatch')
   .showHelpAfterError();
 
 registerIngest(program);
+registerDetect(program);
+registerReplay(program);
+registerEval(program);
+registerRules(program);
+registerScenario(program);
 
 try {
   await program.parseAsync(process.argv);

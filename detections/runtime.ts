@@ -1,0 +1,94 @@
+/**
+ * Composition of the distributed detection side, used by `gatewatch detect worker` and tests:
+ * rules from files → scheduler (BullMQ job schedulers, leases, checkpoints) → Elasticsearch
+ * executor → exactly-once incidents → webhook notifications.
+ */
+import type { Client } from '@elastic/elasticsearch';
+import type { Redis } from 'ioredis';
+import { durationMs } from '../core/config/load.ts';
+import type { GatewatchConfig } from '../core/config/schema.ts';
+import { assertNoEviction, connectRedis } from '../core/queue/bullmq.ts';
+import { createEsClient, indexNames, waitForElasticsearch } from '../core/store/elasticsearch.ts';
+import type { RuleIR } from '../parser/ir.ts';
+import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
+import { toIncident } from './engine/types.ts';
+import { Notifier } from './notify/webhooks.ts';
+import { DetectionScheduler, type RuleExecutor, type RunRecord } from './scheduler/scheduler.ts';
+
+/** The distributed executor: one rule over one range, in Elasticsearch. */
+export function elasticsearchExecutor(es: Client, prefix: string, maxGroups: number): RuleExecutor {
+  const index = indexNames(prefix).eventsAlias;
+  return async (rule, range, now) => {
+    const result = await runRuleOnElasticsearch(es, index, rule, range, { maxGroups });
+    return {
+      incidents: result.detections.map((d) => toIncident(d, rule, now)),
+      detections: result.detections.length,
+      ...(result.degraded ? { degraded: result.degraded } : {}),
+      esMs: result.timing.esMs,
+      workerMs: result.timing.workerMs,
+    };
+  };
+}
+
+export interface DetectionRuntime {
+  es: Client;
+  redis: Redis;
+  scheduler: DetectionScheduler;
+  notifier: Notifier;
+  close(): Promise<void>;
+}
+
+export interface StartDetectionOptions {
+  rules: RuleIR[];
+  /** Start a worker consuming scheduled runs (and notification deliveries). */
+  worker?: boolean;
+  /** Install BullMQ job schedulers for the rules. */
+  schedule?: boolean;
+  clock?: () => number;
+  onRun?: (record: RunRecord) => void;
+}
+
+export async function startDetection(config: GatewatchConfig, options: StartDetectionOptions): Promise<DetectionRuntime> {
+  const es = createEsClient(config.elasticsearch);
+  await waitForElasticsearch(es);
+  const redis = await connectRedis(config.redis.url, 'producer');
+  if (config.redis.requireNoEviction) await assertNoEviction(redis);
+  const notifier = new Notifier({
+    redis,
+    redisUrl: config.redis.url,
+    queuePrefix: config.redis.prefix,
+    targets: config.detections.webhooks,
+  });
+  const scheduler = new DetectionScheduler({
+    es,
+    redis,
+    redisUrl: config.redis.url,
+    prefix: config.elasticsearch.indexPrefix,
+    queuePrefix: config.redis.prefix,
+    rules: options.rules,
+    execute: elasticsearchExecutor(es, config.elasticsearch.indexPrefix, config.detections.maxGroups),
+    maxCatchUpMs: durationMs(config.detections.maxCatchUp),
+    leaseMs: durationMs(config.detections.leaseTime),
+    ...(options.clock ? { clock: options.clock } : {}),
+    onCreated: (incident) => notifier.announce(incident),
+    ...(options.onRun ? { onRun: options.onRun } : {}),
+  });
+  await scheduler.init();
+  if (options.schedule) await scheduler.syncSchedules();
+  if (options.worker) {
+    scheduler.startWorker();
+    if (config.detections.webhooks.length > 0) notifier.startWorker();
+  }
+  return {
+    es,
+    redis,
+    scheduler,
+    notifier,
+    async close() {
+      await scheduler.close();
+      await notifier.close();
+      redis.disconnect();
+      await es.close();
+    },
+  };
+}
