@@ -11,7 +11,13 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { Redis } from 'ioredis';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import { AuditLog } from './audit.ts';
@@ -26,6 +32,7 @@ import { incidentRoutes } from './routes/incidents.ts';
 import { ruleRoutes } from './routes/rules.ts';
 import { ElasticsearchRuleStore, type RuleStore } from './rules/store.ts';
 import { COMMON_ERRORS, PUBLIC_ERRORS, problemResponse } from './schemas.ts';
+import { validatorCompiler } from './validation.ts';
 
 export type Access = 'public' | 'read' | 'triage' | 'admin' | 'ingest';
 
@@ -119,10 +126,39 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.decorate('gatewatch', ctx);
   app.decorate('routeTable', [] as RouteEntry[]);
   app.decorateRequest('principal', null);
-  app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, 404, 'not-found', `no route ${request.method} ${request.url.split('?')[0]}`),
-  );
+  app.setValidatorCompiler(validatorCompiler);
+  // 405 with Allow for a known path and an undeclared method; 404 otherwise. The most
+  // specific pattern wins (/rules/validate over /rules/:id).
+  let patterns: { re: RegExp; params: number; methods: Set<string> }[] | undefined;
+  const routeMiss = (request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    patterns ??= [...Map.groupBy(app.routeTable, (r) => r.url)].map(([url, routes]) => ({
+      re: new RegExp(
+        `^${url
+          .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+          .replace(/:[A-Za-z_]+/g, '[^/]+')
+          .replace('*', '.*')}$`,
+      ),
+      params: (url.match(/:|\*/g) ?? []).length,
+      methods: new Set(routes.flatMap((r) => (r.method === 'GET' ? ['GET', 'HEAD'] : [r.method]))),
+    }));
+    const matches = patterns.filter((p) => p.re.test(path));
+    const best = Math.min(...matches.map((m) => m.params));
+    const allowed = new Set(matches.filter((m) => m.params === best).flatMap((m) => [...m.methods]));
+    if (allowed.size > 0) {
+      reply.header('allow', [...allowed].sort().join(', '));
+      return sendProblem(reply, 405, 'method-not-allowed', `${request.method} is not allowed on ${path}`);
+    }
+    return sendProblem(reply, 404, 'not-found', `no route ${request.method} ${path}`);
+  };
+  app.setNotFoundHandler(routeMiss);
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    // Requests that matched no route but failed before routing (e.g. QUERY without a body).
+    if (!request.routeOptions.url && (error.statusCode ?? 500) < 500 && !(error instanceof HttpProblem)) {
+      return routeMiss(request, reply);
+    }
+    return errorHandler(error, request, reply);
+  });
 
   // Declared access for every route; documentation routes follow `publicDocs`.
   app.addHook('onRoute', (route) => {

@@ -4,7 +4,7 @@ import Type from 'typebox';
 import type { AppContext } from '../app.ts';
 import { ROLES } from '../auth/keys.ts';
 import { HttpProblem } from '../problem.ts';
-import { Cursor, IdParams, NextCursor, Timestamp } from '../schemas.ts';
+import { Cursor, IdParams, NextCursor, problemResponse, Timestamp } from '../schemas.ts';
 import { actorOf, audit } from './util.ts';
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
@@ -189,10 +189,17 @@ export function adminRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             { id: Type.String({ pattern: '^[0-9a-f]{16}$' }) },
             { additionalProperties: false },
           ),
-          response: { 200: KeyInfoSchema },
+          response: { 200: KeyInfoSchema, 409: problemResponse(409) },
         },
       },
       async (request) => {
+        if (request.params.id === request.principal?.keyId) {
+          throw new HttpProblem(
+            409,
+            'own-key',
+            'a key cannot revoke itself; use another admin key or the CLI',
+          );
+        }
         const key = await ctx.keys.revoke(request.params.id, actorOf(request));
         if (!key) throw new HttpProblem(404, 'key-not-found', `API key ${request.params.id} does not exist`);
         await audit(ctx, request, 'key.revoke', 'api_key', key.id, { role: key.role, name: key.name });

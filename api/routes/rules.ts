@@ -13,7 +13,22 @@ import { RuleConflictError, RuleExistsError, RuleNotFoundError, type StoredRule 
 import { problemResponse, Timestamp } from '../schemas.ts';
 import { actorOf, audit } from './util.ts';
 
-const RuleText = Type.String({ minLength: 1, maxLength: 262_144, description: 'Rule language source.' });
+export const EXAMPLE_RULE = `rule admin-probe {
+  title "Admin route probed"
+  severity medium
+  where gatewatch.route startswith "/admin" and http.response.status_code >= 400
+  incident {
+    entities ip: source.ip
+  }
+}
+`;
+
+const RuleText = Type.String({
+  minLength: 1,
+  maxLength: 262_144,
+  description: 'Rule language source.',
+  examples: [EXAMPLE_RULE],
+});
 
 const DiagnosticSchema = Type.Object({
   file: Type.String(),

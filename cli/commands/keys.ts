@@ -1,0 +1,111 @@
+/**
+ * `gatewatch keys create|list|revoke` — API keys for the REST API. A key is printed once, at
+ * creation; only a salted hash is stored.
+ */
+import { userInfo } from 'node:os';
+import type { Command } from 'commander';
+import { AuditLog } from '../../api/audit.ts';
+import { ApiKeyStore, ROLES, type Role } from '../../api/auth/keys.ts';
+import { loadConfig } from '../../core/config/load.ts';
+import { createEsClient } from '../../core/store/elasticsearch.ts';
+
+async function withStore<T>(
+  program: Command,
+  fn: (store: ApiKeyStore, audit: AuditLog) => Promise<T>,
+): Promise<T> {
+  const config = loadConfig({ file: program.opts().config });
+  const es = createEsClient(config.elasticsearch);
+  try {
+    const store = new ApiKeyStore(es, config.elasticsearch.indexPrefix);
+    const audit = new AuditLog(es, config.elasticsearch.indexPrefix);
+    await Promise.all([store.install(), audit.install()]);
+    return await fn(store, audit);
+  } finally {
+    await es.close();
+  }
+}
+
+const actor = () => `cli:${userInfo().username}`;
+
+export function register(program: Command): void {
+  const keys = program.command('keys').description('REST API keys: create, list, revoke.');
+
+  keys
+    .command('create')
+    .description('Create a key and print it once (it cannot be shown again).')
+    .requiredOption('--role <role>', `one of: ${ROLES.join(', ')}`)
+    .option('--name <name>', 'what the key is for', 'cli')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { role: string; name: string; json?: boolean }) => {
+      if (!(ROLES as readonly string[]).includes(opts.role)) {
+        console.error(
+          `keys create: --role must be one of ${ROLES.join(', ')}, not ${JSON.stringify(opts.role)}`,
+        );
+        process.exitCode = 2;
+        return;
+      }
+      await withStore(program, async (store, audit) => {
+        const { token, key } = await store.create(opts.role as Role, opts.name, actor());
+        await audit.record({
+          actor: actor(),
+          actor_role: 'cli',
+          action: 'key.create',
+          target_type: 'api_key',
+          target_id: key.id,
+          request_id: null,
+          details: { role: key.role, name: key.name },
+        });
+        if (opts.json) console.log(JSON.stringify({ token, key }));
+        else {
+          console.log(token);
+          console.error(
+            `key ${key.id} (${key.role}, ${key.name}) created; store the token now, it is not shown again`,
+          );
+        }
+      });
+    });
+
+  keys
+    .command('list')
+    .description('List keys (never their secrets).')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      await withStore(program, async (store) => {
+        const items = await store.list();
+        if (opts.json) {
+          console.log(JSON.stringify(items));
+          return;
+        }
+        for (const k of items) {
+          const state = k.revoked_at ? `revoked ${k.revoked_at}` : 'active';
+          console.log(`${k.id}  ${k.role.padEnd(7)}  ${state.padEnd(32)}  ${k.created_at}  ${k.name}`);
+        }
+        if (items.length === 0) console.error('no keys');
+      });
+    });
+
+  keys
+    .command('revoke')
+    .description('Revoke a key by id (the part after gw_).')
+    .argument('<id>', 'key id, 16 hex digits')
+    .action(async (id: string) => {
+      await withStore(program, async (store, audit) => {
+        const key = await store.revoke(id, actor());
+        if (!key) {
+          console.error(`keys revoke: no key ${id}`);
+          process.exitCode = 1;
+          return;
+        }
+        await audit.record({
+          actor: actor(),
+          actor_role: 'cli',
+          action: 'key.revoke',
+          target_type: 'api_key',
+          target_id: key.id,
+          request_id: null,
+          details: { role: key.role, name: key.name },
+        });
+        console.log(`revoked ${key.id} (${key.role}, ${key.name})`);
+      });
+    });
+}
