@@ -26,6 +26,10 @@ export interface IngestRuntime {
   close(): Promise<void>;
 }
 
+export function sourceStatsKey(prefix: string, source: string): string {
+  return `${prefix}:source-stats:${source}`;
+}
+
 /** Claims Firehose request ids in Redis for a day, so retried deliveries are not enqueued twice. */
 export function redisRequestIdStore(redis: Redis, prefix: string) {
   return {
@@ -73,7 +77,19 @@ export async function startIngest(config: GatewatchConfig, options: StartIngestO
       concurrency: config.ingest.workerConcurrency,
       lockMs: durationMs(config.ingest.jobLock),
       ...(options.refresh !== undefined ? { refresh: options.refresh } : {}),
-      ...(options.onBatch ? { onBatch: (o) => options.onBatch!(o) } : {}),
+      onBatch: (outcome, job) => {
+        // Per-source counters for the API's source status (lag, rates, errors).
+        const key = sourceStatsKey(config.redis.prefix, job.data.source);
+        void redis
+          .multi()
+          .hincrby(key, 'records', job.data.records.length)
+          .hincrby(key, 'events', outcome.events)
+          .hincrby(key, 'dead_letters', outcome.deadLetters)
+          .hset(key, 'last_batch_at', String(Date.now()), 'last_received_at', String(job.data.receivedAt))
+          .exec()
+          .catch(() => undefined);
+        options.onBatch?.(outcome);
+      },
     }),
   );
   let http: FastifyInstance | undefined;

@@ -1,0 +1,185 @@
+/**
+ * The REST API's detection and event-search ports (api/ports.ts), implemented with the real
+ * engine: the in-process evaluator for rule tests, the Elasticsearch executor for previews and
+ * runs, the rule language's filter compiler for event search.
+ */
+import type { Client } from '@elastic/elasticsearch';
+import type {
+  DetectionPort,
+  EventSearchPage,
+  EventSearchPort,
+  EventSearchRequest,
+  PreviewResult,
+  RuleStatus,
+  StoredEvent,
+  TimeRange,
+} from '../api/ports.ts';
+import { InvalidEventCursorError } from '../api/ports.ts';
+import type { GatewatchEvent } from '../core/schema/event.ts';
+import type { Incident } from '../core/schema/incident.ts';
+import { type estypes, indexNames } from '../core/store/elasticsearch.ts';
+import type { RuleIR } from '../parser/ir.ts';
+import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
+import { compileFilter, evaluateRule } from './engine/evaluate.ts';
+import { compileFilterQuery } from './engine/filter-query.ts';
+import { toIncident } from './engine/types.ts';
+import type { DetectionScheduler, RunRecord } from './scheduler/scheduler.ts';
+
+/** The range covering a set of events, whole days, so every window that holds them is complete. */
+function rangeOf(events: GatewatchEvent[]): TimeRange {
+  const DAY = 86_400_000;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (const e of events) {
+    const t = Date.parse(e['@timestamp']);
+    if (t < min) min = t;
+    if (t > max) max = t;
+  }
+  if (!Number.isFinite(min)) return { start: 0, end: 1 };
+  return { start: Math.floor(min / DAY) * DAY, end: (Math.floor(max / DAY) + 1) * DAY };
+}
+
+export class EngineDetectionPort implements DetectionPort {
+  private readonly es: Client;
+  private readonly prefix: string;
+  private readonly scheduler: DetectionScheduler | undefined;
+  private readonly maxGroups: number;
+
+  constructor(options: { es: Client; prefix: string; scheduler?: DetectionScheduler; maxGroups?: number }) {
+    this.es = options.es;
+    this.prefix = options.prefix;
+    this.scheduler = options.scheduler;
+    this.maxGroups = options.maxGroups ?? 100_000;
+  }
+
+  async test(rules: RuleIR[], events: StoredEvent[]): Promise<Incident[]> {
+    const typed = events as unknown as GatewatchEvent[];
+    const range = rangeOf(typed);
+    const now = Date.now();
+    return rules.flatMap((rule) => evaluateRule(rule, typed, range).detections.map((d) => toIncident(d, rule, now)));
+  }
+
+  async preview(rule: RuleIR, range: TimeRange): Promise<PreviewResult> {
+    const result = await runRuleOnElasticsearch(this.es, indexNames(this.prefix).eventsAlias, rule, range, {
+      maxGroups: this.maxGroups,
+    });
+    const now = Date.now();
+    return {
+      incidents: result.detections.map((d) => toIncident(d, rule, now)),
+      detections: result.detections.length,
+      ...(result.degraded ? { degraded: result.degraded } : {}),
+    };
+  }
+
+  async runNow(ruleId: string): Promise<RunRecord> {
+    if (!this.scheduler) throw new Error('no detection scheduler in this process');
+    const records = await this.scheduler.runRule(ruleId);
+    const last = records[records.length - 1];
+    if (!last) throw new Error(`unknown rule ${ruleId}`);
+    return last;
+  }
+
+  async runHistory(ruleId: string, limit: number): Promise<RunRecord[]> {
+    const r = await this.es.search<RunRecord>({
+      index: indexNames(this.prefix).ruleRuns,
+      size: limit,
+      query: { term: { rule_id: ruleId } },
+      sort: [{ started_at: 'desc' }],
+      ignore_unavailable: true,
+    });
+    return r.hits.hits.map((h) => h._source!);
+  }
+
+  async status(ruleId: string): Promise<RuleStatus> {
+    const [last] = await this.runHistory(ruleId, 1);
+    if (!last) return { degraded: false };
+    const degraded = last.outcome === 'degraded' || last.outcome === 'error';
+    return {
+      degraded,
+      ...(degraded ? { reason: last.degraded_reason ?? last.error ?? last.outcome } : {}),
+      last_run: last,
+    };
+  }
+
+  async rulesChanged(): Promise<void> {
+    // Stored rules are read by detection workers when they reload; nothing to do here.
+  }
+}
+
+interface Cursor {
+  after: estypes.SortResults;
+}
+
+export class ElasticsearchEventSearchPort implements EventSearchPort {
+  private readonly es: Client;
+  private readonly prefix: string;
+
+  constructor(es: Client, prefix: string) {
+    this.es = es;
+    this.prefix = prefix;
+  }
+
+  async search(request: EventSearchRequest): Promise<EventSearchPage> {
+    let after: estypes.SortResults | undefined;
+    if (request.cursor) {
+      try {
+        after = (JSON.parse(Buffer.from(request.cursor, 'base64url').toString('utf8')) as Cursor).after;
+        if (!Array.isArray(after)) throw new Error('bad cursor');
+      } catch {
+        throw new InvalidEventCursorError('invalid cursor');
+      }
+    }
+    const compiled = compileFilterQuery(request.filter);
+    const recheck = compiled.exact ? undefined : compileFilter(request.filter);
+    const events: StoredEvent[] = [];
+    let next: estypes.SortResults | undefined = after;
+    // When the query is a superset (regexes Lucene cannot express), re-check in process and
+    // keep reading until the page is full or the data ends.
+    for (let guard = 0; guard < 50 && events.length < request.size; guard++) {
+      const response = await this.es.search<StoredEvent>({
+        index: indexNames(this.prefix).eventsAlias,
+        size: request.size,
+        query: {
+          bool: {
+            filter: [
+              compiled.query,
+              {
+                range: {
+                  '@timestamp': { gte: request.range.start, lt: request.range.end, format: 'epoch_millis' },
+                },
+              },
+            ],
+          },
+        },
+        sort: [{ '@timestamp': request.order }, { 'event.id': request.order }],
+        ...(next ? { search_after: next } : {}),
+        ignore_unavailable: true,
+        track_total_hits: false,
+      });
+      const hits = response.hits.hits;
+      for (const h of hits) {
+        if (events.length >= request.size) break;
+        next = h.sort;
+        if (!recheck || recheck(h._source)) events.push(h._source!);
+      }
+      if (hits.length < request.size) {
+        next = undefined;
+        break;
+      }
+    }
+    return {
+      events,
+      next_cursor: next && events.length >= request.size ? Buffer.from(JSON.stringify({ after: next })).toString('base64url') : null,
+    };
+  }
+
+  async get(id: string): Promise<StoredEvent | undefined> {
+    const r = await this.es.search<StoredEvent>({
+      index: indexNames(this.prefix).eventsAlias,
+      size: 1,
+      query: { term: { 'event.id': id } },
+      ignore_unavailable: true,
+    });
+    return r.hits.hits[0]?._source;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The REST API's ingest-administration port (api/ports.ts): configured sources with their
+ * status from the workers' per-source counters in Redis, and dead letters (list, replay).
+ */
+import type { Client } from '@elastic/elasticsearch';
+import type { Redis } from 'ioredis';
+import type { DeadLetterPage, IngestAdminPort, SourceStatus } from '../api/ports.ts';
+import type { SourceConfig } from '../core/config/schema.ts';
+import { indexNames } from '../core/store/elasticsearch.ts';
+import type { IngestProducer } from './pipeline/producer.ts';
+import { sourceStatsKey } from './runtime.ts';
+import { type DeadLetterDoc, markReplayed } from './sinks/dead-letters.ts';
+
+export class IngestAdmin implements IngestAdminPort {
+  private readonly options: {
+    es: Client;
+    redis: Redis;
+    prefix: string;
+    queuePrefix: string;
+    sources: SourceConfig[];
+    producer: IngestProducer;
+  };
+  private readonly previous = new Map<string, { at: number; events: number }>();
+
+  constructor(options: IngestAdmin['options']) {
+    this.options = options;
+  }
+
+  async sources(): Promise<SourceStatus[]> {
+    const now = Date.now();
+    const out: SourceStatus[] = [];
+    for (const source of this.options.sources) {
+      const stats = await this.options.redis.hgetall(sourceStatsKey(this.options.queuePrefix, source.name));
+      const events = Number(stats.events ?? 0);
+      const prev = this.previous.get(source.name);
+      this.previous.set(source.name, { at: now, events });
+      const rate = prev && now > prev.at ? ((events - prev.events) * 1000) / (now - prev.at) : 0;
+      const lastBatch = stats.last_batch_at ? Number(stats.last_batch_at) : undefined;
+      const lastReceived = stats.last_received_at ? Number(stats.last_received_at) : undefined;
+      out.push({
+        name: source.name,
+        type: source.type,
+        state: lastBatch === undefined ? 'idle' : now - lastBatch < 5 * 60_000 ? 'running' : 'idle',
+        lag_seconds: lastBatch !== undefined && lastReceived !== undefined ? Math.max(0, (lastBatch - lastReceived) / 1000) : null,
+        events_per_second: Math.max(0, rate),
+        bytes_per_second: 0,
+        errors_total: Number(stats.dead_letters ?? 0),
+        last_error: null,
+        last_event_at: lastBatch !== undefined ? new Date(lastBatch).toISOString() : null,
+      });
+    }
+    return out;
+  }
+
+  async deadLetters(query: { source?: string; size: number; cursor?: string }): Promise<DeadLetterPage> {
+    const after = query.cursor ? (JSON.parse(Buffer.from(query.cursor, 'base64url').toString('utf8')) as unknown[]) : undefined;
+    const response = await this.options.es.search<DeadLetterDoc & { replayed_at?: string }>({
+      index: indexNames(this.options.prefix).deadLetters,
+      size: query.size,
+      query: { bool: { filter: query.source ? [{ term: { source: query.source } }] : [] } },
+      sort: [{ '@timestamp': 'desc' }, { _id: 'asc' } as never],
+      ...(after ? { search_after: after as never } : {}),
+      ignore_unavailable: true,
+    });
+    const hits = response.hits.hits;
+    const last = hits[hits.length - 1];
+    return {
+      items: hits.map((h) => ({
+        id: h._id!,
+        source: h._source!.source,
+        at: h._source!['@timestamp'],
+        reason: h._source!.reason,
+        payload: h._source!.raw,
+        replayed_at: h._source!.replayed_at ?? null,
+      })),
+      next_cursor: last && hits.length === query.size ? Buffer.from(JSON.stringify(last.sort)).toString('base64url') : null,
+    };
+  }
+
+  async replayDeadLetters(request: { ids?: string[]; source?: string }): Promise<{ replayed: number; failed: number }> {
+    const filter: object[] = [{ bool: { must_not: { exists: { field: 'replayed_at' } } } }];
+    if (request.ids) filter.push({ ids: { values: request.ids } });
+    if (request.source) filter.push({ term: { source: request.source } });
+    const response = await this.options.es.search<DeadLetterDoc>({
+      index: indexNames(this.options.prefix).deadLetters,
+      size: 10_000,
+      query: { bool: { filter } },
+      ignore_unavailable: true,
+    });
+    const bySource = Map.groupBy(response.hits.hits, (h) => h._source!.source);
+    let replayed = 0;
+    for (const [source, hits] of bySource) {
+      await this.options.producer.enqueue(
+        { source, receivedAt: Date.now() },
+        hits.map((h) => h._source!.raw),
+        `replay:${hits.map((h) => h._id).join(',')}`,
+      );
+      await markReplayed(this.options.es, this.options.prefix, hits.map((h) => h._id!));
+      replayed += hits.length;
+    }
+    return { replayed, failed: 0 };
+  }
+}
