@@ -90,6 +90,19 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
   let deadLetters = 0;
   let pending: GatewatchEvent[] = [];
 
+  // ×N real time: hold each record until its place in event time, scaled by the speed.
+  let paceOrigin: { ts: number; wall: number } | undefined;
+  const pace = async (ts: number) => {
+    if (!options.speed || options.speed <= 0 || Number.isNaN(ts)) return;
+    paceOrigin ??= { ts, wall: performance.now() };
+    const due = paceOrigin.wall + (ts - paceOrigin.ts) / options.speed;
+    const wait = due - performance.now();
+    if (wait > 5) {
+      flush();
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  };
+
   const flush = () => {
     newEvents += options.store.addEvents(pending);
     pending = [];
@@ -108,6 +121,7 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
           const ts = Date.parse(event['@timestamp']);
           if (options.since !== undefined && ts < options.since) continue;
           if (options.until !== undefined && ts >= options.until) continue;
+          await pace(ts);
           pending.push(event);
           events++;
         }
