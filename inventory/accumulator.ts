@@ -45,8 +45,11 @@ export class InventoryAccumulator {
     this.maxPending = options.maxPending ?? 5000;
   }
 
-  /** Fold a batch. Returns a flush promise when the pending set reached `maxPending`. */
-  add(events: readonly EventLike[]): Promise<FlushResult> | undefined {
+  /**
+   * Fold a batch (synchronous, no I/O). Returns true when `maxPending` distinct endpoints are
+   * pending: the caller should `await flush()` soon.
+   */
+  add(events: readonly EventLike[]): boolean {
     for (const e of events) {
       const route = get(e, 'gatewatch.route');
       const method = get(e, 'http.request.method');
@@ -81,7 +84,11 @@ export class InventoryAccumulator {
       });
       this.pendingEvents++;
     }
-    return this.pending.size >= this.maxPending ? this.flush() : undefined;
+    return this.flushDue;
+  }
+
+  get flushDue(): boolean {
+    return this.pending.size >= this.maxPending;
   }
 
   /** Endpoints waiting to be flushed. */

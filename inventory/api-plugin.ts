@@ -13,7 +13,13 @@
  * can add a preHandler when the plugin is mounted elsewhere.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type {
+  FastifyContextConfig,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  preHandlerAsyncHookHandler,
+} from 'fastify';
 import Type from 'typebox';
 import { Classifier, type ClassifierOptions, type EndpointClassification, type Finding } from './classify.ts';
 import { exportOpenApi } from './export.ts';
@@ -297,14 +303,11 @@ export async function inventoryPlugin(parent: FastifyInstance, opts: InventoryPl
   const { store, specs } = opts;
   const now = opts.now ?? (() => new Date());
   const guard = (access: InventoryAccess) => ({
-    config: { access },
+    // `access` is the main app's declaration (api/app.ts augments FastifyContextConfig with it)
+    config: { access } as unknown as FastifyContextConfig,
     ...(opts.authorize ? { preHandler: opts.authorize(access) } : {}),
   });
   const classifier = async () => new Classifier(await specs.list(), opts.classifier);
-
-  // Spec uploads are read as text (JSON or YAML) so that problems carry line numbers.
-  app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser(SPEC_CONTENT_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   app.get(
     '/inventory/endpoints',
@@ -454,57 +457,67 @@ export async function inventoryPlugin(parent: FastifyInstance, opts: InventoryPl
     },
   );
 
-  app.post(
-    '/inventory/specs',
-    {
-      ...guard('admin'),
-      schema: {
-        tags: ['inventory'],
-        summary: 'Import an OpenAPI 3.x or Swagger 2.0 document (JSON or YAML)',
-        description:
-          'Each changed upload under the same key adds a version; operations missing from the newest version count as removed (zombie when still called).',
-        querystring: UploadQuery,
-        consumes: SPEC_CONTENT_TYPES,
-        body: Type.String({ description: 'The document, JSON or YAML.' }),
-        response: {
-          200: Type.Object(
-            { created: Type.Boolean(), spec: SpecSummarySchema },
-            { description: 'Identical to the current version: nothing stored.' },
-          ),
-          201: Type.Object({ created: Type.Boolean(), spec: SpecSummarySchema }),
-          400: SpecProblemSchema,
+  // Spec uploads are read as text (JSON or YAML) so that problems carry line numbers. In a
+  // child context of its own, so that the parsers of the other routes stay as they are even
+  // if this plugin is registered without encapsulation.
+  await app.register(async (child) => {
+    const upload = child.withTypeProvider<TypeBoxTypeProvider>();
+    upload.removeContentTypeParser(['application/json', 'text/plain']);
+    upload.addContentTypeParser(SPEC_CONTENT_TYPES, { parseAs: 'string' }, (_req, body, done) =>
+      done(null, body),
+    );
+    upload.post(
+      '/inventory/specs',
+      {
+        ...guard('admin'),
+        schema: {
+          tags: ['inventory'],
+          summary: 'Import an OpenAPI 3.x or Swagger 2.0 document (JSON or YAML)',
+          description:
+            'Each changed upload under the same key adds a version; operations missing from the newest version count as removed (zombie when still called).',
+          querystring: UploadQuery,
+          consumes: SPEC_CONTENT_TYPES,
+          body: Type.String({ description: 'The document, JSON or YAML.' }),
+          response: {
+            200: Type.Object(
+              { created: Type.Boolean(), spec: SpecSummarySchema },
+              { description: 'Identical to the current version: nothing stored.' },
+            ),
+            201: Type.Object({ created: Type.Boolean(), spec: SpecSummarySchema }),
+            400: SpecProblemSchema,
+          },
         },
       },
-    },
-    async (request, reply) => {
-      const q = request.query;
-      try {
-        const r = await importSpec(specs, request.body, {
-          ...(q.key ? { key: q.key } : {}),
-          ...(q.host ? { hosts: q.host } : {}),
-          ...(q.service ? { service: q.service } : {}),
-          ...(q.source ? { source: q.source } : {}),
-          now: now(),
-        });
-        return reply
-          .code(r.created ? 201 : 200)
-          .send({ created: r.created, spec: specSummary(r.spec, true) });
-      } catch (err) {
-        if (err instanceof SpecInvalidError) {
-          return problem(
-            reply,
-            request,
-            400,
-            'invalid-spec',
-            'Invalid API specification',
-            err.message,
-            err.problems,
-          );
+      async (request, reply) => {
+        const q = request.query;
+        try {
+          const r = await importSpec(specs, request.body, {
+            ...(q.key ? { key: q.key } : {}),
+            ...(q.host ? { hosts: q.host } : {}),
+            ...(q.service ? { service: q.service } : {}),
+            ...(q.source ? { source: q.source } : {}),
+            now: now(),
+          });
+          return reply
+            .code(r.created ? 201 : 200)
+            .send({ created: r.created, spec: specSummary(r.spec, true) });
+        } catch (err) {
+          if (err instanceof SpecInvalidError) {
+            return problem(
+              reply,
+              request,
+              400,
+              'invalid-spec',
+              'Invalid API specification',
+              err.message,
+              err.problems,
+            );
+          }
+          throw err;
         }
-        throw err;
-      }
-    },
-  );
+      },
+    );
+  });
 
   app.delete(
     '/inventory/specs/:id',

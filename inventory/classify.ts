@@ -299,3 +299,8 @@ export class Classifier {
     return out;
   }
 }
+
+/** Findings whose id is not in `known`: the ones to raise as new incidents. */
+export function newFindings(current: readonly Finding[], known: ReadonlySet<string>): Finding[] {
+  return current.filter((f) => !known.has(f.id));
+}

@@ -71,13 +71,19 @@ function hostMatches(spec: ImportedSpec, host: string): boolean {
 
 export class OperationIndex {
   private readonly ops: CompiledOperation[] = [];
+  /** Operations by number of path segments (a template only matches routes of its length). */
+  private readonly byLength = new Map<number, CompiledOperation[]>();
 
   constructor(specs: readonly ImportedSpec[]) {
     for (const spec of specs) {
       for (const op of spec.operations) {
         for (const fullPath of op.fullPaths) {
           const segs = compilePath(fullPath);
-          this.ops.push({ spec, op, fullPath, segs, params: segs.filter((s) => s.kind !== 'lit').length });
+          const c = { spec, op, fullPath, segs, params: segs.filter((s) => s.kind !== 'lit').length };
+          this.ops.push(c);
+          const list = this.byLength.get(segs.length) ?? [];
+          list.push(c);
+          this.byLength.set(segs.length, list);
         }
       }
     }
@@ -94,7 +100,7 @@ export class OperationIndex {
     const m = method.toUpperCase();
     let best: CompiledOperation | undefined;
     let pathOnly: CompiledOperation | undefined;
-    for (const c of this.ops) {
+    for (const c of this.byLength.get(segs.length) ?? []) {
       if (!hostMatches(c.spec, h) || !matchSegs(c.segs, segs)) continue;
       if (!pathOnly || rank(c, pathOnly) < 0) pathOnly = c;
       const methodOk = c.op.method === m || (m === 'HEAD' && c.op.method === 'GET');
