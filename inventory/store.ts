@@ -202,6 +202,10 @@ export class ElasticsearchInventoryStore implements InventoryStore {
   }
 
   async merge(deltas: readonly EndpointState[]): Promise<void> {
+    for (let i = 0; i < deltas.length; i += 500) await this.mergeChunk(deltas.slice(i, i + 500));
+  }
+
+  private async mergeChunk(deltas: readonly EndpointState[]): Promise<void> {
     let todo = [...deltas];
     for (let attempt = 1; todo.length > 0; attempt++) {
       if (attempt > this.maxAttempts) {
