@@ -89,6 +89,8 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
   let newEvents = 0;
   let deadLetters = 0;
   let pending: GatewatchEvent[] = [];
+  // Events new to the store, kept in memory for evaluation (no second read and parse).
+  const fresh: GatewatchEvent[] = [];
 
   // ×N real time: hold each record until its place in event time, scaled by the speed.
   let paceOrigin: { ts: number; wall: number } | undefined;
@@ -104,7 +106,8 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
   };
 
   const flush = () => {
-    newEvents += options.store.addEvents(pending);
+    for (const e of options.store.addEvents(pending)) fresh.push(e);
+    newEvents = fresh.length;
     pending = [];
   };
   for (const file of files) {
@@ -136,12 +139,17 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
   if (options.shiftTo !== undefined) shiftTimestamps(options.store, options.shiftTo);
 
   const bounds = options.store.timeBounds();
+  // Rules see every stored event: this replay's plus what earlier replays left in the file.
+  const previous = bounds && fresh.length < options.store.eventCount();
   const incidentStore = options.store.incidentStore();
   const now = (options.now ?? Date.now)();
   const perRule: ReplayResult['rules'] = [];
   let createdIncidents = 0;
   if (bounds) {
-    const all = options.store.eventsBetween(bounds.min, bounds.max + 1);
+    const all =
+      previous || options.shiftTo !== undefined
+        ? options.store.eventsBetween(bounds.min, bounds.max + 1)
+        : fresh.sort((a, b) => a['@timestamp'].localeCompare(b['@timestamp']));
     for (const rule of options.rules) {
       if (!rule.enabled) continue;
       const t = performance.now();

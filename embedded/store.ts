@@ -58,14 +58,14 @@ export class EmbeddedStore {
     this.insertEvent = this.db.prepare('INSERT OR IGNORE INTO events (id, ts, doc) VALUES (?, ?, ?)');
   }
 
-  /** Insert events (ignoring ids already stored); returns how many were new. */
-  addEvents(events: GatewatchEvent[]): number {
-    let added = 0;
+  /** Insert events (ignoring ids already stored); returns the ones that were new. */
+  addEvents(events: GatewatchEvent[]): GatewatchEvent[] {
+    const added: GatewatchEvent[] = [];
     this.db.exec('BEGIN');
     try {
       for (const e of events) {
         const r = this.insertEvent.run(e.event!.id!, Date.parse(e['@timestamp']), JSON.stringify(e));
-        added += Number(r.changes);
+        if (Number(r.changes) > 0) added.push(e);
       }
       this.db.exec('COMMIT');
     } catch (err) {
