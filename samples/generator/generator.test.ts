@@ -93,7 +93,7 @@ describe('scenario generator', () => {
         .sort(),
     ).toEqual([...ATTACK_IDS].sort());
     expect(fullEvents.length).toBe(full.lines.length);
-    const formats = new Set(fullEvents.map((e) => e.event.dataset));
+    const formats = new Set(fullEvents.map((e) => e.event?.dataset));
     expect([...formats].sort()).toEqual(['aws.alb', 'aws.waf', 'kong.http_log']);
   });
 
