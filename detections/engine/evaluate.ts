@@ -346,19 +346,21 @@ function firstSeenRule(rule: FirstSeenRule, p: PreparedEvents, range: TimeRange)
   scan(p, compileFilter(rule.filter), range.start - fs.historyMs, range.end, (i) => {
     const t = p.ts[i]!;
     const e = p.events[i];
-    for (const tuple of keyTuples(keyGet, e)) {
-      const k = groupKeyOf(tuple);
-      const gk = groupKeyOf(tuple.slice(0, nBy));
-      if (t >= range.start) {
-        const lk = lastKey.get(k);
+    const tuples = keyTuples(keyGet, e);
+    // decide every tuple of the event before recording it (multi-valued keys)
+    if (t >= range.start) {
+      for (const tuple of tuples) {
+        const lk = lastKey.get(groupKeyOf(tuple));
         const isNew = lk === undefined || lk < t - fs.historyMs;
-        const lg = lastGroup.get(gk);
+        const lg = lastGroup.get(groupKeyOf(tuple.slice(0, nBy)));
         const groupKnown = lg !== undefined && lg >= t - fs.historyMs;
         if (isNew && (!fs.ignoreNewGroups || groupKnown))
           out.push(firstSeenDetection(rule, keyFields, tuple, t, p.ids[i]!, e));
       }
-      lastKey.set(k, t);
-      lastGroup.set(gk, t);
+    }
+    for (const tuple of tuples) {
+      lastKey.set(groupKeyOf(tuple), t);
+      lastGroup.set(groupKeyOf(tuple.slice(0, nBy)), t);
     }
   });
   return out;

@@ -1,0 +1,272 @@
+/**
+ * Both backends over the same seeded events must produce identical detections: same ids,
+ * group keys, windows, counts, metric values, samples and rendered text. Every rule kind,
+ * variants of each construct, and the built-in pack.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GatewatchEvent } from '../../core/schema/event.ts';
+import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
+import { installCoreTemplates } from '../../core/store/templates.ts';
+import { loadRuleFiles } from '../../parser/index.ts';
+import type { FilterExpr, Metric, RuleIR } from '../../parser/ir.ts';
+import { integrationContext } from '../../test/harness/context.ts';
+import { runRuleOnElasticsearch } from './elasticsearch.ts';
+import { evaluateRule } from './evaluate.ts';
+import { generateEvents } from './generate.ts';
+import { baselineRule, ev, filterRule, firstSeenRule, sequenceRule, thresholdRule } from './testing.ts';
+import type { Detection, TimeRange } from './types.ts';
+
+const ctx = integrationContext('engine-diff');
+const H = 3600_000;
+const M = 60_000;
+const START = Date.UTC(2025, 2, 1);
+const SPAN = 48 * H;
+const index = indexNames(ctx.prefix).eventsAlias;
+
+async function indexEvents(events: GatewatchEvent[]): Promise<void> {
+  const names = indexNames(ctx.prefix);
+  for (let i = 0; i < events.length; i += 5000) {
+    const chunk = events.slice(i, i + 5000);
+    const res = await bulkWrite(
+      ctx.es,
+      chunk.map((e) => ({
+        op: 'create' as const,
+        index: names.eventsIndexFor(e['@timestamp']),
+        id: e.event.id!,
+        doc: e,
+      })),
+    );
+    expect(res.rejected + res.retryable).toBe(0);
+  }
+  await ctx.es.indices.refresh({ index: names.eventsPattern });
+}
+
+function comparable(d: Detection) {
+  const metrics: Record<string, number | null> = {};
+  for (const [k, v] of Object.entries(d.metrics)) metrics[k] = v === null ? null : Number(v.toPrecision(12));
+  return { ...d, metrics };
+}
+
+const events: GatewatchEvent[] = [
+  ...generateEvents(20_000, { seed: 7, start: START, spanMs: SPAN, attackShare: 0.15 }),
+];
+const range: TimeRange = { start: START + 24 * H, end: START + 36 * H };
+
+beforeAll(async () => {
+  await installCoreTemplates(ctx.es, { prefix: ctx.prefix });
+  await indexEvents(events);
+});
+afterAll(() => ctx.cleanup());
+
+const login: FilterExpr = {
+  op: 'wildcard',
+  field: 'gatewatch.route',
+  pattern: '*login',
+  caseInsensitive: false,
+};
+const fail: FilterExpr = { op: 'cmp', field: 'event.outcome', cmp: '==', value: 'failure' };
+const status = (cmp: '>=' | '<', value: number): FilterExpr => ({
+  op: 'cmp',
+  field: 'http.response.status_code',
+  cmp,
+  value,
+});
+const allMetrics: Metric[] = [
+  { name: 'n', fn: 'count' },
+  { name: 'fails', fn: 'count', where: fail },
+  { name: 'users', fn: 'distinct_count', field: 'user.name' },
+  { name: 'ips', fn: 'distinct_count', field: 'source.ip' },
+  { name: 'bytes', fn: 'sum', field: 'http.response.bytes' },
+  { name: 'avg_lat', fn: 'avg', field: 'gatewatch.upstream_latency_ms' },
+  { name: 'min_b', fn: 'min', field: 'http.response.bytes' },
+  { name: 'max_b', fn: 'max', field: 'http.response.bytes' },
+  { name: 'p90', fn: 'percentile', field: 'gatewatch.upstream_latency_ms', p: 90 },
+  { name: 'p50b', fn: 'percentile', field: 'http.response.bytes', p: 50 },
+  { name: 'share', fn: 'ratio', where: fail },
+  { name: 'share2', fn: 'ratio', where: status('>=', 400), of: { op: 'exists', field: 'user.name' } },
+];
+
+const custom: RuleIR[] = [
+  filterRule('f-query-key', {
+    op: 'or',
+    args: [
+      { op: 'cmp', field: 'gatewatch.api_key.location', cmp: '==', value: 'query' },
+      { op: 'regex', field: 'url.query', pattern: '(?i)(^|&)(api[_-]?key|token)=' },
+    ],
+  }),
+  filterRule('f-regex-fallback', { op: 'regex', field: 'url.query', pattern: '\\btoken=1\\d' }),
+  filterRule('f-forms', {
+    op: 'and',
+    args: [
+      { op: 'not', arg: { op: 'cidr', field: 'source.ip', cidrs: ['10.0.0.0/8', '2001:db8::/112'] } },
+      { op: 'cmp', field: 'user.name', cmp: '!=', value: 'user3' },
+      { op: 'contains', field: 'user_agent.original', value: 'SQLMAP', caseInsensitive: true },
+      { op: 'in', field: 'tags', values: ['b'] },
+    ],
+  }),
+  thresholdRule('t-all-metrics', {
+    groupBy: ['source.ip'],
+    window: { sizeMs: 10 * M, mode: 'tumbling' },
+    metrics: allMetrics,
+    having: { op: 'cmp', metric: 'n', cmp: '>=', value: 3 },
+  }),
+  thresholdRule(
+    't-sliding',
+    {
+      groupBy: ['source.ip', 'user_agent.original'],
+      window: { sizeMs: 15 * M, mode: 'sliding', slideMs: 5 * M },
+      metrics: allMetrics,
+      having: {
+        op: 'or',
+        args: [
+          { op: 'cmp', metric: 'fails', cmp: '>=', value: 8 },
+          { op: 'cmp_metric', metric: 'ips', cmp: '>', other: 'users' },
+        ],
+      },
+    },
+    { op: 'and', args: [login, { op: 'cmp', field: 'http.request.method', cmp: '==', value: 'POST' }] },
+  ),
+  thresholdRule('t-global', {
+    groupBy: [],
+    window: { sizeMs: H, mode: 'sliding', slideMs: 15 * M },
+    metrics: allMetrics,
+    having: { op: 'not', arg: { op: 'cmp', metric: 'share', cmp: '>', value: 0.5 } },
+  }),
+  thresholdRule('t-multivalued-key', {
+    groupBy: ['tags'],
+    window: { sizeMs: H, mode: 'tumbling' },
+    metrics: [{ name: 'n', fn: 'count' }],
+    having: { op: 'cmp', metric: 'n', cmp: '>', value: 1 },
+  }),
+  thresholdRule('t-terms-overflow', {
+    groupBy: [],
+    window: { sizeMs: 2 * H, mode: 'tumbling' },
+    metrics: [{ name: 'n', fn: 'count' }],
+    having: { op: 'cmp', metric: 'n', cmp: '>', value: 1 },
+  }),
+  sequenceRule('s-ato', {
+    by: ['user.name'],
+    maxSpanMs: 15 * M,
+    steps: [
+      { name: 'failures', filter: { op: 'and', args: [login, fail] }, minCount: 5, absent: false },
+      { name: 'success', filter: { op: 'and', args: [login, status('<', 300)] }, minCount: 1, absent: false },
+    ],
+    until: { op: 'cmp', field: 'gatewatch.route', cmp: '==', value: '/password/reset' },
+  }),
+  sequenceRule('s-absent', {
+    by: ['source.ip', 'gatewatch.route'],
+    maxSpanMs: 10 * M,
+    steps: [
+      {
+        name: 'blocked',
+        filter: { op: 'cmp', field: 'gatewatch.waf.action', cmp: '==', value: 'block' },
+        minCount: 2,
+        maxCount: 6,
+        absent: false,
+      },
+      {
+        name: 'no_count',
+        filter: { op: 'cmp', field: 'gatewatch.waf.action', cmp: '==', value: 'count' },
+        minCount: 1,
+        absent: true,
+      },
+      {
+        name: 'passed',
+        filter: { op: 'cmp', field: 'gatewatch.waf.action', cmp: '==', value: 'allow' },
+        minCount: 1,
+        absent: false,
+      },
+    ],
+  }),
+  sequenceRule('s-trailing', {
+    by: ['user.name'],
+    maxSpanMs: 20 * M,
+    steps: [
+      { name: 'login', filter: { op: 'and', args: [login, status('<', 300)] }, minCount: 1, absent: false },
+      { name: 'quiet', filter: { op: 'not', arg: login }, minCount: 1, absent: true },
+    ],
+  }),
+  firstSeenRule('fs-asn', {
+    fields: ['source.as.number'],
+    groupBy: ['gatewatch.api_key.fingerprint'],
+    historyMs: 24 * H,
+    ignoreNewGroups: true,
+  }),
+  firstSeenRule('fs-route', {
+    fields: ['http.request.method', 'gatewatch.route'],
+    groupBy: ['user.id'],
+    historyMs: 12 * H,
+    ignoreNewGroups: false,
+  }),
+  firstSeenRule('fs-ip-short-history', {
+    fields: ['source.ip'],
+    groupBy: [],
+    historyMs: 2 * H,
+    ignoreNewGroups: false,
+  }),
+  baselineRule('b-errors', {
+    groupBy: ['gatewatch.route'],
+    metric: { name: 'errors', fn: 'count', where: status('>=', 400) },
+    windowMs: 10 * M,
+    historyMs: 6 * H,
+    comparison: { kind: 'stddev', min: 2 },
+    minHistoryBuckets: 3,
+  }),
+  baselineRule('b-ratio', {
+    groupBy: ['source.ip'],
+    metric: { name: 'requests', fn: 'count' },
+    windowMs: 10 * M,
+    historyMs: 2 * H,
+    comparison: { kind: 'ratio', min: 3 },
+    minHistoryBuckets: 1,
+    having: { op: 'cmp_metric', metric: 'requests', cmp: '>', other: 'baseline.mean' },
+  }),
+  baselineRule('b-avg', {
+    groupBy: ['gatewatch.route'],
+    metric: { name: 'lat', fn: 'avg', field: 'gatewatch.upstream_latency_ms' },
+    windowMs: 30 * M,
+    historyMs: 3 * H,
+    comparison: { kind: 'stddev', min: 1 },
+    minHistoryBuckets: 2,
+  }),
+];
+
+describe('differential: Elasticsearch executor vs in-process evaluator', async () => {
+  const pack = await loadRuleFiles(['detections/rules']);
+  const rules = [...custom, ...pack.rules];
+  it('loads the built-in pack', () => {
+    expect(pack.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  });
+  const fired = new Map<string, number>();
+  it.each(rules.map((r) => [r.id, r] as const))('%s', async (_id, rule) => {
+    const local = evaluateRule(rule, events, range);
+    const limits = rule.id === 't-terms-overflow' ? { termsSize: 5, pageSize: 7 } : { pageSize: 250 };
+    const remote = await runRuleOnElasticsearch(ctx.es, index, rule, range, limits);
+    expect(remote.degraded).toEqual(local.degraded);
+    expect(remote.detections.map(comparable)).toEqual(local.detections.map(comparable));
+    fired.set(rule.id, local.detections.length);
+  });
+  it('the custom rules of every kind fire', () => {
+    for (const kind of ['filter', 'threshold', 'sequence', 'first_seen', 'baseline']) {
+      const n = custom.filter((r) => r.kind === kind).reduce((a, r) => a + (fired.get(r.id) ?? 0), 0);
+      expect(n, kind).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('degraded limits', () => {
+  it('too many groups is reported, not silent', async () => {
+    const rule = custom.find((r) => r.id === 't-all-metrics')!;
+    const res = await runRuleOnElasticsearch(ctx.es, index, rule, range, { maxGroups: 10, pageSize: 5 });
+    expect(res.degraded?.reason).toMatch(/more than 10 group windows/);
+    const local = evaluateRule(rule, events, range, { maxGroups: 10 });
+    expect(local.degraded?.reason).toMatch(/more than 10 group windows/);
+  });
+  it('too many sequence candidates is reported', async () => {
+    const rule = custom.find((r) => r.id === 's-ato')!;
+    const res = await runRuleOnElasticsearch(ctx.es, index, rule, range, { maxEvents: 10 });
+    expect(res.degraded?.reason).toMatch(/more than 10 events/);
+  });
+});
+
+void ev;
