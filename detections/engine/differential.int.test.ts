@@ -32,7 +32,7 @@ async function indexEvents(events: GatewatchEvent[]): Promise<void> {
       chunk.map((e) => ({
         op: 'create' as const,
         index: names.eventsIndexFor(e['@timestamp']),
-        id: e.event.id!,
+        id: String(e.event?.id),
         doc: e,
       })),
     );
