@@ -71,12 +71,23 @@ export class Notifier {
   private readonly redisUrl: string;
   private readonly prefix: string;
 
-  constructor(options: { redis: Redis; redisUrl: string; queuePrefix: string; targets: WebhookTarget[] }) {
+  constructor(options: {
+    redis: Redis;
+    redisUrl: string;
+    queuePrefix: string;
+    targets: WebhookTarget[];
+    /** First retry delay; doubles each attempt (default 2 s). */
+    backoffMs?: number;
+  }) {
     this.targets = options.targets;
     this.redisUrl = options.redisUrl;
     this.prefix = options.queuePrefix;
     this.queue = createQueue<Delivery>(NOTIFY_QUEUE, { producer: options.redis, prefix: options.queuePrefix }, {
-      defaultJobOptions: { attempts: 12, backoff: { type: 'exponential', delay: 2_000 }, removeOnFail: { count: 5_000 } },
+      defaultJobOptions: {
+        attempts: 12,
+        backoff: { type: 'exponential', delay: options.backoffMs ?? 2_000 },
+        removeOnFail: { count: 5_000 },
+      },
     });
   }
 
