@@ -15,6 +15,7 @@ import { createGunzip } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import type { SourceConfig } from '../../core/config/schema.ts';
 import type { IngestProducer } from '../pipeline/producer.ts';
+import type { Source, SourceStatusSnapshot } from './types.ts';
 
 export interface FileSourceOptions {
   source: SourceConfig;
@@ -38,16 +39,24 @@ interface Offset {
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
-export class FileSource {
+export class FileSource implements Source {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
   private readonly options: FileSourceOptions;
-  /** Bytes of lines read so far across files (for status). */
+  /** Lines read so far across files (for status). */
   linesRead = 0;
 
   constructor(options: FileSourceOptions) {
     this.options = options;
+  }
+
+  get name(): string {
+    return this.options.source.name;
+  }
+
+  status(): SourceStatusSnapshot {
+    return { name: this.name, records: this.linesRead, dropped: 0 };
   }
 
   start(): void {

@@ -11,6 +11,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { SourceConfig } from '../../core/config/schema.ts';
 import type { IngestProducer } from '../pipeline/producer.ts';
+import type { Source, SourceStatusSnapshot } from './types.ts';
 
 export interface SyslogMessage {
   facility?: number;
@@ -138,7 +139,7 @@ export interface SyslogSourceOptions {
   flushMs?: number;
 }
 
-export class SyslogSource {
+export class SyslogSource implements Source {
   private readonly options: SyslogSourceOptions;
   private udp?: UdpSocket;
   private servers: Server[] = [];
@@ -154,6 +155,14 @@ export class SyslogSource {
 
   constructor(options: SyslogSourceOptions) {
     this.options = options;
+  }
+
+  get name(): string {
+    return this.options.source.name;
+  }
+
+  status(): SourceStatusSnapshot {
+    return { name: this.name, records: this.received, dropped: this.droppedUdp };
   }
 
   private add(peer: string, frames: string[]): void {
