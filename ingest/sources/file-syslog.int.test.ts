@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -100,6 +101,43 @@ describe('file and syslog sources (real files, real logger and rsyslog)', () => 
       for (let i = 5; i < 10; i++) send(['--tcp', '--rfc5424', '--octet-count'], nginx(ip, i));
       for (let i = 10; i < 12; i++) send(['--tcp', '--rfc5424'], nginx(ip, i));
       expect(await eventually(() => countFor(ip), (n) => n >= 12)).toBe(12);
+    } finally {
+      await syslog.stop();
+    }
+  });
+
+  it('receives octet-counted syslog over TLS', async () => {
+    const openssl = which('openssl');
+    expect(openssl, 'openssl is required to make a test certificate').toBeDefined();
+    const work = mkdtempSync(join(tmpdir(), 'gw-tls-'));
+    const r = spawnSync(openssl!, [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-keyout', join(work, 'key.pem'), '-out', join(work, 'cert.pem'),
+    ]);
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const syslog = new SyslogSource({
+      source: { name: 'syslog-tls', type: 'syslog', tokens: [], paths: [] },
+      producer: runtime.producer,
+      host: '127.0.0.1',
+      port: 0,
+      udp: false,
+      tcp: false,
+      tls: { port: 0, options: { key: readFileSync(join(work, 'key.pem')), cert: readFileSync(join(work, 'cert.pem')) } },
+    });
+    await syslog.start();
+    try {
+      const ip = '198.51.100.88';
+      const frames = [0, 1, 2].map((i) => {
+        const msg = `<134>1 2026-11-23T11:00:00Z gw nginx - - - ${nginx(ip, i)}`;
+        return `${Buffer.byteLength(msg)} ${msg}`;
+      });
+      await new Promise<void>((resolve, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port: syslog.tlsPort!, rejectUnauthorized: false }, () => {
+          socket.end(frames.join(''), () => resolve());
+        });
+        socket.on('error', reject);
+      });
+      expect(await eventually(() => countFor(ip), (n) => n >= 3)).toBe(3);
     } finally {
       await syslog.stop();
     }
