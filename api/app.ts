@@ -31,7 +31,7 @@ import { healthRoutes } from './routes/health.ts';
 import { incidentRoutes } from './routes/incidents.ts';
 import { ruleRoutes } from './routes/rules.ts';
 import { ElasticsearchRuleStore, type RuleStore } from './rules/store.ts';
-import { COMMON_ERRORS, PUBLIC_ERRORS, problemResponse } from './schemas.ts';
+import { COMMON_ERRORS, PUBLIC_ERRORS, problemResponse, simplifySchema } from './schemas.ts';
 import { validatorCompiler } from './validation.ts';
 
 export type Access = 'public' | 'read' | 'triage' | 'admin' | 'ingest';
@@ -173,7 +173,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     const access = (route.config as { access: Access }).access;
     if (!isDocs && route.schema) {
       const codes = access === 'public' ? PUBLIC_ERRORS : COMMON_ERRORS;
-      const response = { ...((route.schema.response as Record<string, unknown>) ?? {}) };
+      const response = Object.fromEntries(
+        Object.entries((route.schema.response as Record<string, unknown>) ?? {}).map(([code, schema]) => [
+          code,
+          simplifySchema(schema),
+        ]),
+      );
       for (const code of codes) response[code] ??= problemResponse(code);
       route.schema = {
         ...route.schema,

@@ -46,3 +46,43 @@ export function json(schema: TSchema, description: string) {
 /** Error responses every authenticated route can give. */
 export const COMMON_ERRORS = [400, 401, 403, 404, 413, 415, 429, 500] as const;
 export const PUBLIC_ERRORS = [400, 404, 500] as const;
+
+/**
+ * The same schema with unions of plain types written as type arrays (`{type: ['string',
+ * 'null']}`) and unions of string constants as enums. Equivalent for validation and in
+ * OpenAPI 3.1, and much cheaper for the response serializer (fast-json-stringify validates
+ * every `anyOf` branch at run time).
+ */
+export function simplifySchema(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(simplifySchema);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) out[k] = simplifySchema(v);
+  const anyOf = out.anyOf as Record<string, unknown>[] | undefined;
+  if (Array.isArray(anyOf) && anyOf.length > 0) {
+    const { anyOf: _a, ...rest } = out;
+    const onlyKeys = (s: Record<string, unknown>, keys: string[]) =>
+      Object.keys(s).every((k) => keys.includes(k));
+    if (
+      anyOf.every((s) => s.type === 'string' && typeof s.const === 'string' && onlyKeys(s, ['type', 'const']))
+    ) {
+      return { ...rest, type: 'string', enum: anyOf.map((s) => s.const) };
+    }
+    if (
+      anyOf.every(
+        (s) =>
+          typeof s.type === 'string' && onlyKeys(s, ['type', 'format']) && !(s.format && s.type !== 'string'),
+      )
+    ) {
+      const formats = new Set(anyOf.map((s) => s.format).filter(Boolean));
+      if (formats.size <= 1) {
+        return {
+          ...rest,
+          type: anyOf.map((s) => s.type),
+          ...(formats.size ? { format: [...formats][0] } : {}),
+        };
+      }
+    }
+  }
+  return out;
+}

@@ -21,7 +21,7 @@ import {
   STATUSES,
   TRANSITIONS,
 } from '../../core/schema/incident.ts';
-import { ensureIndex, type estypes, indexNames, putIndexTemplate } from '../../core/store/elasticsearch.ts';
+import { ensureIndex, type estypes, indexNames } from '../../core/store/elasticsearch.ts';
 
 export type IncidentSortField = 'created_at' | 'last_seen' | 'severity' | 'risk';
 export type HistoryEntry = Incident['history'][number];
@@ -284,17 +284,31 @@ export function withPlainText(mappings: unknown): unknown {
 }
 
 /**
- * Install the incidents template (from incidentMappings) and create the index. Idempotent.
+ * Install the incidents template (from incidentMappings, index sorted by created_at desc, id
+ * desc) and create the index. Idempotent. Install it before anything else creates the index:
+ * index sorting cannot be added to an existing index.
  * Nodes without the mapper-extras module (e.g. the integ-test distribution) lack
  * `match_only_text`; there the title and summary use `text`.
  */
 export async function installIncidentIndex(client: Client, prefix: string): Promise<void> {
   const index = indexNames(prefix).incidents;
   const put = (mappings: unknown) =>
-    putIndexTemplate(client, {
+    client.indices.putIndexTemplate({
       name: index,
-      patterns: [index],
-      mappings: mappings as Record<string, unknown>,
+      index_patterns: [index],
+      priority: 100,
+      template: {
+        settings: {
+          number_of_shards: 1,
+          number_of_replicas: 0,
+          'index.refresh_interval': '1s',
+          // The default listing order (newest first, id as tie-breaker) is the index order, so
+          // a page is read without sorting the whole index (early termination).
+          'index.sort.field': ['created_at', 'id'],
+          'index.sort.order': ['desc', 'desc'],
+        },
+        mappings: mappings as estypes.MappingTypeMapping,
+      },
     });
   try {
     await put(incidentMappings);
