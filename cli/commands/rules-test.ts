@@ -1,0 +1,89 @@
+/**
+ * `gatewatch rules test [paths...]` — run the test cases stored next to rules
+ * (`<rules dir>/tests/*.yaml`, format: detections/rules/tests/README.md). Non-zero exit when
+ * a case fails or the rules do not load.
+ */
+import type { Command } from 'commander';
+import { formatRuleTestReport, loadRuleTests, runRuleTests } from '../../detections/rule-tests.ts';
+import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
+
+export interface Io {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+}
+
+export interface RulesTestOptions {
+  /** Extra rule files or directories (user rules). */
+  rules?: string[];
+  json?: boolean;
+  /** Only cases whose rule id or name contains this text. */
+  grep?: string;
+  verbose?: boolean;
+}
+
+export const DEFAULT_RULES_PATH = 'detections/rules';
+
+/**
+ * Paths are rule directories (their `tests/` directories are searched), `.gwr` files (the
+ * `tests/` directory next to them) or test files. Rules come from the directories and `.gwr`
+ * files given plus `--rules`; with neither, from the built-in pack. Returns the exit code:
+ * 0 all passed, 1 a failure (or no case found), 2 rules that do not load.
+ */
+export async function rulesTest(paths: string[], opts: RulesTestOptions, io: Io): Promise<number> {
+  const targets = paths.length > 0 ? paths : [DEFAULT_RULES_PATH];
+  const isTestFile = (p: string) => /\.(ya?ml|json)$/i.test(p);
+  const rulePaths = [...targets.filter((p) => !isTestFile(p)), ...(opts.rules ?? [])];
+  const loaded = await loadRuleFiles(rulePaths.length > 0 ? rulePaths : [DEFAULT_RULES_PATH]);
+  const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0) {
+    for (const d of errors) io.stderr.write(`${formatDiagnostic(d)}\n\n`);
+    io.stderr.write(`gatewatch rules test: ${errors.length} error(s) in the rule files\n`);
+    return 2;
+  }
+  let cases = loadRuleTests(targets);
+  if (opts.grep) {
+    const needle = opts.grep.toLowerCase();
+    cases = cases.filter(
+      (c) => c.rule.toLowerCase().includes(needle) || c.name.toLowerCase().includes(needle),
+    );
+  }
+  if (cases.length === 0) {
+    io.stderr.write(`gatewatch rules test: no test cases found in ${targets.join(', ')}\n`);
+    return 1;
+  }
+  const results = await runRuleTests(loaded.rules, cases);
+  const failed = results.filter((r) => !r.passed).length;
+  if (opts.json) {
+    const out = {
+      ok: failed === 0,
+      passed: results.length - failed,
+      failed,
+      results: results.map((r) => ({
+        ...r,
+        range: r.range && {
+          start: new Date(r.range.start).toISOString(),
+          end: new Date(r.range.end).toISOString(),
+        },
+      })),
+    };
+    io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  } else {
+    io.stdout.write(formatRuleTestReport(results, { verbose: opts.verbose ?? false }));
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+/** Add `test` to the existing `rules` command (called from cli/commands/rules.ts). */
+export function registerRulesTest(rules: Command): void {
+  rules
+    .command('test')
+    .description('Run rule test cases (tests/*.yaml next to rule files); non-zero exit on a failure.')
+    .argument('[paths...]', 'rule directories, rule files or test files', [DEFAULT_RULES_PATH])
+    .option('--rules <paths...>', 'additional rule files or directories (user rules)')
+    .option('--grep <text>', 'only cases whose rule id or name contains the text')
+    .option('-v, --verbose', 'also list the incidents of passing cases')
+    .option('--json', 'machine-readable output')
+    .action(async (paths: string[], opts: RulesTestOptions) => {
+      process.exitCode = await rulesTest(paths, opts, { stdout: process.stdout, stderr: process.stderr });
+    });
+}
