@@ -127,7 +127,14 @@ export function parseDuration(text: string): number {
 
 /** ISO time, epoch ms, or an offset from `base` (`+5m`, `-1d`, `+0`). */
 export function parseTime(value: unknown, base: number, what: string): number {
-  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'number' && Number.isFinite(value)) {
+    // YAML reads `+0` and `-5` as numbers; a small number is a forgotten unit, not 1970
+    if (Math.abs(value) < 1e11)
+      throw new CaseError(
+        `${what}: ${value} is not a time; write an offset with a unit ("+0m", "-5m") or an ISO time`,
+      );
+    return value;
+  }
   if (value instanceof Date) return value.getTime();
   if (typeof value === 'string') {
     const s = value.trim();
