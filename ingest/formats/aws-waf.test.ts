@@ -18,7 +18,7 @@ describe('AWS WAF format: exact output', () => {
             dataset: 'aws.waf',
             original:
               '{"timestamp":1704448800123,"formatVersion":1,"webaclId":"arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/api-acl/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111","terminatingRuleId":"AWS-AWSManagedRulesSQLiRuleSet","terminatingRuleType":"MANAGED_RULE_GROUP","action":"BLOCK","terminatingRuleMatchDetails":[{"conditionType":"SQL_INJECTION","sensitivityLevel":"LOW","location":"QUERY_STRING","matchedData":["1","OR","1=1"]}],"httpSourceName":"ALB","httpSourceId":"123456789012-app/api-alb/50dc6c495c0c9188","ruleGroupList":[{"ruleGroupId":"AWS#AWSManagedRulesSQLiRuleSet","terminatingRule":{"ruleId":"SQLi_QUERYARGUMENTS","action":"BLOCK","ruleMatchDetails":null},"nonTerminatingMatchingRules":[],"excludedRules":null,"customerConfig":null}],"rateBasedRuleList":[],"nonTerminatingMatchingRules":[],"requestHeadersInserted":null,"responseCodeSent":null,"httpRequest":{"clientIp":"203.0.113.45","country":"NL","headers":[{"name":"Host","value":"api.example.com"},{"name":"User-Agent","value":"sqlmap/1.7.2#stable (https://sqlmap.org)"},{"name":"Accept","value":"*/*"},{"name":"X-Forwarded-For","value":"198.51.100.7"}],"uri":"/v1/products","args":"id=1%27%20OR%20%271%27%3D%271","httpVersion":"HTTP/1.1","httpMethod":"GET","requestId":"1-65a3f2e0-0d4c6b1a2f3e4d5c6b7a8901"},"labels":[{"name":"awswaf:managed:aws:sql-database:SQLi_QueryArguments"}],"ja3Fingerprint":"e7d705a3286e19ea42f587b344ee6865","requestBodySize":0,"requestBodySizeInspectedByWAF":0}',
-            id: 'tzSaC3nYFK4r-5jM9BcJHj',
+            id: 'VvLbn5wZawmg1aEwmrAkgT',
           },
           observer: {
             vendor: 'AWS',
@@ -118,7 +118,7 @@ describe('AWS WAF format: exact output', () => {
             dataset: 'aws.waf',
             original:
               '{"timestamp":1704448803000,"formatVersion":1,"webaclId":"arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/api-acl/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111","terminatingRuleId":"Default_Action","terminatingRuleType":"REGULAR","action":"ALLOW","terminatingRuleMatchDetails":[],"httpSourceName":"ALB","httpSourceId":"123456789012-app/api-alb/50dc6c495c0c9188","ruleGroupList":[{"ruleGroupId":"AWS#AWSManagedRulesBotControlRuleSet","terminatingRule":null,"nonTerminatingMatchingRules":[{"ruleId":"CategoryHttpLibrary","action":"COUNT"}],"excludedRules":null}],"rateBasedRuleList":[],"nonTerminatingMatchingRules":[],"requestHeadersInserted":null,"responseCodeSent":null,"httpRequest":{"clientIp":"198.51.100.23","country":"DE","headers":[{"name":"Host","value":"api.example.com"},{"name":"x-api-key","value":"[REDACTED]"},{"name":"User-Agent","value":"Go-http-client/1.1"}],"uri":"/v1/users/8812/profile","args":"fields=name%2Cemail&access_token=[REDACTED]","httpVersion":"HTTP/1.1","httpMethod":"GET","requestId":"1-65a3f2e3-00aa11bb22cc33dd44ee55ff"},"labels":[{"name":"awswaf:managed:aws:bot-control:bot:category:http_library"}]}',
-            id: '5lsPl_jntqMD_43riiF9Gl',
+            id: 'tdHAGfvI25ZA_pFIoEWNLf',
           },
           observer: {
             vendor: 'AWS',

@@ -18,7 +18,7 @@ describe('Azure format: exact output', () => {
             dataset: 'azure.frontdoor',
             original:
               '{"time":"2024-01-05T10:00:02Z","resourceId":"/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000000/RESOURCEGROUPS/RG-EDGE/PROVIDERS/MICROSOFT.NETWORK/FRONTDOORS/AFD-CLASSIC","category":"FrontdoorWebApplicationFirewallLog","properties":{"clientIP":"192.0.2.150","clientPort":"33000","socketIP":"198.51.100.250","requestUri":"https://api.example.com:443/login","ruleName":"RateLimitLogin","policy":"classicPolicy","action":"Log","host":"api.example.com","trackingReference":"0aBcDeFgHiJkLmNoPqRsTuVwXyZ","policyMode":"detection","details":{"matches":[],"msg":"","data":""}}}',
-            id: 'mYeIBWHfhYMYtc5-uzWC6k',
+            id: 'cpAc4BLJlh-1TFEfcH8s-0',
           },
           observer: {
             vendor: 'Microsoft',
@@ -87,7 +87,7 @@ describe('Azure format: exact output', () => {
             dataset: 'azure.application_gateway',
             original:
               '{"resourceId":"/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000000/RESOURCEGROUPS/RG-API/PROVIDERS/MICROSOFT.NETWORK/APPLICATIONGATEWAYS/APPGW-API","operationName":"ApplicationGatewayFirewall","category":"ApplicationGatewayFirewallLog","time":"2024-01-05T10:00:00.1234567Z","properties":{"instanceId":"appgw_1","clientIp":"203.0.113.7","clientPort":"","requestUri":"/api/search?q=%27%20or%201%3D1--","ruleSetType":"OWASP_CRS","ruleSetVersion":"3.2","ruleId":"942100","message":"SQL Injection Attack Detected via libinjection","action":"Blocked","site":"Global","details":{"message":"Warning. detected SQLi using libinjection with fingerprint \'s&1c\' ","data":"Matched Data: s&1c found within ARGS:q: \' or 1=1--","file":"rules/REQUEST-942-APPLICATION-ATTACK-SQLI.conf","line":"65"},"hostname":"api.example.com","transactionId":"e0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5","policyId":"default","policyScope":"Global","policyScopeName":"Global","engine":"Azwaf"}}',
-            id: 'm9lfKeMrOFIedglZFCejMv',
+            id: 'ehbYzPzGSfrAIbYZYL8Znq',
           },
           observer: {
             vendor: 'Microsoft',

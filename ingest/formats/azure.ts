@@ -100,12 +100,15 @@ function wafRecord(o: Obj, p: Obj, product: string, ctx: ParseContext): ParseRes
   setExtra(ev, 'policyId', str(p.policyId));
   setExtra(ev, 'engine', str(p.engine));
   if (details !== undefined) {
-    setExtra(ev, 'details', {
-      message: str(details.message) ?? str(details.msg),
-      data: str(details.data),
-      file: str(details.file),
-      matches: Array.isArray(details.matches) ? details.matches : undefined,
-    });
+    const d: Record<string, unknown> = {};
+    const message = str(details.message) ?? str(details.msg);
+    if (message !== undefined && message.trim() !== '') d.message = message;
+    const data = str(details.data);
+    if (data !== undefined) d.data = data;
+    const file = str(details.file);
+    if (file !== undefined) d.file = file;
+    if (Array.isArray(details.matches) && details.matches.length > 0) d.matches = details.matches;
+    if (Object.keys(d).length > 0) setExtra(ev, 'details', d);
   }
   return { ok: true, event: ev, raw };
 }

@@ -19,7 +19,7 @@ describe('Cloudflare format: exact output', () => {
             dataset: 'cloudflare.http_requests',
             original:
               '{"ClientIP":"198.51.100.88","ClientCountry":"XX","ClientRequestHost":"api.example.com","ClientRequestMethod":"GET","ClientRequestURI":"/v1/search?q=1%27%20or%20%271%27=%271&api_key=[REDACTED]","ClientRequestProtocol":"HTTP/1.1","ClientRequestScheme":"http","ClientRequestUserAgent":"sqlmap/1.7.2#stable (https://sqlmap.org)","EdgeStartTimestamp":1704448802,"EdgeEndTimestamp":1704448802,"EdgeResponseStatus":403,"EdgeResponseBytes":512,"RayID":"84a1b2c3d4e5f609","WAFAction":"drop","WAFRuleID":"100001","WAFRuleMessage":"SQLi - OR 1=1","WAFAttackScore":4,"ZoneName":"example.com"}',
-            id: 'kysjF1uFTHYTCe9Cy2EjPd',
+            id: 'NL0BiIkBgOtZzDhIvthl08',
           },
           observer: {
             vendor: 'Cloudflare',
@@ -108,7 +108,7 @@ describe('Cloudflare format: exact output', () => {
             dataset: 'cloudflare.firewall_events',
             original:
               '{"Action":"block","ClientASN":64502,"ClientASNDescription":"EXAMPLE-HOSTING","ClientCountry":"nl","ClientIP":"203.0.113.201","ClientIPClass":"noRecord","ClientRefererHost":"","ClientRequestHost":"api.example.com","ClientRequestMethod":"GET","ClientRequestPath":"/wp-login.php","ClientRequestProtocol":"HTTP/1.1","ClientRequestQuery":"?redirect_to=%2Fadmin","ClientRequestScheme":"https","ClientRequestUserAgent":"Mozilla/5.0 zgrab/0.x","Datetime":"2024-01-05T10:00:00Z","Description":"Block scanners","EdgeColoCode":"AMS","EdgeResponseStatus":403,"Kind":"firewall","MatchIndex":0,"Metadata":{"ruleset_version":"66"},"OriginResponseStatus":0,"OriginatorRayID":"00","RayID":"84a1b2c3d4e5f610","RuleID":"0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e","Source":"firewallCustom"}',
-            id: 'gxRo1-CDfxskds2-1ZNv04',
+            id: 'fVCiFdefR0MUdDf6_tadzX',
           },
           observer: {
             vendor: 'Cloudflare',

@@ -74,7 +74,7 @@ function timestampMs(v: unknown): number | undefined {
 
 function copyRest(o: Obj, mapped: ReadonlySet<string>, ev: EventDraft): void {
   let extra: Record<string, unknown> | undefined;
-  for (const k in o) {
+  for (const k of Object.keys(o)) {
     if (mapped.has(k)) continue;
     const v = o[k];
     if (v === null || v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) continue;
@@ -191,7 +191,7 @@ function parseHttp(line: string, ctx: ParseContext): ParseResult {
   }
   if (isObj(o.Cookies)) {
     const parts: string[] = [];
-    for (const k in o.Cookies) {
+    for (const k of Object.keys(o.Cookies)) {
       const v = str(o.Cookies[k]);
       if (v !== undefined) parts.push(`${k}=${v}`);
     }

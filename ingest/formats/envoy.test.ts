@@ -19,7 +19,7 @@ describe('Envoy/Istio format: exact output', () => {
             dataset: 'envoy.access',
             original:
               '[2024-01-05T10:00:04.000Z] "GET /reviews/0?token=[REDACTED] HTTP/1.1" 503 UF upstream_reset_before_response_started{connection_failure} - "delayed_connect_error:_111" 0 91 1 - "-" "Go-http-client/1.1" "e3f2a1b0-c9d8-4765-b432-10fedcba9876" "reviews:9080" "10.244.0.30:9080" outbound|9080||reviews.default.svc.cluster.local - 10.96.10.20:9080 [2001:db8::9]:33000 - default',
-            id: 'cdrefS1zqar5JfhFJEZvCG',
+            id: 'gp5vAsh9ZghkBD-FSFfrPP',
           },
           observer: {
             vendor: 'Istio',
@@ -109,7 +109,7 @@ describe('Envoy/Istio format: exact output', () => {
             dataset: 'envoy.json',
             original:
               '{"start_time":"2024-01-05T10:00:01.000Z","method":"POST","path":"/api/v2/auth/login","protocol":"HTTP/2","response_code":401,"response_flags":"-","response_code_details":"via_upstream","bytes_received":98,"bytes_sent":37,"duration":8,"upstream_service_time":"7","x_forwarded_for":"198.51.100.12, 10.244.0.1","user_agent":"python-requests/2.31.0","request_id":"5c6d7e8f-9012-4b3c-a4d5-e6f7a8b9c0d1","authority":"api.example.com:443","upstream_host":"10.244.1.7:8080","upstream_cluster":"outbound|8080||auth.default.svc.cluster.local","downstream_remote_address":"[2001:db8::44]:50000","route_name":"default"}',
-            id: '5oyQn5yADGmuSaM4aMDj8e',
+            id: 'ITBTfEZegmUd_53_SjcVwg',
           },
           observer: {
             vendor: 'Envoy',

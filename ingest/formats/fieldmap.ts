@@ -341,7 +341,7 @@ export function applyFieldMap(
   }
   if (map.keepUnmapped) {
     let extra: Record<string, unknown> | undefined;
-    for (const k in o) {
+    for (const k of Object.keys(o)) {
       if (map.consumed.has(k)) continue;
       const v = o[k];
       if (v === null || v === undefined || v === '' || v === '-') continue;

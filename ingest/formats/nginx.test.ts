@@ -18,7 +18,7 @@ describe('NGINX format: exact output', () => {
             dataset: 'nginx.access',
             original:
               '10.0.0.5 - alice [05/Jan/2024:10:00:01 +0100] "POST /api/v1/login HTTP/1.1" 401 64 "-" "python-requests/2.31.0" "198.51.100.7, 10.0.0.5"',
-            id: 'W8e9AJfCD01FyqiPIeplgj',
+            id: 'Y8EjCcyF7cFiO1Kv2g_3AW',
           },
           observer: {
             vendor: 'F5',
@@ -85,7 +85,7 @@ describe('NGINX format: exact output', () => {
             dataset: 'nginx.ingress',
             original:
               '10.244.0.1 - - [05/Jan/2024:10:00:01 +0000] "POST /api/v2/auth/token HTTP/1.1" 502 150 "-" "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36" 488 3.005 [auth-svc-80] [] 10.244.2.3:80, 10.244.2.4:80 0, 150 3.001, 0.004 502, 502 a1b2c3d4e5f60718293a4b5c6d7e8f90',
-            id: 'xE901BtWe1hbusfL1nb1hs',
+            id: 'B1hY-aeu3S7Q9JnFf0ygLL',
           },
           observer: {
             vendor: 'Kubernetes',
@@ -164,7 +164,7 @@ describe('NGINX format: exact output', () => {
             dataset: 'nginx.json',
             original:
               '{"time":"2024-01-05T10:00:00+00:00","remote_addr":"10.0.0.5","xff":"203.0.113.9, 10.0.0.5","request_id":"7f3c1e2a9b8d4c5e6f708192a3b4c5d6","method":"GET","host":"api.example.com","uri":"/v1/users/1234/orders","args":"page=1&access_token=[REDACTED]","status":200,"body_bytes_sent":2048,"request_length":412,"request_time":0.052,"upstream_status":"200","upstream_response_time":"0.050","ua":"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.144 Mobile Safari/537.36","ssl_protocol":"TLSv1.3","ssl_cipher":"TLS_AES_256_GCM_SHA384","api_key_id":"key_live_42"}',
-            id: 'nrn0UAsCSK0n-kdqJyJ3gv',
+            id: '96mlukIYC6ht0kmS9MMChV',
           },
           observer: {
             vendor: 'F5',

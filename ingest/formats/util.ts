@@ -98,8 +98,23 @@ const MAX_TS = Date.UTC(2200, 0, 1);
 /** ms since epoch → ISO-8601 UTC with milliseconds, or undefined when out of a sane range. */
 export function isoFromMs(ms: number | undefined): string | undefined {
   if (ms === undefined || !Number.isFinite(ms) || ms < MIN_TS || ms > MAX_TS) return undefined;
-  return new Date(Math.floor(ms)).toISOString();
+  const t = Math.floor(ms);
+  // Log lines arrive roughly in order: reuse the formatted date of the previous call's day.
+  const day = Math.floor(t / 86_400_000);
+  if (day !== lastDay) {
+    lastDay = day;
+    lastDayPrefix = new Date(day * 86_400_000).toISOString().slice(0, 11);
+  }
+  const r = t - day * 86_400_000;
+  const h = Math.floor(r / 3_600_000);
+  const m = Math.floor((r % 3_600_000) / 60_000);
+  const sec = Math.floor((r % 60_000) / 1000);
+  const milli = r % 1000;
+  return `${lastDayPrefix}${h < 10 ? '0' : ''}${h}:${m < 10 ? '0' : ''}${m}:${sec < 10 ? '0' : ''}${sec}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
 }
+
+let lastDay = Number.NaN;
+let lastDayPrefix = '';
 
 /** Epoch number in s, ms, µs or ns, chosen by magnitude (as Cloudflare's `timestamp_format`). */
 export function epochToMs(v: number): number {
@@ -331,7 +346,7 @@ export function headersFromObject(o: unknown): Record<string, string> | undefine
   if (!isObj(o)) return undefined;
   const out: Record<string, string> = {};
   let any = false;
-  for (const k in o) {
+  for (const k of Object.keys(o)) {
     const v = o[k];
     let s: string | undefined;
     if (typeof v === 'string') s = v;

@@ -141,8 +141,8 @@ export function createClientIpResolver(config: ClientIpConfig = {}): ClientIpRes
       const gw = child(ev, 'gatewatch');
       const client = child(gw, 'client');
       if (peer !== undefined) {
-        const p = parseAddress(peer);
-        if (p !== undefined) client.peer_ip = p.toString();
+        const p = classify(peer);
+        if (p !== null) client.peer_ip = p.slice(2);
       }
       if (xff !== undefined) client.forwarded_for = xff.length > 1024 ? xff.slice(0, 1024) : xff;
       const ip = resolve(peer, xff);

@@ -4,7 +4,7 @@
  * The raw value is never stored. JWT payloads are decoded without verification and never throw.
  */
 
-import { createHmac } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { CredentialCandidate, CredentialLocation, EventDraft, RawRequest } from '../formats/types.ts';
 import { child } from '../formats/util.ts';
 
@@ -123,6 +123,18 @@ function decodeValue(v: string): string {
   }
 }
 
+function hmacPads(secret: string | Uint8Array): { inner: Hash; outer: Hash } {
+  let key = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret);
+  if (key.length > 64) key = createHash('sha256').update(key).digest();
+  const ipad = Buffer.alloc(64, 0x36);
+  const opad = Buffer.alloc(64, 0x5c);
+  for (let i = 0; i < key.length; i++) {
+    ipad[i]! ^= key[i]!;
+    opad[i]! ^= key[i]!;
+  }
+  return { inner: createHash('sha256').update(ipad), outer: createHash('sha256').update(opad) };
+}
+
 export interface IdentityResolver {
   apply(ev: EventDraft, raw: RawRequest): void;
   fingerprint(value: string): string | undefined;
@@ -134,9 +146,13 @@ export function createIdentityResolver(config: IdentityConfig = {}): IdentityRes
   const paramNames = new Set((config.apiKeyParams ?? DEFAULT_API_KEY_PARAMS).map((p) => p.toLowerCase()));
   const cookieNames = new Set((config.apiKeyCookies ?? DEFAULT_API_KEY_COOKIES).map((c) => c.toLowerCase()));
 
+  // HMAC-SHA256 (RFC 2104) with the padded key states computed once and copied per call:
+  // same output as createHmac, without re-deriving the key for every request.
+  const pads = secret === undefined ? undefined : hmacPads(secret);
   function fingerprint(value: string): string | undefined {
-    if (secret === undefined) return undefined;
-    return createHmac('sha256', secret).update(value).digest('hex').slice(0, 32);
+    if (pads === undefined) return undefined;
+    const inner = pads.inner.copy().update(value).digest();
+    return pads.outer.copy().update(inner).digest('hex').slice(0, 32);
   }
 
   return {

@@ -1,6 +1,7 @@
 /**
- * A small bounded LRU cache on top of Map's insertion order. `get` refreshes recency only when
- * the entry is not already among the most recent ones, to keep hot-path hits cheap.
+ * A small bounded cache on top of Map's insertion order (FIFO eviction: cheap hits, bounded
+ * memory; for the heavily skewed key sets of logs — user agents, client addresses — it behaves
+ * like an LRU).
  */
 export class Lru<K, V> {
   readonly max: number;
@@ -16,19 +17,15 @@ export class Lru<K, V> {
     return this.map.size;
   }
 
-  /** The cached value; `undefined` both when absent and when undefined was cached (use `has`). */
+  /**
+   * The cached value; `undefined` when absent (cache `null`, not `undefined`, for negative
+   * results). Hits do not reorder entries: eviction is first-in-first-out, which keeps hits to
+   * one Map lookup; hot keys evicted by churn come straight back on the next miss.
+   */
   get(key: K): V | undefined {
     const v = this.map.get(key);
-    if (v === undefined && !this.map.has(key)) {
-      this.misses++;
-      return undefined;
-    }
-    this.hits++;
-    // Refresh recency: move to the end. Cheap for Map (delete + set).
-    if (this.map.size > 64) {
-      this.map.delete(key);
-      this.map.set(key, v as V);
-    }
+    if (v === undefined) this.misses++;
+    else this.hits++;
     return v;
   }
 

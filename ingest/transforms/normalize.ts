@@ -51,6 +51,8 @@ export function createNormalizeContext(
   return { name: config.name, parser, enrich, now: options.now ?? Date.now };
 }
 
+const NO_FAILURES = Object.freeze([]) as unknown as DeadLetter[];
+
 export function normalizeLine(line: string | Uint8Array, ctx: NormalizeContext): NormalizeResult {
   const r = parseLine(ctx.parser, line, ctx.now());
   if (!r.ok) {
@@ -69,6 +71,7 @@ export function normalizeLine(line: string | Uint8Array, ctx: NormalizeContext):
     child(gw, 'source').format = rec.format.id;
     events.push(ctx.enrich(ev, rec.raw));
   }
+  if (r.failures.length === 0) return { ok: true, events, failures: NO_FAILURES };
   const failures: DeadLetter[] = r.failures.map((f) =>
     f.format === undefined ? { reason: f.reason } : { reason: f.reason, format: f.format },
   );

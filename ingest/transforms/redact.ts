@@ -78,10 +78,6 @@ interface Secret {
   value: string;
 }
 
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
 function replaceAll(text: string, find: string, repl: string): string {
   return text.indexOf(find) < 0 ? text : text.split(find).join(repl);
 }
@@ -134,27 +130,42 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
     return changed ? parts.join('&') : query;
   }
 
-  function scrub(text: string, secrets: readonly Secret[]): string {
-    let out = text;
+  interface ScrubPlan {
+    literals: string[];
+    /** Short secrets, replaced only where they follow their name (name=v, "name":"v", name: v). */
+    contextual: Secret[];
+    /** Length of the shortest text that can contain a secret. */
+    shortest: number;
+  }
+
+  /** Every form a secret may take in logged text, longest first (a header before its parts). */
+  function plan(secrets: readonly Secret[]): ScrubPlan {
+    const literals = new Set<string>();
+    const contextual: Secret[] = [];
+    let shortest = Number.POSITIVE_INFINITY;
     for (const s of secrets) {
       const v = s.value;
       if (v.length === 0 || v === marker) continue;
       if (v.length >= 6) {
-        out = replaceAll(out, v, marker);
+        literals.add(v);
         const json = JSON.stringify(v).slice(1, -1);
-        if (json !== v) out = replaceAll(out, json, marker);
+        if (json !== v) literals.add(json);
         const enc = encodeURIComponent(v);
-        if (enc !== v) out = replaceAll(out, enc, marker);
-        if (v.indexOf('/') >= 0) out = replaceAll(out, v.replace(/\//g, '\\/'), marker);
-      } else if (s.name !== '' && out.indexOf(v) >= 0) {
-        // Short values: only where they follow their name (name=v, "name":"v", name: v).
-        const re = new RegExp(
-          `(${escapeRe(s.name)}["']?\\s*[:=]\\s*["']?)${escapeRe(v)}(?=$|[^A-Za-z0-9])`,
-          'gi',
-        );
-        out = out.replace(re, (_m, p: string) => p + marker);
+        if (enc !== v) literals.add(enc);
+        if (v.indexOf('/') >= 0) literals.add(v.replace(/\//g, '\\/'));
+        if (v.length < shortest) shortest = v.length;
+      } else if (s.name !== '') {
+        contextual.push(s);
+        if (v.length < shortest) shortest = v.length;
       }
     }
+    return { literals: [...literals].sort((a, b) => b.length - a.length), contextual, shortest };
+  }
+
+  function scrub(text: string, p: ScrubPlan): string {
+    let out = text;
+    for (const lit of p.literals) if (out.indexOf(lit) >= 0) out = out.split(lit).join(marker);
+    for (const s of p.contextual) out = scrubContextual(out, s.name, s.value, marker);
     return out;
   }
 
@@ -164,7 +175,7 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
     secrets: Secret[],
     depth: number,
   ): void {
-    for (const k in obj) {
+    for (const k of Object.keys(obj)) {
       const v = obj[k];
       if (isSensitive(k) && v !== null && v !== undefined) {
         names.add(k);
@@ -190,12 +201,15 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
     }
   }
 
-  function scrubStrings(obj: Record<string, unknown>, secrets: readonly Secret[], depth: number): void {
-    for (const k in obj) {
+  function scrubStrings(obj: Record<string, unknown>, p: ScrubPlan, depth: number): void {
+    for (const k of Object.keys(obj)) {
       const v = obj[k];
-      if (typeof v === 'string') obj[k] = scrub(v, secrets);
-      else if (typeof v === 'object' && v !== null && depth < 4) {
-        scrubStrings(v as Record<string, unknown>, secrets, depth + 1);
+      if (typeof v === 'string') {
+        if (v.length < p.shortest) continue;
+        const r = scrub(v, p);
+        if (r !== v) obj[k] = r;
+      } else if (typeof v === 'object' && v !== null && depth < 4) {
+        scrubStrings(v as Record<string, unknown>, p, depth + 1);
       }
     }
   }
@@ -233,7 +247,7 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
         }
       }
       if (raw.loggedValues !== undefined) {
-        for (const k in raw.loggedValues) {
+        for (const k of Object.keys(raw.loggedValues)) {
           if (!isSensitive(k)) continue;
           names.add(k);
           secrets.push({ name: k, value: raw.loggedValues[k]! });
@@ -271,18 +285,17 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
       if (gx !== undefined) scrubExtra(gx, names, secrets, 0);
 
       if (secrets.length === 0) return original;
-      // Longest first, so a whole header is replaced before its parts.
-      if (secrets.length > 1) secrets.sort((a, b) => b.value.length - a.value.length);
-      if (gx !== undefined) scrubStrings(gx, secrets, 0);
-      if (url?.original !== undefined) url.original = scrub(url.original, secrets);
-      if (ev.error?.message !== undefined) ev.error.message = scrub(ev.error.message, secrets);
+      const p = plan(secrets);
+      if (gx !== undefined) scrubStrings(gx, p, 0);
+      if (url?.original !== undefined) url.original = scrub(url.original, p);
+      if (ev.error?.message !== undefined) ev.error.message = scrub(ev.error.message, p);
       if (names.size > 0) {
         const gw = child(ev, 'gatewatch');
         const list = gw.redacted ?? [];
         for (const n of names) if (!list.includes(n)) list.push(n);
         gw.redacted = list;
       }
-      return original === undefined ? undefined : scrub(original, secrets);
+      return original === undefined ? undefined : scrub(original, p);
     },
   };
 }
@@ -294,4 +307,40 @@ function decodeName(raw: string): string {
   } catch {
     return raw;
   }
+}
+
+function isAlnum(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
+/**
+ * Replace a short value only where it directly follows its name: `name=v`, `name: v`,
+ * `"name":"v"`, `'name' = 'v'` (name case-insensitive), never inside longer words.
+ */
+export function scrubContextual(text: string, name: string, value: string, marker: string): string {
+  let from = 0;
+  let out = '';
+  let last = 0;
+  const lname = name.toLowerCase();
+  for (;;) {
+    const i = text.indexOf(value, from);
+    if (i < 0) break;
+    from = i + 1;
+    const after = text.charCodeAt(i + value.length);
+    if (i + value.length < text.length && isAlnum(after)) continue;
+    let j = i - 1;
+    if (text[j] === '"' || text[j] === "'") j--;
+    while (text[j] === ' ') j--;
+    if (text[j] !== '=' && text[j] !== ':') continue;
+    j--;
+    while (text[j] === ' ') j--;
+    if (text[j] === '"' || text[j] === "'") j--;
+    const start = j - lname.length + 1;
+    if (start < 0 || text.slice(start, j + 1).toLowerCase() !== lname) continue;
+    if (start > 0 && isAlnum(text.charCodeAt(start - 1))) continue;
+    out += text.slice(last, i) + marker;
+    last = i + value.length;
+    from = last;
+  }
+  return last === 0 ? text : out + text.slice(last);
 }

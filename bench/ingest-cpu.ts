@@ -1,0 +1,174 @@
+/**
+ * CPU benchmark of the pure ingest path: detect → parse → normalise → enrich, one core, no I/O.
+ *
+ *   node bench/ingest-cpu.ts [lines=200000] [--per-format]
+ *
+ * Corpus: every sample line in samples/formats/ (all formats, mixed), replicated to N lines with
+ * client addresses and numeric ids varied per copy (so caches and the route learner see churn).
+ * Enrichment runs with trusted proxies, a fingerprint secret, the user-agent LRU and GeoIP + ASN
+ * lookups against small MMDB files built in memory. The ceiling printed next to it is a bare
+ * `JSON.parse` over the same lines (text lines as JSON string literals) in the same run.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createNormalizeContext, normalizeLine, type SourceConfig } from '../ingest/transforms/normalize.ts';
+import { writeMmdb } from '../ingest/transforms/testing/mmdb-writer.ts';
+
+const args = process.argv.slice(2);
+const N = Number(args.find((a) => /^\d+$/.test(a)) ?? 200_000);
+const perFormat = args.includes('--per-format');
+const dir = join(dirname(fileURLToPath(import.meta.url)), '../samples/formats');
+
+const GENERIC_MAP = {
+  ts: '@timestamp',
+  client: '@peer_ip',
+  verb: 'http.request.method',
+  target: '@target',
+  code: 'http.response.status_code',
+  took_ms: '@duration_ms',
+  agent: 'user_agent.original',
+  tenant: 'labels.tenant',
+};
+
+const byFormat = new Map<string, string[]>();
+for (const f of readdirSync(dir).sort()) {
+  if (!f.endsWith('.log')) continue;
+  const id = f.slice(0, -4);
+  const lines = readFileSync(join(dir, f), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('#'));
+  byFormat.set(id, lines);
+}
+
+function vary(line: string, k: number): string {
+  if (k === 0) return line;
+  return line
+    .replace(/203\.0\.113\.\d{1,3}/g, `203.0.113.${k % 251}`)
+    .replace(/198\.51\.100\.\d{1,3}/g, `198.51.100.${(k * 7) % 253}`)
+    .replace(/\/(users|products|items|orders)\/\d+/g, (_m, p: string) => `/${p}/${1000 + (k % 5000)}`);
+}
+
+function corpus(lines: string[], n: number): string[] {
+  const out: string[] = [];
+  for (let k = 0; out.length < n; k++) for (const l of lines) if (out.length < n) out.push(vary(l, k));
+  return out;
+}
+
+const cityDb = writeMmdb(
+  [
+    {
+      network: '203.0.113.0/24',
+      data: {
+        country: { iso_code: 'NL', names: { en: 'Netherlands' } },
+        city: { names: { en: 'Amsterdam' } },
+        location: { latitude: 52.37, longitude: 4.89 },
+      },
+    },
+    { network: '198.51.100.0/24', data: { country: { iso_code: 'DE', names: { en: 'Germany' } } } },
+    { network: '2001:db8::/32', data: { country: { iso_code: 'US', names: { en: 'United States' } } } },
+  ],
+  { databaseType: 'GeoLite2-City' },
+);
+const asnDb = writeMmdb(
+  [
+    {
+      network: '203.0.113.0/24',
+      data: { autonomous_system_number: 64500, autonomous_system_organization: 'Example Hosting' },
+    },
+    {
+      network: '198.51.100.0/24',
+      data: { autonomous_system_number: 64501, autonomous_system_organization: 'Doc Net' },
+    },
+  ],
+  { databaseType: 'GeoLite2-ASN' },
+);
+
+function config(name: string, format?: string): SourceConfig {
+  return {
+    name,
+    ...(format ? { format } : {}),
+    ...(format === 'generic.json' ? { fieldMap: GENERIC_MAP } : {}),
+    clientIp: { trustedProxies: ['10.0.0.0/8', '2001:db8:ffff::/48'] },
+    identity: { fingerprintSecret: 'bench-secret' },
+    geo: { cityDatabase: cityDb, asnDatabase: asnDb },
+  };
+}
+
+/** Rates are per CPU-second of this process (the machine may be shared), plus wall-clock. */
+function run(
+  lines: string[],
+  format?: string,
+): { rate: number; wallRate: number; events: number; dead: number } {
+  const ctx = createNormalizeContext(config('bench', format), { now: () => 1_704_448_800_000 });
+  let events = 0;
+  let dead = 0;
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (const l of lines) {
+    const r = normalizeLine(l, ctx);
+    if (r.ok) events += r.events.length;
+    else dead++;
+  }
+  const wall = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  const cpu = (c.user + c.system) / 1e6;
+  return { rate: lines.length / cpu, wallRate: lines.length / wall, events, dead };
+}
+
+function ceiling(lines: string[]): number {
+  const inputs = lines.map((l) => {
+    try {
+      JSON.parse(l);
+      return l;
+    } catch {
+      return JSON.stringify(l);
+    }
+  });
+  let sink = 0;
+  const c0 = process.cpuUsage();
+  for (const l of inputs) {
+    const v = JSON.parse(l) as unknown;
+    if (v !== null) sink++;
+  }
+  const c = process.cpuUsage(c0);
+  if (sink < 0) console.log(sink);
+  return lines.length / ((c.user + c.system) / 1e6);
+}
+
+const fmt = (n: number) => `${Math.round(n).toLocaleString('en-US')}/s`;
+
+const mixedSource = [...byFormat.entries()].filter(([id]) => id !== 'generic.json').flatMap(([, l]) => l);
+const mixed = corpus(mixedSource, N);
+const bytes = mixed.reduce((a, l) => a + Buffer.byteLength(l), 0);
+console.log(
+  `corpus: ${mixed.length.toLocaleString('en-US')} lines from ${mixedSource.length} samples of ${byFormat.size - 1} formats, mean ${Math.round(bytes / mixed.length)} B/line; node ${process.version}`,
+);
+
+// warm up (JIT, caches), then best of 3
+run(corpus(mixedSource, 20_000));
+ceiling(mixed.slice(0, 20_000));
+let best = { rate: 0, wallRate: 0, events: 0, dead: 0 };
+let ceil = 0;
+for (let i = 0; i < 3; i++) {
+  const r = run(mixed);
+  if (r.rate > best.rate) best = r;
+  ceil = Math.max(ceil, ceiling(mixed));
+}
+console.log(
+  `parse+normalise+enrich (auto-detect, mixed): ${fmt(best.rate)} per CPU-second (${fmt(best.wallRate)} wall-clock; ${best.events} events, ${best.dead} dead letters)`,
+);
+console.log(
+  `ceiling: bare JSON.parse of the same lines:   ${fmt(ceil)}  → pipeline at ${((best.rate / ceil) * 100).toFixed(1)}% of it`,
+);
+console.log(`target ≥ 100,000/s per core: ${best.rate >= 100_000 ? 'met' : 'NOT met'}`);
+
+if (perFormat) {
+  console.log('\nper format (fixed format, 50k lines each):');
+  for (const [id, lines] of byFormat) {
+    const c = corpus(lines, 50_000);
+    run(c.slice(0, 5000), id);
+    const r = run(c, id);
+    console.log(`  ${id.padEnd(28)} ${fmt(r.rate).padStart(12)}   ceiling ${fmt(ceiling(c)).padStart(12)}`);
+  }
+}
