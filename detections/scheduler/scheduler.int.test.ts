@@ -109,7 +109,8 @@ describe('detection scheduler (real Redis and Elasticsearch, controlled clock)',
 
   it('overlapping look-backs and late events within lateness: each window fires exactly once', async () => {
     const s = await makeScheduler(`${ctx.prefix}-a`);
-    await index([...burst('203.0.113.1', T0 - 20 * MIN), ...burst('203.0.113.2', T0 - 10 * MIN)]);
+    // Both windows lie inside the first run's look-back, [T0 − 16m, T0 − 1m).
+    await index([...burst('203.0.113.1', T0 - 15 * MIN), ...burst('203.0.113.2', T0 - 10 * MIN)]);
     now = T0;
     await s.runRule('burst-401');
     expect((await incidents()).length).toBe(2);
