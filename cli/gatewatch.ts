@@ -7,9 +7,11 @@ import { ConfigError } from '../core/config/load.ts';
 import { register as registerDetect } from './commands/detect.ts';
 import { register as registerEval } from './commands/eval.ts';
 import { register as registerIngest } from './commands/ingest.ts';
+import { register as registerKeys } from './commands/keys.ts';
 import { register as registerReplay } from './commands/replay.ts';
 import { register as registerRules } from './commands/rules.ts';
 import { register as registerScenario } from './commands/scenario.ts';
+import { register as registerServe } from './commands/serve.ts';
 
 const program = new Command('gatewatch')
   .description('API-security analytics: gateway and WAF logs in, correlated incidents out.')
@@ -22,6 +24,8 @@ registerReplay(program);
 registerEval(program);
 registerRules(program);
 registerScenario(program);
+registerServe(program);
+registerKeys(program);
 
 try {
   await program.parseAsync(process.argv);

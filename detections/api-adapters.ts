@@ -45,7 +45,17 @@ export class EngineDetectionPort implements DetectionPort {
   private readonly scheduler: DetectionScheduler | undefined;
   private readonly maxGroups: number;
 
-  constructor(options: { es: Client; prefix: string; scheduler?: DetectionScheduler; maxGroups?: number }) {
+  private readonly reloadRules: (() => Promise<void>) | undefined;
+
+  constructor(options: {
+    es: Client;
+    prefix: string;
+    scheduler?: DetectionScheduler;
+    maxGroups?: number;
+    /** Re-read the rule set after a rule changed through the API. */
+    reloadRules?: () => Promise<void>;
+  }) {
+    this.reloadRules = options.reloadRules;
     this.es = options.es;
     this.prefix = options.prefix;
     this.scheduler = options.scheduler;
@@ -102,7 +112,9 @@ export class EngineDetectionPort implements DetectionPort {
   }
 
   async rulesChanged(): Promise<void> {
-    // Stored rules are read by detection workers when they reload; nothing to do here.
+    // This process's scheduler (run now) sees the change at once; detection workers re-read
+    // the rule set on their own reload interval.
+    await this.reloadRules?.();
   }
 }
 

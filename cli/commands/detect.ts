@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../../core/config/load.ts';
+import { loadRuleSet } from '../../detections/rule-set.ts';
 import { startDetection } from '../../detections/runtime.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
 
@@ -37,7 +38,17 @@ export function register(program: Command): void {
           }
         },
       });
-      console.log(`detection worker ready: ${rules.filter((r) => r.enabled).length} rules scheduled`);
+      // Rules managed through the REST API join the file rules; re-read them every minute.
+      const reload = async () => {
+        const set = await loadRuleSet(config, runtime.es);
+        for (const p of set.problems) console.error(p);
+        runtime.scheduler.setRules(set.rules);
+        await runtime.scheduler.syncSchedules();
+        return set.rules.filter((r) => r.enabled).length;
+      };
+      console.log(`detection worker ready: ${await reload()} rules scheduled`);
+      const timer = setInterval(() => void reload().catch((err) => console.error(`rule reload: ${err.message}`)), 60_000);
+      timer.unref();
       const close = async () => {
         await runtime.close();
         process.exit(0);

@@ -1,39 +1,66 @@
 /**
- * `gatewatch serve` — the REST API.
- *
- * The detection, event-search and ingest-admin ports come from `portFactory`; until the
- * detection engine and ingest runtime provide theirs, the in-process implementations of
- * api/testing/ports.ts are used (filter rules only for test/preview; events searched in
- * Elasticsearch; ingest sources and dead letters empty).
+ * `gatewatch serve` — the REST API, with its ports wired to the real engine: the in-process
+ * evaluator for rule tests, the Elasticsearch executor for previews and runs, the rule
+ * language's compiler for event search, and the ingest runtime's dead letters and counters.
  */
 import type { Client } from '@elastic/elasticsearch';
 import type { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { buildApp, installApiIndices } from '../../api/app.ts';
 import type { ApiPorts } from '../../api/ports.ts';
-import {
-  ElasticsearchEventSearch,
-  InMemoryIngestAdmin,
-  InProcessDetection,
-} from '../../api/testing/ports.ts';
-import { loadConfig } from '../../core/config/load.ts';
+import { durationMs, loadConfig } from '../../core/config/load.ts';
 import type { GatewatchConfig } from '../../core/config/schema.ts';
 import { createEsClient } from '../../core/store/elasticsearch.ts';
+import { ElasticsearchEventSearchPort, EngineDetectionPort } from '../../detections/api-adapters.ts';
 import {
   ElasticsearchIncidentRepository,
   installIncidentIndex,
 } from '../../detections/incidents/repository.ts';
+import { loadRuleSet } from '../../detections/rule-set.ts';
+import { elasticsearchExecutor } from '../../detections/runtime.ts';
+import { DetectionScheduler } from '../../detections/scheduler/scheduler.ts';
+import { IngestAdmin } from '../../ingest/admin.ts';
+import { IngestProducer } from '../../ingest/pipeline/producer.ts';
+import { diskReaders } from '../../parser/index.ts';
 
 export type PortFactory = (config: GatewatchConfig, es: Client, redis: Redis) => Promise<ApiPorts>;
 
-export const defaultPorts: PortFactory = async (config, es) => {
+export const defaultPorts: PortFactory = async (config, es, redis) => {
   const prefix = config.elasticsearch.indexPrefix;
   await installIncidentIndex(es, prefix);
+  const { rules } = await loadRuleSet(config, es);
+  // A scheduler without a worker: "run now" executes here, under the same per-rule lease the
+  // detection workers take, so it never overlaps a scheduled run.
+  const scheduler = new DetectionScheduler({
+    es,
+    redis,
+    redisUrl: config.redis.url,
+    prefix,
+    queuePrefix: config.redis.prefix,
+    rules,
+    execute: elasticsearchExecutor(es, prefix, config.detections.maxGroups),
+    maxCatchUpMs: durationMs(config.detections.maxCatchUp),
+    leaseMs: durationMs(config.detections.leaseTime),
+  });
+  await scheduler.init();
+  const producer = new IngestProducer({
+    producer: redis,
+    queuePrefix: config.redis.prefix,
+    highWaterMark: config.ingest.highWaterMark,
+    batchSize: config.ingest.batchSize,
+  });
   return {
     incidents: new ElasticsearchIncidentRepository(es, prefix),
-    detection: new InProcessDetection(es, prefix),
-    events: new ElasticsearchEventSearch(es, prefix),
-    ingest: new InMemoryIngestAdmin(),
+    detection: new EngineDetectionPort({
+      es,
+      prefix,
+      scheduler,
+      maxGroups: config.detections.maxGroups,
+      reloadRules: async () => scheduler.setRules((await loadRuleSet(config, es)).rules),
+    }),
+    events: new ElasticsearchEventSearchPort(es, prefix),
+    ingest: new IngestAdmin({ es, redis, prefix, queuePrefix: config.redis.prefix, sources: config.ingest.sources, producer }),
+    ruleReaders: diskReaders(),
   };
 };
 

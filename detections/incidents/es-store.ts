@@ -4,16 +4,12 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 import { errors } from '@elastic/elasticsearch';
-import { type Incident, incidentMappings } from '../../core/schema/incident.ts';
-import { ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
+import type { Incident } from '../../core/schema/incident.ts';
+import { indexNames } from '../../core/store/elasticsearch.ts';
 import type { IncidentStore } from './writer.ts';
 
-export async function ensureIncidentIndex(client: Client, prefix: string): Promise<void> {
-  await ensureIndex(client, indexNames(prefix).incidents, {
-    settings: { number_of_shards: 1, number_of_replicas: 0 },
-    mappings: incidentMappings,
-  });
-}
+/** The incidents index is installed by the repository (one definition, with index sorting). */
+export { installIncidentIndex as ensureIncidentIndex } from './repository.ts';
 
 const isStatus = (err: unknown, status: number) => err instanceof errors.ResponseError && err.statusCode === status;
 

@@ -271,24 +271,9 @@ export interface EsIncidentRepositoryOptions {
 const isStatus = (err: unknown, status: number) =>
   err instanceof errors.ResponseError && err.statusCode === status;
 
-/** incidentMappings with `match_only_text` replaced by `text` (same queries, larger index). */
-export function withPlainText(mappings: unknown): unknown {
-  if (Array.isArray(mappings)) return mappings.map(withPlainText);
-  if (mappings === null || typeof mappings !== 'object') return mappings;
-  return Object.fromEntries(
-    Object.entries(mappings).map(([k, v]) => [
-      k,
-      k === 'type' && v === 'match_only_text' ? 'text' : withPlainText(v),
-    ]),
-  );
-}
-
 /**
- * Install the incidents template (from incidentMappings, index sorted by created_at desc, id
- * desc) and create the index. Idempotent. Install it before anything else creates the index:
- * index sorting cannot be added to an existing index.
- * Nodes without the mapper-extras module (e.g. the integ-test distribution) lack
- * `match_only_text`; there the title and summary use `text`.
+ * Install the incidents template (sorted by created_at desc, id desc: the default listing
+ * order, so a page needs no full sort) and create the index. Idempotent.
  */
 export async function installIncidentIndex(client: Client, prefix: string): Promise<void> {
   const index = indexNames(prefix).incidents;
@@ -310,13 +295,7 @@ export async function installIncidentIndex(client: Client, prefix: string): Prom
         mappings: mappings as estypes.MappingTypeMapping,
       },
     });
-  try {
-    await put(incidentMappings);
-  } catch (err) {
-    if (!(err instanceof errors.ResponseError) || !JSON.stringify(err.body ?? '').includes('match_only_text'))
-      throw err;
-    await put(withPlainText(incidentMappings));
-  }
+  await put(incidentMappings);
   await ensureIndex(client, index);
 }
 
