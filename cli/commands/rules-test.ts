@@ -58,19 +58,23 @@ export async function rulesTest(paths: string[], opts: RulesTestOptions, io: Io)
       ok: failed === 0,
       passed: results.length - failed,
       failed,
-      results: results.map((r) => ({
-        ...r,
-        range: r.range && {
-          start: new Date(r.range.start).toISOString(),
-          end: new Date(r.range.end).toISOString(),
-        },
-      })),
+      results,
     };
-    io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify(out, isoTimes, 2)}\n`);
   } else {
     io.stdout.write(formatRuleTestReport(results, { verbose: opts.verbose ?? false }));
   }
   return failed > 0 ? 1 : 0;
+}
+
+/** JSON replacer: windows and ranges as ISO-8601 times instead of epoch ms. */
+function isoTimes(key: string, value: unknown): unknown {
+  if ((key === 'window' || key === 'range') && value !== null && typeof value === 'object') {
+    const { start, end } = value as { start: unknown; end: unknown };
+    if (typeof start === 'number' && typeof end === 'number')
+      return { start: new Date(start).toISOString(), end: new Date(end).toISOString() };
+  }
+  return value;
 }
 
 /** Add `test` to the existing `rules` command (called from cli/commands/rules.ts). */
