@@ -3,6 +3,8 @@
  * (`<rules dir>/tests/*.yaml`, format: detections/rules/tests/README.md). Non-zero exit when
  * a case fails or the rules do not load.
  */
+import { readdirSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatRuleTestReport, loadRuleTests, runRuleTests } from '../../detections/rule-tests.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
@@ -26,13 +28,21 @@ export const DEFAULT_RULES_PATH = 'detections/rules';
 /**
  * Paths are rule directories (their `tests/` directories are searched), `.gwr` files (the
  * `tests/` directory next to them) or test files. Rules come from the directories and `.gwr`
- * files given plus `--rules`; with neither, from the built-in pack. Returns the exit code:
+ * files given, the directory a `tests/` directory of a given test file sits in, and `--rules`;
+ * with none of these, from the built-in pack. Returns the exit code:
  * 0 all passed, 1 a failure (or no case found), 2 rules that do not load.
  */
 export async function rulesTest(paths: string[], opts: RulesTestOptions, io: Io): Promise<number> {
   const targets = paths.length > 0 ? paths : [DEFAULT_RULES_PATH];
   const isTestFile = (p: string) => /\.(ya?ml|json)$/i.test(p);
-  const rulePaths = [...targets.filter((p) => !isTestFile(p)), ...(opts.rules ?? [])];
+  // a test file in `<dir>/tests/` brings the rules of `<dir>` (the rules it is stored next to)
+  const besideTests = targets
+    .filter((p) => isTestFile(p) && basename(dirname(resolve(p))) === 'tests')
+    .map((p) => dirname(dirname(resolve(p))))
+    .filter((dir) => readdirSync(dir).some((f) => f.endsWith('.gwr')));
+  const rulePaths = [
+    ...new Set([...targets.filter((p) => !isTestFile(p)), ...besideTests, ...(opts.rules ?? [])]),
+  ];
   const loaded = await loadRuleFiles(rulePaths.length > 0 ? rulePaths : [DEFAULT_RULES_PATH]);
   const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) {
