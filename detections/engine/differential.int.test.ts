@@ -141,7 +141,7 @@ const custom: RuleIR[] = [
   thresholdRule('t-terms-overflow', {
     groupBy: [],
     window: { sizeMs: 2 * H, mode: 'tumbling' },
-    metrics: [{ name: 'n', fn: 'count' }],
+    metrics: allMetrics,
     having: { op: 'cmp', metric: 'n', cmp: '>', value: 1 },
   }),
   sequenceRule('s-ato', {
@@ -240,7 +240,8 @@ describe('differential: Elasticsearch executor vs in-process evaluator', async (
   const fired = new Map<string, number>();
   it.each(rules.map((r) => [r.id, r] as const))('%s', async (_id, rule) => {
     const local = evaluateRule(rule, events, range);
-    const limits = rule.id === 't-terms-overflow' ? { termsSize: 5, pageSize: 7 } : { pageSize: 250 };
+    const limits =
+      rule.id === 't-terms-overflow' ? { termsSize: 5, pageSize: 7 } : { pageSize: 250, sliceDocs: 4000 };
     const remote = await runRuleOnElasticsearch(ctx.es, index, rule, range, limits);
     expect(remote.degraded).toEqual(local.degraded);
     expect(remote.detections.map(comparable)).toEqual(local.detections.map(comparable));

@@ -57,8 +57,10 @@ export interface EsLimits {
   maxDetections?: number;
   /** Wall-clock budget for one run; pages stop after it (default none). */
   timeBudgetMs?: number;
-  /** Composite page size (default 1000). */
+  /** Composite page size (default 2000). */
   pageSize?: number;
+  /** Documents per time slice of a composite aggregation (default 100,000). */
+  sliceDocs?: number;
   /** Distinct values enumerated per bucket for exact distinct_count/percentile (default 1000). */
   termsSize?: number;
 }
@@ -83,7 +85,8 @@ class Run {
       maxGroups: limits.maxGroups ?? 1_000_000,
       maxEvents: limits.maxEvents ?? 2_000_000,
       maxDetections: limits.maxDetections ?? 10_000,
-      pageSize: limits.pageSize ?? 1000,
+      pageSize: limits.pageSize ?? 2000,
+      sliceDocs: limits.sliceDocs ?? 100_000,
       termsSize: limits.termsSize ?? 1000,
       ...(limits.timeBudgetMs !== undefined ? { timeBudgetMs: limits.timeBudgetMs } : {}),
     };
@@ -323,58 +326,117 @@ async function bucketize(
   plan.termsFields.forEach((field, i) => {
     aggs[`v${i}`] = { terms: { field, size: run.limits.termsSize } };
   });
-  plan.metrics.forEach((m, i) => {
-    if (m.fn === 'distinct_count')
-      aggs[`c${i}`] = { cardinality: { field: m.field, precision_threshold: 40000 } };
-    if (m.fn === 'percentile')
-      aggs[`c${i}`] = { percentiles: { field: m.field, percents: [m.p], keyed: false } };
-  });
   const groups = new Map<string, GroupBuckets>();
   let after: Record<string, estypes.FieldValue> | undefined;
   let cells = 0;
   let lastKey: string | undefined;
   const kinds = groupBy.map(fieldKind);
+  const overflow: { values: (string | number | boolean)[]; t: number; part: Partial; i: number }[] = [];
+  // A composite aggregation re-reads every matching document for each page, so its cost grows
+  // with documents × pages. Time slices aligned to the bucket size (no bucket straddles two)
+  // keep both small: the cost stays linear in the number of documents.
+  const total = await run.es(() =>
+    run.client.count({ index: run.index, query: and(query, timeRange(read)) }),
+  );
+  const nSlices = Math.max(1, Math.ceil(total.count / run.limits.sliceDocs));
+  const aligned = Math.floor(read.start / bucketMs) * bucketMs;
+  const sliceLen = Math.max(1, Math.ceil((read.end - aligned) / nSlices / bucketMs)) * bucketMs;
+  let stop = false;
+  for (let from = aligned; from < read.end && !stop; from += sliceLen) {
+    const slice = { start: Math.max(read.start, from), end: Math.min(read.end, from + sliceLen) };
+    after = undefined;
+    for (;;) {
+      if (run.overBudget()) {
+        stop = true;
+        break;
+      }
+      const res = await run.es(() =>
+        run.client.search({
+          index: run.index,
+          size: 0,
+          query: and(query, timeRange(slice)),
+          aggs: {
+            g: { composite: { size: run.limits.pageSize, sources, ...(after ? { after } : {}) }, aggs },
+          },
+        }),
+      );
+      const agg = res.aggregations?.g as estypes.AggregationsCompositeAggregate | undefined;
+      const buckets = (agg?.buckets ?? []) as (estypes.AggregationsCompositeBucket &
+        Record<string, unknown>)[];
+      for (const b of buckets) {
+        const values = groupBy.map((_, i) => {
+          const v = b.key[`k${i}`];
+          return (canonicalValue(kinds[i]!, v) ?? v) as string | number | boolean;
+        });
+        const key = groupKeyOf(values);
+        if (cells >= run.limits.maxGroups && key !== lastKey) {
+          run.degrade(`more than ${run.limits.maxGroups} group windows: some groups were not evaluated`);
+          stop = true;
+          break;
+        }
+        cells++;
+        lastKey = key;
+        let g = groups.get(key);
+        if (!g) {
+          g = { key, values, buckets: new Map() };
+          groups.set(key, g);
+        }
+        const part = toPartial(plan, b);
+        const t = Number(b.key.t);
+        g.buckets.set(t, part);
+        part.terms.forEach((m, i) => {
+          if (m === null) overflow.push({ values, t, part, i });
+        });
+      }
+      after = agg?.after_key as Record<string, estypes.FieldValue> | undefined;
+      // only an empty page ends it: Elasticsearch may return short pages before the end
+      if (stop || buckets.length === 0 || !after) break;
+    }
+  }
+  // Buckets with more distinct values than one terms page: enumerate them exactly.
+  if (overflow.length > run.limits.maxGroups / 10) {
+    run.degrade(
+      `${overflow.length} buckets with more than ${run.limits.termsSize} distinct values: not enumerated`,
+    );
+  } else {
+    for (const o of overflow) {
+      if (run.overBudget()) break;
+      const terms: Query[] = groupBy.map((f, i) => ({ term: { [f]: { value: o.values[i]! } } }));
+      const window = { start: Math.max(read.start, o.t), end: Math.min(read.end, o.t + bucketMs) };
+      o.part.terms[o.i] = await enumerateValues(
+        run,
+        plan.termsFields[o.i]!,
+        and(query, timeRange(window), ...terms),
+      );
+    }
+  }
+  return [...groups.values()];
+}
+
+/** Every distinct value of a field with its document count (paged composite). */
+async function enumerateValues(run: Run, field: string, query: Query): Promise<Map<TermKey, number>> {
+  const out = new Map<TermKey, number>();
+  let after: Record<string, estypes.FieldValue> | undefined;
   for (;;) {
-    if (run.overBudget()) break;
     const res = await run.es(() =>
       run.client.search({
         index: run.index,
         size: 0,
-        query: and(query, timeRange(read)),
+        query,
         aggs: {
-          g: { composite: { size: run.limits.pageSize, sources, ...(after ? { after } : {}) }, aggs },
+          v: {
+            composite: { size: 10_000, sources: [{ v: { terms: { field } } }], ...(after ? { after } : {}) },
+          },
         },
       }),
     );
-    const agg = res.aggregations?.g as estypes.AggregationsCompositeAggregate | undefined;
-    const buckets = (agg?.buckets ?? []) as (estypes.AggregationsCompositeBucket & Record<string, unknown>)[];
-    let stop = false;
-    for (const b of buckets) {
-      const values = groupBy.map((_, i) => {
-        const v = b.key[`k${i}`];
-        return (canonicalValue(kinds[i]!, v) ?? v) as string | number | boolean;
-      });
-      const key = groupKeyOf(values);
-      if (cells >= run.limits.maxGroups && key !== lastKey) {
-        run.degrade(
-          `more than ${run.limits.maxGroups} group windows: groups after ${lastKey} were not evaluated`,
-        );
-        stop = true;
-        break;
-      }
-      cells++;
-      lastKey = key;
-      let g = groups.get(key);
-      if (!g) {
-        g = { key, values, buckets: new Map() };
-        groups.set(key, g);
-      }
-      g.buckets.set(Number(b.key.t), toPartial(plan, b));
-    }
+    const agg = res.aggregations?.v as estypes.AggregationsCompositeAggregate | undefined;
+    const buckets = (agg?.buckets ?? []) as estypes.AggregationsCompositeBucket[];
+    for (const b of buckets) out.set(b.key.v as TermKey, b.doc_count);
     after = agg?.after_key as Record<string, estypes.FieldValue> | undefined;
-    if (stop || buckets.length < run.limits.pageSize || !after) break;
+    if (buckets.length === 0 || !after) break;
   }
-  return [...groups.values()];
+  return out;
 }
 
 function toPartial(plan: AggPlan, b: Record<string, unknown>): Partial {
@@ -403,13 +465,6 @@ function toPartial(plan: AggPlan, b: Record<string, unknown>): Partial {
     const map = new Map<TermKey, number>();
     for (const x of t.buckets) map.set(x.key, x.doc_count);
     p.terms[i] = map;
-  });
-  plan.metrics.forEach((m, i) => {
-    const ref = plan.refs[i]!;
-    if (ref.terms === undefined || p.terms[ref.terms] !== null) return;
-    p.approx ??= {};
-    const c = b[`c${i}`] as { value?: number | null; values?: { key: number; value: number | null }[] };
-    p.approx[m.name] = m.fn === 'distinct_count' ? (c.value ?? null) : (c.values?.[0]?.value ?? null);
   });
   return p;
 }
@@ -518,7 +573,7 @@ async function compositeFs(
       out.set(groupKeyOf(key), fb);
     }
     after = agg?.after_key as Record<string, estypes.FieldValue> | undefined;
-    if (buckets.length < run.limits.pageSize || !after) break;
+    if (buckets.length === 0 || !after) break;
   }
   return out;
 }

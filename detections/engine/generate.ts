@@ -60,7 +60,10 @@ export function* generateEvents(n: number, opts: GenerateOptions): Generator<Gat
     const id = `${opts.seed ?? 1}-${i.toString(16).padStart(8, '0')}`;
     let srcIp = ip(Math.floor(r() * nIps));
     let user = `user${Math.floor(r() * users)}`;
-    let key: string | undefined = r() < 0.6 ? `key${Math.floor(r() * keys)}` : undefined;
+    const keyIdx = Math.floor(r() * keys);
+    let key: string | undefined = r() < 0.6 ? `key${keyIdx}` : undefined;
+    // a key is used from its owner's address, sometimes from a second one
+    if (key) srcIp = ip((keyIdx * 13 + (r() < 0.05 ? 1 : 0)) % nIps);
     let route = pick(ROUTES);
     let method = r() < 0.7 ? 'GET' : 'POST';
     let status = r() < 0.9 ? 200 : pick([201, 204, 301, 400, 401, 403, 404, 500, 502, 503]);

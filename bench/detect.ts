@@ -1,0 +1,220 @@
+/**
+ * bench:detect — the built-in rule pack on Elasticsearch and in process.
+ *
+ *   node bench/detect.ts [--events 1000000] [--days 8] [--local true]
+ *
+ * Generates seeded events (detections/engine/generate.ts), indexes them into a real
+ * Elasticsearch (ELASTICSEARCH_URL, else one started like the test harness), then times one run
+ * of the whole pack and of each rule, split into Elasticsearch time and worker time, next to
+ * ceilings measured in the same run on the same index: a bare count and a single composite
+ * aggregation (source.ip × 10 min, doc counts only) paged to the end. With --events above 1M
+ * it measures 1M first, then adds events up to the target and measures again (growth).
+ */
+import { parseArgs } from 'node:util';
+import { Client } from '@elastic/elasticsearch';
+import type { GatewatchEvent } from '../core/schema/event.ts';
+import { bulkWrite, indexNames } from '../core/store/elasticsearch.ts';
+import { installCoreTemplates } from '../core/store/templates.ts';
+import { runRuleOnElasticsearch } from '../detections/engine/elasticsearch.ts';
+import { evaluateRule } from '../detections/engine/evaluate.ts';
+import { generateEvents } from '../detections/engine/generate.ts';
+import { loadRuleFiles } from '../parser/index.ts';
+import { startElasticsearch } from '../test/harness/elasticsearch.ts';
+
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '1000000' },
+    days: { type: 'string', default: '8' },
+    local: { type: 'string', default: 'true' },
+  },
+});
+const target = Number(values.events);
+const DAY = 86_400_000;
+const spanMs = Number(values.days) * DAY;
+const START = Date.UTC(2025, 5, 1);
+const range = { start: START + DAY, end: START + spanMs };
+const prefix = `bench-detect-${process.pid}`;
+const names = indexNames(prefix);
+
+let stop: (() => Promise<void>) | undefined;
+let esUrl = process.env.ELASTICSEARCH_URL;
+if (!esUrl) {
+  const node = await startElasticsearch({ heapMb: 2048 });
+  stop = () => node.dispose();
+  esUrl = node.url;
+}
+const es = new Client({ node: esUrl, requestTimeout: 600_000, maxRetries: 0 });
+const { rules, diagnostics } = await loadRuleFiles(['detections/rules']);
+if (diagnostics.some((d) => d.severity === 'error')) throw new Error('built-in pack has errors');
+const enabled = rules.filter((r) => r.enabled);
+
+const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/** Index events [from, to) of a generation of `total` (timestamps spread over the span). */
+async function indexRange(total: number, seed: number): Promise<number> {
+  const t = performance.now();
+  let batch: GatewatchEvent[] = [];
+  const inflight: Promise<unknown>[] = [];
+  const flush = async () => {
+    const docs = batch;
+    batch = [];
+    const p = bulkWrite(
+      es,
+      docs.map((e) => ({
+        op: 'create' as const,
+        index: names.eventsIndexFor(e['@timestamp']),
+        id: String(e.event?.id),
+        doc: e,
+      })),
+    ).then((r) => {
+      if (r.rejected + r.retryable > 0)
+        throw new Error(`bulk: ${r.rejected} rejected, ${r.retryable} retryable`);
+    });
+    inflight.push(p);
+    if (inflight.length >= 2) await inflight.shift();
+  };
+  for (const e of generateEvents(total, { seed, start: START, spanMs, attackShare: 0.05 })) {
+    batch.push(e);
+    if (batch.length >= 5000) await flush();
+  }
+  if (batch.length) await flush();
+  await Promise.all(inflight);
+  await es.indices.refresh({ index: names.eventsPattern });
+  return performance.now() - t;
+}
+
+async function ceilings(): Promise<{ countMs: number; compositeMs: number; docs: number }> {
+  const q = { range: { '@timestamp': { gte: range.start, lt: range.end, format: 'epoch_millis' } } };
+  let t = performance.now();
+  const c = await es.count({ index: names.eventsAlias, query: q });
+  const countMs = performance.now() - t;
+  t = performance.now();
+  let after: Record<string, unknown> | undefined;
+  for (;;) {
+    const res = await es.search({
+      index: names.eventsAlias,
+      size: 0,
+      query: q,
+      aggs: {
+        g: {
+          composite: {
+            size: 1000,
+            sources: [
+              { k: { terms: { field: 'source.ip' } } },
+              { t: { date_histogram: { field: '@timestamp', fixed_interval: '10m' } } },
+            ],
+            ...(after ? { after: after as never } : {}),
+          },
+        },
+      },
+    });
+    const g = res.aggregations?.g as { buckets: unknown[]; after_key?: Record<string, unknown> };
+    if (g.buckets.length === 0 || !g.after_key) break;
+    after = g.after_key;
+  }
+  return { countMs, compositeMs: performance.now() - t, docs: c.count };
+}
+
+interface Row {
+  id: string;
+  kind: string;
+  detections: number;
+  esMs: number;
+  workerMs: number;
+  degraded?: string;
+  localMs?: number;
+  localDetections?: number;
+}
+
+async function measure(
+  total: number,
+  events?: GatewatchEvent[],
+): Promise<{ rows: Row[]; ceil: Awaited<ReturnType<typeof ceilings>> }> {
+  const ceil = await ceilings();
+  const rows: Row[] = [];
+  for (const rule of enabled) {
+    const r = await runRuleOnElasticsearch(es, names.eventsAlias, rule, range, { maxEvents: 5_000_000 });
+    const row: Row = {
+      id: rule.id,
+      kind: rule.kind,
+      detections: r.detections.length,
+      esMs: r.timing.esMs,
+      workerMs: r.timing.workerMs,
+      ...(r.degraded ? { degraded: r.degraded.reason } : {}),
+    };
+    if (events) {
+      const t = performance.now();
+      const local = evaluateRule(rule, events, range);
+      row.localMs = performance.now() - t;
+      row.localDetections = local.detections.length;
+    }
+    rows.push(row);
+  }
+  console.log(
+    `\n== ${total.toLocaleString()} events (${ceil.docs.toLocaleString()} in the evaluated range) ==`,
+  );
+  console.log(
+    `ceiling: count ${fmt(ceil.countMs)}; one composite (source.ip × 10m, doc counts) paged to the end ${fmt(ceil.compositeMs)}`,
+  );
+  console.log(
+    [
+      'rule'.padEnd(44),
+      'kind'.padEnd(10),
+      'det'.padStart(6),
+      'ES'.padStart(9),
+      'worker'.padStart(9),
+      'in-proc'.padStart(9),
+    ].join(' '),
+  );
+  for (const r of rows) {
+    console.log(
+      [
+        r.id.padEnd(44),
+        r.kind.padEnd(10),
+        String(r.detections).padStart(6),
+        fmt(r.esMs).padStart(9),
+        fmt(r.workerMs).padStart(9),
+        (r.localMs !== undefined
+          ? `${fmt(r.localMs)}${r.localDetections === r.detections ? '' : ` (${r.localDetections} det!)`}`
+          : '-'
+        ).padStart(9),
+        r.degraded ? `DEGRADED: ${r.degraded}` : '',
+      ].join(' '),
+    );
+  }
+  const esTotal = rows.reduce((a, r) => a + r.esMs, 0);
+  const worker = rows.reduce((a, r) => a + r.workerMs, 0);
+  const local = rows.reduce((a, r) => a + (r.localMs ?? 0), 0);
+  console.log(
+    `pack: ES ${fmt(esTotal)}, worker ${fmt(worker)}, total ${fmt(esTotal + worker)}${events ? `; in-process evaluator ${fmt(local)}` : ''}`,
+  );
+  return { rows, ceil };
+}
+
+try {
+  await installCoreTemplates(es, { prefix });
+  const first = Math.min(target, 1_000_000);
+  const ms = await indexRange(first, 1);
+  console.log(`indexed ${first.toLocaleString()} events in ${fmt(ms)}`);
+  const local =
+    values.local === 'true'
+      ? [...generateEvents(first, { seed: 1, start: START, spanMs, attackShare: 0.05 })]
+      : undefined;
+  const a = await measure(first, local);
+  if (target > first) {
+    const ms2 = await indexRange(target - first, 2);
+    console.log(`\nindexed ${(target - first).toLocaleString()} more events in ${fmt(ms2)}`);
+    const b = await measure(target);
+    const sum = (x: { rows: Row[] }) => x.rows.reduce((s, r) => s + r.esMs + r.workerMs, 0);
+    console.log(
+      `\ngrowth ${first.toLocaleString()} → ${target.toLocaleString()}: pack ×${(sum(b) / sum(a)).toFixed(1)}, count ceiling ×${(b.ceil.countMs / a.ceil.countMs).toFixed(1)}, composite ceiling ×${(b.ceil.compositeMs / a.ceil.compositeMs).toFixed(1)}`,
+    );
+  }
+} finally {
+  await es.indices
+    .delete({ index: `${prefix}-*`, ignore_unavailable: true, allow_no_indices: true })
+    .catch(() => undefined);
+  await es.indices.deleteIndexTemplate({ name: `${prefix}*` }).catch(() => undefined);
+  await es.close();
+  await stop?.();
+}
