@@ -24,6 +24,9 @@ import { AuditLog } from './audit.ts';
 import { ApiKeyStore, type Principal, type Role } from './auth/keys.ts';
 import { metrics } from './metrics.ts';
 import type { ApiPorts } from './ports.ts';
+import { inventoryPlugin } from '../inventory/api-plugin.ts';
+import { ElasticsearchInventoryStore, type InventoryStore } from '../inventory/store.ts';
+import { ElasticsearchSpecStore, type SpecStore } from '../inventory/specs/registry.ts';
 import { errorHandler, HttpProblem, sendProblem } from './problem.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -72,6 +75,8 @@ export interface BuildAppOptions {
   /** Override stores (tests). */
   keys?: ApiKeyStore;
   rules?: RuleStore;
+  /** API inventory stores (default: Elasticsearch). */
+  inventory?: { store: InventoryStore; specs: SpecStore };
 }
 
 export interface AppContext {
@@ -81,6 +86,7 @@ export interface AppContext {
   ports: ApiPorts;
   keys: ApiKeyStore;
   rules: RuleStore;
+  inventory: { store: InventoryStore; specs: SpecStore };
   audit: AuditLog;
 }
 
@@ -96,8 +102,8 @@ export const API_VERSION = '1.0.0';
 
 /** Create the API's own indices (keys, audit, rules, incidents template). Idempotent. */
 export async function installApiIndices(app: FastifyInstance): Promise<void> {
-  const { keys, audit, rules } = app.gatewatch;
-  await Promise.all([keys.install(), audit.install(), rules.install()]);
+  const { keys, audit, rules, inventory } = app.gatewatch;
+  await Promise.all([keys.install(), audit.install(), rules.install(), inventory.store.install(), inventory.specs.install()]);
 }
 
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
@@ -114,6 +120,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     requestIdHeader: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  const inventory = options.inventory ?? {
+    store: new ElasticsearchInventoryStore(options.es, prefix),
+    specs: new ElasticsearchSpecStore(options.es, prefix),
+  };
   const ctx: AppContext = {
     config,
     es: options.es,
@@ -121,6 +131,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     ports: options.ports,
     keys: options.keys ?? new ApiKeyStore(options.es, prefix),
     rules: options.rules ?? new ElasticsearchRuleStore(options.es, prefix),
+    inventory,
     audit: new AuditLog(options.es, prefix),
   };
   app.decorate('gatewatch', ctx);
@@ -266,6 +277,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(ruleRoutes(ctx), { prefix: '/api/v1' });
   await app.register(eventRoutes(ctx), { prefix: '/api/v1' });
   await app.register(adminRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(inventoryPlugin, { ...inventory, prefix: '/api/v1' });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

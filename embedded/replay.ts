@@ -17,8 +17,12 @@ import { writeIncidents } from '../detections/incidents/writer.ts';
 import { deadLetterId } from '../ingest/sinks/dead-letters.ts';
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer } from '../ingest/pipeline/normalize.ts';
+import { InventoryAccumulator } from '../inventory/accumulator.ts';
+import { MemoryInventoryStore, type MemoryInventoryJSON } from '../inventory/store.ts';
 import type { RuleIR } from '../parser/ir.ts';
 import type { EmbeddedStore } from './store.ts';
+
+export const INVENTORY_KEY = 'inventory';
 
 /** Files a replay reads: logs, not the scenario's labels or notes. */
 export function replayFiles(paths: string[]): string[] {
@@ -63,6 +67,8 @@ export interface ReplayResult {
   records: number;
   events: number;
   newEvents: number;
+  /** Endpoints (host, method, route template) in the embedded API inventory. */
+  endpoints: number;
   deadLetters: number;
   incidents: Incident[];
   createdIncidents: number;
@@ -70,13 +76,32 @@ export interface ReplayResult {
   elapsedMs: number;
 }
 
-/** The range a rule is evaluated over in a replay: everything, after the history it needs. */
+/**
+ * The range a rule is evaluated over in a replay: every window that holds a replayed event
+ * (windows at the edges included, so a short log still shows its bursts), after the history
+ * that first-seen and baseline rules need.
+ */
 export function replayRange(rule: RuleIR, bounds: { min: number; max: number }): { start: number; end: number } {
-  const end = bounds.max + 1;
-  let start = bounds.min;
-  if (rule.kind === 'first_seen') start = bounds.min + rule.firstSeen.historyMs;
-  if (rule.kind === 'baseline') start = bounds.min + rule.baseline.historyMs;
-  return { start: Math.min(start, end), end };
+  const down = (t: number, step: number) => Math.floor(t / step) * step;
+  const up = (t: number, step: number) => Math.ceil(t / step) * step;
+  switch (rule.kind) {
+    case 'threshold': {
+      const { sizeMs, slideMs } = rule.threshold.window;
+      const step = slideMs ?? sizeMs;
+      return { start: down(bounds.min - sizeMs + step, step), end: up(bounds.max + sizeMs, step) };
+    }
+    case 'baseline': {
+      const w = rule.baseline.windowMs;
+      const end = up(bounds.max + 1, w);
+      return { start: Math.min(down(bounds.min + rule.baseline.historyMs, w), end), end };
+    }
+    case 'first_seen': {
+      const end = bounds.max + 1;
+      return { start: Math.min(bounds.min + rule.firstSeen.historyMs, end), end };
+    }
+    default:
+      return { start: bounds.min, end: bounds.max + 1 };
+  }
 }
 
 export async function replay(files: string[], options: ReplayOptions): Promise<ReplayResult> {
@@ -105,8 +130,15 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
     }
   };
 
+  // The API inventory, kept in the same file (same accumulator as the distributed workers).
+  const saved = options.store.getJson<MemoryInventoryJSON>(INVENTORY_KEY);
+  const inventoryStore = saved ? MemoryInventoryStore.fromJSON(saved) : new MemoryInventoryStore();
+  const inventory = new InventoryAccumulator(inventoryStore);
+
   const flush = () => {
-    for (const e of options.store.addEvents(pending)) fresh.push(e);
+    const added = options.store.addEvents(pending);
+    inventory.add(added);
+    for (const e of added) fresh.push(e);
     newEvents = fresh.length;
     pending = [];
   };
@@ -134,6 +166,8 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
     }
   }
   flush();
+  await inventory.flush();
+  options.store.setJson(INVENTORY_KEY, inventoryStore.toJSON());
   options.onProgress?.({ records, events, deadLetters });
 
   if (options.shiftTo !== undefined) shiftTimestamps(options.store, options.shiftTo);
@@ -171,10 +205,13 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
       });
     }
   }
+  let endpoints = 0;
+  for await (const _ of inventoryStore.all()) endpoints++;
   return {
     records,
     events,
     newEvents,
+    endpoints,
     deadLetters,
     incidents: options.store.incidents(),
     createdIncidents,

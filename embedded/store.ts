@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS incidents (
   suppression_key TEXT,
   created_at TEXT NOT NULL,
   last_seen TEXT NOT NULL,
+  window_end TEXT NOT NULL,
   version INTEGER NOT NULL DEFAULT 1,
   doc TEXT NOT NULL
 );
@@ -36,6 +37,10 @@ CREATE TABLE IF NOT EXISTS incident_detections (
 CREATE TABLE IF NOT EXISTS checkpoints (
   rule_id TEXT PRIMARY KEY,
   end_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kv (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
   id TEXT PRIMARY KEY,
@@ -127,6 +132,18 @@ export class EmbeddedStore {
       .run(ruleId, end);
   }
 
+  /** Small JSON documents (the embedded API inventory, its specs). */
+  getJson<T>(key: string): T | undefined {
+    const row = this.db.prepare('SELECT value FROM kv WHERE key = ?').get(key) as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as T) : undefined;
+  }
+
+  setJson(key: string, value: unknown): void {
+    this.db
+      .prepare('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
+      .run(key, JSON.stringify(value));
+  }
+
   incidents(): Incident[] {
     const rows = this.db.prepare('SELECT doc FROM incidents ORDER BY created_at, id').all() as { doc: string }[];
     return rows.map((r) => JSON.parse(r.doc) as Incident);
@@ -162,16 +179,18 @@ export class EmbeddedStore {
           db
             .prepare(
               `SELECT doc FROM incidents WHERE rule_id = ? AND suppression_key = ? AND status IN (${placeholders})
-               AND last_seen >= ? AND id <> ? ORDER BY last_seen DESC LIMIT 1`,
+               AND window_end > ? AND window_end <= ? AND id <> ? ORDER BY window_end LIMIT 1`,
             )
-            .get(found.rule.id, found.suppression_key, ...statuses, since, found.id) as { doc: string } | undefined,
+            .get(found.rule.id, found.suppression_key, ...statuses, since, found.window.end, found.id) as
+            | { doc: string }
+            | undefined,
         );
       },
       async create(incident) {
         const r = db
           .prepare(
-            `INSERT OR IGNORE INTO incidents (id, rule_id, status, severity_rank, suppression_key, created_at, last_seen, doc)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+            `INSERT OR IGNORE INTO incidents (id, rule_id, status, severity_rank, suppression_key, created_at, last_seen, window_end, doc)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(
             incident.id,
@@ -181,6 +200,7 @@ export class EmbeddedStore {
             incident.suppression_key,
             incident.created_at,
             incident.last_seen,
+            incident.window.end,
             JSON.stringify(incident),
           );
         if (Number(r.changes) === 0) return 'exists';

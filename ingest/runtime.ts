@@ -11,6 +11,9 @@ import { durationMs } from '../core/config/load.ts';
 import { assertNoEviction, connectRedis } from '../core/queue/bullmq.ts';
 import { createEsClient, waitForElasticsearch } from '../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../core/store/templates.ts';
+import type { GatewatchEvent } from '../core/schema/event.ts';
+import { InventoryAccumulator } from '../inventory/accumulator.ts';
+import { ElasticsearchInventoryStore } from '../inventory/store.ts';
 import type { RawBatch } from './pipeline/batch.ts';
 import { createNormalizer } from './pipeline/normalize.ts';
 import { IngestProducer } from './pipeline/producer.ts';
@@ -67,6 +70,13 @@ export async function startIngest(config: GatewatchConfig, options: StartIngestO
     batchSize: config.ingest.batchSize,
   });
   const normalize = createNormalizer(config);
+  // The API inventory is maintained incrementally from what workers write.
+  const inventory = (options.workers ?? 0) > 0 ? new InventoryAccumulator(new ElasticsearchInventoryStore(es, config.elasticsearch.indexPrefix)) : undefined;
+  if (inventory) await new ElasticsearchInventoryStore(es, config.elasticsearch.indexPrefix).install();
+  const inventoryTimer = inventory
+    ? setInterval(() => void inventory.flush().catch(() => undefined), 10_000)
+    : undefined;
+  inventoryTimer?.unref();
   const workers = Array.from({ length: options.workers ?? 0 }, () =>
     startIngestWorker({
       es,
@@ -76,6 +86,13 @@ export async function startIngest(config: GatewatchConfig, options: StartIngestO
       queuePrefix: config.redis.prefix,
       concurrency: config.ingest.workerConcurrency,
       lockMs: durationMs(config.ingest.jobLock),
+      ...(inventory
+        ? {
+            onWritten: async (events: GatewatchEvent[]) => {
+              if (inventory.add(events)) await inventory.flush().catch(() => undefined);
+            },
+          }
+        : {}),
       ...(options.refresh !== undefined ? { refresh: options.refresh } : {}),
       onBatch: (outcome, job) => {
         // Per-source counters for the API's source status (lag, rates, errors).
@@ -111,6 +128,8 @@ export async function startIngest(config: GatewatchConfig, options: StartIngestO
     async close() {
       await http?.close();
       await Promise.all(workers.map((w) => w.close()));
+      if (inventoryTimer) clearInterval(inventoryTimer);
+      await inventory?.flush().catch(() => undefined);
       await producer.close();
       redis.disconnect();
       await es.close();

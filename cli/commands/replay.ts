@@ -173,7 +173,7 @@ export function register(program: Command): void {
           const secs = result.elapsedMs / 1000;
           console.log(
             `Replayed ${result.records} lines from ${files.length} file(s): ${result.events} events, ` +
-              `${result.deadLetters} dead letters, ${loaded.rules.length} rules, ${secs.toFixed(1)} s ` +
+              `${result.deadLetters} dead letters, ${result.endpoints} API endpoints discovered, ${loaded.rules.length} rules, ${secs.toFixed(1)} s ` +
               `(${Math.round(result.records / secs)} lines/s). Store: ${dbPath}`,
           );
           for (const r of result.rules) if (r.degraded) console.log(`  rule ${r.id} degraded: ${r.degraded}`);

@@ -3,11 +3,12 @@
  */
 import type { Command } from 'commander';
 import { rulesFmt, rulesValidate } from '../../parser/cli.ts';
+import { registerRulesTest } from './rules-test.ts';
 
 const io = { stdout: process.stdout, stderr: process.stderr };
 
 export function register(program: Command): void {
-  const rules = program.command('rules').description('Detection rules: validate, format.');
+  const rules = program.command('rules').description('Detection rules: validate, format, test.');
   rules
     .command('validate')
     .description('Parse and check rule files; non-zero exit on errors (for CI).')
@@ -25,4 +26,5 @@ export function register(program: Command): void {
     .action(async (paths: string[], opts: { write?: boolean; check?: boolean }) => {
       process.exitCode = await rulesFmt(paths, opts, io);
     });
+  registerRulesTest(rules);
 }

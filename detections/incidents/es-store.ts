@@ -38,12 +38,12 @@ export function elasticsearchIncidentStore(client: Client, prefix: string): Inci
               { term: { 'rule.id': found.rule.id } },
               { term: { suppression_key: found.suppression_key! } },
               { terms: { status: statuses } },
-              { range: { last_seen: { gte: since } } },
+              { range: { 'window.end': { gt: since, lte: found.window.end } } },
             ],
             must_not: [{ term: { id: found.id } }],
           },
         },
-        [{ last_seen: 'desc' }],
+        [{ 'window.end': 'asc' }],
       ),
     async create(incident) {
       try {

@@ -4,7 +4,8 @@
  * already exists (an overlapping look-back, a retried run, a catch-up) updated in place.
  *
  * Suppression: a detection whose suppression key matches an open incident of the same rule
- * seen within the suppression period is merged into that incident; its id joins
+ * whose suppression period [t, t + P) holds the detection's event time is merged into that
+ * incident (t: the incident's window end; the period is not extended by merges); its id joins
  * `detection_ids`, from which `occurrences` is counted, so merging is idempotent too.
  * Updates are partial documents guarded by sequence numbers (optimistic concurrency); no
  * scripts, which the test node does not have.
@@ -60,7 +61,10 @@ export interface IncidentStore {
   get(id: string): Promise<{ incident: Incident; version: string } | undefined>;
   /** The incident that absorbed a detection id (its own or merged by suppression). */
   findByDetectionId(detectionId: string): Promise<Incident | undefined>;
-  /** An incident of the same rule and suppression key, in `statuses`, last seen at or after `since`. */
+  /**
+   * An incident of the same rule and suppression key, in `statuses`, whose suppression period
+   * covers `found`: its own event time (window end) is after `since` and not after `found`'s.
+   */
   findSuppressing(found: Incident, statuses: string[], since: string): Promise<Incident | undefined>;
   /** Create unless the id exists. */
   create(incident: Incident): Promise<'created' | 'exists'>;
@@ -109,7 +113,9 @@ export async function writeIncidents(
       continue;
     }
     if (suppression && found.suppression_key) {
-      const since = new Date(Date.parse(found.first_seen) - suppression.periodMs).toISOString();
+      // The period [t, t + P) is anchored at the first incident's event time t (its window
+      // end) and not extended by what it absorbs (docs/rule-language.md, Suppression).
+      const since = new Date(Date.parse(found.window.end) - suppression.periodMs).toISOString();
       const statuses = suppression.afterResolution === 'reopen' ? [...OPEN, 'resolved'] : OPEN;
       const open = await store.findSuppressing(found, statuses, since);
       if (open) {

@@ -31,6 +31,8 @@ export interface ProcessBatchOptions {
   prefix: string;
   normalize: Normalizer;
   refresh?: boolean | 'wait_for';
+  /** Called with the events this batch newly wrote (e.g. the API inventory accumulator). */
+  onWritten?: (events: GatewatchEvent[]) => Promise<void> | void;
 }
 
 /** Process one batch end to end. Throws (so the job is retried) only on storage failures. */
@@ -75,6 +77,7 @@ export async function processBatch(batch: RawBatch, options: ProcessBatchOptions
     });
   }
   await writeDeadLetters(options.es, options.prefix, deadLetters);
+  await options.onWritten?.(sink.writtenEvents);
   return {
     events: events.length,
     written: sink.written,

@@ -10,6 +10,8 @@ import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
 
 export interface SinkResult {
   written: number;
+  /** The events written now (not already present): what statistics such as the inventory count. */
+  writtenEvents: GatewatchEvent[];
   duplicates: number;
   rejected: { event: GatewatchEvent; reason: string }[];
 }
@@ -28,7 +30,7 @@ export interface EsSinkOptions {
 
 export async function indexEvents(client: Client, events: GatewatchEvent[], options: EsSinkOptions): Promise<SinkResult> {
   const names = indexNames(options.prefix);
-  const result: SinkResult = { written: 0, duplicates: 0, rejected: [] };
+  const result: SinkResult = { written: 0, writtenEvents: [], duplicates: 0, rejected: [] };
   let pending = events;
   const attempts = options.itemAttempts ?? 4;
   for (let attempt = 1; pending.length > 0; attempt++) {
@@ -46,8 +48,10 @@ export async function indexEvents(client: Client, events: GatewatchEvent[], opti
     response.items.forEach((item, i) => {
       const event = pending[i]!;
       if (item.duplicate) result.duplicates++;
-      else if (item.ok) result.written++;
-      else if (item.retryable) retry.push(event);
+      else if (item.ok) {
+        result.written++;
+        result.writtenEvents.push(event);
+      } else if (item.retryable) retry.push(event);
       else result.rejected.push({ event, reason: `${item.error?.type ?? item.status}: ${item.error?.reason ?? ''}` });
     });
     pending = retry;
