@@ -20,8 +20,8 @@ import Fastify, {
 } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { GatewatchConfig } from '../core/config/schema.ts';
-import { AuditLog } from './audit.ts';
-import { ApiKeyStore, type Principal, type Role } from './auth/keys.ts';
+import { AuditLog, type AuditStore } from './audit.ts';
+import { ApiKeyStore, type KeyStore, type Principal, type Role } from './auth/keys.ts';
 import { metrics } from './metrics.ts';
 import type { ApiPorts } from './ports.ts';
 import { inventoryPlugin } from '../inventory/api-plugin.ts';
@@ -30,7 +30,7 @@ import { ElasticsearchSpecStore, type SpecStore } from '../inventory/specs/regis
 import { errorHandler, HttpProblem, sendProblem } from './problem.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { eventRoutes } from './routes/events.ts';
-import { healthRoutes } from './routes/health.ts';
+import { healthRoutes, type ReadinessCheck, serverReadiness } from './routes/health.ts';
 import { incidentRoutes } from './routes/incidents.ts';
 import { ruleRoutes } from './routes/rules.ts';
 import { ElasticsearchRuleStore, type RuleStore } from './rules/store.ts';
@@ -65,29 +65,37 @@ export interface RouteEntry {
 
 export interface BuildAppOptions {
   config: GatewatchConfig;
-  es: Client;
-  redis: Redis;
+  /**
+   * The distributed mode's stores. Without them (the embedded mode) keys, rules, audit,
+   * inventory and readiness must be given, and rate limiting is in memory.
+   */
+  es?: Client;
+  redis?: Redis;
   ports: ApiPorts;
   /** Fastify logger option (default: off). */
   logger?: FastifyServerOptions['logger'];
   /** Serve /docs and /openapi.json without a key (default false: viewer key needed). */
   publicDocs?: boolean;
-  /** Override stores (tests). */
-  keys?: ApiKeyStore;
+  /** Override stores (tests, the embedded mode). Default: Elasticsearch. */
+  keys?: KeyStore;
   rules?: RuleStore;
+  audit?: AuditStore;
   /** API inventory stores (default: Elasticsearch). */
   inventory?: { store: InventoryStore; specs: SpecStore };
+  /** Readiness checks by name (default: redis and elasticsearch). */
+  readiness?: Record<string, ReadinessCheck>;
 }
 
 export interface AppContext {
   config: GatewatchConfig;
-  es: Client;
-  redis: Redis;
+  es: Client | undefined;
+  redis: Redis | undefined;
   ports: ApiPorts;
-  keys: ApiKeyStore;
+  keys: KeyStore;
   rules: RuleStore;
   inventory: { store: InventoryStore; specs: SpecStore };
-  audit: AuditLog;
+  audit: AuditStore;
+  readiness: Record<string, ReadinessCheck>;
 }
 
 declare module 'fastify' {
@@ -120,19 +128,25 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     requestIdHeader: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  const { es, redis } = options;
+  const missing = (what: string): never => {
+    throw new Error(`buildApp: without Elasticsearch and Redis, pass ${what}`);
+  };
   const inventory = options.inventory ?? {
-    store: new ElasticsearchInventoryStore(options.es, prefix),
-    specs: new ElasticsearchSpecStore(options.es, prefix),
+    store: new ElasticsearchInventoryStore(es ?? missing('inventory'), prefix),
+    specs: new ElasticsearchSpecStore(es ?? missing('inventory'), prefix),
   };
   const ctx: AppContext = {
     config,
-    es: options.es,
-    redis: options.redis,
+    es,
+    redis,
     ports: options.ports,
-    keys: options.keys ?? new ApiKeyStore(options.es, prefix),
-    rules: options.rules ?? new ElasticsearchRuleStore(options.es, prefix),
+    keys: options.keys ?? new ApiKeyStore(es ?? missing('keys'), prefix),
+    rules: options.rules ?? new ElasticsearchRuleStore(es ?? missing('rules'), prefix),
     inventory,
-    audit: new AuditLog(options.es, prefix),
+    audit: options.audit ?? new AuditLog(es ?? missing('audit'), prefix),
+    readiness:
+      options.readiness ?? serverReadiness(redis ?? missing('readiness'), es ?? missing('readiness')),
   };
   app.decorate('gatewatch', ctx);
   app.decorate('routeTable', [] as RouteEntry[]);
@@ -240,7 +254,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     hook: 'preHandler',
     max: config.api.rateLimitPerMinute,
     timeWindow: 60_000,
-    redis: options.redis,
+    // Shared across API processes through Redis; in memory in the embedded (one-process) mode.
+    ...(redis ? { redis } : {}),
     nameSpace: `${config.redis.prefix}:api-rate:`,
     keyGenerator: (request) => (request.principal ? `key:${request.principal.keyId}` : `ip:${request.ip}`),
     skipOnError: false,

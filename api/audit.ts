@@ -37,7 +37,33 @@ export const auditMappings = {
   },
 } as const;
 
-export class AuditLog {
+export type AuditInput = Omit<AuditEntry, 'id' | 'at' | 'details'> & { details?: unknown };
+
+export interface AuditQuery {
+  actor?: string;
+  action?: string;
+  target_id?: string;
+  size: number;
+}
+
+/** Where the audit log lives: Elasticsearch (AuditLog) or the embedded SQLite file. */
+export interface AuditStore {
+  install(): Promise<void>;
+  record(entry: AuditInput): Promise<void>;
+  /** Newest first. */
+  list(query: AuditQuery): Promise<AuditEntry[]>;
+}
+
+export function auditEntry(entry: AuditInput): AuditEntry {
+  return {
+    ...entry,
+    id: randomUUID(),
+    at: new Date().toISOString(),
+    details: JSON.stringify(entry.details ?? {}),
+  };
+}
+
+export class AuditLog implements AuditStore {
   readonly index: string;
   private readonly client: Client;
 
@@ -53,22 +79,12 @@ export class AuditLog {
     });
   }
 
-  async record(entry: Omit<AuditEntry, 'id' | 'at' | 'details'> & { details?: unknown }): Promise<void> {
-    const doc: AuditEntry = {
-      ...entry,
-      id: randomUUID(),
-      at: new Date().toISOString(),
-      details: JSON.stringify(entry.details ?? {}),
-    };
+  async record(entry: AuditInput): Promise<void> {
+    const doc = auditEntry(entry);
     await this.client.index({ index: this.index, id: doc.id, document: doc });
   }
 
-  async list(query: {
-    actor?: string;
-    action?: string;
-    target_id?: string;
-    size: number;
-  }): Promise<AuditEntry[]> {
+  async list(query: AuditQuery): Promise<AuditEntry[]> {
     const filter = [];
     if (query.actor) filter.push({ term: { actor: query.actor } });
     if (query.action) filter.push({ term: { action: query.action } });

@@ -67,7 +67,51 @@ export function parseToken(token: string): { id: string; secret: string } | unde
 
 const info = ({ salt: _s, hash: _h, ...rest }: ApiKeyRecord): ApiKeyInfo => rest;
 
-export class ApiKeyStore {
+/** What a key record may show (never the hash or salt). */
+export const keyInfo = info;
+
+/** Where keys live: Elasticsearch (ApiKeyStore) or the embedded SQLite file (embedded/api-stores.ts). */
+export interface KeyStore {
+  install(): Promise<void>;
+  /** Create a key; the returned token is the only time the secret exists outside the caller. */
+  create(role: Role, name: string, createdBy: string): Promise<{ token: string; key: ApiKeyInfo }>;
+  list(): Promise<ApiKeyInfo[]>;
+  get(id: string): Promise<ApiKeyInfo | undefined>;
+  /** Revoke; returns the key, or undefined when no such key exists. Revoking twice is a no-op. */
+  revoke(id: string, by: string): Promise<ApiKeyInfo | undefined>;
+  /** The principal a bearer token stands for, or undefined (unknown, malformed, revoked, wrong secret). */
+  verify(token: string): Promise<Principal | undefined>;
+}
+
+/** A new key: its record (salted hash only) and the token shown once. */
+export function newKeyRecord(role: Role, name: string, createdBy: string): { token: string; record: ApiKeyRecord } {
+  const id = randomBytes(8).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  const salt = randomBytes(16).toString('base64url');
+  const record: ApiKeyRecord = {
+    id,
+    name,
+    role,
+    salt,
+    hash: digest(salt, secret).toString('base64url'),
+    created_at: new Date().toISOString(),
+    created_by: createdBy,
+    revoked_at: null,
+    revoked_by: null,
+  };
+  return { token: `gw_${id}_${secret}`, record };
+}
+
+/** The principal for a record and the secret presented (constant-time comparison). */
+export function verifyRecord(record: ApiKeyRecord | null | undefined, secret: string): Principal | undefined {
+  if (!record || record.revoked_at) return undefined;
+  const expected = Buffer.from(record.hash, 'base64url');
+  const actual = digest(record.salt, secret);
+  if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return undefined;
+  return { keyId: record.id, name: record.name, role: record.role };
+}
+
+export class ApiKeyStore implements KeyStore {
   readonly index: string;
   private readonly client: Client;
   private readonly cacheMs: number;
@@ -88,23 +132,11 @@ export class ApiKeyStore {
 
   /** Create a key; the returned token is the only time the secret exists outside the caller. */
   async create(role: Role, name: string, createdBy: string): Promise<{ token: string; key: ApiKeyInfo }> {
-    const id = randomBytes(8).toString('hex');
-    const secret = randomBytes(32).toString('base64url');
-    const salt = randomBytes(16).toString('base64url');
-    const record: ApiKeyRecord = {
-      id,
-      name,
-      role,
-      salt,
-      hash: digest(salt, secret).toString('base64url'),
-      created_at: new Date().toISOString(),
-      created_by: createdBy,
-      revoked_at: null,
-      revoked_by: null,
-    };
+    const { token, record } = newKeyRecord(role, name, createdBy);
+    const id = record.id;
     await this.client.create({ index: this.index, id, document: record, refresh: 'wait_for' });
     this.cache.delete(id);
-    return { token: `gw_${id}_${secret}`, key: info(record) };
+    return { token, key: info(record) };
   }
 
   async list(): Promise<ApiKeyInfo[]> {
@@ -138,12 +170,7 @@ export class ApiKeyStore {
   async verify(token: string): Promise<Principal | undefined> {
     const parsed = parseToken(token);
     if (!parsed) return undefined;
-    const record = await this.cached(parsed.id);
-    if (!record || record.revoked_at) return undefined;
-    const expected = Buffer.from(record.hash, 'base64url');
-    const actual = digest(record.salt, parsed.secret);
-    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return undefined;
-    return { keyId: record.id, name: record.name, role: record.role };
+    return verifyRecord(await this.cached(parsed.id), parsed.secret);
   }
 
   private async cached(id: string): Promise<ApiKeyRecord | null> {

@@ -1,5 +1,10 @@
-/** Liveness (public), readiness (Redis + Elasticsearch) and Prometheus metrics. */
+/**
+ * Liveness (public), readiness (Redis + Elasticsearch, or the embedded SQLite file) and
+ * Prometheus metrics.
+ */
+import type { Client } from '@elastic/elasticsearch';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Redis } from 'ioredis';
 import Type from 'typebox';
 import type { AppContext } from '../app.ts';
 import { registry } from '../metrics.ts';
@@ -11,10 +16,30 @@ const Check = Type.Object({
   detail: Type.Optional(Type.String()),
 });
 
-const Ready = Type.Object({
-  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
-  checks: Type.Object({ redis: Check, elasticsearch: Check }),
-});
+/** One readiness check: resolves (with an optional detail) when the dependency answers. */
+export type ReadinessCheck = () => Promise<string | undefined>;
+
+/** The distributed mode's checks: Redis and Elasticsearch. */
+export function serverReadiness(redis: Redis, es: Client): Record<string, ReadinessCheck> {
+  return {
+    redis: async () => {
+      const pong = await redis.ping();
+      if (pong !== 'PONG') throw new Error(`unexpected PING answer ${pong}`);
+      return undefined;
+    },
+    elasticsearch: async () => {
+      const h = await es.cluster.health({ timeout: '2s' });
+      if (h.status === 'red') throw new Error('cluster health is red');
+      return `cluster ${h.status}`;
+    },
+  };
+}
+
+const readySchema = (names: string[]) =>
+  Type.Object({
+    status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+    checks: Type.Object(Object.fromEntries(names.map((n) => [n, Check]))),
+  });
 
 async function timed(
   check: () => Promise<string | undefined>,
@@ -34,6 +59,11 @@ async function timed(
 }
 
 export function healthRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
+  const names = Object.keys(ctx.readiness);
+  const Ready = readySchema(names);
+  const what = names.length === 2 && names.includes('redis') && names.includes('elasticsearch')
+    ? 'Redis and Elasticsearch answer'
+    : `${names.join(', ')} answer${names.length === 1 ? 's' : ''}`;
   return async (app) => {
     app.get(
       '/health/live',
@@ -54,27 +84,15 @@ export function healthRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         config: { access: 'read' },
         schema: {
           tags: ['operations'],
-          summary: 'Readiness: Redis and Elasticsearch answer.',
+          summary: `Readiness: ${what}.`,
           response: { 200: Ready, 503: { ...Ready, description: 'A dependency is down.' } },
         },
       },
       async (_request, reply) => {
-        const [redis, elasticsearch] = await Promise.all([
-          timed(async () => {
-            const pong = await ctx.redis.ping();
-            if (pong !== 'PONG') throw new Error(`unexpected PING answer ${pong}`);
-            return undefined;
-          }),
-          timed(async () => {
-            const h = await ctx.es.cluster.health({ timeout: '2s' });
-            if (h.status === 'red') throw new Error('cluster health is red');
-            return `cluster ${h.status}`;
-          }),
-        ]);
-        const ok = redis.ok && elasticsearch.ok;
-        return reply
-          .code(ok ? 200 : 503)
-          .send({ status: ok ? 'ready' : 'not_ready', checks: { redis, elasticsearch } });
+        const results = await Promise.all(names.map((n) => timed(ctx.readiness[n]!)));
+        const checks = Object.fromEntries(names.map((n, i) => [n, results[i]!]));
+        const ok = results.every((r) => r.ok);
+        return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', checks });
       },
     );
 
