@@ -7,7 +7,7 @@
  * Elasticsearch (ELASTICSEARCH_URL, else one started like the test harness), then times one run
  * of the whole pack and of each rule, split into Elasticsearch time and worker time, next to
  * ceilings measured in the same run on the same index: a bare count and a single composite
- * aggregation (source.ip × 10 min, doc counts only) paged to the end. With --events above 1M
+ * aggregation (gatewatch.route × 10 min, doc counts only) paged to the end. With --events above 1M
  * it measures 1M first, then adds events up to the target and measures again (growth).
  */
 import { parseArgs } from 'node:util';
@@ -154,7 +154,7 @@ async function measure(
     `\n== ${total.toLocaleString()} events (${ceil.docs.toLocaleString()} in the evaluated range) ==`,
   );
   console.log(
-    `ceiling: count ${fmt(ceil.countMs)}; one composite (source.ip × 10m, doc counts) paged to the end ${fmt(ceil.compositeMs)}`,
+    `ceiling: count ${fmt(ceil.countMs)}; one composite (gatewatch.route × 10m, doc counts) paged to the end ${fmt(ceil.compositeMs)}`,
   );
   console.log(
     [
