@@ -1,19 +1,36 @@
 /**
  * `gatewatch keys create|list|revoke` — API keys for the REST API. A key is printed once, at
- * creation; only a salted hash is stored.
+ * creation; only a salted hash is stored. `--embedded [--db <file>]`: keys of the embedded
+ * SQLite store (`gatewatch serve --embedded`) instead of Elasticsearch.
  */
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { AuditLog } from '../../api/audit.ts';
-import { ApiKeyStore, ROLES, type Role } from '../../api/auth/keys.ts';
+import { AuditLog, type AuditStore } from '../../api/audit.ts';
+import { ApiKeyStore, type KeyStore, ROLES, type Role } from '../../api/auth/keys.ts';
 import { loadConfig } from '../../core/config/load.ts';
 import { createEsClient } from '../../core/store/elasticsearch.ts';
+import { SqliteAuditLog, SqliteKeyStore } from '../../embedded/api-stores.ts';
+import { EmbeddedStore } from '../../embedded/store.ts';
+
+interface StoreOptions {
+  embedded?: boolean;
+  db?: string;
+}
 
 async function withStore<T>(
   program: Command,
-  fn: (store: ApiKeyStore, audit: AuditLog) => Promise<T>,
+  fn: (store: KeyStore, audit: AuditStore) => Promise<T>,
+  where: StoreOptions = {},
 ): Promise<T> {
   const config = loadConfig({ file: program.opts().config });
+  if (where.embedded) {
+    const embedded = new EmbeddedStore(where.db ?? config.embedded.path);
+    try {
+      return await fn(new SqliteKeyStore(embedded), new SqliteAuditLog(embedded));
+    } finally {
+      embedded.close();
+    }
+  }
   const es = createEsClient(config.elasticsearch);
   try {
     const store = new ApiKeyStore(es, config.elasticsearch.indexPrefix);
@@ -36,7 +53,9 @@ export function register(program: Command): void {
     .requiredOption('--role <role>', `one of: ${ROLES.join(', ')}`)
     .option('--name <name>', 'what the key is for', 'cli')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { role: string; name: string; json?: boolean }) => {
+    .option('--embedded', 'in the embedded SQLite store (gatewatch serve --embedded)')
+    .option('--db <file>', 'with --embedded: the store file (default: embedded.path)')
+    .action(async (opts: { role: string; name: string; json?: boolean } & StoreOptions) => {
       if (!(ROLES as readonly string[]).includes(opts.role)) {
         console.error(
           `keys create: --role must be one of ${ROLES.join(', ')}, not ${JSON.stringify(opts.role)}`,
@@ -62,14 +81,16 @@ export function register(program: Command): void {
             `key ${key.id} (${key.role}, ${key.name}) created; store the token now, it is not shown again`,
           );
         }
-      });
+      }, opts);
     });
 
   keys
     .command('list')
     .description('List keys (never their secrets).')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--embedded', 'in the embedded SQLite store (gatewatch serve --embedded)')
+    .option('--db <file>', 'with --embedded: the store file (default: embedded.path)')
+    .action(async (opts: { json?: boolean } & StoreOptions) => {
       await withStore(program, async (store) => {
         const items = await store.list();
         if (opts.json) {
@@ -81,14 +102,16 @@ export function register(program: Command): void {
           console.log(`${k.id}  ${k.role.padEnd(7)}  ${state.padEnd(32)}  ${k.created_at}  ${k.name}`);
         }
         if (items.length === 0) console.error('no keys');
-      });
+      }, opts);
     });
 
   keys
     .command('revoke')
     .description('Revoke a key by id (the part after gw_).')
     .argument('<id>', 'key id, 16 hex digits')
-    .action(async (id: string) => {
+    .option('--embedded', 'in the embedded SQLite store (gatewatch serve --embedded)')
+    .option('--db <file>', 'with --embedded: the store file (default: embedded.path)')
+    .action(async (id: string, opts: StoreOptions) => {
       await withStore(program, async (store, audit) => {
         const key = await store.revoke(id, actor());
         if (!key) {
@@ -106,6 +129,6 @@ export function register(program: Command): void {
           details: { role: key.role, name: key.name },
         });
         console.log(`revoked ${key.id} (${key.role}, ${key.name})`);
-      });
+      }, opts);
     });
 }

@@ -2,6 +2,9 @@
  * `gatewatch serve` — the REST API, with its ports wired to the real engine: the in-process
  * evaluator for rule tests, the Elasticsearch executor for previews and runs, the rule
  * language's compiler for event search, and the ingest runtime's dead letters and counters.
+ *
+ * `gatewatch serve --embedded [--db <file>]` — the same API over the embedded SQLite file a
+ * replay fills (no Redis, no Elasticsearch): embedded/app.ts.
  */
 import type { Client } from '@elastic/elasticsearch';
 import type { Command } from 'commander';
@@ -21,6 +24,8 @@ import { elasticsearchExecutor } from '../../detections/runtime.ts';
 import { DetectionScheduler } from '../../detections/scheduler/scheduler.ts';
 import { IngestAdmin } from '../../ingest/admin.ts';
 import { IngestProducer } from '../../ingest/pipeline/producer.ts';
+import { buildEmbeddedApp } from '../../embedded/app.ts';
+import { EmbeddedStore } from '../../embedded/store.ts';
 import { diskReaders } from '../../parser/index.ts';
 
 export type PortFactory = (config: GatewatchConfig, es: Client, redis: Redis) => Promise<ApiPorts>;
@@ -104,6 +109,36 @@ export async function startServer(
   };
 }
 
+/** The API over the embedded SQLite file (default: `embedded.path`). */
+export async function startEmbeddedServer(
+  config: GatewatchConfig,
+  options: { db?: string; publicDocs?: boolean; logger?: boolean } = {},
+): Promise<StartedServer & { path: string }> {
+  const path = options.db ?? config.embedded.path;
+  const store = new EmbeddedStore(path);
+  try {
+    const app = await buildEmbeddedApp({
+      config,
+      store,
+      path,
+      publicDocs: options.publicDocs ?? false,
+      logger: options.logger === false ? false : { level: config.logLevel },
+    });
+    const url = await app.listen({ host: config.api.host, port: config.api.port });
+    return {
+      url,
+      path,
+      async close() {
+        await app.close();
+        store.close();
+      },
+    };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
 export function register(program: Command): void {
   program
     .command('serve')
@@ -111,12 +146,22 @@ export function register(program: Command): void {
     .option('--host <host>', 'listen address (api.host)')
     .option('--port <port>', 'listen port (api.port)')
     .option('--public-docs', 'serve /docs and /openapi.json without an API key')
-    .action(async (opts: { host?: string; port?: string; publicDocs?: boolean }) => {
+    .option('--embedded', 'serve the embedded SQLite store (no Redis, no Elasticsearch)')
+    .option('--db <file>', 'with --embedded: the store file (default: embedded.path from the configuration)')
+    .action(async (opts: { host?: string; port?: string; publicDocs?: boolean; embedded?: boolean; db?: string }) => {
       const config = loadConfig({ file: program.opts().config });
       if (opts.host) config.api.host = opts.host;
       if (opts.port) config.api.port = Number(opts.port);
-      const server = await startServer(config, { publicDocs: opts.publicDocs ?? false });
-      console.error(`gatewatch API listening on ${server.url} (docs at ${server.url}/docs)`);
+      if (opts.db && !opts.embedded) {
+        console.error('serve: --db needs --embedded');
+        process.exitCode = 2;
+        return;
+      }
+      const server = opts.embedded
+        ? await startEmbeddedServer(config, { ...(opts.db ? { db: opts.db } : {}), publicDocs: opts.publicDocs ?? false })
+        : await startServer(config, { publicDocs: opts.publicDocs ?? false });
+      const where = 'path' in server ? ` over ${server.path}` : '';
+      console.error(`gatewatch API listening on ${server.url}${where} (docs at ${server.url}/docs)`);
       let closing = false;
       const stop = async () => {
         if (closing) return;
