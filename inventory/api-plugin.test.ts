@@ -109,8 +109,9 @@ describe('inventory API (embedded stores)', () => {
     expect(r.statusCode).toBe(400);
     expect(r.headers['content-type']).toMatch(/application\/problem\+json/);
     const body = r.json();
-    expect(body).toMatchObject({ status: 400, title: 'Invalid API specification' });
-    expect(body.errors[0].pointer).toBe('/paths/~1a~1{id}/get');
+    expect(body).toMatchObject({ status: 400, type: expect.stringContaining('invalid-spec') });
+    // `field` is the JSON pointer into the uploaded document.
+    expect(body.errors[0].field).toBe('/paths/~1a~1{id}/get');
     expect(body.errors[0].message).toMatch(/"\{id\}".*not declared/);
     expect(body.errors[0].line).toBe(bad.split('\n').findIndex((l) => l.includes('"get"')) + 1);
     await app.close();

@@ -22,6 +22,7 @@ import type {
 } from 'fastify';
 import Type from 'typebox';
 import { Classifier, type ClassifierOptions, type EndpointClassification, type Finding } from './classify.ts';
+import { sendProblem } from '../api/problem.ts';
 import { exportOpenApi } from './export.ts';
 import { SpecInvalidError, type SpecProblem } from './specs/parse.ts';
 import { type ImportedSpec, importSpec, type SpecStore } from './specs/registry.ts';
@@ -183,7 +184,8 @@ export const SpecProblemSchema = Type.Object(
     errors: Type.Optional(
       Type.Array(
         Type.Object({
-          pointer: Type.String({ description: 'JSON pointer into the uploaded document ("" = root).' }),
+          // Optional: request-validation problems from the API core carry `field` only.
+          pointer: Type.Optional(Type.String({ description: 'JSON pointer into the uploaded document ("" = root).' })),
           field: Type.String({ description: 'Same as pointer (the API-wide name).' }),
           message: Type.String(),
           line: Type.Optional(Type.Integer()),
@@ -195,7 +197,8 @@ export const SpecProblemSchema = Type.Object(
   { title: 'InventoryProblem' },
 );
 
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+// Ids are hashes; 100 is also Fastify's router limit for a path parameter.
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
 
 const EndpointsQuery = Type.Object({
   host: Type.Optional(Str),
@@ -236,34 +239,26 @@ const UploadQuery = Type.Object({
 
 function problem(
   reply: FastifyReply,
-  request: FastifyRequest,
+  _request: FastifyRequest,
   status: number,
   type: string,
-  title: string,
+  _title: string,
   detail: string,
   problems?: SpecProblem[],
 ) {
-  return reply
-    .code(status)
-    .type('application/problem+json')
-    .send({
-      type: `https://gatewatch.dev/problems/${type}`,
-      title,
-      status,
-      detail,
-      instance: request.url.split('?')[0],
-      ...(problems
-        ? {
-            errors: problems.map((p) => ({
-              pointer: p.pointer,
-              field: p.pointer,
-              message: p.message,
-              ...(p.line !== undefined ? { line: p.line } : {}),
-              ...(p.column !== undefined ? { column: p.column } : {}),
-            })),
-          }
-        : {}),
-    });
+  // The API core's RFC 9457 body: `field` is the JSON pointer into the uploaded document.
+  return sendProblem(
+    reply,
+    status,
+    type,
+    detail,
+    problems?.map((p) => ({
+      field: p.pointer,
+      message: p.message,
+      ...(p.line !== undefined ? { line: p.line } : {}),
+      ...(p.column !== undefined ? { column: p.column } : {}),
+    })),
+  );
 }
 
 function specSummary(s: ImportedSpec, current: boolean) {
@@ -324,7 +319,6 @@ export async function inventoryPlugin(parent: FastifyInstance, opts: InventoryPl
             items: Type.Array(EndpointViewSchema),
             next_cursor: Type.Optional(Type.String()),
           }),
-          400: SpecProblemSchema,
         },
       },
     },
@@ -386,7 +380,7 @@ export async function inventoryPlugin(parent: FastifyInstance, opts: InventoryPl
         tags: ['inventory'],
         summary: 'One discovered endpoint',
         params: IdParams,
-        response: { 200: EndpointViewSchema, 404: SpecProblemSchema },
+        response: { 200: EndpointViewSchema },
       },
     },
     async (request, reply) => {
@@ -433,7 +427,6 @@ export async function inventoryPlugin(parent: FastifyInstance, opts: InventoryPl
             SpecSummarySchema,
             Type.Object({ operation_list: Type.Array(SpecOperationSchema) }),
           ]),
-          404: SpecProblemSchema,
         },
       },
     },
@@ -484,8 +477,7 @@ export async function inventoryPlugin(parent: FastifyInstance, opts: InventoryPl
               { description: 'Identical to the current version: nothing stored.' },
             ),
             201: Type.Object({ created: Type.Boolean(), spec: SpecSummarySchema }),
-            400: SpecProblemSchema,
-          },
+            },
         },
       },
       async (request, reply) => {
@@ -527,7 +519,7 @@ export async function inventoryPlugin(parent: FastifyInstance, opts: InventoryPl
         tags: ['inventory'],
         summary: 'Delete one spec version',
         params: IdParams,
-        response: { 204: Type.Null({ description: 'Deleted.' }), 404: SpecProblemSchema },
+        response: { 204: Type.Null({ description: 'Deleted.' }) },
       },
     },
     async (request, reply) => {

@@ -4,7 +4,7 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 import { eventMappings } from '../schema/mapping.ts';
-import { indexNames, putIndexTemplate } from './elasticsearch.ts';
+import { ensureIndex, indexNames, putIndexTemplate } from './elasticsearch.ts';
 
 export const deadLetterMappings = {
   dynamic: 'strict',
@@ -47,4 +47,7 @@ export async function installCoreTemplates(client: Client, options: TemplateOpti
     shards: 1,
     replicas: options.replicas,
   });
+  // Created up front (not on first write) so readers never meet a shard still being allocated.
+  await ensureIndex(client, names.deadLetters);
+  await client.cluster.health({ index: names.deadLetters, wait_for_status: 'yellow', timeout: '30s' });
 }
