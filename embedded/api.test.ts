@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedServer } from '../cli/commands/serve.ts';
 import { loadConfig } from '../core/config/load.ts';
 import type { Incident } from '../core/schema/incident.ts';
 import { loadRuleFiles } from '../parser/index.ts';
@@ -24,11 +25,12 @@ let app: FastifyInstance;
 let analyst: { authorization: string };
 let admin: { authorization: string };
 let bounds: { min: number; max: number };
+let config: ReturnType<typeof loadConfig>;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatewatch-embedded-api-'));
   path = join(dir, 'gatewatch.sqlite');
-  const config = loadConfig({ env: {}, file: `${SCENARIO}/gatewatch.yaml` });
+  config = loadConfig({ env: {}, file: `${SCENARIO}/gatewatch.yaml` });
   config.detections.rulePaths = ['detections/rules'];
   const { rules } = await loadRuleFiles(config.detections.rulePaths);
   store = new EmbeddedStore(path);
@@ -289,5 +291,24 @@ describe('embedded API', () => {
     expect(store.incidents().filter((i) => i.rule.id === 'admin-errors')).toHaveLength(run.json().incidents_created);
     const runs = await app.inject({ method: 'GET', url: '/api/v1/rules/admin-errors/runs', headers: admin });
     expect(runs.statusCode).toBe(200);
+  });
+
+  it('serves the file over HTTP (gatewatch serve --embedded --db)', async () => {
+    const server = await startEmbeddedServer(
+      { ...config, api: { ...config.api, host: '127.0.0.1', port: 0 } },
+      { db: path, logger: false },
+    );
+    try {
+      const ready = await fetch(`${server.url}/health/ready`, { headers: analyst });
+      expect(ready.status).toBe(200);
+      const page = (await (await fetch(`${server.url}/api/v1/incidents?limit=1`, { headers: analyst })).json()) as {
+        items: Incident[];
+      };
+      expect(page.items).toHaveLength(1);
+      const docs = await fetch(`${server.url}/openapi.json`, { headers: analyst });
+      expect(docs.status).toBe(200);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -61,6 +61,8 @@ export function embeddedPorts(config: GatewatchConfig, store: EmbeddedStore, now
 
 export async function buildEmbeddedApp(options: EmbeddedAppOptions): Promise<FastifyInstance> {
   const { config, store } = options;
+  // A replay may write to the same file meanwhile: wait for its transaction instead of failing.
+  store.db.exec('PRAGMA busy_timeout = 5000');
   installApiSchema(store);
   return buildApp({
     config,
