@@ -321,26 +321,41 @@ export function baselineWindows(
   const hits: BaselineHit[] = [];
   const zeroWhenEmpty = ZERO_WHEN_EMPTY.has(metric.fn);
   for (const group of groups) {
-    for (const s of [...group.buckets.keys()].sort((a, b) => a - b)) {
+    // present buckets in time order with their metric value (computed once)
+    const keys = [...group.buckets.keys()].sort((a, b) => a - b);
+    const vals = keys.map((k) => computeMetrics(plan, group.buckets.get(k)!).values[metric.name] ?? null);
+    let lo = 0;
+    for (let idx = 0; idx < keys.length; idx++) {
+      const s = keys[idx]!;
       if (s < range.start || s + w > range.end) continue;
+      while (keys[lo]! < s - n * w) lo++;
       const partial = group.buckets.get(s)!;
       const metrics = computeMetrics(plan, partial);
       const current = metrics.values[metric.name] ?? null;
-      const hist: number[] = [];
-      let buckets = 0;
-      for (let j = 1; j <= n; j++) {
-        const p = group.buckets.get(s - j * w);
-        if (p) {
-          buckets++;
-          const v = computeMetrics(plan, p).values[metric.name];
-          if (v !== null && v !== undefined) hist.push(v);
-          else if (zeroWhenEmpty) hist.push(0);
-        } else if (zeroWhenEmpty) hist.push(0);
+      // history: present buckets in [s − n·w, s); empty ones are 0 (count-like) or excluded
+      const buckets = idx - lo;
+      let included = zeroWhenEmpty ? n : 0;
+      let sum = 0;
+      for (let j = lo; j < idx; j++) {
+        const v = vals[j];
+        if (v !== null && v !== undefined) {
+          sum += v;
+          if (!zeroWhenEmpty) included++;
+        }
       }
-      if (buckets < spec.minHistoryBuckets || current === null || hist.length === 0) continue;
-      const mean = hist.reduce((a, b) => a + b, 0) / hist.length;
-      const variance = hist.reduce((a, b) => a + (b - mean) * (b - mean), 0) / hist.length;
-      const stddev = Math.sqrt(variance);
+      if (buckets < spec.minHistoryBuckets || current === null || included === 0) continue;
+      const mean = sum / included;
+      let sq = 0;
+      let counted = 0;
+      for (let j = lo; j < idx; j++) {
+        const v = vals[j];
+        if (v !== null && v !== undefined) {
+          sq += (v - mean) * (v - mean);
+          counted++;
+        }
+      }
+      if (zeroWhenEmpty) sq += (n - counted) * mean * mean;
+      const stddev = Math.sqrt(sq / included);
       let ok: boolean;
       if (spec.comparison.kind === 'ratio') ok = mean > 0 && current / mean >= spec.comparison.min;
       else {
