@@ -113,7 +113,9 @@ export class EmbeddedEventSearchPort implements EventSearchPort {
     let after: [number, string] | undefined;
     if (request.cursor) {
       try {
-        const parsed = JSON.parse(Buffer.from(request.cursor, 'base64url').toString('utf8')) as { after?: unknown };
+        const parsed = JSON.parse(Buffer.from(request.cursor, 'base64url').toString('utf8')) as {
+          after?: unknown;
+        };
         const a = parsed.after;
         if (!Array.isArray(a) || a.length !== 2 || typeof a[0] !== 'number' || typeof a[1] !== 'string') {
           throw new Error('bad cursor');
@@ -153,7 +155,9 @@ export class EmbeddedEventSearchPort implements EventSearchPort {
     return {
       events,
       next_cursor:
-        last && events.length >= request.size ? Buffer.from(JSON.stringify({ after: last })).toString('base64url') : null,
+        last && events.length >= request.size
+          ? Buffer.from(JSON.stringify({ after: last })).toString('base64url')
+          : null,
     };
   }
 
@@ -193,7 +197,9 @@ export class EmbeddedDetectionPort implements DetectionPort {
     const typed = events as unknown as GatewatchEvent[];
     const range = rangeOf(typed);
     const now = this.now();
-    return rules.flatMap((rule) => evaluateRule(rule, typed, range).detections.map((d) => toIncident(d, rule, now)));
+    return rules.flatMap((rule) =>
+      evaluateRule(rule, typed, range).detections.map((d) => toIncident(d, rule, now)),
+    );
   }
 
   async preview(rule: RuleIR, range: TimeRange): Promise<PreviewResult> {
@@ -365,7 +371,8 @@ export class EmbeddedIngestAdmin implements IngestAdminPort {
     if (query.cursor) {
       try {
         const a = JSON.parse(Buffer.from(query.cursor, 'base64url').toString('utf8')) as unknown;
-        if (!Array.isArray(a) || typeof a[0] !== 'number' || typeof a[1] !== 'string') throw new Error('shape');
+        if (!Array.isArray(a) || typeof a[0] !== 'number' || typeof a[1] !== 'string')
+          throw new Error('shape');
         after = [a[0], a[1]];
       } catch {
         throw new HttpProblem(400, 'invalid-cursor', 'cursor is not one this API issued');
@@ -412,7 +419,10 @@ export class EmbeddedIngestAdmin implements IngestAdminPort {
    * Normalise un-replayed dead letters again (e.g. after a parser fix) and store the events
    * (and their endpoints in the inventory); a letter that still fails stays un-replayed.
    */
-  async replayDeadLetters(request: { ids?: string[]; source?: string }): Promise<{ replayed: number; failed: number }> {
+  async replayDeadLetters(request: {
+    ids?: string[];
+    source?: string;
+  }): Promise<{ replayed: number; failed: number }> {
     const db = this.store.db;
     const where = ['r.id IS NULL'];
     const params: string[] = [];

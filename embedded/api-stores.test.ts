@@ -14,7 +14,14 @@ beforeEach(() => {
 });
 afterEach(() => store.close());
 
-const content = (text = 'rule r {}') => ({ id: 'r', version: 'v1', title: 'R', kind: 'filter', severity: 'low', text });
+const content = (text = 'rule r {}') => ({
+  id: 'r',
+  version: 'v1',
+  title: 'R',
+  kind: 'filter',
+  severity: 'low',
+  text,
+});
 
 describe('embedded API stores', () => {
   it('keys: salted hash, verified in constant time, revocation at once', async () => {
@@ -34,9 +41,19 @@ describe('embedded API stores', () => {
   it('audit: newest first, filtered', async () => {
     const audit = new SqliteAuditLog(store);
     for (const action of ['a.one', 'a.two', 'a.one']) {
-      await audit.record({ actor: 'x', actor_role: 'admin', action, target_type: 't', target_id: 'id', request_id: null });
+      await audit.record({
+        actor: 'x',
+        actor_role: 'admin',
+        action,
+        target_type: 't',
+        target_id: 'id',
+        request_id: null,
+      });
     }
-    expect((await audit.list({ action: 'a.one', size: 10 })).map((e) => e.action)).toEqual(['a.one', 'a.one']);
+    expect((await audit.list({ action: 'a.one', size: 10 })).map((e) => e.action)).toEqual([
+      'a.one',
+      'a.one',
+    ]);
     expect(await audit.list({ size: 2 })).toHaveLength(2);
   });
 
@@ -52,13 +69,21 @@ describe('embedded API stores', () => {
     expect(await rules.list()).toEqual([]);
     await expect(rules.setEnabled('r', true, 'me')).rejects.toBeInstanceOf(RuleNotFoundError);
     expect((await rules.create(content(), true, 'me')).revision).toBe(5);
-    expect((await rules.revisions('r')).map((r) => r.change)).toEqual(['create', 'delete', 'disable', 'update', 'create']);
+    expect((await rules.revisions('r')).map((r) => r.change)).toEqual([
+      'create',
+      'delete',
+      'disable',
+      'update',
+      'create',
+    ]);
     expect((await rules.revision('r', 2))?.text).toBe('rule r { }');
   });
 
   it('dead letters: listed newest first in pages, replayed through the normaliser', async () => {
     const config = loadConfig({ env: {} });
-    const line = gunzipSync(readFileSync('samples/scenarios/demo/kong-http-log.ndjson.gz')).toString('utf8').split('\n')[0]!;
+    const line = gunzipSync(readFileSync('samples/scenarios/demo/kong-http-log.ndjson.gz'))
+      .toString('utf8')
+      .split('\n')[0]!;
     store.addDeadLetter('a', 'replay', 'parser bug', line, 1_000);
     store.addDeadLetter('b', 'replay', 'garbage', 'not a log line', 2_000);
     store.addDeadLetter('c', 'other', 'garbage', 'still not', 3_000);
@@ -72,7 +97,9 @@ describe('embedded API stores', () => {
 
     expect(await admin.replayDeadLetters({ source: 'replay' })).toEqual({ replayed: 1, failed: 1 });
     expect(store.eventCount()).toBe(1);
-    const [letter] = (await admin.deadLetters({ size: 10, source: 'replay' })).items.filter((d) => d.id === 'a');
+    const [letter] = (await admin.deadLetters({ size: 10, source: 'replay' })).items.filter(
+      (d) => d.id === 'a',
+    );
     expect(letter?.replayed_at).toBe(new Date(5_000).toISOString());
     // Replayed once only.
     expect(await admin.replayDeadLetters({ ids: ['a'] })).toEqual({ replayed: 0, failed: 0 });

@@ -36,7 +36,12 @@ import {
   MemoryInventoryStore,
   type MemoryInventoryJSON,
 } from '../inventory/store.ts';
-import { type ImportedSpec, MemorySpecStore, type MemorySpecJSON, type SpecStore } from '../inventory/specs/registry.ts';
+import {
+  type ImportedSpec,
+  MemorySpecStore,
+  type MemorySpecJSON,
+  type SpecStore,
+} from '../inventory/specs/registry.ts';
 import { INVENTORY_KEY } from './replay.ts';
 import type { EmbeddedStore } from './store.ts';
 
@@ -123,7 +128,9 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async list(): Promise<ApiKeyInfo[]> {
-    const rows = this.store.db.prepare('SELECT doc FROM api_keys ORDER BY created_at, id').all() as { doc: string }[];
+    const rows = this.store.db.prepare('SELECT doc FROM api_keys ORDER BY created_at, id').all() as {
+      doc: string;
+    }[];
     return rows.map((r) => keyInfo(JSON.parse(r.doc) as ApiKeyRecord));
   }
 
@@ -149,7 +156,9 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   private read(id: string): ApiKeyRecord | undefined {
-    const row = this.store.db.prepare('SELECT doc FROM api_keys WHERE id = ?').get(id) as { doc: string } | undefined;
+    const row = this.store.db.prepare('SELECT doc FROM api_keys WHERE id = ?').get(id) as
+      | { doc: string }
+      | undefined;
     return row ? (JSON.parse(row.doc) as ApiKeyRecord) : undefined;
   }
 }
@@ -229,7 +238,9 @@ export class SqliteRuleStore implements RuleStore {
   }
 
   private readCurrent(id: string): StoredRule | undefined {
-    const row = this.store.db.prepare('SELECT doc FROM rules WHERE id = ?').get(id) as { doc: string } | undefined;
+    const row = this.store.db.prepare('SELECT doc FROM rules WHERE id = ?').get(id) as
+      | { doc: string }
+      | undefined;
     return row ? (JSON.parse(row.doc) as StoredRule) : undefined;
   }
 
@@ -260,7 +271,9 @@ export class SqliteRuleStore implements RuleStore {
   async update(content: RuleContent, by: string, expectedRevision?: number): Promise<StoredRule> {
     const current = this.live(content.id);
     if (expectedRevision !== undefined && current.revision !== expectedRevision) {
-      throw new RuleConflictError(`rule ${content.id} is at revision ${current.revision}, not ${expectedRevision}`);
+      throw new RuleConflictError(
+        `rule ${content.id} is at revision ${current.revision}, not ${expectedRevision}`,
+      );
     }
     const rule: StoredRule = {
       ...current,

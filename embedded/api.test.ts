@@ -97,7 +97,11 @@ describe('embedded API', () => {
     // Entity filter: any role.
     const withIp = all.find((i) => i.entities.ip?.length)!;
     const ip = withIp.entities.ip![0]!;
-    const byEntity = await app.inject({ method: 'GET', url: `/api/v1/incidents?entity=${ip}`, headers: analyst });
+    const byEntity = await app.inject({
+      method: 'GET',
+      url: `/api/v1/incidents?entity=${ip}`,
+      headers: analyst,
+    });
     const ids = (byEntity.json() as { items: Incident[] }).items.map((i) => i.id);
     expect(ids).toContain(withIp.id);
     expect(ids.length).toBe(all.filter((i) => Object.values(i.entities).some((v) => v?.includes(ip))).length);
@@ -113,7 +117,9 @@ describe('embedded API', () => {
     const got = await app.inject({ method: 'GET', url: `/api/v1/incidents/${id}`, headers: analyst });
     expect(got.statusCode).toBe(200);
     expect(got.json()).toMatchObject({ id, status: 'new', history: [], acknowledged_at: null });
-    expect((await app.inject({ method: 'GET', url: '/api/v1/incidents/nope', headers: analyst })).statusCode).toBe(404);
+    expect(
+      (await app.inject({ method: 'GET', url: '/api/v1/incidents/nope', headers: analyst })).statusCode,
+    ).toBe(404);
 
     const triaged = await app.inject({
       method: 'PATCH',
@@ -152,7 +158,11 @@ describe('embedded API', () => {
     });
     expect(illegal.statusCode).toBe(409);
 
-    const listed = await app.inject({ method: 'GET', url: '/api/v1/incidents?status=resolved', headers: analyst });
+    const listed = await app.inject({
+      method: 'GET',
+      url: '/api/v1/incidents?status=resolved',
+      headers: analyst,
+    });
     expect((listed.json() as { items: Incident[] }).items.map((i) => i.id)).toEqual([id]);
 
     const comment = await app.inject({
@@ -189,7 +199,9 @@ describe('embedded API', () => {
     const expected = Number(
       (
         store.db
-          .prepare("SELECT count(*) AS n FROM events WHERE json_extract(doc, '$.http.response.status_code') >= 500")
+          .prepare(
+            "SELECT count(*) AS n FROM events WHERE json_extract(doc, '$.http.response.status_code') >= 500",
+          )
           .get() as { n: number }
       ).n,
     );
@@ -213,7 +225,11 @@ describe('embedded API', () => {
       });
       expect(r.statusCode).toBe(200);
       const page = r.json() as {
-        events: { '@timestamp': string; event: { id: string }; http: { response: { status_code: number } } }[];
+        events: {
+          '@timestamp': string;
+          event: { id: string };
+          http: { response: { status_code: number } };
+        }[];
         next_cursor: string | null;
       };
       for (const e of page.events) {
@@ -288,7 +304,9 @@ describe('embedded API', () => {
     expect(run.statusCode).toBe(200);
     expect(run.json()).toMatchObject({ rule_id: 'admin-errors', outcome: 'ok' });
     expect(run.json().incidents_created).toBeGreaterThan(0);
-    expect(store.incidents().filter((i) => i.rule.id === 'admin-errors')).toHaveLength(run.json().incidents_created);
+    expect(store.incidents().filter((i) => i.rule.id === 'admin-errors')).toHaveLength(
+      run.json().incidents_created,
+    );
     const runs = await app.inject({ method: 'GET', url: '/api/v1/rules/admin-errors/runs', headers: admin });
     expect(runs.statusCode).toBe(200);
   });
@@ -301,7 +319,9 @@ describe('embedded API', () => {
     try {
       const ready = await fetch(`${server.url}/health/ready`, { headers: analyst });
       expect(ready.status).toBe(200);
-      const page = (await (await fetch(`${server.url}/api/v1/incidents?limit=1`, { headers: analyst })).json()) as {
+      const page = (await (
+        await fetch(`${server.url}/api/v1/incidents?limit=1`, { headers: analyst })
+      ).json()) as {
         items: Incident[];
       };
       expect(page.items).toHaveLength(1);
@@ -309,6 +329,26 @@ describe('embedded API', () => {
       expect(docs.status).toBe(200);
     } finally {
       await server.close();
+    }
+  });
+
+  it('rate-limits per key in memory (no Redis)', async () => {
+    const memory = new EmbeddedStore(':memory:');
+    const limited = await buildEmbeddedApp({
+      config: { ...config, api: { ...config.api, rateLimitPerMinute: 2 } },
+      store: memory,
+    });
+    try {
+      const headers = {
+        authorization: `Bearer ${(await limited.gatewatch.keys.create('viewer', 'rl', 'test')).token}`,
+      };
+      const codes: number[] = [];
+      for (let i = 0; i < 3; i++)
+        codes.push((await limited.inject({ method: 'GET', url: '/api/v1/incidents', headers })).statusCode);
+      expect(codes).toEqual([200, 200, 429]);
+    } finally {
+      await limited.close();
+      memory.close();
     }
   });
 });

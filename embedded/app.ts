@@ -10,7 +10,12 @@ import type { ApiPorts } from '../api/ports.ts';
 import type { ReadinessCheck } from '../api/routes/health.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import { diskReaders } from '../parser/index.ts';
-import { EmbeddedDetectionPort, EmbeddedEventSearchPort, EmbeddedIngestAdmin, loadEmbeddedRuleSet } from './api-ports.ts';
+import {
+  EmbeddedDetectionPort,
+  EmbeddedEventSearchPort,
+  EmbeddedIngestAdmin,
+  loadEmbeddedRuleSet,
+} from './api-ports.ts';
 import {
   installApiSchema,
   KvInventoryStore,

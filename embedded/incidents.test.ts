@@ -46,11 +46,16 @@ describe('SqliteIncidentRepository', () => {
       for (const order of ['asc', 'desc'] as const) {
         const ids = await all({ sort, order, limit: 7 });
         const key = (i: Incident) =>
-          [sort === 'severity' ? i.severity_rank : sort === 'risk' ? i.risk : i[sort], i.created_at, i.id] as const;
+          [
+            sort === 'severity' ? i.severity_rank : sort === 'risk' ? i.risk : i[sort],
+            i.created_at,
+            i.id,
+          ] as const;
         const expected = Array.from({ length: 30 }, (_, n) => makeIncident(n))
           .sort((a, b) => {
             const [x, y] = [key(a), key(b)];
-            for (let k = 0; k < 3; k++) if (x[k] !== y[k]) return (x[k]! < y[k]! ? -1 : 1) * (order === 'asc' ? 1 : -1);
+            for (let k = 0; k < 3; k++)
+              if (x[k] !== y[k]) return (x[k]! < y[k]! ? -1 : 1) * (order === 'asc' ? 1 : -1);
             return 0;
           })
           .map((i) => i.id);
@@ -63,7 +68,9 @@ describe('SqliteIncidentRepository', () => {
     const rest = await all({ limit: 10, cursor: first.next_cursor! });
     expect([...first.items.map((i) => i.id), ...rest]).toEqual(newest);
     await expect(repo.list({ cursor: 'garbage' })).rejects.toBeInstanceOf(InvalidCursorError);
-    await expect(repo.list({ cursor: first.next_cursor!, sort: 'risk' })).rejects.toBeInstanceOf(InvalidCursorError);
+    await expect(repo.list({ cursor: first.next_cursor!, sort: 'risk' })).rejects.toBeInstanceOf(
+      InvalidCursorError,
+    );
   });
 
   it('filters by status, severity, rule, entity, tag, assignee, words of the title and time', async () => {
@@ -78,7 +85,9 @@ describe('SqliteIncidentRepository', () => {
     expect(await all({ text: 'CREDENTIAL stuffing' })).toEqual(range((n) => n % 2 === 0));
     expect(await all({ text: 'stuffing scraping' })).toEqual([]);
     expect(await all({ text: 'stuff' })).toEqual([]);
-    expect(await all({ from: '2026-01-01T00:05:00Z', to: '2026-01-01T00:07:00.000Z' })).toEqual(ids([5, 6, 7]));
+    expect(await all({ from: '2026-01-01T00:05:00Z', to: '2026-01-01T00:07:00.000Z' })).toEqual(
+      ids([5, 6, 7]),
+    );
     await expect(repo.list({ from: 'yesterday' })).rejects.toBeInstanceOf(InvalidQueryError);
 
     await repo.triage(makeIncident(2).id, { status: 'triaged', assignee: 'bob', severity: 'critical' }, 'me');
@@ -92,15 +101,28 @@ describe('SqliteIncidentRepository', () => {
     const id = makeIncident(1).id;
     clock += 60_000;
     const t = await repo.updateStatus(id, 'triaged', 'ann', 'mine');
-    expect(t).toMatchObject({ status: 'triaged', acknowledged_at: new Date(clock).toISOString(), resolved_at: null });
+    expect(t).toMatchObject({
+      status: 'triaged',
+      acknowledged_at: new Date(clock).toISOString(),
+      resolved_at: null,
+    });
     expect(t.history).toEqual([
-      { at: new Date(clock).toISOString(), by: 'ann', field: 'status', from: 'new', to: 'triaged', note: 'mine' },
+      {
+        at: new Date(clock).toISOString(),
+        by: 'ann',
+        field: 'status',
+        from: 'new',
+        to: 'triaged',
+        note: 'mine',
+      },
     ]);
     clock += 60_000;
     const r = await repo.updateStatus(id, 'resolved', 'ann');
     expect(r.resolved_at).toBe(new Date(clock).toISOString());
     expect(r.acknowledged_at).toBe(t.acknowledged_at);
-    await expect(repo.updateStatus(id, 'in_remediation', 'ann')).rejects.toBeInstanceOf(IllegalTransitionError);
+    await expect(repo.updateStatus(id, 'in_remediation', 'ann')).rejects.toBeInstanceOf(
+      IllegalTransitionError,
+    );
     const reopened = await repo.updateStatus(id, 'triaged', 'ann');
     expect(reopened.resolved_at).toBeNull();
     const unchanged = await repo.triage(id, { status: 'triaged' }, 'ann');
@@ -150,7 +172,9 @@ describe('SqliteIncidentRepository', () => {
     expect(s.mean_time_to_acknowledge_ms).toBe(15 * 60_000);
     expect(s.resolved).toBe(1);
     expect(s.mean_time_to_resolve_ms).toBe(20 * 60_000);
-    await expect(repo.stats({ from: 'x', to: 'y', interval: '5m' })).rejects.toBeInstanceOf(InvalidQueryError);
+    await expect(repo.stats({ from: 'x', to: 'y', interval: '5m' })).rejects.toBeInstanceOf(
+      InvalidQueryError,
+    );
     await expect(
       repo.stats({ from: '2026-01-01T00:00:00Z', to: '2026-01-01T00:08:00Z', interval: '5s' }),
     ).rejects.toBeInstanceOf(InvalidQueryError);

@@ -77,7 +77,8 @@ function isoOf(value: string, what: string): string {
   return new Date(t).toISOString();
 }
 
-const summary = ({ history: _h, comments: _c, detection_ids: _d, ...rest }: Incident): IncidentSummary => rest;
+const summary = ({ history: _h, comments: _c, detection_ids: _d, ...rest }: Incident): IncidentSummary =>
+  rest;
 
 export interface SqliteIncidentRepositoryOptions {
   clock?: () => Date;
@@ -203,7 +204,9 @@ export class SqliteIncidentRepository implements IncidentRepository {
       const merged = { ...current.incident, ...patch };
       if (this.write(merged, current.version)) return result(merged);
     }
-    throw new IncidentConflictError(`incident ${id} kept changing under ${this.maxAttempts} attempts; try again`);
+    throw new IncidentConflictError(
+      `incident ${id} kept changing under ${this.maxAttempts} attempts; try again`,
+    );
   }
 
   async triage(id: string, change: TriageChange, actor: string): Promise<Incident> {
@@ -229,14 +232,20 @@ export class SqliteIncidentRepository implements IncidentRepository {
     });
   }
 
-  async bulkStatus(ids: string[], status: IncidentStatus, actor: string, note?: string): Promise<BulkStatusResult[]> {
+  async bulkStatus(
+    ids: string[],
+    status: IncidentStatus,
+    actor: string,
+    note?: string,
+  ): Promise<BulkStatusResult[]> {
     const out: BulkStatusResult[] = [];
     for (const id of new Set(ids)) {
       try {
         await this.updateStatus(id, status, actor, note);
         out.push({ id, ok: true });
       } catch (err) {
-        if (err instanceof IncidentNotFoundError) out.push({ id, ok: false, error: 'not_found', detail: err.message });
+        if (err instanceof IncidentNotFoundError)
+          out.push({ id, ok: false, error: 'not_found', detail: err.message });
         else if (err instanceof IllegalTransitionError)
           out.push({ id, ok: false, error: 'illegal_transition', detail: err.message });
         else if (err instanceof IncidentConflictError)
@@ -272,7 +281,8 @@ export class SqliteIncidentRepository implements IncidentRepository {
       acknowledged_at: string | null;
       resolved_at: string | null;
     }[];
-    const zero = <K extends string>(keys: readonly K[]) => Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+    const zero = <K extends string>(keys: readonly K[]) =>
+      Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
     const byStatus = zero(STATUSES);
     const bySeverity = zero(SEVERITIES);
     const byRule = new Map<string, number>();
@@ -288,7 +298,9 @@ export class SqliteIncidentRepository implements IncidentRepository {
     const res = { n: 0, sum: 0 };
     for (const r of rows) {
       if (r.status in byStatus) byStatus[r.status as IncidentStatus]++;
-      const severity = (SEVERITIES as readonly string[]).includes(r.severity) ? (r.severity as Severity) : undefined;
+      const severity = (SEVERITIES as readonly string[]).includes(r.severity)
+        ? (r.severity as Severity)
+        : undefined;
       if (severity) bySeverity[severity]++;
       byRule.set(r.rule_id, (byRule.get(r.rule_id) ?? 0) + 1);
       const created = Date.parse(r.created_at);
