@@ -5,6 +5,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { Redis } from 'ioredis';
 import type { DeadLetterPage, IngestAdminPort, SourceStatus } from '../api/ports.ts';
+import { HttpProblem } from '../api/problem.ts';
 import type { SourceConfig } from '../core/config/schema.ts';
 import { indexNames } from '../core/store/elasticsearch.ts';
 import type { IngestProducer } from './pipeline/producer.ts';
@@ -53,7 +54,17 @@ export class IngestAdmin implements IngestAdminPort {
   }
 
   async deadLetters(query: { source?: string; size: number; cursor?: string }): Promise<DeadLetterPage> {
-    const after = query.cursor ? (JSON.parse(Buffer.from(query.cursor, 'base64url').toString('utf8')) as unknown[]) : undefined;
+    let after: unknown[] | undefined;
+    if (query.cursor) {
+      try {
+        after = JSON.parse(Buffer.from(query.cursor, 'base64url').toString('utf8')) as unknown[];
+        if (!Array.isArray(after)) throw new Error('not a cursor');
+      } catch {
+        throw new HttpProblem(400, 'invalid-cursor', 'cursor was not issued by this endpoint', {
+          errors: [{ field: '/query/cursor', message: 'use next_cursor from a previous page' }],
+        });
+      }
+    }
     const response = await this.options.es.search<DeadLetterDoc & { replayed_at?: string }>({
       index: indexNames(this.options.prefix).deadLetters,
       size: query.size,
