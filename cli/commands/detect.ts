@@ -3,7 +3,11 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../../core/config/load.ts';
+import { elasticsearchIncidentStore } from '../../detections/incidents/es-store.ts';
+import { raiseInventoryFindings } from '../../detections/inventory-findings.ts';
 import { loadRuleSet } from '../../detections/rule-set.ts';
+import { ElasticsearchSpecStore } from '../../inventory/specs/registry.ts';
+import { ElasticsearchInventoryStore } from '../../inventory/store.ts';
 import { startDetection } from '../../detections/runtime.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
 
@@ -47,6 +51,18 @@ export function register(program: Command): void {
         return set.rules.filter((r) => r.enabled).length;
       };
       console.log(`detection worker ready: ${await reload()} rules scheduled`);
+      // API inventory findings (shadow, zombie, orphan …) become incidents every 10 minutes.
+      const prefix = config.elasticsearch.indexPrefix;
+      const raise = async () => {
+        const r = await raiseInventoryFindings(
+          new ElasticsearchInventoryStore(runtime.es, prefix),
+          new ElasticsearchSpecStore(runtime.es, prefix),
+          elasticsearchIncidentStore(runtime.es, prefix),
+        );
+        if (r.created.length > 0) console.log(`inventory: ${r.created.length} new finding incident(s)`);
+      };
+      const findingsTimer = setInterval(() => void raise().catch((err) => console.error(`inventory findings: ${err.message}`)), 600_000);
+      findingsTimer.unref();
       const timer = setInterval(() => void reload().catch((err) => console.error(`rule reload: ${err.message}`)), 60_000);
       timer.unref();
       const close = async () => {
