@@ -424,7 +424,9 @@ describe('OpenAPI', () => {
         if (op.requestBody) {
           // Spec uploads take the document's own text (JSON or YAML); every other body is an object.
           const expected = path.endsWith('/inventory/specs') && method === 'post' ? 'string' : 'object';
-          expect(op.requestBody.content['application/json'].schema.type, `${method} ${path} body`).toBe(expected);
+          expect(op.requestBody.content['application/json'].schema.type, `${method} ${path} body`).toBe(
+            expected,
+          );
         }
       }
     }

@@ -20,13 +20,13 @@ import Fastify, {
 } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { GatewatchConfig } from '../core/config/schema.ts';
+import { inventoryPlugin } from '../inventory/api-plugin.ts';
+import { ElasticsearchSpecStore, type SpecStore } from '../inventory/specs/registry.ts';
+import { ElasticsearchInventoryStore, type InventoryStore } from '../inventory/store.ts';
 import { AuditLog, type AuditStore } from './audit.ts';
 import { ApiKeyStore, type KeyStore, type Principal, type Role } from './auth/keys.ts';
 import { metrics } from './metrics.ts';
 import type { ApiPorts } from './ports.ts';
-import { inventoryPlugin } from '../inventory/api-plugin.ts';
-import { ElasticsearchInventoryStore, type InventoryStore } from '../inventory/store.ts';
-import { ElasticsearchSpecStore, type SpecStore } from '../inventory/specs/registry.ts';
 import { errorHandler, HttpProblem, sendProblem } from './problem.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -111,7 +111,13 @@ export const API_VERSION = '1.0.0';
 /** Create the API's own indices (keys, audit, rules, incidents template). Idempotent. */
 export async function installApiIndices(app: FastifyInstance): Promise<void> {
   const { keys, audit, rules, inventory } = app.gatewatch;
-  await Promise.all([keys.install(), audit.install(), rules.install(), inventory.store.install(), inventory.specs.install()]);
+  await Promise.all([
+    keys.install(),
+    audit.install(),
+    rules.install(),
+    inventory.store.install(),
+    inventory.specs.install(),
+  ]);
 }
 
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {

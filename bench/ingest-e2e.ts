@@ -18,21 +18,29 @@ import { indexEvents } from '../ingest/sinks/elasticsearch.ts';
 import { startElasticsearch } from '../test/harness/elasticsearch.ts';
 import { startRedisServer } from '../test/harness/redis.ts';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, workers: { type: 'string', default: '2' } } });
+const { values } = parseArgs({
+  options: { events: { type: 'string', default: '200000' }, workers: { type: 'string', default: '2' } },
+});
 const total = Number(values.events);
 
 const line = (i: number) =>
   `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} - - [23/Nov/2026:${String(Math.floor(i / 3600) % 24).padStart(2, '0')}:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')} +0000] "GET /api/v1/orders/${i}?page=${i % 7} HTTP/1.1" ${i % 13 === 0 ? 401 : 200} ${300 + (i % 4000)} "-" "Mozilla/5.0 (X11; Linux x86_64) bench/${i % 50}"`;
 
 const stops: (() => Promise<void>)[] = [];
-const esUrl = process.env.ELASTICSEARCH_URL ?? (await startElasticsearch({ heapMb: 1024 }).then((n) => (stops.push(() => n.dispose()), n.url)));
-const redisUrl = process.env.REDIS_URL ?? (await startRedisServer().then((r) => (stops.push(() => r.dispose()), r.url)));
+const esUrl =
+  process.env.ELASTICSEARCH_URL ??
+  (await startElasticsearch({ heapMb: 1024 }).then((n) => (stops.push(() => n.dispose()), n.url)));
+const redisUrl =
+  process.env.REDIS_URL ?? (await startRedisServer().then((r) => (stops.push(() => r.dispose()), r.url)));
 const es = new Client({ node: esUrl, requestTimeout: 120_000 });
 const lines = Array.from({ length: total }, (_, i) => line(i));
 
 try {
   // Ceiling: the same documents, normalised beforehand, bulk-indexed directly in 500-document requests.
-  const direct = loadConfig({ env: {}, overrides: { elasticsearch: { url: esUrl, indexPrefix: 'bench-direct' } } });
+  const direct = loadConfig({
+    env: {},
+    overrides: { elasticsearch: { url: esUrl, indexPrefix: 'bench-direct' } },
+  });
   await installCoreTemplates(es, { prefix: 'bench-direct' });
   const normalize = createNormalizer(direct);
   const docs: GatewatchEvent[] = [];
@@ -79,10 +87,18 @@ try {
 
   const directRate = docs.length / directSecs;
   const e2eRate = total / e2eSecs;
-  console.log(`bench:ingest (b) — ${total} events, Elasticsearch ${esUrl}, ${values.workers} worker(s) in one process`);
-  console.log(`  ceiling: direct bulk of pre-normalised docs (${parallel} in flight)   ${Math.round(directRate).toLocaleString()} events/s`);
-  console.log(`  end to end (Redis → workers → Elasticsearch)   ${Math.round(e2eRate).toLocaleString()} events/s  (${indexed} indexed)`);
-  console.log(`  end to end / ceiling                            ${((e2eRate / directRate) * 100).toFixed(1)} %  (target ≥ 80 %)`);
+  console.log(
+    `bench:ingest (b) — ${total} events, Elasticsearch ${esUrl}, ${values.workers} worker(s) in one process`,
+  );
+  console.log(
+    `  ceiling: direct bulk of pre-normalised docs (${parallel} in flight)   ${Math.round(directRate).toLocaleString()} events/s`,
+  );
+  console.log(
+    `  end to end (Redis → workers → Elasticsearch)   ${Math.round(e2eRate).toLocaleString()} events/s  (${indexed} indexed)`,
+  );
+  console.log(
+    `  end to end / ceiling                            ${((e2eRate / directRate) * 100).toFixed(1)} %  (target ≥ 80 %)`,
+  );
   await es.indices.delete({ index: 'bench-*', ignore_unavailable: true, allow_no_indices: true });
 } finally {
   await es.close();

@@ -6,8 +6,7 @@
  *
  *   npm run bench:replay [-- --events 1000000]
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -59,8 +58,17 @@ const secs = (performance.now() - t) / 1000;
 store.close();
 
 const ruleMs = result.rules.reduce((a, r) => a + r.ms, 0);
-console.log(`bench:replay — ${result.records.toLocaleString()} lines (${lines.toLocaleString()} generated), ${rules.length} rules, embedded store in memory`);
-console.log(`  ceiling: read + JSON.parse/split only      ${Math.round(parsed / ceilingSecs).toLocaleString()} lines/s`);
-console.log(`  replay: whole pipeline + every rule         ${Math.round(result.records / secs).toLocaleString()} events/s  (${secs.toFixed(1)} s; rules ${(ruleMs / 1000).toFixed(1)} s)`);
-console.log(`  incidents ${result.incidents.length}, dead letters ${result.deadLetters}; target ≥ 100,000 events/s`);
-for (const r of [...result.rules].sort((a, b) => b.ms - a.ms).slice(0, 5)) console.log(`    ${r.id.padEnd(44)} ${r.ms.toFixed(0)} ms`);
+console.log(
+  `bench:replay — ${result.records.toLocaleString()} lines (${lines.toLocaleString()} generated), ${rules.length} rules, embedded store in memory`,
+);
+console.log(
+  `  ceiling: read + JSON.parse/split only      ${Math.round(parsed / ceilingSecs).toLocaleString()} lines/s`,
+);
+console.log(
+  `  replay: whole pipeline + every rule         ${Math.round(result.records / secs).toLocaleString()} events/s  (${secs.toFixed(1)} s; rules ${(ruleMs / 1000).toFixed(1)} s)`,
+);
+console.log(
+  `  incidents ${result.incidents.length}, dead letters ${result.deadLetters}; target ≥ 100,000 events/s`,
+);
+for (const r of [...result.rules].sort((a, b) => b.ms - a.ms).slice(0, 5))
+  console.log(`    ${r.id.padEnd(44)} ${r.ms.toFixed(0)} ms`);

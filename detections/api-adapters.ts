@@ -66,7 +66,9 @@ export class EngineDetectionPort implements DetectionPort {
     const typed = events as unknown as GatewatchEvent[];
     const range = rangeOf(typed);
     const now = Date.now();
-    return rules.flatMap((rule) => evaluateRule(rule, typed, range).detections.map((d) => toIncident(d, rule, now)));
+    return rules.flatMap((rule) =>
+      evaluateRule(rule, typed, range).detections.map((d) => toIncident(d, rule, now)),
+    );
   }
 
   async preview(rule: RuleIR, range: TimeRange): Promise<PreviewResult> {
@@ -181,7 +183,10 @@ export class ElasticsearchEventSearchPort implements EventSearchPort {
     }
     return {
       events,
-      next_cursor: next && events.length >= request.size ? Buffer.from(JSON.stringify({ after: next })).toString('base64url') : null,
+      next_cursor:
+        next && events.length >= request.size
+          ? Buffer.from(JSON.stringify({ after: next })).toString('base64url')
+          : null,
     };
   }
 

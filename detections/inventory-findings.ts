@@ -19,7 +19,12 @@ export function findingToIncident(finding: Finding, now: Date): Incident {
   const last = finding.last_seen ?? at;
   return {
     id: finding.id,
-    rule: { id: `inventory-${finding.kind}`, version: '1', title: `API inventory: ${finding.kind}`, kind: 'inventory' },
+    rule: {
+      id: `inventory-${finding.kind}`,
+      version: '1',
+      title: `API inventory: ${finding.kind}`,
+      kind: 'inventory',
+    },
     severity: finding.severity,
     severity_rank: SEVERITY_RANK[finding.severity],
     risk: { low: 21, medium: 47, high: 73 }[finding.severity],
@@ -28,7 +33,11 @@ export function findingToIncident(finding: Finding, now: Date): Incident {
     status: 'new',
     assignee: null,
     tags: [OWASP_API9, `inventory:${finding.kind}`],
-    group: { 'url.domain': finding.host, 'http.request.method': finding.method, 'gatewatch.route': finding.route },
+    group: {
+      'url.domain': finding.host,
+      'http.request.method': finding.method,
+      'gatewatch.route': finding.route,
+    },
     group_key: JSON.stringify([finding.host, finding.method, finding.route]),
     entities: { route: [finding.route] },
     window: { start: first, end: last },

@@ -29,13 +29,17 @@ export async function loadRuleSet(config: GatewatchConfig, es?: Client): Promise
         continue;
       }
       // Stored rules resolve includes and lists next to the first rule directory.
-      const parsed = parseRules(stored.text, { file: `${config.detections.rulePaths[0] ?? '.'}/api/${stored.id}.gwr`, ...readers });
+      const parsed = parseRules(stored.text, {
+        file: `${config.detections.rulePaths[0] ?? '.'}/api/${stored.id}.gwr`,
+        ...readers,
+      });
       const errors = parsed.diagnostics.filter((d) => d.severity === 'error');
       if (errors.length > 0) {
         problems.push(...errors.map(formatDiagnostic));
         continue;
       }
-      for (const rule of parsed.rules) byId.set(rule.id, { ...rule, enabled: stored.enabled && rule.enabled });
+      for (const rule of parsed.rules)
+        byId.set(rule.id, { ...rule, enabled: stored.enabled && rule.enabled });
     }
   }
   return { rules: [...byId.values()], problems };

@@ -48,7 +48,10 @@ export interface StartDetectionOptions {
   onRun?: (record: RunRecord) => void;
 }
 
-export async function startDetection(config: GatewatchConfig, options: StartDetectionOptions): Promise<DetectionRuntime> {
+export async function startDetection(
+  config: GatewatchConfig,
+  options: StartDetectionOptions,
+): Promise<DetectionRuntime> {
   const es = createEsClient(config.elasticsearch);
   await waitForElasticsearch(es);
   const redis = await connectRedis(config.redis.url, 'producer');

@@ -28,20 +28,20 @@ import {
   type RuleStore,
   type StoredRule,
 } from '../api/rules/store.ts';
+import {
+  type ImportedSpec,
+  type MemorySpecJSON,
+  MemorySpecStore,
+  type SpecStore,
+} from '../inventory/specs/registry.ts';
 import type { EndpointState } from '../inventory/state.ts';
 import {
   type EndpointPage,
   type EndpointQuery,
   type InventoryStore,
-  MemoryInventoryStore,
   type MemoryInventoryJSON,
+  MemoryInventoryStore,
 } from '../inventory/store.ts';
-import {
-  type ImportedSpec,
-  MemorySpecStore,
-  type MemorySpecJSON,
-  type SpecStore,
-} from '../inventory/specs/registry.ts';
 import { INVENTORY_KEY } from './replay.ts';
 import type { EmbeddedStore } from './store.ts';
 

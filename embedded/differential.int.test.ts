@@ -74,19 +74,28 @@ describe('embedded and distributed modes agree', () => {
     try {
       const lines: string[] = [];
       for (const file of files) {
-        const input = file.endsWith('.gz') ? createReadStream(file).pipe(createGunzip()) : createReadStream(file);
-        for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) if (line) lines.push(line);
+        const input = file.endsWith('.gz')
+          ? createReadStream(file).pipe(createGunzip())
+          : createReadStream(file);
+        for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY }))
+          if (line) lines.push(line);
       }
       // The embedded replay stamps records with the replay's receive time; use the same.
       await runtime.producer.enqueue({ source: 'replay', receivedAt: 0 }, lines, 'differential');
       const names = indexNames(ctx.prefix);
       const count = async () => {
-        await ctx.es.indices.refresh({ index: `${ctx.prefix}-events-*`, ignore_unavailable: true, allow_no_indices: true });
-        return (await ctx.es.count({ index: names.eventsAlias, ignore_unavailable: true, allow_no_indices: true })).count;
+        await ctx.es.indices.refresh({
+          index: `${ctx.prefix}-events-*`,
+          ignore_unavailable: true,
+          allow_no_indices: true,
+        });
+        return (
+          await ctx.es.count({ index: names.eventsAlias, ignore_unavailable: true, allow_no_indices: true })
+        ).count;
       };
-      expect(await eventually(count, (n) => n >= embedded.newEvents, { timeoutMs: 120_000, intervalMs: 250 })).toBe(
-        embedded.newEvents,
-      );
+      expect(
+        await eventually(count, (n) => n >= embedded.newEvents, { timeoutMs: 120_000, intervalMs: 250 }),
+      ).toBe(embedded.newEvents);
 
       await ensureIncidentIndex(ctx.es, ctx.prefix);
       const execute = elasticsearchExecutor(ctx.es, ctx.prefix, 100_000);
@@ -103,7 +112,9 @@ describe('embedded and distributed modes agree', () => {
       }
       await ctx.es.indices.refresh({ index: names.incidents });
       const distributed = await ctx.es.search<Incident>({ index: names.incidents, size: 10_000 });
-      expect(comparable(distributed.hits.hits.map((h) => h._source!))).toEqual(comparable(embedded.incidents));
+      expect(comparable(distributed.hits.hits.map((h) => h._source!))).toEqual(
+        comparable(embedded.incidents),
+      );
     } finally {
       await runtime.close();
     }

@@ -14,11 +14,11 @@ import type { Incident } from '../core/schema/incident.ts';
 import { evaluateRule } from '../detections/engine/evaluate.ts';
 import { toIncident } from '../detections/engine/types.ts';
 import { writeIncidents } from '../detections/incidents/writer.ts';
-import { deadLetterId } from '../ingest/sinks/dead-letters.ts';
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer } from '../ingest/pipeline/normalize.ts';
+import { deadLetterId } from '../ingest/sinks/dead-letters.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
-import { MemoryInventoryStore, type MemoryInventoryJSON } from '../inventory/store.ts';
+import { type MemoryInventoryJSON, MemoryInventoryStore } from '../inventory/store.ts';
 import type { RuleIR } from '../parser/ir.ts';
 import type { EmbeddedStore } from './store.ts';
 
@@ -34,7 +34,8 @@ export function replayFiles(paths: string[]): string[] {
       return;
     }
     const name = basename(path);
-    if (/\.(log|ndjson|jsonl|json|txt|csv)(\.gz)?$/.test(name) && !/^(labels|README|manifest)/i.test(name)) out.push(path);
+    if (/\.(log|ndjson|jsonl|json|txt|csv)(\.gz)?$/.test(name) && !/^(labels|README|manifest)/i.test(name))
+      out.push(path);
   };
   for (const p of paths) visit(p);
   return out;
@@ -81,7 +82,10 @@ export interface ReplayResult {
  * (windows at the edges included, so a short log still shows its bursts), after the history
  * that first-seen and baseline rules need.
  */
-export function replayRange(rule: RuleIR, bounds: { min: number; max: number }): { start: number; end: number } {
+export function replayRange(
+  rule: RuleIR,
+  bounds: { min: number; max: number },
+): { start: number; end: number } {
   const down = (t: number, step: number) => Math.floor(t / step) * step;
   const up = (t: number, step: number) => Math.ceil(t / step) * step;
   switch (rule.kind) {

@@ -86,7 +86,9 @@ export class EmbeddedStore {
 
   /** Events with start <= @timestamp < end, in time order. */
   eventsBetween(start: number, end: number): GatewatchEvent[] {
-    const rows = this.db.prepare('SELECT doc FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id').all(start, end) as {
+    const rows = this.db
+      .prepare('SELECT doc FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id')
+      .all(start, end) as {
       doc: string;
     }[];
     return rows.map((r) => JSON.parse(r.doc) as GatewatchEvent);
@@ -106,13 +108,9 @@ export class EmbeddedStore {
   }
 
   addDeadLetter(id: string, source: string, reason: string, raw: string, at: number): void {
-    this.db.prepare('INSERT OR IGNORE INTO dead_letters (id, source, reason, raw, at) VALUES (?, ?, ?, ?, ?)').run(
-      id,
-      source,
-      reason,
-      raw,
-      at,
-    );
+    this.db
+      .prepare('INSERT OR IGNORE INTO dead_letters (id, source, reason, raw, at) VALUES (?, ?, ?, ?, ?)')
+      .run(id, source, reason, raw, at);
   }
 
   deadLetterCount(): number {
@@ -128,24 +126,32 @@ export class EmbeddedStore {
 
   setCheckpoint(ruleId: string, end: number): void {
     this.db
-      .prepare('INSERT INTO checkpoints (rule_id, end_ms) VALUES (?, ?) ON CONFLICT(rule_id) DO UPDATE SET end_ms = excluded.end_ms')
+      .prepare(
+        'INSERT INTO checkpoints (rule_id, end_ms) VALUES (?, ?) ON CONFLICT(rule_id) DO UPDATE SET end_ms = excluded.end_ms',
+      )
       .run(ruleId, end);
   }
 
   /** Small JSON documents (the embedded API inventory, its specs). */
   getJson<T>(key: string): T | undefined {
-    const row = this.db.prepare('SELECT value FROM kv WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.db.prepare('SELECT value FROM kv WHERE key = ?').get(key) as
+      | { value: string }
+      | undefined;
     return row ? (JSON.parse(row.value) as T) : undefined;
   }
 
   setJson(key: string, value: unknown): void {
     this.db
-      .prepare('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
+      .prepare(
+        'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      )
       .run(key, JSON.stringify(value));
   }
 
   incidents(): Incident[] {
-    const rows = this.db.prepare('SELECT doc FROM incidents ORDER BY created_at, id').all() as { doc: string }[];
+    const rows = this.db.prepare('SELECT doc FROM incidents ORDER BY created_at, id').all() as {
+      doc: string;
+    }[];
     return rows.map((r) => JSON.parse(r.doc) as Incident);
   }
 
@@ -154,7 +160,9 @@ export class EmbeddedStore {
     const db = this.db;
     const parse = (row: { doc: string } | undefined) => (row ? (JSON.parse(row.doc) as Incident) : undefined);
     const linkDetections = (incident: Incident) => {
-      const link = db.prepare('INSERT OR IGNORE INTO incident_detections (detection_id, incident_id) VALUES (?, ?)');
+      const link = db.prepare(
+        'INSERT OR IGNORE INTO incident_detections (detection_id, incident_id) VALUES (?, ?)',
+      );
       for (const d of incident.detection_ids) link.run(d, incident.id);
     };
     return {
@@ -208,9 +216,9 @@ export class EmbeddedStore {
         return 'created';
       },
       async update(id, patch, version) {
-        const row = db.prepare('SELECT doc FROM incidents WHERE id = ? AND version = ?').get(id, Number(version)) as
-          | { doc: string }
-          | undefined;
+        const row = db
+          .prepare('SELECT doc FROM incidents WHERE id = ? AND version = ?')
+          .get(id, Number(version)) as { doc: string } | undefined;
         if (!row) return 'conflict';
         const next = { ...(JSON.parse(row.doc) as Incident), ...patch };
         const r = db

@@ -42,7 +42,10 @@ export class IngestAdmin implements IngestAdminPort {
         name: source.name,
         type: source.type,
         state: lastBatch === undefined ? 'idle' : now - lastBatch < 5 * 60_000 ? 'running' : 'idle',
-        lag_seconds: lastBatch !== undefined && lastReceived !== undefined ? Math.max(0, (lastBatch - lastReceived) / 1000) : null,
+        lag_seconds:
+          lastBatch !== undefined && lastReceived !== undefined
+            ? Math.max(0, (lastBatch - lastReceived) / 1000)
+            : null,
         events_per_second: Math.max(0, rate),
         bytes_per_second: 0,
         errors_total: Number(stats.dead_letters ?? 0),
@@ -84,11 +87,17 @@ export class IngestAdmin implements IngestAdminPort {
         payload: h._source!.raw,
         replayed_at: h._source!.replayed_at ?? null,
       })),
-      next_cursor: last && hits.length === query.size ? Buffer.from(JSON.stringify(last.sort)).toString('base64url') : null,
+      next_cursor:
+        last && hits.length === query.size
+          ? Buffer.from(JSON.stringify(last.sort)).toString('base64url')
+          : null,
     };
   }
 
-  async replayDeadLetters(request: { ids?: string[]; source?: string }): Promise<{ replayed: number; failed: number }> {
+  async replayDeadLetters(request: {
+    ids?: string[];
+    source?: string;
+  }): Promise<{ replayed: number; failed: number }> {
     const filter: object[] = [{ bool: { must_not: { exists: { field: 'replayed_at' } } } }];
     if (request.ids) filter.push({ ids: { values: request.ids } });
     if (request.source) filter.push({ term: { source: request.source } });
@@ -106,7 +115,11 @@ export class IngestAdmin implements IngestAdminPort {
         hits.map((h) => h._source!.raw),
         `replay:${hits.map((h) => h._id).join(',')}`,
       );
-      await markReplayed(this.options.es, this.options.prefix, hits.map((h) => h._id!));
+      await markReplayed(
+        this.options.es,
+        this.options.prefix,
+        hits.map((h) => h._id!),
+      );
       replayed += hits.length;
     }
     return { replayed, failed: 0 };

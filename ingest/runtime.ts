@@ -6,12 +6,12 @@ import type { Client } from '@elastic/elasticsearch';
 import type { Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { GatewatchConfig } from '../core/config/schema.ts';
 import { durationMs } from '../core/config/load.ts';
+import type { GatewatchConfig } from '../core/config/schema.ts';
 import { assertNoEviction, connectRedis } from '../core/queue/bullmq.ts';
+import type { GatewatchEvent } from '../core/schema/event.ts';
 import { createEsClient, waitForElasticsearch } from '../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../core/store/templates.ts';
-import type { GatewatchEvent } from '../core/schema/event.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
 import { ElasticsearchInventoryStore } from '../inventory/store.ts';
 import type { RawBatch } from './pipeline/batch.ts';
@@ -53,7 +53,10 @@ export interface StartIngestOptions {
   onBatch?: (outcome: BatchOutcome) => void;
 }
 
-export async function startIngest(config: GatewatchConfig, options: StartIngestOptions = {}): Promise<IngestRuntime> {
+export async function startIngest(
+  config: GatewatchConfig,
+  options: StartIngestOptions = {},
+): Promise<IngestRuntime> {
   const es = createEsClient(config.elasticsearch);
   await waitForElasticsearch(es);
   const redis = await connectRedis(config.redis.url, 'producer');
@@ -71,7 +74,10 @@ export async function startIngest(config: GatewatchConfig, options: StartIngestO
   });
   const normalize = createNormalizer(config);
   // The API inventory is maintained incrementally from what workers write.
-  const inventory = (options.workers ?? 0) > 0 ? new InventoryAccumulator(new ElasticsearchInventoryStore(es, config.elasticsearch.indexPrefix)) : undefined;
+  const inventory =
+    (options.workers ?? 0) > 0
+      ? new InventoryAccumulator(new ElasticsearchInventoryStore(es, config.elasticsearch.indexPrefix))
+      : undefined;
   if (inventory) await new ElasticsearchInventoryStore(es, config.elasticsearch.indexPrefix).install();
   const inventoryTimer = inventory
     ? setInterval(() => void inventory.flush().catch(() => undefined), 10_000)

@@ -21,8 +21,8 @@ import type {
   preHandlerAsyncHookHandler,
 } from 'fastify';
 import Type from 'typebox';
-import { Classifier, type ClassifierOptions, type EndpointClassification, type Finding } from './classify.ts';
 import { sendProblem } from '../api/problem.ts';
+import { Classifier, type ClassifierOptions, type EndpointClassification, type Finding } from './classify.ts';
 import { exportOpenApi } from './export.ts';
 import { SpecInvalidError, type SpecProblem } from './specs/parse.ts';
 import { type ImportedSpec, importSpec, type SpecStore } from './specs/registry.ts';
@@ -185,7 +185,9 @@ export const SpecProblemSchema = Type.Object(
       Type.Array(
         Type.Object({
           // Optional: request-validation problems from the API core carry `field` only.
-          pointer: Type.Optional(Type.String({ description: 'JSON pointer into the uploaded document ("" = root).' })),
+          pointer: Type.Optional(
+            Type.String({ description: 'JSON pointer into the uploaded document ("" = root).' }),
+          ),
           field: Type.String({ description: 'Same as pointer (the API-wide name).' }),
           message: Type.String(),
           line: Type.Optional(Type.Integer()),
@@ -477,7 +479,7 @@ export async function inventoryPlugin(parent: FastifyInstance, opts: InventoryPl
               { description: 'Identical to the current version: nothing stored.' },
             ),
             201: Type.Object({ created: Type.Boolean(), spec: SpecSummarySchema }),
-            },
+          },
         },
       },
       async (request, reply) => {

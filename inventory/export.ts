@@ -30,7 +30,8 @@ export function exportOpenApi(
   let anyAuth = false;
   for (const e of sorted) {
     const { path, params } = namedPath(e.route);
-    const item = (paths[path] ??= {});
+    paths[path] ??= {};
+    const item = paths[path];
     const hosts = hostsByPath.get(path) ?? new Set<string>();
     hosts.add(e.host);
     hostsByPath.set(path, hosts);

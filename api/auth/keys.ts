@@ -84,7 +84,11 @@ export interface KeyStore {
 }
 
 /** A new key: its record (salted hash only) and the token shown once. */
-export function newKeyRecord(role: Role, name: string, createdBy: string): { token: string; record: ApiKeyRecord } {
+export function newKeyRecord(
+  role: Role,
+  name: string,
+  createdBy: string,
+): { token: string; record: ApiKeyRecord } {
   const id = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
   const salt = randomBytes(16).toString('base64url');

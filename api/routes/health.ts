@@ -61,9 +61,10 @@ async function timed(
 export function healthRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   const names = Object.keys(ctx.readiness);
   const Ready = readySchema(names);
-  const what = names.length === 2 && names.includes('redis') && names.includes('elasticsearch')
-    ? 'Redis and Elasticsearch answer'
-    : `${names.join(', ')} answer${names.length === 1 ? 's' : ''}`;
+  const what =
+    names.length === 2 && names.includes('redis') && names.includes('elasticsearch')
+      ? 'Redis and Elasticsearch answer'
+      : `${names.join(', ')} answer${names.length === 1 ? 's' : ''}`;
   return async (app) => {
     app.get(
       '/health/live',

@@ -6,9 +6,9 @@ import { loadConfig } from '../../core/config/load.ts';
 import { elasticsearchIncidentStore } from '../../detections/incidents/es-store.ts';
 import { raiseInventoryFindings } from '../../detections/inventory-findings.ts';
 import { loadRuleSet } from '../../detections/rule-set.ts';
+import { startDetection } from '../../detections/runtime.ts';
 import { ElasticsearchSpecStore } from '../../inventory/specs/registry.ts';
 import { ElasticsearchInventoryStore } from '../../inventory/store.ts';
-import { startDetection } from '../../detections/runtime.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
 
 async function rulesFor(paths: string[]) {
@@ -61,9 +61,15 @@ export function register(program: Command): void {
         );
         if (r.created.length > 0) console.log(`inventory: ${r.created.length} new finding incident(s)`);
       };
-      const findingsTimer = setInterval(() => void raise().catch((err) => console.error(`inventory findings: ${err.message}`)), 600_000);
+      const findingsTimer = setInterval(
+        () => void raise().catch((err) => console.error(`inventory findings: ${err.message}`)),
+        600_000,
+      );
       findingsTimer.unref();
-      const timer = setInterval(() => void reload().catch((err) => console.error(`rule reload: ${err.message}`)), 60_000);
+      const timer = setInterval(
+        () => void reload().catch((err) => console.error(`rule reload: ${err.message}`)),
+        60_000,
+      );
       timer.unref();
       const close = async () => {
         await runtime.close();
@@ -84,7 +90,9 @@ export function register(program: Command): void {
         for (const rule of rules) {
           if (ruleIds.length > 0 ? !ruleIds.includes(rule.id) : !rule.enabled) continue;
           for (const r of await runtime.scheduler.runRule(rule.id)) {
-            console.log(`${r.rule_id}: ${r.outcome}, ${r.detections} detections, ${r.incidents_created} new incidents`);
+            console.log(
+              `${r.rule_id}: ${r.outcome}, ${r.detections} detections, ${r.incidents_created} new incidents`,
+            );
           }
         }
       } finally {

@@ -18,9 +18,16 @@ export interface EvalResult {
   total: { tp: number; fp: number; fn: number; precision: number; recall: number };
 }
 
-export async function evaluateScenario(dir: string, rulePaths: string[], configFile?: string): Promise<EvalResult> {
+export async function evaluateScenario(
+  dir: string,
+  rulePaths: string[],
+  configFile?: string,
+): Promise<EvalResult> {
   const scenarioConfig = join(dir, 'gatewatch.yaml');
-  const config = loadConfig({ env: {}, ...(configFile ? { file: configFile } : existsSync(scenarioConfig) ? { file: scenarioConfig } : {}) });
+  const config = loadConfig({
+    env: {},
+    ...(configFile ? { file: configFile } : existsSync(scenarioConfig) ? { file: scenarioConfig } : {}),
+  });
   const loaded = await loadRuleFiles(rulePaths);
   const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) throw new Error(errors.map(formatDiagnostic).join('\n'));
@@ -65,7 +72,14 @@ export function register(program: Command): void {
       for (const [rule, s] of Object.entries(scores).sort()) {
         table.push([rule, s.tp, s.fp, s.fn, s.precision.toFixed(3), s.recall.toFixed(3)]);
       }
-      table.push(['all rules', total.tp, total.fp, total.fn, total.precision.toFixed(3), total.recall.toFixed(3)]);
+      table.push([
+        'all rules',
+        total.tp,
+        total.fp,
+        total.fn,
+        total.precision.toFixed(3),
+        total.recall.toFixed(3),
+      ]);
       console.log(table.toString());
       for (const [rule, s] of Object.entries(scores)) {
         for (const m of s.missed) console.log(`  missed   ${rule}: ${m}`);

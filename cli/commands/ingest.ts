@@ -3,10 +3,10 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../../core/config/load.ts';
-import { FileSource } from '../../ingest/sources/file.ts';
-import { SyslogSource } from '../../ingest/sources/syslog.ts';
 import { startIngest } from '../../ingest/runtime.ts';
 import { listDeadLetters, markReplayed } from '../../ingest/sinks/dead-letters.ts';
+import { FileSource } from '../../ingest/sources/file.ts';
+import { SyslogSource } from '../../ingest/sources/syslog.ts';
 
 function configFrom(program: Command) {
   return loadConfig({ file: program.opts().config });
@@ -34,7 +34,9 @@ export function register(program: Command): void {
     .action(async (opts: { workers: string }) => {
       const config = configFrom(program);
       const runtime = await startIngest(config, { workers: Number(opts.workers) });
-      console.log(`ingest worker ready (pid ${process.pid}, ${opts.workers} worker(s), prefix ${config.redis.prefix})`);
+      console.log(
+        `ingest worker ready (pid ${process.pid}, ${opts.workers} worker(s), prefix ${config.redis.prefix})`,
+      );
       onSignals(() => runtime.close());
     });
 
@@ -72,7 +74,9 @@ export function register(program: Command): void {
         stops.push(() => syslog.stop());
       }
       const address = runtime.http?.server.address();
-      console.log(`ingest sources ready: HTTP ${JSON.stringify(address)}; ${config.ingest.sources.length} source(s)`);
+      console.log(
+        `ingest sources ready: HTTP ${JSON.stringify(address)}; ${config.ingest.sources.length} source(s)`,
+      );
       onSignals(async () => {
         for (const stop of stops) await stop();
         await runtime.close();
@@ -93,7 +97,9 @@ export function register(program: Command): void {
         size: Number(opts.size),
       });
       if (opts.json) console.log(JSON.stringify(letters, null, 2));
-      else for (const d of letters) console.log(`${d['@timestamp']}  ${d.source}  ${d.stage}  ${d.reason}\n    ${d.raw.slice(0, 160)}`);
+      else
+        for (const d of letters)
+          console.log(`${d['@timestamp']}  ${d.source}  ${d.stage}  ${d.reason}\n    ${d.raw.slice(0, 160)}`);
       await runtime.close();
     });
   dead
@@ -110,8 +116,16 @@ export function register(program: Command): void {
       });
       const bySource = Map.groupBy(letters, (d) => d.source);
       for (const [source, group] of bySource) {
-        await runtime.producer.enqueue({ source, receivedAt: Date.now() }, group.map((d) => d.raw), `replay:${Date.now()}`);
-        await markReplayed(runtime.es, config.elasticsearch.indexPrefix, group.map((d) => d.id));
+        await runtime.producer.enqueue(
+          { source, receivedAt: Date.now() },
+          group.map((d) => d.raw),
+          `replay:${Date.now()}`,
+        );
+        await markReplayed(
+          runtime.es,
+          config.elasticsearch.indexPrefix,
+          group.map((d) => d.id),
+        );
       }
       console.log(`replayed ${letters.length} dead letter(s)`);
       await runtime.close();

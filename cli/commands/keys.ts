@@ -63,25 +63,29 @@ export function register(program: Command): void {
         process.exitCode = 2;
         return;
       }
-      await withStore(program, async (store, audit) => {
-        const { token, key } = await store.create(opts.role as Role, opts.name, actor());
-        await audit.record({
-          actor: actor(),
-          actor_role: 'cli',
-          action: 'key.create',
-          target_type: 'api_key',
-          target_id: key.id,
-          request_id: null,
-          details: { role: key.role, name: key.name },
-        });
-        if (opts.json) console.log(JSON.stringify({ token, key }));
-        else {
-          console.log(token);
-          console.error(
-            `key ${key.id} (${key.role}, ${key.name}) created; store the token now, it is not shown again`,
-          );
-        }
-      }, opts);
+      await withStore(
+        program,
+        async (store, audit) => {
+          const { token, key } = await store.create(opts.role as Role, opts.name, actor());
+          await audit.record({
+            actor: actor(),
+            actor_role: 'cli',
+            action: 'key.create',
+            target_type: 'api_key',
+            target_id: key.id,
+            request_id: null,
+            details: { role: key.role, name: key.name },
+          });
+          if (opts.json) console.log(JSON.stringify({ token, key }));
+          else {
+            console.log(token);
+            console.error(
+              `key ${key.id} (${key.role}, ${key.name}) created; store the token now, it is not shown again`,
+            );
+          }
+        },
+        opts,
+      );
     });
 
   keys
@@ -91,18 +95,22 @@ export function register(program: Command): void {
     .option('--embedded', 'in the embedded SQLite store (gatewatch serve --embedded)')
     .option('--db <file>', 'with --embedded: the store file (default: embedded.path)')
     .action(async (opts: { json?: boolean } & StoreOptions) => {
-      await withStore(program, async (store) => {
-        const items = await store.list();
-        if (opts.json) {
-          console.log(JSON.stringify(items));
-          return;
-        }
-        for (const k of items) {
-          const state = k.revoked_at ? `revoked ${k.revoked_at}` : 'active';
-          console.log(`${k.id}  ${k.role.padEnd(7)}  ${state.padEnd(32)}  ${k.created_at}  ${k.name}`);
-        }
-        if (items.length === 0) console.error('no keys');
-      }, opts);
+      await withStore(
+        program,
+        async (store) => {
+          const items = await store.list();
+          if (opts.json) {
+            console.log(JSON.stringify(items));
+            return;
+          }
+          for (const k of items) {
+            const state = k.revoked_at ? `revoked ${k.revoked_at}` : 'active';
+            console.log(`${k.id}  ${k.role.padEnd(7)}  ${state.padEnd(32)}  ${k.created_at}  ${k.name}`);
+          }
+          if (items.length === 0) console.error('no keys');
+        },
+        opts,
+      );
     });
 
   keys
@@ -112,23 +120,27 @@ export function register(program: Command): void {
     .option('--embedded', 'in the embedded SQLite store (gatewatch serve --embedded)')
     .option('--db <file>', 'with --embedded: the store file (default: embedded.path)')
     .action(async (id: string, opts: StoreOptions) => {
-      await withStore(program, async (store, audit) => {
-        const key = await store.revoke(id, actor());
-        if (!key) {
-          console.error(`keys revoke: no key ${id}`);
-          process.exitCode = 1;
-          return;
-        }
-        await audit.record({
-          actor: actor(),
-          actor_role: 'cli',
-          action: 'key.revoke',
-          target_type: 'api_key',
-          target_id: key.id,
-          request_id: null,
-          details: { role: key.role, name: key.name },
-        });
-        console.log(`revoked ${key.id} (${key.role}, ${key.name})`);
-      }, opts);
+      await withStore(
+        program,
+        async (store, audit) => {
+          const key = await store.revoke(id, actor());
+          if (!key) {
+            console.error(`keys revoke: no key ${id}`);
+            process.exitCode = 1;
+            return;
+          }
+          await audit.record({
+            actor: actor(),
+            actor_role: 'cli',
+            action: 'key.revoke',
+            target_type: 'api_key',
+            target_id: key.id,
+            request_id: null,
+            details: { role: key.role, name: key.name },
+          });
+          console.log(`revoked ${key.id} (${key.role}, ${key.name})`);
+        },
+        opts,
+      );
     });
 }

@@ -3,8 +3,7 @@
  * servers (embedded SQLite store, in-process evaluator), or with `--to <url>` send them to a
  * running deployment's HTTP ingest endpoint.
  */
-import { rmSync } from 'node:fs';
-import { createReadStream } from 'node:fs';
+import { createReadStream, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import cliProgress from 'cli-progress';
@@ -50,7 +49,14 @@ export function incidentTable(incidents: Incident[]): string {
     const entity = Object.values(i.group)
       .filter((v) => v !== null)
       .join(' / ');
-    table.push([i.severity, i.rule.id, entity, `${i.window.start.slice(5, 16).replace('T', ' ')}`, i.event_count, i.title]);
+    table.push([
+      i.severity,
+      i.rule.id,
+      entity,
+      `${i.window.start.slice(5, 16).replace('T', ' ')}`,
+      i.event_count,
+      i.title,
+    ]);
   }
   return table.toString();
 }
@@ -61,7 +67,10 @@ async function sendTo(url: string, files: string[], opts: ReplayCliOptions): Pro
   if (!token) throw new Error('--to needs a source token: --token or GATEWATCH_INGEST_TOKEN');
   const bar =
     process.stderr.isTTY && !opts.quiet && !opts.json
-      ? new cliProgress.SingleBar({ format: 'sending |{bar}| {value} lines | {speed} lines/s', hideCursor: true }, cliProgress.Presets.shades_classic)
+      ? new cliProgress.SingleBar(
+          { format: 'sending |{bar}| {value} lines | {speed} lines/s', hideCursor: true },
+          cliProgress.Presets.shades_classic,
+        )
       : undefined;
   bar?.start(0, 0, { speed: 0 });
   const started = performance.now();
@@ -105,7 +114,9 @@ async function sendTo(url: string, files: string[], opts: ReplayCliOptions): Pro
 export function register(program: Command): void {
   program
     .command('replay')
-    .description('Replay log files through the whole pipeline (embedded, no servers) and print the incidents.')
+    .description(
+      'Replay log files through the whole pipeline (embedded, no servers) and print the incidents.',
+    )
     .argument('<paths...>', 'log files or directories')
     .option('--db <file>', 'embedded store file (default: embedded.path from the configuration)')
     .option('--fresh', 'start from an empty embedded store')

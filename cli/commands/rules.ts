@@ -19,7 +19,9 @@ export function register(program: Command): void {
     });
   rules
     .command('fmt')
-    .description('Print rules in canonical form (--write to rewrite files, --check to fail when not canonical).')
+    .description(
+      'Print rules in canonical form (--write to rewrite files, --check to fail when not canonical).',
+    )
     .argument('<paths...>', 'rule files')
     .option('--write', 'rewrite the files in place')
     .option('--check', 'exit 1 when a file is not in canonical form')

@@ -16,16 +16,26 @@ export function register(program: Command): void {
     .option('--start <time>', 'ISO-8601 start time')
     .option('--attacks <ids...>', 'only these attacks (rule ids)')
     .option('--gzip', 'gzip the log files')
-    .action(async (opts: { out: string; seed: string; hours: string; rate: string; start?: string; attacks?: string[]; gzip?: boolean }) => {
-      const result = await generate({
-        seed: Number(opts.seed),
-        hours: Number(opts.hours),
-        out: opts.out,
-        eventsPerMinute: Number(opts.rate),
-        ...(opts.start ? { start: opts.start } : {}),
-        ...(opts.attacks ? { attacks: opts.attacks } : {}),
-        ...(opts.gzip ? { gzip: true } : {}),
-      });
-      console.log(`wrote ${result.lines} lines and ${result.labels} labels: ${result.files.join(', ')}`);
-    });
+    .action(
+      async (opts: {
+        out: string;
+        seed: string;
+        hours: string;
+        rate: string;
+        start?: string;
+        attacks?: string[];
+        gzip?: boolean;
+      }) => {
+        const result = await generate({
+          seed: Number(opts.seed),
+          hours: Number(opts.hours),
+          out: opts.out,
+          eventsPerMinute: Number(opts.rate),
+          ...(opts.start ? { start: opts.start } : {}),
+          ...(opts.attacks ? { attacks: opts.attacks } : {}),
+          ...(opts.gzip ? { gzip: true } : {}),
+        });
+        console.log(`wrote ${result.lines} lines and ${result.labels} labels: ${result.files.join(', ')}`);
+      },
+    );
 }

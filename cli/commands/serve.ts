@@ -22,10 +22,10 @@ import {
 import { loadRuleSet } from '../../detections/rule-set.ts';
 import { elasticsearchExecutor } from '../../detections/runtime.ts';
 import { DetectionScheduler } from '../../detections/scheduler/scheduler.ts';
-import { IngestAdmin } from '../../ingest/admin.ts';
-import { IngestProducer } from '../../ingest/pipeline/producer.ts';
 import { buildEmbeddedApp } from '../../embedded/app.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
+import { IngestAdmin } from '../../ingest/admin.ts';
+import { IngestProducer } from '../../ingest/pipeline/producer.ts';
 import { diskReaders } from '../../parser/index.ts';
 
 export type PortFactory = (config: GatewatchConfig, es: Client, redis: Redis) => Promise<ApiPorts>;
@@ -64,7 +64,14 @@ export const defaultPorts: PortFactory = async (config, es, redis) => {
       reloadRules: async () => scheduler.setRules((await loadRuleSet(config, es)).rules),
     }),
     events: new ElasticsearchEventSearchPort(es, prefix),
-    ingest: new IngestAdmin({ es, redis, prefix, queuePrefix: config.redis.prefix, sources: config.ingest.sources, producer }),
+    ingest: new IngestAdmin({
+      es,
+      redis,
+      prefix,
+      queuePrefix: config.redis.prefix,
+      sources: config.ingest.sources,
+      producer,
+    }),
     ruleReaders: diskReaders(),
   };
 };
@@ -148,28 +155,39 @@ export function register(program: Command): void {
     .option('--public-docs', 'serve /docs and /openapi.json without an API key')
     .option('--embedded', 'serve the embedded SQLite store (no Redis, no Elasticsearch)')
     .option('--db <file>', 'with --embedded: the store file (default: embedded.path from the configuration)')
-    .action(async (opts: { host?: string; port?: string; publicDocs?: boolean; embedded?: boolean; db?: string }) => {
-      const config = loadConfig({ file: program.opts().config });
-      if (opts.host) config.api.host = opts.host;
-      if (opts.port) config.api.port = Number(opts.port);
-      if (opts.db && !opts.embedded) {
-        console.error('serve: --db needs --embedded');
-        process.exitCode = 2;
-        return;
-      }
-      const server = opts.embedded
-        ? await startEmbeddedServer(config, { ...(opts.db ? { db: opts.db } : {}), publicDocs: opts.publicDocs ?? false })
-        : await startServer(config, { publicDocs: opts.publicDocs ?? false });
-      const where = 'path' in server ? ` over ${server.path}` : '';
-      console.error(`gatewatch API listening on ${server.url}${where} (docs at ${server.url}/docs)`);
-      let closing = false;
-      const stop = async () => {
-        if (closing) return;
-        closing = true;
-        await server.close();
-        process.exit(0);
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    .action(
+      async (opts: {
+        host?: string;
+        port?: string;
+        publicDocs?: boolean;
+        embedded?: boolean;
+        db?: string;
+      }) => {
+        const config = loadConfig({ file: program.opts().config });
+        if (opts.host) config.api.host = opts.host;
+        if (opts.port) config.api.port = Number(opts.port);
+        if (opts.db && !opts.embedded) {
+          console.error('serve: --db needs --embedded');
+          process.exitCode = 2;
+          return;
+        }
+        const server = opts.embedded
+          ? await startEmbeddedServer(config, {
+              ...(opts.db ? { db: opts.db } : {}),
+              publicDocs: opts.publicDocs ?? false,
+            })
+          : await startServer(config, { publicDocs: opts.publicDocs ?? false });
+        const where = 'path' in server ? ` over ${server.path}` : '';
+        console.error(`gatewatch API listening on ${server.url}${where} (docs at ${server.url}/docs)`);
+        let closing = false;
+        const stop = async () => {
+          if (closing) return;
+          closing = true;
+          await server.close();
+          process.exit(0);
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      },
+    );
 }

@@ -45,16 +45,24 @@ describe('configuration', () => {
       ),
     );
     const path = file('logLevel: loud\n');
-    expect(() => loadConfig({ env: {}, file: path })).toThrow(/^config: logLevel: expected one of "fatal", .*got "loud" \(from file .*gatewatch.yaml\)$/);
+    expect(() => loadConfig({ env: {}, file: path })).toThrow(
+      /^config: logLevel: expected one of "fatal", .*got "loud" \(from file .*gatewatch.yaml\)$/,
+    );
   });
 
   it('rejects unknown keys and unknown environment variables instead of ignoring them', () => {
-    expect(() => loadConfig({ env: {}, file: file('api:\n  prot: 80\n') })).toThrow('config: unknown key api.prot');
-    expect(() => loadConfig({ env: { GATEWATCH_API__PROT: '80' } })).toThrow(/GATEWATCH_API__PROT names no configuration key/);
+    expect(() => loadConfig({ env: {}, file: file('api:\n  prot: 80\n') })).toThrow(
+      'config: unknown key api.prot',
+    );
+    expect(() => loadConfig({ env: { GATEWATCH_API__PROT: '80' } })).toThrow(
+      /GATEWATCH_API__PROT names no configuration key/,
+    );
   });
 
   it('rejects an unreadable or malformed file clearly', () => {
-    expect(() => loadConfig({ env: {}, file: '/nonexistent/gw.yaml' })).toThrow(/cannot read configuration file/);
+    expect(() => loadConfig({ env: {}, file: '/nonexistent/gw.yaml' })).toThrow(
+      /cannot read configuration file/,
+    );
     expect(() => loadConfig({ env: {}, file: file('api: [unclosed\n') })).toThrow(/is not valid YAML/);
   });
 

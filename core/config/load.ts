@@ -110,7 +110,9 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewatchConfig {
     if (!name.startsWith(ENV_PREFIX) || name === 'GATEWATCH_CONFIG' || value === undefined) continue;
     const path = name.slice(ENV_PREFIX.length).split('__').map(camel);
     if (!schemaAt(path)) {
-      throw new ConfigError(`config: environment variable ${name} names no configuration key (${path.join('.')})`);
+      throw new ConfigError(
+        `config: environment variable ${name} names no configuration key (${path.join('.')})`,
+      );
     }
     fromEnv(path, value, name);
   }
@@ -149,7 +151,9 @@ function describeExpected(schema: Record<string, unknown> | undefined, fallback:
   if (!schema) return fallback;
   const parts: string[] = [];
   if (schema.anyOf) {
-    parts.push(`one of ${(schema.anyOf as { const: unknown }[]).map((s) => JSON.stringify(s.const)).join(', ')}`);
+    parts.push(
+      `one of ${(schema.anyOf as { const: unknown }[]).map((s) => JSON.stringify(s.const)).join(', ')}`,
+    );
   } else if (schema.type) parts.push(String(schema.type));
   if (schema.minimum !== undefined) parts.push(`>= ${schema.minimum}`);
   if (schema.maximum !== undefined) parts.push(`<= ${schema.maximum}`);
@@ -176,6 +180,8 @@ export function durationMs(text: string): number {
   const m = /^([0-9]+)(ms|s|m|h|d)$/.exec(text);
   if (!m) throw new ConfigError(`config: "${text}" is not a duration like 30s, 5m, 1h, 7d`);
   const n = Number(m[1]);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    m[2] as 'ms' | 's' | 'm' | 'h' | 'd'
+  ];
   return n * unit;
 }

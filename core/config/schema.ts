@@ -44,19 +44,27 @@ export const RedisConfigSchema = Type.Object(
 
 export const SourceConfigSchema = Type.Object(
   {
-    name: Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]*$', description: 'Source name, stored as gatewatch.source.name.' }),
+    name: Type.String({
+      pattern: '^[a-z0-9][a-z0-9_.-]*$',
+      description: 'Source name, stored as gatewatch.source.name.',
+    }),
     type: Type.Union([Type.Literal('file'), Type.Literal('http'), Type.Literal('syslog')], {
       description: 'file: tail paths; http: push endpoints; syslog: UDP/TCP listener.',
     }),
     format: Type.Optional(Type.String({ description: 'Fixed format id; absent: auto-detect per line.' })),
     tokens: Type.Array(Type.String({ minLength: 16 }), {
       default: [],
-      description: 'Tokens accepted by HTTP push endpoints for this source (Bearer, Basic password, Splunk, Firehose key).',
+      description:
+        'Tokens accepted by HTTP push endpoints for this source (Bearer, Basic password, Splunk, Firehose key).',
     }),
     paths: Type.Array(Type.String(), { default: [], description: 'File globs (file sources).' }),
-    trustedProxies: Type.Optional(Type.Array(Type.String(), { description: 'Overrides ingest.trustedProxies.' })),
+    trustedProxies: Type.Optional(
+      Type.Array(Type.String(), { description: 'Overrides ingest.trustedProxies.' }),
+    ),
     fieldMap: Type.Optional(
-      Type.Record(Type.String(), Type.String(), { description: 'Declarative field map (API Gateway, generic JSON).' }),
+      Type.Record(Type.String(), Type.String(), {
+        description: 'Declarative field map (API Gateway, generic JSON).',
+      }),
     ),
   },
   { additionalProperties: false },
@@ -65,15 +73,42 @@ export const SourceConfigSchema = Type.Object(
 export const IngestConfigSchema = Type.Object(
   {
     sources: Type.Array(SourceConfigSchema, { default: [], description: 'Configured ingest sources.' }),
-    httpHost: Type.String({ default: '127.0.0.1', description: 'Listen address of the HTTP push endpoints.' }),
-    httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8088, description: 'Port of the HTTP push endpoints.' }),
-    maxBodyBytes: Type.Integer({ minimum: 1024, default: 32 * 1024 * 1024, description: 'Largest accepted push body (after gunzip).' }),
-    syslogPort: Type.Integer({ minimum: 0, maximum: 65535, default: 5514, description: 'Syslog UDP and TCP port.' }),
-    syslogTlsPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Syslog over TLS port.' })),
+    httpHost: Type.String({
+      default: '127.0.0.1',
+      description: 'Listen address of the HTTP push endpoints.',
+    }),
+    httpPort: Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      default: 8088,
+      description: 'Port of the HTTP push endpoints.',
+    }),
+    maxBodyBytes: Type.Integer({
+      minimum: 1024,
+      default: 32 * 1024 * 1024,
+      description: 'Largest accepted push body (after gunzip).',
+    }),
+    syslogPort: Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      default: 5514,
+      description: 'Syslog UDP and TCP port.',
+    }),
+    syslogTlsPort: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 65535, description: 'Syslog over TLS port.' }),
+    ),
     syslogTlsCert: Type.Optional(Type.String({ description: 'PEM certificate file for syslog TLS.' })),
     syslogTlsKey: Type.Optional(Type.String({ description: 'PEM key file for syslog TLS.' })),
-    offsetsKey: Type.String({ default: 'offsets', description: 'Redis hash (under the prefix) holding file offsets.' }),
-    batchSize: Type.Integer({ minimum: 1, maximum: 10_000, default: 500, description: 'Events per queue job.' }),
+    offsetsKey: Type.String({
+      default: 'offsets',
+      description: 'Redis hash (under the prefix) holding file offsets.',
+    }),
+    batchSize: Type.Integer({
+      minimum: 1,
+      maximum: 10_000,
+      default: 500,
+      description: 'Events per queue job.',
+    }),
     highWaterMark: Type.Integer({
       minimum: 1,
       default: 2_000,
@@ -89,10 +124,19 @@ export const IngestConfigSchema = Type.Object(
       default: [],
       description: 'CIDRs whose X-Forwarded-For entries are trusted.',
     }),
-    geoipDatabase: Type.Optional(Type.String({ description: 'Path to a MaxMind-format City/Country database.' })),
+    geoipDatabase: Type.Optional(
+      Type.String({ description: 'Path to a MaxMind-format City/Country database.' }),
+    ),
     asnDatabase: Type.Optional(Type.String({ description: 'Path to a MaxMind-format ASN database.' })),
-    workerConcurrency: Type.Integer({ minimum: 1, default: 2, description: 'Jobs processed at once per worker.' }),
-    jobLock: Duration('How long a worker holds a job before another may take it over (crash recovery time).', '30s'),
+    workerConcurrency: Type.Integer({
+      minimum: 1,
+      default: 2,
+      description: 'Jobs processed at once per worker.',
+    }),
+    jobLock: Duration(
+      'How long a worker holds a job before another may take it over (crash recovery time).',
+      '30s',
+    ),
   },
   { default: {} },
 );
@@ -101,8 +145,16 @@ export const ApiConfigSchema = Type.Object(
   {
     host: Type.String({ default: '127.0.0.1', description: 'Listen address.' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'Listen port.' }),
-    bodyLimit: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'Max request body bytes.' }),
-    rateLimitPerMinute: Type.Integer({ minimum: 1, default: 1200, description: 'Requests per key per minute.' }),
+    bodyLimit: Type.Integer({
+      minimum: 1024,
+      default: 10 * 1024 * 1024,
+      description: 'Max request body bytes.',
+    }),
+    rateLimitPerMinute: Type.Integer({
+      minimum: 1,
+      default: 1200,
+      description: 'Requests per key per minute.',
+    }),
   },
   { default: {} },
 );

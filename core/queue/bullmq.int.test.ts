@@ -1,8 +1,15 @@
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { integrationContext } from '../../test/harness/context.ts';
 import { startRedisServer } from '../../test/harness/redis.ts';
-import { assertNoEviction, connectRedis, createQueue, createWorker, queueDepth, RedisPolicyError } from './bullmq.ts';
-import type { Redis } from 'ioredis';
+import {
+  assertNoEviction,
+  connectRedis,
+  createQueue,
+  createWorker,
+  queueDepth,
+  RedisPolicyError,
+} from './bullmq.ts';
 
 const ctx = integrationContext('queue');
 
@@ -34,10 +41,18 @@ describe('BullMQ queue layer (real Redis)', () => {
       },
       { redisUrl: ctx.redisUrl, prefix: ctx.prefix },
     );
-    const completed = new Promise<number>((resolve) => worker.on('completed', (_job, result) => resolve(result)));
-    const failedOnce = new Promise<string>((resolve) => worker.on('failed', (_job, err) => resolve(err.message)));
+    const completed = new Promise<number>((resolve) =>
+      worker.on('completed', (_job, result) => resolve(result)),
+    );
+    const failedOnce = new Promise<string>((resolve) =>
+      worker.on('failed', (_job, err) => resolve(err.message)),
+    );
 
-    await queue.add('batch', { batch: ['line-1', 'line-2'] }, { attempts: 3, backoff: { type: 'fixed', delay: 100 } });
+    await queue.add(
+      'batch',
+      { batch: ['line-1', 'line-2'] },
+      { attempts: 3, backoff: { type: 'fixed', delay: 100 } },
+    );
     expect(await failedOnce).toBe('transient failure on first attempt');
     expect(await completed).toBe(2);
     expect(attempts).toEqual([0, 1]);

@@ -3,7 +3,7 @@
  * workers need `maxRetriesPerRequest: null` (a blocking command must never give up), and
  * Redis must run with `maxmemory-policy noeviction` or queued jobs can silently vanish.
  */
-import { Queue, type QueueOptions, Worker, type WorkerOptions, type Job, type Processor } from 'bullmq';
+import { type Job, type Processor, Queue, type QueueOptions, Worker, type WorkerOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 
 export type { Job };

@@ -45,8 +45,7 @@ export const keyword = (description: string, opts: Partial<FieldAnnotation> = {}
 export const keywordList = (description: string) =>
   annotate(Type.Array(Type.String()), { es: 'keyword', array: true, ignoreAbove: 1024, description });
 
-export const text = (description: string) =>
-  annotate(Type.String(), { es: 'match_only_text', description });
+export const text = (description: string) => annotate(Type.String(), { es: 'match_only_text', description });
 
 export const ip = (description: string) => annotate(Type.String(), { es: 'ip', description });
 

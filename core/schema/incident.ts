@@ -59,7 +59,12 @@ export const IncidentSchema = Type.Object({
     title: Type.String(),
     kind: Type.String(),
   }),
-  severity: Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high'), Type.Literal('critical')]),
+  severity: Type.Union([
+    Type.Literal('low'),
+    Type.Literal('medium'),
+    Type.Literal('high'),
+    Type.Literal('critical'),
+  ]),
   /** 1 (low) … 4 (critical), for sorting by severity. */
   severity_rank: Type.Integer({ minimum: 1, maximum: 4 }),
   risk: Type.Number(),
@@ -147,7 +152,12 @@ export const incidentMappings = {
     detection_ids: { type: 'keyword' },
     event_count: { type: 'long' },
     metrics: { type: 'object', enabled: false },
-    evidence: { properties: { event_ids: { type: 'keyword' }, query: { type: 'keyword', index: false, doc_values: false } } },
+    evidence: {
+      properties: {
+        event_ids: { type: 'keyword' },
+        query: { type: 'keyword', index: false, doc_values: false },
+      },
+    },
     suppression_key: { type: 'keyword' },
     created_at: { type: 'date' },
     updated_at: { type: 'date' },

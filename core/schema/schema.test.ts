@@ -21,7 +21,11 @@ describe('event schema', () => {
     expect(mappings.dynamic).toBe('strict');
     expect(mappings.properties.source.properties.ip).toEqual({ type: 'ip' });
     expect(mappings.properties.source.properties.geo.properties.location).toEqual({ type: 'geo_point' });
-    expect(mappings.properties.event.properties.original).toEqual({ type: 'keyword', index: false, doc_values: false });
+    expect(mappings.properties.event.properties.original).toEqual({
+      type: 'keyword',
+      index: false,
+      doc_values: false,
+    });
     expect(mappings.properties.event.properties.duration).toEqual({ type: 'long' });
     expect(mappings.properties.gatewatch.properties.extra).toEqual({ type: 'flattened', ignore_above: 1024 });
   });
@@ -40,7 +44,9 @@ describe('event schema', () => {
     const good: GatewatchEvent = { '@timestamp': '2026-11-23T10:00:00.000Z', source: { ip: '192.0.2.1' } };
     expect(Value.Check(EventSchema, good)).toBe(true);
     expect(Value.Check(EventSchema, { source: { ip: '192.0.2.1' } })).toBe(false);
-    expect(Value.Check(EventSchema, { '@timestamp': 'x', http: { response: { status_code: '200' } } })).toBe(false);
+    expect(Value.Check(EventSchema, { '@timestamp': 'x', http: { response: { status_code: '200' } } })).toBe(
+      false,
+    );
   });
 
   it('reads and writes dotted fields', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GatewatchEvent } from '../schema/event.ts';
 import { integrationContext } from '../../test/harness/context.ts';
+import type { GatewatchEvent } from '../schema/event.ts';
 import { bulkWrite, indexNames, probeCapabilities, searchAll } from './elasticsearch.ts';
 import { installCoreTemplates } from './templates.ts';
 
@@ -28,7 +28,10 @@ describe('Elasticsearch store layer (real node)', () => {
     const { index_templates } = await ctx.es.indices.getIndexTemplate({ name: names.eventsTemplate });
     const mappings = index_templates[0]!.index_template.template!.mappings!;
     expect(mappings.dynamic).toBe('strict');
-    const props = mappings.properties as Record<string, { type?: string; properties?: Record<string, { type?: string }> }>;
+    const props = mappings.properties as Record<
+      string,
+      { type?: string; properties?: Record<string, { type?: string }> }
+    >;
     expect(props.source!.properties!.ip!.type).toBe('ip');
     expect(props['@timestamp']!.type).toBe('date');
     expect(props.http!.properties!.response).toBeDefined();
@@ -43,7 +46,12 @@ describe('Elasticsearch store layer (real node)', () => {
     ];
     const result = await bulkWrite(
       ctx.es,
-      docs.map((doc) => ({ op: 'create', index: names.eventsIndexFor(doc['@timestamp']), id: doc.event!.id!, doc })),
+      docs.map((doc) => ({
+        op: 'create',
+        index: names.eventsIndexFor(doc['@timestamp']),
+        id: doc.event!.id!,
+        doc,
+      })),
       { refresh: 'wait_for' },
     );
     expect(result.written).toBe(3);
@@ -55,14 +63,24 @@ describe('Elasticsearch store layer (real node)', () => {
 
     const byIp = await ctx.es.search<GatewatchEvent>({
       index: names.eventsAlias,
-      query: { bool: { filter: [{ term: { 'source.ip': '203.0.113.7' } }, { term: { 'http.response.status_code': 401 } }] } },
+      query: {
+        bool: {
+          filter: [{ term: { 'source.ip': '203.0.113.7' } }, { term: { 'http.response.status_code': 401 } }],
+        },
+      },
     });
     expect(byIp.hits.hits.map((h) => h._id)).toEqual(['a1']);
 
-    const inV6Range = await ctx.es.search({ index: names.eventsAlias, query: { term: { 'source.ip': '2001:db8::/32' } } });
+    const inV6Range = await ctx.es.search({
+      index: names.eventsAlias,
+      query: { term: { 'source.ip': '2001:db8::/32' } },
+    });
     expect(inV6Range.hits.hits.map((h) => h._id)).toEqual(['a3']);
 
-    const byExtra = await ctx.es.count({ index: names.eventsAlias, query: { term: { 'gatewatch.extra.tenant': 'acme' } } });
+    const byExtra = await ctx.es.count({
+      index: names.eventsAlias,
+      query: { term: { 'gatewatch.extra.tenant': 'acme' } },
+    });
     expect(byExtra.count).toBe(3);
   });
 
@@ -74,7 +92,12 @@ describe('Elasticsearch store layer (real node)', () => {
     const index = names.eventsIndexFor(good['@timestamp']);
     const result = await bulkWrite(
       ctx.es,
-      [good, duplicate, badType, unknownField].map((doc) => ({ op: 'create' as const, index, id: doc.event!.id!, doc })),
+      [good, duplicate, badType, unknownField].map((doc) => ({
+        op: 'create' as const,
+        index,
+        id: doc.event!.id!,
+        doc,
+      })),
       { refresh: 'wait_for' },
     );
     expect(result.items.map((i) => [i.id, i.status, i.ok, i.duplicate, i.retryable])).toEqual([
@@ -95,7 +118,12 @@ describe('Elasticsearch store layer (real node)', () => {
   it('pages through every hit with point-in-time and search_after', async () => {
     const index = names.eventsIndexFor('2026-11-25T00:00:00.000Z');
     const docs = Array.from({ length: 257 }, (_, i) =>
-      event(`p${String(i).padStart(4, '0')}`, '192.0.2.1', 200, `2026-11-25T00:00:${String(i % 60).padStart(2, '0')}.000Z`),
+      event(
+        `p${String(i).padStart(4, '0')}`,
+        '192.0.2.1',
+        200,
+        `2026-11-25T00:00:${String(i % 60).padStart(2, '0')}.000Z`,
+      ),
     );
     await bulkWrite(
       ctx.es,
@@ -103,7 +131,8 @@ describe('Elasticsearch store layer (real node)', () => {
       { refresh: 'wait_for' },
     );
     const ids: string[] = [];
-    for await (const hit of searchAll(ctx.es, { index, pageSize: 50, sort: [{ 'event.id': 'asc' }] })) ids.push(hit._id!);
+    for await (const hit of searchAll(ctx.es, { index, pageSize: 50, sort: [{ 'event.id': 'asc' }] }))
+      ids.push(hit._id!);
     expect(ids).toHaveLength(257);
     expect(ids).toEqual(docs.map((d) => d.event!.id).sort());
   });
@@ -111,6 +140,8 @@ describe('Elasticsearch store layer (real node)', () => {
   it('probes which optional modules the node has', async () => {
     const caps = await probeCapabilities(ctx.es);
     expect(caps.version).toMatch(/^9\./);
-    expect(caps.notes.length).toBe([caps.rootEndpoint, caps.scripting, caps.ingestPipelines].filter((x) => !x).length);
+    expect(caps.notes.length).toBe(
+      [caps.rootEndpoint, caps.scripting, caps.ingestPipelines].filter((x) => !x).length,
+    );
   });
 });

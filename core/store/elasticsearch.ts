@@ -3,8 +3,9 @@
  * paginated search (point-in-time + search_after), templates and aliases, and a probe of
  * what the connected node supports. Everything Gatewatch stores goes through here.
  */
-import { Client, errors } from '@elastic/elasticsearch';
+
 import type { estypes } from '@elastic/elasticsearch';
+import { Client, errors } from '@elastic/elasticsearch';
 import { durationMs } from '../config/load.ts';
 import type { GatewatchConfig } from '../config/schema.ts';
 
@@ -76,7 +77,8 @@ export async function ensureIndex(client: Client, index: string, body: Record<st
   try {
     await client.indices.create({ index, ...body });
   } catch (err) {
-    if (err instanceof errors.ResponseError && err.body?.error?.type === 'resource_already_exists_exception') return;
+    if (err instanceof errors.ResponseError && err.body?.error?.type === 'resource_already_exists_exception')
+      return;
     throw err;
   }
 }
@@ -138,7 +140,14 @@ export async function bulkWrite(
     operations.push(item.op === 'update' ? { doc: item.doc, doc_as_upsert: item.upsert ?? false } : item.doc);
   }
   const response = await client.bulk({ operations, refresh: options.refresh ?? false });
-  const result: BulkResult = { items: [], took: response.took, written: 0, duplicates: 0, retryable: 0, rejected: 0 };
+  const result: BulkResult = {
+    items: [],
+    took: response.took,
+    written: 0,
+    duplicates: 0,
+    retryable: 0,
+    rejected: 0,
+  };
   response.items.forEach((entry, i) => {
     const requested = items[i]!;
     const op = (entry.create ?? entry.index ?? entry.update ?? entry.delete)!;
@@ -146,7 +155,14 @@ export async function bulkWrite(
     const duplicate = requested.op === 'create' && status === 409;
     const ok = (status >= 200 && status < 300) || duplicate;
     const retryable = !ok && (status === 429 || status >= 500);
-    const item: BulkItemResult = { id: requested.id, index: requested.index, status, ok, duplicate, retryable };
+    const item: BulkItemResult = {
+      id: requested.id,
+      index: requested.index,
+      status,
+      ok,
+      duplicate,
+      retryable,
+    };
     if (op.error && !duplicate) item.error = { type: op.error.type, reason: op.error.reason ?? '' };
     result.items.push(item);
     if (duplicate) result.duplicates++;
@@ -176,7 +192,11 @@ export async function* searchAll<T = Record<string, unknown>>(
   options: SearchPageOptions,
 ): AsyncGenerator<estypes.SearchHit<T>> {
   const pageSize = options.pageSize ?? 1000;
-  const pit = await client.openPointInTime({ index: options.index, keep_alive: '2m', ignore_unavailable: true });
+  const pit = await client.openPointInTime({
+    index: options.index,
+    keep_alive: '2m',
+    ignore_unavailable: true,
+  });
   let searchAfter: estypes.SortResults | undefined;
   let seen = 0;
   try {
@@ -244,8 +264,10 @@ export async function probeCapabilities(client: Client): Promise<EsCapabilities>
   const rootEndpoint = modules.has('rest-root');
   const scripting = modules.has('lang-painless');
   const ingestPipelines = modules.has('ingest-common');
-  if (!rootEndpoint) notes.push('GET / is unavailable (rest-root module absent): readiness uses cluster health.');
+  if (!rootEndpoint)
+    notes.push('GET / is unavailable (rest-root module absent): readiness uses cluster health.');
   if (!scripting) notes.push('Painless is unavailable: incident updates use partial documents, not scripts.');
-  if (!ingestPipelines) notes.push('Ingest pipelines are unavailable: Gatewatch enriches in its own workers.');
+  if (!ingestPipelines)
+    notes.push('Ingest pipelines are unavailable: Gatewatch enriches in its own workers.');
   return { version: node?.version ?? 'unknown', rootEndpoint, scripting, ingestPipelines, notes };
 }

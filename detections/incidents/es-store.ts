@@ -11,12 +11,18 @@ import type { IncidentStore } from './writer.ts';
 /** The incidents index is installed by the repository (one definition, with index sorting). */
 export { installIncidentIndex as ensureIncidentIndex } from './repository.ts';
 
-const isStatus = (err: unknown, status: number) => err instanceof errors.ResponseError && err.statusCode === status;
+const isStatus = (err: unknown, status: number) =>
+  err instanceof errors.ResponseError && err.statusCode === status;
 
 export function elasticsearchIncidentStore(client: Client, prefix: string): IncidentStore {
   const index = indexNames(prefix).incidents;
   const first = async (query: object, sort?: object[]) => {
-    const r = await client.search<Incident>({ index, size: 1, query, ...(sort ? { sort: sort as never } : {}) });
+    const r = await client.search<Incident>({
+      index,
+      size: 1,
+      query,
+      ...(sort ? { sort: sort as never } : {}),
+    });
     return r.hits.hits[0]?._source;
   };
   return {
@@ -57,7 +63,14 @@ export function elasticsearchIncidentStore(client: Client, prefix: string): Inci
     async update(id, patch, version) {
       const [seq, term] = version.split(':').map(Number);
       try {
-        await client.update({ index, id, doc: patch, if_seq_no: seq!, if_primary_term: term!, refresh: 'wait_for' });
+        await client.update({
+          index,
+          id,
+          doc: patch,
+          if_seq_no: seq!,
+          if_primary_term: term!,
+          refresh: 'wait_for',
+        });
         return 'ok';
       } catch (err) {
         if (isStatus(err, 409)) return 'conflict';

@@ -5,8 +5,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Incident } from '../../core/schema/incident.ts';
 import { connectRedis } from '../../core/queue/bullmq.ts';
+import type { Incident } from '../../core/schema/incident.ts';
 import { integrationContext } from '../../test/harness/context.ts';
 import { eventually } from '../../test/harness/eventually.ts';
 import { Notifier } from './webhooks.ts';
@@ -15,7 +15,12 @@ const ctx = integrationContext('notify');
 
 const incident: Incident = {
   id: 'inc-1',
-  rule: { id: 'credential-stuffing-single-source', version: 'v1', title: 'Credential stuffing', kind: 'threshold' },
+  rule: {
+    id: 'credential-stuffing-single-source',
+    version: 'v1',
+    title: 'Credential stuffing',
+    kind: 'threshold',
+  },
   severity: 'high',
   severity_rank: 3,
   risk: 73,
@@ -79,7 +84,11 @@ describe('webhook notifications', () => {
     fast.startWorker();
     try {
       await fast.announce(incident);
-      const got = await eventually(async () => received, (r) => r.length >= 2, { timeoutMs: 30_000 });
+      const got = await eventually(
+        async () => received,
+        (r) => r.length >= 2,
+        { timeoutMs: 30_000 },
+      );
       expect(got.map((r) => r.path).sort()).toEqual(['/json', '/slack']);
       const json = got.find((r) => r.path === '/json')!.body;
       expect(json.type).toBe('gatewatch.incident.created');

@@ -5,9 +5,9 @@
  */
 import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { createQueue, createWorker } from '../../core/queue/bullmq.ts';
 import type { Incident, Severity } from '../../core/schema/incident.ts';
 import { SEVERITY_RANK } from '../../core/schema/incident.ts';
-import { createQueue, createWorker } from '../../core/queue/bullmq.ts';
 
 export const NOTIFY_QUEUE = 'notify';
 
@@ -59,7 +59,10 @@ export function slackPayload(incident: Incident) {
         ],
       },
       ...(entities ? [{ type: 'section', text: { type: 'mrkdwn', text: entities } }] : []),
-      { type: 'context', elements: [{ type: 'mrkdwn', text: `incident ${incident.id} · ${incident.tags.join(' ')}` }] },
+      {
+        type: 'context',
+        elements: [{ type: 'mrkdwn', text: `incident ${incident.id} · ${incident.tags.join(' ')}` }],
+      },
     ],
   };
 }
@@ -82,20 +85,28 @@ export class Notifier {
     this.targets = options.targets;
     this.redisUrl = options.redisUrl;
     this.prefix = options.queuePrefix;
-    this.queue = createQueue<Delivery>(NOTIFY_QUEUE, { producer: options.redis, prefix: options.queuePrefix }, {
-      defaultJobOptions: {
-        attempts: 12,
-        backoff: { type: 'exponential', delay: options.backoffMs ?? 2_000 },
-        removeOnFail: { count: 5_000 },
+    this.queue = createQueue<Delivery>(
+      NOTIFY_QUEUE,
+      { producer: options.redis, prefix: options.queuePrefix },
+      {
+        defaultJobOptions: {
+          attempts: 12,
+          backoff: { type: 'exponential', delay: options.backoffMs ?? 2_000 },
+          removeOnFail: { count: 5_000 },
+        },
       },
-    });
+    );
   }
 
   /** Enqueue one delivery per interested target; returns at once. */
   async announce(incident: Incident): Promise<void> {
     const jobs = this.targets
       .filter((t) => SEVERITY_RANK[incident.severity] >= SEVERITY_RANK[t.minSeverity])
-      .map((target, i) => ({ name: 'deliver', data: { target, incident }, opts: { jobId: `${incident.id}-${i}` } }));
+      .map((target, i) => ({
+        name: 'deliver',
+        data: { target, incident },
+        opts: { jobId: `${incident.id}-${i}` },
+      }));
     if (jobs.length > 0) await this.queue.addBulk(jobs);
   }
 

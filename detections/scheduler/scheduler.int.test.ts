@@ -4,9 +4,9 @@
  * run that dies mid-way. The incident count must be exactly right every time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectRedis } from '../../core/queue/bullmq.ts';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
 import type { Incident } from '../../core/schema/incident.ts';
-import { connectRedis } from '../../core/queue/bullmq.ts';
 import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../../core/store/templates.ts';
 import { parseRules } from '../../parser/index.ts';
@@ -63,7 +63,12 @@ function burst(ip: string, windowStart: number, n = 6): GatewatchEvent[] {
 async function index(events: GatewatchEvent[]): Promise<void> {
   const result = await bulkWrite(
     ctx.es,
-    events.map((doc) => ({ op: 'create', index: names.eventsIndexFor(doc['@timestamp']), id: doc.event!.id!, doc })),
+    events.map((doc) => ({
+      op: 'create',
+      index: names.eventsIndexFor(doc['@timestamp']),
+      id: doc.event!.id!,
+      doc,
+    })),
     { refresh: 'wait_for' },
   );
   expect(result.rejected).toBe(0);
@@ -127,7 +132,11 @@ describe('detection scheduler (real Redis and Elasticsearch, controlled clock)',
     now = T0 + 15 * MIN;
     await s.runRule('burst-401');
     const all = await incidents();
-    expect(all.map((i) => i.group['source.ip']).sort()).toEqual(['203.0.113.1', '203.0.113.2', '203.0.113.3']);
+    expect(all.map((i) => i.group['source.ip']).sort()).toEqual([
+      '203.0.113.1',
+      '203.0.113.2',
+      '203.0.113.3',
+    ]);
     expect(all.every((i) => i.occurrences === 1)).toBe(true);
   });
 

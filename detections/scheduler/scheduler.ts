@@ -16,8 +16,8 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@elastic/elasticsearch';
 import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Incident } from '../../core/schema/incident.ts';
 import { createQueue, createWorker } from '../../core/queue/bullmq.ts';
+import type { Incident } from '../../core/schema/incident.ts';
 import { ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
 import type { RuleIR } from '../../parser/ir.ts';
 import { elasticsearchIncidentStore, ensureIncidentIndex } from '../incidents/es-store.ts';
@@ -117,9 +117,17 @@ export class DetectionScheduler {
     this.options = options;
     this.incidents = elasticsearchIncidentStore(options.es, options.prefix);
     this.rules = new Map(options.rules.map((r) => [r.id, r]));
-    this.queue = createQueue<{ ruleId: string }>(DETECT_QUEUE, { producer: options.redis, prefix: options.queuePrefix }, {
-      defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: 1_000 },
-    });
+    this.queue = createQueue<{ ruleId: string }>(
+      DETECT_QUEUE,
+      { producer: options.redis, prefix: options.queuePrefix },
+      {
+        defaultJobOptions: {
+          attempts: 3,
+          backoff: { type: 'exponential', delay: 2_000 },
+          removeOnComplete: 1_000,
+        },
+      },
+    );
   }
 
   private key(name: string): string {
@@ -218,7 +226,13 @@ export class DetectionScheduler {
     return records;
   }
 
-  private record(rule: RuleIR, range: TimeRange, startedAt: string, outcome: RunOutcome, durationMs: number): RunRecord {
+  private record(
+    rule: RuleIR,
+    range: TimeRange,
+    startedAt: string,
+    outcome: RunOutcome,
+    durationMs: number,
+  ): RunRecord {
     return {
       id: randomUUID(),
       rule_id: rule.id,
@@ -251,7 +265,13 @@ export class DetectionScheduler {
         suppress ? { periodMs: suppress.periodMs } : undefined,
       );
       record = {
-        ...this.record(rule, range, startedAt, result.degraded ? 'degraded' : 'ok', Math.round(performance.now() - started)),
+        ...this.record(
+          rule,
+          range,
+          startedAt,
+          result.degraded ? 'degraded' : 'ok',
+          Math.round(performance.now() - started),
+        ),
         detections: result.detections,
         incidents_created: written.created.length,
         incidents_updated: written.updated.length,
@@ -262,7 +282,8 @@ export class DetectionScheduler {
       };
       if (this.options.onCreated) {
         const created = new Set(written.created);
-        for (const incident of result.incidents) if (created.has(incident.id)) await this.options.onCreated(incident);
+        for (const incident of result.incidents)
+          if (created.has(incident.id)) await this.options.onCreated(incident);
       }
     } catch (err) {
       record = {

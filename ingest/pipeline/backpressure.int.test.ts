@@ -27,7 +27,12 @@ describe('back-pressure', () => {
       overrides: {
         elasticsearch: { url: ctx.elasticsearchUrl, indexPrefix: ctx.prefix },
         redis: { url: ctx.redisUrl, prefix: ctx.prefix },
-        ingest: { httpPort: 0, highWaterMark: 2, batchSize: 10, sources: [{ name: 'edge', type: 'http', tokens: [TOKEN] }] },
+        ingest: {
+          httpPort: 0,
+          highWaterMark: 2,
+          batchSize: 10,
+          sources: [{ name: 'edge', type: 'http', tokens: [TOKEN] }],
+        },
       },
     });
     // No workers yet: the queue only grows.
@@ -66,7 +71,11 @@ describe('back-pressure', () => {
         queuePrefix: ctx.prefix,
       });
       try {
-        await eventually(() => runtime.producer.currentDepth(), (d) => d === 0, { timeoutMs: 30_000 });
+        await eventually(
+          () => runtime.producer.currentDepth(),
+          (d) => d === 0,
+          { timeoutMs: 30_000 },
+        );
         await new Promise((r) => setTimeout(r, 300));
         expect((await post(4)).status).toBe(202);
         expect(await file.pollOnce()).toBe(50);

@@ -31,7 +31,11 @@ function startWorkerProcess(env: Record<string, string>): ChildProcess {
 
 async function countEvents(es: Client, prefix: string): Promise<number> {
   await es.indices.refresh({ index: `${prefix}-events-*`, ignore_unavailable: true, allow_no_indices: true });
-  const r = await es.count({ index: indexNames(prefix).eventsAlias, ignore_unavailable: true, allow_no_indices: true });
+  const r = await es.count({
+    index: indexNames(prefix).eventsAlias,
+    ignore_unavailable: true,
+    allow_no_indices: true,
+  });
   return r.count;
 }
 
@@ -49,12 +53,25 @@ describe('crash safety of the ingest pipeline', () => {
       GATEWATCH_INGEST__WORKER_CONCURRENCY: '2',
     };
     const redis = await connectRedis(ctx.redisUrl, 'producer');
-    const producer = new IngestProducer({ producer: redis, queuePrefix: ctx.prefix, highWaterMark: 10_000, batchSize: 250 });
+    const producer = new IngestProducer({
+      producer: redis,
+      queuePrefix: ctx.prefix,
+      highWaterMark: 10_000,
+      batchSize: 250,
+    });
     try {
-      await producer.enqueue({ source: 'crash', receivedAt: Date.now() }, Array.from({ length: total }, (_, i) => line(i)), 'crash-input');
+      await producer.enqueue(
+        { source: 'crash', receivedAt: Date.now() },
+        Array.from({ length: total }, (_, i) => line(i)),
+        'crash-input',
+      );
       const first = startWorkerProcess(env);
       // Kill it once it has indexed part of the input, while batches are in flight.
-      const partial = await eventually(() => countEvents(ctx.es, ctx.prefix), (n) => n >= 1_000, { timeoutMs: 60_000, intervalMs: 50 });
+      const partial = await eventually(
+        () => countEvents(ctx.es, ctx.prefix),
+        (n) => n >= 1_000,
+        { timeoutMs: 60_000, intervalMs: 50 },
+      );
       expect(partial).toBeGreaterThanOrEqual(1_000);
       first.kill('SIGKILL');
       await new Promise((r) => first.once('exit', r));
@@ -64,7 +81,10 @@ describe('crash safety of the ingest pipeline', () => {
       const second = startWorkerProcess(env);
       try {
         const final = await eventually(
-          async () => ({ count: await countEvents(ctx.es, ctx.prefix), depth: await producer.currentDepth() }),
+          async () => ({
+            count: await countEvents(ctx.es, ctx.prefix),
+            depth: await producer.currentDepth(),
+          }),
           (s) => s.count >= total && s.depth === 0,
           { timeoutMs: 120_000, intervalMs: 250 },
         );
@@ -105,13 +125,21 @@ describe('crash safety of the ingest pipeline', () => {
       const half = Array.from({ length: total / 2 }, (_, i) => line(100_000 + i));
       const rest = Array.from({ length: total / 2 }, (_, i) => line(100_000 + total / 2 + i));
       await runtime.producer.enqueue({ source: 'esr', receivedAt: Date.now() }, half, 'esr-1');
-      await eventually(() => countEvents(es, prefix), (n) => n >= 1_000, { timeoutMs: 60_000, intervalMs: 50 });
+      await eventually(
+        () => countEvents(es, prefix),
+        (n) => n >= 1_000,
+        { timeoutMs: 60_000, intervalMs: 50 },
+      );
       await node.stop();
       // While Elasticsearch is down, sources keep accepting: the queue absorbs the backlog.
       await runtime.producer.enqueue({ source: 'esr', receivedAt: Date.now() }, rest, 'esr-2');
       await new Promise((r) => setTimeout(r, 3_000));
       await node.restart();
-      const final = await eventually(() => countEvents(es, prefix), (n) => n >= total, { timeoutMs: 150_000, intervalMs: 500 });
+      const final = await eventually(
+        () => countEvents(es, prefix),
+        (n) => n >= total,
+        { timeoutMs: 150_000, intervalMs: 500 },
+      );
       expect(final).toBe(total);
     } finally {
       await runtime.close();

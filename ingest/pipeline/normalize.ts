@@ -4,13 +4,13 @@
  * agents, GeoIP readers) across sources.
  */
 import type { GatewatchConfig } from '../../core/config/schema.ts';
+import { createSharedEnrichment } from '../transforms/enrich.ts';
 import {
   createNormalizeContext,
   type NormalizeContext,
   type NormalizeResult,
   normalizeLine,
 } from '../transforms/normalize.ts';
-import { createSharedEnrichment } from '../transforms/enrich.ts';
 import type { RawBatch } from './batch.ts';
 
 export type { NormalizeResult };

@@ -37,9 +37,13 @@ export class IngestProducer {
 
   constructor(options: ProducerOptions) {
     this.options = options;
-    this.queue = createQueue<RawBatch>(RAW_QUEUE, { producer: options.producer, prefix: options.queuePrefix }, {
-      defaultJobOptions: { attempts: Number.MAX_SAFE_INTEGER, backoff: { type: 'custom' } },
-    });
+    this.queue = createQueue<RawBatch>(
+      RAW_QUEUE,
+      { producer: options.producer, prefix: options.queuePrefix },
+      {
+        defaultJobOptions: { attempts: Number.MAX_SAFE_INTEGER, backoff: { type: 'custom' } },
+      },
+    );
   }
 
   get batchSize(): number {

@@ -10,13 +10,13 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 import type { Redis } from 'ioredis';
-import type { GatewatchEvent } from '../../core/schema/event.ts';
 import { createWorker, type Job } from '../../core/queue/bullmq.ts';
+import type { GatewatchEvent } from '../../core/schema/event.ts';
 import { type DeadLetter, writeDeadLetters } from '../sinks/dead-letters.ts';
 import { indexEvents } from '../sinks/elasticsearch.ts';
 import { RAW_QUEUE, type RawBatch } from './batch.ts';
 
-import type { Normalizer, NormalizeResult } from './normalize.ts';
+import type { NormalizeResult, Normalizer } from './normalize.ts';
 
 export interface BatchOutcome {
   events: number;
@@ -112,7 +112,9 @@ export function startIngestWorker(options: IngestWorkerOptions) {
     { redisUrl: options.redisUrl, prefix: options.queuePrefix },
     {
       concurrency: options.concurrency ?? 2,
-      ...(options.lockMs ? { lockDuration: options.lockMs, stalledInterval: Math.max(1_000, options.lockMs / 2) } : {}),
+      ...(options.lockMs
+        ? { lockDuration: options.lockMs, stalledInterval: Math.max(1_000, options.lockMs / 2) }
+        : {}),
       settings: { backoffStrategy: (attemptsMade: number) => ingestBackoff(attemptsMade) },
     },
   );

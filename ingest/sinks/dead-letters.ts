@@ -66,7 +66,9 @@ export async function writeDeadLetters(client: Client, prefix: string, letters: 
   );
   const failed = result.items.filter((i) => !i.ok);
   if (failed.length > 0) {
-    throw new Error(`could not store ${failed.length} dead letters: ${failed[0]!.error?.reason ?? failed[0]!.status}`);
+    throw new Error(
+      `could not store ${failed.length} dead letters: ${failed[0]!.error?.reason ?? failed[0]!.status}`,
+    );
   }
 }
 
@@ -98,7 +100,12 @@ export async function listDeadLetters(
 }
 
 /** Mark dead letters replayed (the records themselves are re-enqueued by the caller). */
-export async function markReplayed(client: Client, prefix: string, ids: string[], at = Date.now()): Promise<void> {
+export async function markReplayed(
+  client: Client,
+  prefix: string,
+  ids: string[],
+  at = Date.now(),
+): Promise<void> {
   if (ids.length === 0) return;
   await bulkWrite(
     client,

@@ -28,7 +28,11 @@ export interface EsSinkOptions {
   refresh?: boolean | 'wait_for';
 }
 
-export async function indexEvents(client: Client, events: GatewatchEvent[], options: EsSinkOptions): Promise<SinkResult> {
+export async function indexEvents(
+  client: Client,
+  events: GatewatchEvent[],
+  options: EsSinkOptions,
+): Promise<SinkResult> {
   const names = indexNames(options.prefix);
   const result: SinkResult = { written: 0, writtenEvents: [], duplicates: 0, rejected: [] };
   let pending = events;
@@ -52,7 +56,11 @@ export async function indexEvents(client: Client, events: GatewatchEvent[], opti
         result.written++;
         result.writtenEvents.push(event);
       } else if (item.retryable) retry.push(event);
-      else result.rejected.push({ event, reason: `${item.error?.type ?? item.status}: ${item.error?.reason ?? ''}` });
+      else
+        result.rejected.push({
+          event,
+          reason: `${item.error?.type ?? item.status}: ${item.error?.reason ?? ''}`,
+        });
     });
     pending = retry;
     if (pending.length === 0) break;

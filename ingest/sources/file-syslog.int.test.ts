@@ -1,8 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config/load.ts';
@@ -25,8 +25,19 @@ describe('file and syslog sources (real files, real logger and rsyslog)', () => 
   let runtime: IngestRuntime;
   const dir = mkdtempSync(join(tmpdir(), 'gw-files-'));
   const countFor = async (ip: string) => {
-    await ctx.es.indices.refresh({ index: `${ctx.prefix}-*`, ignore_unavailable: true, allow_no_indices: true });
-    return (await ctx.es.count({ index: names.eventsAlias, query: { term: { 'source.ip': ip } }, ignore_unavailable: true, allow_no_indices: true })).count;
+    await ctx.es.indices.refresh({
+      index: `${ctx.prefix}-*`,
+      ignore_unavailable: true,
+      allow_no_indices: true,
+    });
+    return (
+      await ctx.es.count({
+        index: names.eventsAlias,
+        query: { term: { 'source.ip': ip } },
+        ignore_unavailable: true,
+        allow_no_indices: true,
+      })
+    ).count;
   };
 
   beforeAll(async () => {
@@ -50,13 +61,17 @@ describe('file and syslog sources (real files, real logger and rsyslog)', () => 
     const log = join(dir, 'access.log');
     const source = { name: 'files', type: 'file' as const, tokens: [], paths: [join(dir, 'access.log*')] };
     const offsetsKey = `${ctx.prefix}:offsets:files`;
-    const make = () => new FileSource({ source, producer: runtime.producer, redis: runtime.redis, offsetsKey });
+    const make = () =>
+      new FileSource({ source, producer: runtime.producer, redis: runtime.redis, offsetsKey });
 
     writeFileSync(log, Array.from({ length: 30 }, (_, i) => nginx(ip, i)).join('\n') + '\n');
     const first = make();
     expect(await first.pollOnce()).toBe(30);
     // Appended lines plus an incomplete last line (no newline yet): the partial line waits.
-    appendFileSync(log, Array.from({ length: 10 }, (_, i) => nginx(ip, 30 + i)).join('\n') + '\n' + nginx(ip, 40).slice(0, 20));
+    appendFileSync(
+      log,
+      Array.from({ length: 10 }, (_, i) => nginx(ip, 30 + i)).join('\n') + '\n' + nginx(ip, 40).slice(0, 20),
+    );
     expect(await first.pollOnce()).toBe(10);
     // Rotation: the writer finishes its line in the renamed file; a new file starts.
     renameSync(log, `${log}.1`);
@@ -64,7 +79,10 @@ describe('file and syslog sources (real files, real logger and rsyslog)', () => 
     writeFileSync(log, Array.from({ length: 5 }, (_, i) => nginx(ip, 41 + i)).join('\n') + '\n');
     expect(await first.pollOnce()).toBe(6);
     // An archived day, compressed.
-    writeFileSync(`${log}.2.gz`, gzipSync(Array.from({ length: 20 }, (_, i) => nginx(ip, 100 + i)).join('\n') + '\n'));
+    writeFileSync(
+      `${log}.2.gz`,
+      gzipSync(Array.from({ length: 20 }, (_, i) => nginx(ip, 100 + i)).join('\n') + '\n'),
+    );
     expect(await first.pollOnce()).toBe(20);
 
     // A fresh process with the same offsets store reads nothing again...
@@ -74,11 +92,21 @@ describe('file and syslog sources (real files, real logger and rsyslog)', () => 
     appendFileSync(log, `${nginx(ip, 46)}\n`);
     expect(await restarted.pollOnce()).toBe(1);
 
-    expect(await eventually(() => countFor(ip), (n) => n >= 67)).toBe(67);
+    expect(
+      await eventually(
+        () => countFor(ip),
+        (n) => n >= 67,
+      ),
+    ).toBe(67);
     // copytruncate: the file shrinks below its offset and is read from the start again.
     writeFileSync(log, `${nginx(ip, 200)}\n`);
     expect(await restarted.pollOnce()).toBe(1);
-    expect(await eventually(() => countFor(ip), (n) => n >= 68)).toBe(68);
+    expect(
+      await eventually(
+        () => countFor(ip),
+        (n) => n >= 68,
+      ),
+    ).toBe(68);
   });
 
   it('receives syslog from util-linux logger over UDP (RFC 3164) and TCP (RFC 5424, octet counting)', async () => {
@@ -94,13 +122,27 @@ describe('file and syslog sources (real files, real logger and rsyslog)', () => 
     try {
       const ip = '198.51.100.77';
       const send = (args: string[], line: string) => {
-        const r = spawnSync(logger!, ['--server', '127.0.0.1', '--port', String(syslog.udpPort), '--tag', 'nginx', ...args, line]);
+        const r = spawnSync(logger!, [
+          '--server',
+          '127.0.0.1',
+          '--port',
+          String(syslog.udpPort),
+          '--tag',
+          'nginx',
+          ...args,
+          line,
+        ]);
         expect(r.status, r.stderr.toString()).toBe(0);
       };
       for (let i = 0; i < 5; i++) send(['--udp', '--rfc3164'], nginx(ip, i));
       for (let i = 5; i < 10; i++) send(['--tcp', '--rfc5424', '--octet-count'], nginx(ip, i));
       for (let i = 10; i < 12; i++) send(['--tcp', '--rfc5424'], nginx(ip, i));
-      expect(await eventually(() => countFor(ip), (n) => n >= 12)).toBe(12);
+      expect(
+        await eventually(
+          () => countFor(ip),
+          (n) => n >= 12,
+        ),
+      ).toBe(12);
     } finally {
       await syslog.stop();
     }
@@ -111,8 +153,19 @@ describe('file and syslog sources (real files, real logger and rsyslog)', () => 
     expect(openssl, 'openssl is required to make a test certificate').toBeDefined();
     const work = mkdtempSync(join(tmpdir(), 'gw-tls-'));
     const r = spawnSync(openssl!, [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-keyout', join(work, 'key.pem'), '-out', join(work, 'cert.pem'),
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      join(work, 'key.pem'),
+      '-out',
+      join(work, 'cert.pem'),
     ]);
     expect(r.status, r.stderr.toString()).toBe(0);
     const syslog = new SyslogSource({
@@ -122,7 +175,10 @@ describe('file and syslog sources (real files, real logger and rsyslog)', () => 
       port: 0,
       udp: false,
       tcp: false,
-      tls: { port: 0, options: { key: readFileSync(join(work, 'key.pem')), cert: readFileSync(join(work, 'cert.pem')) } },
+      tls: {
+        port: 0,
+        options: { key: readFileSync(join(work, 'key.pem')), cert: readFileSync(join(work, 'cert.pem')) },
+      },
     });
     await syslog.start();
     try {
@@ -132,12 +188,20 @@ describe('file and syslog sources (real files, real logger and rsyslog)', () => 
         return `${Buffer.byteLength(msg)} ${msg}`;
       });
       await new Promise<void>((resolve, reject) => {
-        const socket = tlsConnect({ host: '127.0.0.1', port: syslog.tlsPort!, rejectUnauthorized: false }, () => {
-          socket.end(frames.join(''), () => resolve());
-        });
+        const socket = tlsConnect(
+          { host: '127.0.0.1', port: syslog.tlsPort!, rejectUnauthorized: false },
+          () => {
+            socket.end(frames.join(''), () => resolve());
+          },
+        );
         socket.on('error', reject);
       });
-      expect(await eventually(() => countFor(ip), (n) => n >= 3)).toBe(3);
+      expect(
+        await eventually(
+          () => countFor(ip),
+          (n) => n >= 3,
+        ),
+      ).toBe(3);
     } finally {
       await syslog.stop();
     }
@@ -168,14 +232,20 @@ ruleset(name="ship") {
 }
 `,
     );
-    const child = spawn(rsyslogd!, ['-n', '-f', conf, '-i', join(work, 'rsyslog.pid')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(rsyslogd!, ['-n', '-f', conf, '-i', join(work, 'rsyslog.pid')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     try {
       await new Promise((r) => setTimeout(r, 1_000));
       appendFileSync(input, Array.from({ length: 8 }, (_, i) => nginx(ip, i)).join('\n') + '\n');
-      const n = await eventually(() => countFor(ip), (c) => c >= 8, { timeoutMs: 45_000 });
+      const n = await eventually(
+        () => countFor(ip),
+        (c) => c >= 8,
+        { timeoutMs: 45_000 },
+      );
       expect(n, `rsyslog output:\n${output}`).toBe(8);
     } finally {
       child.kill('SIGTERM');

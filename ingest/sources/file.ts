@@ -104,7 +104,11 @@ export class FileSource implements Source {
 
   private batchMeta() {
     const { source } = this.options;
-    return { source: source.name, ...(source.format ? { format: source.format } : {}), receivedAt: Date.now() };
+    return {
+      source: source.name,
+      ...(source.format ? { format: source.format } : {}),
+      receivedAt: Date.now(),
+    };
   }
 
   private async readPlain(path: string): Promise<number> {
@@ -134,10 +138,14 @@ export class FileSource implements Source {
         }
         let consumed: number;
         if (end >= 0) consumed = end + 1;
-        else if (bytesRead >= maxLine) consumed = bytesRead; // oversized line: hand it on whole, cut
+        else if (bytesRead >= maxLine)
+          consumed = bytesRead; // oversized line: hand it on whole, cut
         else break; // an incomplete last line: wait for its newline
         const text = decoder.decode(buffer.subarray(0, consumed));
-        const records = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)).filter((l) => l.length > 0);
+        const records = text
+          .split('\n')
+          .map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l))
+          .filter((l) => l.length > 0);
         if (records.length > 0) {
           await this.options.producer.enqueue(this.batchMeta(), records, `file:${id}:${offset}`);
         }
@@ -174,7 +182,10 @@ export class FileSource implements Source {
       await this.setOffset(id, { path, offset: lineNo });
     };
     const gunzip = createGunzip();
-    const lines = createInterface({ input: createReadStream(path).pipe(gunzip), crlfDelay: Number.POSITIVE_INFINITY });
+    const lines = createInterface({
+      input: createReadStream(path).pipe(gunzip),
+      crlfDelay: Number.POSITIVE_INFINITY,
+    });
     try {
       for await (const line of lines) {
         lineNo++;

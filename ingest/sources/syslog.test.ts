@@ -4,7 +4,9 @@ import { parseSyslog, SyslogFramer } from './syslog.ts';
 describe('syslog parsing', () => {
   it('reads RFC 5424 with structured data and a BOM', () => {
     expect(
-      parseSyslog('<134>1 2026-11-23T10:00:00.000Z gw-1 nginx 42 ID47 [exampleSDID@32473 iut="3" eventSource="Application]x"] \uFEFF192.0.2.1 - - "GET / HTTP/1.1"'),
+      parseSyslog(
+        '<134>1 2026-11-23T10:00:00.000Z gw-1 nginx 42 ID47 [exampleSDID@32473 iut="3" eventSource="Application]x"] \uFEFF192.0.2.1 - - "GET / HTTP/1.1"',
+      ),
     ).toEqual({
       facility: 16,
       severity: 6,
@@ -17,7 +19,11 @@ describe('syslog parsing', () => {
   });
 
   it('reads RFC 3164', () => {
-    expect(parseSyslog('<190>Nov 23 10:00:00 edge-01 nginx[1234]: 198.51.100.7 - - [23/Nov/2026:10:00:00 +0000] "GET /x HTTP/1.1" 200 5')).toEqual({
+    expect(
+      parseSyslog(
+        '<190>Nov 23 10:00:00 edge-01 nginx[1234]: 198.51.100.7 - - [23/Nov/2026:10:00:00 +0000] "GET /x HTTP/1.1" 200 5',
+      ),
+    ).toEqual({
       facility: 23,
       severity: 6,
       timestamp: 'Nov 23 10:00:00',
@@ -37,8 +43,14 @@ describe('TCP framing', () => {
     const framer = new SyslogFramer();
     const a = '<14>1 - h a - - - first';
     const b = '<14>1 - h a - - - second\nwith newline inside';
-    const stream = Buffer.from(`${Buffer.byteLength(a)} ${a}<14>third newline-framed\n${Buffer.byteLength(b)} ${b}`);
-    const frames = [...framer.push(stream.subarray(0, 10)), ...framer.push(stream.subarray(10, 37)), ...framer.push(stream.subarray(37))];
+    const stream = Buffer.from(
+      `${Buffer.byteLength(a)} ${a}<14>third newline-framed\n${Buffer.byteLength(b)} ${b}`,
+    );
+    const frames = [
+      ...framer.push(stream.subarray(0, 10)),
+      ...framer.push(stream.subarray(10, 37)),
+      ...framer.push(stream.subarray(37)),
+    ];
     expect(frames).toEqual([a, '<14>third newline-framed', b]);
     expect(framer.flush()).toEqual([]);
   });

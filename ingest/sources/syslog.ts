@@ -66,7 +66,13 @@ export function parseSyslog(frame: string): SyslogMessage {
   // RFC 3164: Mmm dd hh:mm:ss HOSTNAME TAG[pid]: MSG
   const v3164 = /^([A-Z][a-z]{2}) ([ \d]\d) (\d\d:\d\d:\d\d) (\S+) ([^:\s[]+)(?:\[[^\]]*\])?: ?/.exec(rest);
   if (v3164 && MONTHS.includes(v3164[1]!)) {
-    return { ...base, timestamp: `${v3164[1]} ${v3164[2]} ${v3164[3]}`, hostname: v3164[4], appName: v3164[5], msg: rest.slice(v3164[0].length) };
+    return {
+      ...base,
+      timestamp: `${v3164[1]} ${v3164[2]} ${v3164[3]}`,
+      hostname: v3164[4],
+      appName: v3164[5],
+      msg: rest.slice(v3164[0].length),
+    };
   }
   return { ...base, msg: rest.replace(/^ /, '') };
 }
@@ -170,7 +176,8 @@ export class SyslogSource implements Source {
     if (records.length === 0) return;
     this.received += records.length;
     this.pending.push({ records, peer });
-    if (this.pending.reduce((n, p) => n + p.records.length, 0) >= this.options.producer.batchSize) void this.flush();
+    if (this.pending.reduce((n, p) => n + p.records.length, 0) >= this.options.producer.batchSize)
+      void this.flush();
   }
 
   async flush(): Promise<void> {
@@ -181,7 +188,12 @@ export class SyslogSource implements Source {
     for (const [peer, records] of byPeer) {
       const { source } = this.options;
       await this.options.producer.enqueue(
-        { source: source.name, ...(source.format ? { format: source.format } : {}), peerIp: peer, receivedAt: Date.now() },
+        {
+          source: source.name,
+          ...(source.format ? { format: source.format } : {}),
+          peerIp: peer,
+          receivedAt: Date.now(),
+        },
         records,
         // Syslog has no message ids: a process-unique sequence keeps job ids distinct.
         `syslog:${process.pid}:${Date.now()}:${this.sequence++}`,
@@ -219,7 +231,13 @@ export class SyslogSource implements Source {
           this.droppedUdp++;
           return;
         }
-        this.add(rinfo.address, msg.toString('utf8').split('\n').filter((l) => l.trim().length > 0));
+        this.add(
+          rinfo.address,
+          msg
+            .toString('utf8')
+            .split('\n')
+            .filter((l) => l.trim().length > 0),
+        );
       });
       await new Promise<void>((resolve, reject) => {
         udp.once('error', reject);

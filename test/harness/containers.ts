@@ -33,7 +33,9 @@ export async function startContainers(): Promise<ContainerServers> {
     .withExposedPorts(6379)
     .withWaitStrategy(Wait.forLogMessage('Ready to accept connections'))
     .start();
-  const es = await new GenericContainer(`docker.elastic.co/elasticsearch/elasticsearch:${ELASTICSEARCH_VERSION}`)
+  const es = await new GenericContainer(
+    `docker.elastic.co/elasticsearch/elasticsearch:${ELASTICSEARCH_VERSION}`,
+  )
     .withEnvironment({
       'discovery.type': 'single-node',
       'xpack.security.enabled': 'false',

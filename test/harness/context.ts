@@ -28,7 +28,9 @@ export function integrationContext(name: string): IntegrationContext {
     es,
     async cleanup() {
       await es.indices.delete({ index: `${prefix}*`, ignore_unavailable: true, allow_no_indices: true });
-      const templates = await es.indices.getIndexTemplate({ name: `${prefix}*` }).catch(() => ({ index_templates: [] }));
+      const templates = await es.indices
+        .getIndexTemplate({ name: `${prefix}*` })
+        .catch(() => ({ index_templates: [] }));
       for (const t of templates.index_templates) await es.indices.deleteIndexTemplate({ name: t.name });
       await es.close();
     },

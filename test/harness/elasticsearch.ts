@@ -132,7 +132,9 @@ export interface StartElasticsearchOptions {
   version?: string;
 }
 
-export async function startElasticsearch(options: StartElasticsearchOptions = {}): Promise<ElasticsearchNode> {
+export async function startElasticsearch(
+  options: StartElasticsearchOptions = {},
+): Promise<ElasticsearchNode> {
   const version = options.version ?? ELASTICSEARCH_VERSION;
   const jdk = findJdk();
   const home = ensureDistribution(version);
@@ -195,7 +197,9 @@ export async function startElasticsearch(options: StartElasticsearchOptions = {}
     const deadline = Date.now() + 180_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`Elasticsearch exited during start-up (${child.exitCode ?? child.signalCode}):\n${tail()}`);
+        throw new Error(
+          `Elasticsearch exited during start-up (${child.exitCode ?? child.signalCode}):\n${tail()}`,
+        );
       }
       try {
         const res = await fetch(`${url}/_cluster/health?wait_for_status=yellow&timeout=1s`);
@@ -218,7 +222,8 @@ export async function startElasticsearch(options: StartElasticsearchOptions = {}
       if (child) await stopProcessGroup(child, 30_000);
     },
     async restart() {
-      if (child && child.exitCode === null && child.signalCode === null) await stopProcessGroup(child, 30_000);
+      if (child && child.exitCode === null && child.signalCode === null)
+        await stopProcessGroup(child, 30_000);
       await launch();
     },
     async kill() {

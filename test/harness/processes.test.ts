@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MissingPrerequisiteError, freePort, requireCommand, which } from './processes.ts';
+import { freePort, MissingPrerequisiteError, requireCommand, which } from './processes.ts';
 
 describe('test harness prerequisites', () => {
   it('finds tools on PATH', () => {

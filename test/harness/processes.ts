@@ -80,7 +80,11 @@ export async function stopProcessGroup(child: ChildProcess, graceMs = 15_000): P
 
 /** Run a command synchronously, returning stdout; throws with stderr on failure. */
 export function run(command: string, args: string[], options: { cwd?: string } = {}): string {
-  const result = spawnSync(command, args, { cwd: options.cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const result = spawnSync(command, args, {
+    cwd: options.cwd,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
   if (result.status !== 0) {
     throw new Error(
       `${command} ${args.join(' ')} failed (exit ${result.status}): ${(result.stderr || result.stdout || '').slice(-2000)}`,

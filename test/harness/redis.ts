@@ -36,21 +36,36 @@ export async function startRedisServer(
     child = spawn(
       binary,
       [
-        '--port', String(port),
-        '--bind', '127.0.0.1',
-        '--dir', dir,
-        '--save', '',
-        '--appendonly', 'yes',
-        '--appendfsync', 'everysec',
-        '--maxmemory-policy', 'noeviction',
-        '--daemonize', 'no',
-        '--logfile', '',
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'everysec',
+        '--maxmemory-policy',
+        'noeviction',
+        '--daemonize',
+        'no',
+        '--logfile',
+        '',
         ...(options.extraArgs ?? []),
       ],
       { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     tail = captureTail(child);
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const probe = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     probe.on('error', () => undefined);
     try {
       for (let i = 0; i < 200; i++) {

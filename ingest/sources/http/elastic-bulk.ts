@@ -59,7 +59,11 @@ export function parseBulkBody(text: string): ParsedBulk {
       continue;
     }
     const meta = header[op] ?? {};
-    const action: BulkAction = { op, ...(meta._index ? { index: meta._index } : {}), ...(meta._id ? { id: meta._id } : {}) };
+    const action: BulkAction = {
+      op,
+      ...(meta._index ? { index: meta._index } : {}),
+      ...(meta._id ? { id: meta._id } : {}),
+    };
     if (op === 'delete') {
       items.push({ action, error: 'delete is not supported by Gatewatch ingest' });
       continue;
@@ -82,7 +86,11 @@ export function parseBulkBody(text: string): ParsedBulk {
   return { items };
 }
 
-function authenticate(ctx: HttpSourceContext, request: FastifyRequest, reply: FastifyReply): SourceConfig | undefined {
+function authenticate(
+  ctx: HttpSourceContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): SourceConfig | undefined {
   const source = ctx.sourceForToken(tokenFromAuthorization(request.headers.authorization));
   if (!source) {
     void reply
@@ -121,11 +129,19 @@ export function registerElasticBulk(app: FastifyInstance, ctx: HttpSourceContext
   });
   app.get('/_license', async (_request, reply) =>
     reply.headers(PRODUCT_HEADER).send({
-      license: { status: 'active', uid: 'gatewatch', type: 'basic', issue_date_in_millis: 0, max_nodes: 1000 },
+      license: {
+        status: 'active',
+        uid: 'gatewatch',
+        type: 'basic',
+        issue_date_in_millis: 0,
+        max_nodes: 1000,
+      },
     }),
   );
   app.get('/_xpack', async (_request, reply) =>
-    reply.headers(PRODUCT_HEADER).send({ build: {}, license: { type: 'basic', status: 'active' }, features: {} }),
+    reply
+      .headers(PRODUCT_HEADER)
+      .send({ build: {}, license: { type: 'basic', status: 'active' }, features: {} }),
   );
 
   const bulk = async (request: FastifyRequest<{ Params: { index?: string } }>, reply: FastifyReply) => {
@@ -137,7 +153,10 @@ export function registerElasticBulk(app: FastifyInstance, ctx: HttpSourceContext
         .code(429)
         .header('retry-after', String(ctx.options.retryAfterSeconds ?? 5))
         .send({
-          error: { type: 'es_rejected_execution_exception', reason: 'Gatewatch ingest queue is above its high-water mark' },
+          error: {
+            type: 'es_rejected_execution_exception',
+            reason: 'Gatewatch ingest queue is above its high-water mark',
+          },
           status: 429,
         });
     }
@@ -155,7 +174,14 @@ export function registerElasticBulk(app: FastifyInstance, ctx: HttpSourceContext
       const op = item.action.op === 'update' ? 'update' : item.action.op;
       if (item.error) {
         errors = true;
-        return { [op]: { _index: index, _id: id, status: 400, error: { type: 'mapper_parsing_exception', reason: item.error } } };
+        return {
+          [op]: {
+            _index: index,
+            _id: id,
+            status: 400,
+            error: { type: 'mapper_parsing_exception', reason: item.error },
+          },
+        };
       }
       return {
         [op]: {
@@ -178,10 +204,18 @@ export function registerElasticBulk(app: FastifyInstance, ctx: HttpSourceContext
   app.put('/:index/_bulk', bulk);
 
   // Template, ILM, pipeline and data-stream probes: Gatewatch manages its own; say yes.
-  const harmlessGet = async (_request: FastifyRequest, reply: FastifyReply) => reply.headers(PRODUCT_HEADER).send({});
+  const harmlessGet = async (_request: FastifyRequest, reply: FastifyReply) =>
+    reply.headers(PRODUCT_HEADER).send({});
   const harmlessPut = async (_request: FastifyRequest, reply: FastifyReply) =>
     reply.headers(PRODUCT_HEADER).send({ acknowledged: true });
-  for (const path of ['/_index_template/:name', '/_template/:name', '/_ilm/policy/:name', '/_ingest/pipeline/:name', '/_data_stream/:name', '/_component_template/:name']) {
+  for (const path of [
+    '/_index_template/:name',
+    '/_template/:name',
+    '/_ilm/policy/:name',
+    '/_ingest/pipeline/:name',
+    '/_data_stream/:name',
+    '/_component_template/:name',
+  ]) {
     app.get(path, harmlessGet);
     app.head(path, async (_request, reply) => reply.headers(PRODUCT_HEADER).code(200).send());
     app.put(path, harmlessPut);
@@ -189,5 +223,7 @@ export function registerElasticBulk(app: FastifyInstance, ctx: HttpSourceContext
   }
   app.get('/_nodes', harmlessGet);
   app.get('/_nodes/*', harmlessGet);
-  app.get('/_cluster/health', async (_request, reply) => reply.headers(PRODUCT_HEADER).send({ status: 'green' }));
+  app.get('/_cluster/health', async (_request, reply) =>
+    reply.headers(PRODUCT_HEADER).send({ status: 'green' }),
+  );
 }

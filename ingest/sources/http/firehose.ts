@@ -9,7 +9,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
-import { type HttpSourceContext, HttpError, lines } from './server.ts';
+import { HttpError, type HttpSourceContext, lines } from './server.ts';
 
 interface FirehoseBody {
   requestId?: unknown;
@@ -25,11 +25,16 @@ export function firehoseRecordLines(data: string, maxBytes: number): string[] {
     try {
       json = JSON.parse(gunzipSync(bytes, { maxOutputLength: maxBytes }).toString('utf8'));
     } catch (err) {
-      throw new HttpError(400, `record is gzip but not a CloudWatch Logs envelope: ${(err as Error).message}`);
+      throw new HttpError(
+        400,
+        `record is gzip but not a CloudWatch Logs envelope: ${(err as Error).message}`,
+      );
     }
     if (json.messageType === 'CONTROL_MESSAGE') return [];
     if (!Array.isArray(json.logEvents)) return [];
-    return json.logEvents.map((e) => e.message).filter((m): m is string => typeof m === 'string' && m.length > 0);
+    return json.logEvents
+      .map((e) => e.message)
+      .filter((m): m is string => typeof m === 'string' && m.length > 0);
   }
   return lines(bytes.toString('utf8'));
 }
@@ -38,7 +43,9 @@ export function registerFirehose(app: FastifyInstance, ctx: HttpSourceContext): 
   app.post('/firehose', async (request, reply) => {
     const headerId = request.headers['x-amz-firehose-request-id'];
     const reject = (status: number, message: string, requestId?: string) =>
-      reply.code(status).send({ requestId: requestId ?? headerId ?? '', timestamp: Date.now(), errorMessage: message });
+      reply
+        .code(status)
+        .send({ requestId: requestId ?? headerId ?? '', timestamp: Date.now(), errorMessage: message });
     const key = request.headers['x-amz-firehose-access-key'];
     const source = ctx.sourceForToken(typeof key === 'string' ? key : undefined);
     if (!source) return reject(401, 'missing or invalid X-Amz-Firehose-Access-Key');
@@ -64,7 +71,8 @@ export function registerFirehose(app: FastifyInstance, ctx: HttpSourceContext): 
     try {
       const records: string[] = [];
       for (const record of body.records as { data?: unknown }[]) {
-        if (typeof record?.data !== 'string') return reject(400, 'every record needs base64 "data"', requestId);
+        if (typeof record?.data !== 'string')
+          return reject(400, 'every record needs base64 "data"', requestId);
         records.push(...firehoseRecordLines(record.data, ctx.options.maxBodyBytes));
       }
       await ctx.accept(source, records, `firehose:${requestId}`, request);

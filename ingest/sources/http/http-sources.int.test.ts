@@ -20,8 +20,19 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
   const names = indexNames(ctx.prefix);
 
   const count = async (query: object = { match_all: {} }) => {
-    await ctx.es.indices.refresh({ index: `${ctx.prefix}-*`, ignore_unavailable: true, allow_no_indices: true });
-    return (await ctx.es.count({ index: names.eventsAlias, query, ignore_unavailable: true, allow_no_indices: true })).count;
+    await ctx.es.indices.refresh({
+      index: `${ctx.prefix}-*`,
+      ignore_unavailable: true,
+      allow_no_indices: true,
+    });
+    return (
+      await ctx.es.count({
+        index: names.eventsAlias,
+        query,
+        ignore_unavailable: true,
+        allow_no_indices: true,
+      })
+    ).count;
   };
   /** Wait until the queue is drained and the expected documents are visible. */
   const settle = async (expected: number, query?: object) => {
@@ -73,9 +84,13 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
     expect((await send()).status).toBe(202);
     await settle(25);
     // Wait for the second job to be consumed, then the count must not have moved.
-    for (let i = 0; i < 100 && (await runtime.producer.currentDepth()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && (await runtime.producer.currentDepth()) > 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
     expect(await count()).toBe(25);
-    const hit = await ctx.es.search({ index: names.eventsAlias, query: { term: { 'url.path': '/api/v1/users/1003' } } });
+    const hit = await ctx.es.search({
+      index: names.eventsAlias,
+      query: { term: { 'url.path': '/api/v1/users/1003' } },
+    });
     const doc = hit.hits.hits[0]!._source as Record<string, any>;
     expect(doc.source.ip).toBe('203.0.113.9');
     expect(doc.gatewatch.source.name).toBe('edge');
@@ -85,8 +100,19 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
   it('rejects missing, wrong and foreign tokens', async () => {
     const url = `${base}/ingest/edge`;
     expect((await fetch(url, { method: 'POST', body: nginx(1) })).status).toBe(401);
-    expect((await fetch(url, { method: 'POST', headers: { authorization: 'Bearer nope-nope-nope-nope' }, body: nginx(1) })).status).toBe(401);
-    expect((await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${OTHER}` }, body: nginx(1) })).status).toBe(403);
+    expect(
+      (
+        await fetch(url, {
+          method: 'POST',
+          headers: { authorization: 'Bearer nope-nope-nope-nope' },
+          body: nginx(1),
+        })
+      ).status,
+    ).toBe(401);
+    expect(
+      (await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${OTHER}` }, body: nginx(1) }))
+        .status,
+    ).toBe(403);
   });
 
   it('speaks Elasticsearch _bulk, including the probes shippers make first', async () => {
@@ -96,7 +122,11 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
     expect(root.headers.get('x-elastic-product')).toBe('Elasticsearch');
     expect(((await root.json()) as { version: { number: string } }).version.number).toMatch(/^8\./);
     expect((await fetch(`${base}/_license`, { headers: { authorization: auth } })).status).toBe(200);
-    const tpl = await fetch(`${base}/_index_template/filebeat`, { method: 'PUT', headers: { authorization: auth }, body: '{}' });
+    const tpl = await fetch(`${base}/_index_template/filebeat`, {
+      method: 'PUT',
+      headers: { authorization: auth },
+      body: '{}',
+    });
     expect(await tpl.json()).toEqual({ acknowledged: true });
 
     const lines = [
@@ -110,11 +140,18 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
     ];
     const response = await fetch(`${base}/_bulk`, {
       method: 'POST',
-      headers: { authorization: auth, 'content-type': 'application/x-ndjson; charset=UTF-8', 'content-encoding': 'gzip' },
+      headers: {
+        authorization: auth,
+        'content-type': 'application/x-ndjson; charset=UTF-8',
+        'content-encoding': 'gzip',
+      },
       body: gzipSync(`${lines.join('\n')}\n`),
     });
     expect(response.status).toBe(200);
-    const result = (await response.json()) as { errors: boolean; items: Record<string, { status: number }>[] };
+    const result = (await response.json()) as {
+      errors: boolean;
+      items: Record<string, { status: number }>[];
+    };
     expect(result.errors).toBe(true);
     expect(result.items.map((i) => Object.entries(i)[0]![0])).toEqual(['index', 'create', 'index']);
     expect(result.items.map((i) => Object.values(i)[0]!.status)).toEqual([201, 201, 400]);
@@ -123,13 +160,27 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
 
   it('speaks Splunk HEC with its codes', async () => {
     const url = `${base}/services/collector/event`;
-    expect(await (await fetch(`${base}/services/collector/health`)).json()).toEqual({ text: 'HEC is healthy', code: 17 });
+    expect(await (await fetch(`${base}/services/collector/health`)).json()).toEqual({
+      text: 'HEC is healthy',
+      code: 17,
+    });
     const noToken = await fetch(url, { method: 'POST', body: '{"event":"x"}' });
     expect([noToken.status, await noToken.json()]).toEqual([401, { text: 'Token is required', code: 2 }]);
-    const bad = await fetch(url, { method: 'POST', headers: { authorization: 'Splunk wrong-token-0000000000' }, body: '{"event":"x"}' });
+    const bad = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: 'Splunk wrong-token-0000000000' },
+      body: '{"event":"x"}',
+    });
     expect([bad.status, await bad.json()]).toEqual([403, { text: 'Invalid token', code: 4 }]);
-    const malformed = await fetch(url, { method: 'POST', headers: { authorization: `Splunk ${TOKEN}` }, body: '{"event":"a"}{"event":' });
-    expect([malformed.status, await malformed.json()]).toEqual([400, { text: 'Invalid data format', code: 6, 'invalid-event-number': 1 }]);
+    const malformed = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Splunk ${TOKEN}` },
+      body: '{"event":"a"}{"event":',
+    });
+    expect([malformed.status, await malformed.json()]).toEqual([
+      400,
+      { text: 'Invalid data format', code: 6, 'invalid-event-number': 1 },
+    ]);
     const ok = await fetch(url, {
       method: 'POST',
       headers: { authorization: `Splunk ${TOKEN}` },
@@ -163,7 +214,11 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
     const send = () =>
       fetch(`${base}/firehose`, {
         method: 'POST',
-        headers: { 'x-amz-firehose-access-key': TOKEN, 'x-amz-firehose-request-id': 'req-0001', 'content-encoding': 'gzip' },
+        headers: {
+          'x-amz-firehose-access-key': TOKEN,
+          'x-amz-firehose-request-id': 'req-0001',
+          'content-encoding': 'gzip',
+        },
         body: gzipSync(body),
       });
     const first = await send();
@@ -172,7 +227,11 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
     const retry = await send();
     expect(retry.status).toBe(200);
     expect(await settle(3, { term: { 'source.ip': '192.0.2.60' } })).toBe(3);
-    const denied = await fetch(`${base}/firehose`, { method: 'POST', headers: { 'x-amz-firehose-access-key': 'wrong' }, body });
+    const denied = await fetch(`${base}/firehose`, {
+      method: 'POST',
+      headers: { 'x-amz-firehose-access-key': 'wrong' },
+      body,
+    });
     expect(denied.status).toBe(401);
   });
 
@@ -181,7 +240,11 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
     const headers = { authorization: `Bearer ${TOKEN}`, 'content-encoding': 'gzip' };
     const validation = await fetch(url, { method: 'POST', headers, body: gzipSync('{"content":"tests"}') });
     expect(validation.status).toBe(200);
-    const ok = await fetch(url, { method: 'POST', headers, body: gzipSync(`${nginx(70, '192.0.2.70')}\n${nginx(71, '192.0.2.70')}\n`) });
+    const ok = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: gzipSync(`${nginx(70, '192.0.2.70')}\n${nginx(71, '192.0.2.70')}\n`),
+    });
     expect(ok.status).toBe(200);
     expect(await settle(2, { term: { 'source.ip': '192.0.2.70' } })).toBe(2);
   });
@@ -194,7 +257,8 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
       body: garbage.join('\n'),
     });
     expect(response.status).toBe(202);
-    for (let i = 0; i < 100 && (await runtime.producer.currentDepth()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && (await runtime.producer.currentDepth()) > 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
     await ctx.es.indices.refresh({ index: names.deadLetters });
     const letters = await ctx.es.search<{ raw: string; reason: string; source: string }>({
       index: names.deadLetters,

@@ -7,19 +7,23 @@ import type { FastifyInstance } from 'fastify';
 import { type HttpSourceContext, lines, tokenFromAuthorization } from './server.ts';
 
 export function registerLogpush(app: FastifyInstance, ctx: HttpSourceContext): void {
-  app.post<{ Params: { source: string }; Querystring: { token?: string } }>('/logpush/:source', async (request, reply) => {
-    const token = tokenFromAuthorization(request.headers.authorization) ?? request.query.token;
-    const source = ctx.sourceForToken(token);
-    if (!source) return reply.code(401).send({ error: 'missing or invalid token' });
-    if (source.name !== request.params.source) return reply.code(403).send({ error: 'token does not belong to source' });
-    const text = ctx.bodyText(request);
-    const records = lines(text);
-    if (records.length === 1 && /^\{\s*"content"\s*:\s*"tests"\s*\}$/.test(records[0]!.trim())) {
-      return reply.code(200).send({ ok: true, validation: true });
-    }
-    if (await ctx.pushBack(reply)) return reply;
-    const digest = createHash('sha256').update(text).digest('base64url');
-    await ctx.accept(source, records, `logpush:${digest}`, request);
-    return reply.code(200).send({ ok: true, accepted: records.length });
-  });
+  app.post<{ Params: { source: string }; Querystring: { token?: string } }>(
+    '/logpush/:source',
+    async (request, reply) => {
+      const token = tokenFromAuthorization(request.headers.authorization) ?? request.query.token;
+      const source = ctx.sourceForToken(token);
+      if (!source) return reply.code(401).send({ error: 'missing or invalid token' });
+      if (source.name !== request.params.source)
+        return reply.code(403).send({ error: 'token does not belong to source' });
+      const text = ctx.bodyText(request);
+      const records = lines(text);
+      if (records.length === 1 && /^\{\s*"content"\s*:\s*"tests"\s*\}$/.test(records[0]!.trim())) {
+        return reply.code(200).send({ ok: true, validation: true });
+      }
+      if (await ctx.pushBack(reply)) return reply;
+      const digest = createHash('sha256').update(text).digest('base64url');
+      await ctx.accept(source, records, `logpush:${digest}`, request);
+      return reply.code(200).send({ ok: true, accepted: records.length });
+    },
+  );
 }

@@ -43,7 +43,12 @@ export interface HttpSourceContext {
   /** Decompressed body as UTF-8 text; throws HttpError(413/400) on limits or bad gzip. */
   bodyText(request: FastifyRequest): string;
   /** Enqueue records for a source; throws BackpressureError when over high water. */
-  accept(source: SourceConfig, records: string[], discriminator: string, request: FastifyRequest): Promise<number>;
+  accept(
+    source: SourceConfig,
+    records: string[],
+    discriminator: string,
+    request: FastifyRequest,
+  ): Promise<number>;
   /** Reply 429 when the queue is over its high-water mark; returns true when it did. */
   pushBack(reply: FastifyReply, status?: 429 | 503): Promise<boolean>;
 }
@@ -117,7 +122,11 @@ export function buildHttpSourceServer(options: HttpSourceOptions): FastifyInstan
       const body = request.body;
       if (body === undefined || body === null) return '';
       if (!Buffer.isBuffer(body)) throw new HttpError(400, 'unexpected body');
-      return decodeBody(body, request.headers['content-encoding'] as string | undefined, options.maxBodyBytes);
+      return decodeBody(
+        body,
+        request.headers['content-encoding'] as string | undefined,
+        options.maxBodyBytes,
+      );
     },
     async accept(source, records, discriminator, request) {
       return options.producer.enqueue(
@@ -144,9 +153,7 @@ export function buildHttpSourceServer(options: HttpSourceOptions): FastifyInstan
   app.setErrorHandler((err, _request, reply) => {
     const error = err as Error;
     const status =
-      error instanceof HttpError
-        ? error.status
-        : ((error as { statusCode?: number }).statusCode ?? 500);
+      error instanceof HttpError ? error.status : ((error as { statusCode?: number }).statusCode ?? 500);
     // Redis unreachable: the data was not accepted; tell the shipper to retry.
     const code = status >= 500 ? 503 : status;
     if (code === 503) reply.header('retry-after', String(options.retryAfterSeconds ?? 5));

@@ -65,7 +65,11 @@ function send(reply: FastifyReply, what: { status: number; body: object }, extra
   return reply.code(what.status).send({ ...what.body, ...extra });
 }
 
-function authenticate(ctx: HttpSourceContext, request: FastifyRequest, reply: FastifyReply): SourceConfig | undefined {
+function authenticate(
+  ctx: HttpSourceContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): SourceConfig | undefined {
   const header = request.headers.authorization;
   if (!header) {
     void send(reply, HEC.tokenRequired);
@@ -99,7 +103,8 @@ export function registerSplunkHec(app: FastifyInstance, ctx: HttpSourceContext):
     const text = ctx.bodyText(request);
     if (text.trim() === '') return send(reply, HEC.noData);
     const split = splitConcatenatedJson(text);
-    if ('invalidAt' in split) return send(reply, HEC.invalidFormat, { 'invalid-event-number': split.invalidAt });
+    if ('invalidAt' in split)
+      return send(reply, HEC.invalidFormat, { 'invalid-event-number': split.invalidAt });
     const records: string[] = [];
     for (const [i, obj] of split.objects.entries()) {
       const event = (obj as { event?: unknown } | null)?.event;
