@@ -500,9 +500,12 @@ export function writeScenario(dir: string, scenario: Scenario, options: { gzip?:
   }
   const written: string[] = [];
   for (const [fmt, lines] of [...byFormat].sort(([a], [b]) => a.localeCompare(b))) {
-    const text = `${lines.join('\n')}\n`;
     const name = FORMAT_FILES[fmt] + (options.gzip ? '.gz' : '');
-    writeFileSync(join(dir, name), options.gzip ? gzipSync(text, { level: 9 }) : text);
+    // Large scenarios exceed the longest string V8 allows: write plain files in chunks.
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < lines.length; i += 50_000) chunks.push(Buffer.from(`${lines.slice(i, i + 50_000).join('\n')}\n`));
+    const bytes = Buffer.concat(chunks);
+    writeFileSync(join(dir, name), options.gzip ? gzipSync(bytes, { level: 9 }) : bytes);
     written.push(name);
   }
   writeFileSync(join(dir, 'geoip-city.mmdb'), scenario.databases.city);
