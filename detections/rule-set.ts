@@ -4,7 +4,7 @@
  * with the id of a file rule replaces it; a deleted or disabled stored rule is not scheduled.
  */
 import type { Client } from '@elastic/elasticsearch';
-import { ElasticsearchRuleStore } from '../api/rules/store.ts';
+import { ElasticsearchRuleStore, type RuleStore } from '../api/rules/store.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import { diskReaders, formatDiagnostic, loadRuleFiles, parseRules } from '../parser/index.ts';
 import type { RuleIR } from '../parser/ir.ts';
@@ -15,13 +15,12 @@ export interface RuleSet {
   problems: string[];
 }
 
-export async function loadRuleSet(config: GatewatchConfig, es?: Client): Promise<RuleSet> {
+/** File rules plus the rules of `store` (API-managed; Elasticsearch or the embedded file). */
+export async function loadRuleSetFrom(config: GatewatchConfig, store?: RuleStore): Promise<RuleSet> {
   const files = await loadRuleFiles(config.detections.rulePaths);
   const problems = files.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
   const byId = new Map(files.rules.map((r) => [r.id, r]));
-  if (es) {
-    const store = new ElasticsearchRuleStore(es, config.elasticsearch.indexPrefix);
-    await store.install();
+  if (store) {
     const readers = diskReaders();
     for (const stored of await store.list()) {
       if (stored.deleted) {
@@ -43,4 +42,12 @@ export async function loadRuleSet(config: GatewatchConfig, es?: Client): Promise
     }
   }
   return { rules: [...byId.values()], problems };
+}
+
+/** The distributed mode's rule set: files plus the rules stored in Elasticsearch. */
+export async function loadRuleSet(config: GatewatchConfig, es?: Client): Promise<RuleSet> {
+  if (!es) return loadRuleSetFrom(config);
+  const store = new ElasticsearchRuleStore(es, config.elasticsearch.indexPrefix);
+  await store.install();
+  return loadRuleSetFrom(config, store);
 }

@@ -1,16 +1,3 @@
-/**
- * The REST API's ports (api/ports.ts) for the embedded mode, mirroring the engine-backed ones
- * of the distributed mode (detections/api-adapters.ts) over the SQLite file:
- *
- * - events: the rule language's filter compiled in process over stored events of the range,
- *   in (@timestamp, event.id) order; the cursor is the last (ts, id) returned;
- * - detection: the in-process evaluator for tests and previews (nothing written), and for
- *   "run now" over the range a replay evaluates, writing incidents through the shared writer;
- *   run records in the file;
- * - ingest: dead letters from the file, replayed through the normaliser into the store; the
- *   sources are the names the replays stored events under.
- */
-import { randomUUID } from 'node:crypto';
 import type {
   DeadLetter,
   DeadLetterPage,
@@ -34,11 +21,11 @@ import type { Incident } from '../core/schema/incident.ts';
 import { compileFilter, evaluateRule } from '../detections/engine/evaluate.ts';
 import { toIncident } from '../detections/engine/types.ts';
 import { writeIncidents } from '../detections/incidents/writer.ts';
-import type { RunRecord } from '../detections/scheduler/scheduler.ts';
+import { loadRuleSetFrom } from '../detections/rule-set.ts';
+import { newRunRecord, type RunRecord } from '../detections/scheduler/scheduler.ts';
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer } from '../ingest/pipeline/normalize.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
-import { diskReaders, formatDiagnostic, loadRuleFiles, parseRules } from '../parser/index.ts';
 import type { RuleIR } from '../parser/ir.ts';
 import { installApiSchema, KvInventoryStore } from './api-stores.ts';
 import { replayRange } from './replay.ts';
@@ -53,27 +40,7 @@ export async function loadEmbeddedRuleSet(
   config: GatewatchConfig,
   store: RuleStore,
 ): Promise<{ rules: RuleIR[]; problems: string[] }> {
-  const files = await loadRuleFiles(config.detections.rulePaths);
-  const problems = files.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
-  const byId = new Map(files.rules.map((r) => [r.id, r]));
-  const readers = diskReaders();
-  for (const stored of await store.list()) {
-    if (stored.deleted) {
-      byId.delete(stored.id);
-      continue;
-    }
-    const parsed = parseRules(stored.text, {
-      file: `${config.detections.rulePaths[0] ?? '.'}/api/${stored.id}.gwr`,
-      ...readers,
-    });
-    const errors = parsed.diagnostics.filter((d) => d.severity === 'error');
-    if (errors.length > 0) {
-      problems.push(...errors.map(formatDiagnostic));
-      continue;
-    }
-    for (const rule of parsed.rules) byId.set(rule.id, { ...rule, enabled: stored.enabled && rule.enabled });
-  }
-  return { rules: [...byId.values()], problems };
+  return loadRuleSetFrom(config, store);
 }
 
 /** History a rule reads before its range (first_seen and baseline rules). */
@@ -231,26 +198,8 @@ export class EmbeddedDetectionPort implements DetectionPort {
     const startedAt = new Date(this.now()).toISOString();
     const bounds = this.store.timeBounds();
     const range = bounds ? replayRange(rule, bounds) : { start: this.now(), end: this.now() };
-    const base = (outcome: RunRecord['outcome']): RunRecord => {
-      const duration = Math.round(performance.now() - started);
-      return {
-        id: randomUUID(),
-        rule_id: rule.id,
-        rule_version: rule.version,
-        started_at: startedAt,
-        finished_at: new Date(Date.parse(startedAt) + duration).toISOString(),
-        duration_ms: duration,
-        range_start: new Date(range.start).toISOString(),
-        range_end: new Date(range.end).toISOString(),
-        outcome,
-        detections: 0,
-        incidents_created: 0,
-        incidents_updated: 0,
-        incidents_suppressed: 0,
-        es_ms: 0,
-        worker_ms: 0,
-      };
-    };
+    const base = (outcome: RunRecord['outcome']): RunRecord =>
+      newRunRecord(rule, range, startedAt, outcome, Math.round(performance.now() - started));
     let record: RunRecord;
     try {
       const events = bounds ? this.store.eventsBetween(range.start - historyMs(rule), range.end) : [];

@@ -86,6 +86,33 @@ export const runRecordMappings = {
   },
 } as const;
 
+/** A run record with zero counts, to be filled in by the run. */
+export function newRunRecord(
+  rule: RuleIR,
+  range: TimeRange,
+  startedAt: string,
+  outcome: RunOutcome,
+  durationMs: number,
+): RunRecord {
+  return {
+    id: randomUUID(),
+    rule_id: rule.id,
+    rule_version: rule.version,
+    started_at: startedAt,
+    finished_at: new Date(Date.parse(startedAt) + durationMs).toISOString(),
+    duration_ms: durationMs,
+    range_start: new Date(range.start).toISOString(),
+    range_end: new Date(range.end).toISOString(),
+    outcome,
+    detections: 0,
+    incidents_created: 0,
+    incidents_updated: 0,
+    incidents_suppressed: 0,
+    es_ms: 0,
+    worker_ms: 0,
+  };
+}
+
 export interface SchedulerOptions {
   es: Client;
   /** Producer connection (fail fast) for the queue, leases and checkpoints. */
@@ -198,7 +225,7 @@ export class DetectionScheduler {
     const acquired = await this.options.redis.set(leaseKey, token, 'PX', leaseMs, 'NX');
     if (acquired !== 'OK') {
       const at = new Date(this.now()).toISOString();
-      const record = this.record(rule, { start: 0, end: 0 }, at, 'skipped', 0);
+      const record = newRunRecord(rule, { start: 0, end: 0 }, at, 'skipped', 0);
       return [record];
     }
     const records: RunRecord[] = [];
@@ -226,32 +253,6 @@ export class DetectionScheduler {
     return records;
   }
 
-  private record(
-    rule: RuleIR,
-    range: TimeRange,
-    startedAt: string,
-    outcome: RunOutcome,
-    durationMs: number,
-  ): RunRecord {
-    return {
-      id: randomUUID(),
-      rule_id: rule.id,
-      rule_version: rule.version,
-      started_at: startedAt,
-      finished_at: new Date(Date.parse(startedAt) + durationMs).toISOString(),
-      duration_ms: durationMs,
-      range_start: new Date(range.start).toISOString(),
-      range_end: new Date(range.end).toISOString(),
-      outcome,
-      detections: 0,
-      incidents_created: 0,
-      incidents_updated: 0,
-      incidents_suppressed: 0,
-      es_ms: 0,
-      worker_ms: 0,
-    };
-  }
-
   private async runRange(rule: RuleIR, range: TimeRange): Promise<RunRecord> {
     const started = performance.now();
     const startedAt = new Date(this.now()).toISOString();
@@ -265,7 +266,7 @@ export class DetectionScheduler {
         suppress ? { periodMs: suppress.periodMs } : undefined,
       );
       record = {
-        ...this.record(
+        ...newRunRecord(
           rule,
           range,
           startedAt,
@@ -287,7 +288,7 @@ export class DetectionScheduler {
       }
     } catch (err) {
       record = {
-        ...this.record(rule, range, startedAt, 'error', Math.round(performance.now() - started)),
+        ...newRunRecord(rule, range, startedAt, 'error', Math.round(performance.now() - started)),
         error: (err as Error).message,
       };
     }
