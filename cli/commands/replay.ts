@@ -40,7 +40,9 @@ function parseTime(text: string | undefined, flag: string): number | undefined {
 export function incidentTable(incidents: Incident[]): string {
   const table = new Table({
     head: ['severity', 'rule', 'entity', 'window start', 'events', 'title'],
-    colWidths: [10, 40, 34, 13, 8, 64],
+    colWidths: [10, 40, 34, 14, 8, 64],
+    // Plain text when piped (no colour codes in files or CI logs).
+    ...(process.stdout.isTTY ? {} : { style: { head: [], border: [] } }),
   });
   const order = { critical: 0, high: 1, medium: 2, low: 3 } as const;
   for (const i of [...incidents].sort(
