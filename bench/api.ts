@@ -19,9 +19,10 @@ import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { buildApp, installApiIndices } from '../api/app.ts';
 import { makeIncident } from '../api/testing/fixtures.ts';
-import { ElasticsearchEventSearch, InMemoryIngestAdmin, InProcessDetection } from '../api/testing/ports.ts';
+import { InMemoryIngestAdmin } from '../api/testing/ports.ts';
 import { loadConfig } from '../core/config/load.ts';
 import { bulkWrite, createEsClient, indexNames } from '../core/store/elasticsearch.ts';
+import { ElasticsearchEventSearchPort, EngineDetectionPort } from '../detections/api-adapters.ts';
 import { ElasticsearchIncidentRepository, installIncidentIndex } from '../detections/incidents/repository.ts';
 
 interface LoadResult {
@@ -204,8 +205,8 @@ async function main() {
       redis,
       ports: {
         incidents: new ElasticsearchIncidentRepository(es, prefix),
-        detection: new InProcessDetection(es, prefix),
-        events: new ElasticsearchEventSearch(es, prefix),
+        detection: new EngineDetectionPort({ es, prefix }),
+        events: new ElasticsearchEventSearchPort(es, prefix),
         ingest: new InMemoryIngestAdmin(),
       },
     });

@@ -113,7 +113,7 @@ export class EngineDetectionPort implements DetectionPort {
     };
   }
 
-  async rulesChanged(): Promise<void> {
+  async rulesChanged(_ruleId?: string): Promise<void> {
     // This process's scheduler (run now) sees the change at once; detection workers re-read
     // the rule set on their own reload interval.
     await this.reloadRules?.();

@@ -19,14 +19,28 @@ import type { ApiPorts } from '../ports.ts';
 
 export { makeIncident } from './fixtures.ts';
 
-import { ElasticsearchEventSearch, InMemoryIngestAdmin, InProcessDetection } from './ports.ts';
+import { durationMs } from '../../core/config/load.ts';
+import { ElasticsearchEventSearchPort, EngineDetectionPort } from '../../detections/api-adapters.ts';
+import { loadRuleSet } from '../../detections/rule-set.ts';
+import { elasticsearchExecutor } from '../../detections/runtime.ts';
+import { DetectionScheduler } from '../../detections/scheduler/scheduler.ts';
+import { InMemoryIngestAdmin } from './ports.ts';
+
+/** The engine's detection port, remembering which rules the API reported as changed. */
+export class RecordingDetectionPort extends EngineDetectionPort {
+  readonly changes: string[] = [];
+  override async rulesChanged(ruleId: string): Promise<void> {
+    this.changes.push(ruleId);
+    await super.rulesChanged();
+  }
+}
 
 export interface TestApp {
   app: FastifyInstance;
   it: IntegrationContext;
   config: GatewatchConfig;
   redis: Redis;
-  ports: ApiPorts & { detection: InProcessDetection; ingest: InMemoryIngestAdmin };
+  ports: ApiPorts & { detection: RecordingDetectionPort; ingest: InMemoryIngestAdmin };
   repo: ElasticsearchIncidentRepository;
   tokens: Record<Role, string>;
   auth(role: Role): { authorization: string };
@@ -56,10 +70,26 @@ export async function startTestApp(
   const redis = new Redis(it.redisUrl, { maxRetriesPerRequest: 2 });
   const repo = new ElasticsearchIncidentRepository(it.es, it.prefix);
   await installIncidentIndex(it.es, it.prefix);
+  const scheduler = new DetectionScheduler({
+    es: it.es,
+    redis,
+    redisUrl: it.redisUrl,
+    prefix: it.prefix,
+    queuePrefix: it.prefix,
+    rules: (await loadRuleSet(config, it.es)).rules,
+    execute: elasticsearchExecutor(it.es, it.prefix, config.detections.maxGroups),
+    maxCatchUpMs: durationMs(config.detections.maxCatchUp),
+  });
+  await scheduler.init();
   const ports = {
     incidents: repo,
-    detection: new InProcessDetection(it.es, it.prefix),
-    events: new ElasticsearchEventSearch(it.es, it.prefix),
+    detection: new RecordingDetectionPort({
+      es: it.es,
+      prefix: it.prefix,
+      scheduler,
+      reloadRules: async () => scheduler.setRules((await loadRuleSet(config, it.es)).rules),
+    }),
+    events: new ElasticsearchEventSearchPort(it.es, it.prefix),
     ingest: new InMemoryIngestAdmin(),
   };
   const app = await buildApp({ config, es: it.es, redis, ports, publicDocs: options.publicDocs ?? false });
@@ -80,6 +110,7 @@ export async function startTestApp(
     auth: (role) => ({ authorization: `Bearer ${tokens[role]}` }),
     async close() {
       await app.close();
+      await scheduler.close();
       const keys = await redis.keys(`${it.prefix}:*`);
       if (keys.length) await redis.del(...keys);
       redis.disconnect();

@@ -296,6 +296,8 @@ export class DetectionScheduler {
       index: indexNames(this.options.prefix).ruleRuns,
       id: record.id,
       document: record,
+      // Visible at once to run-history reads (e.g. the API right after "run now").
+      refresh: 'wait_for',
     });
     this.options.onRun?.(record);
     return record;
