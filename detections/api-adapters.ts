@@ -39,6 +39,18 @@ function rangeOf(events: GatewatchEvent[]): TimeRange {
   return { start: Math.floor(min / DAY) * DAY, end: (Math.floor(max / DAY) + 1) * DAY };
 }
 
+/**
+ * A rule test: every rule over the supplied events in process, over whole days around them.
+ * The same in the distributed and the embedded mode; nothing is written.
+ */
+export function testRulesOnEvents(rules: RuleIR[], events: StoredEvent[], now: number): Incident[] {
+  const typed = events as unknown as GatewatchEvent[];
+  const range = rangeOf(typed);
+  return rules.flatMap((rule) =>
+    evaluateRule(rule, typed, range).detections.map((d) => toIncident(d, rule, now)),
+  );
+}
+
 export class EngineDetectionPort implements DetectionPort {
   private readonly es: Client;
   private readonly prefix: string;

@@ -16,8 +16,8 @@ import { InvalidEventCursorError } from '../api/ports.ts';
 import { HttpProblem } from '../api/problem.ts';
 import type { RuleStore } from '../api/rules/store.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
-import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { Incident } from '../core/schema/incident.ts';
+import { testRulesOnEvents } from '../detections/api-adapters.ts';
 import { compileFilter, evaluateRule } from '../detections/engine/evaluate.ts';
 import { toIncident } from '../detections/engine/types.ts';
 import { writeIncidents } from '../detections/incidents/writer.ts';
@@ -48,20 +48,6 @@ function historyMs(rule: RuleIR): number {
   if (rule.kind === 'baseline') return rule.baseline.historyMs;
   if (rule.kind === 'first_seen') return rule.firstSeen.historyMs;
   return 0;
-}
-
-/** The range covering a set of events, whole days (as the distributed mode's rule test). */
-function rangeOf(events: GatewatchEvent[]): TimeRange {
-  const DAY = 86_400_000;
-  let min = Number.POSITIVE_INFINITY;
-  let max = Number.NEGATIVE_INFINITY;
-  for (const e of events) {
-    const t = Date.parse(e['@timestamp']);
-    if (t < min) min = t;
-    if (t > max) max = t;
-  }
-  if (!Number.isFinite(min)) return { start: 0, end: 1 };
-  return { start: Math.floor(min / DAY) * DAY, end: (Math.floor(max / DAY) + 1) * DAY };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -161,12 +147,7 @@ export class EmbeddedDetectionPort implements DetectionPort {
   }
 
   async test(rules: RuleIR[], events: StoredEvent[]): Promise<Incident[]> {
-    const typed = events as unknown as GatewatchEvent[];
-    const range = rangeOf(typed);
-    const now = this.now();
-    return rules.flatMap((rule) =>
-      evaluateRule(rule, typed, range).detections.map((d) => toIncident(d, rule, now)),
-    );
+    return testRulesOnEvents(rules, events, this.now());
   }
 
   async preview(rule: RuleIR, range: TimeRange): Promise<PreviewResult> {
