@@ -11,6 +11,8 @@ COPY ingest ./ingest
 COPY parser ./parser
 COPY detections ./detections
 COPY api ./api
+COPY inventory ./inventory
+COPY embedded ./embedded
 COPY cli ./cli
 COPY samples ./samples
 USER node
