@@ -134,7 +134,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     requestIdHeader: false,
     // Long ids and query strings reach schema validation (a 400 problem) instead of being cut
     // off by the router (414) or Node's header limit (431) with an undocumented bare reply.
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
     http: { maxHeaderSize: 64 * 1024 },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

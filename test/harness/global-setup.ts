@@ -73,6 +73,15 @@ export default async function setup(project: TestProject) {
     throw err;
   }
 
+  // A run interrupted with Ctrl-C or killed by a CI timeout skips teardown: stop the servers
+  // this run started anyway, so no Elasticsearch is left behind.
+  const stopAll = () => Promise.all(started.map((s) => s.stop().catch(() => undefined)));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      void stopAll().finally(() => process.exit(130));
+    });
+  }
+
   project.provide('redisUrl', redisUrl);
   project.provide('elasticsearchUrl', esUrl);
   console.log(
