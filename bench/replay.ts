@@ -6,13 +6,11 @@
  *
  *   npm run bench:replay [-- --events 1000000]
  */
-import { createReadStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { createGunzip } from 'node:zlib';
 import { loadConfig } from '../core/config/load.ts';
-import { replay, replayFiles } from '../embedded/replay.ts';
+import { readLines, replay, replayFiles } from '../embedded/replay.ts';
 import { EmbeddedStore } from '../embedded/store.ts';
 import { loadRuleFiles } from '../parser/index.ts';
 import { generateScenario, writeScenario } from '../samples/generator/index.ts';
@@ -40,8 +38,7 @@ const lines = JSON.parse(readFileSync(join(dir, 'bench.json'), 'utf8')).lines as
 let t = performance.now();
 let parsed = 0;
 for (const file of files) {
-  const input = file.endsWith('.gz') ? createReadStream(file).pipe(createGunzip()) : createReadStream(file);
-  for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+  for await (const line of readLines(file)) {
     if (line.startsWith('{')) JSON.parse(line);
     else line.split(' ');
     parsed++;

@@ -1,11 +1,3 @@
-/**
- * Differential test of the two modes: the demo scenario through the embedded mode (SQLite,
- * in-process evaluator) and through the distributed mode (HTTP-free producer → Redis → ingest
- * workers → Elasticsearch → Elasticsearch executor) must yield identical incidents.
- */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../core/config/load.ts';
 import type { Incident } from '../core/schema/incident.ts';
@@ -17,7 +9,7 @@ import { startIngest } from '../ingest/runtime.ts';
 import { loadRuleFiles } from '../parser/index.ts';
 import { integrationContext } from '../test/harness/context.ts';
 import { eventually } from '../test/harness/eventually.ts';
-import { replay, replayFiles, replayRange } from './replay.ts';
+import { readLines, replay, replayFiles, replayRange } from './replay.ts';
 import { EmbeddedStore } from './store.ts';
 
 const ctx = integrationContext('differential');
@@ -73,13 +65,7 @@ describe('embedded and distributed modes agree', () => {
     const runtime = await startIngest(config, { workers: 1 });
     try {
       const lines: string[] = [];
-      for (const file of files) {
-        const input = file.endsWith('.gz')
-          ? createReadStream(file).pipe(createGunzip())
-          : createReadStream(file);
-        for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY }))
-          if (line) lines.push(line);
-      }
+      for (const file of files) for await (const line of readLines(file)) lines.push(line);
       // The embedded replay stamps records with the replay's receive time; use the same.
       await runtime.producer.enqueue({ source: 'replay', receivedAt: 0 }, lines, 'differential');
       const names = indexNames(ctx.prefix);

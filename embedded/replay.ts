@@ -41,7 +41,8 @@ export function replayFiles(paths: string[]): string[] {
   return out;
 }
 
-async function* readLines(path: string): AsyncGenerator<string> {
+/** Non-empty lines of a log file, gzip or plain. */
+export async function* readLines(path: string): AsyncGenerator<string> {
   const input = path.endsWith('.gz') ? createReadStream(path).pipe(createGunzip()) : createReadStream(path);
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   for await (const line of lines) if (line.length > 0) yield line;

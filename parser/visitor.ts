@@ -135,6 +135,21 @@ function all<T>(xs: (T | undefined)[]): T[] | undefined {
   return xs.every((x) => x !== undefined) ? (xs as T[]) : undefined;
 }
 
+/**
+ * An `and`/`or` chain: the visited operands (none lost to error recovery), one operand as
+ * itself, several joined under one node spanning them.
+ */
+function fold<T extends { pos: A.Pos }>(
+  type: 'and' | 'or',
+  children: CstNode[],
+  visit: (c: CstNode) => T | undefined,
+): T | { type: 'and' | 'or'; args: T[]; pos: A.Pos } | undefined {
+  const args = all(children.map((c) => (c.recoveredNode ? undefined : visit(c))));
+  if (!args || args.length === 0) return undefined;
+  if (args.length === 1) return args[0];
+  return { type, args, pos: join(args[0]!.pos, args[args.length - 1]!.pos) };
+}
+
 export class AstBuilder {
   private readonly comments: CommentPool;
   constructor(comments: IToken[]) {
@@ -328,17 +343,11 @@ export class AstBuilder {
   }
 
   private havingOr(n: CstNode): A.Having | undefined {
-    const args = all(subs(n, 'havingAnd').map((c) => (c.recoveredNode ? undefined : this.havingAnd(c))));
-    if (!args || args.length === 0) return undefined;
-    if (args.length === 1) return args[0];
-    return { type: 'or', args, pos: join(args[0]!.pos, args[args.length - 1]!.pos) };
+    return fold('or', subs(n, 'havingAnd'), (c) => this.havingAnd(c));
   }
 
   private havingAnd(n: CstNode): A.Having | undefined {
-    const args = all(subs(n, 'havingUnary').map((c) => (c.recoveredNode ? undefined : this.havingUnary(c))));
-    if (!args || args.length === 0) return undefined;
-    if (args.length === 1) return args[0];
-    return { type: 'and', args, pos: join(args[0]!.pos, args[args.length - 1]!.pos) };
+    return fold('and', subs(n, 'havingUnary'), (c) => this.havingUnary(c));
   }
 
   private havingUnary(n: CstNode): A.Having | undefined {
@@ -512,17 +521,11 @@ export class AstBuilder {
   // ---- filters ---------------------------------------------------------------------------
 
   orExpr(n: CstNode): A.Filter | undefined {
-    const args = all(subs(n, 'andExpr').map((c) => (c.recoveredNode ? undefined : this.andExpr(c))));
-    if (!args || args.length === 0) return undefined;
-    if (args.length === 1) return args[0];
-    return { type: 'or', args, pos: join(args[0]!.pos, args[args.length - 1]!.pos) };
+    return fold('or', subs(n, 'andExpr'), (c) => this.andExpr(c));
   }
 
   private andExpr(n: CstNode): A.Filter | undefined {
-    const args = all(subs(n, 'notExpr').map((c) => (c.recoveredNode ? undefined : this.notExpr(c))));
-    if (!args || args.length === 0) return undefined;
-    if (args.length === 1) return args[0];
-    return { type: 'and', args, pos: join(args[0]!.pos, args[args.length - 1]!.pos) };
+    return fold('and', subs(n, 'notExpr'), (c) => this.notExpr(c));
   }
 
   private notExpr(n: CstNode): A.Filter | undefined {

@@ -3,15 +3,13 @@
  * servers (embedded SQLite store, in-process evaluator), or with `--to <url>` send them to a
  * running deployment's HTTP ingest endpoint.
  */
-import { createReadStream, rmSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
+import { rmSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { loadConfig } from '../../core/config/load.ts';
 import type { Incident } from '../../core/schema/incident.ts';
-import { replay, replayFiles } from '../../embedded/replay.ts';
+import { readLines, replay, replayFiles } from '../../embedded/replay.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
 
@@ -99,9 +97,7 @@ async function sendTo(url: string, files: string[], opts: ReplayCliOptions): Pro
     bar?.update(sent, { speed: Math.round(sent / ((performance.now() - started) / 1000)) });
   };
   for (const file of files) {
-    const input = file.endsWith('.gz') ? createReadStream(file).pipe(createGunzip()) : createReadStream(file);
-    for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
-      if (!line) continue;
+    for await (const line of readLines(file)) {
       chunk.push(line);
       if (chunk.length >= 1000) await post();
     }
