@@ -503,7 +503,8 @@ export function writeScenario(dir: string, scenario: Scenario, options: { gzip?:
     const name = FORMAT_FILES[fmt] + (options.gzip ? '.gz' : '');
     // Large scenarios exceed the longest string V8 allows: write plain files in chunks.
     const chunks: Buffer[] = [];
-    for (let i = 0; i < lines.length; i += 50_000) chunks.push(Buffer.from(`${lines.slice(i, i + 50_000).join('\n')}\n`));
+    for (let i = 0; i < lines.length; i += 50_000)
+      chunks.push(Buffer.from(`${lines.slice(i, i + 50_000).join('\n')}\n`));
     const bytes = Buffer.concat(chunks);
     writeFileSync(join(dir, name), options.gzip ? gzipSync(bytes, { level: 9 }) : bytes);
     written.push(name);
