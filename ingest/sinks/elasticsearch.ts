@@ -6,7 +6,29 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
-import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
+import { bulkWrite, ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
+
+/** Daily indices this process has seen ready, per client. */
+const readyIndices = new WeakMap<Client, Set<string>>();
+
+/**
+ * Create a daily index before its first write and wait until its shard is allocated. Left to
+ * the bulk request's auto-creation, searches through the alias in that moment fail with
+ * no_shard_available (detection queries, the API, tests). Once per index and process.
+ */
+async function ensureDailyIndices(client: Client, indices: Iterable<string>): Promise<void> {
+  let ready = readyIndices.get(client);
+  if (!ready) {
+    ready = new Set();
+    readyIndices.set(client, ready);
+  }
+  for (const index of indices) {
+    if (ready.has(index)) continue;
+    await ensureIndex(client, index);
+    await client.cluster.health({ index, wait_for_status: 'yellow', timeout: '30s' });
+    ready.add(index);
+  }
+}
 
 export interface SinkResult {
   written: number;
@@ -37,6 +59,7 @@ export async function indexEvents(
   const result: SinkResult = { written: 0, writtenEvents: [], duplicates: 0, rejected: [] };
   let pending = events;
   const attempts = options.itemAttempts ?? 4;
+  await ensureDailyIndices(client, new Set(events.map((e) => names.eventsIndexFor(e['@timestamp']))));
   for (let attempt = 1; pending.length > 0; attempt++) {
     const response = await bulkWrite(
       client,
