@@ -201,12 +201,24 @@ export function parseLine(sp: SourceParser, input: string | Uint8Array, received
   const first = line.charCodeAt(0);
   let json: unknown;
   if ((first === 123 || first === 91) && (sp.fixed === undefined || sp.fixed.kind !== 'text')) {
-    try {
-      json = JSON.parse(line);
-    } catch (e) {
+    // A JSON value that starts with { or [ ends with } or ] (the line is trimmed): text lines
+    // that start with a bracket (Envoy's "[2024-…]") skip the throwing JSON.parse entirely.
+    const last = line.charCodeAt(line.length - 1);
+    if (last === first + 2) {
+      try {
+        json = JSON.parse(line);
+      } catch (e) {
+        const fallback = sp.fixed === undefined ? detect(sp, line, undefined) : undefined;
+        if (fallback === undefined) return invalidJson(e);
+      }
+    } else {
       const fallback = sp.fixed === undefined ? detect(sp, line, undefined) : undefined;
       if (fallback === undefined) {
-        return { ok: false, reason: `invalid JSON: ${(e as Error).message.slice(0, 160)}` };
+        try {
+          JSON.parse(line);
+        } catch (e) {
+          return invalidJson(e);
+        }
       }
     }
   }
@@ -240,6 +252,10 @@ export function parseLine(sp: SourceParser, input: string | Uint8Array, received
   const r = parseRecord(sp, line, json, receivedAt);
   if (!r.ok) return r;
   return { ok: true, records: [r.rec], failures: [] };
+}
+
+function invalidJson(e: unknown): { ok: false; reason: string } {
+  return { ok: false, reason: `invalid JSON: ${(e as Error).message.slice(0, 160)}` };
 }
 
 /** Records inside an envelope, or undefined when the value is a record itself. */

@@ -7,6 +7,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { CredentialCandidate, CredentialLocation, EventDraft, RawRequest } from '../formats/types.ts';
 import { child } from '../formats/util.ts';
+import { Lru } from './lru.ts';
 
 export interface IdentityConfig {
   /** HMAC key for fingerprints. Without it no fingerprint is computed (values are still redacted). */
@@ -17,6 +18,8 @@ export interface IdentityConfig {
   apiKeyParams?: string[];
   /** Cookies carrying API keys or tokens. */
   apiKeyCookies?: string[];
+  /** Cached fingerprints and decoded JWT claims (default 10 000 each). */
+  cacheSize?: number;
 }
 
 export const DEFAULT_API_KEY_HEADERS = [
@@ -72,7 +75,10 @@ export function decodeJwtPayload(token: string): JwtClaims | undefined {
 }
 
 function looksLikeJwt(v: string): boolean {
-  return v.length > 20 && v.startsWith('eyJ') && v.split('.').length === 3;
+  if (v.length <= 20 || !v.startsWith('eyJ')) return false;
+  const a = v.indexOf('.');
+  const b = a < 0 ? -1 : v.indexOf('.', a + 1);
+  return b > 0 && v.indexOf('.', b + 1) < 0;
 }
 
 /** Parse `a=1&b=2` into [name, rawValue] pairs (names decoded, values as logged). */
@@ -149,10 +155,27 @@ export function createIdentityResolver(config: IdentityConfig = {}): IdentityRes
   // HMAC-SHA256 (RFC 2104) with the padded key states computed once and copied per call:
   // same output as createHmac, without re-deriving the key for every request.
   const pads = secret === undefined ? undefined : hmacPads(secret);
+  // The same keys and tokens come back request after request: fingerprints and decoded JWT
+  // claims are cached per value (bounded; the values are in this process's memory anyway).
+  const fingerprints = new Lru<string, string>(config.cacheSize ?? 10_000);
+  const claims = new Lru<string, JwtClaims | null>(config.cacheSize ?? 10_000);
   function fingerprint(value: string): string | undefined {
     if (pads === undefined) return undefined;
-    const inner = pads.inner.copy().update(value).digest();
-    return pads.outer.copy().update(inner).digest('hex').slice(0, 32);
+    let fp = fingerprints.get(value);
+    if (fp === undefined) {
+      const inner = pads.inner.copy().update(value).digest();
+      fp = pads.outer.copy().update(inner).digest('hex').slice(0, 32);
+      fingerprints.set(value, fp);
+    }
+    return fp;
+  }
+  function jwtClaims(token: string): JwtClaims | undefined {
+    let c = claims.get(token);
+    if (c === undefined) {
+      c = decodeJwtPayload(token) ?? null;
+      claims.set(token, c);
+    }
+    return c ?? undefined;
   }
 
   return {
@@ -218,7 +241,7 @@ export function createIdentityResolver(config: IdentityConfig = {}): IdentityRes
             primary = { name: 'authorization', value: cred, location: 'header' };
             scheme = kind === 'bearer' || looksLikeJwt(cred) ? 'bearer' : kind === '' ? 'api-key' : kind;
           }
-          if (looksLikeJwt(cred)) jwt = decodeJwtPayload(cred);
+          if (looksLikeJwt(cred)) jwt = jwtClaims(cred);
         }
       }
       // 5. cookies
@@ -231,12 +254,12 @@ export function createIdentityResolver(config: IdentityConfig = {}): IdentityRes
             primary = { name, value: v, location: 'cookie' };
             scheme = 'cookie';
           }
-          if (jwt === undefined && looksLikeJwt(v)) jwt = decodeJwtPayload(v);
+          if (jwt === undefined && looksLikeJwt(v)) jwt = jwtClaims(v);
           break;
         }
       }
       if (jwt === undefined && primary !== undefined && looksLikeJwt(primary.value))
-        jwt = decodeJwtPayload(primary.value);
+        jwt = jwtClaims(primary.value);
 
       const gw = child(ev, 'gatewatch');
       if (primary !== undefined) {

@@ -9,6 +9,7 @@
 import type { EventDraft, RawRequest } from '../formats/types.ts';
 import { child } from '../formats/util.ts';
 import { cookiePairs, queryPairs } from './identity.ts';
+import { Lru } from './lru.ts';
 
 export interface RedactionConfig {
   /** Extra header names to redact (lower-case). */
@@ -138,28 +139,49 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
     shortest: number;
   }
 
+  /** The forms a secret value may take in logged text: as is, JSON-escaped, URL-encoded, `\/`. */
+  const formsCache = new Lru<string, string[]>(4096);
+  function formsOf(v: string): string[] {
+    let forms = formsCache.get(v);
+    if (forms === undefined) {
+      forms = [v];
+      const json = JSON.stringify(v).slice(1, -1);
+      if (json !== v) forms.push(json);
+      const enc = encodeURIComponent(v);
+      if (enc !== v && !forms.includes(enc)) forms.push(enc);
+      if (v.indexOf('/') >= 0) {
+        const slashed = v.replace(/\//g, '\\/');
+        if (!forms.includes(slashed)) forms.push(slashed);
+      }
+      formsCache.set(v, forms);
+    }
+    return forms;
+  }
+
   /** Every form a secret may take in logged text, longest first (a header before its parts). */
   function plan(secrets: readonly Secret[]): ScrubPlan {
-    const literals = new Set<string>();
+    const literals: string[] = [];
+    // Few secrets per record: a linear scan (=== on strings) beats hashing each value into a Set.
+    const seen = secrets.length > 16 ? new Set<string>() : undefined;
     const contextual: Secret[] = [];
     let shortest = Number.POSITIVE_INFINITY;
     for (const s of secrets) {
       const v = s.value;
       if (v.length === 0 || v === marker) continue;
       if (v.length >= 6) {
-        literals.add(v);
-        const json = JSON.stringify(v).slice(1, -1);
-        if (json !== v) literals.add(json);
-        const enc = encodeURIComponent(v);
-        if (enc !== v) literals.add(enc);
-        if (v.indexOf('/') >= 0) literals.add(v.replace(/\//g, '\\/'));
+        for (const f of formsOf(v)) {
+          if (seen === undefined ? literals.includes(f) : seen.has(f)) continue;
+          seen?.add(f);
+          literals.push(f);
+        }
         if (v.length < shortest) shortest = v.length;
       } else if (s.name !== '') {
         contextual.push(s);
         if (v.length < shortest) shortest = v.length;
       }
     }
-    return { literals: [...literals].sort((a, b) => b.length - a.length), contextual, shortest };
+    if (literals.length > 1) literals.sort((a, b) => b.length - a.length);
+    return { literals, contextual, shortest };
   }
 
   function scrub(text: string, p: ScrubPlan): string {
