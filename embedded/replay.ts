@@ -4,25 +4,36 @@
  * semantics and incident writing are the same code as the distributed mode; only the queue
  * (none: records flow straight on) and the store (SQLite) differ.
  */
-import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { Incident } from '../core/schema/incident.ts';
-import { evaluateRule } from '../detections/engine/evaluate.ts';
+import { evaluateRule, projector, ruleFields, ruleStream } from '../detections/engine/evaluate.ts';
 import { toIncident } from '../detections/engine/types.ts';
 import { writeIncidents } from '../detections/incidents/writer.ts';
-import type { RawBatch } from '../ingest/pipeline/batch.ts';
-import { createNormalizer } from '../ingest/pipeline/normalize.ts';
-import { deadLetterId } from '../ingest/sinks/dead-letters.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
 import { type MemoryInventoryJSON, MemoryInventoryStore } from '../inventory/store.ts';
 import type { RuleIR } from '../parser/ir.ts';
+import { inputBatches } from './replay-input.ts';
 import type { EmbeddedStore } from './store.ts';
 
 export const INVENTORY_KEY = 'inventory';
+
+/** The event fields InventoryAccumulator.add reads (keep in step with inventory/accumulator.ts). */
+export const INVENTORY_FIELDS = [
+  '@timestamp',
+  'destination.domain',
+  'gatewatch.api_key.fingerprint',
+  'gatewatch.auth.present',
+  'gatewatch.query_params',
+  'gatewatch.route',
+  'http.request.method',
+  'http.response.bytes',
+  'http.response.status_code',
+  'source.ip',
+  'url.domain',
+];
 
 /** Files a replay reads: logs, not the scenario's labels or notes. */
 export function replayFiles(paths: string[]): string[] {
@@ -41,12 +52,7 @@ export function replayFiles(paths: string[]): string[] {
   return out;
 }
 
-/** Non-empty lines of a log file, gzip or plain. */
-export async function* readLines(path: string): AsyncGenerator<string> {
-  const input = path.endsWith('.gz') ? createReadStream(path).pipe(createGunzip()) : createReadStream(path);
-  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
-  for await (const line of lines) if (line.length > 0) yield line;
-}
+export { readLineBatches, readLines } from './replay-input.ts';
 
 export interface ReplayOptions {
   config: GatewatchConfig;
@@ -111,23 +117,77 @@ export function replayRange(
 
 export async function replay(files: string[], options: ReplayOptions): Promise<ReplayResult> {
   const started = performance.now();
-  const normalize = createNormalizer(options.config);
+  const { store } = options;
   const source = options.source ?? 'replay';
-  const batch: RawBatch = { source, receivedAt: (options.now ?? Date.now)(), records: [] };
+  const receivedAt = (options.now ?? Date.now)();
+  const speed = options.speed && options.speed > 0 ? options.speed : 0;
   let records = 0;
   let events = 0;
   let newEvents = 0;
   let deadLetters = 0;
-  let pending: GatewatchEvent[] = [];
-  // Events new to the store, kept in memory for evaluation (no second read and parse).
-  const fresh: GatewatchEvent[] = [];
+
+  // Events already in the store (earlier replays) take part in the evaluation: then, and when
+  // timestamps are shifted after the load, rules read the stored events at the end. Otherwise
+  // (the usual fresh replay) each rule consumes the new events as they are stored.
+  const previous = store.db.prepare('SELECT 1 FROM events LIMIT 1').get() !== undefined;
+  const streaming = !previous && options.shiftTo === undefined;
+  const enabled = options.rules.filter((r) => r.enabled);
+  // The fields the rules and the inventory read: all the main thread needs of an event.
+  const fields = [...new Set([...enabled.flatMap(ruleFields), ...INVENTORY_FIELDS])];
+  const project = projector(fields);
+  const streams = streaming
+    ? enabled.map((rule) => ({ rule, stream: ruleStream(rule, { project }), ms: 0 }))
+    : [];
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  store.beginBulkLoad();
+
+  // The API inventory, kept in the same file (same accumulator as the distributed workers).
+  const saved = store.getJson<MemoryInventoryJSON>(INVENTORY_KEY);
+  const inventoryStore = saved ? MemoryInventoryStore.fromJSON(saved) : new MemoryInventoryStore();
+  const inventory = new InventoryAccumulator(inventoryStore);
+
+  // Rows waiting to be stored (a few batches: one transaction each).
+  let pIds: string[] = [];
+  let pTs: number[] = [];
+  let pDocs: string[] = [];
+  let pEvents: unknown[] = [];
+  const flush = () => {
+    const n = pIds.length;
+    if (n === 0) return;
+    const isNew: boolean[] = new Array(n);
+    store.addEventRows(pIds, pTs, pDocs, isNew);
+    const added: unknown[] = [];
+    const addedTs: number[] = [];
+    const addedIds: string[] = [];
+    for (let i = 0; i < n; i++) {
+      if (!isNew[i]) continue;
+      added.push(pEvents[i]);
+      const t = pTs[i]!;
+      addedTs.push(t);
+      addedIds.push(pIds[i]!);
+      if (t < min) min = t;
+      if (t > max) max = t;
+    }
+    newEvents += added.length;
+    inventory.add(added as GatewatchEvent[]);
+    for (const s of streams) {
+      const t = performance.now();
+      s.stream.add(added, addedTs, addedIds);
+      s.ms += performance.now() - t;
+    }
+    pIds = [];
+    pTs = [];
+    pDocs = [];
+    pEvents = [];
+  };
 
   // ×N real time: hold each record until its place in event time, scaled by the speed.
   let paceOrigin: { ts: number; wall: number } | undefined;
   const pace = async (ts: number) => {
-    if (!options.speed || options.speed <= 0 || Number.isNaN(ts)) return;
+    if (Number.isNaN(ts)) return;
     paceOrigin ??= { ts, wall: performance.now() };
-    const due = paceOrigin.wall + (ts - paceOrigin.ts) / options.speed;
+    const due = paceOrigin.wall + (ts - paceOrigin.ts) / speed;
     const wait = due - performance.now();
     if (wait > 5) {
       flush();
@@ -135,65 +195,58 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
     }
   };
 
-  // The API inventory, kept in the same file (same accumulator as the distributed workers).
-  const saved = options.store.getJson<MemoryInventoryJSON>(INVENTORY_KEY);
-  const inventoryStore = saved ? MemoryInventoryStore.fromJSON(saved) : new MemoryInventoryStore();
-  const inventory = new InventoryAccumulator(inventoryStore);
-
-  const flush = () => {
-    const added = options.store.addEvents(pending);
-    inventory.add(added);
-    for (const e of added) fresh.push(e);
-    newEvents = fresh.length;
-    pending = [];
-  };
-  for (const file of files) {
-    for await (const line of readLines(file)) {
-      records++;
-      const result = normalize(line, batch);
-      const failures = result.ok ? result.failures : [result];
-      for (const f of failures) {
+  try {
+    for await (const batch of inputBatches(files, {
+      config: options.config,
+      source,
+      receivedAt,
+      ...(options.since !== undefined ? { since: options.since } : {}),
+      ...(options.until !== undefined ? { until: options.until } : {}),
+      // paced replays are slow by design: normalise in process
+      thread: speed === 0,
+      fields,
+    })) {
+      records += batch.records;
+      for (const d of batch.deadLetters) {
         deadLetters++;
-        options.store.addDeadLetter(deadLetterId(source, line), source, f.reason, line, batch.receivedAt);
+        store.addDeadLetter(d.id, source, d.reason, d.raw, receivedAt);
       }
-      if (result.ok) {
-        for (const event of result.events) {
-          const ts = Date.parse(event['@timestamp']);
-          if (options.since !== undefined && ts < options.since) continue;
-          if (options.until !== undefined && ts >= options.until) continue;
-          await pace(ts);
-          pending.push(event);
-          events++;
-        }
+      const n = batch.ids.length;
+      const objects = batch.events ?? (batch.projected ? (JSON.parse(batch.projected) as unknown[]) : []);
+      for (let i = 0; i < n; i++) {
+        if (speed > 0) await pace(batch.ts[i]!);
+        pIds.push(batch.ids[i]!);
+        pTs.push(batch.ts[i]!);
+        pDocs.push(batch.docs[i]!);
+        pEvents.push(objects[i]);
       }
-      if (pending.length >= 5_000) flush();
-      if (records % 10_000 === 0) options.onProgress?.({ records, events, deadLetters });
+      events += n;
+      if (pIds.length >= 4_000) flush();
+      options.onProgress?.({ records, events, deadLetters });
     }
+    flush();
+  } finally {
+    store.endBulkLoad();
   }
-  flush();
   await inventory.flush();
-  options.store.setJson(INVENTORY_KEY, inventoryStore.toJSON());
+  store.setJson(INVENTORY_KEY, inventoryStore.toJSON());
   options.onProgress?.({ records, events, deadLetters });
 
-  if (options.shiftTo !== undefined) shiftTimestamps(options.store, options.shiftTo);
+  if (options.shiftTo !== undefined) shiftTimestamps(store, options.shiftTo);
 
-  const bounds = options.store.timeBounds();
-  // Rules see every stored event: this replay's plus what earlier replays left in the file.
-  const previous = bounds && fresh.length < options.store.eventCount();
-  const incidentStore = options.store.incidentStore();
+  const bounds = streaming ? (newEvents > 0 ? { min, max } : undefined) : store.timeBounds();
+  const incidentStore = store.incidentStore();
   const now = (options.now ?? Date.now)();
   const perRule: ReplayResult['rules'] = [];
   let createdIncidents = 0;
   if (bounds) {
-    const all =
-      previous || options.shiftTo !== undefined
-        ? options.store.eventsBetween(bounds.min, bounds.max + 1)
-        : fresh.sort((a, b) => a['@timestamp'].localeCompare(b['@timestamp']));
-    for (const rule of options.rules) {
-      if (!rule.enabled) continue;
+    // Rules see every stored event: this replay's plus what earlier replays left in the file.
+    const all = streaming ? [] : store.eventsBetween(bounds.min, bounds.max + 1);
+    for (const rule of enabled) {
+      const s = streams.find((x) => x.rule === rule);
       const t = performance.now();
       const range = replayRange(rule, bounds);
-      const result = evaluateRule(rule, all, range);
+      const result = s ? s.stream.finish(range) : evaluateRule(rule, all, range);
       const incidents = result.detections.map((d) => toIncident(d, rule, now));
       const written = await writeIncidents(
         incidentStore,
@@ -201,12 +254,12 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
         rule.output.suppress ? { periodMs: rule.output.suppress.periodMs } : undefined,
       );
       createdIncidents += written.created.length;
-      options.store.setCheckpoint(rule.id, range.end);
+      store.setCheckpoint(rule.id, range.end);
       perRule.push({
         id: rule.id,
         detections: result.detections.length,
         ...(result.degraded ? { degraded: result.degraded.reason } : {}),
-        ms: performance.now() - t,
+        ms: performance.now() - t + (s?.ms ?? 0),
       });
     }
   }
@@ -218,7 +271,7 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
     newEvents,
     endpoints,
     deadLetters,
-    incidents: options.store.incidents(),
+    incidents: store.incidents(),
     createdIncidents,
     rules: perRule,
     elapsedMs: performance.now() - started,

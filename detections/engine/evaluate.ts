@@ -160,6 +160,78 @@ function filterRule(rule: FilterRule, p: PreparedEvents, range: TimeRange): Dete
   return out;
 }
 
+/** A bucket partial with the times of its samples (kept sorted by (@timestamp, event.id)). */
+interface EvalPartial extends Partial {
+  sampleTs?: number[];
+}
+
+/**
+ * Folds events into partials per (group, bucket). Events may arrive in any order: samples are
+ * kept as the earliest `sampleSize` by (@timestamp, event.id), and every other part of a partial
+ * is order-independent (sums are exact for integer values; see SEMANTICS.md, Threshold).
+ * Only `maxCells` (degraded runs) depends on the order.
+ */
+export class Bucketizer {
+  readonly groups = new Map<string, GroupBuckets>();
+  degraded: Degraded | undefined;
+  private cells = 0;
+  private readonly getters: ReturnType<typeof keyGetters>;
+  private readonly wheres: EventPredicate[];
+  private readonly stats: ((e: unknown) => unknown)[];
+  private readonly termsGet: ReturnType<typeof keyGetters>;
+  private readonly plan: AggPlan;
+  private readonly bucketMs: number;
+  private readonly sampleSize: number;
+  private readonly maxCells: number;
+
+  constructor(plan: AggPlan, groupBy: string[], bucketMs: number, sampleSize: number, maxCells: number) {
+    this.plan = plan;
+    this.bucketMs = bucketMs;
+    this.sampleSize = sampleSize;
+    this.maxCells = maxCells;
+    this.getters = keyGetters(groupBy);
+    this.wheres = plan.filters.map(compileFilter);
+    this.stats = plan.statsFields.map(accessor);
+    this.termsGet = keyGetters(plan.termsFields);
+  }
+
+  add(e: unknown, t: number, id: string): void {
+    const tuples = keyTuples(this.getters, e);
+    if (tuples.length === 0) return;
+    const bucketMs = this.bucketMs;
+    const b = Math.floor(t / bucketMs) * bucketMs;
+    for (const tuple of tuples) {
+      const key = groupKeyOf(tuple);
+      let g = this.groups.get(key);
+      if (!g) {
+        g = { key, values: tuple, buckets: new Map() };
+        this.groups.set(key, g);
+      }
+      let part = g.buckets.get(b) as EvalPartial | undefined;
+      if (!part) {
+        if (this.cells >= this.maxCells) {
+          this.degraded = {
+            reason: `more than ${this.maxCells} group windows: some groups were not evaluated`,
+          };
+          continue;
+        }
+        this.cells++;
+        part = emptyPartial(this.plan) as EvalPartial;
+        part.samples = [];
+        part.sampleTs = [];
+        g.buckets.set(b, part);
+      }
+      addEvent(part, t, id, e, this.wheres, this.stats, this.termsGet, this.sampleSize);
+    }
+  }
+
+  result(): { groups: Map<string, GroupBuckets>; degraded?: Degraded } {
+    for (const g of this.groups.values())
+      for (const part of g.buckets.values()) delete (part as EvalPartial).sampleTs;
+    return { groups: this.groups, ...(this.degraded ? { degraded: this.degraded } : {}) };
+  }
+}
+
 /** Events → partials per (group, bucket). */
 function bucketize(
   plan: AggPlan,
@@ -171,45 +243,13 @@ function bucketize(
   sampleSize: number,
   maxCells: number,
 ): { groups: Map<string, GroupBuckets>; degraded?: Degraded } {
-  const getters = keyGetters(groupBy);
-  const wheres = plan.filters.map(compileFilter);
-  const stats = plan.statsFields.map(accessor);
-  const termsGet = keyGetters(plan.termsFields);
-  const groups = new Map<string, GroupBuckets>();
-  let cells = 0;
-  let degraded: Degraded | undefined;
-  scan(p, filter, read.start, read.end, (i) => {
-    const e = p.events[i];
-    const tuples = keyTuples(getters, e);
-    if (tuples.length === 0) return;
-    const t = p.ts[i]!;
-    const b = Math.floor(t / bucketMs) * bucketMs;
-    for (const tuple of tuples) {
-      const key = groupKeyOf(tuple);
-      let g = groups.get(key);
-      if (!g) {
-        g = { key, values: tuple, buckets: new Map() };
-        groups.set(key, g);
-      }
-      let part = g.buckets.get(b);
-      if (!part) {
-        if (cells >= maxCells) {
-          degraded = { reason: `more than ${maxCells} group windows: some groups were not evaluated` };
-          continue;
-        }
-        cells++;
-        part = emptyPartial(plan);
-        part.samples = [];
-        g.buckets.set(b, part);
-      }
-      addEvent(part, t, p.ids[i]!, e, wheres, stats, termsGet, sampleSize);
-    }
-  });
-  return { groups, ...(degraded ? { degraded } : {}) };
+  const bz = new Bucketizer(plan, groupBy, bucketMs, sampleSize, maxCells);
+  scan(p, filter, read.start, read.end, (i) => bz.add(p.events[i], p.ts[i]!, p.ids[i]!));
+  return bz.result();
 }
 
 function addEvent(
-  part: Partial,
+  part: EvalPartial,
   t: number,
   id: string,
   e: unknown,
@@ -239,7 +279,29 @@ function addEvent(
     for (const v of canonicalValues(g.kind, g.get(e)))
       map.set(v as TermKey, (map.get(v as TermKey) ?? 0) + 1);
   }
-  if (part.samples && part.samples.length < sampleSize) part.samples.push(id);
+  if (sampleSize > 0) addSample(part, t, id, sampleSize);
+}
+
+/** Keep the earliest `n` sample ids by (@timestamp, event.id); in-order input just appends. */
+function addSample(part: EvalPartial, t: number, id: string, n: number): void {
+  const ids = part.samples!;
+  const tss = part.sampleTs!;
+  let k = ids.length;
+  if (k >= n) {
+    if (compareOrder(t, id, tss[k - 1]!, ids[k - 1]!) >= 0) return;
+    ids.pop();
+    tss.pop();
+    k--;
+  }
+  let pos = k;
+  while (pos > 0 && compareOrder(tss[pos - 1]!, ids[pos - 1]!, t, id) > 0) pos--;
+  if (pos === k) {
+    ids.push(id);
+    tss.push(t);
+  } else {
+    ids.splice(pos, 0, id);
+    tss.splice(pos, 0, t);
+  }
 }
 
 export function windowDetection(
@@ -494,4 +556,184 @@ export function evaluateRule(
   }
   sortDetections(result.detections);
   return result;
+}
+
+/**
+ * A rule evaluated incrementally: events are fed in batches, in any order, each once, and
+ * `finish` returns what `evaluateRule` returns over all of them (the embedded replay uses it so
+ * events need not be held in memory). Threshold and baseline rules fold events into their
+ * bucket partials as they arrive; the other kinds keep the events their filter selects
+ * (through `project`, which must keep every field the rule reads — see `ruleFields`) and
+ * evaluate them at the end.
+ */
+export interface RuleStream {
+  add(events: readonly unknown[], ts: ArrayLike<number>, ids: readonly string[]): void;
+  /**
+   * Detections over `range`. Threshold and baseline rules need `range` to read every event
+   * that was added (the replay's ranges do); otherwise this throws.
+   */
+  finish(range: TimeRange): EvaluationResult;
+}
+
+export function ruleStream(
+  rule: RuleIR,
+  opts: EvaluateOptions & { project?: (event: unknown) => unknown } = {},
+): RuleStream {
+  const project = opts.project ?? ((e: unknown) => e);
+  const filter = compileFilter(rule.filter);
+  if (rule.kind === 'threshold' || rule.kind === 'baseline') {
+    const t = rule.kind === 'threshold' ? rule.threshold : undefined;
+    const b = rule.kind === 'baseline' ? rule.baseline : undefined;
+    const plan = buildPlan(t ? t.metrics : [b!.metric]);
+    const bucketMs = t
+      ? t.window.mode === 'sliding'
+        ? (t.window.slideMs ?? t.window.sizeMs)
+        : t.window.sizeMs
+      : b!.windowMs;
+    const sampleSize = rule.output.evidence.sampleSize;
+    const bz = new Bucketizer(
+      plan,
+      t ? t.groupBy : b!.groupBy,
+      bucketMs,
+      sampleSize,
+      opts.maxGroups ?? Number.POSITIVE_INFINITY,
+    );
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    return {
+      add(events, ts, ids) {
+        for (let i = 0; i < events.length; i++) {
+          const time = ts[i]!;
+          if (Number.isNaN(time)) continue;
+          const e = events[i];
+          if (!filter(e)) continue;
+          if (time < min) min = time;
+          if (time > max) max = time;
+          bz.add(e, time, ids[i]!);
+        }
+      },
+      finish(range) {
+        const read = b ? { start: range.start - b.historyMs, end: range.end } : range;
+        if (min < read.start || max >= read.end)
+          throw new Error(`rule ${rule.id}: the range does not read every streamed event`);
+        const { groups, degraded } = bz.result();
+        let detections: Detection[];
+        if (t) {
+          const slide = bucketMs;
+          const hits = thresholdWindows(
+            plan,
+            groups.values(),
+            t.window.sizeMs,
+            slide,
+            range,
+            t.having,
+            sampleSize,
+          );
+          detections = hits.map((h) =>
+            windowDetection(rule as ThresholdRule, t.groupBy, h, h.partial.samples ?? []),
+          );
+        } else {
+          const hits = baselineWindows(plan, groups.values(), b!, range);
+          detections = hits.map((h) =>
+            windowDetection(
+              rule as BaselineRule,
+              b!.groupBy,
+              h,
+              h.partial.samples ?? [],
+              baselineBuiltins(h),
+            ),
+          );
+        }
+        sortDetections(detections);
+        return { detections, ...(degraded ? { degraded } : {}) };
+      },
+    };
+  }
+  // filter, first_seen, sequence: only the events the rule's filter (and, for sequences, a
+  // step, an absent step or `until`) selects can matter; keep those and evaluate at the end.
+  const select =
+    rule.kind === 'sequence'
+      ? (() => {
+          const candidate = compileSequence(rule).candidate;
+          return (e: unknown) => filter(e) && candidate(e);
+        })()
+      : filter;
+  const kept: unknown[] = [];
+  return {
+    add(events) {
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i];
+        if (select(e)) kept.push(project(e));
+      }
+    },
+    finish(range) {
+      return evaluateRule(rule, kept as GatewatchEvent[], range, opts);
+    },
+  };
+}
+
+/**
+ * Every event field a rule can read: filters (rule, metrics, steps, until), group and join
+ * keys, metric fields, template references, entities, suppression keys and evidence fields,
+ * plus `@timestamp` and `event.id`.
+ */
+export function ruleFields(rule: RuleIR): string[] {
+  const out = new Set<string>(['@timestamp', 'event.id']);
+  const visit = (node: unknown, key: string | undefined) => {
+    if (typeof node === 'string') {
+      if (
+        key === 'field' ||
+        key === 'fields' ||
+        key === 'groupBy' ||
+        key === 'by' ||
+        key === 'keyFields' ||
+        key === 'ref'
+      )
+        out.add(node);
+      return;
+    }
+    if (Array.isArray(node)) {
+      for (const v of node) visit(v, key);
+      return;
+    }
+    if (node !== null && typeof node === 'object')
+      for (const [k, v] of Object.entries(node as Record<string, unknown>)) visit(v, k);
+  };
+  visit(rule, undefined);
+  return [...out].sort();
+}
+
+/**
+ * A copy of an event with only `fields`, each holding what `accessor(field)` reads from the
+ * event (values shared, not cloned), so predicates, keys and templates on those fields read
+ * the same from the copy. A field that is a prefix of another keeps its whole value.
+ */
+export function projector(fields: readonly string[]): (event: unknown) => Record<string, unknown> {
+  const sorted = [...new Set(fields)].sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
+  const kept: string[] = [];
+  for (const f of sorted) if (!kept.some((k) => f.startsWith(`${k}.`))) kept.push(f);
+  const plan = kept.map((f) => ({
+    get: accessor(f),
+    path: f === '@timestamp' || f.includes('@') ? [f] : f.split('.'),
+  }));
+  return (event) => {
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i < plan.length; i++) {
+      const { get, path } = plan[i]!;
+      const v = get(event);
+      if (v === undefined) continue;
+      let node = out;
+      for (let j = 0; j < path.length - 1; j++) {
+        const k = path[j]!;
+        let next = node[k] as Record<string, unknown> | undefined;
+        if (next === undefined) {
+          next = {};
+          node[k] = next;
+        }
+        node = next;
+      }
+      node[path[path.length - 1]!] = v;
+    }
+    return out;
+  };
 }

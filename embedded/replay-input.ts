@@ -1,0 +1,208 @@
+/**
+ * The replay's input side: log files → lines → normalised, enriched events as store rows
+ * (id, time, JSON document). By default this runs on a worker thread (one, so the normaliser's
+ * learned state — route templates, format detection — sees every line in file order exactly
+ * as in one thread), leaving the main thread to the store, the inventory and the rules.
+ */
+import { createReadStream } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { createGunzip } from 'node:zlib';
+import type { GatewatchConfig } from '../core/config/schema.ts';
+import type { GatewatchEvent } from '../core/schema/event.ts';
+import type { RawBatch } from '../ingest/pipeline/batch.ts';
+import { createNormalizer, type Normalizer } from '../ingest/pipeline/normalize.ts';
+import { deadLetterId } from '../ingest/sinks/dead-letters.ts';
+
+/**
+ * Non-empty lines of a log file, gzip or plain, in arrays of up to a few MB of text. Lines end
+ * at \n, \r\n or a lone \r, as with node:readline.
+ */
+export async function* readLineBatches(path: string): AsyncGenerator<string[]> {
+  const input = path.endsWith('.gz')
+    ? createReadStream(path).pipe(createGunzip())
+    : createReadStream(path, { highWaterMark: 1 << 20 });
+  let rest: Buffer | undefined;
+  const push = (lines: string[], buf: Buffer, start: number, end: number, cr: boolean) => {
+    if (end <= start) return;
+    if (cr) {
+      const at = buf.indexOf(13, start);
+      if (at >= 0 && at < end) {
+        for (const part of buf.toString('utf8', start, end).split('\r'))
+          if (part.length > 0) lines.push(part);
+        return;
+      }
+    }
+    lines.push(buf.toString('utf8', start, end));
+  };
+  for await (const piece of input as AsyncIterable<Buffer>) {
+    const buf = rest === undefined ? piece : Buffer.concat([rest, piece]);
+    const cr = buf.indexOf(13) >= 0;
+    const lines: string[] = [];
+    let start = 0;
+    for (let nl = buf.indexOf(10, start); nl >= 0; nl = buf.indexOf(10, start)) {
+      push(lines, buf, start, nl > start && buf[nl - 1] === 13 ? nl - 1 : nl, cr);
+      start = nl + 1;
+    }
+    rest = start < buf.length ? buf.subarray(start) : undefined;
+    if (lines.length > 0) yield lines;
+  }
+  if (rest !== undefined) {
+    const lines: string[] = [];
+    push(lines, rest, 0, rest[rest.length - 1] === 13 ? rest.length - 1 : rest.length, true);
+    if (lines.length > 0) yield lines;
+  }
+}
+
+/** Non-empty lines of a log file, gzip or plain. */
+export async function* readLines(path: string): AsyncGenerator<string> {
+  for await (const lines of readLineBatches(path)) yield* lines;
+}
+
+export interface InputOptions {
+  config: GatewatchConfig;
+  /** Source name events are attributed to (part of their id). */
+  source: string;
+  /** Time the records count as received (fallback event time, dead-letter time). */
+  receivedAt: number;
+  /** Only events with since <= @timestamp < until (ms). */
+  since?: number;
+  until?: number;
+  /** Normalise on a worker thread (default true). */
+  thread?: boolean;
+  /**
+   * On the worker: also send, per event, a copy holding only these fields (`projector`), which
+   * is all the main thread parses (the full documents only go to the store).
+   */
+  fields?: string[];
+}
+
+/** Normalised input: events as store rows, in input order, and the records that failed. */
+export interface InputBatch {
+  /** Lines read. */
+  records: number;
+  deadLetters: { id: string; reason: string; raw: string }[];
+  ids: string[];
+  ts: Float64Array;
+  docs: string[];
+  /** The events themselves, when normalised on this thread. */
+  events?: GatewatchEvent[];
+  /** From the worker: a JSON array of the events projected on `InputOptions.fields`. */
+  projected?: string;
+}
+
+/** Normalise lines into a batch (the same function on the worker and in process). */
+export function normalizeLines(
+  lines: string[],
+  normalize: Normalizer,
+  raw: RawBatch,
+  options: {
+    since?: number | undefined;
+    until?: number | undefined;
+    keepEvents: boolean;
+    project?: ((event: unknown) => unknown) | undefined;
+  },
+): InputBatch {
+  const deadLetters: InputBatch['deadLetters'] = [];
+  const ids: string[] = [];
+  const times: number[] = [];
+  const docs: string[] = [];
+  const events: GatewatchEvent[] | undefined = options.keepEvents ? [] : undefined;
+  const { since, until, project } = options;
+  const projected: string[] | undefined = project ? [] : undefined;
+  for (const line of lines) {
+    const result = normalize(line, raw);
+    const failures = result.ok ? result.failures : [result];
+    for (const f of failures)
+      deadLetters.push({ id: deadLetterId(raw.source, line), reason: f.reason, raw: line });
+    if (!result.ok) continue;
+    for (const event of result.events) {
+      const ts = Date.parse(event['@timestamp']);
+      if (since !== undefined && ts < since) continue;
+      if (until !== undefined && ts >= until) continue;
+      ids.push(event.event!.id!);
+      times.push(ts);
+      docs.push(JSON.stringify(event));
+      events?.push(event);
+      projected?.push(JSON.stringify(project!(event)));
+    }
+  }
+  return {
+    records: lines.length,
+    deadLetters,
+    ids,
+    ts: Float64Array.from(times),
+    docs,
+    ...(events ? { events } : {}),
+    ...(projected ? { projected: `[${projected.join(',')}]` } : {}),
+  };
+}
+
+/** Normalised batches of the files, in order. */
+export async function* inputBatches(files: string[], options: InputOptions): AsyncGenerator<InputBatch> {
+  if (options.thread !== false && files.length > 0) {
+    yield* threadBatches(files, options);
+    return;
+  }
+  const normalize = createNormalizer(options.config);
+  const raw: RawBatch = { source: options.source, receivedAt: options.receivedAt, records: [] };
+  const opts = { since: options.since, until: options.until, keepEvents: true };
+  for (const file of files) {
+    for await (const lines of readLineBatches(file)) {
+      for (let i = 0; i < lines.length; i += 2000)
+        yield normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts);
+    }
+  }
+}
+
+/** Messages from the worker (embedded/replay-worker.ts). */
+export type WorkerMessage = { batch: InputBatch } | { done: true } | { error: string };
+
+/** Batches in flight between the worker and the main thread (bounds memory). */
+export const WORKER_CREDITS = 8;
+
+async function* threadBatches(files: string[], options: InputOptions): AsyncGenerator<InputBatch> {
+  const worker = new Worker(new URL('./replay-worker.ts', import.meta.url), {
+    workerData: {
+      files,
+      config: options.config,
+      source: options.source,
+      receivedAt: options.receivedAt,
+      since: options.since,
+      until: options.until,
+      fields: options.fields,
+    },
+  });
+  const queue: WorkerMessage[] = [];
+  let wake: (() => void) | undefined;
+  let failure: Error | undefined;
+  worker.on('message', (m: WorkerMessage) => {
+    queue.push(m);
+    wake?.();
+  });
+  worker.on('error', (err) => {
+    failure = err;
+    wake?.();
+  });
+  worker.on('exit', (code) => {
+    if (code !== 0) failure ??= new Error(`replay worker exited with code ${code}`);
+    wake?.();
+  });
+  try {
+    for (;;) {
+      while (queue.length === 0) {
+        if (failure) throw failure;
+        await new Promise<void>((r) => {
+          wake = r;
+        });
+        wake = undefined;
+      }
+      const m = queue.shift()!;
+      if ('error' in m) throw new Error(m.error);
+      if ('done' in m) return;
+      worker.postMessage('ack');
+      yield m.batch;
+    }
+  } finally {
+    await worker.terminate();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Worker thread of the embedded replay: reads the files and normalises their lines in order
+ * (embedded/replay-input.ts), posting store rows to the main thread with credit-based flow
+ * control.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { GatewatchConfig } from '../core/config/schema.ts';
+import { projector } from '../detections/engine/evaluate.ts';
+import type { RawBatch } from '../ingest/pipeline/batch.ts';
+import { createNormalizer } from '../ingest/pipeline/normalize.ts';
+import { normalizeLines, readLineBatches, WORKER_CREDITS, type WorkerMessage } from './replay-input.ts';
+
+const data = workerData as {
+  files: string[];
+  config: GatewatchConfig;
+  source: string;
+  receivedAt: number;
+  since?: number;
+  until?: number;
+  fields?: string[];
+};
+const port = parentPort!;
+let credits = WORKER_CREDITS;
+let wake: (() => void) | undefined;
+port.on('message', (m) => {
+  if (m === 'ack') {
+    credits++;
+    wake?.();
+  }
+});
+const post = async (m: WorkerMessage) => {
+  while (credits <= 0)
+    await new Promise<void>((r) => {
+      wake = r;
+    });
+  wake = undefined;
+  credits--;
+  port.postMessage(m, 'batch' in m ? [m.batch.ts.buffer as ArrayBuffer] : []);
+};
+
+try {
+  const normalize = createNormalizer(data.config);
+  const raw: RawBatch = { source: data.source, receivedAt: data.receivedAt, records: [] };
+  const project = data.fields ? projector(data.fields) : undefined;
+  const opts = { since: data.since, until: data.until, keepEvents: false, project };
+  for (const file of data.files) {
+    for await (const lines of readLineBatches(file)) {
+      for (let i = 0; i < lines.length; i += 2000)
+        await post({ batch: normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts) });
+    }
+  }
+  port.postMessage({ done: true } satisfies WorkerMessage);
+} catch (err) {
+  port.postMessage({ error: (err as Error).stack ?? String(err) } satisfies WorkerMessage);
+}
+port.removeAllListeners('message');
