@@ -1,7 +1,13 @@
 /** Incidents: list, get, triage (status / assignee / severity), comments, bulk status, statistics. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { CommentSchema, IncidentSchema, SEVERITIES, STATUSES } from '../../core/schema/incident.ts';
+import {
+  CommentSchema,
+  IncidentSchema,
+  IncidentSummarySchema,
+  SEVERITIES,
+  STATUSES,
+} from '../../core/schema/incident.ts';
 import {
   IllegalTransitionError,
   IncidentConflictError,
@@ -31,7 +37,7 @@ const Severity = Type.Union(
 );
 const Name = Type.String({ minLength: 1, maxLength: 256 });
 
-export const IncidentSummarySchema = Type.Omit(IncidentSchema, ['history', 'comments', 'detection_ids']);
+export { IncidentSummarySchema };
 
 const ListQuery = Type.Object(
   {
@@ -107,6 +113,8 @@ export function incidentRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         schema: {
           tags: ['incidents'],
           summary: 'List incidents: filters, sort, cursor pagination (stable while new incidents arrive).',
+          description:
+            'Items are incident summaries: every field except `evidence`, `detection_ids`, `history` and `comments`, which GET /api/v1/incidents/{id} returns.',
           querystring: ListQuery,
           response: {
             200: Type.Object({ items: Type.Array(IncidentSummarySchema), next_cursor: NextCursor }),

@@ -111,6 +111,17 @@ export const IncidentSchema = Type.Object({
 });
 
 export type Incident = Static<typeof IncidentSchema>;
+
+/**
+ * What incident list pages carry: the incident without its long, growing parts (evidence
+ * event ids, detection ids, history, comments). Get one incident for those.
+ */
+export const INCIDENT_DETAIL_FIELDS = ['evidence', 'detection_ids', 'history', 'comments'] as const;
+export const IncidentSummarySchema = Type.Omit(IncidentSchema, INCIDENT_DETAIL_FIELDS, {
+  description:
+    'An incident as list pages show it: everything but evidence, detection_ids, history and comments (GET /api/v1/incidents/{id} returns those).',
+});
+export type IncidentSummary = Static<typeof IncidentSummarySchema>;
 export type Entities = Static<typeof EntitiesSchema>;
 
 export const incidentMappings = {

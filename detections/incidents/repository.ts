@@ -12,8 +12,10 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@elastic/elasticsearch';
 import { errors } from '@elastic/elasticsearch';
 import {
+  INCIDENT_DETAIL_FIELDS,
   type Incident,
   type IncidentStatus,
+  type IncidentSummary,
   incidentMappings,
   SEVERITIES,
   SEVERITY_RANK,
@@ -49,8 +51,8 @@ export interface IncidentQuery {
   cursor?: string;
 }
 
-/** An incident without its long arrays (history, comments, detection ids). */
-export type IncidentSummary = Omit<Incident, 'history' | 'comments' | 'detection_ids'>;
+/** An incident without its long parts (evidence, detection ids, history, comments). */
+export type { IncidentSummary };
 
 export interface IncidentPage {
   items: IncidentSummary[];
@@ -244,6 +246,33 @@ function sortFields(sort: IncidentSortField): string[] {
   return [...new Set([primary, 'created_at', 'id'])];
 }
 
+/** The filters and title words of a listing query. */
+function listQuery(q: IncidentQuery): {
+  filter: estypes.QueryDslQueryContainer[];
+  must: estypes.QueryDslQueryContainer[];
+} {
+  const filter: estypes.QueryDslQueryContainer[] = [];
+  if (q.status?.length) filter.push({ terms: { status: q.status } });
+  if (q.severity?.length) filter.push({ terms: { severity: q.severity } });
+  if (q.rule?.length) filter.push({ terms: { 'rule.id': q.rule } });
+  if (q.tags?.length) filter.push({ terms: { tags: q.tags } });
+  if (q.assignee !== undefined) filter.push({ term: { assignee: q.assignee } });
+  if (q.entity?.length) {
+    const roles = ['ip', 'user', 'api_key', 'route', 'asn', 'country'];
+    filter.push({
+      bool: {
+        should: roles.map((r) => ({ terms: { [`entities.${r}`]: q.entity! } })),
+        minimum_should_match: 1,
+      },
+    });
+  }
+  if (q.from) filter.push({ range: { last_seen: { gte: q.from } } });
+  if (q.to) filter.push({ range: { first_seen: { lte: q.to } } });
+  const must: estypes.QueryDslQueryContainer[] = [];
+  if (q.text?.trim()) must.push({ match: { 'title.text': { query: q.text, operator: 'and' } } });
+  return { filter, must };
+}
+
 const INTERVAL = /^([1-9][0-9]*)(m|h|d)$/;
 const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 export const MAX_STATS_BUCKETS = 2000;
@@ -299,7 +328,20 @@ export async function installIncidentIndex(client: Client, prefix: string): Prom
   await ensureIndex(client, index);
 }
 
-const SUMMARY_EXCLUDES = ['history', 'comments', 'detection_ids'];
+/** List pages leave out the long parts of an incident (see IncidentSummarySchema). */
+const SUMMARY_EXCLUDES: string[] = [...INCIDENT_DETAIL_FIELDS];
+/** How long the created_at extent used to size oldest-first probes is reused. */
+const EXTENT_TTL_MS = 30_000;
+
+type SortValues = (string | number)[];
+interface PageHit {
+  source: IncidentSummary;
+  sort: SortValues;
+}
+interface BoolQuery {
+  filter: estypes.QueryDslQueryContainer[];
+  must: estypes.QueryDslQueryContainer[];
+}
 
 export class ElasticsearchIncidentRepository implements IncidentRepository {
   readonly index: string;
@@ -308,6 +350,8 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
   private readonly maxAttempts: number;
 
   private readonly client: Client;
+  /** created_at extent of the index; sizes oldest-first probes only (never decides what a page holds). */
+  private extent: { min: number; max: number; count: number; until: number } | undefined;
 
   constructor(client: Client, prefix: string, options: EsIncidentRepositoryOptions = {}) {
     this.client = client;
@@ -321,48 +365,133 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
     return installIncidentIndex(this.client, prefix);
   }
 
+  /**
+   * One page. The index is sorted by created_at desc, id desc, so the default order reads a
+   * page and stops. Two other common orders are answered the same cheap way:
+   * - severity (desc): the page's first severity rank is read in index order (one rank, then
+   *   created_at desc, id desc is the index order); only a page crossing into lower ranks runs
+   *   the general sort over those lower ranks;
+   * - created_at asc (oldest first): a reversed index order would put every document through the
+   *   top-k heap, so the search is bounded to `created_at <= t` (a doc-id range on the sorted
+   *   index) with t sized from the index's extent; if the window holds less than a page, it
+   *   grows, and at last the unbounded search runs. Each answer is exact: the window only ever
+   *   excludes documents that sort after everything the page returns.
+   */
   async list(q: IncidentQuery): Promise<IncidentPage> {
     const sort = q.sort ?? 'created_at';
     const order = q.order ?? 'desc';
     const limit = Math.max(1, Math.min(q.limit ?? 50, 500));
-    const filter: estypes.QueryDslQueryContainer[] = [];
-    if (q.status?.length) filter.push({ terms: { status: q.status } });
-    if (q.severity?.length) filter.push({ terms: { severity: q.severity } });
-    if (q.rule?.length) filter.push({ terms: { 'rule.id': q.rule } });
-    if (q.tags?.length) filter.push({ terms: { tags: q.tags } });
-    if (q.assignee !== undefined) filter.push({ term: { assignee: q.assignee } });
-    if (q.entity?.length) {
-      const roles = ['ip', 'user', 'api_key', 'route', 'asn', 'country'];
-      filter.push({
-        bool: {
-          should: roles.map((r) => ({ terms: { [`entities.${r}`]: q.entity! } })),
-          minimum_should_match: 1,
-        },
-      });
+    const query = listQuery(q);
+    const after = q.cursor ? decodeCursor(q.cursor, sort, order).v : undefined;
+    let hits: PageHit[];
+    if (sort === 'severity' && order === 'desc') {
+      hits = await this.bySeverityDesc(query, q.severity, limit, after);
+    } else if (sort === 'created_at' && order === 'asc') {
+      hits = await this.oldestFirst(query, limit, after);
+    } else {
+      hits = await this.page(query, sortFields(sort), order, limit + 1, after);
     }
-    if (q.from) filter.push({ range: { last_seen: { gte: q.from } } });
-    if (q.to) filter.push({ range: { first_seen: { lte: q.to } } });
-    const must: estypes.QueryDslQueryContainer[] = [];
-    if (q.text?.trim()) must.push({ match: { 'title.text': { query: q.text, operator: 'and' } } });
-    const fields = sortFields(sort);
-    const searchAfter = q.cursor ? decodeCursor(q.cursor, sort, order).v : undefined;
+    const page = hits.slice(0, limit);
+    const last = page[page.length - 1];
+    const next = hits.length > limit && last ? encodeCursor({ s: sort, o: order, v: last.sort }) : null;
+    return { items: page.map((h) => h.source), next_cursor: next };
+  }
+
+  private async page(
+    query: BoolQuery,
+    fields: string[],
+    order: 'asc' | 'desc',
+    size: number,
+    after: SortValues | undefined,
+  ): Promise<PageHit[]> {
     const response = await this.client.search<IncidentSummary>({
       index: this.index,
-      size: limit + 1,
-      query: { bool: { filter, must } },
+      size,
+      query: { bool: query },
       sort: fields.map((f) => ({ [f]: { order } })) as estypes.Sort,
       _source: { excludes: SUMMARY_EXCLUDES },
       track_total_hits: false,
-      ...(searchAfter ? { search_after: searchAfter } : {}),
+      ...(after ? { search_after: after } : {}),
     });
-    const hits = response.hits.hits;
-    const page = hits.slice(0, limit);
-    const last = page[page.length - 1];
-    const next =
-      hits.length > limit && last?.sort
-        ? encodeCursor({ s: sort, o: order, v: last.sort as (string | number)[] })
-        : null;
-    return { items: page.map((h) => h._source!), next_cursor: next };
+    // No filter_path: Elasticsearch spends more CPU filtering its output than it saves.
+    return response.hits.hits.map((h) => ({ source: h._source!, sort: h.sort as SortValues }));
+  }
+
+  private async bySeverityDesc(
+    query: BoolQuery,
+    severities: Severity[] | undefined,
+    limit: number,
+    after: SortValues | undefined,
+  ): Promise<PageHit[]> {
+    const ranks = (severities?.length ? severities : SEVERITIES).map((s) => SEVERITY_RANK[s]);
+    const rank = after ? after[0] : Math.max(...ranks);
+    if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 1 || rank > 4) {
+      throw new InvalidCursorError('cursor is not one this API issued');
+    }
+    const first = await this.page(
+      { filter: [...query.filter, { term: { severity_rank: rank } }], must: query.must },
+      ['created_at', 'id'],
+      'desc',
+      limit + 1,
+      after?.slice(1),
+    );
+    const hits = first.map((h) => ({ source: h.source, sort: [rank, ...h.sort] }));
+    if (hits.length > limit || rank === 1) return hits;
+    const rest = await this.page(
+      { filter: [...query.filter, { range: { severity_rank: { lt: rank } } }], must: query.must },
+      sortFields('severity'),
+      'desc',
+      limit + 1 - hits.length,
+      undefined,
+    );
+    return [...hits, ...rest];
+  }
+
+  private async oldestFirst(
+    query: BoolQuery,
+    limit: number,
+    after: SortValues | undefined,
+  ): Promise<PageHit[]> {
+    const fields = sortFields('created_at');
+    const extent = await this.createdExtent();
+    const from = after ? after[0] : extent?.min;
+    if (extent && extent.count > 0 && typeof from === 'number' && Number.isFinite(from)) {
+      const perMs = extent.count / Math.max(1, extent.max - extent.min);
+      let span = Math.max(60_000, (4 * (limit + 1)) / perMs);
+      for (let probe = 0; probe < 2; probe++, span *= 16) {
+        const until = Math.floor(from + span);
+        if (until >= extent.max) break;
+        const window = {
+          filter: [...query.filter, { range: { created_at: { lte: until, format: 'epoch_millis' } } }],
+          must: query.must,
+        };
+        const hits = await this.page(window, fields, 'asc', limit + 1, after);
+        if (hits.length > limit) return hits;
+      }
+    }
+    return this.page(query, fields, 'asc', limit + 1, after);
+  }
+
+  private async createdExtent(): Promise<{ min: number; max: number; count: number } | undefined> {
+    const now = Date.now();
+    if (this.extent && this.extent.until > now) return this.extent;
+    const r = await this.client.search({
+      index: this.index,
+      size: 0,
+      track_total_hits: true,
+      aggs: { min: { min: { field: 'created_at' } }, max: { max: { field: 'created_at' } } },
+    });
+    // biome-ignore lint/suspicious/noExplicitAny: aggregation responses are untyped
+    const aggs = r.aggregations as any;
+    const total = r.hits.total;
+    const count = typeof total === 'number' ? total : (total?.value ?? 0);
+    this.extent = {
+      min: aggs?.min?.value ?? 0,
+      max: aggs?.max?.value ?? 0,
+      count,
+      until: now + EXTENT_TTL_MS,
+    };
+    return this.extent;
   }
 
   async get(id: string): Promise<Incident | undefined> {
