@@ -83,7 +83,11 @@ export interface InputBatch {
   deadLetters: { id: string; reason: string; raw: string }[];
   ids: string[];
   ts: Float64Array;
-  docs: string[];
+  /**
+   * The JSON documents, joined by newlines (JSON.stringify never emits one): one string per
+   * batch crosses the thread boundary and the collector never copies thousands of them.
+   */
+  docs: string;
   /** The events themselves, when normalised on this thread. */
   events?: GatewatchEvent[];
   /** From the worker: a JSON array of the events projected on `InputOptions.fields`. */
@@ -131,7 +135,7 @@ export function normalizeLines(
     deadLetters,
     ids,
     ts: Float64Array.from(times),
-    docs,
+    docs: docs.join('\n'),
     ...(events ? { events } : {}),
     ...(projected ? { projected: `[${projected.join(',')}]` } : {}),
   };

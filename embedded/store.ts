@@ -114,20 +114,22 @@ export class EmbeddedStore {
   }
 
   /**
-   * Insert event rows (ignoring ids already stored) in one transaction; `isNew[i]` tells
-   * whether row i was stored.
+   * Insert event rows `from` ≤ i < `to` (ignoring ids already stored) in one transaction;
+   * `isNew[i]` tells whether row i was stored.
    */
   addEventRows(
     ids: readonly string[],
     ts: ArrayLike<number>,
     docs: readonly string[],
     isNew: boolean[],
+    from = 0,
+    to = ids.length,
   ): number {
     let added = 0;
     const bulk = this.bulkIds;
     this.db.exec('BEGIN');
     try {
-      for (let i = 0; i < ids.length; i++) {
+      for (let i = from; i < to; i++) {
         const id = ids[i]!;
         let stored: boolean;
         if (bulk) {
@@ -143,7 +145,7 @@ export class EmbeddedStore {
       this.db.exec('COMMIT');
     } catch (err) {
       this.db.exec('ROLLBACK');
-      if (bulk) for (let i = 0; i < ids.length; i++) if (isNew[i]) bulk.delete(ids[i]!);
+      if (bulk) for (let i = from; i < to; i++) if (isNew[i]) bulk.delete(ids[i]!);
       throw err;
     }
     return added;

@@ -28,11 +28,19 @@ import {
   thresholdWindows,
   type WindowHit,
 } from './aggregate.ts';
-import { compileFilter, type EventPredicate } from './filter.ts';
+import { compileFilter, type EventPredicate, type SharedFilters } from './filter.ts';
 import { buildDetection, sortDetections } from './render.ts';
 import { compileSequence, matchPartition, type SeqEvent } from './sequence.ts';
 import type { Degraded, Detection, EvaluationResult, TimeRange } from './types.ts';
-import { accessor, canonicalValues, compareOrder, fieldKind, groupKeyOf, valuesOf } from './values.ts';
+import {
+  accessor,
+  canonicalValue,
+  canonicalValues,
+  compareOrder,
+  fieldKind,
+  groupKeyOf,
+  valuesOf,
+} from './values.ts';
 
 export { compileFilter } from './filter.ts';
 
@@ -165,6 +173,15 @@ interface EvalPartial extends Partial {
   sampleTs?: number[];
 }
 
+/** A group with its most recently used bucket (events mostly come in time order). */
+interface EvalGroup extends GroupBuckets {
+  lastBucket?: number;
+  lastPart?: EvalPartial;
+}
+
+/** Group index: one nested map level per key field, keyed by canonical value. */
+type GroupIndex = Map<TermKey, GroupIndex | EvalGroup>;
+
 /**
  * Folds events into partials per (group, bucket). Events may arrive in any order: samples are
  * kept as the earliest `sampleSize` by (@timestamp, event.id), and every other part of a partial
@@ -175,6 +192,7 @@ export class Bucketizer {
   readonly groups = new Map<string, GroupBuckets>();
   degraded: Degraded | undefined;
   private cells = 0;
+  private readonly index: GroupIndex = new Map();
   private readonly getters: ReturnType<typeof keyGetters>;
   private readonly wheres: EventPredicate[];
   private readonly stats: ((e: unknown) => unknown)[];
@@ -183,37 +201,79 @@ export class Bucketizer {
   private readonly bucketMs: number;
   private readonly sampleSize: number;
   private readonly maxCells: number;
+  private readonly tuple: (string | number | boolean)[];
 
-  constructor(plan: AggPlan, groupBy: string[], bucketMs: number, sampleSize: number, maxCells: number) {
+  constructor(
+    plan: AggPlan,
+    groupBy: string[],
+    bucketMs: number,
+    sampleSize: number,
+    maxCells: number,
+    shared?: SharedFilters,
+  ) {
     this.plan = plan;
     this.bucketMs = bucketMs;
     this.sampleSize = sampleSize;
     this.maxCells = maxCells;
     this.getters = keyGetters(groupBy);
-    this.wheres = plan.filters.map(compileFilter);
+    this.wheres = plan.filters.map((f) => compileFilter(f, shared));
     this.stats = plan.statsFields.map(accessor);
     this.termsGet = keyGetters(plan.termsFields);
+    this.tuple = new Array(groupBy.length);
   }
 
   add(e: unknown, t: number, id: string): void {
-    const tuples = keyTuples(this.getters, e);
-    if (tuples.length === 0) return;
+    // Single-valued keys (the usual case): canonical values without intermediate arrays.
+    const getters = this.getters;
+    const tuple = this.tuple;
+    for (let j = 0; j < getters.length; j++) {
+      const g = getters[j]!;
+      const raw = g.get(e);
+      if (Array.isArray(raw)) {
+        for (const values of keyTuples(getters, e)) this.addTo(values, e, t, id);
+        return;
+      }
+      if (raw === undefined || raw === null) return;
+      const c = canonicalValue(g.kind, raw);
+      if (c === undefined) return;
+      tuple[j] = c;
+    }
+    this.addTo(tuple, e, t, id);
+  }
+
+  /** `values` may be reused by the caller: copied when a group is created. */
+  private addTo(values: (string | number | boolean)[], e: unknown, t: number, id: string): void {
+    let node = this.index;
+    const last = values.length - 1;
+    for (let j = 0; j < last; j++) {
+      let next = node.get(values[j]!) as GroupIndex | undefined;
+      if (next === undefined) {
+        next = new Map();
+        node.set(values[j]!, next);
+      }
+      node = next;
+    }
+    const leafKey = last >= 0 ? values[last]! : '';
+    let g = node.get(leafKey) as EvalGroup | undefined;
+    if (g === undefined) {
+      const copy = values.slice();
+      const key = groupKeyOf(copy);
+      g = { key, values: copy, buckets: new Map() };
+      node.set(leafKey, g);
+      this.groups.set(key, g);
+    }
     const bucketMs = this.bucketMs;
     const b = Math.floor(t / bucketMs) * bucketMs;
-    for (const tuple of tuples) {
-      const key = groupKeyOf(tuple);
-      let g = this.groups.get(key);
-      if (!g) {
-        g = { key, values: tuple, buckets: new Map() };
-        this.groups.set(key, g);
-      }
-      let part = g.buckets.get(b) as EvalPartial | undefined;
+    let part: EvalPartial | undefined;
+    if (g.lastBucket === b) part = g.lastPart;
+    else {
+      part = g.buckets.get(b) as EvalPartial | undefined;
       if (!part) {
         if (this.cells >= this.maxCells) {
           this.degraded = {
             reason: `more than ${this.maxCells} group windows: some groups were not evaluated`,
           };
-          continue;
+          return;
         }
         this.cells++;
         part = emptyPartial(this.plan) as EvalPartial;
@@ -221,13 +281,19 @@ export class Bucketizer {
         part.sampleTs = [];
         g.buckets.set(b, part);
       }
-      addEvent(part, t, id, e, this.wheres, this.stats, this.termsGet, this.sampleSize);
+      g.lastBucket = b;
+      g.lastPart = part;
     }
+    addEvent(part!, t, id, e, this.wheres, this.stats, this.termsGet, this.sampleSize);
   }
 
   result(): { groups: Map<string, GroupBuckets>; degraded?: Degraded } {
-    for (const g of this.groups.values())
+    for (const g of this.groups.values()) {
+      const eg = g as EvalGroup;
+      delete eg.lastBucket;
+      delete eg.lastPart;
       for (const part of g.buckets.values()) delete (part as EvalPartial).sampleTs;
+    }
     return { groups: this.groups, ...(this.degraded ? { degraded: this.degraded } : {}) };
   }
 }
@@ -264,7 +330,9 @@ function addEvent(
   for (let w = 0; w < wheres.length; w++) if (wheres[w]!(e)) part.wheres[w]!++;
   for (let s = 0; s < stats.length; s++) {
     const st = part.stats[s]!;
-    for (const v of valuesOf(stats[s]!(e))) {
+    const raw = stats[s]!(e);
+    if (raw === undefined || raw === null) continue;
+    for (const v of Array.isArray(raw) ? valuesOf(raw) : [raw]) {
       const x = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
       if (!Number.isFinite(x)) continue;
       st.n++;
@@ -276,8 +344,14 @@ function addEvent(
   for (let j = 0; j < termsGet.length; j++) {
     const g = termsGet[j]!;
     const map = part.terms[j]!;
-    for (const v of canonicalValues(g.kind, g.get(e)))
-      map.set(v as TermKey, (map.get(v as TermKey) ?? 0) + 1);
+    const raw = g.get(e);
+    if (raw === undefined || raw === null) continue;
+    if (!Array.isArray(raw)) {
+      const c = canonicalValue(g.kind, raw);
+      if (c !== undefined) map.set(c, (map.get(c) ?? 0) + 1);
+      continue;
+    }
+    for (const v of canonicalValues(g.kind, raw)) map.set(v as TermKey, (map.get(v as TermKey) ?? 0) + 1);
   }
   if (sampleSize > 0) addSample(part, t, id, sampleSize);
 }
@@ -559,15 +633,16 @@ export function evaluateRule(
 }
 
 /**
- * A rule evaluated incrementally: events are fed in batches, in any order, each once, and
+ * A rule evaluated incrementally: events are fed one at a time, in any order, each once, and
  * `finish` returns what `evaluateRule` returns over all of them (the embedded replay uses it so
  * events need not be held in memory). Threshold and baseline rules fold events into their
  * bucket partials as they arrive; the other kinds keep the events their filter selects
  * (through `project`, which must keep every field the rule reads — see `ruleFields`) and
- * evaluate them at the end.
+ * evaluate them at the end. With `shared`, sub-expressions common to several rules' filters
+ * are evaluated once per event: feed one event to every rule before the next.
  */
 export interface RuleStream {
-  add(events: readonly unknown[], ts: ArrayLike<number>, ids: readonly string[]): void;
+  add(event: unknown, ts: number, id: string): void;
   /**
    * Detections over `range`. Threshold and baseline rules need `range` to read every event
    * that was added (the replay's ranges do); otherwise this throws.
@@ -577,10 +652,14 @@ export interface RuleStream {
 
 export function ruleStream(
   rule: RuleIR,
-  opts: EvaluateOptions & { project?: (event: unknown) => unknown } = {},
+  opts: EvaluateOptions & { project?: (event: unknown) => unknown; shared?: SharedFilters } = {},
 ): RuleStream {
   const project = opts.project ?? ((e: unknown) => e);
-  const filter = compileFilter(rule.filter);
+  const filter = compileFilter(rule.filter, opts.shared);
+  const evalOpts: EvaluateOptions = {
+    ...(opts.maxGroups !== undefined ? { maxGroups: opts.maxGroups } : {}),
+    ...(opts.sequenceConsumed ? { sequenceConsumed: opts.sequenceConsumed } : {}),
+  };
   if (rule.kind === 'threshold' || rule.kind === 'baseline') {
     const t = rule.kind === 'threshold' ? rule.threshold : undefined;
     const b = rule.kind === 'baseline' ? rule.baseline : undefined;
@@ -597,20 +676,16 @@ export function ruleStream(
       bucketMs,
       sampleSize,
       opts.maxGroups ?? Number.POSITIVE_INFINITY,
+      opts.shared,
     );
     let min = Number.POSITIVE_INFINITY;
     let max = Number.NEGATIVE_INFINITY;
     return {
-      add(events, ts, ids) {
-        for (let i = 0; i < events.length; i++) {
-          const time = ts[i]!;
-          if (Number.isNaN(time)) continue;
-          const e = events[i];
-          if (!filter(e)) continue;
-          if (time < min) min = time;
-          if (time > max) max = time;
-          bz.add(e, time, ids[i]!);
-        }
+      add(e, time, id) {
+        if (Number.isNaN(time) || !filter(e)) return;
+        if (time < min) min = time;
+        if (time > max) max = time;
+        bz.add(e, time, id);
       },
       finish(range) {
         const read = b ? { start: range.start - b.historyMs, end: range.end } : range;
@@ -619,12 +694,11 @@ export function ruleStream(
         const { groups, degraded } = bz.result();
         let detections: Detection[];
         if (t) {
-          const slide = bucketMs;
           const hits = thresholdWindows(
             plan,
             groups.values(),
             t.window.sizeMs,
-            slide,
+            bucketMs,
             range,
             t.having,
             sampleSize,
@@ -654,20 +728,17 @@ export function ruleStream(
   const select =
     rule.kind === 'sequence'
       ? (() => {
-          const candidate = compileSequence(rule).candidate;
+          const candidate = compileSequence(rule, opts.shared).candidate;
           return (e: unknown) => filter(e) && candidate(e);
         })()
       : filter;
   const kept: unknown[] = [];
   return {
-    add(events) {
-      for (let i = 0; i < events.length; i++) {
-        const e = events[i];
-        if (select(e)) kept.push(project(e));
-      }
+    add(e) {
+      if (select(e)) kept.push(project(e));
     },
     finish(range) {
-      return evaluateRule(rule, kept as GatewatchEvent[], range, opts);
+      return evaluateRule(rule, kept as GatewatchEvent[], range, evalOpts);
     },
   };
 }

@@ -91,12 +91,78 @@ function scalarTest(field: string, op: CmpOp, value: Scalar): (v: unknown) => bo
   };
 }
 
-export function compileFilter(expr: FilterExpr): EventPredicate {
+/**
+ * Predicates of the compiled sub-expressions of several rules, shared: an expression that
+ * occurs in many rules (macros expand to identical trees) is evaluated once per event. Each
+ * shared predicate remembers its answer for the last event it saw, so callers should evaluate
+ * all rules on one event before moving on to the next.
+ */
+export type SharedFilters = Map<string, EventPredicate>;
+
+/** String tests on one field that an `or` can fold into one memoised test per value. */
+const STRING_TESTS = new Set(['wildcard', 'contains', 'startswith', 'endswith', 'regex']);
+
+export function compileFilter(expr: FilterExpr, shared?: SharedFilters): EventPredicate {
+  if (!shared) return compileNode(expr, undefined);
+  const key = JSON.stringify(expr);
+  const hit = shared.get(key);
+  if (hit) return hit;
+  const inner = compileNode(expr, shared);
+  let last: unknown;
+  let answer = false;
+  const pred: EventPredicate =
+    inner === TRUE
+      ? TRUE
+      : (e) => {
+          if (e !== last) {
+            answer = inner(e);
+            last = e;
+          }
+          return answer;
+        };
+  shared.set(key, pred);
+  return pred;
+}
+
+/** The test one string-valued predicate applies to each value (see compileNode). */
+function stringTest(expr: FilterExpr): (s: string) => boolean {
+  switch (expr.op) {
+    case 'wildcard': {
+      const ci = expr.caseInsensitive;
+      const re = globToRegExp(ci ? expr.pattern.toLowerCase() : expr.pattern);
+      return (s) => re.test(ci ? s.toLowerCase() : s);
+    }
+    case 'contains':
+    case 'startswith':
+    case 'endswith': {
+      const ci = expr.caseInsensitive;
+      const needle = ci ? expr.value.toLowerCase() : expr.value;
+      const op = expr.op;
+      return (v) => {
+        const s = ci ? v.toLowerCase() : v;
+        return op === 'contains'
+          ? s.includes(needle)
+          : op === 'startswith'
+            ? s.startsWith(needle)
+            : s.endsWith(needle);
+      };
+    }
+    case 'regex': {
+      const re = RE2JS.compile(expr.pattern);
+      return (s) => re.matcher(s).find();
+    }
+    default:
+      throw new Error(`not a string test: ${expr.op}`);
+  }
+}
+
+function compileNode(expr: FilterExpr, shared: SharedFilters | undefined): EventPredicate {
+  const sub = (x: FilterExpr) => compileFilter(x, shared);
   switch (expr.op) {
     case 'true':
       return TRUE;
     case 'and': {
-      const parts = expr.args.map(compileFilter);
+      const parts = expr.args.map(sub);
       if (parts.length === 0) return TRUE;
       if (parts.length === 1) return parts[0]!;
       if (parts.length === 2) {
@@ -109,7 +175,31 @@ export function compileFilter(expr: FilterExpr): EventPredicate {
       };
     }
     case 'or': {
-      const parts = expr.args.map(compileFilter);
+      // `f like a or f like b or f contains c …` on one field: one memoised test per value
+      // (any value matching any test is the same as any test matching any value).
+      const byField = new Map<string, FilterExpr[]>();
+      const rest: FilterExpr[] = [];
+      for (const a of expr.args) {
+        if (STRING_TESTS.has(a.op) && 'field' in a) {
+          const list = byField.get(a.field) ?? [];
+          list.push(a);
+          byField.set(a.field, list);
+        } else rest.push(a);
+      }
+      const parts: EventPredicate[] = [];
+      for (const [field, tests] of byField) {
+        if (tests.length === 1) {
+          parts.push(sub(tests[0]!));
+          continue;
+        }
+        const fns = tests.map(stringTest);
+        const test = memo((s) => {
+          for (const f of fns) if (f(s)) return true;
+          return false;
+        });
+        parts.push(anyValue(field, (v) => typeof v === 'string' && test(v)));
+      }
+      for (const a of rest) parts.push(sub(a));
       if (parts.length === 1) return parts[0]!;
       return (e) => {
         for (const p of parts) if (p(e)) return true;
@@ -117,7 +207,7 @@ export function compileFilter(expr: FilterExpr): EventPredicate {
       };
     }
     case 'not': {
-      const inner = compileFilter(expr.arg);
+      const inner = sub(expr.arg);
       return (e) => !inner(e);
     }
     case 'cmp': {
@@ -133,31 +223,13 @@ export function compileFilter(expr: FilterExpr): EventPredicate {
       }
       return anyValue(expr.field, (v) => set.has(canonicalValue(kind, v)));
     }
-    case 'wildcard': {
-      const ci = expr.caseInsensitive;
-      const re = globToRegExp(ci ? expr.pattern.toLowerCase() : expr.pattern);
-      const test = memo((s) => re.test(ci ? s.toLowerCase() : s));
-      return anyValue(expr.field, (v) => typeof v === 'string' && test(v));
-    }
+    case 'wildcard':
     case 'contains':
     case 'startswith':
-    case 'endswith': {
-      const ci = expr.caseInsensitive;
-      const needle = ci ? expr.value.toLowerCase() : expr.value;
-      const op = expr.op;
-      return anyValue(expr.field, (v) => {
-        if (typeof v !== 'string') return false;
-        const s = ci ? v.toLowerCase() : v;
-        return op === 'contains'
-          ? s.includes(needle)
-          : op === 'startswith'
-            ? s.startsWith(needle)
-            : s.endsWith(needle);
-      });
-    }
+    case 'endswith':
     case 'regex': {
-      const re = RE2JS.compile(expr.pattern);
-      const test = memo((s) => re.matcher(s).find());
+      // per-value results memoised (values such as user agents and routes repeat)
+      const test = memo(stringTest(expr));
       return anyValue(expr.field, (v) => typeof v === 'string' && test(v));
     }
     case 'cidr': {

@@ -5,7 +5,7 @@
  * cannot change the result).
  */
 import type { SequenceRule } from '../../parser/ir.ts';
-import type { EventPredicate } from './filter.ts';
+import type { EventPredicate, SharedFilters } from './filter.ts';
 import { compileFilter } from './filter.ts';
 
 export interface SeqEvent {
@@ -41,7 +41,8 @@ export interface CompiledSequence {
   candidateFilter: import('../../parser/ir.ts').FilterExpr;
 }
 
-export function compileSequence(rule: SequenceRule): CompiledSequence {
+/** `shared`: see SharedFilters (only for the candidate test of a streamed rule). */
+export function compileSequence(rule: SequenceRule, shared?: SharedFilters): CompiledSequence {
   const steps: Step[] = [];
   for (const s of rule.sequence.steps) {
     const pred = compileFilter(s.filter);
@@ -64,7 +65,7 @@ export function compileSequence(rule: SequenceRule): CompiledSequence {
     steps,
     ...(rule.sequence.until ? { until: compileFilter(rule.sequence.until) } : {}),
     maxSpanMs: rule.sequence.maxSpanMs,
-    candidate: compileFilter(candidateFilter),
+    candidate: compileFilter(candidateFilter, shared),
     candidateFilter,
   };
 }
