@@ -185,9 +185,70 @@ export function parseClfTime(s: string): number | undefined {
   return Date.UTC(year, mon, day, hh, mm, ss, ms) - offsetMin * 60_000;
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * The common shape `YYYY-MM-DD(T| )HH:MM:SS(.fraction)?(Z|±HH:MM)?` read digit by digit (no zone
+ * = UTC; fraction truncated to ms, as Date.parse does). Undefined for anything else (out of range
+ * fields included), which then goes through Date.parse: same results, a tenth of the time.
+ */
+function isoFast(s: string): number | undefined {
+  const n = s.length;
+  if (n < 19) return undefined;
+  const sep = s.charCodeAt(10);
+  if (
+    s.charCodeAt(7) !== 45 ||
+    (sep !== 84 && sep !== 32) ||
+    s.charCodeAt(13) !== 58 ||
+    s.charCodeAt(16) !== 58
+  )
+    return undefined;
+  const y = digits(s, 0, 4);
+  const mo = digits(s, 5, 2);
+  const d = digits(s, 8, 2);
+  const h = digits(s, 11, 2);
+  const mi = digits(s, 14, 2);
+  const sec = digits(s, 17, 2);
+  // NaN fails every comparison below
+  if (!(y >= 1000 && mo >= 1 && mo <= 12 && d >= 1 && h <= 23 && mi <= 59 && sec <= 59)) return undefined;
+  const leap = mo === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  if (d > DAYS_IN_MONTH[mo - 1]! + (leap ? 1 : 0)) return undefined;
+  let i = 19;
+  let ms = 0;
+  if (i < n && s.charCodeAt(i) === 46 /* . */) {
+    i++;
+    const start = i;
+    while (i < n) {
+      const c = s.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) break;
+      if (i - start < 3) ms = ms * 10 + c;
+      i++;
+    }
+    const k = i - start;
+    if (k === 0) return undefined;
+    if (k === 1) ms *= 100;
+    else if (k === 2) ms *= 10;
+  }
+  let offsetMin = 0;
+  if (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === 90 /* Z */) {
+      if (i + 1 !== n) return undefined;
+    } else if ((c === 43 || c === 45) && i + 6 === n && s.charCodeAt(i + 3) === 58) {
+      const oh = digits(s, i + 1, 2);
+      const om = digits(s, i + 4, 2);
+      if (!(oh <= 23 && om <= 59)) return undefined;
+      offsetMin = (c === 45 ? -1 : 1) * (oh * 60 + om);
+    } else return undefined;
+  }
+  return Date.UTC(y, mo - 1, d, h, mi, sec, ms) - offsetMin * 60_000;
+}
+
 /** ISO-8601 / RFC 3339 (any fraction length; no zone = UTC) → ms. */
 export function parseIsoTime(s: string): number | undefined {
   if (s.length < 10 || s.charCodeAt(4) !== 45 /* - */) return undefined;
+  const fast = isoFast(s);
+  if (fast !== undefined) return fast;
   let t = s;
   // "2024-01-05 10:00:00" → "T"; a missing zone means UTC (never local time).
   if (t.length > 10 && t.charCodeAt(10) === 32) t = `${t.slice(0, 10)}T${t.slice(11)}`;

@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EventDraft } from '../formats/types.ts';
-import { createClientIpResolver, parseAddress } from './client-ip.ts';
+import { canonicalIPv4, createClientIpResolver, parseAddress } from './client-ip.ts';
 
 describe('client IP resolution', () => {
   const r = createClientIpResolver({ trustedProxies: ['10.0.0.0/8', '2001:db8:ffff::/48', '192.0.2.1'] });
@@ -44,6 +45,47 @@ describe('client IP resolution', () => {
   it('rejects invalid trusted proxy configuration', () => {
     expect(() => createClientIpResolver({ trustedProxies: ['10.0.0.0/33'] })).toThrow(
       /invalid trusted proxy/,
+    );
+  });
+
+  it('canonical dotted quads take the fast path with the same answers as ipaddr.js', () => {
+    expect(canonicalIPv4('203.0.113.9')).toBe(0xcb007109);
+    expect(canonicalIPv4('0.0.0.0')).toBe(0);
+    expect(canonicalIPv4('255.255.255.255')).toBe(0xffffffff);
+    for (const bad of [
+      '010.0.0.1',
+      '1.2.3',
+      '1.2.3.4.5',
+      '256.1.1.1',
+      '1.2.3.4:80',
+      ' 1.2.3.4',
+      '1..2.3',
+      '1.2.3.',
+    ]) {
+      expect(canonicalIPv4(bad), bad).toBe(-1);
+    }
+    const slow = (s: string) => {
+      const a = parseAddress(s);
+      return a?.kind() === 'ipv4' ? a.toString() : undefined;
+    };
+    const octet = fc.oneof(fc.integer({ min: 0, max: 300 }).map(String), fc.constantFrom('01', '00', ''));
+    fc.assert(
+      fc.property(fc.array(octet, { minLength: 3, maxLength: 5 }), (parts) => {
+        const s = parts.join('.');
+        if (canonicalIPv4(s) >= 0) expect(slow(s)).toBe(s);
+      }),
+      { numRuns: 5_000 },
+    );
+    // trust decisions agree between the fast path and the parsed path (a port forces the latter)
+    const t = createClientIpResolver({
+      trustedProxies: ['10.0.0.0/8', '203.0.113.0/25', '192.0.2.1', '0.0.0.0/32'],
+    });
+    fc.assert(
+      fc.property(fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)), ([a, b, c, d]) => {
+        const ip = `${a}.${b}.${c}.${d}`;
+        expect(t.resolve(ip, '198.51.100.7')).toBe(t.resolve(`${ip}:443`, '198.51.100.7'));
+      }),
+      { numRuns: 5_000 },
     );
   });
 });

@@ -59,6 +59,37 @@ export function parseAddress(s: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   }
 }
 
+/**
+ * A canonical dotted quad ("203.0.113.9": four decimal parts 0-255, no leading zeros, nothing
+ * else) as an unsigned 32-bit number, or -1. Such strings are their own normalised form, so the
+ * common case needs neither ipaddr.js nor a cache entry (every client address differs).
+ */
+export function canonicalIPv4(s: string): number {
+  const n = s.length;
+  if (n < 7 || n > 15) return -1;
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return -1; // leading zero
+      part = part * 10 + (c - 48);
+      if (part > 255) return -1;
+      digits++;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return value * 256 + part;
+}
+
 function parseRanges(list: readonly string[]): Range[] {
   const out: Range[] = [];
   for (const entry of list) {
@@ -87,9 +118,25 @@ export interface ClientIpResolver {
 export function createClientIpResolver(config: ClientIpConfig = {}): ClientIpResolver {
   const ranges = parseRanges([...(config.trustedProxies ?? []), ...(config.trustPrivate ? PRIVATE : [])]);
   const cache = new Lru<string, string | null>(config.cacheSize ?? 10_000);
+  // IPv4 ranges as [network, mask] over unsigned 32-bit numbers, for canonical dotted quads.
+  const v4Ranges: [number, number][] = [];
+  for (const [net, bits] of ranges) {
+    if (net.kind() !== 'ipv4') continue;
+    const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+    const base = (net as ipaddr.IPv4).octets.reduce((a, o) => a * 256 + o, 0);
+    v4Ranges.push([(base & mask) >>> 0, mask]);
+  }
 
   /** Normalised address string if trusted → 'T:addr', untrusted → 'U:addr', invalid → null. */
   function classify(entry: string): string | null {
+    const v4 = canonicalIPv4(entry);
+    if (v4 >= 0) {
+      for (let i = 0; i < v4Ranges.length; i++) {
+        const r = v4Ranges[i]!;
+        if ((v4 & r[1]) >>> 0 === r[0]) return `T:${entry}`;
+      }
+      return `U:${entry}`;
+    }
     const hit = cache.get(entry);
     if (hit !== undefined) return hit;
     const a = parseAddress(entry);

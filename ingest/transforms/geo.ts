@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { type AsnResponse, type CityResponse, Reader } from 'maxmind';
 import type { EventDraft } from '../formats/types.ts';
-import { parseAddress } from './client-ip.ts';
+import { canonicalIPv4, parseAddress } from './client-ip.ts';
 import { Lru } from './lru.ts';
 
 export interface GeoConfig {
@@ -80,7 +80,7 @@ export function createGeoEnricher(config: GeoConfig = {}): GeoEnricher {
     if (hit !== undefined) return hit ?? undefined;
     let out: GeoInfo | undefined;
     try {
-      const r = parseAddress(ip) === undefined ? null : cityReader.get(ip);
+      const r = canonicalIPv4(ip) < 0 && parseAddress(ip) === undefined ? null : cityReader.get(ip);
       if (r) {
         out = {};
         const c = r.country ?? r.registered_country;
@@ -111,7 +111,7 @@ export function createGeoEnricher(config: GeoConfig = {}): GeoEnricher {
     if (hit !== undefined) return hit ?? undefined;
     let out: AsInfo | undefined;
     try {
-      const r = parseAddress(ip) === undefined ? null : asnReader.get(ip);
+      const r = canonicalIPv4(ip) < 0 && parseAddress(ip) === undefined ? null : asnReader.get(ip);
       if (r && typeof r.autonomous_system_number === 'number') {
         out = { number: r.autonomous_system_number };
         if (r.autonomous_system_organization) out.organization = { name: r.autonomous_system_organization };
