@@ -18,7 +18,7 @@
  */
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { searchAll } from '../../core/store/elasticsearch.ts';
-import type { FilterExpr, FirstSeenRule, RuleIR, SequenceRule } from '../../parser/ir.ts';
+import type { FilterExpr, FirstSeenRule, HavingExpr, Metric, RuleIR, SequenceRule } from '../../parser/ir.ts';
 import {
   type AggPlan,
   baselineWindows,
@@ -171,7 +171,17 @@ export async function runRuleOnElasticsearch(
     const t = rule.threshold;
     const slide = t.window.mode === 'sliding' ? (t.window.slideMs ?? t.window.sizeMs) : t.window.sizeMs;
     const plan = buildPlan(t.metrics);
-    const groups = await bucketize(run, plan, filter.query, t.groupBy, slide, range);
+    const restrict = await pruneGroups(
+      run,
+      plan,
+      filter.query,
+      t.groupBy,
+      t.having,
+      slide,
+      t.window.sizeMs,
+      range,
+    );
+    const groups = await bucketize(run, plan, filter.query, t.groupBy, slide, range, restrict);
     const hits = thresholdWindows(
       plan,
       groups,
@@ -181,15 +191,18 @@ export async function runRuleOnElasticsearch(
       t.having,
       rule.output.evidence.sampleSize,
     );
-    const samples = await sampleIds(run, rule, filter.query, t.groupBy, hits);
+    const samples = await sampleIds(run, rule, filter.query, t.groupBy, hits, slide);
     detections = hits.map((h, i) => windowDetection(rule, t.groupBy, h, samples[i]!));
   } else if (rule.kind === 'baseline') {
     const b = rule.baseline;
     const plan = buildPlan([b.metric]);
     const read = { start: range.start - b.historyMs, end: range.end };
-    const groups = await bucketize(run, plan, filter.query, b.groupBy, b.windowMs, read);
+    const restrict = b.having
+      ? await pruneGroups(run, plan, filter.query, b.groupBy, b.having, b.windowMs, b.windowMs, range)
+      : undefined;
+    const groups = await bucketize(run, plan, filter.query, b.groupBy, b.windowMs, read, restrict);
     const hits = baselineWindows(plan, groups, b, range);
-    const samples = await sampleIds(run, rule, filter.query, b.groupBy, hits);
+    const samples = await sampleIds(run, rule, filter.query, b.groupBy, hits, b.windowMs);
     detections = hits.map((h, i) => windowDetection(rule, b.groupBy, h, samples[i]!, baselineBuiltins(h)));
   } else {
     detections = await firstSeenRule(run, rule, filter.query, range);
@@ -298,6 +311,273 @@ function numOrNull(v: unknown): number {
   return typeof v === 'number' ? v : Number.NaN;
 }
 
+/** Candidate values of the first group-by field: only these groups can fire. */
+interface Restriction {
+  values: estypes.FieldValue[];
+}
+
+/** Values per terms query (index.max_terms_count is 65,536). */
+const TERMS_CHUNK = 10_000;
+/** Buckets per candidate request (below search.max_buckets). */
+const CANDIDATES_PAGE = 10_000;
+const DAY_MS = 86_400_000;
+/** Histogram buckets per sample search. */
+const SAMPLE_BUCKETS = 1000;
+
+/**
+ * The fewest events a window (threshold) or bucket (baseline) must hold for `having` to be
+ * true, whatever the other metrics: `count() >= 25` or `count(where) >= 25` need 25 events;
+ * `distinct_count(f) >= 10` needs 10 when every event has at most one value of `f`
+ * (`singleValued`). 0 when nothing is implied.
+ */
+export function minEvents(having: HavingExpr, metrics: Metric[], singleValued: Set<string>): number {
+  switch (having.op) {
+    case 'and':
+      return Math.max(0, ...having.args.map((a) => minEvents(a, metrics, singleValued)));
+    case 'or':
+      return having.args.length === 0
+        ? 0
+        : Math.min(...having.args.map((a) => minEvents(a, metrics, singleValued)));
+    case 'not':
+    case 'cmp_metric':
+      return 0;
+    case 'cmp': {
+      const m = metrics.find((x) => x.name === having.metric);
+      if (!m || !(m.fn === 'count' || (m.fn === 'distinct_count' && singleValued.has(m.field)))) return 0;
+      const v = having.value;
+      if (!Number.isFinite(v)) return 0;
+      if (having.cmp === '>=' || having.cmp === '==') return Math.max(0, Math.ceil(v));
+      if (having.cmp === '>') return Math.max(0, Math.floor(v) + 1);
+      return 0;
+    }
+  }
+}
+
+/**
+ * Threshold and baseline rules whose `having` needs at least T events per window: find the
+ * values of the first group-by field that reach T events in some stretch of time that holds
+ * every window starting in it, with `terms` + `min_doc_count` (Elasticsearch prunes, the
+ * worker receives only candidates). Every group outside the candidates has fewer than T
+ * events in every window, so it cannot fire; every candidate group is then read whole, so
+ * its windows are exact. Returns undefined when nothing can be pruned or the candidate lists
+ * overflow (the caller then reads every group).
+ *
+ * Stretches: day-long slices aligned to the bucket (windows inside one slice) and, for
+ * sliding windows, the boundary stretches [x − (W − slide), x + (W − slide)) around each
+ * slice boundary x. A group with T events over k shards has T/k on one of them, so the
+ * per-shard minimum is ⌈T/k⌉ with k the shards the request actually searched (the others
+ * are skipped by can_match on @timestamp); any truncation (a full page, or a doc count error)
+ * means more partitions.
+ */
+async function pruneGroups(
+  run: Run,
+  plan: AggPlan,
+  query: Query,
+  groupBy: string[],
+  having: HavingExpr,
+  bucketMs: number,
+  windowMs: number,
+  range: TimeRange,
+): Promise<Restriction | undefined> {
+  if (groupBy.length === 0) return undefined;
+  const field = groupBy[0]!;
+  const distinctFields = [
+    ...new Set(plan.metrics.flatMap((m) => (m.fn === 'distinct_count' ? [m.field] : []))),
+  ];
+  let min = minEvents(having, plan.metrics, new Set());
+  const optimistic = minEvents(having, plan.metrics, new Set(distinctFields));
+  if (optimistic > min) {
+    // distinct_count(f) ≤ events only when no event carries two values of f: check it
+    // (value_count counts the distinct values per document for keywords and IPs)
+    const aggs: Record<string, estypes.AggregationsAggregationContainer> = {};
+    distinctFields.forEach((f, i) => {
+      aggs[`e${i}`] = { filter: { exists: { field: f } } };
+      aggs[`v${i}`] = { value_count: { field: f } };
+    });
+    const res = await run.es(() =>
+      run.client.search({ index: run.index, size: 0, query: and(query, timeRange(range)), aggs }),
+    );
+    const a = res.aggregations as Record<string, { doc_count?: number; value?: number }>;
+    const single = new Set(distinctFields.filter((_, i) => a[`e${i}`]?.doc_count === a[`v${i}`]?.value));
+    min = minEvents(having, plan.metrics, single);
+  }
+  const distinct = distinctBound(having, plan.metrics);
+  if (min < 2 && !distinct) return undefined;
+  const extend = windowMs - bucketMs;
+  const sliceLen = Math.max(1, Math.floor(DAY_MS / bucketMs)) * bucketMs;
+  const stretches: TimeRange[] = [];
+  for (let x = Math.floor(range.start / sliceLen) * sliceLen; x < range.end; x += sliceLen) {
+    stretches.push({ start: Math.max(range.start, x), end: Math.min(range.end, x + sliceLen) });
+    const next = x + sliceLen;
+    if (extend > 0 && next > range.start && next < range.end)
+      stretches.push({
+        start: Math.max(range.start, next - extend),
+        end: Math.min(range.end, next + extend),
+      });
+  }
+  let values: estypes.FieldValue[] | undefined;
+  if (min >= 2) {
+    values = await countCandidates(run, query, field, min, stretches);
+    if (values?.length === 0) return { values };
+  }
+  if (distinct) {
+    const narrowed = await distinctCandidates(run, query, field, distinct, stretches, values);
+    if (narrowed) values = narrowed;
+  }
+  return values ? { values } : undefined;
+}
+
+/**
+ * The `distinct_count(f) >= T` conjunct of `having` with the highest T (T ≥ 2): a group can
+ * fire only where its window holds T distinct values of f.
+ */
+function distinctBound(having: HavingExpr, metrics: Metric[]): { field: string; min: number } | undefined {
+  const conjuncts = having.op === 'and' ? having.args : [having];
+  let best: { field: string; min: number } | undefined;
+  for (const c of conjuncts) {
+    if (c.op !== 'cmp') continue;
+    const m = metrics.find((x) => x.name === c.metric);
+    if (m?.fn !== 'distinct_count' || !Number.isFinite(c.value)) continue;
+    const min =
+      c.cmp === '>=' || c.cmp === '==' ? Math.ceil(c.value) : c.cmp === '>' ? Math.floor(c.value) + 1 : 0;
+    if (min >= 2 && (!best || min > best.min)) best = { field: m.field, min };
+  }
+  return best;
+}
+
+/** Values of `field` with at least `min` events in some stretch (terms + min_doc_count). */
+async function countCandidates(
+  run: Run,
+  query: Query,
+  field: string,
+  min: number,
+  stretches: TimeRange[],
+): Promise<estypes.FieldValue[] | undefined> {
+  const kind = fieldKind(field);
+  const out = new Map<string, estypes.FieldValue>();
+  for (const stretch of stretches) {
+    let shards = 1;
+    let partitions = 1;
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 8 || partitions > 256) return undefined;
+      const perShard = Math.ceil(min / shards);
+      let widen = false;
+      let overflow = false;
+      const found: [string, estypes.FieldValue][] = [];
+      for (let p = 0; p < partitions && !widen && !overflow; p++) {
+        const res = await run.es(() =>
+          run.client.search({
+            index: run.index,
+            size: 0,
+            pre_filter_shard_size: 1,
+            query: and(query, timeRange(stretch)),
+            aggs: {
+              c: {
+                terms: {
+                  field,
+                  size: CANDIDATES_PAGE,
+                  shard_size: CANDIDATES_PAGE,
+                  min_doc_count: perShard,
+                  shard_min_doc_count: perShard,
+                  ...(partitions > 1 ? { include: { partition: p, num_partitions: partitions } } : {}),
+                },
+              },
+            },
+          }),
+        );
+        const searched = res._shards.total - (res._shards.skipped ?? 0);
+        if (searched > shards) {
+          shards = searched;
+          widen = true;
+          break;
+        }
+        const c = res.aggregations?.c as estypes.AggregationsStringTermsAggregate | undefined;
+        const buckets = (c?.buckets ?? []) as estypes.AggregationsStringTermsBucket[];
+        if (buckets.length >= CANDIDATES_PAGE || (c?.doc_count_error_upper_bound ?? 0) > 0) {
+          overflow = true;
+          break;
+        }
+        for (const b of buckets) {
+          const v = (kind === 'boolean' ? (b.key_as_string ?? b.key) : b.key) as estypes.FieldValue;
+          found.push([String(v), v]);
+        }
+      }
+      if (widen) continue;
+      if (overflow) {
+        partitions *= 4;
+        continue;
+      }
+      for (const [k, v] of found) out.set(k, v);
+      break;
+    }
+  }
+  return [...out.values()];
+}
+
+/**
+ * Values of `field` (among `within`, when given) with at least `bound.min` distinct values of
+ * `bound.field` in some stretch: a composite over (field, bound.field), exact on any number of
+ * shards. Undefined when it would read more than maxGroups pairs (no narrowing then).
+ */
+async function distinctCandidates(
+  run: Run,
+  query: Query,
+  field: string,
+  bound: { field: string; min: number },
+  stretches: TimeRange[],
+  within: estypes.FieldValue[] | undefined,
+): Promise<estypes.FieldValue[] | undefined> {
+  const chunks: Query[] = [];
+  if (!within) chunks.push(query);
+  else
+    for (let i = 0; i < within.length; i += TERMS_CHUNK)
+      chunks.push(and(query, { terms: { [field]: within.slice(i, i + TERMS_CHUNK) } }));
+  const kind = fieldKind(field);
+  const out = new Map<string, estypes.FieldValue>();
+  let pairs = 0;
+  for (const stretch of stretches) {
+    for (const q of chunks) {
+      let after: Record<string, estypes.FieldValue> | undefined;
+      let current: string | undefined;
+      let n = 0;
+      for (;;) {
+        const res = await run.es(() =>
+          run.client.search({
+            index: run.index,
+            size: 0,
+            query: and(q, timeRange(stretch)),
+            aggs: {
+              c: {
+                composite: {
+                  size: CANDIDATES_PAGE,
+                  sources: [{ g: { terms: { field } } }, { f: { terms: { field: bound.field } } }],
+                  ...(after ? { after } : {}),
+                },
+              },
+            },
+          }),
+        );
+        const c = res.aggregations?.c as estypes.AggregationsCompositeAggregate | undefined;
+        const buckets = (c?.buckets ?? []) as estypes.AggregationsCompositeBucket[];
+        pairs += buckets.length;
+        if (pairs > run.limits.maxGroups) return undefined;
+        for (const b of buckets) {
+          const g = b.key.g as estypes.FieldValue;
+          const k = String(g);
+          if (k !== current) {
+            current = k;
+            n = 0;
+          }
+          if (++n === bound.min) out.set(k, kind === 'boolean' ? String(g) : g);
+        }
+        after = c?.after_key as Record<string, estypes.FieldValue> | undefined;
+        if (buckets.length === 0 || !after) break;
+      }
+    }
+  }
+  return [...out.values()];
+}
+
 /** Composite aggregation pages → partials per (group, bucket). */
 async function bucketize(
   run: Run,
@@ -306,6 +586,7 @@ async function bucketize(
   groupBy: string[],
   bucketMs: number,
   read: TimeRange,
+  restrict?: Restriction,
 ): Promise<GroupBuckets[]> {
   const sources: Record<string, estypes.AggregationsCompositeAggregationSource>[] = groupBy.map(
     (field, i) => ({
@@ -332,66 +613,81 @@ async function bucketize(
   let lastKey: string | undefined;
   const kinds = groupBy.map(fieldKind);
   const overflow: { values: (string | number | boolean)[]; t: number; part: Partial; i: number }[] = [];
-  // A composite aggregation re-reads every matching document for each page, so its cost grows
-  // with documents × pages. Time slices aligned to the bucket size (no bucket straddles two)
-  // keep both small: the cost stays linear in the number of documents.
-  const total = await run.es(() =>
-    run.client.count({ index: run.index, query: and(query, timeRange(read)) }),
-  );
-  const nSlices = Math.max(1, Math.ceil(total.count / run.limits.sliceDocs));
-  const aligned = Math.floor(read.start / bucketMs) * bucketMs;
-  const sliceLen = Math.max(1, Math.ceil((read.end - aligned) / nSlices / bucketMs)) * bucketMs;
   let stop = false;
-  for (let from = aligned; from < read.end && !stop; from += sliceLen) {
-    const slice = { start: Math.max(read.start, from), end: Math.min(read.end, from + sliceLen) };
-    after = undefined;
-    for (;;) {
-      if (run.overBudget()) {
-        stop = true;
-        break;
-      }
-      const res = await run.es(() =>
-        run.client.search({
-          index: run.index,
-          size: 0,
-          query: and(query, timeRange(slice)),
-          aggs: {
-            g: { composite: { size: run.limits.pageSize, sources, ...(after ? { after } : {}) }, aggs },
-          },
-        }),
-      );
-      const agg = res.aggregations?.g as estypes.AggregationsCompositeAggregate | undefined;
-      const buckets = (agg?.buckets ?? []) as (estypes.AggregationsCompositeBucket &
-        Record<string, unknown>)[];
-      for (const b of buckets) {
-        const values = groupBy.map((_, i) => {
-          const v = b.key[`k${i}`];
-          return (canonicalValue(kinds[i]!, v) ?? v) as string | number | boolean;
-        });
-        const key = groupKeyOf(values);
-        if (cells >= run.limits.maxGroups && key !== lastKey) {
-          run.degrade(`more than ${run.limits.maxGroups} group windows: some groups were not evaluated`);
+  // Only the candidate groups (see pruneGroups), in chunks a terms query accepts.
+  const chunks: { q: Query; keep?: Set<string> }[] = [];
+  if (!restrict) chunks.push({ q: query });
+  else
+    for (let i = 0; i < restrict.values.length; i += TERMS_CHUNK) {
+      const values = restrict.values.slice(i, i + TERMS_CHUNK);
+      chunks.push({
+        q: and(query, { terms: { [groupBy[0]!]: values } }),
+        keep: new Set(values.map(String)),
+      });
+    }
+  for (const { q, keep } of chunks) {
+    // A composite aggregation re-reads every matching document for each page, so its cost grows
+    // with documents × pages. Time slices aligned to the bucket size (no bucket straddles two)
+    // keep both small: the cost stays linear in the number of documents.
+    const total = await run.es(() => run.client.count({ index: run.index, query: and(q, timeRange(read)) }));
+    const nSlices = Math.max(1, Math.ceil(total.count / run.limits.sliceDocs));
+    const aligned = Math.floor(read.start / bucketMs) * bucketMs;
+    const sliceLen = Math.max(1, Math.ceil((read.end - aligned) / nSlices / bucketMs)) * bucketMs;
+    for (let from = aligned; from < read.end && !stop; from += sliceLen) {
+      const slice = { start: Math.max(read.start, from), end: Math.min(read.end, from + sliceLen) };
+      after = undefined;
+      for (;;) {
+        if (run.overBudget()) {
           stop = true;
           break;
         }
-        cells++;
-        lastKey = key;
-        let g = groups.get(key);
-        if (!g) {
-          g = { key, values, buckets: new Map() };
-          groups.set(key, g);
+        const res = await run.es(() =>
+          run.client.search({
+            index: run.index,
+            size: 0,
+            query: and(q, timeRange(slice)),
+            aggs: {
+              g: { composite: { size: run.limits.pageSize, sources, ...(after ? { after } : {}) }, aggs },
+            },
+          }),
+        );
+        const agg = res.aggregations?.g as estypes.AggregationsCompositeAggregate | undefined;
+        const buckets = (agg?.buckets ?? []) as (estypes.AggregationsCompositeBucket &
+          Record<string, unknown>)[];
+        for (const b of buckets) {
+          // a document with several values of the first key also yields groups of other chunks:
+          // those are read (whole) with their own chunk
+          if (keep && !keep.has(String(b.key.k0))) continue;
+          const values = groupBy.map((_, i) => {
+            const v = b.key[`k${i}`];
+            return (canonicalValue(kinds[i]!, v) ?? v) as string | number | boolean;
+          });
+          const key = groupKeyOf(values);
+          if (cells >= run.limits.maxGroups && key !== lastKey) {
+            run.degrade(`more than ${run.limits.maxGroups} group windows: some groups were not evaluated`);
+            stop = true;
+            break;
+          }
+          cells++;
+          lastKey = key;
+          let g = groups.get(key);
+          if (!g) {
+            g = { key, values, buckets: new Map() };
+            groups.set(key, g);
+          }
+          const part = toPartial(plan, b);
+          const t = Number(b.key.t);
+          g.buckets.set(t, part);
+          part.terms.forEach((m, i) => {
+            if (m === null) overflow.push({ values, t, part, i });
+          });
         }
-        const part = toPartial(plan, b);
-        const t = Number(b.key.t);
-        g.buckets.set(t, part);
-        part.terms.forEach((m, i) => {
-          if (m === null) overflow.push({ values, t, part, i });
-        });
+        after = agg?.after_key as Record<string, estypes.FieldValue> | undefined;
+        // only an empty page ends it: Elasticsearch may return short pages before the end
+        if (stop || buckets.length === 0 || !after) break;
       }
-      after = agg?.after_key as Record<string, estypes.FieldValue> | undefined;
-      // only an empty page ends it: Elasticsearch may return short pages before the end
-      if (stop || buckets.length === 0 || !after) break;
     }
+    if (stop) break;
   }
   // Buckets with more distinct values than one terms page: enumerate them exactly.
   if (overflow.length > run.limits.maxGroups / 10) {
@@ -469,37 +765,108 @@ function toPartial(plan: AggPlan, b: Record<string, unknown>): Partial {
   return p;
 }
 
-/** The earliest sample ids of each firing window, by (@timestamp, event.id). */
+/**
+ * The earliest sample ids of each firing window, by (@timestamp, event.id). A window's
+ * earliest n events are the first n of its buckets' earliest n, so each firing group is read
+ * once: a date histogram (the rule's buckets) over the buckets its firing windows cover,
+ * with the earliest n hits per bucket.
+ */
 async function sampleIds(
   run: Run,
   rule: RuleIR,
   query: Query,
   groupBy: string[],
   hits: WindowHit[],
+  bucketMs: number,
 ): Promise<string[][]> {
   const size = rule.output.evidence.sampleSize;
   const out: string[][] = hits.map(() => []);
   if (size === 0 || hits.length === 0) return out;
-  for (let from = 0; from < hits.length; from += 100) {
-    const chunk = hits.slice(from, from + 100);
-    const searches: estypes.MsearchRequestItem[] = [];
-    for (const h of chunk) {
-      const terms: Query[] = groupBy.map((f, i) => ({ term: { [f]: { value: h.group.values[i]! } } }));
-      searches.push({ index: run.index });
+  const needed = new Map<string, { values: (string | number | boolean)[]; starts: Set<number> }>();
+  for (const h of hits) {
+    let g = needed.get(h.group.key);
+    if (!g) {
+      g = { values: h.group.values, starts: new Set() };
+      needed.set(h.group.key, g);
+    }
+    for (let t = h.window.start; t < h.window.end; t += bucketMs) if (h.group.buckets.has(t)) g.starts.add(t);
+  }
+  // one search per group and run of at most SAMPLE_BUCKETS buckets
+  const searches: { key: string; body: estypes.SearchSearchRequestBody }[] = [];
+  for (const [key, g] of needed) {
+    const starts = [...g.starts].sort((a, b) => a - b);
+    const terms: Query[] = groupBy.map((f, i) => ({ term: { [f]: { value: g.values[i]! } } }));
+    for (let i = 0; i < starts.length; i += SAMPLE_BUCKETS) {
+      const part = starts.slice(i, i + SAMPLE_BUCKETS);
+      const ranges: Query[] = [];
+      let a = part[0]!;
+      let b = a + bucketMs;
+      for (const t of part.slice(1)) {
+        if (t === b) b += bucketMs;
+        else {
+          ranges.push(timeRange({ start: a, end: b }));
+          a = t;
+          b = t + bucketMs;
+        }
+      }
+      ranges.push(timeRange({ start: a, end: b }));
       searches.push({
-        size,
-        query: and(query, timeRange(h.window), ...terms),
-        sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
-        _source: false,
-        track_total_hits: false,
+        key,
+        body: {
+          size: 0,
+          query: and(query, ...terms, { bool: { should: ranges, minimum_should_match: 1 } }),
+          aggs: {
+            h: {
+              date_histogram: { field: '@timestamp', fixed_interval: `${bucketMs}ms`, min_doc_count: 1 },
+              aggs: {
+                s: {
+                  top_hits: {
+                    size,
+                    sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
+                    _source: false,
+                  },
+                },
+              },
+            },
+          },
+        },
       });
     }
-    const res = await run.es(() => run.client.msearch({ searches }));
+  }
+  const perBucket = new Map<string, Map<number, string[]>>();
+  for (let from = 0; from < searches.length; from += 50) {
+    const chunk = searches.slice(from, from + 50);
+    const res = await run.es(() =>
+      run.client.msearch({ searches: chunk.flatMap((s) => [{ index: run.index }, s.body]) }),
+    );
     res.responses.forEach((r, i) => {
       if ('error' in r) throw new Error(`sample search failed: ${JSON.stringify(r.error)}`);
-      out[from + i] = r.hits.hits.map((hit) => String(hit.sort?.[1] ?? hit._id));
+      const key = chunk[i]!.key;
+      let m = perBucket.get(key);
+      if (!m) {
+        m = new Map();
+        perBucket.set(key, m);
+      }
+      const h = r.aggregations?.h as estypes.AggregationsDateHistogramAggregate | undefined;
+      for (const b of (h?.buckets ?? []) as (estypes.AggregationsDateHistogramBucket &
+        Record<string, unknown>)[]) {
+        const top = b.s as estypes.AggregationsTopHitsAggregate;
+        m.set(
+          Number(b.key),
+          top.hits.hits.map((hit) => String(hit.sort?.[1] ?? hit._id)),
+        );
+      }
     });
   }
+  hits.forEach((h, i) => {
+    const m = perBucket.get(h.group.key);
+    const ids: string[] = [];
+    for (let t = h.window.start; t < h.window.end && ids.length < size; t += bucketMs) {
+      const b = m?.get(t);
+      if (b) ids.push(...b.slice(0, size - ids.length));
+    }
+    out[i] = ids;
+  });
   return out;
 }
 
