@@ -138,8 +138,9 @@ describe('rules', () => {
     expect((await call('GET', '/api/v1/rules/admin-probe/revisions/1', 'viewer')).json().text).toBe(RULE());
     expect((await call('GET', '/api/v1/rules/admin-probe/revisions/99', 'viewer')).statusCode).toBe(404);
 
-    expect((await call('GET', '/api/v1/rules', 'viewer')).json().items).toEqual([
-      expect.objectContaining({ id: 'admin-probe', revision: 4 }),
+    const listed = (await call('GET', '/api/v1/rules', 'viewer')).json().items;
+    expect(listed.filter((r: { source: string }) => r.source === 'api')).toEqual([
+      expect.objectContaining({ id: 'admin-probe', revision: 4, source: 'api', file: null }),
     ]);
     expect(t.ports.detection.changes).toEqual(['admin-probe', 'admin-probe', 'admin-probe', 'admin-probe']);
 
@@ -174,6 +175,121 @@ describe('rules', () => {
       ]),
     );
     expect(audit[0]).toMatchObject({ actor: expect.stringContaining('test-admin'), actor_role: 'admin' });
+  });
+
+  test('built-in file rules: listed with source and version, readable, disable/enable, not deletable, replaceable', async () => {
+    const BUILT_IN = 'api-key-many-ips';
+    const { loadRuleFiles } = await import('../parser/index.ts');
+    const files = await loadRuleFiles(t.config.detections.rulePaths);
+    expect(files.rules.length).toBeGreaterThanOrEqual(19);
+
+    const list = (await call('GET', '/api/v1/rules', 'viewer')).json().items as Record<string, unknown>[];
+    const fromFiles = list.filter((r) => r.source === 'file');
+    expect(fromFiles.map((r) => r.id).sort()).toEqual(files.rules.map((r) => r.id).sort());
+    const builtIn = fromFiles.find((r) => r.id === BUILT_IN)!;
+    expect(builtIn).toEqual({
+      id: BUILT_IN,
+      source: 'file',
+      file: 'detections/rules/api-keys.gwr',
+      revision: null,
+      version: files.rules.find((r) => r.id === BUILT_IN)!.version,
+      title: expect.any(String),
+      kind: expect.any(String),
+      severity: expect.any(String),
+      enabled: true,
+      created_at: null,
+      created_by: null,
+      updated_at: null,
+      updated_by: null,
+    });
+    expect(list.map((r) => r.id)).toEqual([...list.map((r) => r.id)].sort());
+
+    const got = await call('GET', `/api/v1/rules/${BUILT_IN}`, 'viewer');
+    expect(got.statusCode).toBe(200);
+    expect(got.json().rule.text).toMatch(new RegExp(`^rule ${BUILT_IN} \\{[\\s\\S]*\\}\\n$`));
+    expect(got.json().rule.text).not.toContain('rule api-key-new-asn');
+    expect(got.json().status).toEqual({ degraded: false });
+
+    // Disable: the file is untouched, the state is stored, the scheduler is told, the loader skips it.
+    const disabled = await call('POST', `/api/v1/rules/${BUILT_IN}/disable`, 'admin');
+    expect(disabled.statusCode).toBe(200);
+    expect(disabled.json()).toMatchObject({
+      id: BUILT_IN,
+      source: 'file',
+      enabled: false,
+      updated_by: expect.stringContaining('test-admin'),
+    });
+    expect(t.ports.detection.changes.at(-1)).toBe(BUILT_IN);
+    const { loadRuleSet } = await import('../detections/rule-set.ts');
+    const loaded = async () => (await loadRuleSet(t.config, t.it.es)).rules.find((r) => r.id === BUILT_IN);
+    expect((await loaded())?.enabled).toBe(false);
+    expect(
+      ((await call('GET', '/api/v1/rules', 'viewer')).json().items as Record<string, unknown>[]).find(
+        (r) => r.id === BUILT_IN,
+      ),
+    ).toMatchObject({ enabled: false });
+    expect((await call('POST', `/api/v1/rules/${BUILT_IN}/enable`, 'admin')).json()).toMatchObject({
+      enabled: true,
+    });
+    expect((await loaded())?.enabled).toBe(true);
+    expect((await call('POST', `/api/v1/rules/${BUILT_IN}/disable`, 'analyst')).statusCode).toBe(403);
+
+    // Not deletable, not editable in place: 409 problems saying what to do instead.
+    for (const [method, payload] of [
+      ['DELETE', undefined],
+      ['PUT', { text: RULE().replace('admin-probe', BUILT_IN) }],
+    ] as const) {
+      const r = await call(method, `/api/v1/rules/${BUILT_IN}`, 'admin', payload);
+      expect(r.statusCode, method).toBe(409);
+      expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(r.json()).toMatchObject({ type: 'urn:gatewatch:problem:rule-from-file' });
+      expect(r.json().detail).toContain('detections/rules/api-keys.gwr');
+    }
+    expect((await call('GET', `/api/v1/rules/${BUILT_IN}`, 'viewer')).statusCode).toBe(200);
+    expect((await call('GET', `/api/v1/rules/${BUILT_IN}/revisions`, 'viewer')).statusCode).toBe(404);
+    const runs = await call('GET', `/api/v1/rules/${BUILT_IN}/runs`, 'viewer');
+    expect(runs.statusCode).toBe(200);
+    expect(runs.json().runs).toEqual([]);
+    const preview = await call('POST', '/api/v1/rules/preview', 'analyst', {
+      rule_id: BUILT_IN,
+      from: '2026-02-01T00:00:00Z',
+      to: '2026-02-02T00:00:00Z',
+    });
+    expect(preview.statusCode).toBe(200);
+    const run = await call('POST', `/api/v1/rules/${BUILT_IN}/run`, 'admin');
+    expect(run.statusCode).toBe(200);
+    expect(run.json()).toMatchObject({ rule_id: BUILT_IN, outcome: 'ok' });
+
+    // A stored rule with the same id replaces the file rule until it is deleted.
+    const replacing = RULE().replace('admin-probe', BUILT_IN);
+    const created = await call('POST', '/api/v1/rules', 'admin', { text: replacing });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({
+      id: BUILT_IN,
+      source: 'api',
+      file: 'detections/rules/api-keys.gwr',
+      revision: 1,
+    });
+    const replaced = (
+      (await call('GET', '/api/v1/rules', 'viewer')).json().items as Record<string, unknown>[]
+    ).filter((r) => r.id === BUILT_IN);
+    expect(replaced).toEqual([expect.objectContaining({ source: 'api', title: 'Admin route probed' })]);
+    expect((await loaded())?.title).toBe('Admin route probed');
+    expect((await call('DELETE', `/api/v1/rules/${BUILT_IN}`, 'admin')).statusCode).toBe(204);
+    expect((await call('GET', `/api/v1/rules/${BUILT_IN}`, 'viewer')).json().rule).toMatchObject({
+      source: 'file',
+      revision: null,
+    });
+    expect((await loaded())?.title).not.toBe('Admin route probed');
+
+    await t.it.es.indices.refresh({ index: `${t.it.prefix}-audit` });
+    const audit = (await call('GET', '/api/v1/audit?size=100', 'admin')).json().items as {
+      action: string;
+      target_id: string;
+    }[];
+    expect(audit.filter((e) => e.target_id === BUILT_IN).map((e) => e.action)).toEqual(
+      expect.arrayContaining(['rule.disable', 'rule.enable', 'rule.create', 'rule.delete']),
+    );
   });
 
   test('invalid rule text: 422 with line and column; validate returns the diagnostics', async () => {

@@ -3,7 +3,7 @@
  * engine: the in-process evaluator for rule tests, the Elasticsearch executor for previews and
  * runs, the rule language's filter compiler for event search.
  */
-import type { Client } from '@elastic/elasticsearch';
+import { type Client, errors } from '@elastic/elasticsearch';
 import type {
   DetectionPort,
   EventSearchPage,
@@ -84,9 +84,16 @@ export class EngineDetectionPort implements DetectionPort {
   }
 
   async preview(rule: RuleIR, range: TimeRange): Promise<PreviewResult> {
-    const result = await runRuleOnElasticsearch(this.es, indexNames(this.prefix).eventsAlias, rule, range, {
-      maxGroups: this.maxGroups,
-    });
+    let result: Awaited<ReturnType<typeof runRuleOnElasticsearch>>;
+    try {
+      result = await runRuleOnElasticsearch(this.es, indexNames(this.prefix).eventsAlias, rule, range, {
+        maxGroups: this.maxGroups,
+      });
+    } catch (err) {
+      // Nothing ingested yet: no events index, so nothing to find.
+      if (isIndexNotFound(err)) return { incidents: [], detections: 0 };
+      throw err;
+    }
     const now = Date.now();
     return {
       incidents: result.detections.map((d) => toIncident(d, rule, now)),
@@ -97,7 +104,16 @@ export class EngineDetectionPort implements DetectionPort {
 
   async runNow(ruleId: string): Promise<RunRecord> {
     if (!this.scheduler) throw new Error('no detection scheduler in this process');
-    const records = await this.scheduler.runRule(ruleId);
+    let records: RunRecord[];
+    try {
+      records = await this.scheduler.runRule(ruleId);
+    } catch (err) {
+      // A failed run is recorded (outcome "error", with its reason) before the scheduler throws;
+      // "run now" answers with that record.
+      const [recorded] = await this.runHistory(ruleId, 1);
+      if (recorded?.outcome === 'error') return recorded;
+      throw err;
+    }
     const last = records[records.length - 1];
     if (!last) throw new Error(`unknown rule ${ruleId}`);
     return last;
@@ -211,4 +227,13 @@ export class ElasticsearchEventSearchPort implements EventSearchPort {
     });
     return r.hits.hits[0]?._source;
   }
+}
+
+function isIndexNotFound(err: unknown): boolean {
+  if (err instanceof errors.ResponseError) {
+    return (
+      (err.body as { error?: { type?: string } } | undefined)?.error?.type === 'index_not_found_exception'
+    );
+  }
+  return err instanceof Error && err.message.startsWith('index_not_found_exception');
 }

@@ -4,6 +4,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RuleConflictError, RuleExistsError, RuleNotFoundError } from '../api/rules/store.ts';
 import { loadConfig } from '../core/config/load.ts';
+import { loadRuleSetFrom } from '../detections/rule-set.ts';
 import { EmbeddedIngestAdmin } from './api-ports.ts';
 import { KvInventoryStore, SqliteAuditLog, SqliteKeyStore, SqliteRuleStore } from './api-stores.ts';
 import { EmbeddedStore } from './store.ts';
@@ -77,6 +78,26 @@ describe('embedded API stores', () => {
       'create',
     ]);
     expect((await rules.revision('r', 2))?.text).toBe('rule r { }');
+  });
+
+  it('rules: enabled state of file rules, applied by the rule-set loader', async () => {
+    const rules = new SqliteRuleStore(store);
+    expect(await rules.fileStates()).toEqual(new Map());
+    const config = loadConfig({ env: {} });
+    config.detections.rulePaths = ['detections/rules'];
+    const id = 'api-key-many-ips';
+    const loaded = async () => (await loadRuleSetFrom(config, rules)).rules.find((r) => r.id === id);
+    expect((await loaded())?.enabled).toBe(true);
+    expect(await rules.setFileEnabled(id, false, 'me')).toMatchObject({
+      id,
+      enabled: false,
+      updated_by: 'me',
+    });
+    expect((await rules.fileStates()).get(id)?.enabled).toBe(false);
+    expect((await loaded())?.enabled).toBe(false);
+    await rules.setFileEnabled(id, true, 'me');
+    expect((await loaded())?.enabled).toBe(true);
+    expect(await rules.list()).toEqual([]);
   });
 
   it('dead letters: listed newest first in pages, replayed through the normaliser', async () => {

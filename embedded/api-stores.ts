@@ -19,6 +19,7 @@ import {
   verifyRecord,
 } from '../api/auth/keys.ts';
 import {
+  type FileRuleState,
   type RuleChange,
   RuleConflictError,
   type RuleContent,
@@ -73,6 +74,10 @@ CREATE TABLE IF NOT EXISTS rule_revisions (
   revision INTEGER NOT NULL,
   doc TEXT NOT NULL,
   PRIMARY KEY (id, revision)
+);
+CREATE TABLE IF NOT EXISTS rule_file_states (
+  id TEXT PRIMARY KEY,
+  doc TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rule_runs (
   id TEXT PRIMARY KEY,
@@ -326,6 +331,19 @@ export class SqliteRuleStore implements RuleStore {
       .prepare('SELECT doc FROM rule_revisions WHERE id = ? AND revision = ?')
       .get(id, revision) as { doc: string } | undefined;
     return row ? (JSON.parse(row.doc) as RuleRevision) : undefined;
+  }
+
+  async fileStates(): Promise<Map<string, FileRuleState>> {
+    const rows = this.store.db.prepare('SELECT doc FROM rule_file_states').all() as { doc: string }[];
+    return new Map(rows.map((r) => JSON.parse(r.doc) as FileRuleState).map((state) => [state.id, state]));
+  }
+
+  async setFileEnabled(id: string, enabled: boolean, by: string): Promise<FileRuleState> {
+    const state: FileRuleState = { id, enabled, updated_at: new Date().toISOString(), updated_by: by };
+    this.store.db
+      .prepare('INSERT OR REPLACE INTO rule_file_states (id, doc) VALUES (?, ?)')
+      .run(id, JSON.stringify(state));
+    return state;
   }
 
   /** Current row (guarded by the revision read) and the immutable revision, in one transaction. */

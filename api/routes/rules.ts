@@ -3,10 +3,12 @@
  * diagnostics, test over supplied events and backtest over a past range (analyst), enable /
  * disable / run now (admin), run history and degraded status (viewer).
  */
+import { isAbsolute, relative } from 'node:path';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { IncidentSchema } from '../../core/schema/incident.ts';
-import { type Diagnostic, parseRules, type RuleIR } from '../../parser/index.ts';
+import { type CatalogueEntry, ruleCatalogue, ruleText } from '../../detections/rule-set.ts';
+import { type Diagnostic, loadRuleFiles, parseRules, type RuleIR } from '../../parser/index.ts';
 import type { AppContext } from '../app.ts';
 import { HttpProblem } from '../problem.ts';
 import { RuleConflictError, RuleExistsError, RuleNotFoundError, type StoredRule } from '../rules/store.ts';
@@ -43,22 +45,34 @@ const DiagnosticSchema = Type.Object({
   excerpt: Type.String(),
 });
 
-const StoredRuleSchema = Type.Object({
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T, description: string) =>
+  Type.Union([schema, Type.Null()], { description });
+
+/** Every rule, whether it comes from a rule file or was stored through the API. */
+const RuleSchema = Type.Object({
   id: Type.String(),
-  revision: Type.Integer(),
-  version: Type.String(),
+  source: Type.Union([Type.Literal('file'), Type.Literal('api')], {
+    description:
+      'file: a rule file (the built-in pack or your own files), read-only here but can be enabled and disabled; api: stored through this API, with revisions.',
+  }),
+  file: Nullable(
+    Type.String(),
+    'source file: the rule file it comes from; source api: the file rule it replaces (same id), if any.',
+  ),
+  revision: Nullable(Type.Integer(), 'API revision (source api); null for file rules.'),
+  version: Type.String({ description: 'Content hash of the rule (changes with its text).' }),
   title: Type.String(),
   kind: Type.String(),
   severity: Type.String(),
-  enabled: Type.Boolean(),
+  enabled: Type.Boolean({ description: 'Whether the rule is scheduled.' }),
   text: Type.String(),
-  created_at: Timestamp,
-  created_by: Type.String(),
-  updated_at: Timestamp,
-  updated_by: Type.String(),
+  created_at: Nullable(Timestamp, 'When it was stored (source api).'),
+  created_by: Nullable(Type.String(), 'Who stored it (source api).'),
+  updated_at: Nullable(Timestamp, 'Last change through the API (a file rule: last enable or disable).'),
+  updated_by: Nullable(Type.String(), 'Who made the last change through the API.'),
 });
 
-const RuleSummarySchema = Type.Omit(StoredRuleSchema, ['text']);
+const RuleSummarySchema = Type.Omit(RuleSchema, ['text']);
 
 const RevisionSchema = Type.Object({
   id: Type.String(),
@@ -107,8 +121,55 @@ const RuleIdParams = Type.Object(
   { additionalProperties: false },
 );
 
-const publicRule = ({ deleted: _d, ...rule }: StoredRule) => rule;
-const summary = ({ deleted: _d, text: _t, ...rule }: StoredRule) => rule;
+const displayPath = (file: string) => {
+  const rel = relative(process.cwd(), file);
+  return rel.startsWith('..') || isAbsolute(rel) ? file : rel;
+};
+
+type RuleView = Omit<
+  StoredRule,
+  'deleted' | 'revision' | 'created_at' | 'created_by' | 'updated_at' | 'updated_by'
+> & {
+  source: 'file' | 'api';
+  file: string | null;
+  revision: number | null;
+  created_at: string | null;
+  created_by: string | null;
+  updated_at: string | null;
+  updated_by: string | null;
+};
+
+/** An API-stored rule as the API shows it (`replaces`: the file rule of the same id). */
+function storedView(stored: StoredRule, replaces?: RuleIR): RuleView {
+  const { deleted: _d, ...rule } = stored;
+  return { ...rule, source: 'api', file: replaces ? displayPath(replaces.source.file) : null };
+}
+
+function view(entry: CatalogueEntry): RuleView {
+  if (entry.stored) return storedView(entry.stored, entry.file);
+  const rule = entry.file!;
+  return {
+    id: rule.id,
+    source: 'file',
+    file: displayPath(rule.source.file),
+    revision: null,
+    version: rule.version,
+    title: rule.title,
+    kind: rule.kind,
+    severity: rule.severity,
+    enabled: entry.enabled,
+    text: ruleText(rule),
+    created_at: null,
+    created_by: null,
+    updated_at: entry.state?.updated_at ?? null,
+    updated_by: entry.state?.updated_by ?? null,
+  };
+}
+
+const summary = ({ text: _t, ...rule }: RuleView) => rule;
+
+/** How long the rule files read for listing are reused before being read again. */
+const FILE_RULES_TTL_MS = 10_000;
 
 const MAX_PREVIEW_MS = 31 * 86_400_000;
 
@@ -163,6 +224,29 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     await detection.rulesChanged?.(id);
   };
 
+  // The rule files the detection workers load (the built-in pack and the operator's own).
+  let files: { rules: RuleIR[]; until: number } | undefined;
+  const fileRules = async (): Promise<RuleIR[]> => {
+    if (!files || files.until < Date.now()) {
+      const loaded = await loadRuleFiles(ctx.config.detections.rulePaths);
+      files = { rules: loaded.rules, until: Date.now() + FILE_RULES_TTL_MS };
+    }
+    return files.rules;
+  };
+  const catalogue = async () => ruleCatalogue(await fileRules(), store);
+  /** The rule of an id, from a file or stored, or a 404 problem. */
+  const find = async (id: string): Promise<CatalogueEntry> => {
+    const entry = (await catalogue()).find((e) => e.id === id);
+    if (!entry) throw new HttpProblem(404, 'rule-not-found', `rule ${id} does not exist`);
+    return entry;
+  };
+  const fileOnly = (entry: CatalogueEntry, what: string) =>
+    new HttpProblem(
+      409,
+      'rule-from-file',
+      `rule ${entry.id} comes from the rule file ${displayPath(entry.file!.source.file)}; it cannot be ${what} through the API. Disable it (POST /api/v1/rules/${entry.id}/disable), or store a rule with the same id (POST /api/v1/rules) to replace it.`,
+    );
+
   return async (app) => {
     app.get(
       '/rules',
@@ -170,11 +254,12 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         config: { access: 'read' },
         schema: {
           tags: ['rules'],
-          summary: 'List stored rules (without their text).',
+          summary:
+            'Every rule: from rule files (the built-in pack and your own) and stored through the API, with source, version and enabled state (without their text).',
           response: { 200: Type.Object({ items: Type.Array(RuleSummarySchema) }) },
         },
       },
-      async () => ({ items: (await store.list()).map(summary) }),
+      async () => ({ items: (await catalogue()).map((e) => summary(view(e))) }),
     );
 
     app.post(
@@ -276,9 +361,10 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         }
         let ruleText = text;
         if (rule_id !== undefined) {
-          const stored = await store.get(rule_id);
-          if (!stored) throw new HttpProblem(404, 'rule-not-found', `rule ${rule_id} does not exist`);
-          ruleText = stored.text;
+          const entry = await find(rule_id);
+          // A file rule is previewed as loaded (its includes and lists resolved from its file).
+          if (!entry.stored) return detection.preview({ ...entry.file!, enabled: true }, { start, end });
+          ruleText = entry.stored.text;
         }
         const [rule] = parseOrFail(ruleText!, true);
         return detection.preview(rule!, { start, end });
@@ -291,15 +377,14 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         config: { access: 'read' },
         schema: {
           tags: ['rules'],
-          summary: 'A stored rule with its text and run status.',
+          summary: 'A rule (from a file or stored) with its text and run status.',
           params: RuleIdParams,
-          response: { 200: Type.Object({ rule: StoredRuleSchema, status: RuleStatusSchema }) },
+          response: { 200: Type.Object({ rule: RuleSchema, status: RuleStatusSchema }) },
         },
       },
       async (request) => {
-        const rule = await store.get(request.params.id);
-        if (!rule) throw new HttpProblem(404, 'rule-not-found', `rule ${request.params.id} does not exist`);
-        return { rule: publicRule(rule), status: await detection.status(rule.id) };
+        const entry = await find(request.params.id);
+        return { rule: view(entry), status: await detection.status(entry.id) };
       },
     );
 
@@ -309,12 +394,13 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         config: { access: 'admin' },
         schema: {
           tags: ['rules'],
-          summary: 'Store a new rule (one rule per text; its id comes from the text).',
+          summary:
+            'Store a new rule (one rule per text; its id comes from the text). A rule with the id of a file rule replaces it until deleted.',
           body: Type.Object(
             { text: RuleText, enabled: Type.Optional(Type.Boolean({ default: true })) },
             { additionalProperties: false },
           ),
-          response: { 201: StoredRuleSchema, 409: problemResponse(409), 422: problemResponse(422) },
+          response: { 201: RuleSchema, 409: problemResponse(409), 422: problemResponse(422) },
         },
       },
       async (request, reply) => {
@@ -330,7 +416,11 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             version: stored.version,
           });
           await changed(stored.id);
-          return reply.code(201).header('location', `/api/v1/rules/${stored.id}`).send(publicRule(stored));
+          const replaces = (await fileRules()).find((r) => r.id === stored.id);
+          return reply
+            .code(201)
+            .header('location', `/api/v1/rules/${stored.id}`)
+            .send(storedView(stored, replaces));
         } catch (err) {
           mapError(err);
         }
@@ -343,13 +433,14 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         config: { access: 'admin' },
         schema: {
           tags: ['rules'],
-          summary: 'Replace the text of a rule (new revision).',
+          summary:
+            'Replace the text of a stored rule (new revision). A file rule is not changed here: 409 (store a rule with its id to replace it).',
           params: RuleIdParams,
           body: Type.Object(
             { text: RuleText, expected_revision: Type.Optional(Type.Integer({ minimum: 1 })) },
             { additionalProperties: false },
           ),
-          response: { 200: StoredRuleSchema, 409: problemResponse(409), 422: problemResponse(422) },
+          response: { 200: RuleSchema, 409: problemResponse(409), 422: problemResponse(422) },
         },
       },
       async (request) => {
@@ -357,8 +448,10 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         if (rule!.id !== request.params.id) {
           throw unprocessable(`the text defines rule ${rule!.id}, not ${request.params.id}`, []);
         }
+        const entry = await find(request.params.id);
+        if (!entry.stored) throw fileOnly(entry, 'changed');
         try {
-          const before = await store.get(request.params.id);
+          const before = entry.stored;
           const stored = await store.update(
             content(rule!, request.body.text),
             actorOf(request),
@@ -370,7 +463,7 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             version: stored.version,
           });
           await changed(stored.id);
-          return publicRule(stored);
+          return storedView(stored, entry.file);
         } catch (err) {
           mapError(err);
         }
@@ -383,12 +476,15 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         config: { access: 'admin' },
         schema: {
           tags: ['rules'],
-          summary: 'Delete a rule (its revisions are kept).',
+          summary:
+            'Delete a stored rule (its revisions are kept; a file rule it replaced runs again). File rules cannot be deleted: 409 (disable them).',
           params: RuleIdParams,
-          response: { 204: Type.Null({ description: 'Deleted.' }) },
+          response: { 204: Type.Null({ description: 'Deleted.' }), 409: problemResponse(409) },
         },
       },
       async (request, reply) => {
+        const entry = await find(request.params.id);
+        if (!entry.stored) throw fileOnly(entry, 'deleted');
         try {
           const stored = await store.delete(request.params.id, actorOf(request));
           await audit(ctx, request, 'rule.delete', 'rule', stored.id, { revision: stored.revision });
@@ -407,19 +503,28 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           config: { access: 'admin' },
           schema: {
             tags: ['rules'],
-            summary: `${enabled ? 'Enable' : 'Disable'} a rule.`,
+            summary: `${enabled ? 'Enable' : 'Disable'} a rule (stored or from a file; a file is left as it is).`,
             params: RuleIdParams,
-            response: { 200: StoredRuleSchema },
+            response: { 200: RuleSchema },
           },
         },
         async (request) => {
-          try {
-            const stored = await store.setEnabled(request.params.id, enabled, actorOf(request));
-            await audit(ctx, request, enabled ? 'rule.enable' : 'rule.disable', 'rule', stored.id, {
-              revision: stored.revision,
+          const entry = await find(request.params.id);
+          const action = enabled ? 'rule.enable' : 'rule.disable';
+          if (!entry.stored) {
+            const state = await store.setFileEnabled(entry.id, enabled, actorOf(request));
+            await audit(ctx, request, action, 'rule', entry.id, {
+              source: 'file',
+              file: displayPath(entry.file!.source.file),
             });
+            await changed(entry.id);
+            return view({ ...entry, state, enabled });
+          }
+          try {
+            const stored = await store.setEnabled(entry.id, enabled, actorOf(request));
+            await audit(ctx, request, action, 'rule', stored.id, { revision: stored.revision });
             await changed(stored.id);
-            return publicRule(stored);
+            return storedView(stored, entry.file);
           } catch (err) {
             mapError(err);
           }
@@ -440,8 +545,16 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       },
       async (request) => {
         const items = await store.revisions(request.params.id);
-        if (items.length === 0)
-          throw new HttpProblem(404, 'rule-not-found', `rule ${request.params.id} does not exist`);
+        if (items.length === 0) {
+          const entry = await find(request.params.id);
+          if (entry.source === 'file') {
+            throw new HttpProblem(
+              404,
+              'rule-not-found',
+              `rule ${entry.id} comes from the rule file ${displayPath(entry.file!.source.file)} and has no API revisions`,
+            );
+          }
+        }
         return { items };
       },
     );
@@ -481,14 +594,13 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         config: { access: 'admin' },
         schema: {
           tags: ['rules'],
-          summary: 'Run a stored rule now over its normal range.',
+          summary: 'Run a rule (stored or from a file) now over its normal range.',
           params: RuleIdParams,
           response: { 200: RunRecordSchema },
         },
       },
       async (request) => {
-        const rule = await store.get(request.params.id);
-        if (!rule) throw new HttpProblem(404, 'rule-not-found', `rule ${request.params.id} does not exist`);
+        const rule = await find(request.params.id);
         const record = await detection.runNow(rule.id);
         await audit(ctx, request, 'rule.run', 'rule', rule.id, {
           run_id: record.id,
@@ -514,8 +626,7 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         },
       },
       async (request) => {
-        const rule = await store.get(request.params.id);
-        if (!rule) throw new HttpProblem(404, 'rule-not-found', `rule ${request.params.id} does not exist`);
+        const rule = await find(request.params.id);
         const [status, runs] = await Promise.all([
           detection.status(rule.id),
           detection.runHistory(rule.id, request.query.limit ?? 50),

@@ -48,6 +48,17 @@ export interface RuleContent {
   text: string;
 }
 
+/**
+ * The enabled state an admin set through the API for a rule that comes from a rule file (the
+ * built-in pack or the operator's own files). The file stays as it is; loaders apply this.
+ */
+export interface FileRuleState {
+  id: string;
+  enabled: boolean;
+  updated_at: string;
+  updated_by: string;
+}
+
 export class RuleExistsError extends Error {
   override name = 'RuleExistsError';
 }
@@ -69,6 +80,9 @@ export interface RuleStore {
   delete(id: string, by: string): Promise<StoredRule>;
   revisions(id: string): Promise<RuleRevision[]>;
   revision(id: string, revision: number): Promise<RuleRevision | undefined>;
+  /** Enabled states set for file rules, by rule id. */
+  fileStates(): Promise<Map<string, FileRuleState>>;
+  setFileEnabled(id: string, enabled: boolean, by: string): Promise<FileRuleState>;
 }
 
 const mappings = {
@@ -229,6 +243,32 @@ export class ElasticsearchRuleStore implements RuleStore {
       if (isStatus(err, 404)) return undefined;
       throw err;
     }
+  }
+
+  async fileStates(): Promise<Map<string, FileRuleState>> {
+    const r = await this.client.search<FileRuleState & { doc_type: string }>({
+      index: this.index,
+      size: 10_000,
+      query: { term: { doc_type: 'file-state' } },
+      ignore_unavailable: true,
+    });
+    return new Map(
+      r.hits.hits.map((h) => {
+        const { doc_type: _d, ...state } = h._source!;
+        return [state.id, state];
+      }),
+    );
+  }
+
+  async setFileEnabled(id: string, enabled: boolean, by: string): Promise<FileRuleState> {
+    const state: FileRuleState = { id, enabled, updated_at: new Date().toISOString(), updated_by: by };
+    await this.client.index({
+      index: this.index,
+      id: `file-state:${id}`,
+      document: { doc_type: 'file-state', ...state },
+      refresh: true,
+    });
+    return state;
   }
 
   private async live(id: string) {
