@@ -25,6 +25,57 @@ describe('redaction', () => {
       expect(r.isSensitive(n), n).toBe(false);
   });
 
+  it('matches query parameter names by word, not by substring', () => {
+    for (const n of [
+      'token',
+      'tokens',
+      'access_token',
+      'accessToken',
+      'id_token',
+      'refresh-token',
+      'csrftoken',
+      'api_key',
+      'apikey',
+      'apiKey',
+      'x-goog-api-key',
+      'key',
+      'signing_key',
+      'password',
+      'newPassword',
+      'passwordHash',
+      'secret',
+      'clientSecret',
+      'signature',
+      'X-Amz-Credential',
+      'X-Amz-Security-Token',
+      'JSESSIONID',
+      'ocp-apim-subscription-key',
+    ]) {
+      expect(r.isSensitive(n), n).toBe(true);
+    }
+    for (const n of [
+      'tokenize',
+      'tokenizer',
+      'keyword',
+      'keys_only',
+      'secretary',
+      'obsession',
+      'design',
+      'side',
+    ])
+      expect(r.isSensitive(n), n).toBe(false);
+  });
+
+  it('keeps a tokenize parameter in clear while redacting a token next to it', () => {
+    const ev: EventDraft = {
+      url: { original: '/s?tokenize=true&token=abcdefgh', query: 'tokenize=true&token=abcdefgh' },
+    };
+    const out = r.apply(ev, {}, 'GET /s?tokenize=true&token=abcdefgh');
+    expect(ev.url?.query).toBe('tokenize=true&token=[REDACTED]');
+    expect(out).toBe('GET /s?tokenize=true&token=[REDACTED]');
+    expect(ev.gatewatch?.redacted).toEqual(['token']);
+  });
+
   it('redacts query values in url and the original line, keeping the rest verbatim', () => {
     const line = '1.2.3.4 "GET /p?a=%20x&token=abc&password=hunter2secret HTTP/1.1"';
     const ev: EventDraft = {

@@ -47,7 +47,14 @@ const KEEP = new Set([
   'sessioncount',
   'credentialtype',
 ]);
-const PARTS = [
+/**
+ * Sensitive words. A name is split into words (on - _ . and spaces, and at camelCase humps) and
+ * matched word by word — never by substring, so `tokenize`, `keyword` or `obsession` stay
+ * readable. A word matches when it is a root, a root's plural, a root with a common suffix
+ * (`tokenid`, `passwordhash`) or a compound ending in a root (`accesstoken`, `xapikey`,
+ * `clientsecret`, `jsessionid`).
+ */
+const ROOTS = [
   'token',
   'secret',
   'password',
@@ -58,11 +65,72 @@ const PARTS = [
   'privatekey',
   'signature',
   'credential',
-  'session',
   'cookie',
   'authorization',
   'subscriptionkey',
+  'sessionid',
+  'sessionkey',
 ];
+/** Matched as whole words (or with a suffix) only: they end ordinary words ("obsession"). */
+const WHOLE = ['session', 'jwt', 'otp', 'pwd', 'sig', 'sid'];
+const SUFFIXES = ['s', 'id', 'ids', 'value', 'hash', 'key', 'string'];
+/** `<qualifier> key` pairs: "api key", "access_key", "SecretKey", "ocp-apim-subscription-key". */
+const KEY_QUALIFIERS = [
+  'api',
+  'access',
+  'private',
+  'subscription',
+  'secret',
+  'signing',
+  'client',
+  'master',
+  'encryption',
+];
+
+function splitWords(name: string): string[] {
+  const out: string[] = [];
+  let word = '';
+  let prevLower = false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 45 || c === 95 || c === 46 || c === 32) {
+      if (word !== '') out.push(word);
+      word = '';
+      prevLower = false;
+      continue;
+    }
+    const upper = c >= 65 && c <= 90;
+    if (upper && prevLower && word !== '') {
+      out.push(word);
+      word = '';
+    }
+    word += upper ? String.fromCharCode(c + 32) : name[i];
+    prevLower = (c >= 97 && c <= 122) || (c >= 48 && c <= 57);
+  }
+  if (word !== '') out.push(word);
+  return out;
+}
+
+function sensitiveWord(w: string, previous: string | undefined): boolean {
+  for (const r of ROOTS) {
+    if (w.endsWith(r)) return true;
+    if (w.startsWith(r) && SUFFIXES.includes(w.slice(r.length))) return true;
+  }
+  for (const r of WHOLE) {
+    if (w === r || (w.startsWith(r) && SUFFIXES.includes(w.slice(r.length)))) return true;
+  }
+  if ((w === 'key' || w === 'keys') && previous !== undefined) {
+    for (const q of KEY_QUALIFIERS) if (previous.endsWith(q)) return true;
+  }
+  return false;
+}
+
+/** Whether some word of a name (or an adjacent pair) is sensitive. */
+export function hasSensitiveWord(name: string): boolean {
+  const words = splitWords(name);
+  for (let i = 0; i < words.length; i++) if (sensitiveWord(words[i]!, words[i - 1])) return true;
+  return false;
+}
 
 function compact(name: string): string {
   let out = '';
@@ -104,8 +172,7 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
     const c = compact(name);
     r = false;
     if (!keep.has(c) && !KEEP.has(c)) {
-      if (EXACT.has(lower) || extra.has(c) || c.startsWith('xauth')) r = true;
-      else for (const p of PARTS) if (c.includes(p)) r = true;
+      r = EXACT.has(lower) || extra.has(c) || c.startsWith('xauth') || hasSensitiveWord(name);
     }
     if (memo.size < 4096) memo.set(name, r);
     return r;
