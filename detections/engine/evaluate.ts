@@ -8,6 +8,7 @@
  * decide trailing absence up to its end). first_seen and baseline rules also read the
  * history before `range.start` from `events`.
  */
+import { getField, lookupField } from '../../core/schema/catalogue.ts';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
 import type {
   BaselineRule,
@@ -783,14 +784,36 @@ export function projector(fields: readonly string[]): (event: unknown) => Record
   const sorted = [...new Set(fields)].sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
   const kept: string[] = [];
   for (const f of sorted) if (!kept.some((k) => f.startsWith(`${k}.`))) kept.push(f);
-  const plan = kept.map((f) => ({
-    get: accessor(f),
-    path: f === '@timestamp' || f.includes('@') ? [f] : f.split('.'),
-  }));
+  // Plain catalogue fields are read by walking nested objects (as `accessor` does, shared
+  // prefixes walked once); the others (flattened sub-keys, names with '@') through `accessor`.
+  const root: ProjNode = { key: '', children: [] };
+  const special: { get: (e: unknown) => unknown; path: string[] }[] = [];
+  for (const f of kept) {
+    const info = lookupField(f);
+    const plain =
+      f !== '@timestamp' &&
+      !f.includes('@') &&
+      info !== undefined &&
+      info.name === f &&
+      info.type !== 'flattened';
+    if (!plain) {
+      special.push({ get: accessor(f), path: f === '@timestamp' || f.includes('@') ? [f] : f.split('.') });
+      continue;
+    }
+    let node = root;
+    const parts = f.split('.');
+    parts.forEach((part, i) => {
+      let next = node.children!.find((c) => c.key === part);
+      if (!next) {
+        next = i === parts.length - 1 ? { key: part, field: f } : { key: part, children: [] };
+        node.children!.push(next);
+      }
+      node = next;
+    });
+  }
   return (event) => {
-    const out: Record<string, unknown> = {};
-    for (let i = 0; i < plan.length; i++) {
-      const { get, path } = plan[i]!;
+    const out = root.children!.length > 0 ? walk(event, event, root.children!) : {};
+    for (const { get, path } of special) {
       const v = get(event);
       if (v === undefined) continue;
       let node = out;
@@ -807,4 +830,31 @@ export function projector(fields: readonly string[]): (event: unknown) => Record
     }
     return out;
   };
+}
+
+interface ProjNode {
+  key: string;
+  /** Leaf: the dotted field name. */
+  field?: string;
+  children?: ProjNode[];
+}
+
+/**
+ * `accessor` semantics for plain fields: a missing or non-object parent gives undefined; a
+ * missing leaf under existing parents falls back to `getField` (dotted keys).
+ */
+function walk(event: unknown, src: unknown, nodes: ProjNode[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const obj = src as Record<string, unknown>;
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i]!;
+    const v = obj[n.key];
+    if (n.field !== undefined) {
+      const value = v === undefined ? getField(event, n.field) : v;
+      if (value !== undefined) out[n.key] = value;
+    } else if (v !== null && typeof v === 'object') {
+      out[n.key] = walk(event, v, n.children!);
+    }
+  }
+  return out;
 }
