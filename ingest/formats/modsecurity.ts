@@ -78,9 +78,18 @@ function parseSlashTime(s: string): number | undefined {
   return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
 }
 
+/** `[name "value"]` parts of a v2 message, compiled once (global: lastIndex reset per use). */
+const PART_RES = new Map(
+  ['id', 'msg', 'severity', 'tag', 'data'].map((name) => [
+    name,
+    new RegExp(`\\[${name} "((?:[^"\\\\]|\\\\.){0,2000})"\\]`, 'g'),
+  ]),
+);
+
 function v2Message(s: string): Msg {
   const part = (name: string) => {
-    const re = new RegExp(`\\[${name} "((?:[^"\\\\]|\\\\.){0,2000})"\\]`, 'g');
+    const re = PART_RES.get(name)!;
+    re.lastIndex = 0;
     const out: string[] = [];
     for (let m = re.exec(s); m !== null && out.length < 32; m = re.exec(s)) out.push(m[1]!);
     return out;

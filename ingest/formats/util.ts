@@ -286,10 +286,23 @@ export function outcomeOf(status: number | undefined): 'success' | 'failure' | '
   return status < 400 ? 'success' : 'failure';
 }
 
+const VERSION_CACHE = new Map<string, string>();
+
 /** "HTTP/1.1" → "1.1", "HTTP/2.0" → "2", "h2" → "2"; undefined when absent. */
 export function httpVersion(v: unknown): string | undefined {
-  let s = str(v);
+  const s = str(v);
   if (s === undefined) return undefined;
+  // a handful of distinct values in practice: cached
+  let out = VERSION_CACHE.get(s);
+  if (out === undefined) {
+    out = httpVersionOf(s);
+    if (VERSION_CACHE.size < 256) VERSION_CACHE.set(s, out);
+  }
+  return out;
+}
+
+function httpVersionOf(v: string): string {
+  let s = v;
   if (s.startsWith('HTTP/') || s.startsWith('http/')) s = s.slice(5);
   else if (s === 'h2' || s === 'h2c') return '2';
   else if (s === 'h3') return '3';
@@ -371,13 +384,42 @@ export function splitHostPort(s: string): { host: string; port?: number } {
   return port === undefined ? { host } : { host, port };
 }
 
-const IPV4_RE = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+/**
+ * A canonical dotted quad ("203.0.113.9": four decimal parts 0-255, no leading zeros, nothing
+ * else) as an unsigned 32-bit number, or -1. Such strings are their own normalised form, so the
+ * common case needs neither ipaddr.js nor a cache entry (every client address differs).
+ */
+export function canonicalIPv4(s: string): number {
+  const n = s.length;
+  if (n < 7 || n > 15) return -1;
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return -1; // leading zero
+      part = part * 10 + (c - 48);
+      if (part > 255) return -1;
+      digits++;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return value * 256 + part;
+}
 
 /** A cheap syntactic IP check (v4 dotted quad, or something with colons and hex digits). */
 export function looksLikeIp(s: string | undefined): s is string {
   if (s === undefined || s.length < 2 || s.length > 45) return false;
   if (s.indexOf(':') >= 0) return /^[0-9A-Fa-f:.]+(?:%[\w.-]+)?$/.test(s) && s.indexOf(':::') < 0;
-  return IPV4_RE.test(s);
+  return canonicalIPv4(s) >= 0;
 }
 
 /** An IP for an `ip` field, or undefined (so a host name never breaks the strict mapping). */
@@ -501,6 +543,14 @@ function bracketToken(line: string, i: number): boolean {
   return j + 1 >= line.length || next === 32 || next === 9;
 }
 
+const VALID_METHODS = new Set<string>();
+
+function validMethod(m: string): boolean {
+  if (!/^[A-Z_-]{1,20}$/.test(m)) return false;
+  if (VALID_METHODS.size < 256) VALID_METHODS.add(m);
+  return true;
+}
+
 /** "GET /path?q HTTP/1.1" → parts; undefined when it does not look like a request line. */
 export function parseRequestLine(
   s: string | undefined,
@@ -510,7 +560,7 @@ export function parseRequestLine(
   if (sp1 <= 0) return undefined;
   const sp2 = s.lastIndexOf(' ');
   const m = method(s.slice(0, sp1));
-  if (m === undefined || !/^[A-Z_-]{1,20}$/.test(m)) return undefined;
+  if (m === undefined || !(VALID_METHODS.has(m) || validMethod(m))) return undefined;
   if (sp2 === sp1) return { method: m, target: s.slice(sp1 + 1) };
   const v = s.slice(sp2 + 1);
   if (!v.startsWith('HTTP/')) return { method: m, target: s.slice(sp1 + 1) };

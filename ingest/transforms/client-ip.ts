@@ -6,7 +6,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { EventDraft, RawRequest } from '../formats/types.ts';
-import { child } from '../formats/util.ts';
+import { canonicalIPv4, child } from '../formats/util.ts';
 import { Lru } from './lru.ts';
 
 export interface ClientIpConfig {
@@ -59,36 +59,7 @@ export function parseAddress(s: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   }
 }
 
-/**
- * A canonical dotted quad ("203.0.113.9": four decimal parts 0-255, no leading zeros, nothing
- * else) as an unsigned 32-bit number, or -1. Such strings are their own normalised form, so the
- * common case needs neither ipaddr.js nor a cache entry (every client address differs).
- */
-export function canonicalIPv4(s: string): number {
-  const n = s.length;
-  if (n < 7 || n > 15) return -1;
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || dots === 3) return -1;
-      value = value * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return -1; // leading zero
-      part = part * 10 + (c - 48);
-      if (part > 255) return -1;
-      digits++;
-    } else return -1;
-  }
-  if (dots !== 3 || digits === 0) return -1;
-  return value * 256 + part;
-}
+export { canonicalIPv4 };
 
 function parseRanges(list: readonly string[]): Range[] {
   const out: Range[] = [];
