@@ -83,6 +83,24 @@ export async function startIngest(
     ? setInterval(() => void inventory.flush().catch(() => undefined), 10_000)
     : undefined;
   inventoryTimer?.unref();
+  // Folding written events into the inventory is bookkeeping, not delivery: it runs right after
+  // the job (off its critical path, so the slot takes its next batch at once), in order.
+  let inventoryWork: Promise<void> = Promise.resolve();
+  const foldIntoInventory = (events: GatewatchEvent[]): void => {
+    if (!inventory || events.length === 0) return;
+    inventoryWork = inventoryWork.then(
+      () =>
+        new Promise<void>((resolve) =>
+          setImmediate(() => {
+            try {
+              if (inventory.add(events)) void inventory.flush().catch(() => undefined);
+            } finally {
+              resolve();
+            }
+          }),
+        ),
+    );
+  };
   const workers = Array.from({ length: options.workers ?? 0 }, () =>
     startIngestWorker({
       es,
@@ -94,9 +112,7 @@ export async function startIngest(
       lockMs: durationMs(config.ingest.jobLock),
       ...(inventory
         ? {
-            onWritten: async (events: GatewatchEvent[]) => {
-              if (inventory.add(events)) await inventory.flush().catch(() => undefined);
-            },
+            onWritten: foldIntoInventory,
           }
         : {}),
       ...(options.refresh !== undefined ? { refresh: options.refresh } : {}),
@@ -134,6 +150,7 @@ export async function startIngest(
     async close() {
       await http?.close();
       await Promise.all(workers.map((w) => w.close()));
+      await inventoryWork;
       if (inventoryTimer) clearInterval(inventoryTimer);
       await inventory?.flush().catch(() => undefined);
       await producer.close();
