@@ -9,6 +9,10 @@
  * ceilings measured in the same run on the same index: a bare count and a single composite
  * aggregation (gatewatch.route × 10 min, doc counts only) paged to the end. With --events above 1M
  * it measures 1M first, then adds events up to the target and measures again (growth).
+ *
+ * ES is the wall time spent waiting for Elasticsearch (transfer and JSON included), took the sum
+ * of Elasticsearch's own `took` over the aggregation and sample searches (sorted event reads of
+ * filter and sequence rules are not included), worker the rest of the run.
  */
 import { parseArgs } from 'node:util';
 import { Client } from '@elastic/elasticsearch';
@@ -100,7 +104,7 @@ async function ceilings(): Promise<{ countMs: number; compositeMs: number; docs:
           composite: {
             size: 1000,
             sources: [
-              { k: { terms: { field: 'source.ip' } } },
+              { k: { terms: { field: 'gatewatch.route' } } },
               { t: { date_histogram: { field: '@timestamp', fixed_interval: '10m' } } },
             ],
             ...(after ? { after: after as never } : {}),
@@ -120,6 +124,7 @@ interface Row {
   kind: string;
   detections: number;
   esMs: number;
+  tookMs: number;
   workerMs: number;
   degraded?: string;
   localMs?: number;
@@ -139,6 +144,7 @@ async function measure(
       kind: rule.kind,
       detections: r.detections.length,
       esMs: r.timing.esMs,
+      tookMs: r.timing.tookMs ?? 0,
       workerMs: r.timing.workerMs,
       ...(r.degraded ? { degraded: r.degraded.reason } : {}),
     };
@@ -162,6 +168,7 @@ async function measure(
       'kind'.padEnd(10),
       'det'.padStart(6),
       'ES'.padStart(9),
+      'took'.padStart(9),
       'worker'.padStart(9),
       'in-proc'.padStart(9),
     ].join(' '),
@@ -173,6 +180,7 @@ async function measure(
         r.kind.padEnd(10),
         String(r.detections).padStart(6),
         fmt(r.esMs).padStart(9),
+        fmt(r.tookMs).padStart(9),
         fmt(r.workerMs).padStart(9),
         (r.localMs !== undefined
           ? `${fmt(r.localMs)}${r.localDetections === r.detections ? '' : ` (${r.localDetections} det!)`}`
@@ -183,10 +191,11 @@ async function measure(
     );
   }
   const esTotal = rows.reduce((a, r) => a + r.esMs, 0);
+  const tookTotal = rows.reduce((a, r) => a + r.tookMs, 0);
   const worker = rows.reduce((a, r) => a + r.workerMs, 0);
   const local = rows.reduce((a, r) => a + (r.localMs ?? 0), 0);
   console.log(
-    `pack: ES ${fmt(esTotal)}, worker ${fmt(worker)}, total ${fmt(esTotal + worker)}${events ? `; in-process evaluator ${fmt(local)}` : ''}`,
+    `pack: ES ${fmt(esTotal)} (took ${fmt(tookTotal)}), worker ${fmt(worker)}, total ${fmt(esTotal + worker)}${events ? `; in-process evaluator ${fmt(local)}` : ''}`,
   );
   return { rows, ceil };
 }
@@ -206,6 +215,14 @@ try {
     console.log(`\nindexed ${(target - first).toLocaleString()} more events in ${fmt(ms2)}`);
     const b = await measure(target);
     const sum = (x: { rows: Row[] }) => x.rows.reduce((s, r) => s + r.esMs + r.workerMs, 0);
+    console.log(`\ngrowth per rule ${first.toLocaleString()} → ${target.toLocaleString()} (ES + worker):`);
+    for (const [i, r] of b.rows.entries()) {
+      const before = a.rows[i]!;
+      const x = (r.esMs + r.workerMs) / Math.max(1, before.esMs + before.workerMs);
+      console.log(
+        `  ${r.id.padEnd(44)} ${fmt(before.esMs + before.workerMs).padStart(9)} → ${fmt(r.esMs + r.workerMs).padStart(9)}  ×${x.toFixed(1)}  (detections ${before.detections} → ${r.detections})`,
+      );
+    }
     console.log(
       `\ngrowth ${first.toLocaleString()} → ${target.toLocaleString()}: pack ×${(sum(b) / sum(a)).toFixed(1)}, count ceiling ×${(b.ceil.countMs / a.ceil.countMs).toFixed(1)}, composite ceiling ×${(b.ceil.compositeMs / a.ceil.compositeMs).toFixed(1)}`,
     );

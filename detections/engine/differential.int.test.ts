@@ -255,6 +255,21 @@ describe('differential: Elasticsearch executor vs in-process evaluator', async (
   });
 });
 
+describe('differential across a day boundary (candidate pruning per day and boundary stretch)', async () => {
+  const pack = await loadRuleFiles(['detections/rules']);
+  const crossing: TimeRange = { start: START + 12 * H, end: START + 36 * H };
+  const rules = [...custom, ...pack.rules].filter((r) => r.kind === 'threshold' || r.kind === 'baseline');
+  it.each(rules.map((r) => [r.id, r] as const))('%s', async (_id, rule) => {
+    const local = evaluateRule(rule, events, crossing);
+    const remote = await runRuleOnElasticsearch(ctx.es, index, rule, crossing, {
+      pageSize: 250,
+      sliceDocs: 4000,
+    });
+    expect(remote.degraded).toEqual(local.degraded);
+    expect(remote.detections.map(comparable)).toEqual(local.detections.map(comparable));
+  });
+});
+
 describe('degraded limits', () => {
   it('too many groups is reported, not silent', async () => {
     const rule = custom.find((r) => r.id === 't-all-metrics')!;

@@ -68,11 +68,14 @@ export interface EsLimits {
 export interface EsRunResult {
   detections: Detection[];
   degraded?: Degraded;
-  timing: { esMs: number; workerMs: number };
+  /** esMs: waiting for Elasticsearch (wall); tookMs: its own `took` summed; workerMs: the rest. */
+  timing: { esMs: number; workerMs: number; tookMs?: number };
 }
 
 class Run {
   esMs = 0;
+  /** Sum of Elasticsearch's own `took` over the searches (server-side time, without transfer). */
+  tookMs = 0;
   readonly started = performance.now();
   readonly reasons: string[] = [];
   readonly client: Client;
@@ -94,7 +97,10 @@ class Run {
   async es<T>(fn: () => Promise<T>): Promise<T> {
     const t = performance.now();
     try {
-      return await fn();
+      const res = await fn();
+      const took = (res as { took?: unknown } | undefined)?.took;
+      if (typeof took === 'number') this.tookMs += took;
+      return res;
     } finally {
       this.esMs += performance.now() - t;
     }
@@ -213,7 +219,7 @@ export async function runRuleOnElasticsearch(
   return {
     detections,
     ...(run.reasons.length > 0 ? { degraded: { reason: run.reasons.join('; ') } } : {}),
-    timing: { esMs: run.esMs, workerMs: Math.max(0, total - run.esMs) },
+    timing: { esMs: run.esMs, workerMs: Math.max(0, total - run.esMs), tookMs: run.tookMs },
   };
 }
 
@@ -299,7 +305,32 @@ async function sequenceRule(run: Run, rule: SequenceRule, range: TimeRange): Pro
       ...rule.sequence.by.map((f): FilterExpr => ({ op: 'exists', field: f })),
     ],
   });
-  let events = await fetchEvents(run, q.query, range);
+  // A match holds Σ mᵢ events of its partition matching some step, all within `within`: the
+  // partitions (by their first key) that never reach that count in a stretch cannot match.
+  const { by, steps, maxSpanMs } = rule.sequence;
+  const needed = steps.reduce((a, s) => a + (s.absent ? 0 : s.minCount), 0);
+  let query = q.query;
+  if (by.length > 0 && needed >= 2) {
+    const counted = compileFilterQuery({
+      op: 'and',
+      args: [
+        rule.filter,
+        { op: 'or', args: steps.filter((s) => !s.absent).map((s) => s.filter) },
+        ...by.map((f): FilterExpr => ({ op: 'exists', field: f })),
+      ],
+    });
+    // an inexact (superset) query only counts more: still a superset of the candidates
+    const values = await countCandidates(
+      run,
+      counted.query,
+      by[0]!,
+      needed,
+      stretchesOf(range, 1, maxSpanMs),
+    );
+    if (values?.length === 0) return runSequence(rule, [], range, {});
+    if (values && values.length <= TERMS_CHUNK) query = and(query, { terms: { [by[0]!]: values } });
+  }
+  let events = await fetchEvents(run, query, range);
   if (!q.exact) {
     const pred = compileFilter(rule.filter);
     events = events.filter((e) => pred(e.event) && seq.candidate(e.event));
@@ -402,21 +433,17 @@ async function pruneGroups(
     min = minEvents(having, plan.metrics, single);
   }
   const distinct = distinctBound(having, plan.metrics);
-  if (min < 2 && !distinct) return undefined;
-  const extend = windowMs - bucketMs;
-  const sliceLen = Math.max(1, Math.floor(DAY_MS / bucketMs)) * bucketMs;
-  const stretches: TimeRange[] = [];
-  for (let x = Math.floor(range.start / sliceLen) * sliceLen; x < range.end; x += sliceLen) {
-    stretches.push({ start: Math.max(range.start, x), end: Math.min(range.end, x + sliceLen) });
-    const next = x + sliceLen;
-    if (extend > 0 && next > range.start && next < range.end)
-      stretches.push({
-        start: Math.max(range.start, next - extend),
-        end: Math.min(range.end, next + extend),
-      });
-  }
+  const where = whereBound(having, plan.metrics);
+  if (min < 2 && !distinct && !where) return undefined;
+  const stretches = stretchesOf(range, bucketMs, windowMs - bucketMs);
   let values: estypes.FieldValue[] | undefined;
-  if (min >= 2) {
+  if (where && where.min >= min) {
+    // `count(where) >= T` needs T events matching `where`: count only those (a superset query
+    // for an inexact `where` only counts more)
+    const q = and(query, compileFilterQuery(where.where).query);
+    values = await countCandidates(run, q, field, where.min, stretches);
+    if (values?.length === 0) return { values };
+  } else if (min >= 2) {
     values = await countCandidates(run, query, field, min, stretches);
     if (values?.length === 0) return { values };
   }
@@ -425,6 +452,38 @@ async function pruneGroups(
     if (narrowed) values = narrowed;
   }
   return values ? { values } : undefined;
+}
+
+/**
+ * Day-long slices of `range` aligned to `bucketMs` and, when `extend` > 0, the stretches
+ * [x − extend, x + extend) around each slice boundary x: every span of length ≤ extend + bucketMs
+ * starting on a bucket lies inside one of them.
+ */
+function stretchesOf(range: TimeRange, bucketMs: number, extend: number): TimeRange[] {
+  const sliceLen = Math.max(1, Math.floor(DAY_MS / bucketMs)) * bucketMs;
+  const out: TimeRange[] = [];
+  for (let x = Math.floor(range.start / sliceLen) * sliceLen; x < range.end; x += sliceLen) {
+    out.push({ start: Math.max(range.start, x), end: Math.min(range.end, x + sliceLen) });
+    const next = x + sliceLen;
+    if (extend > 0 && next > range.start && next < range.end)
+      out.push({ start: Math.max(range.start, next - extend), end: Math.min(range.end, next + extend) });
+  }
+  return out;
+}
+
+/** The `count(where) >= T` conjunct of `having` with the highest T (T ≥ 2). */
+function whereBound(having: HavingExpr, metrics: Metric[]): { where: FilterExpr; min: number } | undefined {
+  const conjuncts = having.op === 'and' ? having.args : [having];
+  let best: { where: FilterExpr; min: number } | undefined;
+  for (const c of conjuncts) {
+    if (c.op !== 'cmp') continue;
+    const m = metrics.find((x) => x.name === c.metric);
+    if (m?.fn !== 'count' || !m.where || !Number.isFinite(c.value)) continue;
+    const min =
+      c.cmp === '>=' || c.cmp === '==' ? Math.ceil(c.value) : c.cmp === '>' ? Math.floor(c.value) + 1 : 0;
+    if (min >= 2 && (!best || min > best.min)) best = { where: m.where, min };
+  }
+  return best;
 }
 
 /**
@@ -882,13 +941,17 @@ async function compositeFs(
   query: Query,
   read: TimeRange,
   split: number,
-  withSource: boolean,
+  /** 'lite': the earliest in-range time only (cur.id and cur.source left empty). */
+  mode: 'source' | 'id' | 'lite',
+  keep?: Set<string>,
 ): Promise<Map<string, FsBucket>> {
+  const withSource = mode === 'source';
   const kinds = fields.map(fieldKind);
   const sources = fields.map((field, i) => ({ [`k${i}`]: { terms: { field } } }));
   const out = new Map<string, FsBucket>();
   let after: Record<string, estypes.FieldValue> | undefined;
   let cells = 0;
+  const size = mode === 'lite' ? CANDIDATES_PAGE : run.limits.pageSize;
   for (;;) {
     if (run.overBudget()) break;
     const res = await run.es(() =>
@@ -898,7 +961,7 @@ async function compositeFs(
         query: and(query, timeRange(read)),
         aggs: {
           g: {
-            composite: { size: run.limits.pageSize, sources, ...(after ? { after } : {}) },
+            composite: { size, sources, ...(after ? { after } : {}) },
             aggs: {
               pre: {
                 filter: timeRange({ start: read.start, end: split }),
@@ -906,15 +969,18 @@ async function compositeFs(
               },
               cur: {
                 filter: timeRange({ start: split, end: read.end }),
-                aggs: {
-                  x: {
-                    top_hits: {
-                      size: 1,
-                      sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
-                      _source: withSource,
-                    },
-                  },
-                },
+                aggs:
+                  mode === 'lite'
+                    ? { x: { min: { field: '@timestamp' } } }
+                    : {
+                        x: {
+                          top_hits: {
+                            size: 1,
+                            sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
+                            _source: withSource,
+                          },
+                        },
+                      },
               },
             },
           },
@@ -924,23 +990,64 @@ async function compositeFs(
     const agg = res.aggregations?.g as estypes.AggregationsCompositeAggregate | undefined;
     const buckets = (agg?.buckets ?? []) as (estypes.AggregationsCompositeBucket & Record<string, unknown>)[];
     for (const b of buckets) {
+      const key = fields.map(
+        (_, i) => (canonicalValue(kinds[i]!, b.key[`k${i}`]) ?? b.key[`k${i}`]) as string | number | boolean,
+      );
+      // a document with several values of the first field also yields keys of other chunks
+      if (keep && !keep.has(String(key[0]))) continue;
       if (++cells > run.limits.maxGroups) {
         run.degrade(`more than ${run.limits.maxGroups} first_seen keys: the rest were not evaluated`);
         return out;
       }
-      const key = fields.map(
-        (_, i) => (canonicalValue(kinds[i]!, b.key[`k${i}`]) ?? b.key[`k${i}`]) as string | number | boolean,
-      );
       const pre = b.pre as { doc_count: number; m: { value: number | null } };
-      const cur = b.cur as { doc_count: number; x: { hits: { hits: estypes.SearchHit<unknown>[] } } };
+      const cur = b.cur as {
+        doc_count: number;
+        x: { hits?: { hits: estypes.SearchHit<unknown>[] }; value?: number | null };
+      };
       const fb: FsBucket = { key };
       if (pre.doc_count > 0 && pre.m.value !== null) fb.preMax = pre.m.value;
-      const top = cur.x.hits.hits[0];
-      if (cur.doc_count > 0 && top) fb.cur = { ts: hitTs(top), id: hitId(top), source: top._source };
+      if (mode === 'lite') {
+        if (cur.doc_count > 0 && typeof cur.x.value === 'number')
+          fb.cur = { ts: cur.x.value, id: '', source: undefined };
+      } else {
+        const top = cur.x.hits?.hits[0];
+        if (cur.doc_count > 0 && top) fb.cur = { ts: hitTs(top), id: hitId(top), source: top._source };
+      }
       out.set(groupKeyOf(key), fb);
     }
     after = agg?.after_key as Record<string, estypes.FieldValue> | undefined;
     if (buckets.length === 0 || !after) break;
+  }
+  return out;
+}
+
+/** The earliest event (by @timestamp, event.id) of each query, batched in multi-searches. */
+async function earliestHits(
+  run: Run,
+  queries: Query[],
+  withSource: boolean,
+): Promise<(estypes.SearchHit<unknown> | undefined)[]> {
+  const out: (estypes.SearchHit<unknown> | undefined)[] = [];
+  for (let from = 0; from < queries.length; from += 200) {
+    const chunk = queries.slice(from, from + 200);
+    const res = await run.es(() =>
+      run.client.msearch({
+        searches: chunk.flatMap((query) => [
+          { index: run.index },
+          {
+            size: 1,
+            query,
+            sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
+            _source: withSource,
+            track_total_hits: false,
+          },
+        ]),
+      }),
+    );
+    for (const r of res.responses) {
+      if ('error' in r) throw new Error(`first_seen search failed: ${JSON.stringify(r.error)}`);
+      out.push(r.hits.hits[0]);
+    }
   }
   return out;
 }
@@ -955,11 +1062,14 @@ async function firstSeenRule(
   const fs = rule.firstSeen;
   const keyFields = [...fs.groupBy, ...fs.fields];
   const read = { start: range.start - fs.historyMs, end: range.end };
-  const keys = await compositeFs(run, keyFields, query, read, range.start, true);
+  // Pass 1 (aggregations, no hits): the latest history time and the earliest in-range time of
+  // every key and group. Pass 2: the earliest in-range event (id, source) of the new keys
+  // only, and the group's earliest event id where both earliest times are equal.
+  const keys = await compositeFs(run, keyFields, query, read, range.start, 'lite');
   const groups = fs.ignoreNewGroups
-    ? await compositeFs(run, fs.groupBy, query, read, range.start, false)
+    ? await compositeFs(run, fs.groupBy, query, read, range.start, 'lite')
     : undefined;
-  const out: Detection[] = [];
+  const chosen: { k: FsBucket; tie?: FsBucket }[] = [];
   for (const k of keys.values()) {
     const x = k.cur;
     if (!x) continue;
@@ -967,10 +1077,47 @@ async function firstSeenRule(
     if (groups) {
       const g = groups.get(groupKeyOf(k.key.slice(0, fs.groupBy.length)));
       const preKnown = g?.preMax !== undefined && g.preMax >= x.ts - fs.historyMs;
-      const curBefore = g?.cur !== undefined && (g.cur.ts < x.ts || (g.cur.ts === x.ts && g.cur.id < x.id));
-      if (!preKnown && !curBefore) continue;
+      if (!preKnown) {
+        if (!g?.cur || g.cur.ts > x.ts) continue;
+        if (g.cur.ts === x.ts) {
+          chosen.push({ k, tie: g });
+          continue;
+        }
+      }
     }
-    out.push(firstSeenDetection(rule, keyFields, k.key, x.ts, x.id, x.source));
+    chosen.push({ k });
   }
+  const inRange = timeRange({ start: range.start, end: range.end });
+  const byKey = (fields: string[], key: (string | number | boolean)[]): Query[] =>
+    fields.map((f, i) => ({ term: { [f]: { value: key[i]! } } }));
+  const firsts = await earliestHits(
+    run,
+    chosen.map((c) => and(query, inRange, ...byKey(keyFields, c.k.key))),
+    true,
+  );
+  const ties = chosen.filter((c) => c.tie);
+  const tieFirsts = await earliestHits(
+    run,
+    ties.map((c) => and(query, inRange, ...byKey(fs.groupBy, c.tie!.key))),
+    false,
+  );
+  const groupFirst = new Map<FsBucket, estypes.SearchHit<unknown> | undefined>();
+  ties.forEach((c, i) => {
+    groupFirst.set(c.k, tieFirsts[i]);
+  });
+  const out: Detection[] = [];
+  chosen.forEach((c, i) => {
+    const hit = firsts[i];
+    if (!hit) return;
+    const ts = hitTs(hit);
+    const id = hitId(hit);
+    if (c.tie) {
+      const g = groupFirst.get(c.k);
+      if (!g) return;
+      const gts = hitTs(g);
+      if (!(gts < ts || (gts === ts && hitId(g) < id))) return;
+    }
+    out.push(firstSeenDetection(rule, keyFields, c.k.key, ts, id, hit._source));
+  });
   return out;
 }
