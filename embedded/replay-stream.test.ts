@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { evaluateRule, projector, ruleFields, ruleStream } from '../detections/engine/evaluate.ts';
 import type { SharedFilters } from '../detections/engine/filter.ts';
 import { generateEvents, prng } from '../detections/engine/generate.ts';
+import { accessor } from '../detections/engine/values.ts';
 import { loadRuleFiles } from '../parser/index.ts';
 import { INVENTORY_FIELDS, readLines, replayRange } from './replay.ts';
 
@@ -53,6 +54,41 @@ describe('rules streamed event by event', () => {
       total += expected.detections.length;
     });
     expect(total).toBeGreaterThan(10);
+  });
+});
+
+describe('projector', () => {
+  it('keeps what accessor reads for each field (missing, null, arrays, non-object parents, dotted keys)', () => {
+    const fields = [
+      '@timestamp',
+      'event.id',
+      'source.ip',
+      'source.as.number',
+      'source.as.organization.name',
+      'user.name',
+      'user.id',
+      'tags',
+      'gatewatch.extra.route_name',
+      'labels.env',
+      'url.path',
+    ];
+    const events: unknown[] = [
+      {},
+      { '@timestamp': '2025-01-01T00:00:00Z', event: { id: 'x' }, source: { ip: '10.0.0.1', as: null } },
+      { source: 'not an object', user: { name: null }, tags: ['a', null, 'b'] },
+      { source: { as: { number: [1, 2], organization: 'flat' } }, user: [] },
+      { 'user.name': 'dotted-top', user: { id: 7 }, source: { 'as.number': 64500 } },
+      { gatewatch: { extra: { route_name: 'r', 'a.b': 1 } }, labels: { env: 'prod' }, url: { path: '/a' } },
+    ];
+    const project = projector(fields);
+    for (const e of events) {
+      const p = project(e);
+      const viaJson = JSON.parse(JSON.stringify(p));
+      for (const f of fields) {
+        expect(accessor(f)(p), `${f} of ${JSON.stringify(e)}`).toEqual(accessor(f)(e));
+        expect(accessor(f)(viaJson), `${f} of ${JSON.stringify(e)} (JSON)`).toEqual(accessor(f)(e));
+      }
+    }
   });
 });
 

@@ -746,21 +746,14 @@ export function ruleStream(
 
 /**
  * Every event field a rule can read: filters (rule, metrics, steps, until), group and join
- * keys, metric fields, template references, entities, suppression keys and evidence fields,
- * plus `@timestamp` and `event.id`.
+ * keys, metric fields, template field references, entities, suppression keys and evidence
+ * fields, plus `@timestamp` and `event.id`.
  */
 export function ruleFields(rule: RuleIR): string[] {
   const out = new Set<string>(['@timestamp', 'event.id']);
   const visit = (node: unknown, key: string | undefined) => {
     if (typeof node === 'string') {
-      if (
-        key === 'field' ||
-        key === 'fields' ||
-        key === 'groupBy' ||
-        key === 'by' ||
-        key === 'keyFields' ||
-        key === 'ref'
-      )
+      if (key === 'field' || key === 'fields' || key === 'groupBy' || key === 'by' || key === 'keyFields')
         out.add(node);
       return;
     }
@@ -768,8 +761,14 @@ export function ruleFields(rule: RuleIR): string[] {
       for (const v of node) visit(v, key);
       return;
     }
-    if (node !== null && typeof node === 'object')
-      for (const [k, v] of Object.entries(node as Record<string, unknown>)) visit(v, k);
+    if (node === null || typeof node !== 'object') return;
+    const o = node as Record<string, unknown>;
+    // template references: metrics and builtins are answered before the event is read
+    if (typeof o.ref === 'string') {
+      if (o.kind === 'field' || lookupField(o.ref) !== undefined) out.add(o.ref);
+      return;
+    }
+    for (const [k, v] of Object.entries(o)) visit(v, k);
   };
   visit(rule, undefined);
   return [...out].sort();
@@ -785,7 +784,9 @@ export function projector(fields: readonly string[]): (event: unknown) => Record
   const kept: string[] = [];
   for (const f of sorted) if (!kept.some((k) => f.startsWith(`${k}.`))) kept.push(f);
   // Plain catalogue fields are read by walking nested objects (as `accessor` does, shared
-  // prefixes walked once); the others (flattened sub-keys, names with '@') through `accessor`.
+  // prefixes walked once, in one generated function building object literals); the others
+  // (flattened sub-keys, names with '@') through `accessor`. Missing fields may be present as
+  // undefined (JSON drops them; readers cannot tell the difference).
   const root: ProjNode = { key: '', children: [] };
   const special: { get: (e: unknown) => unknown; path: string[] }[] = [];
   for (const f of kept) {
@@ -793,6 +794,7 @@ export function projector(fields: readonly string[]): (event: unknown) => Record
     const plain =
       f !== '@timestamp' &&
       !f.includes('@') &&
+      /^[A-Za-z0-9_.]+$/.test(f) &&
       info !== undefined &&
       info.name === f &&
       info.type !== 'flattened';
@@ -811,8 +813,32 @@ export function projector(fields: readonly string[]): (event: unknown) => Record
       node = next;
     });
   }
+  const lines: string[] = [];
+  let vars = 0;
+  // Property reads are hoisted; a missing or non-object parent reads from EMPTY and yields
+  // undefined, its leaves' getField fallbacks are only evaluated under an object parent.
+  const guarded = (src: string, nodes: ProjNode[]): string =>
+    `{ ${nodes
+      .map((n) => {
+        const key = JSON.stringify(n.key);
+        if (n.field !== undefined) {
+          const v = `v${vars++}`;
+          lines.push(`const ${v} = ${src}[${key}];`);
+          return `${key}: ${v} === undefined ? getField(e, ${JSON.stringify(n.field)}) : ${v}`;
+        }
+        const v = `v${vars++}`;
+        lines.push(`const ${v} = ${src}[${key}];`);
+        lines.push(`const ${v}o = ${v} !== null && typeof ${v} === 'object' ? ${v} : EMPTY;`);
+        return `${key}: ${v}o === EMPTY ? undefined : ${guarded(`${v}o`, n.children!)}`;
+      })
+      .join(', ')} }`;
+  const body = guarded('e', root.children!);
+  const build = new Function('getField', 'EMPTY', `return (e) => { ${lines.join(' ')} return ${body}; };`)(
+    getField,
+    EMPTY_SOURCE,
+  ) as (e: unknown) => Record<string, unknown>;
   return (event) => {
-    const out = root.children!.length > 0 ? walk(event, event, root.children!) : {};
+    const out = build(event);
     for (const { get, path } of special) {
       const v = get(event);
       if (v === undefined) continue;
@@ -839,22 +865,5 @@ interface ProjNode {
   children?: ProjNode[];
 }
 
-/**
- * `accessor` semantics for plain fields: a missing or non-object parent gives undefined; a
- * missing leaf under existing parents falls back to `getField` (dotted keys).
- */
-function walk(event: unknown, src: unknown, nodes: ProjNode[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const obj = src as Record<string, unknown>;
-  for (let i = 0; i < nodes.length; i++) {
-    const n = nodes[i]!;
-    const v = obj[n.key];
-    if (n.field !== undefined) {
-      const value = v === undefined ? getField(event, n.field) : v;
-      if (value !== undefined) out[n.key] = value;
-    } else if (v !== null && typeof v === 'object') {
-      out[n.key] = walk(event, v, n.children!);
-    }
-  }
-  return out;
-}
+/** Stands for a missing or non-object parent in generated projections (its fields read undefined). */
+const EMPTY_SOURCE: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
