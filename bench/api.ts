@@ -11,10 +11,14 @@
  *   request's scheduled start, so a stall is not hidden (no coordinated omission);
  * - closed loop with BENCH_CONCURRENCY connections: the sustainable requests/s.
  * Target: p99 < 25 ms at 500 req/s for listing.
+ *
+ * Next to latency, each row shows CPU per request: the API process (this process, where the
+ * app runs), Elasticsearch (its node's process CPU) and the load generator (its child
+ * process). On a small machine they share the cores, so their sum bounds the request rate.
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
+import net from 'node:net';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { buildApp, installApiIndices } from '../api/app.ts';
@@ -34,10 +38,141 @@ interface LoadResult {
   p90: number;
   p99: number;
   max: number;
+  /** CPU ms the load generator itself used. */
+  cpuMs: number;
+}
+
+/** CPU ms per request of each process, measured around one load run. */
+interface CpuPerRequest {
+  api: number;
+  es: number;
+  load: number;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Load generator (child process)
+
+/**
+ * A minimal HTTP/1.1 keep-alive client for the load generator: one request at a time per
+ * connection, the response read to its Content-Length. The generator shares the machine with
+ * the server, Elasticsearch and Redis, so it spends as little CPU as it can (Node's http.Agent
+ * costs several times more per request). Up to `max` connections per origin; beyond that a
+ * request waits for a free one (that wait counts in its latency).
+ */
+class RawHttpPool {
+  private readonly idle: RawConnection[] = [];
+  private readonly waiting: (() => void)[] = [];
+  private open = 0;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly max: number;
+
+  constructor(origin: URL, max: number) {
+    this.host = origin.hostname;
+    this.port = Number(origin.port);
+    this.max = max;
+  }
+
+  /** The response status (0 when the connection failed or the reply was unreadable). */
+  private takeIdle(): RawConnection | undefined {
+    for (let conn = this.idle.pop(); conn; conn = this.idle.pop()) {
+      if (conn.reusable) return conn;
+      conn.destroy();
+      this.open--;
+    }
+    return undefined;
+  }
+
+  async get(path: string, headers: string): Promise<number> {
+    let conn = this.takeIdle();
+    if (!conn && this.open < this.max) {
+      this.open++;
+      conn = new RawConnection(this.host, this.port);
+    }
+    while (!conn) {
+      await new Promise<void>((r) => this.waiting.push(r));
+      conn = this.takeIdle();
+      if (!conn && this.open < this.max) {
+        this.open++;
+        conn = new RawConnection(this.host, this.port);
+      }
+    }
+    const status = await conn.request(`GET ${path} HTTP/1.1\r\nHost: ${this.host}\r\n${headers}\r\n`);
+    if (conn.reusable) this.idle.push(conn);
+    else {
+      conn.destroy();
+      this.open--;
+    }
+    this.waiting.shift()?.();
+    return status;
+  }
+
+  close(): void {
+    for (const c of this.idle) c.destroy();
+  }
+}
+
+class RawConnection {
+  reusable = true;
+  private readonly socket: net.Socket;
+  private head: Buffer[] = [];
+  private remaining = -1;
+  private status = 0;
+  private done: ((status: number) => void) | undefined;
+
+  constructor(host: string, port: number) {
+    this.socket = net.connect({ host, port, noDelay: true });
+    this.socket.on('data', (chunk) => this.onData(chunk));
+    const fail = () => {
+      this.reusable = false;
+      this.finish(0);
+    };
+    this.socket.on('error', fail);
+    this.socket.on('close', fail);
+  }
+
+  request(bytes: string): Promise<number> {
+    return new Promise((resolve) => {
+      this.done = resolve;
+      this.head = [];
+      this.remaining = -1;
+      this.socket.write(bytes);
+    });
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private finish(status: number) {
+    const done = this.done;
+    this.done = undefined;
+    done?.(status);
+  }
+
+  private onData(chunk: Buffer) {
+    if (this.remaining < 0) {
+      this.head.push(chunk);
+      const buffered = this.head.length === 1 ? chunk : Buffer.concat(this.head);
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const header = buffered.subarray(0, end).toString('latin1');
+      this.status = Number(header.slice(9, 12));
+      const length = /\r\ncontent-length:\s*(\d+)/i.exec(header);
+      if (!length || /\r\nconnection:\s*close/i.test(header)) this.reusable = false;
+      if (!length) return this.finish(0);
+      this.remaining = Number(length[1]) - (buffered.length - end - 4);
+    } else {
+      this.remaining -= chunk.length;
+    }
+    if (this.remaining === 0) this.finish(this.status);
+    else if (this.remaining < 0) {
+      // More bytes than announced: not a reply this client can trust.
+      this.reusable = false;
+      this.finish(0);
+    }
+  }
+}
 
 async function generate(
   urls: string[],
@@ -47,18 +182,22 @@ async function generate(
   seconds: number,
   concurrency: number,
 ): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(concurrency, 64) });
+  const pools = new Map<string, RawHttpPool>();
+  const targets = urls.map((u) => {
+    const url = new URL(u);
+    const pool = pools.get(url.origin) ?? new RawHttpPool(url, Math.max(concurrency, 64));
+    pools.set(url.origin, pool);
+    return { pool, path: `${url.pathname}${url.search}` };
+  });
+  const headers = `Authorization: Bearer ${token}\r\n`;
   const latencies: number[] = [];
   let errors = 0;
   let n = 0;
-  const once = (url: string) =>
-    new Promise<boolean>((resolve) => {
-      const req = http.get(url, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode === 200));
-      });
-      req.on('error', () => resolve(false));
-    });
+  const once = async (i: number) => {
+    const target = targets[i % targets.length]!;
+    return (await target.pool.get(target.path, headers)) === 200;
+  };
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   const end = start + seconds * 1000;
   if (mode === 'open') {
@@ -69,10 +208,11 @@ async function generate(
       if (scheduled >= end) break;
       const wait = scheduled - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const url = urls[n++ % urls.length]!;
+      // A timer may fire a little early: latency then counts from the actual send.
+      const from = Math.min(scheduled, performance.now());
       inflight.push(
-        once(url).then((ok) => {
-          latencies.push(performance.now() - scheduled);
+        once(n++).then((ok) => {
+          latencies.push(performance.now() - from);
           if (!ok) errors++;
         }),
       );
@@ -83,7 +223,7 @@ async function generate(
       Array.from({ length: concurrency }, async () => {
         while (performance.now() < end) {
           const t0 = performance.now();
-          const ok = await once(urls[n++ % urls.length]!);
+          const ok = await once(n++);
           latencies.push(performance.now() - t0);
           if (!ok) errors++;
         }
@@ -91,7 +231,8 @@ async function generate(
     );
   }
   const elapsed = (performance.now() - start) / 1000;
-  agent.destroy();
+  const cpu = process.cpuUsage(cpu0);
+  for (const pool of pools.values()) pool.close();
   latencies.sort((a, b) => a - b);
   const q = (p: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
@@ -104,6 +245,7 @@ async function generate(
     p90: q(0.9),
     p99: q(0.99),
     max: latencies[latencies.length - 1] ?? Number.NaN,
+    cpuMs: (cpu.user + cpu.system) / 1000,
   };
 }
 
@@ -216,6 +358,26 @@ async function main() {
     ceiling.get('/constant', async () => ({ ok: true }));
     const ceilingUrl = await ceiling.listen({ host: '127.0.0.1', port: 0 });
 
+    const esCpuMs = async () => {
+      const r = await es.nodes.stats({ node_id: '_local', metric: 'process' });
+      return Object.values(r.nodes)[0]?.process?.cpu?.total_in_millis ?? Number.NaN;
+    };
+    const measured = async (run: () => Promise<LoadResult>): Promise<[LoadResult, CpuPerRequest]> => {
+      const api0 = process.cpuUsage();
+      const es0 = await esCpuMs();
+      const r = await run();
+      const api = process.cpuUsage(api0);
+      const es1 = await esCpuMs();
+      return [
+        r,
+        {
+          api: (api.user + api.system) / 1000 / r.requests,
+          es: (es1 - es0) / r.requests,
+          load: r.cpuMs / r.requests,
+        },
+      ];
+    };
+
     const listing = [
       `${apiUrl}/api/v1/incidents?limit=50`,
       `${apiUrl}/api/v1/incidents?limit=50&status=new&severity=high&severity=critical`,
@@ -225,35 +387,35 @@ async function main() {
     // Warm up caches (key, JIT, Elasticsearch query caches).
     await runLoad(listing, token, 'closed', 0, 3, 4);
 
-    const rows: [string, LoadResult][] = [];
-    rows.push([
-      'ceiling: bare Fastify constant',
-      await runLoad([`${ceilingUrl}/constant`], token, 'open', rate, seconds, 0),
-    ]);
-    rows.push([
-      'ceiling: bare Fastify constant',
-      await runLoad([`${ceilingUrl}/constant`], token, 'closed', 0, seconds, concurrency),
-    ]);
-    rows.push([
-      'GET /api/v1/incidents (4 query mixes)',
-      await runLoad(listing, token, 'open', rate, seconds, 0),
-    ]);
-    rows.push([
-      'GET /api/v1/incidents (4 query mixes)',
-      await runLoad(listing, token, 'closed', 0, seconds, concurrency),
-    ]);
+    const rows: [string, LoadResult, CpuPerRequest][] = [];
+    const row = async (name: string, run: () => Promise<LoadResult>) => {
+      rows.push([name, ...(await measured(run))]);
+    };
+    await row('ceiling: bare Fastify constant', () =>
+      runLoad([`${ceilingUrl}/constant`], token, 'open', rate, seconds, 0),
+    );
+    await row('ceiling: bare Fastify constant', () =>
+      runLoad([`${ceilingUrl}/constant`], token, 'closed', 0, seconds, concurrency),
+    );
+    await row('GET /api/v1/incidents (4 query mixes)', () =>
+      runLoad(listing, token, 'open', rate, seconds, 0),
+    );
+    await row('GET /api/v1/incidents (4 query mixes)', () =>
+      runLoad(listing, token, 'closed', 0, seconds, concurrency),
+    );
 
     const f = (x: number) => x.toFixed(2).padStart(8);
     console.log(
       `\n${count} incidents, loopback, load generator in a second process; open loop at ${rate} req/s, closed loop with ${concurrency} connections, ${seconds} s each\n`,
     );
     console.log(
-      `${'target'.padEnd(40)} ${'mode'.padEnd(14)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p90 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} errors`,
+      `${'target'.padEnd(40)} ${'mode'.padEnd(14)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p90 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} errors   CPU ms/request: api + es + load = total`,
     );
-    for (const [name, r] of rows) {
+    const c = (x: number) => x.toFixed(3);
+    for (const [name, r, cpu] of rows) {
       const mode = r.mode === 'open' ? `open ${rate}/s` : `closed x${concurrency}`;
       console.log(
-        `${name.padEnd(40)} ${mode.padEnd(14)} ${f(r.requests / r.seconds)} ${f(r.p50)} ${f(r.p90)} ${f(r.p99)} ${f(r.max)} ${r.errors}`,
+        `${name.padEnd(40)} ${mode.padEnd(14)} ${f(r.requests / r.seconds)} ${f(r.p50)} ${f(r.p90)} ${f(r.p99)} ${f(r.max)} ${String(r.errors).padEnd(8)} ${c(cpu.api)} + ${c(cpu.es)} + ${c(cpu.load)} = ${c(cpu.api + cpu.es + cpu.load)}`,
       );
     }
     const target = rows[2]![1];
