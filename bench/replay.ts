@@ -74,6 +74,9 @@ console.log(
 console.log(
   `  incidents ${result.incidents.length}, dead letters ${result.deadLetters}; target ≥ 100,000 events/s`,
 );
+console.log(
+  `  CPU by thread: main (store, rules, inventory) ${(result.cpuMs.main / 1000).toFixed(1)} s, worker (read, normalise, serialise) ${((result.cpuMs.worker ?? 0) / 1000).toFixed(1)} s`,
+);
 console.log(`    all rules on events as they are stored         ${result.streamMs.toFixed(0)} ms`);
 for (const r of [...result.rules].sort((a, b) => b.ms - a.ms).slice(0, 5))
   console.log(`    ${`${r.id} (at the end)`.padEnd(46)} ${r.ms.toFixed(0)} ms`);

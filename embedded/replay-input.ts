@@ -22,33 +22,36 @@ export async function* readLineBatches(path: string): AsyncGenerator<string[]> {
     ? createReadStream(path).pipe(createGunzip())
     : createReadStream(path, { highWaterMark: 1 << 20 });
   let rest: Buffer | undefined;
-  const push = (lines: string[], buf: Buffer, start: number, end: number, cr: boolean) => {
-    if (end <= start) return;
-    if (cr) {
-      const at = buf.indexOf(13, start);
-      if (at >= 0 && at < end) {
-        for (const part of buf.toString('utf8', start, end).split('\r'))
-          if (part.length > 0) lines.push(part);
-        return;
+  // Whole lines are decoded at once ('\n' never occurs inside a UTF-8 sequence, so this reads
+  // the same as decoding line by line), then split.
+  const split = (text: string, lines: string[]) => {
+    const cr = text.includes('\r');
+    for (const line of text.split('\n')) {
+      if (!cr) {
+        if (line.length > 0) lines.push(line);
+        continue;
       }
+      const body = line.endsWith('\r') ? line.slice(0, -1) : line;
+      if (body.includes('\r')) {
+        for (const part of body.split('\r')) if (part.length > 0) lines.push(part);
+      } else if (body.length > 0) lines.push(body);
     }
-    lines.push(buf.toString('utf8', start, end));
   };
   for await (const piece of input as AsyncIterable<Buffer>) {
     const buf = rest === undefined ? piece : Buffer.concat([rest, piece]);
-    const cr = buf.indexOf(13) >= 0;
-    const lines: string[] = [];
-    let start = 0;
-    for (let nl = buf.indexOf(10, start); nl >= 0; nl = buf.indexOf(10, start)) {
-      push(lines, buf, start, nl > start && buf[nl - 1] === 13 ? nl - 1 : nl, cr);
-      start = nl + 1;
+    const nl = buf.lastIndexOf(10);
+    if (nl < 0) {
+      rest = buf;
+      continue;
     }
-    rest = start < buf.length ? buf.subarray(start) : undefined;
+    const lines: string[] = [];
+    split(buf.toString('utf8', 0, nl), lines);
+    rest = nl + 1 < buf.length ? buf.subarray(nl + 1) : undefined;
     if (lines.length > 0) yield lines;
   }
   if (rest !== undefined) {
     const lines: string[] = [];
-    push(lines, rest, 0, rest[rest.length - 1] === 13 ? rest.length - 1 : rest.length, true);
+    split(rest.toString('utf8'), lines);
     if (lines.length > 0) yield lines;
   }
 }
@@ -74,6 +77,8 @@ export interface InputOptions {
    * is all the main thread parses (the full documents only go to the store).
    */
   fields?: string[];
+  /** Filled in at the end: CPU time of the worker thread (ms), when one ran. */
+  stats?: { workerCpuMs?: number };
 }
 
 /** Normalised input: events as store rows, in input order, and the records that failed. */
@@ -159,7 +164,7 @@ export async function* inputBatches(files: string[], options: InputOptions): Asy
 }
 
 /** Messages from the worker (embedded/replay-worker.ts). */
-export type WorkerMessage = { batch: InputBatch } | { done: true } | { error: string };
+export type WorkerMessage = { batch: InputBatch } | { done: true; cpuMs: number } | { error: string };
 
 /** Batches in flight between the worker and the main thread (bounds memory). */
 export const WORKER_CREDITS = 8;
@@ -202,7 +207,10 @@ async function* threadBatches(files: string[], options: InputOptions): AsyncGene
       }
       const m = queue.shift()!;
       if ('error' in m) throw new Error(m.error);
-      if ('done' in m) return;
+      if ('done' in m) {
+        if (options.stats) options.stats.workerCpuMs = m.cpuMs;
+        return;
+      }
       worker.postMessage('ack');
       yield m.batch;
     }

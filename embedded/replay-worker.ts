@@ -49,7 +49,8 @@ try {
         await post({ batch: normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts) });
     }
   }
-  port.postMessage({ done: true } satisfies WorkerMessage);
+  const cpu = process.threadCpuUsage();
+  port.postMessage({ done: true, cpuMs: (cpu.user + cpu.system) / 1000 } satisfies WorkerMessage);
 } catch (err) {
   port.postMessage({ error: (err as Error).stack ?? String(err) } satisfies WorkerMessage);
 }

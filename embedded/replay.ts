@@ -85,6 +85,8 @@ export interface ReplayResult {
   rules: { id: string; detections: number; degraded?: string; ms: number }[];
   /** Time the streamed rules spent on the events as they were stored (all rules together). */
   streamMs: number;
+  /** CPU time of the main thread and of the normalising worker thread (when one ran), ms. */
+  cpuMs: { main: number; worker?: number };
   elapsedMs: number;
 }
 
@@ -121,6 +123,8 @@ export function replayRange(
 
 export async function replay(files: string[], options: ReplayOptions): Promise<ReplayResult> {
   const started = performance.now();
+  const cpuStart = process.threadCpuUsage();
+  const inputStats: { workerCpuMs?: number } = {};
   const { store } = options;
   const source = options.source ?? 'replay';
   const receivedAt = (options.now ?? Date.now)();
@@ -205,6 +209,7 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
       // paced replays are slow by design: normalise in process
       thread: speed === 0,
       fields,
+      stats: inputStats,
     })) {
       records += batch.records;
       for (const d of batch.deadLetters) {
@@ -281,6 +286,13 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
     createdIncidents,
     rules: perRule,
     streamMs,
+    cpuMs: {
+      main: (() => {
+        const c = process.threadCpuUsage(cpuStart);
+        return (c.user + c.system) / 1000;
+      })(),
+      ...(inputStats.workerCpuMs !== undefined ? { worker: inputStats.workerCpuMs } : {}),
+    },
     elapsedMs: performance.now() - started,
   };
 }
