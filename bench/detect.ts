@@ -47,6 +47,11 @@ if (!esUrl) {
   stop = () => node.dispose();
   esUrl = node.url;
 }
+// an interrupted run still stops the node it started (finally blocks do not run on signals)
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    void (stop?.() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
 const es = new Client({ node: esUrl, requestTimeout: 600_000, maxRetries: 0 });
 const { rules, diagnostics } = await loadRuleFiles(['detections/rules']);
 if (diagnostics.some((d) => d.severity === 'error')) throw new Error('built-in pack has errors');

@@ -186,6 +186,7 @@ export async function runRuleOnElasticsearch(
       slide,
       t.window.sizeMs,
       range,
+      true,
     );
     const groups = await bucketize(run, plan, filter.query, t.groupBy, slide, range, restrict);
     const hits = thresholdWindows(
@@ -345,6 +346,8 @@ function numOrNull(v: unknown): number {
 /** Candidate values of the first group-by field: only these groups can fire. */
 interface Restriction {
   values: estypes.FieldValue[];
+  /** When set, only these times can hold a firing window of the candidates. */
+  ranges?: TimeRange[];
 }
 
 /** Values per terms query (index.max_terms_count is 65,536). */
@@ -409,6 +412,8 @@ async function pruneGroups(
   bucketMs: number,
   windowMs: number,
   range: TimeRange,
+  /** Also narrow to the windows that can fire (threshold rules: no history is read). */
+  fine = false,
 ): Promise<Restriction | undefined> {
   if (groupBy.length === 0) return undefined;
   const field = groupBy[0]!;
@@ -437,21 +442,162 @@ async function pruneGroups(
   if (min < 2 && !distinct && !where) return undefined;
   const stretches = stretchesOf(range, bucketMs, windowMs - bucketMs);
   let values: estypes.FieldValue[] | undefined;
-  if (where && where.min >= min) {
-    // `count(where) >= T` needs T events matching `where`: count only those (a superset query
-    // for an inexact `where` only counts more)
-    const q = and(query, compileFilterQuery(where.where).query);
-    values = await countCandidates(run, q, field, where.min, stretches);
+  let bound: { q: Query; min: number } | undefined;
+  // `count(where) >= T` needs T events matching `where`: count only those (a superset query
+  // for an inexact `where` only counts more)
+  if (where && where.min >= min)
+    bound = { q: and(query, compileFilterQuery(where.where).query), min: where.min };
+  else if (min >= 2) bound = { q: query, min };
+  let ranges: TimeRange[] | undefined;
+  if (bound) {
+    values = await countCandidates(run, bound.q, field, bound.min, stretches);
     if (values?.length === 0) return { values };
-  } else if (min >= 2) {
-    values = await countCandidates(run, query, field, min, stretches);
-    if (values?.length === 0) return { values };
+    if (fine && values) {
+      const w = await windowCandidates(run, bound.q, field, bound.min, values, bucketMs, windowMs, range);
+      if (w) {
+        values = w.values;
+        ranges = w.ranges;
+        if (values.length === 0) return { values };
+      }
+    }
   }
   if (distinct) {
     const narrowed = await distinctCandidates(run, query, field, distinct, stretches, values);
     if (narrowed) values = narrowed;
+    if (fine && values && values.length > 0 && !ranges) {
+      const w = await windowCandidates(
+        run,
+        query,
+        field,
+        distinct.min,
+        values,
+        bucketMs,
+        windowMs,
+        range,
+        distinct.field,
+      );
+      if (w) {
+        values = w.values;
+        ranges = w.ranges;
+      }
+    }
   }
-  return values ? { values } : undefined;
+  return values ? { values, ...(ranges ? { ranges } : {}) } : undefined;
+}
+
+/**
+ * Second stage for threshold rules: the candidates' event counts per bucket (a composite over
+ * (field, bucket) without sub-aggregations) give the windows that can reach `min`; only those
+ * values and the union of those windows need reading. A window outside the union has fewer than
+ * `min` events, so reading less of it cannot make it fire. Undefined past maxGroups cells.
+ */
+async function windowCandidates(
+  run: Run,
+  query: Query,
+  field: string,
+  min: number,
+  within: estypes.FieldValue[],
+  bucketMs: number,
+  windowMs: number,
+  range: TimeRange,
+  /** Count distinct values of this field instead of events. */
+  distinctField?: string,
+): Promise<{ values: estypes.FieldValue[]; ranges?: TimeRange[] } | undefined> {
+  const kind = fieldKind(field);
+  const counts = new Map<
+    string,
+    { v: estypes.FieldValue; b: Map<number, number>; d: Map<number, Set<string>> }
+  >();
+  let cells = 0;
+  const days = stretchesOf(range, bucketMs, 0);
+  for (let i = 0; i < within.length; i += TERMS_CHUNK) {
+    const chunk = within.slice(i, i + TERMS_CHUNK);
+    const keep = new Set(chunk.map(String));
+    const q = and(query, { terms: { [field]: chunk } });
+    for (const day of days) {
+      let after: Record<string, estypes.FieldValue> | undefined;
+      for (;;) {
+        const res = await run.es(() =>
+          run.client.search({
+            index: run.index,
+            size: 0,
+            query: and(q, timeRange(day)),
+            aggs: {
+              c: {
+                composite: {
+                  size: CANDIDATES_PAGE,
+                  sources: [
+                    { g: { terms: { field } } },
+                    { t: { date_histogram: { field: '@timestamp', fixed_interval: `${bucketMs}ms` } } },
+                    ...(distinctField ? [{ f: { terms: { field: distinctField } } }] : []),
+                  ],
+                  ...(after ? { after } : {}),
+                },
+              },
+            },
+          }),
+        );
+        const c = res.aggregations?.c as estypes.AggregationsCompositeAggregate | undefined;
+        const buckets = (c?.buckets ?? []) as estypes.AggregationsCompositeBucket[];
+        for (const b of buckets) {
+          const g = b.key.g as estypes.FieldValue;
+          const k = String(g);
+          if (!keep.has(k)) continue;
+          if (++cells > run.limits.maxGroups) return undefined;
+          let e = counts.get(k);
+          if (!e) {
+            e = { v: kind === 'boolean' ? k : g, b: new Map(), d: new Map() };
+            counts.set(k, e);
+          }
+          const t = Number(b.key.t);
+          if (distinctField) {
+            let set = e.d.get(t);
+            if (!set) {
+              set = new Set();
+              e.d.set(t, set);
+            }
+            set.add(String(b.key.f));
+            e.b.set(t, 1);
+          } else e.b.set(t, b.doc_count);
+        }
+        after = c?.after_key as Record<string, estypes.FieldValue> | undefined;
+        if (buckets.length === 0 || !after) break;
+      }
+    }
+  }
+  const per = Math.round(windowMs / bucketMs);
+  const spans: TimeRange[] = [];
+  const values: estypes.FieldValue[] = [];
+  for (const e of counts.values()) {
+    const starts = new Set<number>();
+    for (const t of e.b.keys())
+      for (let j = 0; j < per; j++) {
+        const s = t - j * bucketMs;
+        if (s >= range.start && s + windowMs <= range.end) starts.add(s);
+      }
+    let fires = false;
+    for (const s of starts) {
+      let sum = 0;
+      if (distinctField) {
+        const seen = new Set<string>();
+        for (let j = 0; j < per; j++) for (const x of e.d.get(s + j * bucketMs) ?? []) seen.add(x);
+        sum = seen.size;
+      } else for (let j = 0; j < per; j++) sum += e.b.get(s + j * bucketMs) ?? 0;
+      if (sum >= min) {
+        spans.push({ start: s, end: s + windowMs });
+        fires = true;
+      }
+    }
+    if (fires) values.push(e.v);
+  }
+  spans.sort((a, b) => a.start - b.start);
+  const ranges: TimeRange[] = [];
+  for (const sp of spans) {
+    const last = ranges[ranges.length - 1];
+    if (last && sp.start <= last.end) last.end = Math.max(last.end, sp.end);
+    else ranges.push({ ...sp });
+  }
+  return { values, ...(ranges.length <= 1000 ? { ranges } : {}) };
 }
 
 /**
@@ -679,8 +825,11 @@ async function bucketize(
   else
     for (let i = 0; i < restrict.values.length; i += TERMS_CHUNK) {
       const values = restrict.values.slice(i, i + TERMS_CHUNK);
+      const times: Query[] = restrict.ranges
+        ? [{ bool: { should: restrict.ranges.map(timeRange), minimum_should_match: 1 } }]
+        : [];
       chunks.push({
-        q: and(query, { terms: { [groupBy[0]!]: values } }),
+        q: and(query, { terms: { [groupBy[0]!]: values } }, ...times),
         keep: new Set(values.map(String)),
       });
     }
