@@ -342,6 +342,8 @@ interface BoolQuery {
   filter: estypes.QueryDslQueryContainer[];
   must: estypes.QueryDslQueryContainer[];
 }
+/** Date fields that follow the index order closely: ascending by them reverses it. */
+type WindowField = 'created_at' | 'last_seen';
 
 export class ElasticsearchIncidentRepository implements IncidentRepository {
   readonly index: string;
@@ -350,8 +352,11 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
   private readonly maxAttempts: number;
 
   private readonly client: Client;
-  /** created_at extent of the index; sizes oldest-first probes only (never decides what a page holds). */
-  private extent: { min: number; max: number; count: number; until: number } | undefined;
+  /** Extent of a date field in the index; sizes ascending-order windows only (never decides what a page holds). */
+  private readonly extents = new Map<
+    WindowField,
+    { min: number; max: number; count: number; until: number }
+  >();
 
   constructor(client: Client, prefix: string, options: EsIncidentRepositoryOptions = {}) {
     this.client = client;
@@ -371,11 +376,12 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
    * - severity (desc): the page's first severity rank is read in index order (one rank, then
    *   created_at desc, id desc is the index order); only a page crossing into lower ranks runs
    *   the general sort over those lower ranks;
-   * - created_at asc (oldest first): a reversed index order would put every document through the
-   *   top-k heap, so the search is bounded to `created_at <= t` (a doc-id range on the sorted
-   *   index) with t sized from the index's extent; if the window holds less than a page, it
-   *   grows, and at last the unbounded search runs. Each answer is exact: the window only ever
-   *   excludes documents that sort after everything the page returns.
+   * - created_at or last_seen asc (oldest first): a reversed index order would put every
+   *   document through the top-k heap, so the search is bounded to `field <= t` (for created_at a
+   *   doc-id range on the sorted index) with t sized from the field's extent; if the window holds
+   *   less than a page, it grows, and at last the unbounded search runs. Each answer is exact: the
+   *   window only ever excludes documents that sort after everything the page returns;
+   * - severity asc: rank by rank from the lowest, each rank oldest first in windows.
    */
   async list(q: IncidentQuery): Promise<IncidentPage> {
     const sort = q.sort ?? 'created_at';
@@ -386,8 +392,10 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
     let hits: PageHit[];
     if (sort === 'severity' && order === 'desc') {
       hits = await this.bySeverityDesc(query, q.severity, limit, after);
-    } else if (sort === 'created_at' && order === 'asc') {
-      hits = await this.oldestFirst(query, limit, after);
+    } else if (sort === 'severity' && order === 'asc') {
+      hits = await this.bySeverityAsc(query, q.severity, limit, after);
+    } else if ((sort === 'created_at' || sort === 'last_seen') && order === 'asc') {
+      hits = await this.ascending(query, sort, sortFields(sort), limit, after);
     } else {
       hits = await this.page(query, sortFields(sort), order, limit + 1, after);
     }
@@ -447,51 +455,82 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
     return [...hits, ...rest];
   }
 
-  private async oldestFirst(
+  private async bySeverityAsc(
     query: BoolQuery,
+    severities: Severity[] | undefined,
     limit: number,
     after: SortValues | undefined,
   ): Promise<PageHit[]> {
-    const fields = sortFields('created_at');
-    const extent = await this.createdExtent();
-    const from = after ? after[0] : extent?.min;
-    if (extent && extent.count > 0 && typeof from === 'number' && Number.isFinite(from)) {
+    const ranks = (severities?.length ? severities : SEVERITIES).map((s) => SEVERITY_RANK[s]);
+    const first = after ? after[0] : Math.min(...ranks);
+    if (typeof first !== 'number' || !Number.isInteger(first) || first < 1 || first > 4) {
+      throw new InvalidCursorError('cursor is not one this API issued');
+    }
+    const hits: PageHit[] = [];
+    for (let rank = first; rank <= 4 && hits.length <= limit; rank++) {
+      if (rank !== first && !ranks.includes(rank)) continue;
+      const within = await this.ascending(
+        { filter: [...query.filter, { term: { severity_rank: rank } }], must: query.must },
+        'created_at',
+        ['created_at', 'id'],
+        limit - hits.length,
+        rank === first ? after?.slice(1) : undefined,
+      );
+      hits.push(...within.map((h) => ({ source: h.source, sort: [rank, ...h.sort] })));
+    }
+    return hits;
+  }
+
+  /** Up to limit + 1 hits in ascending `fields` order (the first being `field`), searched in windows. */
+  private async ascending(
+    query: BoolQuery,
+    field: WindowField,
+    fields: string[],
+    limit: number,
+    after: SortValues | undefined,
+  ): Promise<PageHit[]> {
+    const extent = await this.extentOf(field);
+    const from = after ? after[0] : extent.min;
+    if (extent.count > 0 && typeof from === 'number' && Number.isFinite(from)) {
       const perMs = extent.count / Math.max(1, extent.max - extent.min);
       let span = Math.max(60_000, (4 * (limit + 1)) / perMs);
       for (let probe = 0; probe < 2; probe++, span *= 16) {
         const until = Math.floor(from + span);
         if (until >= extent.max) break;
         const window = {
-          filter: [...query.filter, { range: { created_at: { lte: until, format: 'epoch_millis' } } }],
+          filter: [...query.filter, { range: { [field]: { lte: until, format: 'epoch_millis' } } }],
           must: query.must,
         };
         const hits = await this.page(window, fields, 'asc', limit + 1, after);
         if (hits.length > limit) return hits;
+        // A filter this selective matches few documents anywhere: the plain search is cheap.
+        if (hits.length * 16 < limit + 1) break;
       }
     }
     return this.page(query, fields, 'asc', limit + 1, after);
   }
 
-  private async createdExtent(): Promise<{ min: number; max: number; count: number } | undefined> {
+  private async extentOf(field: WindowField): Promise<{ min: number; max: number; count: number }> {
     const now = Date.now();
-    if (this.extent && this.extent.until > now) return this.extent;
+    const cached = this.extents.get(field);
+    if (cached && cached.until > now) return cached;
     const r = await this.client.search({
       index: this.index,
       size: 0,
       track_total_hits: true,
-      aggs: { min: { min: { field: 'created_at' } }, max: { max: { field: 'created_at' } } },
+      aggs: { min: { min: { field } }, max: { max: { field } } },
     });
     // biome-ignore lint/suspicious/noExplicitAny: aggregation responses are untyped
     const aggs = r.aggregations as any;
     const total = r.hits.total;
-    const count = typeof total === 'number' ? total : (total?.value ?? 0);
-    this.extent = {
+    const extent = {
       min: aggs?.min?.value ?? 0,
       max: aggs?.max?.value ?? 0,
-      count,
+      count: typeof total === 'number' ? total : (total?.value ?? 0),
       until: now + EXTENT_TTL_MS,
     };
-    return this.extent;
+    this.extents.set(field, extent);
+    return extent;
   }
 
   async get(id: string): Promise<Incident | undefined> {
