@@ -24,7 +24,6 @@ CREATE TABLE IF NOT EXISTS events (
   ts INTEGER NOT NULL,
   doc TEXT NOT NULL
 );
-${EVENT_INDEXES}
 CREATE TABLE IF NOT EXISTS incidents (
   id TEXT PRIMARY KEY,
   rule_id TEXT NOT NULL,
@@ -79,6 +78,7 @@ export class EmbeddedStore {
     // made inserts 5× slower). Only effective when the file is created.
     this.db.exec('PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
     this.db.exec(SCHEMA);
+    this.createEventIndexes();
     this.insertEvent = this.db.prepare('INSERT OR IGNORE INTO events (id, ts, doc) VALUES (?, ?, ?)');
     this.appendEvent = this.db.prepare('INSERT INTO events (id, ts, doc) VALUES (?, ?, ?)');
   }
@@ -110,7 +110,21 @@ export class EmbeddedStore {
   endBulkLoad(): void {
     if (!this.bulkIds) return;
     this.bulkIds = undefined;
-    this.db.exec(`${EVENT_INDEXES} PRAGMA synchronous = NORMAL; PRAGMA cache_size = -2000;`);
+    this.createEventIndexes();
+    this.db.exec('PRAGMA synchronous = NORMAL; PRAGMA cache_size = -2000;');
+  }
+
+  /**
+   * The event indexes (a no-op when they exist). Should two replays have bulk-loaded the same
+   * empty file at once, the rows stored twice are dropped first (same id, same document).
+   */
+  private createEventIndexes(): void {
+    try {
+      this.db.exec(EVENT_INDEXES);
+    } catch {
+      this.db.exec('DELETE FROM events WHERE rowid NOT IN (SELECT min(rowid) FROM events GROUP BY id)');
+      this.db.exec(EVENT_INDEXES);
+    }
   }
 
   /**
