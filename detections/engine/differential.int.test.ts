@@ -241,7 +241,9 @@ describe('differential: Elasticsearch executor vs in-process evaluator', async (
   it.each(rules.map((r) => [r.id, r] as const))('%s', async (_id, rule) => {
     const local = evaluateRule(rule, events, range);
     const limits =
-      rule.id === 't-terms-overflow' ? { termsSize: 5, pageSize: 7 } : { pageSize: 250, sliceDocs: 4000 };
+      rule.id === 't-terms-overflow'
+        ? { termsSize: 5, pageSize: 7, pruneMinEvents: 0 }
+        : { pageSize: 250, sliceDocs: 4000, pruneMinEvents: 0 };
     const remote = await runRuleOnElasticsearch(ctx.es, index, rule, range, limits);
     expect(remote.degraded).toEqual(local.degraded);
     expect(remote.detections.map(comparable)).toEqual(local.detections.map(comparable));
@@ -264,6 +266,7 @@ describe('differential across a day boundary (candidate pruning per day and boun
     const remote = await runRuleOnElasticsearch(ctx.es, index, rule, crossing, {
       pageSize: 250,
       sliceDocs: 4000,
+      pruneMinEvents: 0,
     });
     expect(remote.degraded).toEqual(local.degraded);
     expect(remote.detections.map(comparable)).toEqual(local.detections.map(comparable));

@@ -63,6 +63,8 @@ export interface EsLimits {
   sliceDocs?: number;
   /** Distinct values enumerated per bucket for exact distinct_count/percentile (default 1000). */
   termsSize?: number;
+  /** Below this many matching events, threshold/baseline groups are read whole, not pruned (default 20,000). */
+  pruneMinEvents?: number;
 }
 
 export interface EsRunResult {
@@ -91,6 +93,7 @@ class Run {
       pageSize: limits.pageSize ?? 2000,
       sliceDocs: limits.sliceDocs ?? 100_000,
       termsSize: limits.termsSize ?? 1000,
+      pruneMinEvents: limits.pruneMinEvents ?? 20_000,
       ...(limits.timeBudgetMs !== undefined ? { timeBudgetMs: limits.timeBudgetMs } : {}),
     };
   }
@@ -416,11 +419,17 @@ async function pruneGroups(
   fine = false,
 ): Promise<Restriction | undefined> {
   if (groupBy.length === 0) return undefined;
+  // a few events are read faster whole than pruned
+  const { count } = await run.es(() =>
+    run.client.count({ index: run.index, query: and(query, timeRange(range)) }),
+  );
+  if (count <= run.limits.pruneMinEvents) return undefined;
   const field = groupBy[0]!;
   const distinctFields = [
     ...new Set(plan.metrics.flatMap((m) => (m.fn === 'distinct_count' ? [m.field] : []))),
   ];
   let min = minEvents(having, plan.metrics, new Set());
+  const countOnly = min;
   const optimistic = minEvents(having, plan.metrics, new Set(distinctFields));
   if (optimistic > min) {
     // distinct_count(f) ≤ events only when no event carries two values of f: check it
@@ -448,11 +457,14 @@ async function pruneGroups(
   if (where && where.min >= min)
     bound = { q: and(query, compileFilterQuery(where.where).query), min: where.min };
   else if (min >= 2) bound = { q: query, min };
+  // a bound implied only by a distinct_count conjunct: the windows are narrowed by that
+  // conjunct's own (stronger) distinct stage below, not by event counts
+  const fineByCount = fine && !(bound?.q === query && countOnly < 2 && distinct);
   let ranges: TimeRange[] | undefined;
   if (bound) {
     values = await countCandidates(run, bound.q, field, bound.min, stretches);
     if (values?.length === 0) return { values };
-    if (fine && values) {
+    if (fineByCount && values) {
       const w = await windowCandidates(run, bound.q, field, bound.min, values, bucketMs, windowMs, range);
       if (w) {
         values = w.values;
