@@ -34,14 +34,19 @@ const redisUrl =
   process.env.REDIS_URL ?? (await startRedisServer().then((r) => (stops.push(() => r.dispose()), r.url)));
 const es = new Client({ node: esUrl, requestTimeout: 120_000 });
 const lines = Array.from({ length: total }, (_, i) => line(i));
+// A prefix of its own per run: a killed earlier run against the same servers leaves queued jobs
+// and indices behind, which would otherwise be measured (or counted as duplicates) again.
+const run = `bench${Date.now().toString(36)}`;
+const directPrefix = `${run}-direct`;
+const e2ePrefix = `${run}-e2e`;
 
 try {
   // Ceiling: the same documents, normalised beforehand, bulk-indexed directly in 500-document requests.
   const direct = loadConfig({
     env: {},
-    overrides: { elasticsearch: { url: esUrl, indexPrefix: 'bench-direct' } },
+    overrides: { elasticsearch: { url: esUrl, indexPrefix: directPrefix } },
   });
-  await installCoreTemplates(es, { prefix: 'bench-direct' });
+  await installCoreTemplates(es, { prefix: directPrefix });
   const normalize = createNormalizer(direct);
   const docs: GatewatchEvent[] = [];
   for (const l of lines) {
@@ -56,7 +61,7 @@ try {
     Array.from({ length: parallel }, async () => {
       for (let i = next; i < docs.length; i = next) {
         next += 500;
-        await indexEvents(es, docs.slice(i, i + 500), { prefix: 'bench-direct' });
+        await indexEvents(es, docs.slice(i, i + 500), { prefix: directPrefix });
       }
     }),
   );
@@ -66,15 +71,15 @@ try {
   const config = loadConfig({
     env: {},
     overrides: {
-      elasticsearch: { url: esUrl, indexPrefix: 'bench-e2e' },
-      redis: { url: redisUrl, prefix: 'bench-e2e' },
+      elasticsearch: { url: esUrl, indexPrefix: e2ePrefix },
+      redis: { url: redisUrl, prefix: e2ePrefix },
       ingest: { batchSize: 500, highWaterMark: 1_000_000, workerConcurrency: 2 },
     },
   });
   const runtime = await startIngest(config, { workers: Number(values.workers) });
   t = performance.now();
   await runtime.producer.enqueue({ source: 'bench', receivedAt: Date.now() }, lines, `bench-${Date.now()}`);
-  const names = indexNames('bench-e2e');
+  const names = indexNames(e2ePrefix);
   for (;;) {
     const depth = await runtime.producer.currentDepth();
     if (depth === 0) break;
@@ -99,7 +104,7 @@ try {
   console.log(
     `  end to end / ceiling                            ${((e2eRate / directRate) * 100).toFixed(1)} %  (target ≥ 80 %)`,
   );
-  await es.indices.delete({ index: 'bench-*', ignore_unavailable: true, allow_no_indices: true });
+  await es.indices.delete({ index: `${run}-*`, ignore_unavailable: true, allow_no_indices: true });
 } finally {
   await es.close();
   for (const stop of stops) await stop();
