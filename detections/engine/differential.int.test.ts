@@ -243,7 +243,7 @@ describe('differential: Elasticsearch executor vs in-process evaluator', async (
     const limits =
       rule.id === 't-terms-overflow'
         ? { termsSize: 5, pageSize: 7, pruneMinEvents: 0 }
-        : { pageSize: 250, sliceDocs: 4000, pruneMinEvents: 0 };
+        : { pageSize: 250, sliceDocs: 4000, pruneMinEvents: 0, firstSeenSearches: 0 };
     const remote = await runRuleOnElasticsearch(ctx.es, index, rule, range, limits);
     expect(remote.degraded).toEqual(local.degraded);
     expect(remote.detections.map(comparable)).toEqual(local.detections.map(comparable));

@@ -65,6 +65,8 @@ export interface EsLimits {
   termsSize?: number;
   /** Below this many matching events, threshold/baseline groups are read whole, not pruned (default 20,000). */
   pruneMinEvents?: number;
+  /** New first_seen keys fetched with one search each (default 500); above, one restricted composite. */
+  firstSeenSearches?: number;
 }
 
 export interface EsRunResult {
@@ -94,6 +96,7 @@ class Run {
       sliceDocs: limits.sliceDocs ?? 100_000,
       termsSize: limits.termsSize ?? 1000,
       pruneMinEvents: limits.pruneMinEvents ?? 20_000,
+      firstSeenSearches: limits.firstSeenSearches ?? 500,
       ...(limits.timeBudgetMs !== undefined ? { timeBudgetMs: limits.timeBudgetMs } : {}),
     };
   }
@@ -1247,6 +1250,46 @@ async function firstSeenRule(
       }
     }
     chosen.push({ k });
+  }
+  // Many new keys: one search each costs more than one composite with the first event per key
+  // over the keys sharing their first field (the one-pass reading, on fewer documents).
+  if (chosen.length > run.limits.firstSeenSearches) {
+    const firstValues = new Map<string, estypes.FieldValue>();
+    for (const c of chosen) firstValues.set(String(c.k.key[0]), c.k.key[0]!);
+    const all = [...firstValues.values()];
+    const restricted = async (fields: string[], mode: 'source' | 'id') => {
+      const got = new Map<string, FsBucket>();
+      for (let i = 0; i < all.length; i += TERMS_CHUNK) {
+        const chunk = all.slice(i, i + TERMS_CHUNK);
+        const part = await compositeFs(
+          run,
+          fields,
+          and(query, { terms: { [fields[0]!]: chunk } }),
+          read,
+          range.start,
+          mode,
+          new Set(chunk.map(String)),
+        );
+        for (const [k, v] of part) got.set(k, v);
+      }
+      return got;
+    };
+    const full = await restricted(keyFields, 'source');
+    const fullGroups = fs.ignoreNewGroups ? await restricted(fs.groupBy, 'id') : undefined;
+    const res: Detection[] = [];
+    for (const k of full.values()) {
+      const x = k.cur;
+      if (!x) continue;
+      if (k.preMax !== undefined && k.preMax >= x.ts - fs.historyMs) continue;
+      if (fullGroups) {
+        const g = fullGroups.get(groupKeyOf(k.key.slice(0, fs.groupBy.length)));
+        const preKnown = g?.preMax !== undefined && g.preMax >= x.ts - fs.historyMs;
+        const curBefore = g?.cur !== undefined && (g.cur.ts < x.ts || (g.cur.ts === x.ts && g.cur.id < x.id));
+        if (!preKnown && !curBefore) continue;
+      }
+      res.push(firstSeenDetection(rule, keyFields, k.key, x.ts, x.id, x.source));
+    }
+    return res;
   }
   const inRange = timeRange({ start: range.start, end: range.end });
   const byKey = (fields: string[], key: (string | number | boolean)[]): Query[] =>
