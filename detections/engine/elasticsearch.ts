@@ -834,6 +834,7 @@ async function bucketize(
   const kinds = groupBy.map(fieldKind);
   const overflow: { values: (string | number | boolean)[]; t: number; part: Partial; i: number }[] = [];
   let stop = false;
+  let pageSize = run.limits.pageSize;
   // Only the candidate groups (see pruneGroups), in chunks a terms query accepts.
   const chunks: { q: Query; keep?: Set<string> }[] = [];
   if (!restrict) chunks.push({ q: query });
@@ -864,16 +865,31 @@ async function bucketize(
           stop = true;
           break;
         }
-        const res = await run.es(() =>
-          run.client.search({
-            index: run.index,
-            size: 0,
-            query: and(q, timeRange(slice)),
-            aggs: {
-              g: { composite: { size: run.limits.pageSize, sources, ...(after ? { after } : {}) }, aggs },
-            },
-          }),
-        );
+        // terms sub-aggregations count against search.max_buckets: on overflow, smaller pages
+        // (composite paging is exact at any page size)
+        let res: estypes.SearchResponse;
+        for (;;) {
+          try {
+            res = await run.es(() =>
+              run.client.search({
+                index: run.index,
+                size: 0,
+                query: and(q, timeRange(slice)),
+                aggs: {
+                  g: { composite: { size: pageSize, sources, ...(after ? { after } : {}) }, aggs },
+                },
+              }),
+            );
+            break;
+          } catch (err) {
+            if (
+              pageSize > 1 &&
+              JSON.stringify((err as { body?: unknown }).body ?? '').includes('too_many_buckets')
+            )
+              pageSize = Math.max(1, Math.floor(pageSize / 4));
+            else throw err;
+          }
+        }
         const agg = res.aggregations?.g as estypes.AggregationsCompositeAggregate | undefined;
         const buckets = (agg?.buckets ?? []) as (estypes.AggregationsCompositeBucket &
           Record<string, unknown>)[];
