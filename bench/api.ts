@@ -311,6 +311,11 @@ async function main() {
       redisUrl = r.url;
     }
   }
+  // Interrupted (Ctrl-C): stop the servers this bench started instead of leaving them running.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => {
+      void Promise.allSettled(stops.map((stop) => stop())).finally(() => process.exit(130));
+    });
   const prefix = `gw-bench-${randomBytes(3).toString('hex')}`;
   const config = loadConfig({
     env: {},

@@ -32,6 +32,11 @@ const esUrl =
   (await startElasticsearch({ heapMb: 1024 }).then((n) => (stops.push(() => n.dispose()), n.url)));
 const redisUrl =
   process.env.REDIS_URL ?? (await startRedisServer().then((r) => (stops.push(() => r.dispose()), r.url)));
+// Interrupted (Ctrl-C): stop the servers this bench started instead of leaving them running.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    void Promise.allSettled(stops.map((stop) => stop())).finally(() => process.exit(130));
+  });
 const es = new Client({ node: esUrl, requestTimeout: 120_000 });
 const lines = Array.from({ length: total }, (_, i) => line(i));
 // A prefix of its own per run: a killed earlier run against the same servers leaves queued jobs
