@@ -384,13 +384,17 @@ export function minEvents(having: HavingExpr, metrics: Metric[], singleValued: S
     case 'cmp': {
       const m = metrics.find((x) => x.name === having.metric);
       if (!m || !(m.fn === 'count' || (m.fn === 'distinct_count' && singleValued.has(m.field)))) return 0;
-      const v = having.value;
-      if (!Number.isFinite(v)) return 0;
-      if (having.cmp === '>=' || having.cmp === '==') return Math.max(0, Math.ceil(v));
-      if (having.cmp === '>') return Math.max(0, Math.floor(v) + 1);
-      return 0;
+      return leastSatisfying(having.cmp, having.value);
     }
   }
+}
+
+/** The least whole number n ≥ 0 with `n <cmp> value` for `>=`, `==` and `>`; 0 for the others. */
+function leastSatisfying(cmp: string, value: number): number {
+  if (!Number.isFinite(value)) return 0;
+  if (cmp === '>=' || cmp === '==') return Math.max(0, Math.ceil(value));
+  if (cmp === '>') return Math.max(0, Math.floor(value) + 1);
+  return 0;
 }
 
 /**
@@ -632,19 +636,32 @@ function stretchesOf(range: TimeRange, bucketMs: number, extend: number): TimeRa
   return out;
 }
 
-/** The `count(where) >= T` conjunct of `having` with the highest T (T ≥ 2). */
-function whereBound(having: HavingExpr, metrics: Metric[]): { where: FilterExpr; min: number } | undefined {
+/** The conjunct `metric <cmp> T` of `having` on a metric `accept` takes with the highest T (T ≥ 2). */
+function strongestBound<M extends Metric>(
+  having: HavingExpr,
+  metrics: Metric[],
+  accept: (m: Metric) => m is M,
+): { metric: M; min: number } | undefined {
   const conjuncts = having.op === 'and' ? having.args : [having];
-  let best: { where: FilterExpr; min: number } | undefined;
+  let best: { metric: M; min: number } | undefined;
   for (const c of conjuncts) {
     if (c.op !== 'cmp') continue;
     const m = metrics.find((x) => x.name === c.metric);
-    if (m?.fn !== 'count' || !m.where || !Number.isFinite(c.value)) continue;
-    const min =
-      c.cmp === '>=' || c.cmp === '==' ? Math.ceil(c.value) : c.cmp === '>' ? Math.floor(c.value) + 1 : 0;
-    if (min >= 2 && (!best || min > best.min)) best = { where: m.where, min };
+    if (!m || !accept(m)) continue;
+    const min = leastSatisfying(c.cmp, c.value);
+    if (min >= 2 && (!best || min > best.min)) best = { metric: m, min };
   }
   return best;
+}
+
+/** The `count(where) >= T` conjunct of `having` with the highest T (T ≥ 2). */
+function whereBound(having: HavingExpr, metrics: Metric[]): { where: FilterExpr; min: number } | undefined {
+  const b = strongestBound(
+    having,
+    metrics,
+    (m): m is Extract<Metric, { fn: 'count' }> & { where: FilterExpr } => m.fn === 'count' && !!m.where,
+  );
+  return b && { where: b.metric.where, min: b.min };
 }
 
 /**
@@ -652,17 +669,12 @@ function whereBound(having: HavingExpr, metrics: Metric[]): { where: FilterExpr;
  * fire only where its window holds T distinct values of f.
  */
 function distinctBound(having: HavingExpr, metrics: Metric[]): { field: string; min: number } | undefined {
-  const conjuncts = having.op === 'and' ? having.args : [having];
-  let best: { field: string; min: number } | undefined;
-  for (const c of conjuncts) {
-    if (c.op !== 'cmp') continue;
-    const m = metrics.find((x) => x.name === c.metric);
-    if (m?.fn !== 'distinct_count' || !Number.isFinite(c.value)) continue;
-    const min =
-      c.cmp === '>=' || c.cmp === '==' ? Math.ceil(c.value) : c.cmp === '>' ? Math.floor(c.value) + 1 : 0;
-    if (min >= 2 && (!best || min > best.min)) best = { field: m.field, min };
-  }
-  return best;
+  const b = strongestBound(
+    having,
+    metrics,
+    (m): m is Extract<Metric, { fn: 'distinct_count' }> => m.fn === 'distinct_count',
+  );
+  return b && { field: b.metric.field, min: b.min };
 }
 
 /** Values of `field` with at least `min` events in some stretch (terms + min_doc_count). */

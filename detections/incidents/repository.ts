@@ -431,11 +431,7 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
     limit: number,
     after: SortValues | undefined,
   ): Promise<PageHit[]> {
-    const ranks = (severities?.length ? severities : SEVERITIES).map((s) => SEVERITY_RANK[s]);
-    const rank = after ? after[0] : Math.max(...ranks);
-    if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 1 || rank > 4) {
-      throw new InvalidCursorError('cursor is not one this API issued');
-    }
+    const rank = startRank(severityRanks(severities), after, Math.max);
     const first = await this.page(
       { filter: [...query.filter, { term: { severity_rank: rank } }], must: query.must },
       ['created_at', 'id'],
@@ -461,11 +457,8 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
     limit: number,
     after: SortValues | undefined,
   ): Promise<PageHit[]> {
-    const ranks = (severities?.length ? severities : SEVERITIES).map((s) => SEVERITY_RANK[s]);
-    const first = after ? after[0] : Math.min(...ranks);
-    if (typeof first !== 'number' || !Number.isInteger(first) || first < 1 || first > 4) {
-      throw new InvalidCursorError('cursor is not one this API issued');
-    }
+    const ranks = severityRanks(severities);
+    const first = startRank(ranks, after, Math.min);
     const hits: PageHit[] = [];
     for (let rank = first; rank <= 4 && hits.length <= limit; rank++) {
       if (rank !== first && !ranks.includes(rank)) continue;
@@ -726,4 +719,25 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
       resolved: aggs.resolved.doc_count,
     };
   }
+}
+
+/** The ranks of the severities a query asks for (all of them when it names none). */
+function severityRanks(severities: Severity[] | undefined): number[] {
+  return (severities?.length ? severities : SEVERITIES).map((s) => SEVERITY_RANK[s]);
+}
+
+/**
+ * The severity rank a page starts at: the cursor's, else the highest (`Math.max`) or lowest
+ * (`Math.min`) of the ranks asked for.
+ */
+function startRank(
+  ranks: number[],
+  after: SortValues | undefined,
+  pick: (...ranks: number[]) => number,
+): number {
+  const rank = after ? after[0] : pick(...ranks);
+  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 1 || rank > 4) {
+    throw new InvalidCursorError('cursor is not one this API issued');
+  }
+  return rank;
 }
