@@ -12,6 +12,7 @@ import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer, type Normalizer } from '../ingest/pipeline/normalize.ts';
 import { deadLetterId } from '../ingest/sinks/dead-letters.ts';
+import type { ColumnBatch } from './replay-columns.ts';
 
 /**
  * Non-empty lines of a log file, gzip or plain, in arrays of up to a few MB of text. Lines end
@@ -73,8 +74,9 @@ export interface InputOptions {
   /** Normalise on a worker thread (default true). */
   thread?: boolean;
   /**
-   * On the worker: also send, per event, a copy holding only these fields (`projector`), which
-   * is all the main thread parses (the full documents only go to the store).
+   * On the worker: also send the events' projection on these fields (`projector`) as columns
+   * (embedded/replay-columns.ts), which is all the main thread reads of them (the full
+   * documents only go to the store).
    */
   fields?: string[];
   /** Filled in at the end: CPU time of the worker thread (ms), when one ran. */
@@ -95,8 +97,8 @@ export interface InputBatch {
   docs: string;
   /** The events themselves, when normalised on this thread. */
   events?: GatewatchEvent[];
-  /** From the worker: a JSON array of the events projected on `InputOptions.fields`. */
-  projected?: string;
+  /** From the worker: the events projected on `InputOptions.fields`, as columns. */
+  columns?: ColumnBatch;
 }
 
 /** Normalise lines into a batch (the same function on the worker and in process). */
@@ -108,16 +110,15 @@ export function normalizeLines(
     since?: number | undefined;
     until?: number | undefined;
     keepEvents: boolean;
-    project?: ((event: unknown) => unknown) | undefined;
+    encode?: ((events: readonly unknown[]) => ColumnBatch) | undefined;
   },
 ): InputBatch {
   const deadLetters: InputBatch['deadLetters'] = [];
   const ids: string[] = [];
   const times: number[] = [];
   const docs: string[] = [];
-  const events: GatewatchEvent[] | undefined = options.keepEvents ? [] : undefined;
-  const { since, until, project } = options;
-  const projected: string[] | undefined = project ? [] : undefined;
+  const { since, until, encode } = options;
+  const events: GatewatchEvent[] | undefined = options.keepEvents || encode ? [] : undefined;
   for (const line of lines) {
     const result = normalize(line, raw);
     const failures = result.ok ? result.failures : [result];
@@ -132,7 +133,6 @@ export function normalizeLines(
       times.push(ts);
       docs.push(JSON.stringify(event));
       events?.push(event);
-      projected?.push(JSON.stringify(project!(event)));
     }
   }
   return {
@@ -141,8 +141,8 @@ export function normalizeLines(
     ids,
     ts: Float64Array.from(times),
     docs: docs.join('\n'),
-    ...(events ? { events } : {}),
-    ...(projected ? { projected: `[${projected.join(',')}]` } : {}),
+    ...(events && options.keepEvents ? { events } : {}),
+    ...(encode ? { columns: encode(events!) } : {}),
   };
 }
 

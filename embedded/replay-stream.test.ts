@@ -17,6 +17,7 @@ import { generateEvents, prng } from '../detections/engine/generate.ts';
 import { accessor } from '../detections/engine/values.ts';
 import { loadRuleFiles } from '../parser/index.ts';
 import { INVENTORY_FIELDS, readLines, replayRange } from './replay.ts';
+import { columnDecoder, columnEncoder } from './replay-columns.ts';
 
 const H = 3_600_000;
 const START = Date.UTC(2025, 2, 1);
@@ -34,6 +35,14 @@ describe('rules streamed event by event', () => {
     const union = projector([...enabled.flatMap(ruleFields), ...INVENTORY_FIELDS]);
     const shared: SharedFilters = new Map();
     const streams = enabled.map((rule) => ruleStream(rule, { project: projector(ruleFields(rule)), shared }));
+    // and as the worker thread hands them over: the projections as columns, in batches
+    const fields = [...enabled.flatMap(ruleFields), ...INVENTORY_FIELDS];
+    const encode = columnEncoder(fields);
+    const decode = columnDecoder(fields, INVENTORY_FIELDS);
+    const sharedColumns: SharedFilters = new Map();
+    const columnStreams = enabled.map((rule) =>
+      ruleStream(rule, { project: projector(ruleFields(rule)), shared: sharedColumns }),
+    );
     const order = events.map((_, i) => i);
     const random = prng(5);
     for (let i = order.length - 1; i > 0; i--) {
@@ -44,6 +53,13 @@ describe('rules streamed event by event', () => {
       const slim = JSON.parse(JSON.stringify(union(events[i])));
       for (const s of streams) s.add(slim, ts[i]!, events[i]!.event!.id!);
     }
+    for (let b = 0; b < order.length; b += 777) {
+      const batch = order.slice(b, b + 777);
+      const { events: decoded } = decode(encode(batch.map((i) => events[i])));
+      batch.forEach((i, k) => {
+        for (const s of columnStreams) s.add(decoded[k], ts[i]!, events[i]!.event!.id!);
+      });
+    }
 
     let total = 0;
     enabled.forEach((rule, r) => {
@@ -51,6 +67,7 @@ describe('rules streamed event by event', () => {
       const expected = evaluateRule(rule, events, range);
       const got = streams[r]!.finish(range);
       expect(got, rule.id).toEqual(expected);
+      expect(columnStreams[r]!.finish(range), `${rule.id} (columns)`).toEqual(expected);
       total += expected.detections.length;
     });
     expect(total).toBeGreaterThan(10);
@@ -58,28 +75,31 @@ describe('rules streamed event by event', () => {
 });
 
 describe('projector', () => {
+  const edgeFields = [
+    '@timestamp',
+    'event.id',
+    'source.ip',
+    'source.as.number',
+    'source.as.organization.name',
+    'user.name',
+    'user.id',
+    'tags',
+    'gatewatch.extra.route_name',
+    'labels.env',
+    'url.path',
+  ];
+  const edgeEvents: unknown[] = [
+    {},
+    { '@timestamp': '2025-01-01T00:00:00Z', event: { id: 'x' }, source: { ip: '10.0.0.1', as: null } },
+    { source: 'not an object', user: { name: null }, tags: ['a', null, 'b'] },
+    { source: { as: { number: [1, 2], organization: 'flat' } }, user: [] },
+    { 'user.name': 'dotted-top', user: { id: 7 }, source: { 'as.number': 64500 } },
+    { gatewatch: { extra: { route_name: 'r', 'a.b': 1 } }, labels: { env: 'prod' }, url: { path: '/a' } },
+  ];
+
   it('keeps what accessor reads for each field (missing, null, arrays, non-object parents, dotted keys)', () => {
-    const fields = [
-      '@timestamp',
-      'event.id',
-      'source.ip',
-      'source.as.number',
-      'source.as.organization.name',
-      'user.name',
-      'user.id',
-      'tags',
-      'gatewatch.extra.route_name',
-      'labels.env',
-      'url.path',
-    ];
-    const events: unknown[] = [
-      {},
-      { '@timestamp': '2025-01-01T00:00:00Z', event: { id: 'x' }, source: { ip: '10.0.0.1', as: null } },
-      { source: 'not an object', user: { name: null }, tags: ['a', null, 'b'] },
-      { source: { as: { number: [1, 2], organization: 'flat' } }, user: [] },
-      { 'user.name': 'dotted-top', user: { id: 7 }, source: { 'as.number': 64500 } },
-      { gatewatch: { extra: { route_name: 'r', 'a.b': 1 } }, labels: { env: 'prod' }, url: { path: '/a' } },
-    ];
+    const fields = edgeFields;
+    const events = edgeEvents;
     const project = projector(fields);
     for (const e of events) {
       const p = project(e);
@@ -89,6 +109,42 @@ describe('projector', () => {
         expect(accessor(f)(viaJson), `${f} of ${JSON.stringify(e)} (JSON)`).toEqual(accessor(f)(e));
       }
     }
+  });
+
+  it('columns (the worker thread hand-over) read as the JSON round trip of the projection', () => {
+    const events: unknown[] = [
+      ...edgeEvents,
+      { source: { ip: '10.0.0.1', as: { number: 64500 } }, tags: [], url: { path: '/a', query: '' } },
+      { source: { ip: '10.0.0.1', as: { number: 64500 } }, 'url.path': '/dotted', user: { id: Number.NaN } },
+      { '@timestamp': 5, event: { id: 1 }, http: { response: { status_code: '200' } } },
+      { http: { response: { status_code: 200 } }, gatewatch: { auth: { present: false }, route: '/x' } },
+      ...generateEvents(300, { seed: 3, start: START, spanMs: H, attackShare: 0.5 }),
+    ];
+    const fields = [
+      ...edgeFields,
+      ...INVENTORY_FIELDS,
+      'http.response.status_code',
+      'url.query',
+      'source.geo',
+    ];
+    const project = projector(fields);
+    const { events: decoded, flat } = columnDecoder(fields, INVENTORY_FIELDS)(columnEncoder(fields)(events));
+    // InventoryAccumulator's reader
+    const get = (e: Record<string, unknown>, path: string): unknown => {
+      if (path in e) return e[path];
+      let cur: unknown = e;
+      for (const part of path.split('.')) {
+        if (cur === null || typeof cur !== 'object') return undefined;
+        cur = (cur as Record<string, unknown>)[part];
+      }
+      return cur;
+    };
+    events.forEach((e, i) => {
+      const viaJson = JSON.parse(JSON.stringify(project(e)));
+      for (const f of fields)
+        expect(accessor(f)(decoded[i]), `${f} of ${JSON.stringify(e)}`).toEqual(accessor(f)(viaJson));
+      for (const f of INVENTORY_FIELDS) expect(flat![i]![f], `${f} (flat)`).toEqual(get(viaJson, f));
+    });
   });
 });
 

@@ -5,9 +5,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { GatewatchConfig } from '../core/config/schema.ts';
-import { projector } from '../detections/engine/evaluate.ts';
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer } from '../ingest/pipeline/normalize.ts';
+import { columnEncoder } from './replay-columns.ts';
 import { normalizeLines, readLineBatches, WORKER_CREDITS, type WorkerMessage } from './replay-input.ts';
 
 const data = workerData as {
@@ -35,14 +35,19 @@ const post = async (m: WorkerMessage) => {
     });
   wake = undefined;
   credits--;
-  port.postMessage(m, 'batch' in m ? [m.batch.ts.buffer as ArrayBuffer] : []);
+  const transfer: ArrayBuffer[] = [];
+  if ('batch' in m) {
+    transfer.push(m.batch.ts.buffer as ArrayBuffer);
+    if (m.batch.columns) transfer.push(m.batch.columns.idx.buffer as ArrayBuffer);
+  }
+  port.postMessage(m, transfer);
 };
 
 try {
   const normalize = createNormalizer(data.config);
   const raw: RawBatch = { source: data.source, receivedAt: data.receivedAt, records: [] };
-  const project = data.fields ? projector(data.fields) : undefined;
-  const opts = { since: data.since, until: data.until, keepEvents: false, project };
+  const encode = data.fields ? columnEncoder(data.fields) : undefined;
+  const opts = { since: data.since, until: data.until, keepEvents: false, encode };
   for (const file of data.files) {
     for await (const lines of readLineBatches(file)) {
       for (let i = 0; i < lines.length; i += 2000)

@@ -16,6 +16,7 @@ import { writeIncidents } from '../detections/incidents/writer.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
 import { type MemoryInventoryJSON, MemoryInventoryStore } from '../inventory/store.ts';
 import type { RuleIR } from '../parser/ir.ts';
+import { columnDecoder } from './replay-columns.ts';
 import { type InputBatch, inputBatches } from './replay-input.ts';
 import type { EmbeddedStore } from './store.ts';
 
@@ -143,6 +144,7 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
   // The fields the rules and the inventory read: all the main thread needs of an event (the
   // worker sends these copies besides the documents, so the main thread never parses those).
   const fields = [...new Set([...enabled.flatMap(ruleFields), ...INVENTORY_FIELDS])];
+  const decode = columnDecoder(fields, INVENTORY_FIELDS);
   const shared: SharedFilters = new Map();
   const streams = streaming
     ? enabled.map((rule) => ({
@@ -162,16 +164,25 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
   const inventory = new InventoryAccumulator(inventoryStore);
 
   /** Store rows from ≤ i < to of a batch; the new ones go on to the inventory and the rules. */
-  const take = (batch: InputBatch, docs: string[], objects: readonly unknown[], from: number, to: number) => {
+  const take = (
+    batch: InputBatch,
+    docs: string[],
+    objects: readonly unknown[],
+    flat: readonly unknown[],
+    from: number,
+    to: number,
+  ) => {
     if (to <= from) return;
     const isNew: boolean[] = new Array(to);
     store.addEventRows(batch.ids, batch.ts, docs, isNew, from, to);
     const added: unknown[] = [];
+    const addedFlat: unknown[] = [];
     const addedTs: number[] = [];
     const addedIds: string[] = [];
     for (let i = from; i < to; i++) {
       if (!isNew[i]) continue;
       added.push(objects[i]);
+      addedFlat.push(flat[i]);
       const t = batch.ts[i]!;
       addedTs.push(t);
       addedIds.push(batch.ids[i]!);
@@ -179,7 +190,7 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
       if (t > max) max = t;
     }
     newEvents += added.length;
-    inventory.add(added as GatewatchEvent[]);
+    inventory.add(addedFlat as GatewatchEvent[]);
     // event by event through every rule (shared sub-expressions are evaluated once per event)
     const t = performance.now();
     for (let k = 0; k < added.length; k++) {
@@ -220,19 +231,23 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
       events += n;
       if (n > 0) {
         const docs = batch.docs.split('\n');
-        const objects = batch.events ?? (JSON.parse(batch.projected!) as unknown[]);
+        // events normalised in process are read as they are; from the worker, their
+        // projections (and, for the inventory, the fields it reads under their dotted names)
+        const decoded = batch.events ? undefined : decode(batch.columns!);
+        const objects: readonly unknown[] = batch.events ?? decoded!.events;
+        const flat: readonly unknown[] = decoded?.flat ?? objects;
         let from = 0;
         if (speed > 0) {
           for (let i = 0; i < n; i++) {
             const wait = due(batch.ts[i]!);
             if (wait > 5) {
-              take(batch, docs, objects, from, i);
+              take(batch, docs, objects, flat, from, i);
               from = i;
               await new Promise((r) => setTimeout(r, wait));
             }
           }
         }
-        take(batch, docs, objects, from, n);
+        take(batch, docs, objects, flat, from, n);
       }
       options.onProgress?.({ records, events, deadLetters });
     }
