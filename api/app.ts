@@ -28,6 +28,7 @@ import { ApiKeyStore, type KeyStore, type Principal, type Role } from './auth/ke
 import { metrics } from './metrics.ts';
 import type { ApiPorts } from './ports.ts';
 import { errorHandler, HttpProblem, sendProblem } from './problem.ts';
+import { sharedRateLimitStore } from './rate-limit-store.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes, type ReadinessCheck, serverReadiness } from './routes/health.ts';
@@ -264,9 +265,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     hook: 'preHandler',
     max: config.api.rateLimitPerMinute,
     timeWindow: 60_000,
-    // Shared across API processes through Redis; in memory in the embedded (one-process) mode.
-    ...(redis ? { redis } : {}),
-    nameSpace: `${config.redis.prefix}:api-rate:`,
+    // Shared across API processes through Redis (counts batched, see rate-limit-store.ts); in
+    // memory in the embedded (one-process) mode.
+    ...(redis
+      ? { store: sharedRateLimitStore({ redis, nameSpace: `${config.redis.prefix}:api-rate:` }) }
+      : {}),
     keyGenerator: (request) => (request.principal ? `key:${request.principal.keyId}` : `ip:${request.ip}`),
     skipOnError: false,
   });

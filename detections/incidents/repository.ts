@@ -24,6 +24,7 @@ import {
   TRANSITIONS,
 } from '../../core/schema/incident.ts';
 import { ensureIndex, type estypes, indexNames } from '../../core/store/elasticsearch.ts';
+import { SearchBatcher } from '../../core/store/search-batcher.ts';
 
 export type IncidentSortField = 'created_at' | 'last_seen' | 'severity' | 'risk';
 export type HistoryEntry = Incident['history'][number];
@@ -352,6 +353,8 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
   private readonly maxAttempts: number;
 
   private readonly client: Client;
+  /** List pages: concurrent listings leave together as one _msearch (see SearchBatcher). */
+  readonly searches: SearchBatcher;
   /** Extent of a date field in the index; sizes ascending-order windows only (never decides what a page holds). */
   private readonly extents = new Map<
     WindowField,
@@ -360,6 +363,7 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
 
   constructor(client: Client, prefix: string, options: EsIncidentRepositoryOptions = {}) {
     this.client = client;
+    this.searches = new SearchBatcher(client);
     this.index = indexNames(prefix).incidents;
     this.refresh = options.refresh ?? true;
     this.clock = options.clock ?? (() => new Date());
@@ -412,7 +416,7 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
     size: number,
     after: SortValues | undefined,
   ): Promise<PageHit[]> {
-    const response = await this.client.search<IncidentSummary>({
+    const response = await this.searches.search<IncidentSummary>({
       index: this.index,
       size,
       query: { bool: query },
