@@ -10,7 +10,8 @@
  * projected field; missing values read as undefined (an object none of whose projected fields
  * the event has is left out rather than sent empty).
  */
-import { projector } from '../detections/engine/evaluate.ts';
+import { getField, lookupField } from '../core/schema/catalogue.ts';
+import { accessor } from '../detections/engine/values.ts';
 
 /** A batch's projected values: `idx[i * fields + k]` indexes field k of event i into `values`. */
 export interface ColumnBatch {
@@ -30,58 +31,96 @@ export function columnLayout(fields: readonly string[]): { field: string; path: 
   return kept.map((f) => ({ field: f, path: f === '@timestamp' || f.includes('@') ? [f] : f.split('.') }));
 }
 
-/** Reads the leaves of a projection in layout order (undefined when missing). */
-function leafReader(layout: { path: string[] }[]): (p: unknown, out: unknown[]) => void {
-  const body = layout
-    .map(({ path }, k) => {
-      // walk the path; a missing or non-object step reads undefined
-      let src = 'p';
-      const steps: string[] = [];
-      for (let j = 0; j < path.length - 1; j++) {
-        const v = `a${k}_${j}`;
-        steps.push(
-          `const ${v} = ${src} !== null && typeof ${src} === 'object' ? ${src}[${JSON.stringify(path[j])}] : undefined;`,
-        );
-        src = v;
-      }
-      const last = JSON.stringify(path[path.length - 1]);
-      return `${steps.join(' ')} out[${k}] = ${src} !== null && typeof ${src} === 'object' ? ${src}[${last}] : undefined;`;
-    })
-    .join('\n');
-  return new Function('p', 'out', body) as (p: unknown, out: unknown[]) => void;
+/**
+ * Reads, in layout order, the value each field has in the projection `projector(fields)` would
+ * build (undefined when it would be missing), without building it: catalogue fields by walking
+ * nested objects (a missing or non-object parent reads undefined; a missing leaf under an
+ * object parent falls back to `getField`), the others (flattened sub-keys, names with '@')
+ * through `accessor` — as the projector does.
+ */
+function leafReader(layout: { field: string; path: string[] }[]): (e: unknown, out: unknown[]) => void {
+  const special: ((e: unknown) => unknown)[] = [];
+  const lines: string[] = [];
+  const parents = new Map<string, string>();
+  const parent = (parts: string[]): string => {
+    if (parts.length === 0) return 'e';
+    const key = parts.join('.');
+    let v = parents.get(key);
+    if (v === undefined) {
+      const up = parent(parts.slice(0, -1));
+      v = `p${parents.size}`;
+      parents.set(key, v);
+      const raw = `${up} === undefined ? undefined : ${up}[${JSON.stringify(parts[parts.length - 1])}]`;
+      lines.push(
+        `const ${v}r = ${raw}; const ${v} = ${v}r !== null && typeof ${v}r === 'object' ? ${v}r : undefined;`,
+      );
+    }
+    return v;
+  };
+  layout.forEach(({ field: f }, k) => {
+    const info = lookupField(f);
+    const plain =
+      f !== '@timestamp' &&
+      !f.includes('@') &&
+      /^[A-Za-z0-9_.]+$/.test(f) &&
+      info !== undefined &&
+      info.name === f &&
+      info.type !== 'flattened';
+    if (!plain) {
+      special.push(accessor(f));
+      lines.push(`out[${k}] = special[${special.length - 1}](e);`);
+      return;
+    }
+    const parts = f.split('.');
+    const up = parent(parts.slice(0, -1));
+    const leaf = `${up}[${JSON.stringify(parts[parts.length - 1])}]`;
+    lines.push(
+      `{ const v = ${up} === undefined ? undefined : ${leaf}; out[${k}] = v === undefined && ${up} !== undefined ? getField(e, ${JSON.stringify(f)}) : v; }`,
+    );
+  });
+  return new Function('getField', 'special', `return (e, out) => { ${lines.join('\n')} };`)(
+    getField,
+    special,
+  ) as (e: unknown, out: unknown[]) => void;
 }
 
 /** On the worker: events → columns of their projection on `fields`. */
 export function columnEncoder(fields: readonly string[]): (events: readonly unknown[]) => ColumnBatch {
   const layout = columnLayout(fields);
-  const project = projector(fields);
   const read = leafReader(layout);
   const F = layout.length;
   const leaves: unknown[] = new Array(F);
+  // Per field, whether its values repeat enough to be worth looking up (decided on the last
+  // batch: ids and times never repeat); either way each event reads the same value.
+  const share: boolean[] = new Array(F).fill(true);
   return (events) => {
     const idx = new Int32Array(events.length * F);
     const values: unknown[] = [null];
-    const seen = new Map<unknown, number>();
+    const seen: Map<unknown, number>[] = layout.map(() => new Map());
+    const fresh = new Int32Array(F);
     let o = 0;
     for (let i = 0; i < events.length; i++) {
-      read(project(events[i]), leaves);
+      read(events[i], leaves);
       for (let k = 0; k < F; k++) {
         const v = leaves[k];
         if (v === undefined) {
           idx[o++] = 0;
-        } else if (v !== null && typeof v === 'object') {
+        } else if ((v !== null && typeof v === 'object') || !share[k]) {
           // objects and arrays are not shared between events
           idx[o++] = values.push(v) - 1;
         } else {
-          let j = seen.get(v);
+          const m = seen[k]!;
+          let j = m.get(v);
           if (j === undefined) {
             j = values.push(v) - 1;
-            seen.set(v, j);
+            m.set(v, j);
+            fresh[k]++;
           }
           idx[o++] = j;
         }
       }
     }
+    for (let k = 0; k < F; k++) if (share[k]) share[k] = fresh[k]! < events.length / 2;
     return { idx, values: JSON.stringify(values) };
   };
 }
