@@ -114,7 +114,7 @@ export function columnEncoder(fields: readonly string[]): (events: readonly unkn
           if (j === undefined) {
             j = values.push(v) - 1;
             m.set(v, j);
-            fresh[k]++;
+            fresh[k] = fresh[k]! + 1;
           }
           idx[o++] = j;
         }
