@@ -6,8 +6,11 @@
 import type { EventDraft, Format, ParseContext, ParseResult, RawRequest } from './types.ts';
 import {
   applyUrl,
+  dropEmptyUrl,
+  hasKeys,
   ipOrUndef,
   num,
+  type Obj,
   outcomeOf,
   parseIsoTime,
   parseRequestLine,
@@ -60,48 +63,72 @@ function parse(line: string, ctx: ParseContext): ParseResult {
   const sslProtocol = str(t[15]);
   const wafRan = actions?.split(',').includes('waf') ?? false;
 
-  const ev: EventDraft = {
-    event: {
-      kind: 'event',
-      category: ['web', 'network'],
-      type: ['access'],
-      action: 'request',
-      outcome: outcomeOf(status),
-      module: 'aws',
-      duration,
-    },
-    observer: { vendor: 'AWS', product: 'Application Load Balancer', type: 'load-balancer', name: str(t[2]) },
-    source: client?.ip === undefined ? undefined : { ip: client.ip, port: client.port, address: client.ip },
-    destination: target?.ip === undefined ? undefined : { ip: target.ip, port: target.port },
-    http: {
-      version: req?.version,
-      request: { id: str(t[17]), method: req?.method, bytes: uint(t[10]) },
-      response: { status_code: status === 0 ? undefined : status, bytes: uint(t[11]) },
-    },
-    user_agent: str(t[13]) === undefined ? undefined : { original: t[13] },
-    tls:
-      sslProtocol === undefined
-        ? undefined
-        : { version: sslProtocol.replace(/^TLSv/, ''), cipher: str(t[14]) },
-    gatewatch: {
-      upstream_latency_ms: targetTime !== undefined && targetTime >= 0 ? sToMs(targetTime) : undefined,
-      waf: wafRan
-        ? {
-            action: actions?.includes('waf-failed')
-              ? undefined
-              : status === 403 && targetStatus === undefined
-                ? 'block'
-                : 'allow',
-          }
-        : undefined,
-    },
-    error: str(t[24]) === undefined ? undefined : { message: t[24] },
+  const event: Obj = {
+    kind: 'event',
+    category: ['web', 'network'],
+    type: ['access'],
+    action: 'request',
+    outcome: outcomeOf(status),
+    module: 'aws',
   };
+  if (duration !== undefined && Number.isFinite(duration)) event.duration = duration;
+  const observer: Obj = { vendor: 'AWS', product: 'Application Load Balancer', type: 'load-balancer' };
+  const name = str(t[2]);
+  if (name !== undefined) observer.name = name;
+  const ev: EventDraft = { event, observer } as EventDraft;
+  if (client?.ip !== undefined) {
+    const source: Obj = { ip: client.ip };
+    if (client.port !== undefined) source.port = client.port;
+    source.address = client.ip;
+    ev.source = source;
+  }
+  if (target?.ip !== undefined) {
+    ev.destination = target.port === undefined ? { ip: target.ip } : { ip: target.ip, port: target.port };
+  }
+  const http: Obj = {};
+  if (req?.version !== undefined) http.version = req.version;
+  const request: Obj = {};
+  const requestId = str(t[17]);
+  if (requestId !== undefined) request.id = requestId;
+  if (req !== undefined) request.method = req.method;
+  const reqBytes = uint(t[10]);
+  if (reqBytes !== undefined) request.bytes = reqBytes;
+  if (hasKeys(request)) http.request = request;
+  const response: Obj = {};
+  if (status !== undefined && status !== 0) response.status_code = status;
+  const resBytes = uint(t[11]);
+  if (resBytes !== undefined) response.bytes = resBytes;
+  if (hasKeys(response)) http.response = response;
+  if (hasKeys(http)) ev.http = http;
+  const ua = str(t[13]);
+  if (ua !== undefined) ev.user_agent = { original: ua };
+  if (sslProtocol !== undefined) {
+    const tls: Obj = {};
+    const version = sslProtocol.replace(/^TLSv/, '');
+    if (version !== '') tls.version = version;
+    const cipher = str(t[14]);
+    if (cipher !== undefined) tls.cipher = cipher;
+    if (hasKeys(tls)) ev.tls = tls;
+  }
+  const gw: Obj = {};
+  const upstream = targetTime !== undefined && targetTime >= 0 ? sToMs(targetTime) : undefined;
+  if (upstream !== undefined) gw.upstream_latency_ms = upstream;
+  if (wafRan && !actions!.includes('waf-failed')) {
+    gw.waf = { action: status === 403 && targetStatus === undefined ? 'block' : 'allow' };
+  }
+  ev.gatewatch = gw;
+  const error = str(t[24]);
+  if (error !== undefined) ev.error = { message: error };
   timestampOr(ev, parseIsoTime(t[1] ?? ''), ctx.receivedAt);
   if (client?.ip !== undefined) raw.peerIp = client.ip;
-  if (req !== undefined && req.target !== '-') applyUrl(ev, splitTarget(req.target));
-  const domain = str(t[18]);
-  if (domain !== undefined && ev.url !== undefined) ev.url.domain ??= domain;
+  if (req !== undefined && req.target !== '-') {
+    const parts = splitTarget(req.target);
+    applyUrl(ev, parts);
+    const domain = str(t[18]);
+    // an empty host in an absolute target ("http:///p") is kept as no host
+    if (domain !== undefined && ev.url !== undefined && parts.domain === undefined) ev.url.domain ??= domain;
+    if (parts.original === '') dropEmptyUrl(ev);
+  }
 
   setExtra(ev, 'type', t[0]);
   setExtra(ev, 'target_status_code', targetStatus);

@@ -9,11 +9,13 @@ import { clfPrefix } from './nginx.ts';
 import type { EventDraft, FieldMap, Format, ParseContext, ParseResult, RawRequest } from './types.ts';
 import {
   applyUrl,
+  hasKeys,
   httpVersion,
   ipOrUndef,
   isObj,
   jsonObject,
   method,
+  type Obj,
   outcomeOf,
   parseClfTime,
   splitTarget,
@@ -122,14 +124,24 @@ function parseClf(line: string, ctx: ParseContext): ParseResult {
       outcome: outcomeOf(status),
     },
     observer: { vendor: 'AWS', product: 'API Gateway', type: 'api-gateway' },
-    source: ip === undefined ? undefined : { ip, address: ip },
-    user: str(t[2]) === undefined ? undefined : { id: t[2] },
-    http: {
-      version: httpVersion(parts[2]),
-      request: { id: str(t[7]), method: method(parts[0]) },
-      response: { status_code: status, bytes: uint(t[6]) },
-    },
   };
+  if (ip !== undefined) ev.source = { ip, address: ip };
+  if (str(t[2]) !== undefined) ev.user = { id: t[2] };
+  const http: Obj = {};
+  const version = httpVersion(parts[2]);
+  if (version !== undefined) http.version = version;
+  const request: Obj = {};
+  const id = str(t[7]);
+  if (id !== undefined) request.id = id;
+  const m = method(parts[0]);
+  if (m !== undefined) request.method = m;
+  if (hasKeys(request)) http.request = request;
+  const response: Obj = {};
+  if (status !== undefined) response.status_code = status;
+  const bytes = uint(t[6]);
+  if (bytes !== undefined) response.bytes = bytes;
+  if (hasKeys(response)) http.response = response;
+  if (hasKeys(http)) ev.http = http;
   if (ip !== undefined) raw.peerIp = ip;
   const resource = str(parts[1]);
   if (resource !== undefined) {

@@ -6,9 +6,11 @@
 import type { EventDraft, Format, ParseContext, ParseResult, RawRequest } from './types.ts';
 import {
   decodeSafe,
+  hasKeys,
   httpVersion,
   ipOrUndef,
   method,
+  type Obj,
   outcomeOf,
   parseIsoTime,
   setExtra,
@@ -90,42 +92,57 @@ function parse(line: string, ctx: ParseContext): ParseResult {
   const result = get('x-edge-result-type');
   const detailed = get('x-edge-detailed-result-type');
   const ssl = get('ssl-protocol');
-  const ev: EventDraft = {
-    event: {
-      kind: 'event',
-      category: ['web', 'network'],
-      type: ['access'],
-      action: 'request',
-      outcome: outcomeOf(status),
-      module: 'aws',
-      duration: sToNs(get('time-taken')),
-    },
-    observer: { vendor: 'AWS', product: 'CloudFront', type: 'cdn', name: get('cs(Host)') },
-    source: ip === undefined ? undefined : { ip, address: ip, port: uint(get('c-port')) },
-    url: {
-      original: query === undefined ? stem : `${stem}?${query}`,
-      path: stem,
-      query,
-      domain: get('x-host-header') ?? get('cs(Host)'),
-      scheme: get('cs-protocol')?.toLowerCase(),
-    },
-    http: {
-      version: httpVersion(get('cs-protocol-version')),
-      request: {
-        id: get('x-edge-request-id'),
-        method: method(get('cs-method')),
-        bytes: uint(get('cs-bytes')),
-        referrer: referrer === undefined ? undefined : decodeSafe(referrer),
-      },
-      response: {
-        status_code: status,
-        bytes: uint(get('sc-bytes')),
-        mime_type: get('sc-content-type'),
-      },
-    },
-    user_agent: ua === undefined ? undefined : { original: decodeSafe(ua) },
-    tls: ssl === undefined ? undefined : { version: tlsVersion(ssl), cipher: get('ssl-cipher') },
+  const event: Obj = {
+    kind: 'event',
+    category: ['web', 'network'],
+    type: ['access'],
+    action: 'request',
+    outcome: outcomeOf(status),
+    module: 'aws',
   };
+  const duration = sToNs(get('time-taken'));
+  if (duration !== undefined) event.duration = duration;
+  const host = get('cs(Host)');
+  const observer: Obj = { vendor: 'AWS', product: 'CloudFront', type: 'cdn' };
+  if (host !== undefined) observer.name = host;
+  const ev: EventDraft = { event, observer } as EventDraft;
+  if (ip !== undefined) {
+    const port = uint(get('c-port'));
+    ev.source = port === undefined ? { ip, address: ip } : { ip, address: ip, port };
+  }
+  const url: Obj = { original: query === undefined ? stem : `${stem}?${query}`, path: stem };
+  if (query !== undefined) url.query = query;
+  const domain = get('x-host-header') ?? host;
+  if (domain !== undefined) url.domain = domain;
+  const scheme = get('cs-protocol')?.toLowerCase();
+  if (scheme !== undefined) url.scheme = scheme;
+  ev.url = url;
+  const http: Obj = {};
+  const version = httpVersion(get('cs-protocol-version'));
+  if (version !== undefined) http.version = version;
+  const request: Obj = {};
+  const id = get('x-edge-request-id');
+  if (id !== undefined) request.id = id;
+  const m = method(get('cs-method'));
+  if (m !== undefined) request.method = m;
+  const reqBytes = uint(get('cs-bytes'));
+  if (reqBytes !== undefined) request.bytes = reqBytes;
+  if (referrer !== undefined) request.referrer = decodeSafe(referrer);
+  if (hasKeys(request)) http.request = request;
+  const response: Obj = {};
+  if (status !== undefined) response.status_code = status;
+  const resBytes = uint(get('sc-bytes'));
+  if (resBytes !== undefined) response.bytes = resBytes;
+  const mimeType = get('sc-content-type');
+  if (mimeType !== undefined) response.mime_type = mimeType;
+  if (hasKeys(response)) http.response = response;
+  if (hasKeys(http)) ev.http = http;
+  if (ua !== undefined) ev.user_agent = { original: decodeSafe(ua) };
+  if (ssl !== undefined) {
+    const cipher = get('ssl-cipher');
+    const version = tlsVersion(ssl)!;
+    ev.tls = cipher === undefined ? { version } : { version, cipher };
+  }
   const d = get('date');
   const t = get('time');
   timestampOr(

@@ -5,6 +5,7 @@
 import type { EventDraft, Format, ParseContext, ParseResult, RawRequest } from './types.ts';
 import {
   attackClass,
+  hasKeys,
   headersFromPairs,
   httpVersion,
   int,
@@ -12,6 +13,7 @@ import {
   isObj,
   jsonObject,
   method,
+  nz,
   type Obj,
   outcomeOf,
   outcomeOfWaf,
@@ -78,6 +80,29 @@ function parse(line: string, ctx: ParseContext): ParseResult {
   // arn:aws:wafv2:region:acct:regional/webacl/<name>/<id>
   const aclName = aclArn?.split('/').at(-2);
 
+  const observer: Obj = { vendor: 'AWS', product: 'WAF', type: 'waf' };
+  if (aclName !== undefined && aclName !== '') observer.name = aclName;
+  const http: Obj = {};
+  const version = httpVersion(req.httpVersion);
+  if (version !== undefined) http.version = version;
+  const request: Obj = {};
+  const requestId = str(req.requestId);
+  if (requestId !== undefined) request.id = requestId;
+  const m = method(req.httpMethod);
+  if (m !== undefined) request.method = m;
+  const bytes = uint(o.requestBodySize);
+  if (bytes !== undefined) request.bytes = bytes;
+  const referrer = nz(headers?.referer);
+  if (referrer !== undefined) request.referrer = referrer;
+  const mimeType = nz(headers?.['content-type']);
+  if (mimeType !== undefined) request.mime_type = mimeType;
+  if (hasKeys(request)) http.request = request;
+  if (status !== undefined) http.response = { status_code: status };
+  const waf: Obj = {};
+  if (action !== undefined) waf.action = action;
+  if (ids.length > 0) waf.rule_ids = ids;
+  const attack = attackClass([...conditions, ...labels, term, groupTerminating]);
+  if (attack !== undefined) waf.attack_class = attack;
   const ev: EventDraft = {
     event: {
       kind: ids.length > 0 || action === 'block' ? 'alert' : 'event',
@@ -87,58 +112,54 @@ function parse(line: string, ctx: ParseContext): ParseResult {
       outcome: status !== undefined ? outcomeOf(status) : outcomeOfWaf(action),
       module: 'aws',
     },
-    observer: { vendor: 'AWS', product: 'WAF', type: 'waf', name: aclName },
-    http: {
-      version: httpVersion(req.httpVersion),
-      request: {
-        id: str(req.requestId),
-        method: method(req.httpMethod),
-        bytes: uint(o.requestBodySize),
-        referrer: headers?.referer,
-        mime_type: headers?.['content-type'],
-      },
-      response: status === undefined ? undefined : { status_code: status },
-    },
-    gatewatch: {
-      waf: {
-        action,
-        rule_ids: ids.length > 0 ? ids : undefined,
-        attack_class: attackClass([...conditions, ...labels, term, groupTerminating]),
-      },
-    },
+    observer,
   };
+  if (hasKeys(http)) ev.http = http;
+  ev.gatewatch = hasKeys(waf) ? { waf } : {};
   timestampOr(ev, int(o.timestamp), ctx.receivedAt);
 
   const clientIp = ipOrUndef(req.clientIp);
   const country = str(req.country);
   const asn = uint(o.clientAsn);
-  ev.source = {
-    ip: clientIp,
-    geo: country === undefined ? undefined : { country_iso_code: country },
-    as: asn === undefined ? undefined : { number: asn },
-  };
+  if (clientIp !== undefined || country !== undefined || asn !== undefined) {
+    const source: Obj = {};
+    if (clientIp !== undefined) source.ip = clientIp;
+    if (country !== undefined) source.geo = { country_iso_code: country };
+    if (asn !== undefined) source.as = { number: asn };
+    ev.source = source;
+  }
   if (clientIp !== undefined) raw.peerIp = clientIp;
   if (headers !== undefined) {
     raw.headers = headers;
     if (headers['x-forwarded-for'] !== undefined) raw.forwardedFor = headers['x-forwarded-for'];
-    if (headers['user-agent'] !== undefined) ev.user_agent = { original: headers['user-agent'] };
+    const ua = headers['user-agent'];
+    if (ua !== undefined && ua !== '') ev.user_agent = { original: ua };
   }
 
   const uri = str(req.uri) ?? '/';
   const args = str(req.args);
-  ev.url = {
-    original: args === undefined ? uri : `${uri}?${args}`,
-    path: uri,
-    query: args,
-    domain: str(req.host) ?? headers?.host,
-    scheme: str(req.scheme)?.toLowerCase(),
-  };
+  const url: Obj = { original: args === undefined ? uri : `${uri}?${args}`, path: uri };
+  if (args !== undefined) url.query = args;
+  const domain = str(req.host) ?? headers?.host;
+  if (domain !== undefined && domain !== '') url.domain = domain;
+  const scheme = str(req.scheme)?.toLowerCase();
+  if (scheme !== undefined) url.scheme = scheme;
+  ev.url = url;
   if (term !== undefined && term !== 'Default_Action') {
-    ev.rule = { id: term, ruleset: str(o.terminatingRuleType), name: groupTerminating };
+    const rule: Obj = { id: term };
+    const ruleset = str(o.terminatingRuleType);
+    if (ruleset !== undefined) rule.ruleset = ruleset;
+    if (groupTerminating !== undefined) rule.name = groupTerminating;
+    ev.rule = rule;
   }
   const ja3 = str(o.ja3Fingerprint);
   const ja4 = str(o.ja4Fingerprint);
-  if (ja3 !== undefined || ja4 !== undefined) ev.tls = { client: { ja3, ja4 } };
+  if (ja3 !== undefined || ja4 !== undefined) {
+    const client: Obj = {};
+    if (ja3 !== undefined) client.ja3 = ja3;
+    if (ja4 !== undefined) client.ja4 = ja4;
+    ev.tls = { client };
+  }
 
   setExtra(ev, 'webaclId', aclArn);
   setExtra(ev, 'httpSourceName', str(o.httpSourceName));

@@ -11,6 +11,7 @@ import {
   anyTimeToMs,
   applyUrl,
   attackClass,
+  hasKeys,
   httpVersion,
   ipOrUndef,
   isObj,
@@ -47,6 +48,11 @@ function resourceName(o: Obj): string | undefined {
   return slash < 0 ? id : id.slice(slash + 1).toLowerCase();
 }
 
+function clientSource(client: string, p: Obj): Obj {
+  const port = uint(p.clientPort);
+  return port === undefined ? { ip: client, address: client } : { ip: client, address: client, port };
+}
+
 function wafRecord(o: Obj, p: Obj, product: string, ctx: ParseContext): ParseResult {
   const raw: RawRequest = {};
   const action = wafAction(p.action);
@@ -55,6 +61,9 @@ function wafRecord(o: Obj, p: Obj, product: string, ctx: ParseContext): ParseRes
   const socket = ipOrUndef(p.socketIP ?? p.socketIp);
   const client = ipOrUndef(p.clientIp ?? p.clientIP);
   const details = isObj(p.details) ? p.details : undefined;
+  const observer: Obj = { vendor: 'Microsoft', product, type: 'waf' };
+  const name = resourceName(o);
+  if (name !== undefined && name !== '') observer.name = name;
   const ev: EventDraft = {
     event: {
       kind: 'alert',
@@ -64,31 +73,32 @@ function wafRecord(o: Obj, p: Obj, product: string, ctx: ParseContext): ParseRes
       outcome: outcomeOfWaf(action),
       module: 'azure',
     },
-    observer: { vendor: 'Microsoft', product, type: 'waf', name: resourceName(o) },
-    source: client === undefined ? undefined : { ip: client, address: client, port: uint(p.clientPort) },
-    http: { request: { id: str(p.transactionId) ?? str(p.trackingReference) } },
-    rule:
-      ruleId === undefined
-        ? undefined
-        : { id: ruleId, name: ruleName, ruleset: str(p.ruleSetType) ?? str(p.policy) },
-    gatewatch: {
-      waf: {
-        action,
-        rule_ids: ruleId === undefined ? undefined : [ruleId],
-        attack_class: attackClass([
-          str(p.ruleGroup),
-          ruleId,
-          ruleName,
-          details ? str(details.file) : undefined,
-        ]),
-      },
-    },
-  };
+    observer,
+  } as EventDraft;
+  if (client !== undefined) ev.source = clientSource(client, p);
+  const requestId = str(p.transactionId) ?? str(p.trackingReference);
+  if (requestId !== undefined) ev.http = { request: { id: requestId } };
+  if (ruleId !== undefined) {
+    const rule: Obj = { id: ruleId };
+    if (ruleName !== undefined) rule.name = ruleName;
+    const ruleset = str(p.ruleSetType) ?? str(p.policy);
+    if (ruleset !== undefined) rule.ruleset = ruleset;
+    ev.rule = rule;
+  }
+  const waf: Obj = {};
+  if (action !== undefined) waf.action = action;
+  if (ruleId !== undefined) waf.rule_ids = [ruleId];
+  const attack = attackClass([str(p.ruleGroup), ruleId, ruleName, details ? str(details.file) : undefined]);
+  if (attack !== undefined) waf.attack_class = attack;
+  ev.gatewatch = hasKeys(waf) ? { waf } : {};
   timestampOr(ev, anyTimeToMs(o.time ?? o.timeStamp ?? p.timeStamp), ctx.receivedAt);
   const uri = str(p.requestUri);
-  if (uri !== undefined) applyUrl(ev, splitTarget(uri));
   const host = str(p.hostname) ?? str(p.host);
-  if (host !== undefined && ev.url !== undefined) ev.url.domain ??= host;
+  if (uri !== undefined) {
+    const parts = splitTarget(uri);
+    applyUrl(ev, parts);
+    if (host !== undefined && parts.domain === undefined) ev.url!.domain ??= host;
+  }
   // Front Door: socketIP is the peer and clientIP what it derived (possibly from XFF).
   if (socket !== undefined) {
     raw.peerIp = socket;
@@ -119,45 +129,62 @@ function accessRecord(o: Obj, p: Obj, product: string, type: string, ctx: ParseC
   const socket = ipOrUndef(p.socketIp ?? p.socketIP);
   const client = ipOrUndef(p.clientIP ?? p.clientIp);
   const ssl = str(p.sslProtocol) ?? str(p.securityProtocol);
-  const ev: EventDraft = {
-    event: {
-      kind: 'event',
-      category: ['web'],
-      type: ['access'],
-      action: 'request',
-      outcome: outcomeOf(status),
-      module: 'azure',
-      duration: sToNs(p.timeTaken),
-    },
-    observer: { vendor: 'Microsoft', product, type, name: resourceName(o) },
-    source: client === undefined ? undefined : { ip: client, address: client, port: uint(p.clientPort) },
-    http: {
-      version: httpVersion(p.httpVersion),
-      request: {
-        id: str(p.transactionId) ?? str(p.trackingReference),
-        method: method(p.httpMethod),
-        bytes: uint(p.receivedBytes ?? p.requestBytes),
-      },
-      response: { status_code: status, bytes: uint(p.sentBytes ?? p.responseBytes) },
-    },
-    user_agent: str(p.userAgent) === undefined ? undefined : { original: str(p.userAgent) },
-    tls:
-      ssl === undefined
-        ? undefined
-        : { version: tlsVersion(ssl), cipher: str(p.sslCipher) ?? str(p.securityCipher) },
-    gatewatch: { upstream_latency_ms: sToMs(p.serverResponseLatency) },
-    error:
-      str(p.errorInfo ?? p.ErrorInfo) === undefined || p.errorInfo === 'NoError' || p.ErrorInfo === 'NoError'
-        ? undefined
-        : { code: str(p.errorInfo ?? p.ErrorInfo) },
+  const event: Obj = {
+    kind: 'event',
+    category: ['web'],
+    type: ['access'],
+    action: 'request',
+    outcome: outcomeOf(status),
+    module: 'azure',
   };
+  const duration = sToNs(p.timeTaken);
+  if (duration !== undefined) event.duration = duration;
+  const observer: Obj = { vendor: 'Microsoft', product, type };
+  const name = resourceName(o);
+  if (name !== undefined && name !== '') observer.name = name;
+  const ev: EventDraft = { event, observer } as EventDraft;
+  if (client !== undefined) ev.source = clientSource(client, p);
+  const http: Obj = {};
+  const version = httpVersion(p.httpVersion);
+  if (version !== undefined) http.version = version;
+  const request: Obj = {};
+  const requestId = str(p.transactionId) ?? str(p.trackingReference);
+  if (requestId !== undefined) request.id = requestId;
+  const m = method(p.httpMethod);
+  if (m !== undefined) request.method = m;
+  const reqBytes = uint(p.receivedBytes ?? p.requestBytes);
+  if (reqBytes !== undefined) request.bytes = reqBytes;
+  if (hasKeys(request)) http.request = request;
+  const response: Obj = {};
+  if (status !== undefined) response.status_code = status;
+  const resBytes = uint(p.sentBytes ?? p.responseBytes);
+  if (resBytes !== undefined) response.bytes = resBytes;
+  if (hasKeys(response)) http.response = response;
+  if (hasKeys(http)) ev.http = http;
+  const ua = str(p.userAgent);
+  if (ua !== undefined) ev.user_agent = { original: ua };
+  if (ssl !== undefined) {
+    const tls: Obj = {};
+    const v = tlsVersion(ssl);
+    if (v !== undefined) tls.version = v;
+    const cipher = str(p.sslCipher) ?? str(p.securityCipher);
+    if (cipher !== undefined) tls.cipher = cipher;
+    ev.tls = tls;
+  }
+  const upstream = sToMs(p.serverResponseLatency);
+  ev.gatewatch = upstream === undefined ? {} : { upstream_latency_ms: upstream };
+  const errorCode = str(p.errorInfo ?? p.ErrorInfo);
+  if (errorCode !== undefined && p.errorInfo !== 'NoError' && p.ErrorInfo !== 'NoError') {
+    ev.error = { code: errorCode };
+  }
   timestampOr(ev, anyTimeToMs(o.time ?? o.timeStamp), ctx.receivedAt);
   const uri = str(p.originalRequestUriWithArgs) ?? str(p.requestUri);
   if (uri !== undefined) {
     const q = str(p.requestQuery);
-    applyUrl(ev, splitTarget(q !== undefined && !uri.includes('?') ? `${uri}?${q}` : uri));
+    const parts = splitTarget(q !== undefined && !uri.includes('?') ? `${uri}?${q}` : uri);
+    applyUrl(ev, parts);
     const host = str(p.originalHost) ?? str(p.host) ?? str(p.hostName);
-    if (host !== undefined) ev.url!.domain ??= host;
+    if (host !== undefined && parts.domain === undefined) ev.url!.domain ??= host;
   }
   if (socket !== undefined) {
     raw.peerIp = socket;

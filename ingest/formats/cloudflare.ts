@@ -9,6 +9,8 @@ import {
   anyTimeToMs,
   applyUrl,
   attackClass,
+  finite,
+  hasKeys,
   headersFromObject,
   httpVersion,
   int,
@@ -88,6 +90,16 @@ function copyRest(o: Obj, mapped: ReadonlySet<string>, ev: EventDraft): void {
   }
 }
 
+/** url.domain and url.scheme from the record: they replace what the target said, even when absent. */
+function setHostScheme(url: NonNullable<EventDraft['url']>, o: Obj): void {
+  const host = str(o.ClientRequestHost);
+  if (host !== undefined) url.domain = host;
+  else if (url.domain !== undefined) delete url.domain;
+  const scheme = str(o.ClientRequestScheme);
+  if (scheme !== undefined) url.scheme = scheme;
+  else if (url.scheme !== undefined) delete url.scheme;
+}
+
 function parseHttp(line: string, ctx: ParseContext): ParseResult {
   const o = jsonObject(line, ctx.json);
   if (typeof o === 'string') return { ok: false, reason: o };
@@ -109,80 +121,90 @@ function parseHttp(line: string, ctx: ParseContext): ParseResult {
     (num(o.OriginResponseTime) !== undefined ? num(o.OriginResponseTime)! / 1e6 : undefined);
   const ruleName = str(o.SecurityRuleDescription) ?? str(o.WAFRuleMessage);
   const blocked = action === 'block' || action === 'challenge' || action === 'captcha';
-  const ev: EventDraft = {
-    event: {
-      kind: 'event',
-      category: ['web', 'network'],
-      type: blocked ? ['access', 'denied'] : ['access'],
-      action: 'request',
-      outcome: status !== undefined ? outcomeOf(status) : outcomeOfWaf(action),
-      module: 'cloudflare',
-      duration:
-        start !== undefined && end !== undefined && end >= start
-          ? Math.round((end - start) * 1e6)
-          : undefined,
-    },
-    observer: { vendor: 'Cloudflare', product: 'Cloudflare', type: 'cdn', name: str(o.ZoneName) },
-    source:
-      ip === undefined
-        ? undefined
-        : {
-            ip,
-            address: ip,
-            port: uint(o.ClientSrcPort),
-            geo:
-              country === undefined || country === 'XX' || country === 'T1'
-                ? undefined
-                : { country_iso_code: country },
-            as: asn === undefined || asn === 0 ? undefined : { number: asn },
-          },
-    http: {
-      version: httpVersion(o.ClientRequestProtocol),
-      request: {
-        id: str(o.RayID),
-        method: method(o.ClientRequestMethod),
-        bytes: uint(o.ClientRequestBytes),
-        referrer: str(o.ClientRequestReferer),
-      },
-      response: {
-        status_code: status === 0 ? undefined : status,
-        bytes: uint(o.EdgeResponseBytes),
-        mime_type: str(o.EdgeResponseContentType),
-      },
-    },
-    user_agent:
-      str(o.ClientRequestUserAgent) === undefined ? undefined : { original: str(o.ClientRequestUserAgent) },
-    tls:
-      str(o.ClientSSLProtocol) === undefined || o.ClientSSLProtocol === 'none'
-        ? undefined
-        : {
-            version: tlsVersion(o.ClientSSLProtocol),
-            cipher: str(o.ClientSSLCipher),
-            client: { ja3: str(o.JA3Hash), ja4: str(o.JA4) },
-          },
-    rule: ruleId === undefined ? undefined : { id: ruleId, name: ruleName },
-    gatewatch: {
-      upstream_latency_ms: originMs !== undefined && originMs >= 0 ? originMs : undefined,
-      waf:
-        action === undefined || action === 'unknown'
-          ? undefined
-          : {
-              action,
-              rule_ids: ruleIds.length > 0 ? ruleIds : undefined,
-              attack_class: attackClass([ruleName]),
-            },
-    },
+  const event: Obj = {
+    kind: 'event',
+    category: ['web', 'network'],
+    type: blocked ? ['access', 'denied'] : ['access'],
+    action: 'request',
+    outcome: status !== undefined ? outcomeOf(status) : outcomeOfWaf(action),
+    module: 'cloudflare',
   };
-  if (ev.tls === undefined && (str(o.JA3Hash) !== undefined || str(o.JA4) !== undefined)) {
-    ev.tls = { client: { ja3: str(o.JA3Hash), ja4: str(o.JA4) } };
+  if (start !== undefined && end !== undefined && end >= start) {
+    const duration = finite(Math.round((end - start) * 1e6));
+    if (duration !== undefined) event.duration = duration;
   }
+  const observer: Obj = { vendor: 'Cloudflare', product: 'Cloudflare', type: 'cdn' };
+  const zone = str(o.ZoneName);
+  if (zone !== undefined) observer.name = zone;
+  const ev: EventDraft = { event, observer } as EventDraft;
+  if (ip !== undefined) {
+    const source: Obj = { ip, address: ip };
+    const port = uint(o.ClientSrcPort);
+    if (port !== undefined) source.port = port;
+    if (country !== undefined && country !== 'XX' && country !== 'T1')
+      source.geo = { country_iso_code: country };
+    if (asn !== undefined && asn !== 0) source.as = { number: asn };
+    ev.source = source;
+  }
+  const http: Obj = {};
+  const version = httpVersion(o.ClientRequestProtocol);
+  if (version !== undefined) http.version = version;
+  const request: Obj = {};
+  const rayId = str(o.RayID);
+  if (rayId !== undefined) request.id = rayId;
+  const m = method(o.ClientRequestMethod);
+  if (m !== undefined) request.method = m;
+  const reqBytes = uint(o.ClientRequestBytes);
+  if (reqBytes !== undefined) request.bytes = reqBytes;
+  const referrer = str(o.ClientRequestReferer);
+  if (referrer !== undefined) request.referrer = referrer;
+  if (hasKeys(request)) http.request = request;
+  const response: Obj = {};
+  if (status !== undefined && status !== 0) response.status_code = status;
+  const resBytes = uint(o.EdgeResponseBytes);
+  if (resBytes !== undefined) response.bytes = resBytes;
+  const mimeType = str(o.EdgeResponseContentType);
+  if (mimeType !== undefined) response.mime_type = mimeType;
+  if (hasKeys(response)) http.response = response;
+  if (hasKeys(http)) ev.http = http;
+  const ua = str(o.ClientRequestUserAgent);
+  if (ua !== undefined) ev.user_agent = { original: ua };
+  const ja3 = str(o.JA3Hash);
+  const ja4 = str(o.JA4);
+  const tlsClient =
+    ja3 === undefined && ja4 === undefined
+      ? undefined
+      : ja4 === undefined
+        ? { ja3 }
+        : ja3 === undefined
+          ? { ja4 }
+          : { ja3, ja4 };
+  if (str(o.ClientSSLProtocol) !== undefined && o.ClientSSLProtocol !== 'none') {
+    const tls: Obj = {};
+    const v = tlsVersion(o.ClientSSLProtocol);
+    if (v !== undefined) tls.version = v;
+    const cipher = str(o.ClientSSLCipher);
+    if (cipher !== undefined) tls.cipher = cipher;
+    if (tlsClient !== undefined) tls.client = tlsClient;
+    ev.tls = tls;
+  }
+  if (ruleId !== undefined)
+    ev.rule = ruleName === undefined ? { id: ruleId } : { id: ruleId, name: ruleName };
+  const gw: Obj = {};
+  if (originMs !== undefined && originMs >= 0) gw.upstream_latency_ms = originMs;
+  if (action !== undefined && action !== 'unknown') {
+    const waf: Obj = { action };
+    if (ruleIds.length > 0) waf.rule_ids = ruleIds;
+    const attack = attackClass([ruleName]);
+    if (attack !== undefined) waf.attack_class = attack;
+    gw.waf = waf;
+  }
+  ev.gatewatch = gw;
+  if (ev.tls === undefined && tlsClient !== undefined) ev.tls = { client: tlsClient };
   timestampOr(ev, start, ctx.receivedAt);
   const target = str(o.ClientRequestURI) ?? str(o.ClientRequestPath);
   if (target !== undefined) applyUrl(ev, splitTarget(target));
-  if (ev.url !== undefined) {
-    ev.url.domain = str(o.ClientRequestHost);
-    ev.url.scheme = str(o.ClientRequestScheme);
-  }
+  if (ev.url !== undefined) setHostScheme(ev.url, o);
   if (ip !== undefined) raw.peerIp = ip;
   const headers = headersFromObject(o.RequestHeaders);
   if (headers !== undefined) {
@@ -252,52 +274,51 @@ function parseFirewall(line: string, ctx: ParseContext): ParseResult {
       module: 'cloudflare',
     },
     observer: { vendor: 'Cloudflare', product: 'Cloudflare WAF', type: 'waf' },
-    source:
-      ip === undefined
-        ? undefined
-        : {
-            ip,
-            address: ip,
-            port: uint(o.ClientSrcPort),
-            geo: country === undefined || country === 'XX' ? undefined : { country_iso_code: country },
-            as:
-              asn === undefined
-                ? undefined
-                : { number: asn, organization: asOrg === undefined ? undefined : { name: asOrg } },
-          },
-    http: {
-      version: httpVersion(o.ClientRequestProtocol),
-      request: {
-        id: str(o.RayID),
-        method: method(o.ClientRequestMethod),
-        referrer:
-          refHost === undefined
-            ? undefined
-            : `${str(o.ClientRefererScheme) ?? 'https'}://${refHost}${str(o.ClientRefererPath) ?? ''}${str(o.ClientRefererQuery) ?? ''}`,
-      },
-      response: status === undefined || status === 0 ? undefined : { status_code: status },
-    },
-    user_agent:
-      str(o.ClientRequestUserAgent) === undefined ? undefined : { original: str(o.ClientRequestUserAgent) },
-    rule:
-      ruleId === undefined && description === undefined
-        ? undefined
-        : { id: ruleId, name: description, ruleset: source },
-    gatewatch: {
-      waf: {
-        action,
-        rule_ids: ruleId === undefined ? undefined : [ruleId],
-        attack_class: attackClass([description, source]),
-      },
-    },
   };
+  if (ip !== undefined) {
+    const src: Obj = { ip, address: ip };
+    const port = uint(o.ClientSrcPort);
+    if (port !== undefined) src.port = port;
+    if (country !== undefined && country !== 'XX') src.geo = { country_iso_code: country };
+    if (asn !== undefined)
+      src.as = asOrg === undefined ? { number: asn } : { number: asn, organization: { name: asOrg } };
+    ev.source = src;
+  }
+  const http: Obj = {};
+  const version = httpVersion(o.ClientRequestProtocol);
+  if (version !== undefined) http.version = version;
+  const request: Obj = {};
+  const rayId = str(o.RayID);
+  if (rayId !== undefined) request.id = rayId;
+  const m = method(o.ClientRequestMethod);
+  if (m !== undefined) request.method = m;
+  if (refHost !== undefined) {
+    request.referrer = `${str(o.ClientRefererScheme) ?? 'https'}://${refHost}${str(o.ClientRefererPath) ?? ''}${str(o.ClientRefererQuery) ?? ''}`;
+  }
+  if (hasKeys(request)) http.request = request;
+  if (status !== undefined && status !== 0) http.response = { status_code: status };
+  if (hasKeys(http)) ev.http = http;
+  const ua = str(o.ClientRequestUserAgent);
+  if (ua !== undefined) ev.user_agent = { original: ua };
+  if (ruleId !== undefined || description !== undefined) {
+    const rule: Obj = {};
+    if (ruleId !== undefined) rule.id = ruleId;
+    if (description !== undefined) rule.name = description;
+    if (source !== undefined) rule.ruleset = source;
+    ev.rule = rule;
+  }
+  const waf: Obj = {};
+  if (action !== undefined) waf.action = action;
+  if (ruleId !== undefined) waf.rule_ids = [ruleId];
+  const attack = attackClass([description, source]);
+  if (attack !== undefined) waf.attack_class = attack;
+  ev.gatewatch = hasKeys(waf) ? { waf } : {};
   timestampOr(ev, timestampMs(o.Datetime), ctx.receivedAt);
   const path = str(o.ClientRequestPath);
   if (path !== undefined) {
     const q = str(o.ClientRequestQuery);
     applyUrl(ev, splitTarget(q === undefined ? path : `${path}${q.startsWith('?') ? '' : '?'}${q}`));
-    ev.url!.domain = str(o.ClientRequestHost);
-    ev.url!.scheme = str(o.ClientRequestScheme);
+    setHostScheme(ev.url!, o);
   }
   if (ip !== undefined) raw.peerIp = ip;
   const origin = int(o.OriginResponseStatus);

@@ -8,11 +8,14 @@ import { applyFieldMap, compileFieldMap } from './fieldmap.ts';
 import type { EventDraft, FieldMap, Format, ParseContext, ParseResult, RawRequest } from './types.ts';
 import {
   applyUrl,
+  dropEmptyUrl,
+  hasKeys,
   ipOrUndef,
   isObj,
   jsonObject,
   msToNs,
   num,
+  type Obj,
   outcomeOf,
   parseIsoTime,
   parseRequestLine,
@@ -38,29 +41,47 @@ function parseText(line: string, ctx: ParseContext): ParseResult {
   const req = parseRequestLine(t[1]);
   const raw: RawRequest = {};
   const upstreamMs = num(t[7 + o]);
-  const ev: EventDraft = {
-    event: {
-      kind: 'event',
-      category: ['web'],
-      type: ['access'],
-      action: 'request',
-      outcome: outcomeOf(status === 0 ? undefined : status),
-      module: istio ? 'istio' : 'envoy',
-      duration: msToNs(t[6 + o]),
-    },
-    observer: { vendor: istio ? 'Istio' : 'Envoy', product: istio ? 'Istio' : 'Envoy', type: 'proxy' },
-    http: {
-      version: req?.version,
-      request: { id: str(t[10 + o]), method: req?.method, bytes: uint(t[4 + o]) },
-      response: { status_code: status === 0 ? undefined : status, bytes: uint(t[5 + o]) },
-    },
-    user_agent: str(t[9 + o]) === undefined ? undefined : { original: str(t[9 + o]) },
-    gatewatch: { upstream_latency_ms: upstreamMs !== undefined && upstreamMs >= 0 ? upstreamMs : undefined },
+  const event: Obj = {
+    kind: 'event',
+    category: ['web'],
+    type: ['access'],
+    action: 'request',
+    outcome: outcomeOf(status === 0 ? undefined : status),
+    module: istio ? 'istio' : 'envoy',
   };
+  const duration = msToNs(t[6 + o]);
+  if (duration !== undefined) event.duration = duration;
+  const ev: EventDraft = {
+    event,
+    observer: { vendor: istio ? 'Istio' : 'Envoy', product: istio ? 'Istio' : 'Envoy', type: 'proxy' },
+  } as EventDraft;
+  const http: Obj = {};
+  if (req?.version !== undefined) http.version = req.version;
+  const request: Obj = {};
+  const id = str(t[10 + o]);
+  if (id !== undefined) request.id = id;
+  if (req !== undefined) request.method = req.method;
+  const reqBytes = uint(t[4 + o]);
+  if (reqBytes !== undefined) request.bytes = reqBytes;
+  if (hasKeys(request)) http.request = request;
+  const response: Obj = {};
+  if (status !== undefined && status !== 0) response.status_code = status;
+  const resBytes = uint(t[5 + o]);
+  if (resBytes !== undefined) response.bytes = resBytes;
+  if (hasKeys(response)) http.response = response;
+  if (hasKeys(http)) ev.http = http;
+  const ua = str(t[9 + o]);
+  if (ua !== undefined) ev.user_agent = { original: ua };
+  ev.gatewatch = upstreamMs !== undefined && upstreamMs >= 0 ? { upstream_latency_ms: upstreamMs } : {};
   timestampOr(ev, parseIsoTime(t[0] ?? ''), ctx.receivedAt);
   if (req !== undefined) applyUrl(ev, splitTarget(req.target));
   const authority = str(t[11 + o]);
-  if (authority !== undefined && ev.url !== undefined) ev.url.domain = splitHostPort(authority).host;
+  if (authority !== undefined && ev.url !== undefined) {
+    const host = splitHostPort(authority).host;
+    if (host !== '') ev.url.domain = host;
+    else if (ev.url.domain !== undefined) delete ev.url.domain;
+  }
+  if (req !== undefined && req.target === '') dropEmptyUrl(ev);
   const xff = str(t[8 + o]);
   if (xff !== undefined) raw.forwardedFor = xff;
   if (istio) {
@@ -69,7 +90,7 @@ function parseText(line: string, ctx: ParseContext): ParseResult {
       const hp = splitHostPort(remote);
       const ip = ipOrUndef(hp.host);
       if (ip !== undefined) {
-        ev.source = { ip, address: ip, port: hp.port };
+        ev.source = hp.port === undefined ? { ip, address: ip } : { ip, address: ip, port: hp.port };
         raw.peerIp = ip;
       }
     }
@@ -77,7 +98,7 @@ function parseText(line: string, ctx: ParseContext): ParseResult {
     if (local !== undefined) {
       const hp = splitHostPort(local);
       const ip = ipOrUndef(hp.host);
-      if (ip !== undefined) ev.destination = { ip, port: hp.port };
+      if (ip !== undefined) ev.destination = hp.port === undefined ? { ip } : { ip, port: hp.port };
     }
     setExtra(ev, 'response_code_details', str(t[4]));
     setExtra(ev, 'connection_termination_details', str(t[5]));
@@ -129,9 +150,19 @@ function parseJson(line: string, ctx: ParseContext): ParseResult {
     const ip = ipOrUndef(splitHostPort(direct).host);
     if (ip !== undefined) raw.peerIp = ip;
   }
-  if (ev.url?.domain !== undefined) ev.url.domain = splitHostPort(ev.url.domain).host;
+  if (ev.url?.domain !== undefined) {
+    const host = splitHostPort(ev.url.domain).host;
+    if (host !== '') ev.url.domain = host;
+    else delete ev.url.domain;
+  }
   ev.event!.outcome = outcomeOf(ev.http?.response?.status_code || undefined);
-  if (ev.http?.response?.status_code === 0) delete ev.http.response.status_code;
+  if (ev.http?.response?.status_code === 0) {
+    // 0 = no response: the field (and the objects it leaves empty) goes
+    const http = ev.http;
+    delete http.response!.status_code;
+    if (!hasKeys(http.response!)) delete http.response;
+    if (!hasKeys(http)) delete ev.http;
+  }
   timestampOr(ev, ms, ctx.receivedAt);
   return { ok: true, event: ev, raw };
 }

@@ -11,6 +11,8 @@ import {
   applyUrl,
   child,
   childList,
+  dropEmptyUrl,
+  finite,
   httpVersion,
   int,
   ipOrUndef,
@@ -158,7 +160,7 @@ function ecsSetter(field: string): Setter | undefined {
   if (field === 'http.version') coerce = httpVersion;
   return (ev, raw, v) => {
     const c = coerce(v);
-    if (c === undefined) return;
+    if (c === undefined || (Array.isArray(c) && c.length === 0)) return;
     setPath(ev, field, c);
     if (field === 'source.ip') raw.peerIp = c as string;
   };
@@ -187,7 +189,8 @@ function setterFor(target: string): Setter | undefined {
     case '@duration_us':
       return (ev, _raw, v) => {
         const n = num(v);
-        if (n !== undefined && n >= 0) group(ev, 'event').duration = Math.round(n * 1e3);
+        const ns = n !== undefined && n >= 0 ? finite(Math.round(n * 1e3)) : undefined;
+        if (ns !== undefined) group(ev, 'event').duration = ns;
       };
     case '@duration_ns':
       return (ev, _raw, v) => {
@@ -245,7 +248,8 @@ function setterFor(target: string): Setter | undefined {
         const s = str(v);
         if (s === undefined || s.startsWith('$')) return;
         const sp = s.indexOf(' ');
-        group(ev, 'gatewatch').route = sp < 0 ? s : s.slice(sp + 1);
+        const route = sp < 0 ? s : s.slice(sp + 1);
+        if (route !== '') group(ev, 'gatewatch').route = route;
       };
     case '@peer_ip':
       return (ev, raw, v) => {
@@ -259,9 +263,10 @@ function setterFor(target: string): Setter | undefined {
         const s = str(v);
         if (s === undefined) return;
         const hp = splitHostPort(s);
+        if (hp.host === '' && hp.port === undefined) return;
         const ip = ipOrUndef(hp.host);
         const src = group(ev, 'source');
-        src.address = hp.host;
+        if (hp.host !== '') src.address = hp.host;
         if (hp.port !== undefined) src.port = hp.port;
         if (ip !== undefined) {
           src.ip = ip;
@@ -336,9 +341,10 @@ export function applyFieldMap(
     applyUrl(ev, splitTarget(st.query === undefined ? st.path : `${st.path}?${st.query}`));
   }
   if (st.target !== undefined && st.query !== undefined && ev.url && ev.url.query === undefined) {
-    ev.url.query = st.query;
-    ev.url.original = `${ev.url.original}?${st.query}`;
+    if (st.query !== '') ev.url.query = st.query;
+    ev.url.original = `${ev.url.original ?? ''}?${st.query}`;
   }
+  if (st.target === '') dropEmptyUrl(ev);
   if (map.keepUnmapped) {
     let extra: Record<string, unknown> | undefined;
     for (const k of Object.keys(o)) {

@@ -5,6 +5,7 @@
  */
 import type { EventDraft, Format, ParseContext, ParseResult, RawRequest } from './types.ts';
 import {
+  hasKeys,
   headersFromObject,
   httpVersion,
   int,
@@ -14,6 +15,7 @@ import {
   method,
   msToNs,
   num,
+  nz,
   type Obj,
   outcomeOf,
   setExtra,
@@ -53,60 +55,98 @@ function parse(line: string, ctx: ParseContext): ParseResult {
   }
   parts.original = uri;
 
-  const ev: EventDraft = {
-    event: {
-      kind: 'event',
-      category: ['web'],
-      type: ['access'],
-      action: source === 'kong' && status !== undefined && status >= 400 ? 'gateway-reject' : 'request',
-      outcome: outcomeOf(status),
-      module: 'kong',
-      duration: msToNs(lat.request),
-    },
-    observer: { vendor: 'Kong', product: 'Kong Gateway', type: 'api-gateway', name: str(o.workspace_name) },
-    source: clientIp === undefined ? undefined : { ip: clientIp, address: clientIp },
-    url: {
-      original: parts.original,
-      path: parts.path,
-      query: parts.query,
-      scheme: parts.scheme,
-      domain: parts.domain ?? headers?.host,
-      port: parts.port,
-    },
-    http: {
-      request: {
-        id: str(req.id) ?? headers?.['x-kong-request-id'] ?? respHeaders?.['x-kong-request-id'],
-        method: method(req.method),
-        bytes: uint(req.size),
-        referrer: headers?.referer,
-        mime_type: headers?.['content-type'],
-      },
-      response: {
-        status_code: status,
-        bytes: uint(res.size),
-        mime_type: respHeaders?.['content-type'],
-      },
-    },
-    user_agent: headers?.['user-agent'] === undefined ? undefined : { original: headers['user-agent'] },
-    user:
-      consumer === undefined
-        ? undefined
-        : { id: str(consumer.custom_id) ?? str(consumer.id), name: str(consumer.username) },
-    service: service === undefined ? undefined : { name: str(service.name) ?? str(service.host) },
-    tls: tls === undefined ? undefined : { version: tlsVersion(tls.version), cipher: str(tls.cipher) },
-    gatewatch: {
-      consumer: consumer === undefined ? undefined : (str(consumer.username) ?? str(consumer.custom_id)),
-      api_key: entity === undefined ? undefined : { id: str(entity.id) },
-      upstream_latency_ms: proxyLat !== undefined && proxyLat >= 0 ? proxyLat : undefined,
-    },
+  const duration = msToNs(lat.request);
+  const event: Obj = {
+    kind: 'event',
+    category: ['web'],
+    type: ['access'],
+    action: source === 'kong' && status !== undefined && status >= 400 ? 'gateway-reject' : 'request',
+    outcome: outcomeOf(status),
+    module: 'kong',
   };
+  if (duration !== undefined) event.duration = duration;
+  const observer: Obj = { vendor: 'Kong', product: 'Kong Gateway', type: 'api-gateway' };
+  const workspaceName = str(o.workspace_name);
+  if (workspaceName !== undefined) observer.name = workspaceName;
+  const ev: EventDraft = { event, observer } as EventDraft;
+  if (clientIp !== undefined) ev.source = { ip: clientIp, address: clientIp };
+
+  const url: Obj = { original: parts.original };
+  if (parts.path !== undefined) url.path = parts.path;
+  if (parts.query !== undefined) url.query = parts.query;
+  if (parts.scheme !== undefined) url.scheme = parts.scheme;
+  const domain = parts.domain ?? headers?.host;
+  if (domain !== undefined && domain !== '') url.domain = domain;
+  if (parts.port !== undefined) url.port = parts.port;
+  ev.url = url;
+
+  const request: Obj = {};
+  const reqId = str(req.id) ?? headers?.['x-kong-request-id'] ?? respHeaders?.['x-kong-request-id'];
+  if (reqId !== undefined && reqId !== '') request.id = reqId;
+  const m = method(req.method);
+  if (m !== undefined) request.method = m;
+  const reqBytes = uint(req.size);
+  if (reqBytes !== undefined) request.bytes = reqBytes;
+  const referrer = nz(headers?.referer);
+  if (referrer !== undefined) request.referrer = referrer;
+  const reqType = nz(headers?.['content-type']);
+  if (reqType !== undefined) request.mime_type = reqType;
+  const response: Obj = {};
+  if (status !== undefined) response.status_code = status;
+  const resBytes = uint(res.size);
+  if (resBytes !== undefined) response.bytes = resBytes;
+  const resType = nz(respHeaders?.['content-type']);
+  if (resType !== undefined) response.mime_type = resType;
+  const version = headers === undefined ? undefined : httpVersion(headers[':version']);
+  if (hasKeys(request) || hasKeys(response) || version !== undefined) {
+    const http: Obj = {};
+    if (hasKeys(request)) http.request = request;
+    if (hasKeys(response)) http.response = response;
+    ev.http = http;
+  }
+  const ua = nz(headers?.['user-agent']);
+  if (ua !== undefined) ev.user_agent = { original: ua };
+  if (consumer !== undefined) {
+    const id = str(consumer.custom_id) ?? str(consumer.id);
+    const name = str(consumer.username);
+    if (id !== undefined || name !== undefined) {
+      const user: Obj = {};
+      if (id !== undefined) user.id = id;
+      if (name !== undefined) user.name = name;
+      ev.user = user;
+    }
+  }
+  if (service !== undefined) {
+    const name = str(service.name) ?? str(service.host);
+    if (name !== undefined) ev.service = { name };
+  }
+  if (tls !== undefined) {
+    const v = tlsVersion(tls.version);
+    const cipher = str(tls.cipher);
+    if (v !== undefined || cipher !== undefined) {
+      const t: Obj = {};
+      if (v !== undefined) t.version = v;
+      if (cipher !== undefined) t.cipher = cipher;
+      ev.tls = t;
+    }
+  }
+  const gw: Obj = {};
+  if (consumer !== undefined) {
+    const c = str(consumer.username) ?? str(consumer.custom_id);
+    if (c !== undefined) gw.consumer = c;
+  }
+  if (entity !== undefined) {
+    const id = str(entity.id);
+    if (id !== undefined) gw.api_key = { id };
+  }
+  if (proxyLat !== undefined && proxyLat >= 0) gw.upstream_latency_ms = proxyLat;
+  ev.gatewatch = gw;
   timestampOr(ev, int(o.started_at), ctx.receivedAt);
   if (clientIp !== undefined) raw.peerIp = clientIp;
   if (headers !== undefined) {
     raw.headers = headers;
     if (headers['x-forwarded-for'] !== undefined) raw.forwardedFor = headers['x-forwarded-for'];
-    const v = httpVersion(headers[':version']);
-    if (v !== undefined) ev.http!.version = v;
+    if (version !== undefined) ev.http!.version = version;
   }
   // The query string object duplicates the URL query: nothing to add, but its values are scrubbed
   // from the original by the redaction transform through url.query.

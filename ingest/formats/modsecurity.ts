@@ -11,7 +11,9 @@ import type { EventDraft, Format, ParseContext, ParseResult, RawRequest } from '
 import {
   applyUrl,
   attackClass,
+  dropEmptyUrl,
   epochToMs,
+  hasKeys,
   headersFromObject,
   httpVersion,
   int,
@@ -20,6 +22,7 @@ import {
   jsonObject,
   method,
   num,
+  nz,
   type Obj,
   outcomeOf,
   parseClfTime,
@@ -148,43 +151,28 @@ function parse(line: string, ctx: ParseContext): ParseResult {
   const waf = msgs.length > 0 ? (intercepted ? 'block' : 'log') : undefined;
   const severities = msgs.map((m) => m.severity).filter((s) => s !== undefined);
   const engine = coraza ? 'Coraza' : 'ModSecurity';
-  const ev: EventDraft = {
-    event: {
-      kind: msgs.length > 0 ? 'alert' : 'event',
-      category: ['web', 'network'],
-      type: waf === 'block' ? ['access', 'denied'] : ['access'],
-      action: waf === undefined ? 'request' : `waf-${waf}`,
-      outcome: status !== undefined ? outcomeOf(status) : waf === 'block' ? 'failure' : 'unknown',
-      module: coraza ? 'coraza' : 'modsecurity',
-      severity: severities.length > 0 ? Math.min(...severities) : undefined,
-    },
-    observer: { vendor: coraza ? 'OWASP' : 'OWASP', product: engine, type: 'waf', name: str(tx.server_id) },
-    source: ip === undefined ? undefined : { ip, address: ip, port: uint(tx.client_port ?? tx.remote_port) },
-    destination:
-      ipOrUndef(tx.host_ip ?? tx.local_address) === undefined
-        ? undefined
-        : { ip: ipOrUndef(tx.host_ip ?? tx.local_address), port: uint(tx.host_port ?? tx.local_port) },
-    http: {
-      request: {
-        id: str(tx.unique_id) ?? str(tx.id) ?? str(tx.transaction_id),
-        referrer: headers?.referer,
-        mime_type: headers?.['content-type'],
-      },
-      response: { status_code: status === 0 ? undefined : status },
-    },
-    user_agent: headers?.['user-agent'] === undefined ? undefined : { original: headers['user-agent'] },
-    rule: main?.id === undefined ? undefined : { id: main.id, name: main.msg },
-    gatewatch: {
-      waf:
-        waf === undefined
-          ? undefined
-          : {
-              action: waf,
-              rule_ids: ids.length > 0 ? ids : undefined,
-              attack_class: attackClass([...msgs.flatMap((m) => m.tags), main?.msg]),
-            },
-    },
+  const event: Obj = {
+    kind: msgs.length > 0 ? 'alert' : 'event',
+    category: ['web', 'network'],
+    type: waf === 'block' ? ['access', 'denied'] : ['access'],
+    action: waf === undefined ? 'request' : `waf-${waf}`,
+    outcome: status !== undefined ? outcomeOf(status) : waf === 'block' ? 'failure' : 'unknown',
+    module: coraza ? 'coraza' : 'modsecurity',
   };
+  if (severities.length > 0) event.severity = Math.min(...severities);
+  const observer: Obj = { vendor: coraza ? 'OWASP' : 'OWASP', product: engine, type: 'waf' };
+  const serverId = str(tx.server_id);
+  if (serverId !== undefined) observer.name = serverId;
+  const ev: EventDraft = { event, observer } as EventDraft;
+  if (ip !== undefined) {
+    const port = uint(tx.client_port ?? tx.remote_port);
+    ev.source = port === undefined ? { ip, address: ip } : { ip, address: ip, port };
+  }
+  const destIp = ipOrUndef(tx.host_ip ?? tx.local_address);
+  if (destIp !== undefined) {
+    const port = uint(tx.host_port ?? tx.local_port);
+    ev.destination = port === undefined ? { ip: destIp } : { ip: destIp, port };
+  }
   // time
   let ms: number | undefined;
   if (coraza) {
@@ -192,27 +180,58 @@ function parse(line: string, ctx: ParseContext): ParseResult {
     ms = u !== undefined ? epochToMs(u) : parseSlashTime(str(tx.timestamp) ?? '');
   } else if (v2) ms = parseClfTime(str(tx.time) ?? '');
   else ms = parseAsctime(str(tx.time_stamp) ?? '');
-  timestampOr(ev, ms, ctx.receivedAt);
   // request target
   const rl = parseRequestLine(str(req.request_line));
   const m = rl?.method ?? method(req.method);
-  ev.http!.request!.method = m;
-  const version =
+  const version0 =
     rl?.version ??
     httpVersion(
       typeof req.http_version === 'number' ? String(req.http_version) : (req.http_version ?? req.protocol),
     );
-  if (version !== undefined) ev.http!.version = version === '2.0' ? '2' : version;
+  const version = version0 === '2.0' ? '2' : version0;
+  const respHeaders = headersFromObject(res.headers);
+  const respType = nz(respHeaders?.['content-type']);
+  const request: Obj = {};
+  const requestId = str(tx.unique_id) ?? str(tx.id) ?? str(tx.transaction_id);
+  if (requestId !== undefined) request.id = requestId;
+  const referrer = nz(headers?.referer);
+  if (referrer !== undefined) request.referrer = referrer;
+  const reqType = nz(headers?.['content-type']);
+  if (reqType !== undefined) request.mime_type = reqType;
+  if (m !== undefined) request.method = m;
+  const http: Obj = {};
+  if (hasKeys(request)) http.request = request;
+  const response: Obj = {};
+  if (status !== undefined && status !== 0) response.status_code = status;
+  if (respType !== undefined) response.mime_type = respType;
+  if (hasKeys(response)) http.response = response;
+  if (version !== undefined) http.version = version;
+  if (hasKeys(http)) ev.http = http;
+  const ua = nz(headers?.['user-agent']);
+  if (ua !== undefined) ev.user_agent = { original: ua };
+  if (main?.id !== undefined)
+    ev.rule = main.msg === undefined ? { id: main.id } : { id: main.id, name: main.msg };
+  if (waf !== undefined) {
+    const w: Obj = { action: waf };
+    if (ids.length > 0) w.rule_ids = ids;
+    const attack = attackClass([...msgs.flatMap((x) => x.tags), main?.msg]);
+    if (attack !== undefined) w.attack_class = attack;
+    ev.gatewatch = { waf: w };
+  } else ev.gatewatch = {};
+  timestampOr(ev, ms, ctx.receivedAt);
   const target = rl?.target ?? str(req.uri);
-  if (target !== undefined) applyUrl(ev, splitTarget(target));
-  if (headers?.host !== undefined && ev.url !== undefined) ev.url.domain ??= headers.host;
+  if (target !== undefined) {
+    const parts = splitTarget(target);
+    applyUrl(ev, parts);
+    if (headers?.host !== undefined && parts.domain === undefined && headers.host !== '')
+      ev.url!.domain ??= headers.host;
+    if (target === '') dropEmptyUrl(ev);
+  }
   if (ip !== undefined) raw.peerIp = ip;
   if (headers !== undefined) {
     raw.headers = headers;
     if (headers['x-forwarded-for'] !== undefined) raw.forwardedFor = headers['x-forwarded-for'];
   }
-  const respHeaders = headersFromObject(res.headers);
-  if (respHeaders?.['content-type'] !== undefined) ev.http!.response!.mime_type = respHeaders['content-type'];
   if (respHeaders?.['set-cookie'] !== undefined)
     raw.secretsInOriginal = respHeaders['set-cookie'].split(', ');
   setExtra(

@@ -10,10 +10,12 @@ import type { EventDraft, FieldMap, Format, ParseContext, ParseResult, RawReques
 import {
   applyUrl,
   child,
+  dropEmptyUrl,
   firstListSeconds,
   ipOrUndef,
   isObj,
   jsonObject,
+  type Obj,
   outcomeOf,
   parseClfTime,
   parseRequestLine,
@@ -78,20 +80,35 @@ function clfEvent(t: string[], module: string, receivedAt: number): { ev: EventD
       module,
     },
     observer: { ...OBSERVER },
-    source: addr === undefined ? undefined : { ip, address: addr },
-    user: str(t[2]) === undefined ? undefined : { name: t[2] },
-    http: {
-      version: req?.version,
-      request: { method: req?.method, referrer: str(t[7]) },
-      response: { status_code: status === 0 ? undefined : status, bytes: uint(t[6]) },
-    },
-    user_agent: str(t[8]) === undefined ? undefined : { original: t[8] },
   };
+  if (addr !== undefined) ev.source = ip === undefined ? { address: addr } : { ip, address: addr };
+  const user = str(t[2]);
+  if (user !== undefined) ev.user = { name: user };
+  const http: Obj = {};
+  if (req?.version !== undefined) http.version = req.version;
+  const referrer = str(t[7]);
+  if (req !== undefined)
+    http.request = referrer === undefined ? { method: req.method } : { method: req.method, referrer };
+  else if (referrer !== undefined) http.request = { referrer };
+  const bytes = uint(t[6]);
+  if (status !== undefined && status !== 0) {
+    http.response = bytes === undefined ? { status_code: status } : { status_code: status, bytes };
+  } else if (bytes !== undefined) http.response = { bytes };
+  ev.http = http;
+  const ua = str(t[8]);
+  if (ua !== undefined) ev.user_agent = { original: ua };
   timestampOr(ev, parseClfTime(t[3] ?? ''), receivedAt);
   if (ip !== undefined) raw.peerIp = ip;
-  if (req !== undefined) applyUrl(ev, splitTarget(req.target));
-  else if (str(t[4]) !== undefined) setExtra(ev, 'request', t[4]);
+  if (req !== undefined) {
+    applyUrl(ev, splitTarget(req.target));
+    if (req.target === '') dropEmptyUrl(ev);
+  } else if (str(t[4]) !== undefined) setExtra(ev, 'request', t[4]);
   return { ev, raw };
+}
+
+function dropEmptyHttp(ev: EventDraft): void {
+  const http = ev.http!;
+  if (http.version === undefined && http.request === undefined && http.response === undefined) delete ev.http;
 }
 
 function parseCombined(line: string, ctx: ParseContext): ParseResult {
@@ -100,6 +117,7 @@ function parseCombined(line: string, ctx: ParseContext): ParseResult {
   if (t.length < 9) return { ok: false, reason: `nginx.access: expected 9 fields, got ${t.length}` };
   if (t[1] !== '-') return { ok: false, reason: 'nginx.access: not a combined log line' };
   const { ev, raw } = clfEvent(t, 'nginx', ctx.receivedAt);
+  dropEmptyHttp(ev);
   const xff = str(t[9]);
   if (xff !== undefined) raw.forwardedFor = xff;
   return { ok: true, event: ev, raw };
@@ -112,9 +130,24 @@ function parseIngress(line: string, ctx: ParseContext): ParseResult {
   if (t.length < 18) return { ok: false, reason: `nginx.ingress: expected 18 fields, got ${t.length}` };
   const { ev, raw } = clfEvent(t, 'nginx', ctx.receivedAt);
   ev.observer = { vendor: 'Kubernetes', product: 'ingress-nginx', type: 'proxy' };
-  ev.http!.request!.bytes = uint(t[9]);
-  ev.http!.request!.id = str(t[17]);
-  ev.event!.duration = sToNs(t[10]);
+  const reqBytes = uint(t[9]);
+  const reqId = str(t[17]);
+  if (reqBytes !== undefined || reqId !== undefined) {
+    const http = ev.http!;
+    const request = http.request ?? {};
+    if (reqBytes !== undefined) request.bytes = reqBytes;
+    if (reqId !== undefined) request.id = reqId;
+    if (http.request === undefined) {
+      // keep the field order of the other lines: request before response
+      const response = http.response;
+      if (response !== undefined) delete http.response;
+      http.request = request;
+      if (response !== undefined) http.response = response;
+    }
+  }
+  dropEmptyHttp(ev);
+  const duration = sToNs(t[10]);
+  if (duration !== undefined) ev.event!.duration = duration;
   const upstream = str(t[11]);
   if (upstream !== undefined) ev.service = { name: upstream };
   const ups = firstListSeconds(t[15]);

@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { clean } from '../transforms/enrich.ts';
 import { normalizeLine } from '../transforms/normalize.ts';
 import { getFormat } from './index.ts';
 import { SAMPLES_DIR, sampleLines, testContext } from './testing/helpers.ts';
@@ -55,5 +56,61 @@ describe('sample lines of every format', () => {
         }
       });
     }
+  }
+});
+
+/** Variants of a sample line with one field emptied: JSON values set to "", "-", null, 0, [] or {}; text fields set to "-", "" or '""'. */
+function emptied(line: string): string[] {
+  const out: string[] = [];
+  if (line.startsWith('{')) {
+    const paths: string[][] = [];
+    const walk = (v: unknown, path: string[]) => {
+      if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+        for (const k of Object.keys(v)) walk((v as Record<string, unknown>)[k], [...path, k]);
+      }
+      if (path.length > 0) paths.push(path);
+    };
+    walk(JSON.parse(line), []);
+    for (const path of paths) {
+      for (const value of ['', '-', null, 0, [], {}]) {
+        const o = JSON.parse(line) as Record<string, unknown>;
+        let node = o;
+        for (const k of path.slice(0, -1)) node = node[k] as Record<string, unknown>;
+        node[path.at(-1)!] = value;
+        out.push(JSON.stringify(o));
+      }
+    }
+  } else if (!line.startsWith('#')) {
+    const sep = line.includes('\t') ? '\t' : ' ';
+    const tokens = line.split(sep);
+    for (let i = 0; i < tokens.length; i++) {
+      for (const value of ['-', '', '""']) out.push(tokens.with(i, value).join(sep));
+    }
+  }
+  return out;
+}
+
+describe('normalised events carry no empty values', () => {
+  // Formats and transforms never set undefined, null, "", non-finite numbers, [] or {} (the
+  // index mapping is strict and events are not cleaned afterwards): clean() finds nothing to drop.
+  for (const id of ids) {
+    it(`${id}: sample lines and variants with a field emptied`, () => {
+      const ctx = testContext({
+        format: id,
+        ...(id === 'generic.json' ? { fieldMap: GENERIC_MAP } : {}),
+        labels: { env: 'test' },
+        tags: ['t'],
+      });
+      let events = 0;
+      for (const line of sampleLines(id).flatMap((l) => [l, ...emptied(l)])) {
+        const r = normalizeLine(line, ctx);
+        if (!r.ok) continue;
+        for (const ev of r.events) {
+          events++;
+          expect(clean(ev as unknown as Record<string, unknown>), line.slice(0, 200)).toBe(ev);
+        }
+      }
+      expect(events).toBeGreaterThan(10);
+    });
   }
 });

@@ -7,12 +7,15 @@ import type { EventDraft, Format, ParseContext, ParseResult, RawRequest } from '
 import {
   anyTimeToMs,
   applyUrl,
+  hasKeys,
   httpVersion,
   int,
   ipOrUndef,
   isObj,
   jsonObject,
   method,
+  nz,
+  type Obj,
   outcomeOf,
   setExtra,
   splitTarget,
@@ -42,42 +45,64 @@ function parse(line: string, ctx: ParseContext): ParseResult {
       }
     } else if (k === 'downstream_Content-Type') respType = str(o[k]);
   }
-  const ev: EventDraft = {
-    event: {
-      kind: 'event',
-      category: ['web'],
-      type: ['access'],
-      action: 'request',
-      outcome: outcomeOf(status === 0 ? undefined : status),
-      module: 'traefik',
-      duration: duration !== undefined && duration >= 0 ? duration : undefined,
-    },
-    observer: { vendor: 'Traefik Labs', product: 'Traefik', type: 'proxy', name: str(o.entryPointName) },
-    source: host === undefined ? undefined : { ip, address: host, port: uint(o.ClientPort) },
-    user: str(o.ClientUsername) === undefined ? undefined : { name: str(o.ClientUsername) },
-    http: {
-      version: httpVersion(o.RequestProtocol),
-      request: {
-        method: method(o.RequestMethod),
-        bytes: uint(o.RequestContentSize),
-        id: headers?.['x-request-id'],
-        referrer: headers?.referer,
-        mime_type: headers?.['content-type'],
-      },
-      response: {
-        status_code: status === 0 ? undefined : status,
-        bytes: uint(o.DownstreamContentSize),
-        mime_type: respType,
-      },
-    },
-    user_agent: headers?.['user-agent'] === undefined ? undefined : { original: headers['user-agent'] },
-    service: str(o.ServiceName) === undefined ? undefined : { name: str(o.ServiceName) },
-    tls:
-      str(o.TLSVersion) === undefined
-        ? undefined
-        : { version: tlsVersion(o.TLSVersion), cipher: str(o.TLSCipher) },
-    gatewatch: { upstream_latency_ms: origin !== undefined && origin >= 0 ? origin / 1e6 : undefined },
+  const event: Obj = {
+    kind: 'event',
+    category: ['web'],
+    type: ['access'],
+    action: 'request',
+    outcome: outcomeOf(status === 0 ? undefined : status),
+    module: 'traefik',
   };
+  if (duration !== undefined && duration >= 0) event.duration = duration;
+  const observer: Obj = { vendor: 'Traefik Labs', product: 'Traefik', type: 'proxy' };
+  const entryPoint = str(o.entryPointName);
+  if (entryPoint !== undefined) observer.name = entryPoint;
+  const ev: EventDraft = { event, observer } as EventDraft;
+  if (host !== undefined) {
+    const source: Obj = {};
+    if (ip !== undefined) source.ip = ip;
+    source.address = host;
+    const port = uint(o.ClientPort);
+    if (port !== undefined) source.port = port;
+    ev.source = source;
+  }
+  const username = str(o.ClientUsername);
+  if (username !== undefined) ev.user = { name: username };
+  const http: Obj = {};
+  const version = httpVersion(o.RequestProtocol);
+  if (version !== undefined) http.version = version;
+  const request: Obj = {};
+  const m = method(o.RequestMethod);
+  if (m !== undefined) request.method = m;
+  const reqBytes = uint(o.RequestContentSize);
+  if (reqBytes !== undefined) request.bytes = reqBytes;
+  const reqId = nz(headers?.['x-request-id']);
+  if (reqId !== undefined) request.id = reqId;
+  const referrer = nz(headers?.referer);
+  if (referrer !== undefined) request.referrer = referrer;
+  const reqType = nz(headers?.['content-type']);
+  if (reqType !== undefined) request.mime_type = reqType;
+  if (hasKeys(request)) http.request = request;
+  const response: Obj = {};
+  if (status !== undefined && status !== 0) response.status_code = status;
+  const resBytes = uint(o.DownstreamContentSize);
+  if (resBytes !== undefined) response.bytes = resBytes;
+  if (respType !== undefined) response.mime_type = respType;
+  if (hasKeys(response)) http.response = response;
+  if (hasKeys(http)) ev.http = http;
+  const ua = nz(headers?.['user-agent']);
+  if (ua !== undefined) ev.user_agent = { original: ua };
+  const serviceName = str(o.ServiceName);
+  if (serviceName !== undefined) ev.service = { name: serviceName };
+  if (str(o.TLSVersion) !== undefined) {
+    const tls: Obj = {};
+    const v = tlsVersion(o.TLSVersion);
+    if (v !== undefined) tls.version = v;
+    const cipher = str(o.TLSCipher);
+    if (cipher !== undefined) tls.cipher = cipher;
+    ev.tls = tls;
+  }
+  ev.gatewatch = origin !== undefined && origin >= 0 ? { upstream_latency_ms: origin / 1e6 } : {};
   timestampOr(ev, anyTimeToMs(o.StartUTC ?? o.time), ctx.receivedAt);
   const path = str(o.RequestPath);
   if (path !== undefined) {

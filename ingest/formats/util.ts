@@ -25,6 +25,17 @@ export function childList<T extends object, K extends keyof T>(o: T, k: K): NonN
   return v as NonNullable<T[K]>;
 }
 
+/** A string, with the empty string treated as missing. */
+export function nz(s: string | undefined): string | undefined {
+  return s === '' ? undefined : s;
+}
+
+/** Whether an object has at least one own enumerable key. */
+export function hasKeys(o: object): boolean {
+  for (const _k in o) return true;
+  return false;
+}
+
 export function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -66,22 +77,27 @@ export function num(v: unknown): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
+/** A number, or undefined when it is not finite (overflowed unit conversions). */
+export function finite(n: number): number | undefined {
+  return Number.isFinite(n) ? n : undefined;
+}
+
 /** Seconds (float) → nanoseconds; negative sentinels (-1) → undefined. */
 export function sToNs(v: unknown): number | undefined {
   const n = num(v);
-  return n === undefined || n < 0 ? undefined : Math.round(n * 1e9);
+  return n === undefined || n < 0 ? undefined : finite(Math.round(n * 1e9));
 }
 
 /** Milliseconds → nanoseconds; negative sentinels → undefined. */
 export function msToNs(v: unknown): number | undefined {
   const n = num(v);
-  return n === undefined || n < 0 ? undefined : Math.round(n * 1e6);
+  return n === undefined || n < 0 ? undefined : finite(Math.round(n * 1e6));
 }
 
 /** Seconds → milliseconds (double), negative sentinels → undefined. */
 export function sToMs(v: unknown): number | undefined {
   const n = num(v);
-  return n === undefined || n < 0 ? undefined : Math.round(n * 1e6) / 1e3;
+  return n === undefined || n < 0 ? undefined : finite(Math.round(n * 1e6) / 1e3);
 }
 
 /** First value of a comma list ("0.010, 0.020" after upstream retries), in seconds → ms. */
@@ -286,7 +302,7 @@ export function outcomeOf(status: number | undefined): 'success' | 'failure' | '
   return status < 400 ? 'success' : 'failure';
 }
 
-const VERSION_CACHE = new Map<string, string>();
+const VERSION_CACHE = new Map<string, string | undefined>();
 
 /** "HTTP/1.1" → "1.1", "HTTP/2.0" → "2", "h2" → "2"; undefined when absent. */
 export function httpVersion(v: unknown): string | undefined {
@@ -294,14 +310,14 @@ export function httpVersion(v: unknown): string | undefined {
   if (s === undefined) return undefined;
   // a handful of distinct values in practice: cached
   let out = VERSION_CACHE.get(s);
-  if (out === undefined) {
+  if (out === undefined && !VERSION_CACHE.has(s)) {
     out = httpVersionOf(s);
     if (VERSION_CACHE.size < 256) VERSION_CACHE.set(s, out);
   }
   return out;
 }
 
-function httpVersionOf(v: string): string {
+function httpVersionOf(v: string): string | undefined {
   let s = v;
   if (s.startsWith('HTTP/') || s.startsWith('http/')) s = s.slice(5);
   else if (s === 'h2' || s === 'h2c') return '2';
@@ -309,7 +325,7 @@ function httpVersionOf(v: string): string {
   // "2.0" → "2", "2.0.0.0" (Azure) → "2", "1.1.0.0" → "1.1"
   const m = /^(\d)(?:\.(\d))?(?:\.0)*$/.exec(s);
   if (m) return m[2] === undefined || m[2] === '0' ? m[1]! : `${m[1]}.${m[2]}`;
-  return s;
+  return s === '' ? undefined : s;
 }
 
 const METHOD_CACHE = new Map<string, string>();
@@ -582,12 +598,19 @@ export function setExtra(ev: EventDraft, key: string, value: unknown): void {
 export function applyUrl(ev: EventDraft, parts: UrlParts | undefined): void {
   if (parts === undefined) return;
   const url = child(ev, 'url');
-  url.original = parts.original;
+  // an empty target ("GET  HTTP/1.1") leaves `url` empty: see dropEmptyUrl
+  if (parts.original !== '') url.original = parts.original;
   if (parts.path !== undefined) url.path = parts.path;
   if (parts.query !== undefined) url.query = parts.query;
   if (parts.scheme !== undefined) url.scheme = parts.scheme;
-  if (parts.domain !== undefined) url.domain = parts.domain;
+  // an empty host ("http:///p") is no host
+  if (parts.domain !== undefined && parts.domain !== '') url.domain = parts.domain;
   if (parts.port !== undefined) url.port = parts.port;
+}
+
+/** Remove `url` when nothing was put in it (after applyUrl of an empty target). */
+export function dropEmptyUrl(ev: EventDraft): void {
+  if (ev.url !== undefined && !hasKeys(ev.url)) delete ev.url;
 }
 
 /** `@timestamp` or the receive time with a `_timestamp_fallback` tag. */

@@ -157,12 +157,13 @@ export function createClientIpResolver(config: ClientIpConfig = {}): ClientIpRes
       const xff = raw.forwardedFor;
       if (peer === undefined && xff === undefined) return;
       const gw = child(ev, 'gatewatch');
-      const client = child(gw, 'client');
-      if (peer !== undefined) {
-        const p = classify(peer);
+      const p = peer === undefined ? null : classify(peer);
+      if (p !== null || (xff !== undefined && xff !== '')) {
+        const client = child(gw, 'client');
         if (p !== null) client.peer_ip = p.slice(2);
+        if (xff !== undefined && xff !== '')
+          client.forwarded_for = xff.length > 1024 ? xff.slice(0, 1024) : xff;
       }
-      if (xff !== undefined) client.forwarded_for = xff.length > 1024 ? xff.slice(0, 1024) : xff;
       const ip = resolve(peer, xff);
       if (ip !== undefined) child(ev, 'source').ip = ip;
     },

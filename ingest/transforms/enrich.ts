@@ -134,6 +134,10 @@ export function createEnricher(config: EnricherConfig): Enricher {
   const sourceName = config.sourceName;
   const idPrefix = eventIdPrefix(sourceName, idKey);
 
+  // Formats and the transforms above build events without undefined, null or empty values,
+  // so no cleaning copy is needed; only an empty redaction marker can leave empty strings.
+  const needsClean = config.redaction?.marker === '';
+
   return (ev, raw) => {
     const evt = child(ev, 'event');
     const original = evt.original;
@@ -142,7 +146,7 @@ export function createEnricher(config: EnricherConfig): Enricher {
     clientIp.apply(ev, raw);
     identity.apply(ev, raw);
     const redacted = redactor.apply(ev, raw, original);
-    if (keepOriginal && redacted !== undefined) evt.original = redacted;
+    if (keepOriginal && redacted !== undefined && redacted !== '') evt.original = redacted;
     else delete evt.original;
 
     if (learner !== undefined && ev.gatewatch?.route === undefined) {
@@ -154,10 +158,18 @@ export function createEnricher(config: EnricherConfig): Enricher {
 
     const gw = child(ev, 'gatewatch');
     const src = child(gw, 'source');
-    src.name = sourceName;
+    if (sourceName !== '') src.name = sourceName;
     if (evt.dataset !== undefined) src.format ??= evt.dataset;
-    if (labels !== undefined) ev.labels = { ...labels, ...ev.labels };
-    if (tags !== undefined) ev.tags = ev.tags === undefined ? [...tags] : [...ev.tags, ...tags];
-    return (clean(ev as Record<string, unknown>) ?? {}) as GatewatchEvent;
+    if (labels !== undefined) {
+      const merged = { ...labels, ...ev.labels };
+      if (shallow(merged) !== undefined) ev.labels = merged;
+      else delete ev.labels;
+    }
+    if (tags !== undefined) {
+      const merged = ev.tags === undefined ? [...tags] : [...ev.tags, ...tags];
+      if (merged.length > 0) ev.tags = merged;
+    }
+    if (needsClean) return (clean(ev as Record<string, unknown>) ?? {}) as GatewatchEvent;
+    return ev as GatewatchEvent;
   };
 }

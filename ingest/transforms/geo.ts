@@ -94,7 +94,12 @@ export function createGeoEnricher(config: GeoConfig = {}): GeoEnricher {
           typeof r.location.latitude === 'number' &&
           typeof r.location.longitude === 'number'
         ) {
-          out.location = { lat: r.location.latitude, lon: r.location.longitude };
+          // events never carry non-finite numbers (NaN cannot be stored)
+          const loc: { lat?: number; lon?: number } = {};
+          if (Number.isFinite(r.location.latitude)) loc.lat = r.location.latitude;
+          if (Number.isFinite(r.location.longitude)) loc.lon = r.location.longitude;
+          if (loc.lat !== undefined || loc.lon !== undefined)
+            out.location = loc as { lat: number; lon: number };
         }
         if (Object.keys(out).length === 0) out = undefined;
       }
@@ -112,7 +117,11 @@ export function createGeoEnricher(config: GeoConfig = {}): GeoEnricher {
     let out: AsInfo | undefined;
     try {
       const r = canonicalIPv4(ip) < 0 && parseAddress(ip) === undefined ? null : asnReader.get(ip);
-      if (r && typeof r.autonomous_system_number === 'number') {
+      if (
+        r &&
+        typeof r.autonomous_system_number === 'number' &&
+        Number.isFinite(r.autonomous_system_number)
+      ) {
         out = { number: r.autonomous_system_number };
         if (r.autonomous_system_organization) out.organization = { name: r.autonomous_system_organization };
       }

@@ -47,6 +47,26 @@ export function parseUserAgent(ua: string): UserAgentInfo | undefined {
   return out.name === undefined && out.os === undefined && out.device === undefined ? undefined : out;
 }
 
+/** The info without empty strings and empty objects (events never carry empty values). */
+function withoutEmpty(info: UserAgentInfo): UserAgentInfo | undefined {
+  const out: UserAgentInfo = {};
+  if (info.name !== undefined && info.name !== '') out.name = info.name;
+  if (info.version !== undefined && info.version !== '') out.version = info.version;
+  if (info.os !== undefined) {
+    const os: { name?: string; version?: string } = {};
+    if (info.os.name !== undefined && info.os.name !== '') os.name = info.os.name;
+    if (info.os.version !== undefined && info.os.version !== '') os.version = info.os.version;
+    if (os.name !== undefined || os.version !== undefined) out.os = os;
+  }
+  if (info.device?.name !== undefined && info.device.name !== '') out.device = { name: info.device.name };
+  return out.name === undefined &&
+    out.version === undefined &&
+    out.os === undefined &&
+    out.device === undefined
+    ? undefined
+    : out;
+}
+
 export interface UserAgentEnricher {
   apply(ev: EventDraft): void;
   lookup(ua: string): UserAgentInfo | undefined;
@@ -65,6 +85,7 @@ export function createUserAgentEnricher(config: UserAgentConfig = {}): UserAgent
     } catch {
       info = undefined;
     }
+    if (info !== undefined) info = withoutEmpty(info);
     cache.set(ua, info ?? null);
     return info;
   }
