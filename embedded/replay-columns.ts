@@ -84,8 +84,16 @@ function leafReader(layout: { field: string; path: string[] }[]): (e: unknown, o
   ) as (e: unknown, out: unknown[]) => void;
 }
 
-/** On the worker: events → columns of their projection on `fields`. */
-export function columnEncoder(fields: readonly string[]): (events: readonly unknown[]) => ColumnBatch {
+/** On the worker: events, one at a time (so none is kept alive longer), → columns of a batch. */
+export interface ColumnEncoder {
+  add(event: unknown): void;
+  /** The columns of the events added since the last `end`. */
+  end(): ColumnBatch;
+  /** `add` each, then `end`. */
+  encode(events: readonly unknown[]): ColumnBatch;
+}
+
+export function columnEncoder(fields: readonly string[]): ColumnEncoder {
   const layout = columnLayout(fields);
   const read = leafReader(layout);
   const F = layout.length;
@@ -93,14 +101,19 @@ export function columnEncoder(fields: readonly string[]): (events: readonly unkn
   // Per field, whether its values repeat enough to be worth looking up (decided on the last
   // batch: ids and times never repeat); either way each event reads the same value.
   const share: boolean[] = new Array(F).fill(true);
-  return (events) => {
-    const idx = new Int32Array(events.length * F);
-    const values: unknown[] = [null];
-    const seen: Map<unknown, number>[] = layout.map(() => new Map());
-    const fresh = new Int32Array(F);
-    let o = 0;
-    for (let i = 0; i < events.length; i++) {
-      read(events[i], leaves);
+  let idx = new Int32Array(2048 * F);
+  let o = 0;
+  let values: unknown[] = [null];
+  let seen: Map<unknown, number>[] = layout.map(() => new Map());
+  const fresh = new Int32Array(F);
+  const self: ColumnEncoder = {
+    add(event) {
+      read(event, leaves);
+      if (o + F > idx.length) {
+        const grown = new Int32Array(idx.length * 2);
+        grown.set(idx);
+        idx = grown;
+      }
       for (let k = 0; k < F; k++) {
         const v = leaves[k];
         if (v === undefined) {
@@ -119,10 +132,23 @@ export function columnEncoder(fields: readonly string[]): (events: readonly unkn
           idx[o++] = j;
         }
       }
-    }
-    for (let k = 0; k < F; k++) if (share[k]) share[k] = fresh[k]! < events.length / 2;
-    return { idx, values: JSON.stringify(values) };
+    },
+    end() {
+      const n = o / F;
+      for (let k = 0; k < F; k++) if (share[k]) share[k] = fresh[k]! < n / 2;
+      const out = { idx: idx.slice(0, o), values: JSON.stringify(values) };
+      o = 0;
+      values = [null];
+      seen = layout.map(() => new Map());
+      fresh.fill(0);
+      return out;
+    },
+    encode(events) {
+      for (const e of events) self.add(e);
+      return self.end();
+    },
   };
+  return self;
 }
 
 interface Node {

@@ -12,7 +12,7 @@ import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer, type Normalizer } from '../ingest/pipeline/normalize.ts';
 import { deadLetterId } from '../ingest/sinks/dead-letters.ts';
-import type { ColumnBatch } from './replay-columns.ts';
+import type { ColumnBatch, ColumnEncoder } from './replay-columns.ts';
 
 /**
  * Non-empty lines of a log file, gzip or plain, in arrays of up to a few MB of text. Lines end
@@ -110,7 +110,7 @@ export function normalizeLines(
     since?: number | undefined;
     until?: number | undefined;
     keepEvents: boolean;
-    encode?: ((events: readonly unknown[]) => ColumnBatch) | undefined;
+    encode?: ColumnEncoder | undefined;
   },
 ): InputBatch {
   const deadLetters: InputBatch['deadLetters'] = [];
@@ -118,7 +118,7 @@ export function normalizeLines(
   const times: number[] = [];
   const docs: string[] = [];
   const { since, until, encode } = options;
-  const events: GatewatchEvent[] | undefined = options.keepEvents || encode ? [] : undefined;
+  const events: GatewatchEvent[] | undefined = options.keepEvents ? [] : undefined;
   for (const line of lines) {
     const result = normalize(line, raw);
     const failures = result.ok ? result.failures : [result];
@@ -133,6 +133,7 @@ export function normalizeLines(
       times.push(ts);
       docs.push(JSON.stringify(event));
       events?.push(event);
+      encode?.add(event);
     }
   }
   return {
@@ -141,8 +142,8 @@ export function normalizeLines(
     ids,
     ts: Float64Array.from(times),
     docs: docs.join('\n'),
-    ...(events && options.keepEvents ? { events } : {}),
-    ...(encode ? { columns: encode(events!) } : {}),
+    ...(events ? { events } : {}),
+    ...(encode ? { columns: encode.end() } : {}),
   };
 }
 

@@ -55,7 +55,7 @@ describe('rules streamed event by event', () => {
     }
     for (let b = 0; b < order.length; b += 777) {
       const batch = order.slice(b, b + 777);
-      const { events: decoded } = decode(encode(batch.map((i) => events[i])));
+      const { events: decoded } = decode(encode.encode(batch.map((i) => events[i])));
       batch.forEach((i, k) => {
         for (const s of columnStreams) s.add(decoded[k], ts[i]!, events[i]!.event!.id!);
       });
@@ -128,7 +128,10 @@ describe('projector', () => {
       'source.geo',
     ];
     const project = projector(fields);
-    const { events: decoded, flat } = columnDecoder(fields, INVENTORY_FIELDS)(columnEncoder(fields)(events));
+    const { events: decoded, flat } = columnDecoder(
+      fields,
+      INVENTORY_FIELDS,
+    )(columnEncoder(fields).encode(events));
     // InventoryAccumulator's reader
     const get = (e: Record<string, unknown>, path: string): unknown => {
       if (path in e) return e[path];
