@@ -80,8 +80,11 @@ function parseRanges(list: readonly string[]): Range[] {
 }
 
 export interface ClientIpResolver {
-  /** Resolve the client address of a request; sets `source.ip` and `gatewatch.client.*`. */
-  apply(ev: EventDraft, raw: RawRequest): void;
+  /**
+   * Resolve the client address of a request; sets `source.ip` and `gatewatch.client.*`.
+   * `gw` is the event's `gatewatch` object when the caller already holds it.
+   */
+  apply(ev: EventDraft, raw: RawRequest, gw?: NonNullable<EventDraft['gatewatch']>): void;
   /** The client from a peer and an XFF value (exposed for tests and other callers). */
   resolve(peer: string | undefined, forwardedFor: string | undefined): string | undefined;
 }
@@ -152,20 +155,28 @@ export function createClientIpResolver(config: ClientIpConfig = {}): ClientIpRes
 
   return {
     resolve,
-    apply(ev, raw) {
+    apply(ev, raw, gwIn) {
       const peer = raw.peerIp;
       const xff = raw.forwardedFor;
       if (peer === undefined && xff === undefined) return;
-      const gw = child(ev, 'gatewatch');
+      const gw = gwIn ?? child(ev, 'gatewatch');
       const p = peer === undefined ? null : classify(peer);
       if (p !== null || (xff !== undefined && xff !== '')) {
-        const client = child(gw, 'client');
+        let client = gw.client;
+        if (client === undefined) {
+          client = {};
+          gw.client = client;
+        }
         if (p !== null) client.peer_ip = p.slice(2);
         if (xff !== undefined && xff !== '')
           client.forwarded_for = xff.length > 1024 ? xff.slice(0, 1024) : xff;
       }
       const ip = resolve(peer, xff);
-      if (ip !== undefined) child(ev, 'source').ip = ip;
+      if (ip !== undefined) {
+        const source = ev.source;
+        if (source === undefined) ev.source = { ip };
+        else source.ip = ip;
+      }
     },
   };
 }

@@ -6,7 +6,6 @@
 import { hash } from 'node:crypto';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
 import type { EventDraft, RawRequest } from '../formats/types.ts';
-import { child } from '../formats/util.ts';
 import { type ClientIpConfig, createClientIpResolver } from './client-ip.ts';
 import { createGeoEnricher, type GeoConfig, type GeoEnricher } from './geo.ts';
 import { createIdentityResolver, type IdentityConfig } from './identity.ts';
@@ -47,7 +46,17 @@ export function createSharedEnrichment(
   return { userAgent: createUserAgentEnricher(config.userAgent), geo: createGeoEnricher(config.geo) };
 }
 
-export type Enricher = (event: EventDraft, raw: RawRequest) => GatewatchEvent;
+/**
+ * Enrich a parsed event in place and return it. `dataset` and `original` (the format id and the
+ * record as received) are set as `event.dataset`, `event.original` and `gatewatch.source.format`
+ * first, when given.
+ */
+export type Enricher = (
+  event: EventDraft,
+  raw: RawRequest,
+  dataset?: string,
+  original?: string,
+) => GatewatchEvent;
 
 /**
  * Deterministic event id: SHA-256 of (key, source name, original record), truncated to 128 bits,
@@ -138,26 +147,55 @@ export function createEnricher(config: EnricherConfig): Enricher {
   // so no cleaning copy is needed; only an empty redaction marker can leave empty strings.
   const needsClean = config.redaction?.marker === '';
 
-  return (ev, raw) => {
-    const evt = child(ev, 'event');
+  return (ev, raw, dataset, original0) => {
+    let evt = ev.event;
+    let gw = ev.gatewatch;
+    if (dataset !== undefined) {
+      // A parsed record: event.dataset/original and gatewatch.source.format come first.
+      if (evt === undefined) {
+        evt = {};
+        ev.event = evt;
+      }
+      evt.dataset = dataset;
+      if (original0 !== undefined) evt.original = original0;
+      if (gw === undefined) {
+        gw = {};
+        ev.gatewatch = gw;
+      }
+      let s = gw.source;
+      if (s === undefined) {
+        s = {};
+        gw.source = s;
+      }
+      s.format = dataset;
+    } else if (evt === undefined) {
+      evt = {};
+      ev.event = evt;
+    }
     const original = evt.original;
     if (original !== undefined) evt.id ??= eventIdWithPrefix(idPrefix, original);
 
-    clientIp.apply(ev, raw);
-    identity.apply(ev, raw);
-    const redacted = redactor.apply(ev, raw, original);
+    clientIp.apply(ev, raw, gw);
+    if (gw === undefined) gw = ev.gatewatch;
+    identity.apply(ev, raw, gw);
+    gw ??= ev.gatewatch!;
+    const redacted = redactor.apply(ev, raw, original, gw);
     if (keepOriginal && redacted !== undefined && redacted !== '') evt.original = redacted;
     else delete evt.original;
 
-    if (learner !== undefined && ev.gatewatch?.route === undefined) {
-      const path = ev.url?.path;
-      if (path !== undefined) child(ev, 'gatewatch').route = learner.template(path, ev.url?.domain);
+    const url = ev.url;
+    if (learner !== undefined && gw.route === undefined) {
+      const path = url?.path;
+      if (path !== undefined) gw.route = learner.template(path, url!.domain);
     }
     shared.userAgent.apply(ev);
     shared.geo.apply(ev);
 
-    const gw = child(ev, 'gatewatch');
-    const src = child(gw, 'source');
+    let src = gw.source;
+    if (src === undefined) {
+      src = {};
+      gw.source = src;
+    }
     if (sourceName !== '') src.name = sourceName;
     if (evt.dataset !== undefined) src.format ??= evt.dataset;
     if (labels !== undefined) {

@@ -145,14 +145,16 @@ export function createGeoEnricher(config: GeoConfig = {}): GeoEnricher {
         if (g !== undefined) {
           const src = ev.source!;
           // A country the source itself reported (WAF, CDN) wins; the rest is filled in.
-          src.geo = { ...g, ...src.geo };
+          const own = src.geo;
+          src.geo = own === undefined ? { ...g } : { ...g, ...own };
         }
       }
       if (asnReader !== undefined) {
         const a = asn(ip);
         if (a !== undefined) {
           const src = ev.source!;
-          src.as = { ...a, ...src.as };
+          const own = src.as;
+          src.as = own === undefined ? { ...a } : { ...a, ...own };
         }
       }
     },

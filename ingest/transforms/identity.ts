@@ -142,7 +142,8 @@ function hmacPads(secret: string | Uint8Array): { inner: Hash; outer: Hash } {
 }
 
 export interface IdentityResolver {
-  apply(ev: EventDraft, raw: RawRequest): void;
+  /** `gw` is the event's `gatewatch` object when the caller already holds it. */
+  apply(ev: EventDraft, raw: RawRequest, gw?: NonNullable<EventDraft['gatewatch']>): void;
   fingerprint(value: string): string | undefined;
 }
 
@@ -180,7 +181,7 @@ export function createIdentityResolver(config: IdentityConfig = {}): IdentityRes
 
   return {
     fingerprint,
-    apply(ev, raw) {
+    apply(ev, raw, gwIn) {
       const headers = raw.headers;
       let primary: CredentialCandidate | undefined;
       let scheme: string | undefined;
@@ -261,10 +262,14 @@ export function createIdentityResolver(config: IdentityConfig = {}): IdentityRes
       if (jwt === undefined && primary !== undefined && looksLikeJwt(primary.value))
         jwt = jwtClaims(primary.value);
 
-      const gw = child(ev, 'gatewatch');
+      const gw = gwIn ?? child(ev, 'gatewatch');
       if (primary !== undefined) {
         const fp = fingerprint(primary.value);
-        const key = child(gw, 'api_key');
+        let key = gw.api_key;
+        if (key === undefined) {
+          key = {};
+          gw.api_key = key;
+        }
         if (fp !== undefined) key.fingerprint = fp;
         key.location = primary.location satisfies CredentialLocation;
       }

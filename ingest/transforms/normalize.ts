@@ -10,7 +10,6 @@ import {
   type SourceParseOptions,
   type SourceParser,
 } from '../formats/index.ts';
-import { child } from '../formats/util.ts';
 import { createEnricher, type Enricher, type EnricherConfig } from './enrich.ts';
 
 export interface SourceConfig extends SourceParseOptions, Omit<EnricherConfig, 'sourceName'> {}
@@ -62,15 +61,7 @@ export function normalizeLine(line: string | Uint8Array, ctx: NormalizeContext):
       : { ok: false, reason: r.reason, format: r.format };
   }
   const events: GatewatchEvent[] = [];
-  for (const rec of r.records) {
-    const ev = rec.event;
-    const evt = child(ev, 'event');
-    evt.dataset = rec.format.id;
-    evt.original = rec.original;
-    const gw = child(ev, 'gatewatch');
-    child(gw, 'source').format = rec.format.id;
-    events.push(ctx.enrich(ev, rec.raw));
-  }
+  for (const rec of r.records) events.push(ctx.enrich(rec.event, rec.raw, rec.format.id, rec.original));
   if (r.failures.length === 0) return { ok: true, events, failures: NO_FAILURES };
   const failures: DeadLetter[] = r.failures.map((f) =>
     f.format === undefined ? { reason: f.reason } : { reason: f.reason, format: f.format },

@@ -154,7 +154,12 @@ function replaceAll(text: string, find: string, repl: string): string {
 export interface Redactor {
   isSensitive(name: string): boolean;
   /** Redact the event in place; returns the redacted original (or the input when nothing matched). */
-  apply(ev: EventDraft, raw: RawRequest, original: string | undefined): string | undefined;
+  apply(
+    ev: EventDraft,
+    raw: RawRequest,
+    original: string | undefined,
+    gw?: NonNullable<EventDraft['gatewatch']>,
+  ): string | undefined;
   /** Scrub a query string: sensitive values replaced by the marker. */
   redactQuery(query: string, names?: Set<string>, secrets?: Secret[]): string;
 }
@@ -179,6 +184,18 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
   }
 
   function redactQuery(query: string, names?: Set<string>, secrets?: Secret[]): string {
+    const found: string[] | undefined = names === undefined ? undefined : [];
+    const out = redactQueryInto(query, found, secrets);
+    if (found !== undefined) for (const n of found) names!.add(n);
+    return out;
+  }
+
+  /** redactQuery, collecting the redacted names in a list (in first-seen order, no duplicates). */
+  function redactQueryInto(
+    query: string,
+    names: string[] | undefined,
+    secrets: Secret[] | undefined,
+  ): string {
     let changed = false;
     const parts = query.split('&');
     for (let i = 0; i < parts.length && i < 256; i++) {
@@ -191,7 +208,7 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
       const value = part.slice(eq + 1);
       if (value === marker) continue;
       changed = true;
-      names?.add(name);
+      if (names !== undefined) addName(names, name);
       secrets?.push({ name: rawName, value });
       parts[i] = `${rawName}=${marker}`;
     }
@@ -258,16 +275,11 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
     return out;
   }
 
-  function scrubExtra(
-    obj: Record<string, unknown>,
-    names: Set<string>,
-    secrets: Secret[],
-    depth: number,
-  ): void {
+  function scrubExtra(obj: Record<string, unknown>, names: string[], secrets: Secret[], depth: number): void {
     for (const k of Object.keys(obj)) {
       const v = obj[k];
       if (isSensitive(k) && v !== null && v !== undefined) {
-        names.add(k);
+        addName(names, k);
         collect(v, k, secrets, 0);
         obj[k] = marker;
       } else if (typeof v === 'object' && v !== null && depth < 4) {
@@ -306,16 +318,17 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
   return {
     isSensitive,
     redactQuery,
-    apply(ev, raw, original) {
+    apply(ev, raw, original, gwIn) {
       const secrets: Secret[] = [];
-      const names = new Set<string>();
+      // Redacted names in first-seen order: a short list (few per record) rather than a Set.
+      const names: string[] = [];
       const headers = raw.headers;
       if (headers !== undefined) {
         for (const name in headers) {
           if (!isSensitive(name)) continue;
           const value = headers[name]!;
           if (value === '' || value === '-') continue;
-          names.add(name);
+          addName(names, name);
           secrets.push({ name, value });
           const sp = value.indexOf(' ');
           if (sp > 0 && sp < 16) secrets.push({ name, value: value.slice(sp + 1).trim() });
@@ -325,20 +338,20 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
         }
       }
       if (raw.cookies !== undefined && raw.cookies !== '-') {
-        names.add('cookie');
+        addName(names, 'cookie');
         secrets.push({ name: 'cookie', value: raw.cookies });
         for (const [cn, cv] of cookiePairs(raw.cookies)) secrets.push({ name: cn, value: cv });
       }
       if (raw.credentials !== undefined) {
         for (const c of raw.credentials) {
-          names.add(c.name);
+          addName(names, c.name);
           secrets.push({ name: c.name, value: c.value });
         }
       }
       if (raw.loggedValues !== undefined) {
         for (const k of Object.keys(raw.loggedValues)) {
           if (!isSensitive(k)) continue;
-          names.add(k);
+          addName(names, k);
           secrets.push({ name: k, value: raw.loggedValues[k]! });
         }
       }
@@ -353,9 +366,9 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
         if (pairs.length > 0) {
           const seen: string[] = [];
           for (const [n] of pairs) if (seen.length < 64 && !seen.includes(n)) seen.push(n);
-          child(ev, 'gatewatch').query_params = seen;
+          (gwIn ?? child(ev, 'gatewatch')).query_params = seen;
         }
-        const red = redactQuery(q, names, secrets);
+        const red = redactQueryInto(q, names, secrets);
         if (red !== q) {
           url.query = red;
           if (url.original !== undefined) url.original = replaceAll(url.original, q, red);
@@ -366,11 +379,11 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
         const qi = ref.indexOf('?');
         if (qi >= 0) {
           const q = ref.slice(qi + 1);
-          const red = redactQuery(q, names, secrets);
+          const red = redactQueryInto(q, names, secrets);
           if (red !== q) ev.http!.request!.referrer = ref.slice(0, qi + 1) + red;
         }
       }
-      const gx = ev.gatewatch?.extra;
+      const gx = (gwIn ?? ev.gatewatch)?.extra;
       if (gx !== undefined) scrubExtra(gx, names, secrets, 0);
 
       if (secrets.length === 0) return original;
@@ -378,8 +391,8 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
       if (gx !== undefined) scrubStrings(gx, p, 0);
       if (url?.original !== undefined) url.original = scrub(url.original, p);
       if (ev.error?.message !== undefined) ev.error.message = scrub(ev.error.message, p);
-      if (names.size > 0) {
-        const gw = child(ev, 'gatewatch');
+      if (names.length > 0) {
+        const gw = gwIn ?? child(ev, 'gatewatch');
         const list = gw.redacted ?? [];
         for (const n of names) if (!list.includes(n)) list.push(n);
         gw.redacted = list;
@@ -387,6 +400,10 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
       return original === undefined ? undefined : scrub(original, p);
     },
   };
+}
+
+function addName(names: string[], name: string): void {
+  if (!names.includes(name)) names.push(name);
 }
 
 function decodeName(raw: string): string {

@@ -174,20 +174,30 @@ export class RouteLearner {
   template(path: string, host?: string): string {
     if (path === '' || path === '/') return '/';
     if (path.charCodeAt(0) !== 47) return path === '*' ? '*' : '{invalid}';
-    const segs = path.split('/');
-    const count = segs.length - 1;
-    let out = '';
-    const limit = Math.min(segs.length, this.maxSegments + 1);
-    for (let i = 1; i < limit; i++) {
-      const seg = segs[i]!;
+    // Segments are read in place (no split); while every piece is the segment itself the
+    // template is the path's prefix up to `end`, materialised only when a piece differs.
+    let count = 0;
+    for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) count++;
+    const limit = Math.min(count, this.maxSegments);
+    let out: string | undefined;
+    let start = 1;
+    let end = 0;
+    for (let i = 1; i <= limit; i++) {
+      end = path.indexOf('/', start);
+      if (end < 0) end = path.length;
+      const seg = path.slice(start, end);
       const type = classifySegment(seg, this.words);
-      let piece: string;
-      if (type === 'word' || type === 'empty') piece = seg;
-      else if (type === 'string') piece = this.learn(out, seg, count, host);
-      else piece = PLACEHOLDER[type];
-      out += `/${piece}`;
+      if (type === 'word' || type === 'empty') {
+        if (out !== undefined) out += `/${seg}`;
+      } else {
+        out ??= path.slice(0, start - 1);
+        const piece = type === 'string' ? this.learn(out, seg, count, host) : PLACEHOLDER[type];
+        out += `/${piece}`;
+      }
+      start = end + 1;
     }
-    if (segs.length > limit) out += '/{…}';
+    out ??= path.slice(0, end);
+    if (count > limit) out += '/{…}';
     return out;
   }
 
