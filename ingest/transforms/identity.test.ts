@@ -1,7 +1,14 @@
 import { createHmac } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EventDraft } from '../formats/types.ts';
-import { createIdentityResolver, decodeJwtPayload } from './identity.ts';
+import {
+  createIdentityResolver,
+  decodeJwtPayload,
+  findQueryParam,
+  queryPairs,
+  queryParamNames,
+} from './identity.ts';
 
 const SECRET = 'k';
 const fp = (v: string) => createHmac('sha256', SECRET).update(v).digest('hex').slice(0, 32);
@@ -73,5 +80,40 @@ describe('identity', () => {
     const ev: EventDraft = {};
     createIdentityResolver().apply(ev, { headers: { 'x-api-key': 'abc' } });
     expect(ev.gatewatch?.api_key).toEqual({ location: 'header' });
+  });
+});
+
+describe('query scanning without pairs', () => {
+  // query strings built from a small alphabet so that separators, escapes and repeats are common
+  const query = fc
+    .array(fc.constantFrom('a', 'A', 'k', 'key', '=', '&', '%', '%41', '%ZZ', '+', 'x', ''), {
+      maxLength: 40,
+    })
+    .map((parts) => parts.join(''));
+  const names = new Set(['key', 'a', 'a a']);
+
+  it('queryParamNames lists the distinct names of queryPairs, in order, capped', () => {
+    fc.assert(
+      fc.property(query, fc.integer({ min: 1, max: 6 }), (q, max) => {
+        const expected: string[] = [];
+        for (const [n] of queryPairs(q)) if (expected.length < max && !expected.includes(n)) expected.push(n);
+        expect(queryParamNames(q, max)).toEqual(expected);
+      }),
+    );
+  });
+
+  it('findQueryParam finds the first queryPairs entry with a known name and a value', () => {
+    fc.assert(
+      fc.property(query, (q) => {
+        const expected = queryPairs(q).find(([n, v]) => v !== '' && names.has(n.toLowerCase()));
+        expect(findQueryParam(q, names)).toEqual(expected);
+      }),
+    );
+  });
+
+  it('stops where queryPairs stops (256 pairs)', () => {
+    const q = `${'x=1&'.repeat(256)}key=v`;
+    expect(findQueryParam(q, names)).toBeUndefined();
+    expect(queryParamNames(`${'&y'.repeat(300)}&z`, 64)).toEqual(['y']);
   });
 });

@@ -108,6 +108,65 @@ export function queryPairs(q: string): [string, string][] {
   return out;
 }
 
+function paramName(raw: string): string {
+  if (raw.indexOf('%') < 0 && raw.indexOf('+') < 0) return raw;
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return raw; // keep as logged
+  }
+}
+
+/**
+ * The distinct parameter names of a query string (decoded), in order, at most `max` of them:
+ * the names `queryPairs` gives, without building the pairs.
+ */
+export function queryParamNames(q: string, max = 64): string[] {
+  const seen: string[] = [];
+  let count = 0;
+  let start = 0;
+  while (start <= q.length) {
+    let amp = q.indexOf('&', start);
+    if (amp < 0) amp = q.length;
+    if (amp > start) {
+      count++;
+      if (seen.length < max) {
+        let eq = q.indexOf('=', start);
+        if (eq < 0 || eq > amp) eq = amp;
+        const name = paramName(q.slice(start, eq));
+        if (!seen.includes(name)) seen.push(name);
+      }
+    }
+    start = amp + 1;
+    if (count >= 256) break;
+  }
+  return seen;
+}
+
+/**
+ * The first of the `queryPairs` whose value is not empty and whose lower-cased name is in
+ * `names`, as [name, raw value]; without building the pairs.
+ */
+export function findQueryParam(q: string, names: ReadonlySet<string>): [string, string] | undefined {
+  let count = 0;
+  let start = 0;
+  while (start <= q.length) {
+    let amp = q.indexOf('&', start);
+    if (amp < 0) amp = q.length;
+    if (amp > start) {
+      count++;
+      const eq = q.indexOf('=', start);
+      if (eq >= 0 && eq < amp - 1) {
+        const name = paramName(q.slice(start, eq));
+        if (names.has(name.toLowerCase())) return [name, q.slice(eq + 1, amp)];
+      }
+    }
+    start = amp + 1;
+    if (count >= 256) break;
+  }
+  return undefined;
+}
+
 /** Parse a Cookie header into [name, value] pairs. */
 export function cookiePairs(header: string): [string, string][] {
   const out: [string, string][] = [];
@@ -206,12 +265,10 @@ export function createIdentityResolver(config: IdentityConfig = {}): IdentityRes
       // 3. query parameters
       const query = ev.url?.query;
       if (primary === undefined && query !== undefined && paramNames.size > 0) {
-        for (const [name, value] of queryPairs(query)) {
-          if (value !== '' && paramNames.has(name.toLowerCase())) {
-            primary = { name, value: decodeValue(value), location: 'query' };
-            scheme = looksLikeJwt(primary.value) ? 'bearer' : 'api-key';
-            break;
-          }
+        const found = findQueryParam(query, paramNames);
+        if (found !== undefined) {
+          primary = { name: found[0], value: decodeValue(found[1]), location: 'query' };
+          scheme = looksLikeJwt(primary.value) ? 'bearer' : 'api-key';
         }
       }
       // 4. Authorization header

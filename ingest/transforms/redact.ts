@@ -8,7 +8,7 @@
 
 import type { EventDraft, RawRequest } from '../formats/types.ts';
 import { child } from '../formats/util.ts';
-import { cookiePairs, queryPairs } from './identity.ts';
+import { cookiePairs, queryParamNames } from './identity.ts';
 import { Lru } from './lru.ts';
 
 export interface RedactionConfig {
@@ -362,12 +362,8 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
       const url = ev.url;
       if (url?.query !== undefined) {
         const q = url.query;
-        const pairs = queryPairs(q);
-        if (pairs.length > 0) {
-          const seen: string[] = [];
-          for (const [n] of pairs) if (seen.length < 64 && !seen.includes(n)) seen.push(n);
-          (gwIn ?? child(ev, 'gatewatch')).query_params = seen;
-        }
+        const seen = queryParamNames(q, 64);
+        if (seen.length > 0) (gwIn ?? child(ev, 'gatewatch')).query_params = seen;
         const red = redactQueryInto(q, names, secrets);
         if (red !== q) {
           url.query = red;
