@@ -53,6 +53,10 @@ export interface CompiledFieldMap {
   consumed: Set<string>;
   /** Whether unmapped keys go to gatewatch.extra. */
   keepUnmapped: boolean;
+  /** Entry index of each plain (not dotted) key: records are walked once, not probed per entry. */
+  byKey: Map<string, number>;
+  /** Entries read with pick() for every record (dotted keys, names Object.prototype has). */
+  always: number[];
 }
 
 const cache = new WeakMap<FieldMap, CompiledFieldMap>();
@@ -81,7 +85,13 @@ export function compileFieldMap(map: FieldMap, keepUnmapped = true): CompiledFie
     }
     entries.push({ key, nested: dot >= 0, set });
   }
-  const compiled = { entries, consumed, keepUnmapped };
+  const byKey = new Map<string, number>();
+  const always: number[] = [];
+  entries.forEach((e, i) => {
+    if (e.nested || e.key in Object.prototype) always.push(i);
+    else byKey.set(e.key, i);
+  });
+  const compiled = { entries, consumed, keepUnmapped, byKey, always };
   cache.set(map, compiled);
   return compiled;
 }
@@ -105,8 +115,8 @@ function httpRes(ev: EventDraft) {
   return child(h, 'response');
 }
 
-function setPath(ev: EventDraft, path: string, value: unknown): void {
-  const parts = path.split('.');
+/** Set a dotted ECS field, given as its parts (split once when the map is compiled). */
+function setPath(ev: EventDraft, parts: readonly string[], value: unknown): void {
   let node = ev as Record<string, unknown>;
   for (let i = 0; i < parts.length - 1; i++) {
     const p = parts[i]!;
@@ -158,10 +168,11 @@ function ecsSetter(field: string): Setter | undefined {
   }
   if (field === 'http.request.method') coerce = method;
   if (field === 'http.version') coerce = httpVersion;
+  const parts = field.split('.');
   return (ev, raw, v) => {
     const c = coerce(v);
     if (c === undefined || (Array.isArray(c) && c.length === 0)) return;
-    setPath(ev, field, c);
+    setPath(ev, parts, c);
     if (field === 'source.ip') raw.peerIp = c as string;
   };
 }
@@ -330,11 +341,52 @@ export function applyFieldMap(
   raw: RawRequest,
 ): { ms?: number } {
   const st: MapState = {};
-  for (const e of map.entries) {
+  // One walk over the record's keys finds the mapped values (and the unmapped ones); the setters
+  // then run in the map's order, as if every entry had been probed in turn.
+  const idx: number[] = [];
+  const vals: unknown[] = [];
+  let extraKeys: string[] | undefined;
+  let extraVals: unknown[] | undefined;
+  const { byKey, consumed, keepUnmapped } = map;
+  for (const k in o) {
+    const v = o[k];
+    if (v === undefined || v === null) continue;
+    const i = byKey.get(k);
+    if (i !== undefined) {
+      idx.push(i);
+      vals.push(v);
+    }
+    if (keepUnmapped && v !== '' && v !== '-' && !consumed.has(k)) {
+      if (extraKeys === undefined) {
+        extraKeys = [];
+        extraVals = [];
+      }
+      extraKeys.push(k);
+      extraVals!.push(v);
+    }
+  }
+  for (const i of map.always) {
+    const e = map.entries[i]!;
     const v = e.nested ? pick(o, e.key) : o[e.key];
     if (v === undefined || v === null) continue;
-    e.set(ev, raw, v, st);
+    idx.push(i);
+    vals.push(v);
   }
+  // insertion sort by entry index (a handful of values)
+  for (let a = 1; a < idx.length; a++) {
+    const i = idx[a]!;
+    const v = vals[a];
+    let b = a - 1;
+    while (b >= 0 && idx[b]! > i) {
+      idx[b + 1] = idx[b]!;
+      vals[b + 1] = vals[b];
+      b--;
+    }
+    idx[b + 1] = i;
+    vals[b + 1] = v;
+  }
+  const entries = map.entries;
+  for (let a = 0; a < idx.length; a++) entries[idx[a]!]!.set(ev, raw, vals[a], st);
   if (st.target !== undefined) {
     applyUrl(ev, splitTarget(st.target));
   } else if (st.path !== undefined) {
@@ -345,15 +397,9 @@ export function applyFieldMap(
     ev.url.original = `${ev.url.original ?? ''}?${st.query}`;
   }
   if (st.target === '') dropEmptyUrl(ev);
-  if (map.keepUnmapped) {
-    let extra: Record<string, unknown> | undefined;
-    for (const k of Object.keys(o)) {
-      if (map.consumed.has(k)) continue;
-      const v = o[k];
-      if (v === null || v === undefined || v === '' || v === '-') continue;
-      extra ??= child(group(ev, 'gatewatch'), 'extra');
-      extra[k] = v;
-    }
+  if (extraKeys !== undefined) {
+    const extra = child(group(ev, 'gatewatch'), 'extra');
+    for (let a = 0; a < extraKeys.length; a++) extra[extraKeys[a]!] = extraVals![a];
   }
   return st.ms === undefined ? {} : { ms: st.ms };
 }
