@@ -4,7 +4,7 @@
  * route returning a constant) measured the same way in the same run.
  *
  *   npm run bench:api            (ELASTICSEARCH_URL / REDIS_URL, else local servers are started)
- *   BENCH_INCIDENTS=100000 BENCH_RATE=500 BENCH_SECONDS=10 node bench/api.ts
+ *   BENCH_INCIDENTS=100000 BENCH_RATE=500 BENCH_SECONDS=10 BENCH_LIST_CONCURRENCY=2 node bench/api.ts
  *
  * Two measurements per target:
  * - open loop at a fixed arrival rate (BENCH_RATE req/s): latency is counted from each
@@ -346,7 +346,8 @@ async function main() {
     const stored = (await es.count({ index })).count;
     console.log(`stored ${stored} incidents in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`);
 
-    const incidents = new ElasticsearchIncidentRepository(es, prefix);
+    const listConcurrency = Number(process.env.BENCH_LIST_CONCURRENCY ?? 2);
+    const incidents = new ElasticsearchIncidentRepository(es, prefix, { listConcurrency });
     app = await buildApp({
       config,
       es,

@@ -296,6 +296,8 @@ export interface EsIncidentRepositoryOptions {
   clock?: () => Date;
   /** Attempts on a concurrent-write conflict before giving up. */
   maxAttempts?: number;
+  /** Listing requests to Elasticsearch in flight at once; more wait and leave as one _msearch (default 2). */
+  listConcurrency?: number;
 }
 
 const isStatus = (err: unknown, status: number) =>
@@ -363,7 +365,7 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
 
   constructor(client: Client, prefix: string, options: EsIncidentRepositoryOptions = {}) {
     this.client = client;
-    this.searches = new SearchBatcher(client);
+    this.searches = new SearchBatcher(client, { maxInFlight: options.listConcurrency ?? 2 });
     this.index = indexNames(prefix).incidents;
     this.refresh = options.refresh ?? true;
     this.clock = options.clock ?? (() => new Date());
