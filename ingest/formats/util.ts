@@ -589,8 +589,17 @@ export function parseRequestLine(
 export function setExtra(ev: EventDraft, key: string, value: unknown): void {
   if (value === undefined || value === null || value === '' || value === '-') return;
   if (Array.isArray(value) && value.length === 0) return;
-  const gw = child(ev, 'gatewatch');
-  const extra = child(gw, 'extra');
+  // named loads (not child()'s keyed ones): formats call this several times per record
+  let gw = ev.gatewatch;
+  if (gw === undefined) {
+    gw = {};
+    ev.gatewatch = gw;
+  }
+  let extra = gw.extra;
+  if (extra === undefined) {
+    extra = {};
+    gw.extra = extra;
+  }
   extra[key] = value;
 }
 
