@@ -91,7 +91,7 @@ export interface ClientIpResolver {
 
 export function createClientIpResolver(config: ClientIpConfig = {}): ClientIpResolver {
   const ranges = parseRanges([...(config.trustedProxies ?? []), ...(config.trustPrivate ? PRIVATE : [])]);
-  const cache = new Lru<string, string | null>(config.cacheSize ?? 10_000);
+  const cache = new Lru<string, { trusted: boolean; address: string } | null>(config.cacheSize ?? 10_000);
   // IPv4 ranges as [network, mask] over unsigned 32-bit numbers, for canonical dotted quads.
   const v4Ranges: [number, number][] = [];
   for (const [net, bits] of ranges) {
@@ -101,41 +101,60 @@ export function createClientIpResolver(config: ClientIpConfig = {}): ClientIpRes
     v4Ranges.push([(base & mask) >>> 0, mask]);
   }
 
-  /** Normalised address string if trusted → 'T:addr', untrusted → 'U:addr', invalid → null. */
+  /** Whether the address last returned by classify() is a trusted proxy. */
+  let trustedLast = false;
+
+  /**
+   * Normalised address of an entry (sets `trustedLast`), or null when it is not an address.
+   * Canonical dotted quads are their own normalised form: no cache entry, no new string.
+   */
   function classify(entry: string): string | null {
     const v4 = canonicalIPv4(entry);
     if (v4 >= 0) {
+      trustedLast = false;
       for (let i = 0; i < v4Ranges.length; i++) {
         const r = v4Ranges[i]!;
-        if ((v4 & r[1]) >>> 0 === r[0]) return `T:${entry}`;
-      }
-      return `U:${entry}`;
-    }
-    const hit = cache.get(entry);
-    if (hit !== undefined) return hit;
-    const a = parseAddress(entry);
-    let out: string | null = null;
-    if (a !== undefined) {
-      let trusted = false;
-      for (const [net, bits] of ranges) {
-        if (net.kind() === a.kind() && a.match(net, bits)) {
-          trusted = true;
+        if ((v4 & r[1]) >>> 0 === r[0]) {
+          trustedLast = true;
           break;
         }
       }
-      out = (trusted ? 'T:' : 'U:') + a.toString();
+      return entry;
     }
-    cache.set(entry, out);
-    return out;
+    let hit = cache.get(entry);
+    if (hit === undefined) {
+      const a = parseAddress(entry);
+      hit = null;
+      if (a !== undefined) {
+        let trusted = false;
+        for (const [net, bits] of ranges) {
+          if (net.kind() === a.kind() && a.match(net, bits)) {
+            trusted = true;
+            break;
+          }
+        }
+        hit = { trusted, address: a.toString() };
+      }
+      cache.set(entry, hit);
+    }
+    if (hit === null) return null;
+    trustedLast = hit.trusted;
+    return hit.address;
   }
 
   function resolve(peer: string | undefined, xff: string | undefined): string | undefined {
+    if (peer === undefined) return resolveFrom(undefined, xff);
+    const c = classify(peer);
+    if (c === null) return undefined;
+    return resolveFrom(c, xff);
+  }
+
+  /** resolve() with the peer already classified (`trustedLast` describes it). */
+  function resolveFrom(peer: string | undefined, xff: string | undefined): string | undefined {
     let lastValid: string | undefined;
     if (peer !== undefined) {
-      const c = classify(peer);
-      if (c === null) return undefined;
-      if (c.charCodeAt(0) === 85 /* U */ || xff === undefined) return c.slice(2);
-      lastValid = c.slice(2);
+      if (!trustedLast || xff === undefined) return peer;
+      lastValid = peer;
     }
     if (xff === undefined) return lastValid;
     let end = xff.length;
@@ -147,8 +166,8 @@ export function createClientIpResolver(config: ClientIpConfig = {}): ClientIpRes
       const c = classify(entry);
       // A malformed entry was written by an untrusted hop: stop at the last address we trust.
       if (c === null) return lastValid;
-      if (c.charCodeAt(0) === 85) return c.slice(2);
-      lastValid = c.slice(2);
+      if (!trustedLast) return c;
+      lastValid = c;
     }
     return lastValid;
   }
@@ -167,11 +186,13 @@ export function createClientIpResolver(config: ClientIpConfig = {}): ClientIpRes
           client = {};
           gw.client = client;
         }
-        if (p !== null) client.peer_ip = p.slice(2);
+        if (p !== null) client.peer_ip = p;
         if (xff !== undefined && xff !== '')
           client.forwarded_for = xff.length > 1024 ? xff.slice(0, 1024) : xff;
       }
-      const ip = resolve(peer, xff);
+      // the peer was classified just above (trustedLast still describes it)
+      const ip =
+        peer === undefined ? resolveFrom(undefined, xff) : p === null ? undefined : resolveFrom(p, xff);
       if (ip !== undefined) {
         const source = ev.source;
         if (source === undefined) ev.source = { ip };

@@ -209,6 +209,11 @@ export interface IdentityResolver {
 export function createIdentityResolver(config: IdentityConfig = {}): IdentityResolver {
   const secret = config.fingerprintSecret;
   const headerNames = (config.apiKeyHeaders ?? DEFAULT_API_KEY_HEADERS).map((h) => h.toLowerCase());
+  /** Priority of each API-key header name (its first position in the list). */
+  const headerIndex = new Map<string, number>();
+  headerNames.forEach((h, i) => {
+    if (!headerIndex.has(h)) headerIndex.set(h, i);
+  });
   const paramNames = new Set((config.apiKeyParams ?? DEFAULT_API_KEY_PARAMS).map((p) => p.toLowerCase()));
   const cookieNames = new Set((config.apiKeyCookies ?? DEFAULT_API_KEY_COOKIES).map((c) => c.toLowerCase()));
 
@@ -246,15 +251,22 @@ export function createIdentityResolver(config: IdentityConfig = {}): IdentityRes
       let scheme: string | undefined;
       let jwt: JwtClaims | undefined;
 
-      // 1. explicit API-key headers
+      // 1. explicit API-key headers: the first configured name the record has a value for (one
+      // walk over the record's few headers rather than a probe per configured name)
       if (headers !== undefined) {
-        for (const h of headerNames) {
-          const v = headers[h];
-          if (v !== undefined && v !== '' && v !== '-') {
-            primary = { name: h, value: v, location: 'header' };
-            scheme = 'api-key';
-            break;
-          }
+        let best = headerNames.length;
+        let name: string | undefined;
+        for (const k in headers) {
+          const i = headerIndex.get(k);
+          if (i === undefined || i >= best) continue;
+          const v = headers[k]!;
+          if (v === '' || v === '-') continue;
+          best = i;
+          name = k;
+        }
+        if (name !== undefined) {
+          primary = { name, value: headers[name]!, location: 'header' };
+          scheme = 'api-key';
         }
       }
       // 2. credentials the format found in vendor fields
