@@ -78,6 +78,13 @@ export function createGeoEnricher(config: GeoConfig = {}): GeoEnricher {
     if (cityReader === undefined) return undefined;
     const hit = cityCache.get(ip);
     if (hit !== undefined) return hit ?? undefined;
+    const out = cityUncached(ip);
+    cityCache.set(ip, out ?? null);
+    return out;
+  }
+
+  function cityUncached(ip: string): GeoInfo | undefined {
+    if (cityReader === undefined) return undefined;
     let out: GeoInfo | undefined;
     try {
       const r = canonicalIPv4(ip) < 0 && parseAddress(ip) === undefined ? null : cityReader.get(ip);
@@ -106,7 +113,6 @@ export function createGeoEnricher(config: GeoConfig = {}): GeoEnricher {
     } catch {
       out = undefined;
     }
-    cityCache.set(ip, out ?? null);
     return out;
   }
 
@@ -114,6 +120,13 @@ export function createGeoEnricher(config: GeoConfig = {}): GeoEnricher {
     if (asnReader === undefined) return undefined;
     const hit = asnCache.get(ip);
     if (hit !== undefined) return hit ?? undefined;
+    const out = asnUncached(ip);
+    asnCache.set(ip, out ?? null);
+    return out;
+  }
+
+  function asnUncached(ip: string): AsInfo | undefined {
+    if (asnReader === undefined) return undefined;
     let out: AsInfo | undefined;
     try {
       const r = canonicalIPv4(ip) < 0 && parseAddress(ip) === undefined ? null : asnReader.get(ip);
@@ -128,8 +141,18 @@ export function createGeoEnricher(config: GeoConfig = {}): GeoEnricher {
     } catch {
       out = undefined;
     }
-    asnCache.set(ip, out ?? null);
     return out;
+  }
+
+  /** Both lookups of an address behind one cache entry (apply's path: one probe per event). */
+  const bothCache = new Lru<string, { g: GeoInfo | undefined; a: AsInfo | undefined }>(size);
+  function both(ip: string): { g: GeoInfo | undefined; a: AsInfo | undefined } {
+    let hit = bothCache.get(ip);
+    if (hit === undefined) {
+      hit = { g: cityUncached(ip), a: asnUncached(ip) };
+      bothCache.set(ip, hit);
+    }
+    return hit;
   }
 
   return {
@@ -139,9 +162,9 @@ export function createGeoEnricher(config: GeoConfig = {}): GeoEnricher {
     asn,
     apply(ev) {
       const ip = ev.source?.ip;
-      if (ip === undefined) return;
+      if (ip === undefined || (cityReader === undefined && asnReader === undefined)) return;
+      const { g, a } = both(ip);
       if (cityReader !== undefined) {
-        const g = city(ip);
         if (g !== undefined) {
           const src = ev.source!;
           // A country the source itself reported (WAF, CDN) wins; the rest is filled in.
@@ -150,7 +173,6 @@ export function createGeoEnricher(config: GeoConfig = {}): GeoEnricher {
         }
       }
       if (asnReader !== undefined) {
-        const a = asn(ip);
         if (a !== undefined) {
           const src = ev.source!;
           const own = src.as;

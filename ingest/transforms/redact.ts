@@ -253,7 +253,8 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
       const v = s.value;
       if (v.length === 0 || v === marker) continue;
       if (v.length >= 6) {
-        for (const f of formsOf(v)) {
+        // a value of URL-unreserved characters only has one form: no cache lookup
+        for (const f of unreservedOnly(v) ? [v] : formsOf(v)) {
           if (seen === undefined ? literals.includes(f) : seen.has(f)) continue;
           seen?.add(f);
           literals.push(f);
@@ -396,6 +397,28 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
       return original === undefined ? undefined : scrub(original, p);
     },
   };
+}
+
+/** Only `A-Z a-z 0-9 - _ . ! ~ * ' ( )`: JSON and URL encoding leave the value as it is. */
+function unreservedOnly(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57)) continue;
+    if (
+      c === 45 ||
+      c === 95 ||
+      c === 46 ||
+      c === 33 ||
+      c === 126 ||
+      c === 42 ||
+      c === 39 ||
+      c === 40 ||
+      c === 41
+    )
+      continue;
+    return false;
+  }
+  return true;
 }
 
 function addName(names: string[], name: string): void {
