@@ -271,7 +271,21 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
 
   function scrub(text: string, p: ScrubPlan): string {
     let out = text;
-    for (const lit of p.literals) if (out.indexOf(lit) >= 0) out = out.split(lit).join(marker);
+    const literals = p.literals;
+    for (let k = 0; k < literals.length; k++) {
+      const lit = literals[k]!;
+      let i = out.indexOf(lit);
+      if (i < 0) continue;
+      // split(lit).join(marker), continuing from the first match instead of splitting
+      let r = '';
+      let last = 0;
+      while (i >= 0) {
+        r += out.slice(last, i) + marker;
+        last = i + lit.length;
+        i = out.indexOf(lit, last);
+      }
+      out = r + out.slice(last);
+    }
     for (const s of p.contextual) out = scrubContextual(out, s.name, s.value, marker);
     return out;
   }
