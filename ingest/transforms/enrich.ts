@@ -162,17 +162,19 @@ export function createEnricher(config: EnricherConfig): Enricher {
         gw = {};
         ev.gatewatch = gw;
       }
-      let s = gw.source;
-      if (s === undefined) {
-        s = {};
-        gw.source = s;
+      // gatewatch.source is complete now: nothing below touches it in this path
+      const s = gw.source;
+      if (s === undefined)
+        gw.source = sourceName === '' ? { format: dataset } : { format: dataset, name: sourceName };
+      else {
+        s.format = dataset;
+        if (sourceName !== '') s.name = sourceName;
       }
-      s.format = dataset;
     } else if (evt === undefined) {
       evt = {};
       ev.event = evt;
     }
-    const original = evt.original;
+    const original = original0 ?? evt.original;
     if (original !== undefined) evt.id ??= eventIdWithPrefix(idPrefix, original);
 
     clientIp.apply(ev, raw, gw);
@@ -191,13 +193,15 @@ export function createEnricher(config: EnricherConfig): Enricher {
     shared.userAgent.apply(ev);
     shared.geo.apply(ev);
 
-    let src = gw.source;
-    if (src === undefined) {
-      src = {};
-      gw.source = src;
+    if (dataset === undefined) {
+      let src = gw.source;
+      if (src === undefined) {
+        src = {};
+        gw.source = src;
+      }
+      if (sourceName !== '') src.name = sourceName;
+      if (evt.dataset !== undefined) src.format ??= evt.dataset;
     }
-    if (sourceName !== '') src.name = sourceName;
-    if (evt.dataset !== undefined) src.format ??= evt.dataset;
     if (labels !== undefined) {
       const merged = { ...labels, ...ev.labels };
       if (shallow(merged) !== undefined) ev.labels = merged;
