@@ -254,10 +254,17 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
       if (v.length === 0 || v === marker) continue;
       if (v.length >= 6) {
         // a value of URL-unreserved characters only has one form: no cache lookup
-        for (const f of unreservedOnly(v) ? [v] : formsOf(v)) {
-          if (seen === undefined ? literals.includes(f) : seen.has(f)) continue;
-          seen?.add(f);
-          literals.push(f);
+        if (unreservedOnly(v)) {
+          if (!(seen === undefined ? literals.includes(v) : seen.has(v))) {
+            seen?.add(v);
+            literals.push(v);
+          }
+        } else {
+          for (const f of formsOf(v)) {
+            if (seen === undefined ? literals.includes(f) : seen.has(f)) continue;
+            seen?.add(f);
+            literals.push(f);
+          }
         }
         if (v.length < shortest) shortest = v.length;
       } else if (s.name !== '') {
@@ -265,7 +272,18 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
         if (v.length < shortest) shortest = v.length;
       }
     }
-    if (literals.length > 1) literals.sort((a, b) => b.length - a.length);
+    // longest first, ties in insertion order (a stable sort; insertion sort for the usual few)
+    if (literals.length > 32) literals.sort((a, b) => b.length - a.length);
+    else
+      for (let a = 1; a < literals.length; a++) {
+        const lit = literals[a]!;
+        let b = a - 1;
+        while (b >= 0 && literals[b]!.length < lit.length) {
+          literals[b + 1] = literals[b]!;
+          b--;
+        }
+        literals[b + 1] = lit;
+      }
     return { literals, contextual, shortest };
   }
 
