@@ -745,22 +745,35 @@ export function wafEventType(action: string | undefined): string[] {
     : ['access', 'allowed'];
 }
 
+const ATTACK_CLASS_CACHE = new Map<string, string | null>();
+
 /** Attack class from CRS-style tags or rule names ("attack-sqli", "SQLI-942330", "xss"). */
 export function attackClass(texts: readonly (string | undefined)[]): string | undefined {
   for (const t of texts) {
     if (t === undefined) continue;
-    const s = t.toLowerCase();
-    if (s.includes('sqli') || s.includes('sql injection') || s.includes('sql_injection')) return 'sqli';
-    if (s.includes('xss') || s.includes('cross-site scripting') || s.includes('cross_site_scripting'))
-      return 'xss';
-    if (s.includes('attack-rce') || s.includes('remote command') || s.includes('rce')) return 'rce';
-    if (s.includes('attack-lfi') || s.includes('path traversal') || s.includes('lfi')) return 'lfi';
-    if (s.includes('attack-rfi') || s.includes('rfi')) return 'rfi';
-    if (s.includes('attack-protocol') || s.includes('protocol')) return 'protocol';
-    if (s.includes('scanner') || s.includes('attack-reputation-scanner')) return 'scanner';
-    if (s.includes('bot')) return 'bot';
-    if (s.includes('ssrf')) return 'ssrf';
+    // rule names, labels and tags repeat: the class of each text is remembered (bounded)
+    let c = ATTACK_CLASS_CACHE.get(t);
+    if (c === undefined) {
+      c = attackClassOf(t) ?? null;
+      if (ATTACK_CLASS_CACHE.size < 4096 && t.length <= 256) ATTACK_CLASS_CACHE.set(t, c);
+    }
+    if (c !== null) return c;
   }
+  return undefined;
+}
+
+function attackClassOf(t: string): string | undefined {
+  const s = t.toLowerCase();
+  if (s.includes('sqli') || s.includes('sql injection') || s.includes('sql_injection')) return 'sqli';
+  if (s.includes('xss') || s.includes('cross-site scripting') || s.includes('cross_site_scripting'))
+    return 'xss';
+  if (s.includes('attack-rce') || s.includes('remote command') || s.includes('rce')) return 'rce';
+  if (s.includes('attack-lfi') || s.includes('path traversal') || s.includes('lfi')) return 'lfi';
+  if (s.includes('attack-rfi') || s.includes('rfi')) return 'rfi';
+  if (s.includes('attack-protocol') || s.includes('protocol')) return 'protocol';
+  if (s.includes('scanner') || s.includes('attack-reputation-scanner')) return 'scanner';
+  if (s.includes('bot')) return 'bot';
+  if (s.includes('ssrf')) return 'ssrf';
   return undefined;
 }
 
