@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseIsoTime, tokenize } from './util.ts';
+import { parseIsoTime } from './util.ts';
 
 /** parseIsoTime as it was before the digit-by-digit fast path: the reference. */
 function viaDateParse(s: string): number | undefined {
@@ -48,81 +48,6 @@ describe('parseIsoTime', () => {
         expect(parseIsoTime(s)).toBe(viaDateParse(s));
       }),
       { numRuns: 20_000 },
-    );
-  });
-});
-
-/** The character-by-character tokenizer tokenize() must agree with (its previous implementation). */
-function tokenizeReference(line: string, max = 64, brackets = true): string[] | undefined {
-  const out: string[] = [];
-  const n = line.length;
-  let i = 0;
-  while (i < n) {
-    let c = line.charCodeAt(i);
-    if (c === 32 || c === 9) {
-      i++;
-      continue;
-    }
-    if (out.length >= max) return undefined;
-    if (c === 34) {
-      let j = i + 1;
-      let buf = '';
-      let start = j;
-      for (;;) {
-        if (j >= n) return undefined;
-        c = line.charCodeAt(j);
-        if (c === 34) break;
-        if (c === 92 && j + 1 < n) {
-          buf += line.slice(start, j);
-          const e = line.charCodeAt(j + 1);
-          buf += e === 110 ? '\n' : e === 116 ? '\t' : line[j + 1];
-          j += 2;
-          start = j;
-          continue;
-        }
-        j++;
-      }
-      out.push(buf + line.slice(start, j));
-      i = j + 1;
-    } else if (brackets && c === 91) {
-      const j = line.indexOf(']', i + 1);
-      const next = line.charCodeAt(j + 1);
-      if (j >= 0 && (j + 1 >= line.length || next === 32 || next === 9)) {
-        out.push(line.slice(i + 1, j));
-        i = j + 1;
-        continue;
-      }
-      let k = i + 1;
-      while (k < n && line.charCodeAt(k) !== 32 && line.charCodeAt(k) !== 9) k++;
-      out.push(line.slice(i, k));
-      i = k;
-    } else {
-      let j = i + 1;
-      while (j < n) {
-        const d = line.charCodeAt(j);
-        if (d === 32 || d === 9) break;
-        j++;
-      }
-      out.push(line.slice(i, j));
-      i = j;
-    }
-  }
-  return out;
-}
-
-describe('tokenize', () => {
-  const line = fc
-    .array(fc.constantFrom('a', 'bc', ' ', '  ', '\t', '"', '\\', '\\"', '[', ']', '-', 'n', 't', '::1'), {
-      maxLength: 40,
-    })
-    .map((parts) => parts.join(''));
-
-  it('splits like the character-by-character reference (quotes, escapes, brackets, tabs)', () => {
-    fc.assert(
-      fc.property(line, fc.integer({ min: 1, max: 8 }), fc.boolean(), (l, max, brackets) => {
-        expect(tokenize(l, max, brackets)).toEqual(tokenizeReference(l, max, brackets));
-      }),
-      { numRuns: 2000 },
     );
   });
 });

@@ -505,10 +505,6 @@ export function headersFromPairs(a: unknown): Record<string, string> | undefined
 export function tokenize(line: string, max = 64, brackets = true): string[] | undefined {
   const out: string[] = [];
   const n = line.length;
-  // Without tabs (the usual case) token ends and closing quotes are found with indexOf; a
-  // quoted field is sliced as is unless a backslash comes before its closing quote.
-  const tabs = line.indexOf('\t') >= 0;
-  let backslash = -1; // position of the next backslash at or after i (n: none), found lazily
   let i = 0;
   while (i < n) {
     let c = line.charCodeAt(i);
@@ -518,17 +514,6 @@ export function tokenize(line: string, max = 64, brackets = true): string[] | un
     }
     if (out.length >= max) return undefined;
     if (c === 34 /* " */) {
-      const close = line.indexOf('"', i + 1);
-      if (close < 0) return undefined;
-      if (backslash <= i) {
-        backslash = line.indexOf('\\', i + 1);
-        if (backslash < 0) backslash = n;
-      }
-      if (backslash > close) {
-        out.push(line.slice(i + 1, close));
-        i = close + 1;
-        continue;
-      }
       let j = i + 1;
       let buf = '';
       let start = j;
@@ -552,11 +537,6 @@ export function tokenize(line: string, max = 64, brackets = true): string[] | un
       const j = line.indexOf(']', i + 1);
       out.push(line.slice(i + 1, j));
       i = j + 1;
-    } else if (!tabs) {
-      let j = line.indexOf(' ', i + 1);
-      if (j < 0) j = n;
-      out.push(line.slice(i, j));
-      i = j;
     } else {
       let j = i + 1;
       while (j < n) {
