@@ -36,6 +36,8 @@ const BODY_KEYS = new Set([
   'post_filter',
   'timeout',
   'terminate_after',
+  'seq_no_primary_term',
+  'version',
 ]);
 
 interface Waiter {

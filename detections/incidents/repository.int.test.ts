@@ -150,6 +150,28 @@ describe('listing order on Elasticsearch', () => {
     expect((await repo.list(q)).items[0]!.id).toBe(older.id);
   });
 
+  test('a listing shows each incident as stored now, whoever changed it (held summaries are checked by version)', async () => {
+    const first = (await repo.list({ limit: 3 })).items;
+    const target = first[1]!;
+    // Another API process triages it...
+    const other = new ElasticsearchIncidentRepository(it.es, it.prefix);
+    await other.assign(target.id, 'alice', 'analyst-2');
+    expect((await repo.list({ limit: 3 })).items.find((i) => i.id === target.id)?.assignee).toBe('alice');
+    // ...and something outside the API rewrites its title (a re-detection, a restore).
+    const index = indexNames(it.prefix).incidents;
+    await it.es.update({ index, id: target.id, doc: { title: 'Rewritten elsewhere' }, refresh: true });
+    const again = (await repo.list({ limit: 3 })).items;
+    expect(again.find((i) => i.id === target.id)).toMatchObject({
+      assignee: 'alice',
+      title: 'Rewritten elsewhere',
+    });
+    // Unchanged incidents are listed exactly as before.
+    expect(again.filter((i) => i.id !== target.id)).toEqual(first.filter((i) => i.id !== target.id));
+    const stored = all.find((i) => i.id === target.id)!;
+    stored.assignee = 'alice';
+    stored.title = 'Rewritten elsewhere';
+  });
+
   test('a severity cursor with a rank that does not exist is a cursor error', async () => {
     const bad = Buffer.from(JSON.stringify({ s: 'severity', o: 'desc', v: [9, 0, 'x'] })).toString(
       'base64url',

@@ -333,6 +333,8 @@ export async function installIncidentIndex(client: Client, prefix: string): Prom
 
 /** List pages leave out the long parts of an incident (see IncidentSummarySchema). */
 const SUMMARY_EXCLUDES: string[] = [...INCIDENT_DETAIL_FIELDS];
+/** Summaries held for listing (about 1 KB each). */
+const SUMMARY_CACHE_SIZE = 20_000;
 /** How long the created_at extent used to size oldest-first probes is reused. */
 const EXTENT_TTL_MS = 30_000;
 
@@ -357,6 +359,8 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
   private readonly client: Client;
   /** List pages: concurrent listings leave together as one _msearch (see SearchBatcher). */
   readonly searches: SearchBatcher;
+  /** Incident summaries by id at one version (see summaries()); shared by responses, read-only. */
+  private readonly summaryCache = new Map<string, { seq: number; term: number; source: IncidentSummary }>();
   /** Extent of a date field in the index; sizes ascending-order windows only (never decides what a page holds). */
   private readonly extents = new Map<
     WindowField,
@@ -418,17 +422,66 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
     size: number,
     after: SortValues | undefined,
   ): Promise<PageHit[]> {
+    // Only ids, versions and sort values: summaries come from the version-checked cache below.
     const response = await this.searches.search<IncidentSummary>({
       index: this.index,
       size,
       query: { bool: query },
       sort: fields.map((f) => ({ [f]: { order } })) as estypes.Sort,
-      _source: { excludes: SUMMARY_EXCLUDES },
+      _source: false,
+      seq_no_primary_term: true,
       track_total_hits: false,
       ...(after ? { search_after: after } : {}),
     });
-    // No filter_path: Elasticsearch spends more CPU filtering its output than it saves.
-    return response.hits.hits.map((h) => ({ source: h._source!, sort: h.sort as SortValues }));
+    const hits = response.hits.hits;
+    const sources = await this.summaries(hits);
+    const page: PageHit[] = [];
+    hits.forEach((h, i) => {
+      const source = sources[i];
+      // Gone since the search (deleted): not listed.
+      if (source) page.push({ source, sort: h.sort as SortValues });
+    });
+    return page;
+  }
+
+  /**
+   * The summaries of searched incidents at the versions the search saw. An incident version
+   * (sequence number and primary term) never changes content, so a summary held for that exact
+   * version is the document itself; only the others are read (one multi-get of the last
+   * refreshed state, as the search saw it). Listing a page then costs Elasticsearch its query
+   * and ids, not parsing and re-serialising fifty sources every time.
+   */
+  private async summaries(hits: estypes.SearchHit<unknown>[]): Promise<(IncidentSummary | undefined)[]> {
+    const out: (IncidentSummary | undefined)[] = new Array(hits.length);
+    const missing: number[] = [];
+    hits.forEach((h, i) => {
+      const held = this.summaryCache.get(h._id!);
+      if (held && held.seq === h._seq_no && held.term === h._primary_term) out[i] = held.source;
+      else missing.push(i);
+    });
+    if (missing.length === 0) return out;
+    const r = await this.client.mget<IncidentSummary>({
+      index: this.index,
+      ids: missing.map((i) => hits[i]!._id!),
+      _source_excludes: SUMMARY_EXCLUDES,
+      realtime: false,
+    });
+    r.docs.forEach((doc, k) => {
+      if (!('found' in doc) || !doc.found || !doc._source) return;
+      out[missing[k]!] = doc._source;
+      this.holdSummary(doc._id, doc._seq_no!, doc._primary_term!, doc._source);
+    });
+    return out;
+  }
+
+  private holdSummary(id: string, seq: number, term: number, source: IncidentSummary): void {
+    this.summaryCache.delete(id);
+    this.summaryCache.set(id, { seq, term, source });
+    // Oldest first out: listings show recent incidents, which stay.
+    if (this.summaryCache.size > SUMMARY_CACHE_SIZE) {
+      const oldest = this.summaryCache.keys().next().value;
+      if (oldest !== undefined) this.summaryCache.delete(oldest);
+    }
   }
 
   private async bySeverityDesc(
