@@ -4,7 +4,7 @@
  * route returning a constant) measured the same way in the same run.
  *
  *   npm run bench:api            (ELASTICSEARCH_URL / REDIS_URL, else local servers are started)
- *   BENCH_INCIDENTS=100000 BENCH_RATE=500 BENCH_SECONDS=10 BENCH_LIST_CONCURRENCY=2 node bench/api.ts
+ *   BENCH_INCIDENTS=100000 BENCH_RATE=500 BENCH_SECONDS=10 BENCH_WARMUP_SECONDS=45 BENCH_LIST_CONCURRENCY=2 node bench/api.ts
  *
  * Two measurements per target:
  * - open loop at a fixed arrival rate (BENCH_RATE req/s): latency is counted from each
@@ -432,8 +432,12 @@ async function main() {
       `${apiUrl}/api/v1/incidents?limit=50&sort=severity`,
       `${apiUrl}/api/v1/incidents?limit=50&entity=203.0.113.7`,
     ];
-    // Warm up caches (key, JIT, Elasticsearch query caches).
-    await runLoad(listing, token, 'closed', 0, 3, 4);
+    // Warm up (key cache, both JITs, Elasticsearch caches): a node the bench has just started
+    // spends its first minute compiling, which a running deployment has long done (with 15 s
+    // instead of 45, Elasticsearch's CPU per listing was twice as high and p99 twice as long).
+    const warmup = Number(process.env.BENCH_WARMUP_SECONDS ?? 45);
+    const warmed = await runLoad(listing, token, 'closed', 0, warmup, concurrency);
+    console.log(`warm-up: ${warmed.requests} listing requests in ${warmup} s`);
 
     const rows: [string, LoadResult, CpuPerRequest][] = [];
     const row = async (name: string, run: () => Promise<LoadResult>) => {
