@@ -428,7 +428,9 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
       size,
       query: { bool: query },
       sort: fields.map((f) => ({ [f]: { order } })) as estypes.Sort,
-      _source: false,
+      // No stored fields at all (not even _id, which is the last sort value): the fetch reads
+      // doc values only, never a compressed stored-fields block.
+      stored_fields: ['_none_'],
       seq_no_primary_term: true,
       track_total_hits: false,
       ...(after ? { search_after: after } : {}),
@@ -454,15 +456,16 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
   private async summaries(hits: estypes.SearchHit<unknown>[]): Promise<(IncidentSummary | undefined)[]> {
     const out: (IncidentSummary | undefined)[] = new Array(hits.length);
     const missing: number[] = [];
+    const ids = hits.map((h) => h._id ?? String((h.sort as SortValues).at(-1)));
     hits.forEach((h, i) => {
-      const held = this.summaryCache.get(h._id!);
+      const held = this.summaryCache.get(ids[i]!);
       if (held && held.seq === h._seq_no && held.term === h._primary_term) out[i] = held.source;
       else missing.push(i);
     });
     if (missing.length === 0) return out;
     const r = await this.client.mget<IncidentSummary>({
       index: this.index,
-      ids: missing.map((i) => hits[i]!._id!),
+      ids: missing.map((i) => ids[i]!),
       _source_excludes: SUMMARY_EXCLUDES,
       realtime: false,
     });
