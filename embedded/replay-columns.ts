@@ -10,8 +10,8 @@
  * projected field; missing values read as undefined (an object none of whose projected fields
  * the event has is left out rather than sent empty).
  */
-import { getField, lookupField } from '../core/schema/catalogue.ts';
-import { accessor } from '../detections/engine/values.ts';
+import { getField } from '../core/schema/catalogue.ts';
+import { accessor, isNestedPath } from '../detections/engine/values.ts';
 
 /** A batch's projected values: `idx[i * fields + k]` indexes field k of event i into `values`. */
 export interface ColumnBatch {
@@ -58,14 +58,8 @@ function leafReader(layout: { field: string; path: string[] }[]): (e: unknown, o
     return v;
   };
   layout.forEach(({ field: f }, k) => {
-    const info = lookupField(f);
-    const plain =
-      f !== '@timestamp' &&
-      !f.includes('@') &&
-      /^[A-Za-z0-9_.]+$/.test(f) &&
-      info !== undefined &&
-      info.name === f &&
-      info.type !== 'flattened';
+    // Generated code names the path's parts literally: plain characters only.
+    const plain = isNestedPath(f) && /^[A-Za-z0-9_.]+$/.test(f);
     if (!plain) {
       special.push(accessor(f));
       lines.push(`out[${k}] = special[${special.length - 1}](e);`);

@@ -40,6 +40,7 @@ import {
   compareOrder,
   fieldKind,
   groupKeyOf,
+  isNestedPath,
   valuesOf,
 } from './values.ts';
 
@@ -790,14 +791,8 @@ export function projector(fields: readonly string[]): (event: unknown) => Record
   const root: ProjNode = { key: '', children: [] };
   const special: { get: (e: unknown) => unknown; path: string[] }[] = [];
   for (const f of kept) {
-    const info = lookupField(f);
-    const plain =
-      f !== '@timestamp' &&
-      !f.includes('@') &&
-      /^[A-Za-z0-9_.]+$/.test(f) &&
-      info !== undefined &&
-      info.name === f &&
-      info.type !== 'flattened';
+    // Generated code names the path's parts literally: plain characters only.
+    const plain = isNestedPath(f) && /^[A-Za-z0-9_.]+$/.test(f);
     if (!plain) {
       special.push({ get: accessor(f), path: f === '@timestamp' || f.includes('@') ? [f] : f.split('.') });
       continue;

@@ -11,14 +11,24 @@ export type Accessor = (event: unknown) => unknown;
 
 const accessors = new Map<string, Accessor>();
 
+/**
+ * Whether a field is read by walking nested objects along its dotted name: a catalogue field
+ * under its own name, not flattened, without '@'. Others (flattened sub-keys, '@' names) go
+ * through getField.
+ */
+export function isNestedPath(field: string): boolean {
+  if (field === '@timestamp' || field.includes('@')) return false;
+  const info = lookupField(field);
+  return info !== undefined && info.name === field && info.type !== 'flattened';
+}
+
 /** A fast reader for a dotted field (nested objects; flattened sub-keys via getField). */
 export function accessor(field: string): Accessor {
   const cached = accessors.get(field);
   if (cached) return cached;
   let fn: Accessor;
-  const info = lookupField(field);
   if (field === '@timestamp') fn = (e) => (e as Record<string, unknown>)['@timestamp'];
-  else if (!info || info.name !== field || info.type === 'flattened' || field.includes('@')) {
+  else if (!isNestedPath(field)) {
     fn = (e) => getField(e, field);
   } else {
     const parts = field.split('.');
