@@ -504,6 +504,61 @@ async function pruneGroups(
   return values ? { values, ...(ranges ? { ranges } : {}) } : undefined;
 }
 
+type CompositeBucket = estypes.AggregationsCompositeBucket & Record<string, unknown>;
+
+/**
+ * The pages of one composite aggregation (`query`, `sources`, sub-aggregations `aggs`), in order.
+ * Only an empty page (or no after_key) ends it: Elasticsearch may return short pages before the
+ * end. A page whose sub-aggregations exceed search.max_buckets is asked again with a smaller
+ * size (composite paging is exact at any page size). `stop`, when given, is asked before each
+ * request.
+ */
+async function* compositePages(
+  run: Run,
+  query: Query,
+  sources: Record<string, estypes.AggregationsCompositeAggregationSource>[],
+  options: {
+    size: number;
+    aggs?: Record<string, estypes.AggregationsAggregationContainer>;
+    stop?: () => boolean;
+  },
+): AsyncGenerator<CompositeBucket[]> {
+  let size = options.size;
+  let after: Record<string, estypes.FieldValue> | undefined;
+  for (;;) {
+    if (options.stop?.()) return;
+    let res: estypes.SearchResponse;
+    for (;;) {
+      try {
+        res = await run.es(() =>
+          run.client.search({
+            index: run.index,
+            size: 0,
+            query,
+            aggs: {
+              c: {
+                composite: { size, sources, ...(after ? { after } : {}) },
+                ...(options.aggs ? { aggs: options.aggs } : {}),
+              },
+            },
+          }),
+        );
+        break;
+      } catch (err) {
+        if (size > 1 && JSON.stringify((err as { body?: unknown }).body ?? '').includes('too_many_buckets'))
+          size = Math.max(1, Math.floor(size / 4));
+        else throw err;
+      }
+    }
+    const agg = res.aggregations?.c as estypes.AggregationsCompositeAggregate | undefined;
+    const buckets = (agg?.buckets ?? []) as CompositeBucket[];
+    if (buckets.length === 0) return;
+    yield buckets;
+    after = agg?.after_key as Record<string, estypes.FieldValue> | undefined;
+    if (!after) return;
+  }
+}
+
 /**
  * Second stage for threshold rules: the candidates' event counts per bucket (a composite over
  * (field, bucket) without sub-aggregations) give the windows that can reach `min`; only those
@@ -534,30 +589,14 @@ async function windowCandidates(
     const keep = new Set(chunk.map(String));
     const q = and(query, { terms: { [field]: chunk } });
     for (const day of days) {
-      let after: Record<string, estypes.FieldValue> | undefined;
-      for (;;) {
-        const res = await run.es(() =>
-          run.client.search({
-            index: run.index,
-            size: 0,
-            query: and(q, timeRange(day)),
-            aggs: {
-              c: {
-                composite: {
-                  size: CANDIDATES_PAGE,
-                  sources: [
-                    { g: { terms: { field } } },
-                    { t: { date_histogram: { field: '@timestamp', fixed_interval: `${bucketMs}ms` } } },
-                    ...(distinctField ? [{ f: { terms: { field: distinctField } } }] : []),
-                  ],
-                  ...(after ? { after } : {}),
-                },
-              },
-            },
-          }),
-        );
-        const c = res.aggregations?.c as estypes.AggregationsCompositeAggregate | undefined;
-        const buckets = (c?.buckets ?? []) as estypes.AggregationsCompositeBucket[];
+      const sources: Record<string, estypes.AggregationsCompositeAggregationSource>[] = [
+        { g: { terms: { field } } },
+        { t: { date_histogram: { field: '@timestamp', fixed_interval: `${bucketMs}ms` } } },
+        ...(distinctField ? [{ f: { terms: { field: distinctField } } }] : []),
+      ];
+      for await (const buckets of compositePages(run, and(q, timeRange(day)), sources, {
+        size: CANDIDATES_PAGE,
+      })) {
         for (const b of buckets) {
           const g = b.key.g as estypes.FieldValue;
           const k = String(g);
@@ -579,8 +618,6 @@ async function windowCandidates(
             e.b.set(t, 1);
           } else e.b.set(t, b.doc_count);
         }
-        after = c?.after_key as Record<string, estypes.FieldValue> | undefined;
-        if (buckets.length === 0 || !after) break;
       }
     }
   }
@@ -769,28 +806,12 @@ async function distinctCandidates(
   let pairs = 0;
   for (const stretch of stretches) {
     for (const q of chunks) {
-      let after: Record<string, estypes.FieldValue> | undefined;
       let current: string | undefined;
       let n = 0;
-      for (;;) {
-        const res = await run.es(() =>
-          run.client.search({
-            index: run.index,
-            size: 0,
-            query: and(q, timeRange(stretch)),
-            aggs: {
-              c: {
-                composite: {
-                  size: CANDIDATES_PAGE,
-                  sources: [{ g: { terms: { field } } }, { f: { terms: { field: bound.field } } }],
-                  ...(after ? { after } : {}),
-                },
-              },
-            },
-          }),
-        );
-        const c = res.aggregations?.c as estypes.AggregationsCompositeAggregate | undefined;
-        const buckets = (c?.buckets ?? []) as estypes.AggregationsCompositeBucket[];
+      const sources = [{ g: { terms: { field } } }, { f: { terms: { field: bound.field } } }];
+      for await (const buckets of compositePages(run, and(q, timeRange(stretch)), sources, {
+        size: CANDIDATES_PAGE,
+      })) {
         pairs += buckets.length;
         if (pairs > run.limits.maxGroups) return undefined;
         for (const b of buckets) {
@@ -802,8 +823,6 @@ async function distinctCandidates(
           }
           if (++n === bound.min) out.set(k, kind === 'boolean' ? String(g) : g);
         }
-        after = c?.after_key as Record<string, estypes.FieldValue> | undefined;
-        if (buckets.length === 0 || !after) break;
       }
     }
   }
@@ -840,13 +859,11 @@ async function bucketize(
     aggs[`v${i}`] = { terms: { field, size: run.limits.termsSize } };
   });
   const groups = new Map<string, GroupBuckets>();
-  let after: Record<string, estypes.FieldValue> | undefined;
   let cells = 0;
   let lastKey: string | undefined;
   const kinds = groupBy.map(fieldKind);
   const overflow: { values: (string | number | boolean)[]; t: number; part: Partial; i: number }[] = [];
   let stop = false;
-  let pageSize = run.limits.pageSize;
   // Only the candidate groups (see pruneGroups), in chunks a terms query accepts.
   const chunks: { q: Query; keep?: Set<string> }[] = [];
   if (!restrict) chunks.push({ q: query });
@@ -871,40 +888,12 @@ async function bucketize(
     const sliceLen = Math.max(1, Math.ceil((read.end - aligned) / nSlices / bucketMs)) * bucketMs;
     for (let from = aligned; from < read.end && !stop; from += sliceLen) {
       const slice = { start: Math.max(read.start, from), end: Math.min(read.end, from + sliceLen) };
-      after = undefined;
-      for (;;) {
-        if (run.overBudget()) {
-          stop = true;
-          break;
-        }
-        // terms sub-aggregations count against search.max_buckets: on overflow, smaller pages
-        // (composite paging is exact at any page size)
-        let res: estypes.SearchResponse;
-        for (;;) {
-          try {
-            res = await run.es(() =>
-              run.client.search({
-                index: run.index,
-                size: 0,
-                query: and(q, timeRange(slice)),
-                aggs: {
-                  g: { composite: { size: pageSize, sources, ...(after ? { after } : {}) }, aggs },
-                },
-              }),
-            );
-            break;
-          } catch (err) {
-            if (
-              pageSize > 1 &&
-              JSON.stringify((err as { body?: unknown }).body ?? '').includes('too_many_buckets')
-            )
-              pageSize = Math.max(1, Math.floor(pageSize / 4));
-            else throw err;
-          }
-        }
-        const agg = res.aggregations?.g as estypes.AggregationsCompositeAggregate | undefined;
-        const buckets = (agg?.buckets ?? []) as (estypes.AggregationsCompositeBucket &
-          Record<string, unknown>)[];
+      const pages = compositePages(run, and(q, timeRange(slice)), sources, {
+        size: run.limits.pageSize,
+        aggs,
+        stop: () => (stop = run.overBudget()),
+      });
+      for await (const buckets of pages) {
         for (const b of buckets) {
           // a document with several values of the first key also yields groups of other chunks:
           // those are read (whole) with their own chunk
@@ -933,9 +922,7 @@ async function bucketize(
             if (m === null) overflow.push({ values, t, part, i });
           });
         }
-        after = agg?.after_key as Record<string, estypes.FieldValue> | undefined;
-        // only an empty page ends it: Elasticsearch may return short pages before the end
-        if (stop || buckets.length === 0 || !after) break;
+        if (stop) break;
       }
     }
     if (stop) break;
@@ -963,25 +950,8 @@ async function bucketize(
 /** Every distinct value of a field with its document count (paged composite). */
 async function enumerateValues(run: Run, field: string, query: Query): Promise<Map<TermKey, number>> {
   const out = new Map<TermKey, number>();
-  let after: Record<string, estypes.FieldValue> | undefined;
-  for (;;) {
-    const res = await run.es(() =>
-      run.client.search({
-        index: run.index,
-        size: 0,
-        query,
-        aggs: {
-          v: {
-            composite: { size: 10_000, sources: [{ v: { terms: { field } } }], ...(after ? { after } : {}) },
-          },
-        },
-      }),
-    );
-    const agg = res.aggregations?.v as estypes.AggregationsCompositeAggregate | undefined;
-    const buckets = (agg?.buckets ?? []) as estypes.AggregationsCompositeBucket[];
+  for await (const buckets of compositePages(run, query, [{ v: { terms: { field } } }], { size: 10_000 })) {
     for (const b of buckets) out.set(b.key.v as TermKey, b.doc_count);
-    after = agg?.after_key as Record<string, estypes.FieldValue> | undefined;
-    if (buckets.length === 0 || !after) break;
   }
   return out;
 }
@@ -1141,46 +1111,35 @@ async function compositeFs(
   const kinds = fields.map(fieldKind);
   const sources = fields.map((field, i) => ({ [`k${i}`]: { terms: { field } } }));
   const out = new Map<string, FsBucket>();
-  let after: Record<string, estypes.FieldValue> | undefined;
   let cells = 0;
   const size = mode === 'lite' ? CANDIDATES_PAGE : run.limits.pageSize;
-  for (;;) {
-    if (run.overBudget()) break;
-    const res = await run.es(() =>
-      run.client.search({
-        index: run.index,
-        size: 0,
-        query: and(query, timeRange(read)),
-        aggs: {
-          g: {
-            composite: { size, sources, ...(after ? { after } : {}) },
-            aggs: {
-              pre: {
-                filter: timeRange({ start: read.start, end: split }),
-                aggs: { m: { max: { field: '@timestamp' } } },
-              },
-              cur: {
-                filter: timeRange({ start: split, end: read.end }),
-                aggs:
-                  mode === 'lite'
-                    ? { x: { min: { field: '@timestamp' } } }
-                    : {
-                        x: {
-                          top_hits: {
-                            size: 1,
-                            sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
-                            _source: withSource,
-                          },
-                        },
-                      },
+  const aggs: Record<string, estypes.AggregationsAggregationContainer> = {
+    pre: {
+      filter: timeRange({ start: read.start, end: split }),
+      aggs: { m: { max: { field: '@timestamp' } } },
+    },
+    cur: {
+      filter: timeRange({ start: split, end: read.end }),
+      aggs:
+        mode === 'lite'
+          ? { x: { min: { field: '@timestamp' } } }
+          : {
+              x: {
+                top_hits: {
+                  size: 1,
+                  sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
+                  _source: withSource,
+                },
               },
             },
-          },
-        },
-      }),
-    );
-    const agg = res.aggregations?.g as estypes.AggregationsCompositeAggregate | undefined;
-    const buckets = (agg?.buckets ?? []) as (estypes.AggregationsCompositeBucket & Record<string, unknown>)[];
+    },
+  };
+  const pages = compositePages(run, and(query, timeRange(read)), sources, {
+    size,
+    aggs,
+    stop: () => run.overBudget(),
+  });
+  for await (const buckets of pages) {
     for (const b of buckets) {
       const key = fields.map(
         (_, i) => (canonicalValue(kinds[i]!, b.key[`k${i}`]) ?? b.key[`k${i}`]) as string | number | boolean,
@@ -1207,8 +1166,6 @@ async function compositeFs(
       }
       out.set(groupKeyOf(key), fb);
     }
-    after = agg?.after_key as Record<string, estypes.FieldValue> | undefined;
-    if (buckets.length === 0 || !after) break;
   }
   return out;
 }
