@@ -456,7 +456,8 @@ export class ElasticsearchIncidentRepository implements IncidentRepository {
   private async summaries(hits: estypes.SearchHit<unknown>[]): Promise<(IncidentSummary | undefined)[]> {
     const out: (IncidentSummary | undefined)[] = new Array(hits.length);
     const missing: number[] = [];
-    const ids = hits.map((h) => h._id ?? String((h.sort as SortValues).at(-1)));
+    // The search returns no stored fields, not even _id: the id is the last sort value.
+    const ids = hits.map((h) => String((h.sort as SortValues).at(-1)));
     hits.forEach((h, i) => {
       const held = this.summaryCache.get(ids[i]!);
       if (held && held.seq === h._seq_no && held.term === h._primary_term) out[i] = held.source;
