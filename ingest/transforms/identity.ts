@@ -81,30 +81,37 @@ function looksLikeJwt(v: string): boolean {
   return b > 0 && v.indexOf('.', b + 1) < 0;
 }
 
+/**
+ * Visit the non-empty `&`-separated parts of a query string, at most 256, as index ranges: the
+ * part is q[start, end) and its first '=' is at `eq` (`end` when it has none). Stops early when
+ * `visit` returns true.
+ */
+function eachQueryPart(
+  q: string,
+  visit: (start: number, eq: number, end: number) => boolean | undefined,
+): void {
+  let count = 0;
+  let start = 0;
+  while (start <= q.length && count < 256) {
+    let end = q.indexOf('&', start);
+    if (end < 0) end = q.length;
+    if (end > start) {
+      count++;
+      let eq = q.indexOf('=', start);
+      if (eq < 0 || eq > end) eq = end;
+      if (visit(start, eq, end)) return;
+    }
+    start = end + 1;
+  }
+}
+
 /** Parse `a=1&b=2` into [name, rawValue] pairs (names decoded, values as logged). */
 export function queryPairs(q: string): [string, string][] {
   const out: [string, string][] = [];
-  let start = 0;
-  while (start <= q.length) {
-    let amp = q.indexOf('&', start);
-    if (amp < 0) amp = q.length;
-    if (amp > start) {
-      const part = q.slice(start, amp);
-      const eq = part.indexOf('=');
-      const rawName = eq < 0 ? part : part.slice(0, eq);
-      let name = rawName;
-      if (name.indexOf('%') >= 0 || name.indexOf('+') >= 0) {
-        try {
-          name = decodeURIComponent(name.replace(/\+/g, ' '));
-        } catch {
-          // keep as logged
-        }
-      }
-      out.push([name, eq < 0 ? '' : part.slice(eq + 1)]);
-    }
-    start = amp + 1;
-    if (out.length >= 256) break;
-  }
+  eachQueryPart(q, (start, eq, end) => {
+    out.push([paramName(q.slice(start, eq)), eq < end ? q.slice(eq + 1, end) : '']);
+    return false;
+  });
   return out;
 }
 
@@ -123,23 +130,12 @@ function paramName(raw: string): string {
  */
 export function queryParamNames(q: string, max = 64): string[] {
   const seen: string[] = [];
-  let count = 0;
-  let start = 0;
-  while (start <= q.length) {
-    let amp = q.indexOf('&', start);
-    if (amp < 0) amp = q.length;
-    if (amp > start) {
-      count++;
-      if (seen.length < max) {
-        let eq = q.indexOf('=', start);
-        if (eq < 0 || eq > amp) eq = amp;
-        const name = paramName(q.slice(start, eq));
-        if (!seen.includes(name)) seen.push(name);
-      }
-    }
-    start = amp + 1;
-    if (count >= 256) break;
-  }
+  eachQueryPart(q, (start, eq) => {
+    if (seen.length >= max) return true;
+    const name = paramName(q.slice(start, eq));
+    if (!seen.includes(name)) seen.push(name);
+    return false;
+  });
   return seen;
 }
 
@@ -148,23 +144,14 @@ export function queryParamNames(q: string, max = 64): string[] {
  * `names`, as [name, raw value]; without building the pairs.
  */
 export function findQueryParam(q: string, names: ReadonlySet<string>): [string, string] | undefined {
-  let count = 0;
-  let start = 0;
-  while (start <= q.length) {
-    let amp = q.indexOf('&', start);
-    if (amp < 0) amp = q.length;
-    if (amp > start) {
-      count++;
-      const eq = q.indexOf('=', start);
-      if (eq >= 0 && eq < amp - 1) {
-        const name = paramName(q.slice(start, eq));
-        if (names.has(name.toLowerCase())) return [name, q.slice(eq + 1, amp)];
-      }
-    }
-    start = amp + 1;
-    if (count >= 256) break;
-  }
-  return undefined;
+  let found: [string, string] | undefined;
+  eachQueryPart(q, (start, eq, end) => {
+    if (eq >= end - 1) return false; // no value
+    const name = paramName(q.slice(start, eq));
+    if (names.has(name.toLowerCase())) found = [name, q.slice(eq + 1, end)];
+    return found !== undefined;
+  });
+  return found;
 }
 
 /** Parse a Cookie header into [name, value] pairs. */
