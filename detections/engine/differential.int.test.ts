@@ -23,12 +23,12 @@ const START = Date.UTC(2025, 2, 1);
 const SPAN = 48 * H;
 const index = indexNames(ctx.prefix).eventsAlias;
 
-async function indexEvents(events: GatewatchEvent[]): Promise<void> {
-  const names = indexNames(ctx.prefix);
+async function indexEvents(events: GatewatchEvent[], into = ctx): Promise<void> {
+  const names = indexNames(into.prefix);
   for (let i = 0; i < events.length; i += 5000) {
     const chunk = events.slice(i, i + 5000);
     const res = await bulkWrite(
-      ctx.es,
+      into.es,
       chunk.map((e) => ({
         op: 'create' as const,
         index: names.eventsIndexFor(e['@timestamp']),
@@ -38,7 +38,7 @@ async function indexEvents(events: GatewatchEvent[]): Promise<void> {
     );
     expect(res.rejected + res.retryable).toBe(0);
   }
-  await ctx.es.indices.refresh({ index: names.eventsPattern });
+  await into.es.indices.refresh({ index: names.eventsPattern });
 }
 
 function comparable(d: Detection) {
@@ -268,6 +268,39 @@ describe('differential across a day boundary (candidate pruning per day and boun
       sliceDocs: 4000,
       pruneMinEvents: 0,
     });
+    expect(remote.degraded).toEqual(local.degraded);
+    expect(remote.detections.map(comparable)).toEqual(local.detections.map(comparable));
+  });
+});
+
+// Users may configure several primary shards. Then a group's events are spread over shards by
+// document id, and candidate pruning must use the per-shard minimum ⌈T/k⌉ (and widen when a
+// request searched more shards than it assumed); terms and cardinality results are merged
+// across shards. The same events in 3-shard indices must still give exactly the evaluator's
+// detections.
+describe('differential on indices with 3 primary shards', async () => {
+  const sharded = integrationContext('engine-diff-3-shards');
+  const pack = await loadRuleFiles(['detections/rules']);
+  const crossing: TimeRange = { start: START + 12 * H, end: START + 36 * H };
+  const rules = [...custom, ...pack.rules];
+  beforeAll(async () => {
+    await installCoreTemplates(sharded.es, { prefix: sharded.prefix, shards: 3 });
+    await indexEvents(events, sharded);
+    const settings = await sharded.es.indices.getSettings({ index: indexNames(sharded.prefix).eventsPattern });
+    for (const s of Object.values(settings)) expect(s.settings?.index?.number_of_shards).toBe('3');
+  });
+  afterAll(() => sharded.cleanup());
+  it.each(rules.map((r) => [r.id, r] as const))('%s', async (_id, rule) => {
+    const local = evaluateRule(rule, events, crossing);
+    const remote = await runRuleOnElasticsearch(
+      sharded.es,
+      indexNames(sharded.prefix).eventsAlias,
+      rule,
+      crossing,
+      rule.id === 't-terms-overflow'
+        ? { termsSize: 5, pageSize: 7, pruneMinEvents: 0 }
+        : { pageSize: 250, sliceDocs: 4000, pruneMinEvents: 0, firstSeenSearches: 0 },
+    );
     expect(remote.degraded).toEqual(local.degraded);
     expect(remote.detections.map(comparable)).toEqual(local.detections.map(comparable));
   });
