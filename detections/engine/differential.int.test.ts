@@ -286,7 +286,9 @@ describe('differential on indices with 3 primary shards', async () => {
   beforeAll(async () => {
     await installCoreTemplates(sharded.es, { prefix: sharded.prefix, shards: 3 });
     await indexEvents(events, sharded);
-    const settings = await sharded.es.indices.getSettings({ index: indexNames(sharded.prefix).eventsPattern });
+    const settings = await sharded.es.indices.getSettings({
+      index: indexNames(sharded.prefix).eventsPattern,
+    });
     for (const s of Object.values(settings)) expect(s.settings?.index?.number_of_shards).toBe('3');
   });
   afterAll(() => sharded.cleanup());
