@@ -242,7 +242,7 @@ describe('differential: Elasticsearch executor vs in-process evaluator', async (
     const local = evaluateRule(rule, events, range);
     const limits =
       rule.id === 't-terms-overflow'
-        ? { termsSize: 5, pageSize: 7, pruneMinEvents: 0 }
+        ? { pageSize: 7, pruneMinEvents: 0 }
         : { pageSize: 250, sliceDocs: 4000, pruneMinEvents: 0, firstSeenSearches: 0 };
     const remote = await runRuleOnElasticsearch(ctx.es, index, rule, range, limits);
     expect(remote.degraded).toEqual(local.degraded);
@@ -300,7 +300,7 @@ describe('differential on indices with 3 primary shards', async () => {
       rule,
       crossing,
       rule.id === 't-terms-overflow'
-        ? { termsSize: 5, pageSize: 7, pruneMinEvents: 0 }
+        ? { pageSize: 7, pruneMinEvents: 0 }
         : { pageSize: 250, sliceDocs: 4000, pruneMinEvents: 0, firstSeenSearches: 0 },
     );
     expect(remote.degraded).toEqual(local.degraded);

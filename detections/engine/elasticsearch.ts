@@ -61,8 +61,6 @@ export interface EsLimits {
   pageSize?: number;
   /** Documents per time slice of a composite aggregation (default 100,000). */
   sliceDocs?: number;
-  /** Distinct values enumerated per bucket for exact distinct_count/percentile (default 1000). */
-  termsSize?: number;
   /** Below this many matching events, threshold/baseline groups are read whole, not pruned (default 20,000). */
   pruneMinEvents?: number;
   /** New first_seen keys fetched with one search each (default 500); above, one restricted composite. */
@@ -94,7 +92,6 @@ class Run {
       maxDetections: limits.maxDetections ?? 10_000,
       pageSize: limits.pageSize ?? 2000,
       sliceDocs: limits.sliceDocs ?? 100_000,
-      termsSize: limits.termsSize ?? 1000,
       pruneMinEvents: limits.pruneMinEvents ?? 20_000,
       firstSeenSearches: limits.firstSeenSearches ?? 500,
       ...(limits.timeBudgetMs !== undefined ? { timeBudgetMs: limits.timeBudgetMs } : {}),
@@ -829,7 +826,15 @@ async function distinctCandidates(
   return [...out.values()];
 }
 
-/** Composite aggregation pages → partials per (group, bucket). */
+/**
+ * Composite aggregation pages → partials per (group, bucket).
+ *
+ * Counts, filters and stats come from one composite over (group-by…, bucket). The values that
+ * distinct_count and percentile need are enumerated exactly by a second composite per field over
+ * (group-by…, bucket, value), whose doc counts are the value counts: a composite source is far
+ * cheaper in Elasticsearch than a terms sub-aggregation in every (group, bucket) cell, and it
+ * never overflows a terms size.
+ */
 async function bucketize(
   run: Run,
   plan: AggPlan,
@@ -855,15 +860,19 @@ async function bucketize(
   plan.statsFields.forEach((field, i) => {
     aggs[`s${i}`] = { stats: { field } };
   });
-  plan.termsFields.forEach((field, i) => {
-    aggs[`v${i}`] = { terms: { field, size: run.limits.termsSize } };
-  });
   const groups = new Map<string, GroupBuckets>();
   let cells = 0;
+  let valueCells = 0;
   let lastKey: string | undefined;
   const kinds = groupBy.map(fieldKind);
-  const overflow: { values: (string | number | boolean)[]; t: number; part: Partial; i: number }[] = [];
   let stop = false;
+  const keyOf = (b: CompositeBucket) =>
+    groupKeyOf(
+      groupBy.map((_, i) => {
+        const v = b.key[`k${i}`];
+        return (canonicalValue(kinds[i]!, v) ?? v) as string | number | boolean;
+      }),
+    );
   // Only the candidate groups (see pruneGroups), in chunks a terms query accepts.
   const chunks: { q: Query; keep?: Set<string> }[] = [];
   if (!restrict) chunks.push({ q: query });
@@ -888,7 +897,8 @@ async function bucketize(
     const sliceLen = Math.max(1, Math.ceil((read.end - aligned) / nSlices / bucketMs)) * bucketMs;
     for (let from = aligned; from < read.end && !stop; from += sliceLen) {
       const slice = { start: Math.max(read.start, from), end: Math.min(read.end, from + sliceLen) };
-      const pages = compositePages(run, and(q, timeRange(slice)), sources, {
+      const sliceQuery = and(q, timeRange(slice));
+      const pages = compositePages(run, sliceQuery, sources, {
         size: run.limits.pageSize,
         aggs,
         stop: () => (stop = run.overBudget()),
@@ -915,45 +925,40 @@ async function bucketize(
             g = { key, values, buckets: new Map() };
             groups.set(key, g);
           }
-          const part = toPartial(plan, b);
-          const t = Number(b.key.t);
-          g.buckets.set(t, part);
-          part.terms.forEach((m, i) => {
-            if (m === null) overflow.push({ values, t, part, i });
-          });
+          g.buckets.set(Number(b.key.t), toPartial(plan, b));
         }
         if (stop) break;
+      }
+      // The values of each distinct_count/percentile field per (group, bucket) of this slice.
+      for (let i = 0; i < plan.termsFields.length && !stop; i++) {
+        const valueSources = [...sources, { v: { terms: { field: plan.termsFields[i]! } } }];
+        for await (const buckets of compositePages(run, sliceQuery, valueSources, {
+          size: CANDIDATES_PAGE,
+          stop: () => (stop = run.overBudget()),
+        })) {
+          for (const b of buckets) {
+            if (keep && !keep.has(String(b.key.k0))) continue;
+            const part = groups.get(keyOf(b))?.buckets.get(Number(b.key.t));
+            // cells past maxGroups were not read (the run is already degraded)
+            if (part === undefined) continue;
+            if (++valueCells > run.limits.maxGroups * 10) {
+              run.degrade(
+                `more than ${run.limits.maxGroups * 10} (group, bucket, value) cells: some distinct values were not enumerated`,
+              );
+              stop = true;
+              break;
+            }
+            const m = part.terms[i]!;
+            const v = b.key.v as TermKey;
+            m.set(v, (m.get(v) ?? 0) + b.doc_count);
+          }
+          if (stop) break;
+        }
       }
     }
     if (stop) break;
   }
-  // Buckets with more distinct values than one terms page: enumerate them exactly.
-  if (overflow.length > run.limits.maxGroups / 10) {
-    run.degrade(
-      `${overflow.length} buckets with more than ${run.limits.termsSize} distinct values: not enumerated`,
-    );
-  } else {
-    for (const o of overflow) {
-      if (run.overBudget()) break;
-      const terms: Query[] = groupBy.map((f, i) => ({ term: { [f]: { value: o.values[i]! } } }));
-      const window = { start: Math.max(read.start, o.t), end: Math.min(read.end, o.t + bucketMs) };
-      o.part.terms[o.i] = await enumerateValues(
-        run,
-        plan.termsFields[o.i]!,
-        and(query, timeRange(window), ...terms),
-      );
-    }
-  }
   return [...groups.values()];
-}
-
-/** Every distinct value of a field with its document count (paged composite). */
-async function enumerateValues(run: Run, field: string, query: Query): Promise<Map<TermKey, number>> {
-  const out = new Map<TermKey, number>();
-  for await (const buckets of compositePages(run, query, [{ v: { terms: { field } } }], { size: 10_000 })) {
-    for (const b of buckets) out.set(b.key.v as TermKey, b.doc_count);
-  }
-  return out;
 }
 
 function toPartial(plan: AggPlan, b: Record<string, unknown>): Partial {
@@ -972,16 +977,6 @@ function toPartial(plan: AggPlan, b: Record<string, unknown>): Partial {
       min: s.min ?? Number.POSITIVE_INFINITY,
       max: s.max ?? Number.NEGATIVE_INFINITY,
     };
-  });
-  plan.termsFields.forEach((_, i) => {
-    const t = b[`v${i}`] as { buckets: { key: TermKey; doc_count: number }[]; sum_other_doc_count?: number };
-    if ((t.sum_other_doc_count ?? 0) > 0) {
-      p.terms[i] = null;
-      return;
-    }
-    const map = new Map<TermKey, number>();
-    for (const x of t.buckets) map.set(x.key, x.doc_count);
-    p.terms[i] = map;
   });
   return p;
 }
