@@ -243,7 +243,7 @@ describe('differential: Elasticsearch executor vs in-process evaluator', async (
     const limits =
       rule.id === 't-terms-overflow'
         ? { pageSize: 7, pruneMinEvents: 0 }
-        : { pageSize: 250, sliceDocs: 4000, pruneMinEvents: 0, firstSeenSearches: 0 };
+        : { pageSize: 250, pruneMinEvents: 0, firstSeenSearches: 0 };
     const remote = await runRuleOnElasticsearch(ctx.es, index, rule, range, limits);
     expect(remote.degraded).toEqual(local.degraded);
     expect(remote.detections.map(comparable)).toEqual(local.detections.map(comparable));
@@ -265,7 +265,6 @@ describe('differential across a day boundary (candidate pruning per day and boun
     const local = evaluateRule(rule, events, crossing);
     const remote = await runRuleOnElasticsearch(ctx.es, index, rule, crossing, {
       pageSize: 250,
-      sliceDocs: 4000,
       pruneMinEvents: 0,
     });
     expect(remote.degraded).toEqual(local.degraded);
@@ -301,7 +300,7 @@ describe('differential on indices with 3 primary shards', async () => {
       crossing,
       rule.id === 't-terms-overflow'
         ? { pageSize: 7, pruneMinEvents: 0 }
-        : { pageSize: 250, sliceDocs: 4000, pruneMinEvents: 0, firstSeenSearches: 0 },
+        : { pageSize: 250, pruneMinEvents: 0, firstSeenSearches: 0 },
     );
     expect(remote.degraded).toEqual(local.degraded);
     expect(remote.detections.map(comparable)).toEqual(local.detections.map(comparable));

@@ -57,10 +57,8 @@ export interface EsLimits {
   maxDetections?: number;
   /** Wall-clock budget for one run; pages stop after it (default none). */
   timeBudgetMs?: number;
-  /** Composite page size (default 2000). */
+  /** Composite page size (default 5000); time slices adapt to hold about one page of groups. */
   pageSize?: number;
-  /** Documents per time slice of a composite aggregation (default 100,000). */
-  sliceDocs?: number;
   /** Below this many matching events, threshold/baseline groups are read whole, not pruned (default 20,000). */
   pruneMinEvents?: number;
   /** New first_seen keys fetched with one search each (default 500); above, one restricted composite. */
@@ -90,8 +88,7 @@ class Run {
       maxGroups: limits.maxGroups ?? 1_000_000,
       maxEvents: limits.maxEvents ?? 2_000_000,
       maxDetections: limits.maxDetections ?? 10_000,
-      pageSize: limits.pageSize ?? 2000,
-      sliceDocs: limits.sliceDocs ?? 100_000,
+      pageSize: limits.pageSize ?? 5000,
       pruneMinEvents: limits.pruneMinEvents ?? 20_000,
       firstSeenSearches: limits.firstSeenSearches ?? 500,
       ...(limits.timeBudgetMs !== undefined ? { timeBudgetMs: limits.timeBudgetMs } : {}),
@@ -505,10 +502,11 @@ type CompositeBucket = estypes.AggregationsCompositeBucket & Record<string, unkn
 
 /**
  * The pages of one composite aggregation (`query`, `sources`, sub-aggregations `aggs`), in order.
- * Only an empty page (or no after_key) ends it: Elasticsearch may return short pages before the
- * end. A page whose sub-aggregations exceed search.max_buckets is asked again with a smaller
- * size (composite paging is exact at any page size). `stop`, when given, is asked before each
- * request.
+ * A page with fewer buckets than asked for is the last one: a composite aggregation returns the
+ * first `size` keys after `after` among all matching documents, so a short page means no keys
+ * are left (and every further request would re-read all the documents to say so). A page whose
+ * sub-aggregations exceed search.max_buckets is asked again with a smaller size (composite paging
+ * is exact at any page size). `stop`, when given, is asked before each request.
  */
 async function* compositePages(
   run: Run,
@@ -552,7 +550,7 @@ async function* compositePages(
     if (buckets.length === 0) return;
     yield buckets;
     after = agg?.after_key as Record<string, estypes.FieldValue> | undefined;
-    if (!after) return;
+    if (!after || buckets.length < size) return;
   }
 }
 
@@ -887,16 +885,21 @@ async function bucketize(
         keep: new Set(values.map(String)),
       });
     }
+  // A composite aggregation re-reads every matching document for each page, so paging one
+  // request over many groups costs documents × pages. Time slices aligned to the bucket size
+  // (no bucket straddles two) that each hold about one page of (group, bucket) cells keep every
+  // document read about once: the first slice holds at most a page of documents (cells ≤
+  // documents), and each next one is scaled by the cells the previous one held.
+  const target = Math.max(1, Math.floor(run.limits.pageSize * 0.8));
   for (const { q, keep } of chunks) {
-    // A composite aggregation re-reads every matching document for each page, so its cost grows
-    // with documents × pages. Time slices aligned to the bucket size (no bucket straddles two)
-    // keep both small: the cost stays linear in the number of documents.
     const total = await run.es(() => run.client.count({ index: run.index, query: and(q, timeRange(read)) }));
-    const nSlices = Math.max(1, Math.ceil(total.count / run.limits.sliceDocs));
+    if (total.count === 0) continue;
     const aligned = Math.floor(read.start / bucketMs) * bucketMs;
-    const sliceLen = Math.max(1, Math.ceil((read.end - aligned) / nSlices / bucketMs)) * bucketMs;
-    for (let from = aligned; from < read.end && !stop; from += sliceLen) {
+    const span = read.end - aligned;
+    let sliceLen = Math.max(1, Math.floor((span * target) / total.count / bucketMs)) * bucketMs;
+    for (let from = aligned; from < read.end && !stop; ) {
       const slice = { start: Math.max(read.start, from), end: Math.min(read.end, from + sliceLen) };
+      let sliceCells = 0;
       const sliceQuery = and(q, timeRange(slice));
       const pages = compositePages(run, sliceQuery, sources, {
         size: run.limits.pageSize,
@@ -904,6 +907,7 @@ async function bucketize(
         stop: () => (stop = run.overBudget()),
       });
       for await (const buckets of pages) {
+        sliceCells += buckets.length;
         for (const b of buckets) {
           // a document with several values of the first key also yields groups of other chunks:
           // those are read (whole) with their own chunk
@@ -955,6 +959,9 @@ async function bucketize(
           if (stop) break;
         }
       }
+      from += sliceLen;
+      const scale = sliceCells === 0 ? 4 : Math.min(4, target / sliceCells);
+      sliceLen = Math.max(1, Math.round((sliceLen * scale) / bucketMs)) * bucketMs;
     }
     if (stop) break;
   }
