@@ -179,6 +179,13 @@ export interface SearchPageOptions {
   sort?: estypes.Sort;
   pageSize?: number;
   source?: string[] | boolean;
+  /** Doc-value fields returned under `hit.fields` (cheaper than `_source` for a few keywords). */
+  docvalueFields?: string[];
+  /**
+   * Return only each hit's sort values and doc-value fields (no _index, _id, _score): less to
+   * send and parse when the caller reads nothing else.
+   */
+  lean?: boolean;
   /** Stop after this many hits in total (undefined: read to the end). */
   limit?: number;
 }
@@ -209,10 +216,13 @@ export async function* searchAll<T = Record<string, unknown>>(
         ...(options.query ? { query: options.query } : {}),
         sort: options.sort ?? [{ _shard_doc: 'asc' }],
         ...(options.source !== undefined ? { _source: options.source } : {}),
+        ...(options.docvalueFields ? { docvalue_fields: options.docvalueFields } : {}),
+        ...(options.lean ? { filter_path: ['hits.hits.sort', 'hits.hits.fields'] } : {}),
         ...(searchAfter ? { search_after: searchAfter } : {}),
         track_total_hits: false,
       });
-      const hits = response.hits.hits;
+      // filter_path leaves out `hits` altogether when there are none
+      const hits = response.hits?.hits ?? [];
       for (const hit of hits) yield hit;
       seen += hits.length;
       if (hits.length < size) return;

@@ -307,6 +307,22 @@ describe('differential on indices with 3 primary shards', async () => {
   });
 });
 
+describe('evidence sampling: scanning the firing buckets and top hits per bucket give the same ids', async () => {
+  const windowed = custom.filter((r) => r.kind === 'threshold' || r.kind === 'baseline');
+  it.each(windowed.flatMap((r) => (['scan', 'top_hits'] as const).map((m) => [r.id, m, r] as const)))(
+    '%s (%s)',
+    async (_id, sampling, rule) => {
+      const local = evaluateRule(rule, events, range);
+      const remote = await runRuleOnElasticsearch(ctx.es, index, rule, range, {
+        pageSize: 250,
+        pruneMinEvents: 0,
+        sampling,
+      });
+      expect(remote.detections.map(comparable)).toEqual(local.detections.map(comparable));
+    },
+  );
+});
+
 describe('degraded limits', () => {
   it('too many groups is reported, not silent', async () => {
     const rule = custom.find((r) => r.id === 't-all-metrics')!;

@@ -34,6 +34,7 @@ import {
   baselineBuiltins,
   evaluateRule,
   firstSeenDetection,
+  keyTuples,
   runSequence,
   windowDetection,
 } from './evaluate.ts';
@@ -63,6 +64,12 @@ export interface EsLimits {
   pruneMinEvents?: number;
   /** New first_seen keys fetched with one search each (default 500); above, one restricted composite. */
   firstSeenSearches?: number;
+  /**
+   * How threshold/baseline evidence is sampled: `scan` reads the firing buckets' events sorted,
+   * `top_hits` asks for the earliest n per bucket; `auto` (default) scans when the buckets hold
+   * few events each. Both give the same ids.
+   */
+  sampling?: 'auto' | 'scan' | 'top_hits';
 }
 
 export interface EsRunResult {
@@ -91,6 +98,7 @@ class Run {
       pageSize: limits.pageSize ?? 5000,
       pruneMinEvents: limits.pruneMinEvents ?? 20_000,
       firstSeenSearches: limits.firstSeenSearches ?? 500,
+      sampling: limits.sampling ?? 'auto',
       ...(limits.timeBudgetMs !== undefined ? { timeBudgetMs: limits.timeBudgetMs } : {}),
     };
   }
@@ -122,13 +130,15 @@ class Run {
     query: Query,
     limit: number,
     source: string[] | boolean = true,
+    /** Only these doc-value fields under `hit.fields` and the sort values (no _source, no _id). */
+    docvalueFields?: string[],
   ): AsyncGenerator<estypes.SearchHit<Record<string, unknown>>> {
     const it = searchAll<Record<string, unknown>>(this.client, {
       index: this.index,
       query,
       sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
-      pageSize: 5000,
-      source,
+      pageSize: docvalueFields ? 10_000 : 5000,
+      ...(docvalueFields ? { source: false, docvalueFields, lean: true } : { source }),
       limit,
     });
     for (;;) {
@@ -990,9 +1000,10 @@ function toPartial(plan: AggPlan, b: Record<string, unknown>): Partial {
 
 /**
  * The earliest sample ids of each firing window, by (@timestamp, event.id). A window's
- * earliest n events are the first n of its buckets' earliest n, so each firing group is read
- * once: a date histogram (the rule's buckets) over the buckets its firing windows cover,
- * with the earliest n hits per bucket.
+ * earliest n events are the first n of its buckets' earliest n, so only the buckets the firing
+ * windows cover are read. When those buckets hold few events each (at most about n), the events
+ * are read directly, sorted, by group chunk ({@link scanSamples}); otherwise each firing group
+ * gets a date histogram (the rule's buckets) with the earliest n hits per bucket.
  */
 async function sampleIds(
   run: Run,
@@ -1005,14 +1016,38 @@ async function sampleIds(
   const size = rule.output.evidence.sampleSize;
   const out: string[][] = hits.map(() => []);
   if (size === 0 || hits.length === 0) return out;
-  const needed = new Map<string, { values: (string | number | boolean)[]; starts: Set<number> }>();
+  const needed = new Map<string, SampleGroup>();
   for (const h of hits) {
     let g = needed.get(h.group.key);
     if (!g) {
-      g = { values: h.group.values, starts: new Set() };
+      g = { values: h.group.values, buckets: h.group.buckets, starts: new Set() };
       needed.set(h.group.key, g);
     }
     for (let t = h.window.start; t < h.window.end; t += bucketMs) if (h.group.buckets.has(t)) g.starts.add(t);
+  }
+  // The most events a top-n per bucket would return, and the events a sorted read gets: every
+  // event of the sampled groups in the union of their buckets (a group's other buckets in that
+  // union are read too, then dropped).
+  let capped = 0;
+  let scanned = 0;
+  const union = new Set<number>();
+  for (const g of needed.values()) for (const t of g.starts) union.add(t);
+  for (const g of needed.values()) {
+    for (const t of g.starts) capped += Math.min(g.buckets.get(t)?.count ?? 0, size);
+    for (const [t, part] of g.buckets) if (union.has(t)) scanned += part.count;
+  }
+  const mode = run.limits.sampling;
+  if (mode === 'scan' || (mode === 'auto' && scanned <= 2 * capped && scanned <= run.limits.maxEvents)) {
+    const perBucket = await scanSamples(run, query, groupBy, needed, bucketMs, size);
+    return hits.map((h) => {
+      const m = perBucket.get(h.group.key);
+      const ids: string[] = [];
+      for (let t = h.window.start; t < h.window.end && ids.length < size; t += bucketMs) {
+        const b = m?.get(t);
+        if (b) ids.push(...b.slice(0, size - ids.length));
+      }
+      return ids;
+    });
   }
   // one search per group and run of at most SAMPLE_BUCKETS buckets
   const searches: { key: string; body: estypes.SearchSearchRequestBody }[] = [];
@@ -1090,6 +1125,75 @@ async function sampleIds(
     }
     out[i] = ids;
   });
+  return out;
+}
+
+interface SampleGroup {
+  values: (string | number | boolean)[];
+  buckets: Map<number, Partial>;
+  /** Buckets (start times) covered by the group's firing windows. */
+  starts: Set<number>;
+}
+
+/**
+ * Sample ids by reading the events of the firing buckets directly, sorted by (@timestamp,
+ * event.id): per chunk of groups, one sorted search over the first group-by field's values and
+ * the union of their buckets (a superset), kept in the worker only for a (group, bucket) to
+ * sample and only up to `size` per bucket. Group keys are read as the evaluator reads them.
+ */
+async function scanSamples(
+  run: Run,
+  query: Query,
+  groupBy: string[],
+  needed: Map<string, SampleGroup>,
+  bucketMs: number,
+  size: number,
+): Promise<Map<string, Map<number, string[]>>> {
+  const out = new Map<string, Map<number, string[]>>();
+  // group values from doc values (`hit.fields`: field → values), canonicalised as the evaluator does
+  const getters = groupBy.map((field) => ({
+    get: (fields: unknown) => (fields as Record<string, unknown> | undefined)?.[field],
+    kind: fieldKind(field),
+  }));
+  const entries = [...needed.entries()];
+  for (let i = 0; i < entries.length; i += TERMS_CHUNK) {
+    const chunk = entries.slice(i, i + TERMS_CHUNK);
+    const byFirst: Query[] =
+      groupBy.length === 0
+        ? []
+        : [{ terms: { [groupBy[0]!]: [...new Set(chunk.map(([, g]) => g.values[0]!))] } }];
+    const starts = [...new Set(chunk.flatMap(([, g]) => [...g.starts]))].sort((a, b) => a - b);
+    const ranges: TimeRange[] = [];
+    for (const t of starts) {
+      const last = ranges[ranges.length - 1];
+      if (last && last.end === t) last.end = t + bucketMs;
+      else ranges.push({ start: t, end: t + bucketMs });
+    }
+    const time: Query =
+      ranges.length <= 1000
+        ? { bool: { should: ranges.map(timeRange), minimum_should_match: 1 } }
+        : timeRange({ start: ranges[0]!.start, end: ranges[ranges.length - 1]!.end });
+    const q = and(query, ...byFirst, time);
+    for await (const hit of run.hits(q, run.limits.maxEvents, false, groupBy)) {
+      const ts = hitTs(hit);
+      const t = Math.floor(ts / bucketMs) * bucketMs;
+      for (const values of keyTuples(getters, hit.fields)) {
+        const key = groupKeyOf(values);
+        if (!needed.get(key)?.starts.has(t)) continue;
+        let m = out.get(key);
+        if (!m) {
+          m = new Map();
+          out.set(key, m);
+        }
+        let ids = m.get(t);
+        if (!ids) {
+          ids = [];
+          m.set(t, ids);
+        }
+        if (ids.length < size) ids.push(hitId(hit));
+      }
+    }
+  }
   return out;
 }
 
