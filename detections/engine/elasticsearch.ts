@@ -35,6 +35,7 @@ import {
   evaluateRule,
   firstSeenDetection,
   keyTuples,
+  ruleFields,
   runSequence,
   windowDetection,
 } from './evaluate.ts';
@@ -244,7 +245,12 @@ async function filterRule(
   const out: Detection[] = [];
   const pred = exact ? undefined : compileFilter(rule.filter);
   const max = run.limits.maxDetections;
-  for await (const hit of run.hits(and(query, timeRange(range)), exact ? max + 1 : run.limits.maxEvents)) {
+  const fields = ruleFields(rule);
+  for await (const hit of run.hits(
+    and(query, timeRange(range)),
+    exact ? max + 1 : run.limits.maxEvents,
+    fields,
+  )) {
     const event = hit._source;
     if (pred && !pred(event)) continue;
     if (out.length >= max) {
@@ -273,10 +279,14 @@ async function filterRule(
   return out;
 }
 
-async function fetchEvents(run: Run, query: Query, read: TimeRange): Promise<SeqEvent[]> {
+/**
+ * The events matching `query` in `read`, sorted, each with only the fields `rule` reads
+ * (ruleFields: filters, keys, templates, entities, evidence), as the embedded replay projects them.
+ */
+async function fetchEvents(run: Run, rule: RuleIR, query: Query, read: TimeRange): Promise<SeqEvent[]> {
   const out: SeqEvent[] = [];
   const max = run.limits.maxEvents;
-  for await (const hit of run.hits(and(query, timeRange(read)), max + 1)) {
+  for await (const hit of run.hits(and(query, timeRange(read)), max + 1, ruleFields(rule))) {
     if (out.length >= max) {
       run.degrade(`more than ${max} events to fetch: only the earliest ${max} were evaluated`);
       break;
@@ -296,7 +306,7 @@ async function fetchAndEvaluate(
   let read = range;
   if (rule.kind === 'first_seen') read = { start: range.start - rule.firstSeen.historyMs, end: range.end };
   if (rule.kind === 'baseline') read = { start: range.start - rule.baseline.historyMs, end: range.end };
-  const events = await fetchEvents(run, query, read);
+  const events = await fetchEvents(run, rule, query, read);
   const result = evaluateRule(
     rule,
     events.map((e) => e.event as never),
@@ -341,7 +351,7 @@ async function sequenceRule(run: Run, rule: SequenceRule, range: TimeRange): Pro
     if (values?.length === 0) return runSequence(rule, [], range, {});
     if (values && values.length <= TERMS_CHUNK) query = and(query, { terms: { [by[0]!]: values } });
   }
-  let events = await fetchEvents(run, query, range);
+  let events = await fetchEvents(run, rule, query, range);
   if (!q.exact) {
     const pred = compileFilter(rule.filter);
     events = events.filter((e) => pred(e.event) && seq.candidate(e.event));
