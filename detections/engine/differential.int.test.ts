@@ -331,6 +331,18 @@ describe('degraded limits', () => {
     const local = evaluateRule(rule, events, range, { maxGroups: 10 });
     expect(local.degraded?.reason).toMatch(/more than 10 group windows/);
   });
+  it('too many distinct values is reported, and no distinct count is partial', async () => {
+    const rule = custom.find((r) => r.id === 't-global')!;
+    const res = await runRuleOnElasticsearch(ctx.es, index, rule, range, { maxGroups: 1000, pageSize: 40 });
+    expect(res.degraded?.reason).toMatch(/more than 10000 \(group, bucket, value\) cells/);
+    const local = evaluateRule(rule, events, range);
+    const exact = new Map(local.detections.map((d) => [d.window.start, d.metrics]));
+    const users = res.detections.map((d) => [d.metrics.users, exact.get(d.window.start)?.users]);
+    // windows read before the limit are exact, the others have no value at all
+    expect(users.some(([got]) => got === null)).toBe(true);
+    expect(users.some(([got]) => got !== null)).toBe(true);
+    for (const [got, want] of users) if (got !== null) expect(got).toBe(want);
+  });
   it('too many sequence candidates is reported', async () => {
     const rule = custom.find((r) => r.id === 's-ato')!;
     const res = await runRuleOnElasticsearch(ctx.es, index, rule, range, { maxEvents: 10 });

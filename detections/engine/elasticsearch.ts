@@ -920,6 +920,7 @@ async function bucketize(
     for (let from = aligned; from < read.end && !stop; ) {
       const slice = { start: Math.max(read.start, from), end: Math.min(read.end, from + sliceLen) };
       let sliceCells = 0;
+      const sliceParts: Partial[] = [];
       const sliceQuery = and(q, timeRange(slice));
       const pages = compositePages(run, sliceQuery, sources, {
         size: run.limits.pageSize,
@@ -949,7 +950,9 @@ async function bucketize(
             g = { key, values, buckets: new Map() };
             groups.set(key, g);
           }
-          g.buckets.set(Number(b.key.t), toPartial(plan, b));
+          const part = toPartial(plan, b);
+          sliceParts.push(part);
+          g.buckets.set(Number(b.key.t), part);
         }
         if (stop) break;
       }
@@ -979,6 +982,9 @@ async function bucketize(
           if (stop) break;
         }
       }
+      // Cells of a slice whose values were not all read carry no distinct values at all (their
+      // metrics come out approximate), never a partial count.
+      if (stop && plan.termsFields.length > 0) for (const part of sliceParts) part.terms.fill(null);
       from += sliceLen;
       const scale = sliceCells === 0 ? 4 : Math.min(4, target / sliceCells);
       sliceLen = Math.max(1, Math.round((sliceLen * scale) / bucketMs)) * bucketMs;
