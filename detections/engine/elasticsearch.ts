@@ -575,6 +575,54 @@ async function* compositePages(
 }
 
 /**
+ * Time slices of `range` for composite aggregations, aligned to `alignMs` (so no bucket of that
+ * size straddles two), each sized to hold about `target` composite buckets. A composite
+ * aggregation re-reads every matching document for each page, so paging one request over many
+ * buckets costs documents × pages; with about one page per slice each document is read about
+ * once. The first slice is sized from the document count (buckets ≤ documents, so it holds at
+ * most a page); each next one is scaled by the buckets the previous one held (at most ×4).
+ */
+class TimeSlices {
+  private from: number;
+  private len: number;
+  private readonly range: TimeRange;
+  private readonly alignMs: number;
+  private readonly target: number;
+  constructor(range: TimeRange, alignMs: number, target: number, documents: number) {
+    this.range = range;
+    this.alignMs = alignMs;
+    this.target = target;
+    this.from = Math.floor(range.start / alignMs) * alignMs;
+    const span = range.end - this.from;
+    this.len = Math.max(1, Math.floor((span * target) / Math.max(1, documents) / alignMs)) * alignMs;
+  }
+  /** The current slice, or undefined at the end of the range. */
+  current(): TimeRange | undefined {
+    if (this.from >= this.range.end) return undefined;
+    return {
+      start: Math.max(this.range.start, this.from),
+      end: Math.min(this.range.end, this.from + this.len),
+    };
+  }
+  /** Move on, given the composite buckets the current slice held. */
+  advance(buckets: number): void {
+    this.from += this.len;
+    const scale = buckets === 0 ? 4 : Math.min(4, this.target / buckets);
+    this.len = Math.max(1, Math.round((this.len * scale) / this.alignMs)) * this.alignMs;
+  }
+}
+
+async function timeSlices(run: Run, query: Query, range: TimeRange, alignMs: number, target: number) {
+  const { count } = await run.es(() =>
+    run.client.count({ index: run.index, query: and(query, timeRange(range)) }),
+  );
+  return { count, slices: new TimeSlices(range, alignMs, target, count) };
+}
+
+/** Buckets a candidate composite is sliced for (about one page of CANDIDATES_PAGE). */
+const CANDIDATES_SLICE = Math.floor(CANDIDATES_PAGE * 0.8);
+
+/**
  * Second stage for threshold rules: the candidates' event counts per bucket (a composite over
  * (field, bucket) without sub-aggregations) give the windows that can reach `min`; only those
  * values and the union of those windows need reading. A window outside the union has fewer than
@@ -598,20 +646,22 @@ async function windowCandidates(
     { v: estypes.FieldValue; b: Map<number, number>; d: Map<number, Set<string>> }
   >();
   let cells = 0;
-  const days = stretchesOf(range, bucketMs, 0);
+  const sources: Record<string, estypes.AggregationsCompositeAggregationSource>[] = [
+    { g: { terms: { field } } },
+    { t: { date_histogram: { field: '@timestamp', fixed_interval: `${bucketMs}ms` } } },
+    ...(distinctField ? [{ f: { terms: { field: distinctField } } }] : []),
+  ];
   for (let i = 0; i < within.length; i += TERMS_CHUNK) {
     const chunk = within.slice(i, i + TERMS_CHUNK);
     const keep = new Set(chunk.map(String));
     const q = and(query, { terms: { [field]: chunk } });
-    for (const day of days) {
-      const sources: Record<string, estypes.AggregationsCompositeAggregationSource>[] = [
-        { g: { terms: { field } } },
-        { t: { date_histogram: { field: '@timestamp', fixed_interval: `${bucketMs}ms` } } },
-        ...(distinctField ? [{ f: { terms: { field: distinctField } } }] : []),
-      ];
-      for await (const buckets of compositePages(run, and(q, timeRange(day)), sources, {
+    const { slices } = await timeSlices(run, q, range, bucketMs, CANDIDATES_SLICE);
+    for (let slice = slices.current(); slice; slice = slices.current()) {
+      let held = 0;
+      for await (const buckets of compositePages(run, and(q, timeRange(slice)), sources, {
         size: CANDIDATES_PAGE,
       })) {
+        held += buckets.length;
         for (const b of buckets) {
           const g = b.key.g as estypes.FieldValue;
           const k = String(g);
@@ -634,6 +684,7 @@ async function windowCandidates(
           } else e.b.set(t, b.doc_count);
         }
       }
+      slices.advance(held);
     }
   }
   const per = Math.round(windowMs / bucketMs);
@@ -819,25 +870,37 @@ async function distinctCandidates(
   const kind = fieldKind(field);
   const out = new Map<string, estypes.FieldValue>();
   let pairs = 0;
+  const sources = [{ g: { terms: { field } } }, { f: { terms: { field: bound.field } } }];
   for (const stretch of stretches) {
     for (const q of chunks) {
-      let current: string | undefined;
-      let n = 0;
-      const sources = [{ g: { terms: { field } } }, { f: { terms: { field: bound.field } } }];
-      for await (const buckets of compositePages(run, and(q, timeRange(stretch)), sources, {
-        size: CANDIDATES_PAGE,
-      })) {
-        pairs += buckets.length;
-        if (pairs > run.limits.maxGroups) return undefined;
-        for (const b of buckets) {
-          const g = b.key.g as estypes.FieldValue;
-          const k = String(g);
-          if (k !== current) {
-            current = k;
-            n = 0;
+      // the distinct values of each group in this stretch, over its time slices
+      const seen = new Map<string, Set<string>>();
+      const { slices } = await timeSlices(run, q, stretch, 1000, CANDIDATES_SLICE);
+      for (let slice = slices.current(); slice; slice = slices.current()) {
+        let held = 0;
+        for await (const buckets of compositePages(run, and(q, timeRange(slice)), sources, {
+          size: CANDIDATES_PAGE,
+        })) {
+          held += buckets.length;
+          pairs += buckets.length;
+          if (pairs > run.limits.maxGroups) return undefined;
+          for (const b of buckets) {
+            const g = b.key.g as estypes.FieldValue;
+            const k = String(g);
+            if (out.has(k)) continue;
+            let set = seen.get(k);
+            if (!set) {
+              set = new Set();
+              seen.set(k, set);
+            }
+            set.add(String(b.key.f));
+            if (set.size >= bound.min) {
+              out.set(k, kind === 'boolean' ? String(g) : g);
+              seen.delete(k);
+            }
           }
-          if (++n === bound.min) out.set(k, kind === 'boolean' ? String(g) : g);
         }
+        slices.advance(held);
       }
     }
   }
@@ -905,20 +968,12 @@ async function bucketize(
         keep: new Set(values.map(String)),
       });
     }
-  // A composite aggregation re-reads every matching document for each page, so paging one
-  // request over many groups costs documents × pages. Time slices aligned to the bucket size
-  // (no bucket straddles two) that each hold about one page of (group, bucket) cells keep every
-  // document read about once: the first slice holds at most a page of documents (cells ≤
-  // documents), and each next one is scaled by the cells the previous one held.
+  // time slices holding about one page of (group, bucket) cells each (see TimeSlices)
   const target = Math.max(1, Math.floor(run.limits.pageSize * 0.8));
   for (const { q, keep } of chunks) {
-    const total = await run.es(() => run.client.count({ index: run.index, query: and(q, timeRange(read)) }));
-    if (total.count === 0) continue;
-    const aligned = Math.floor(read.start / bucketMs) * bucketMs;
-    const span = read.end - aligned;
-    let sliceLen = Math.max(1, Math.floor((span * target) / total.count / bucketMs)) * bucketMs;
-    for (let from = aligned; from < read.end && !stop; ) {
-      const slice = { start: Math.max(read.start, from), end: Math.min(read.end, from + sliceLen) };
+    const { count, slices } = await timeSlices(run, q, read, bucketMs, target);
+    if (count === 0) continue;
+    for (let slice = slices.current(); slice && !stop; slice = slices.current()) {
       let sliceCells = 0;
       const sliceParts: Partial[] = [];
       const sliceQuery = and(q, timeRange(slice));
@@ -985,9 +1040,7 @@ async function bucketize(
       // Cells of a slice whose values were not all read carry no distinct values at all (their
       // metrics come out approximate), never a partial count.
       if (stop && plan.termsFields.length > 0) for (const part of sliceParts) part.terms.fill(null);
-      from += sliceLen;
-      const scale = sliceCells === 0 ? 4 : Math.min(4, target / sliceCells);
-      sliceLen = Math.max(1, Math.round((sliceLen * scale) / bucketMs)) * bucketMs;
+      slices.advance(sliceCells);
     }
     if (stop) break;
   }
