@@ -719,7 +719,27 @@ async function windowCandidates(
     if (last && sp.start <= last.end) last.end = Math.max(last.end, sp.end);
     else ranges.push({ ...sp });
   }
-  return { values, ...(ranges.length <= 1000 ? { ranges } : {}) };
+  return { values, ranges: coarsen(ranges, MAX_RANGES) };
+}
+
+/** Time ranges per query (a bool `should` of range clauses). */
+const MAX_RANGES = 1000;
+
+/**
+ * At most `max` ranges covering sorted, disjoint `ranges`: the smallest gaps between them are
+ * closed first (a superset that stays close to the original).
+ */
+export function coarsen(ranges: TimeRange[], max: number): TimeRange[] {
+  if (ranges.length <= max) return ranges;
+  const gaps = ranges.slice(1).map((r, i) => ({ i, gap: r.start - ranges[i]!.end }));
+  gaps.sort((a, b) => a.gap - b.gap || a.i - b.i);
+  const close = new Set(gaps.slice(0, ranges.length - max).map((g) => g.i));
+  const out: TimeRange[] = [{ ...ranges[0]! }];
+  for (let i = 1; i < ranges.length; i++) {
+    if (close.has(i - 1)) out[out.length - 1]!.end = ranges[i]!.end;
+    else out.push({ ...ranges[i]! });
+  }
+  return out;
 }
 
 /**
@@ -1238,10 +1258,9 @@ async function scanSamples(
       if (last && last.end === t) last.end = t + bucketMs;
       else ranges.push({ start: t, end: t + bucketMs });
     }
-    const time: Query =
-      ranges.length <= 1000
-        ? { bool: { should: ranges.map(timeRange), minimum_should_match: 1 } }
-        : timeRange({ start: ranges[0]!.start, end: ranges[ranges.length - 1]!.end });
+    const time: Query = {
+      bool: { should: coarsen(ranges, MAX_RANGES).map(timeRange), minimum_should_match: 1 },
+    };
     const q = and(query, ...byFirst, time);
     for await (const hit of run.hits(q, run.limits.maxEvents, false, groupBy)) {
       const ts = hitTs(hit);
