@@ -24,6 +24,7 @@ import {
   baselineWindows,
   buildPlan,
   emptyPartial,
+  evalHaving,
   type GroupBuckets,
   type Partial,
   type TermKey,
@@ -200,6 +201,9 @@ export async function runRuleOnElasticsearch(
       true,
     );
     const groups = await bucketize(run, plan, filter.query, t.groupBy, slide, range, restrict);
+    // Every window that can fire lies inside the candidate ranges, and only those were read: a
+    // window reaching past them was read in part, so its metrics say nothing.
+    const within = restrict?.ranges;
     const hits = thresholdWindows(
       plan,
       groups,
@@ -208,7 +212,7 @@ export async function runRuleOnElasticsearch(
       range,
       t.having,
       rule.output.evidence.sampleSize,
-    );
+    ).filter((h) => !within || within.some((r) => r.start <= h.window.start && h.window.end <= r.end));
     const samples = await sampleIds(run, rule, filter.query, t.groupBy, hits, slide);
     detections = hits.map((h, i) => windowDetection(rule, t.groupBy, h, samples[i]!));
   } else if (rule.kind === 'baseline') {
@@ -515,7 +519,184 @@ async function pruneGroups(
       }
     }
   }
+  // Last, for threshold rules keyed by one field: the windows where every conjunct on event
+  // counts and ratios can hold (their values are exact from counts per bucket).
+  if (fine && groupBy.length === 1 && values && values.length > 0 && countsDecide(plan, having)) {
+    const w = await countWindows(run, plan, query, field, having, values, ranges, bucketMs, windowMs, range);
+    if (w) {
+      values = w.values;
+      ranges = w.ranges;
+    }
+  }
   return values ? { values, ...(ranges ? { ranges } : {}) } : undefined;
+}
+
+/** Metrics whose value follows from event counts alone: count(), count(where), ratio(where[, of]). */
+function countMetric(m: Metric): boolean {
+  return m.fn === 'count' || m.fn === 'ratio';
+}
+
+/** Whether `having` compares a count metric at all (and every where-filter is exact). */
+function countsDecide(plan: AggPlan, having: HavingExpr): boolean {
+  if (!plan.filters.every((f) => compileFilterQuery(f).exact)) return false;
+  const uses = (h: HavingExpr): boolean => {
+    switch (h.op) {
+      case 'and':
+      case 'or':
+        return h.args.some(uses);
+      case 'not':
+        return uses(h.arg);
+      case 'cmp':
+      case 'cmp_metric': {
+        const m = plan.metrics.find((x) => x.name === h.metric);
+        return m !== undefined && countMetric(m);
+      }
+    }
+  };
+  return uses(having);
+}
+
+/**
+ * `having` with only some metric values known: false when it is false whatever the unknown
+ * metrics are, true when it is true whatever they are, undefined otherwise.
+ */
+export function havingMaybe(h: HavingExpr, known: Record<string, number | null>): boolean | undefined {
+  switch (h.op) {
+    case 'and': {
+      let all = true;
+      for (const a of h.args) {
+        const v = havingMaybe(a, known);
+        if (v === false) return false;
+        if (v === undefined) all = false;
+      }
+      return all ? true : undefined;
+    }
+    case 'or': {
+      let none = true;
+      for (const a of h.args) {
+        const v = havingMaybe(a, known);
+        if (v === true) return true;
+        if (v === undefined) none = false;
+      }
+      return none ? false : undefined;
+    }
+    case 'not': {
+      const v = havingMaybe(h.arg, known);
+      return v === undefined ? undefined : !v;
+    }
+    case 'cmp':
+    case 'cmp_metric': {
+      if (!(h.metric in known) || (h.op === 'cmp_metric' && !(h.other in known))) return undefined;
+      return evalHaving(h, known);
+    }
+  }
+}
+
+/**
+ * Candidate windows by event counts: a composite over (field, bucket) with the where-filters
+ * as sub-aggregations gives each window's exact count(), count(where) and ratio values; a window
+ * is kept unless `having` is false whatever its other metrics are. Only the kept windows (and
+ * their groups) need reading. Undefined past maxGroups cells.
+ */
+async function countWindows(
+  run: Run,
+  plan: AggPlan,
+  query: Query,
+  field: string,
+  having: HavingExpr,
+  within: estypes.FieldValue[],
+  ranges: TimeRange[] | undefined,
+  bucketMs: number,
+  windowMs: number,
+  range: TimeRange,
+): Promise<{ values: estypes.FieldValue[]; ranges: TimeRange[] } | undefined> {
+  const kind = fieldKind(field);
+  const sources: Record<string, estypes.AggregationsCompositeAggregationSource>[] = [
+    { g: { terms: { field } } },
+    { t: { date_histogram: { field: '@timestamp', fixed_interval: `${bucketMs}ms` } } },
+  ];
+  const aggs: Record<string, estypes.AggregationsAggregationContainer> = {};
+  plan.filters.forEach((f, i) => {
+    aggs[`w${i}`] = { filter: compileFilterQuery(f).query };
+  });
+  const times: Query[] = ranges
+    ? [{ bool: { should: coarsen(ranges, MAX_RANGES).map(timeRange), minimum_should_match: 1 } }]
+    : [];
+  const cellsOf = new Map<string, { v: estypes.FieldValue; b: Map<number, number[]> }>();
+  let cells = 0;
+  for (let i = 0; i < within.length; i += TERMS_CHUNK) {
+    const chunk = within.slice(i, i + TERMS_CHUNK);
+    const keep = new Set(chunk.map(String));
+    const q = and(query, { terms: { [field]: chunk } }, ...times);
+    const { slices } = await timeSlices(run, q, range, bucketMs, CANDIDATES_SLICE);
+    for (let slice = slices.current(); slice; slice = slices.current()) {
+      let held = 0;
+      for await (const buckets of compositePages(run, and(q, timeRange(slice)), sources, {
+        size: CANDIDATES_PAGE,
+        aggs,
+      })) {
+        held += buckets.length;
+        for (const b of buckets) {
+          const g = b.key.g as estypes.FieldValue;
+          const k = String(g);
+          if (!keep.has(k)) continue;
+          if (++cells > run.limits.maxGroups) return undefined;
+          let e = cellsOf.get(k);
+          if (!e) {
+            e = { v: kind === 'boolean' ? k : g, b: new Map() };
+            cellsOf.set(k, e);
+          }
+          // [count, where counts…]
+          e.b.set(Number(b.key.t), [
+            b.doc_count,
+            ...plan.filters.map((_, w) => (b[`w${w}`] as { doc_count: number }).doc_count),
+          ]);
+        }
+      }
+      slices.advance(held);
+    }
+  }
+  const per = Math.round(windowMs / bucketMs);
+  const spans: TimeRange[] = [];
+  const values: estypes.FieldValue[] = [];
+  for (const e of cellsOf.values()) {
+    const starts = new Set<number>();
+    for (const t of e.b.keys())
+      for (let j = 0; j < per; j++) {
+        const s = t - j * bucketMs;
+        if (s >= range.start && s + windowMs <= range.end) starts.add(s);
+      }
+    let kept = false;
+    for (const s of starts) {
+      const sums = new Array<number>(plan.filters.length + 1).fill(0);
+      for (let j = 0; j < per; j++) {
+        const c = e.b.get(s + j * bucketMs);
+        if (c) for (let x = 0; x < sums.length; x++) sums[x]! += c[x]!;
+      }
+      const known: Record<string, number | null> = {};
+      plan.metrics.forEach((m, i) => {
+        const ref = plan.refs[i]!;
+        if (m.fn === 'count') known[m.name] = ref.where === undefined ? sums[0]! : sums[ref.where + 1]!;
+        else if (m.fn === 'ratio') {
+          const den = ref.of === undefined ? sums[0]! : sums[ref.of + 1]!;
+          known[m.name] = den === 0 ? null : sums[ref.where! + 1]! / den;
+        }
+      });
+      if (havingMaybe(having, known) !== false) {
+        spans.push({ start: s, end: s + windowMs });
+        kept = true;
+      }
+    }
+    if (kept) values.push(e.v);
+  }
+  spans.sort((a, b) => a.start - b.start);
+  const merged: TimeRange[] = [];
+  for (const sp of spans) {
+    const last = merged[merged.length - 1];
+    if (last && sp.start <= last.end) last.end = Math.max(last.end, sp.end);
+    else merged.push({ ...sp });
+  }
+  return { values, ranges: coarsen(merged, MAX_RANGES) };
 }
 
 type CompositeBucket = estypes.AggregationsCompositeBucket & Record<string, unknown>;
