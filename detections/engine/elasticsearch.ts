@@ -706,8 +706,8 @@ type CompositeBucket = estypes.AggregationsCompositeBucket & Record<string, unkn
  * A page with fewer buckets than asked for is the last one: a composite aggregation returns the
  * first `size` keys after `after` among all matching documents, so a short page means no keys
  * are left (and every further request would re-read all the documents to say so). A page whose
- * sub-aggregations exceed search.max_buckets is asked again with a smaller size (composite paging
- * is exact at any page size). `stop`, when given, is asked before each request.
+ * sub-aggregations exceed search.max_buckets or trip a circuit breaker is asked again with a
+ * smaller size (composite paging is exact at any page size). `stop`, when given, is asked before each request.
  */
 async function* compositePages(
   run: Run,
@@ -741,7 +741,10 @@ async function* compositePages(
         );
         break;
       } catch (err) {
-        if (size > 1 && JSON.stringify((err as { body?: unknown }).body ?? '').includes('too_many_buckets'))
+        // too many buckets for search.max_buckets, or for the node's memory (a circuit breaker):
+        // the same page in smaller pieces
+        const body = JSON.stringify((err as { body?: unknown }).body ?? '');
+        if (size > 1 && (body.includes('too_many_buckets') || body.includes('circuit_breaking_exception')))
           size = Math.max(1, Math.floor(size / 4));
         else throw err;
       }
@@ -1487,7 +1490,8 @@ async function compositeFs(
   const sources = fields.map((field, i) => ({ [`k${i}`]: { terms: { field } } }));
   const out = new Map<string, FsBucket>();
   let cells = 0;
-  const size = mode === 'lite' ? CANDIDATES_PAGE : run.limits.pageSize;
+  // a top hit per bucket holds a document each: smaller pages keep the node's memory bounded
+  const size = mode === 'lite' ? CANDIDATES_PAGE : Math.min(run.limits.pageSize, 1000);
   const aggs: Record<string, estypes.AggregationsAggregationContainer> = {
     pre: {
       filter: timeRange({ start: read.start, end: split }),
