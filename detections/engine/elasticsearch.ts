@@ -1086,8 +1086,6 @@ async function distinctCandidates(
           size: CANDIDATES_PAGE,
         })) {
           held += buckets.length;
-          pairs += buckets.length;
-          if (pairs > run.limits.maxGroups) return undefined;
           for (const b of buckets) {
             const g = b.key.g as estypes.FieldValue;
             const k = String(g);
@@ -1097,7 +1095,10 @@ async function distinctCandidates(
               set = new Set();
               seen.set(k, set);
             }
+            // a pair met again in a later slice of the stretch is not counted twice
+            const before = set.size;
             set.add(String(b.key.f));
+            if (set.size > before && ++pairs > run.limits.maxGroups) return undefined;
             if (set.size >= bound.min) {
               out.set(k, kind === 'boolean' ? String(g) : g);
               seen.delete(k);
