@@ -1492,7 +1492,7 @@ async function compositeFs(
   const out = new Map<string, FsBucket>();
   let cells = 0;
   // a top hit per bucket holds a document each: smaller pages keep the node's memory bounded
-  const size = mode === 'lite' ? CANDIDATES_PAGE : Math.min(run.limits.pageSize, 1000);
+  const size = mode === 'lite' ? CANDIDATES_PAGE : Math.min(run.limits.pageSize, 2000);
   const aggs: Record<string, estypes.AggregationsAggregationContainer> = {
     pre: {
       filter: timeRange({ start: read.start, end: split }),
