@@ -660,12 +660,7 @@ async function countWindows(
   const spans: TimeRange[] = [];
   const values: estypes.FieldValue[] = [];
   for (const e of cellsOf.values()) {
-    const starts = new Set<number>();
-    for (const t of e.b.keys())
-      for (let j = 0; j < per; j++) {
-        const s = t - j * bucketMs;
-        if (s >= range.start && s + windowMs <= range.end) starts.add(s);
-      }
+    const starts = windowStarts(e.b.keys(), per, bucketMs, windowMs, range);
     let kept = false;
     for (const s of starts) {
       const sums = new Array<number>(plan.filters.length + 1).fill(0);
@@ -689,14 +684,7 @@ async function countWindows(
     }
     if (kept) values.push(e.v);
   }
-  spans.sort((a, b) => a.start - b.start);
-  const merged: TimeRange[] = [];
-  for (const sp of spans) {
-    const last = merged[merged.length - 1];
-    if (last && sp.start <= last.end) last.end = Math.max(last.end, sp.end);
-    else merged.push({ ...sp });
-  }
-  return { values, ranges: coarsen(merged, MAX_RANGES) };
+  return { values, ranges: coarsen(mergeSpans(spans), MAX_RANGES) };
 }
 
 type CompositeBucket = estypes.AggregationsCompositeBucket & Record<string, unknown>;
@@ -875,12 +863,7 @@ async function windowCandidates(
   const spans: TimeRange[] = [];
   const values: estypes.FieldValue[] = [];
   for (const e of counts.values()) {
-    const starts = new Set<number>();
-    for (const t of e.b.keys())
-      for (let j = 0; j < per; j++) {
-        const s = t - j * bucketMs;
-        if (s >= range.start && s + windowMs <= range.end) starts.add(s);
-      }
+    const starts = windowStarts(e.b.keys(), per, bucketMs, windowMs, range);
     let fires = false;
     for (const s of starts) {
       let sum = 0;
@@ -896,14 +879,36 @@ async function windowCandidates(
     }
     if (fires) values.push(e.v);
   }
-  spans.sort((a, b) => a.start - b.start);
-  const ranges: TimeRange[] = [];
-  for (const sp of spans) {
-    const last = ranges[ranges.length - 1];
+  return { values, ranges: coarsen(mergeSpans(spans), MAX_RANGES) };
+}
+
+/** Starts of the windows inside `range` that hold one of the buckets at `bucketTimes`. */
+function windowStarts(
+  bucketTimes: Iterable<number>,
+  per: number,
+  bucketMs: number,
+  windowMs: number,
+  range: TimeRange,
+): Set<number> {
+  const starts = new Set<number>();
+  for (const t of bucketTimes)
+    for (let j = 0; j < per; j++) {
+      const s = t - j * bucketMs;
+      if (s >= range.start && s + windowMs <= range.end) starts.add(s);
+    }
+  return starts;
+}
+
+/** Overlapping or touching spans merged, in time order. */
+function mergeSpans(spans: TimeRange[]): TimeRange[] {
+  const sorted = [...spans].sort((a, b) => a.start - b.start);
+  const merged: TimeRange[] = [];
+  for (const sp of sorted) {
+    const last = merged[merged.length - 1];
     if (last && sp.start <= last.end) last.end = Math.max(last.end, sp.end);
-    else ranges.push({ ...sp });
+    else merged.push({ ...sp });
   }
-  return { values, ranges: coarsen(ranges, MAX_RANGES) };
+  return merged;
 }
 
 /** Time ranges per query (a bool `should` of range clauses). */
