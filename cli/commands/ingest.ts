@@ -1,12 +1,19 @@
 /**
  * `gatewatch ingest worker|sources|dead-letters` — the distributed ingest processes.
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig } from '../../core/config/load.ts';
 import { startIngest } from '../../ingest/runtime.ts';
 import { listDeadLetters, markReplayed } from '../../ingest/sinks/dead-letters.ts';
 import { FileSource } from '../../ingest/sources/file.ts';
+import { RelpSource } from '../../ingest/sources/relp.ts';
 import { SyslogSource } from '../../ingest/sources/syslog.ts';
+
+function required(value: string | undefined, name: string): string {
+  if (value === undefined) throw new Error(`${name} is required when ingest.syslogTlsPort is set`);
+  return value;
+}
 
 function configFrom(program: Command) {
   return loadConfig({ file: program.opts().config });
@@ -69,9 +76,32 @@ export function register(program: Command): void {
           producer: runtime.producer,
           host: config.ingest.httpHost,
           port: config.ingest.syslogPort,
+          ...(config.ingest.syslogTlsPort !== undefined
+            ? {
+                tls: {
+                  port: config.ingest.syslogTlsPort,
+                  options: {
+                    cert: readFileSync(required(config.ingest.syslogTlsCert, 'ingest.syslogTlsCert')),
+                    key: readFileSync(required(config.ingest.syslogTlsKey, 'ingest.syslogTlsKey')),
+                  },
+                },
+              }
+            : {}),
         });
         await syslog.start();
         stops.push(() => syslog.stop());
+        if (config.ingest.relpPort !== undefined) {
+          const relp = new RelpSource({
+            source: syslogSource,
+            producer: runtime.producer,
+            host: config.ingest.httpHost,
+            port: config.ingest.relpPort,
+            onError: (err) => console.error(`relp source ${syslogSource.name}: ${err.message}`),
+          });
+          await relp.start();
+          console.log(`RELP listening on ${config.ingest.httpHost}:${relp.port}`);
+          stops.push(() => relp.stop());
+        }
       }
       const address = runtime.http?.server.address();
       console.log(

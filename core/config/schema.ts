@@ -97,6 +97,14 @@ export const IngestConfigSchema = Type.Object(
     syslogTlsPort: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 65535, description: 'Syslog over TLS port.' }),
     ),
+    relpPort: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 65535,
+        description:
+          'RELP (reliable syslog, e.g. rsyslog omrelp) port for the syslog source: messages are acknowledged once queued.',
+      }),
+    ),
     syslogTlsCert: Type.Optional(Type.String({ description: 'PEM certificate file for syslog TLS.' })),
     syslogTlsKey: Type.Optional(Type.String({ description: 'PEM key file for syslog TLS.' })),
     offsetsKey: Type.String({

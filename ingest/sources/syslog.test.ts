@@ -33,6 +33,26 @@ describe('syslog parsing', () => {
     });
   });
 
+  it("reads rsyslog's forwarding format (RFC 3339 timestamp, the omfwd and omrelp default)", () => {
+    expect(
+      parseSyslog(
+        '<13>2026-11-23T21:00:00.123456+00:00 edge-02 gateway: 198.51.100.7 - - [23/Nov/2026:10:00:00 +0000] "GET /x HTTP/1.1" 200 5',
+      ),
+    ).toEqual({
+      facility: 1,
+      severity: 5,
+      timestamp: '2026-11-23T21:00:00.123456+00:00',
+      hostname: 'edge-02',
+      appName: 'gateway',
+      msg: '198.51.100.7 - - [23/Nov/2026:10:00:00 +0000] "GET /x HTTP/1.1" 200 5',
+    });
+  });
+
+  it('reads a forwarded tag without its colon (imfile Tag="gateway")', () => {
+    const m = parseSyslog('<133>2026-11-23T21:34:42.688714+00:00 vm gateway 192.0.2.1 - - "GET / HTTP/1.1"');
+    expect([m.hostname, m.appName, m.msg]).toEqual(['vm', 'gateway', '192.0.2.1 - - "GET / HTTP/1.1"']);
+  });
+
   it('passes through lines without a PRI untouched', () => {
     expect(parseSyslog('just a line')).toEqual({ msg: 'just a line' });
   });

@@ -74,6 +74,22 @@ export function parseSyslog(frame: string): SyslogMessage {
       msg: rest.slice(v3164[0].length),
     };
   }
+  // rsyslog's forwarding templates (RSYSLOG_ForwardFormat, the omfwd/omrelp default): RFC 3164
+  // layout with an RFC 3339 timestamp — <PRI>2026-11-23T10:00:00.123+00:00 HOSTNAME TAG: MSG.
+  // rsyslog sends the tag as configured, often without the colon (imfile Tag="gateway"); as in
+  // RFC 3164 the tag then ends at the first character that cannot be part of it.
+  const forward = /^(\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:\d\d)) (\S+) ([^:\s[]+)(?:\[[^\]]*\])?:? ?/.exec(
+    rest,
+  );
+  if (forward) {
+    return {
+      ...base,
+      timestamp: forward[1],
+      hostname: forward[2],
+      appName: forward[3],
+      msg: rest.slice(forward[0].length),
+    };
+  }
   return { ...base, msg: rest.replace(/^ /, '') };
 }
 

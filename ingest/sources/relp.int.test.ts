@@ -1,0 +1,195 @@
+/**
+ * RELP end to end with a real client: rsyslog's omrelp ships a file to the `gatewatch ingest
+ * sources` process, which is killed with SIGKILL while messages it has received are still on
+ * their way into Redis (Redis writes are paused), and started again. rsyslog resends what was
+ * never acknowledged; deterministic event ids keep the resent copies from doubling.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync, chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../core/config/load.ts';
+import { connectRedis } from '../../core/queue/bullmq.ts';
+import { indexNames } from '../../core/store/elasticsearch.ts';
+import { integrationContext } from '../../test/harness/context.ts';
+import { eventually } from '../../test/harness/eventually.ts';
+import { freePort, which } from '../../test/harness/processes.ts';
+import { type IngestRuntime, startIngest } from '../runtime.ts';
+
+const ctx = integrationContext('relp');
+const names = indexNames(ctx.prefix);
+
+const nginx = (ip: string, n: number) =>
+  `${ip} - - [23/Nov/2026:13:${String(Math.floor(n / 60) % 60).padStart(2, '0')}:${String(n % 60).padStart(2, '0')} +0000] "GET /api/orders/${n} HTTP/1.1" 200 ${100 + n} "-" "relp-test/1.0"`;
+
+describe('RELP source (real rsyslog omrelp, source process killed mid-stream)', () => {
+  let runtime: IngestRuntime;
+  const work = mkdtempSync(join(tmpdir(), 'gw-relp-'));
+  chmodSync(work, 0o755);
+  let relpPort: number;
+  const configFile = join(work, 'gatewatch.json');
+  const children: ChildProcess[] = [];
+
+  const count = async (ip: string) => {
+    await ctx.es.indices.refresh({
+      index: `${ctx.prefix}-*`,
+      ignore_unavailable: true,
+      allow_no_indices: true,
+    });
+    return (
+      await ctx.es.count({
+        index: names.eventsAlias,
+        query: { term: { 'source.ip': ip } },
+        ignore_unavailable: true,
+        allow_no_indices: true,
+      })
+    ).count;
+  };
+
+  const startSources = async (): Promise<ChildProcess> => {
+    const child = spawn(process.execPath, ['cli/gatewatch.ts', '--config', configFile, 'ingest', 'sources'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => process.stderr.write(`[sources ${child.pid}] ${d}`));
+    await eventually(
+      async () => out,
+      (o) => o.includes('RELP listening'),
+      { timeoutMs: 60_000 },
+    );
+    return child;
+  };
+
+  beforeAll(async () => {
+    relpPort = await freePort();
+    const settings = {
+      elasticsearch: { url: ctx.elasticsearchUrl, indexPrefix: ctx.prefix },
+      redis: { url: ctx.redisUrl, prefix: ctx.prefix },
+      ingest: {
+        httpPort: 0,
+        syslogPort: 0,
+        relpPort,
+        sources: [{ name: 'relp', type: 'syslog' }],
+      },
+    };
+    writeFileSync(configFile, JSON.stringify(settings));
+    runtime = await startIngest(loadConfig({ env: {}, overrides: settings }), { workers: 1, refresh: true });
+  });
+  afterAll(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    await runtime?.close();
+    await ctx.cleanup();
+  });
+
+  it('answers the RELP handshake and refuses a syslog frame before open', async () => {
+    const child = await startSources();
+    try {
+      const replies = await new Promise<string>((resolve, reject) => {
+        const socket = connect(relpPort, '127.0.0.1');
+        let got = '';
+        socket.on('data', (d) => {
+          got += d;
+          if (got.split('\n').filter((l) => /^\d+ rsp/.test(l)).length >= 2) {
+            socket.destroy();
+            resolve(got);
+          }
+        });
+        socket.on('error', reject);
+        socket.write('1 syslog 5 hello\n');
+        const offers = 'relp_version=0\nrelp_software=test\ncommands=syslog';
+        socket.write(`2 open ${offers.length} ${offers}\n`);
+      });
+      expect(replies).toMatch(/^1 rsp \d+ 500 session not opened\n/);
+      expect(replies).toContain('2 rsp ');
+      expect(replies).toContain('200 OK\nrelp_version=0\n');
+      expect(replies).toContain('commands=syslog');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('loses and doubles nothing when the source process is killed before its messages are queued', async () => {
+    const rsyslogd = which('rsyslogd');
+    expect(rsyslogd, 'rsyslog is required (apt-get install -y rsyslog rsyslog-relp)').toBeDefined();
+    const input = join(work, 'gateway.log');
+    writeFileSync(input, '');
+    const conf = join(work, 'rsyslog.conf');
+    // Default omrelp template (RSYSLOG_ForwardFormat); the action retries forever.
+    writeFileSync(
+      conf,
+      `global(workDirectory="${work}")
+module(load="imfile")
+module(load="omrelp")
+input(type="imfile" File="${input}" Tag="gateway" ruleset="ship")
+ruleset(name="ship") {
+  action(type="omrelp" target="127.0.0.1" port="${relpPort}" timeout="5"
+         action.resumeRetryCount="-1" action.resumeInterval="1")
+}
+`,
+    );
+    let sources = await startSources();
+    const rsyslog = spawn(rsyslogd!, ['-n', '-f', conf, '-i', join(work, 'rsyslog.pid')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(rsyslog);
+    let output = '';
+    rsyslog.stdout.on('data', (d) => (output += d));
+    rsyslog.stderr.on('data', (d) => (output += d));
+    const redis = await connectRedis(ctx.redisUrl, 'producer');
+    const ip = '198.51.100.61';
+    try {
+      await new Promise((r) => setTimeout(r, 1_000));
+      appendFileSync(input, `${Array.from({ length: 30 }, (_, i) => nginx(ip, i)).join('\n')}\n`);
+      expect(
+        await eventually(
+          () => count(ip),
+          (n) => n >= 30,
+          { timeoutMs: 60_000 },
+        ),
+        `rsyslog output:\n${output}`,
+      ).toBe(30);
+
+      // Redis accepts no writes for a while: the source receives the next messages but cannot
+      // queue them, so it must not acknowledge them. Then it dies without a chance to clean up.
+      await redis.call('CLIENT', 'PAUSE', '6000', 'WRITE');
+      appendFileSync(input, `${Array.from({ length: 30 }, (_, i) => nginx(ip, 30 + i)).join('\n')}\n`);
+      await new Promise((r) => setTimeout(r, 3_000));
+      sources.kill('SIGKILL');
+      await new Promise((r) => sources.once('exit', r));
+      await redis.call('CLIENT', 'UNPAUSE');
+
+      // While the source is down rsyslog keeps retrying; more lines arrive in the meantime.
+      appendFileSync(input, `${Array.from({ length: 30 }, (_, i) => nginx(ip, 60 + i)).join('\n')}\n`);
+      await new Promise((r) => setTimeout(r, 1_000));
+      sources = await startSources();
+
+      expect(
+        await eventually(
+          () => count(ip),
+          (n) => n >= 90,
+          { timeoutMs: 90_000 },
+        ),
+        `rsyslog output:\n${output}`,
+      ).toBe(90);
+      // every line exactly once
+      const r = await ctx.es.search<{ url: { path: string } }>({
+        index: names.eventsAlias,
+        query: { term: { 'source.ip': ip } },
+        size: 200,
+        _source: ['url.path'],
+      });
+      const paths = r.hits.hits.map((h) => h._source!.url.path).sort();
+      expect(new Set(paths).size).toBe(90);
+      expect(paths).toContain('/api/orders/45');
+    } finally {
+      await redis.call('CLIENT', 'UNPAUSE').catch(() => undefined);
+      redis.disconnect();
+      rsyslog.kill('SIGTERM');
+      sources.kill('SIGTERM');
+    }
+  });
+});
