@@ -76,6 +76,8 @@ export function register(program: Command): void {
           producer: runtime.producer,
           host: config.ingest.httpHost,
           port: config.ingest.syslogPort,
+          onError: (err) =>
+            console.error(`syslog source ${syslogSource.name}: ${err.message} (kept, retrying)`),
           ...(config.ingest.syslogTlsPort !== undefined
             ? {
                 tls: {

@@ -159,7 +159,12 @@ export interface SyslogSourceOptions {
   tls?: { port: number; options: TlsOptions };
   /** Flush buffered records at least this often (ms). */
   flushMs?: number;
+  /** Called when a batch could not be queued (it is kept and tried again). */
+  onError?: (err: Error) => void;
 }
+
+/** Records held here while Redis is unreachable before TCP reading pauses and UDP drops. */
+const MAX_PENDING_RECORDS = 50_000;
 
 export class SyslogSource implements Source {
   private readonly options: SyslogSourceOptions;
@@ -196,41 +201,70 @@ export class SyslogSource implements Source {
       void this.flush();
   }
 
+  private pendingRecords(): number {
+    let n = 0;
+    for (const p of this.pending) n += p.records.length;
+    return n;
+  }
+
+  /**
+   * Enqueue what was received. Records that could not be queued (Redis unreachable) stay
+   * pending for the next flush instead of being dropped; TCP reading pauses while they pile up.
+   */
   async flush(): Promise<void> {
     const groups = this.pending;
     this.pending = [];
     const byPeer = new Map<string, string[]>();
     for (const g of groups) byPeer.set(g.peer, [...(byPeer.get(g.peer) ?? []), ...g.records]);
-    for (const [peer, records] of byPeer) {
+    const entries = [...byPeer];
+    for (let i = 0; i < entries.length; i++) {
+      const [peer, records] = entries[i]!;
       const { source } = this.options;
-      await this.options.producer.enqueue(
-        {
-          source: source.name,
-          ...(source.format ? { format: source.format } : {}),
-          peerIp: peer,
-          receivedAt: Date.now(),
-        },
-        records,
-        // Syslog has no message ids: a process-unique sequence keeps job ids distinct.
-        `syslog:${process.pid}:${Date.now()}:${this.sequence++}`,
-      );
+      try {
+        await this.options.producer.enqueue(
+          {
+            source: source.name,
+            ...(source.format ? { format: source.format } : {}),
+            peerIp: peer,
+            receivedAt: Date.now(),
+          },
+          records,
+          // Syslog has no message ids: a process-unique sequence keeps job ids distinct.
+          `syslog:${process.pid}:${Date.now()}:${this.sequence++}`,
+        );
+      } catch (err) {
+        this.pending.unshift(...entries.slice(i).map(([p, r]) => ({ peer: p, records: r })));
+        this.options.onError?.(err as Error);
+        return;
+      }
     }
+  }
+
+  /** True when sources should stop reading: queue above high water, unreachable, or a backlog here. */
+  private async mustPushBack(): Promise<boolean> {
+    if (this.pendingRecords() >= MAX_PENDING_RECORDS) return true;
+    return this.options.producer.overHighWater().catch(() => true);
   }
 
   private handleConnection(socket: Socket): void {
     this.sockets.add(socket);
     const framer = new SyslogFramer();
     const peer = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    let paused = false;
     socket.on('data', async (chunk: Buffer) => {
       this.add(peer, framer.push(chunk));
-      if (await this.options.producer.overHighWater()) {
-        socket.pause();
-        const resume = async () => {
-          if (await this.options.producer.overHighWater()) setTimeout(resume, 500);
-          else socket.resume();
-        };
-        setTimeout(resume, 500);
-      }
+      if (paused || !(await this.mustPushBack())) return;
+      paused = true;
+      socket.pause();
+      const resume = async () => {
+        if (socket.destroyed) return;
+        if (await this.mustPushBack()) setTimeout(resume, 500);
+        else {
+          paused = false;
+          socket.resume();
+        }
+      };
+      setTimeout(resume, 500);
     });
     socket.on('end', () => this.add(peer, framer.flush()));
     socket.on('error', () => undefined);
@@ -239,11 +273,15 @@ export class SyslogSource implements Source {
 
   async start(): Promise<void> {
     const { host, port } = this.options;
-    this.timer = setInterval(() => void this.flush().catch(() => undefined), this.options.flushMs ?? 200);
+    this.timer = setInterval(() => void this.flush(), this.options.flushMs ?? 200);
     if (this.options.udp ?? true) {
       const udp = createSocket(host.includes(':') ? 'udp6' : 'udp4');
       udp.on('message', async (msg, rinfo) => {
-        if (await this.options.producer.overHighWater()) {
+        // UDP cannot push back: past the high-water mark (or a full local backlog) it drops.
+        const full =
+          this.pendingRecords() >= MAX_PENDING_RECORDS ||
+          (await this.options.producer.overHighWater().catch(() => false));
+        if (full) {
           this.droppedUdp++;
           return;
         }
