@@ -119,8 +119,10 @@ export function normalizeLines(
   const docs: string[] = [];
   const { since, until, encode } = options;
   const events: GatewatchEvent[] | undefined = options.keepEvents ? [] : undefined;
-  for (const line of lines) {
-    const result = normalize(line, raw);
+  const results = normalize.many(lines, raw);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const result = results[i]!;
     const failures = result.ok ? result.failures : [result];
     for (const f of failures)
       deadLetters.push({ id: deadLetterId(raw.source, line), reason: f.reason, raw: line });

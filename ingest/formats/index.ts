@@ -141,12 +141,11 @@ function detect(sp: SourceParser, line: string, json: unknown): Format | undefin
   return best;
 }
 
-function parseRecord(
-  sp: SourceParser,
-  line: string,
-  json: unknown,
-  receivedAt: number,
-): { ok: true; rec: ParsedRecord } | { ok: false; reason: string; format?: string; skip?: boolean } {
+type RecordResult =
+  | { ok: true; rec: ParsedRecord }
+  | { ok: false; reason: string; format?: string; skip?: boolean };
+
+function parseRecord(sp: SourceParser, line: string, json: unknown, receivedAt: number): RecordResult {
   let format = sp.fixed;
   if (format !== undefined && format.kind === 'text' && json !== undefined) json = undefined;
   format ??= detect(sp, line, json);
@@ -156,6 +155,16 @@ function parseRecord(
       reason: json === undefined ? 'no format matched the line' : 'no format matched the JSON record',
     };
   }
+  return runFormat(sp, format, line, json, receivedAt);
+}
+
+function runFormat(
+  sp: SourceParser,
+  format: Format,
+  line: string,
+  json: unknown,
+  receivedAt: number,
+): RecordResult {
   const ctx: ParseContext = { source: sp.options, json, state: sp.state, receivedAt };
   let r: ReturnType<Format['parse']>;
   try {
@@ -172,22 +181,36 @@ function parseRecord(
   return { ok: true, rec: { format, event: r.event, raw: r.raw, original: line } };
 }
 
-/** Split one received line into records and parse them. Never throws. */
-export function parseLine(sp: SourceParser, input: string | Uint8Array, receivedAt = Date.now()): LineResult {
+/**
+ * A received line after the cheap first steps (decoding, trimming, JSON.parse, format
+ * detection), before the format's parser runs. Batch normalisation prepares every line of a
+ * job first and then parses them grouped by format (see normalizeLines).
+ */
+export type PreparedLine =
+  /** Decided already: an empty or overlong line, invalid UTF-8 or JSON, no format matched. */
+  | { done: LineResult; line?: undefined; json?: undefined; batch?: undefined; format?: undefined }
+  /** One record of a known format. */
+  | { done?: undefined; line: string; json: unknown; batch?: undefined; format: Format }
+  /** A JSON array or envelope: several records, each detected on its own. */
+  | { done?: undefined; line: string; json: unknown; batch: unknown[]; format?: undefined };
+
+/** Decode, trim, parse JSON once and detect the format of one received line. Never throws. */
+export function prepareLine(sp: SourceParser, input: string | Uint8Array): PreparedLine {
   let line: string;
   if (typeof input === 'string') line = input;
   else {
     if (input.length > (sp.options.maxLineLength ?? DEFAULT_MAX_LINE) * 3) {
-      return { ok: false, reason: `line too long (${input.length} bytes)` };
+      return { done: { ok: false, reason: `line too long (${input.length} bytes)` } };
     }
     try {
       line = utf8.decode(input);
     } catch {
-      return { ok: false, reason: 'invalid UTF-8' };
+      return { done: { ok: false, reason: 'invalid UTF-8' } };
     }
   }
   const max = sp.options.maxLineLength ?? DEFAULT_MAX_LINE;
-  if (line.length > max) return { ok: false, reason: `line too long (${line.length} > ${max} characters)` };
+  if (line.length > max)
+    return { done: { ok: false, reason: `line too long (${line.length} > ${max} characters)` } };
   let end = line.length;
   while (end > 0) {
     const c = line.charCodeAt(end - 1);
@@ -195,7 +218,7 @@ export function parseLine(sp: SourceParser, input: string | Uint8Array, received
     end--;
   }
   if (end !== line.length) line = line.slice(0, end);
-  if (line.length === 0) return { ok: false, reason: 'empty line', skip: true };
+  if (line.length === 0) return { done: { ok: false, reason: 'empty line', skip: true } };
   if (!line.isWellFormed()) line = line.toWellFormed();
 
   const first = line.charCodeAt(0);
@@ -209,7 +232,7 @@ export function parseLine(sp: SourceParser, input: string | Uint8Array, received
         json = JSON.parse(line);
       } catch (e) {
         const fallback = sp.fixed === undefined ? detect(sp, line, undefined) : undefined;
-        if (fallback === undefined) return invalidJson(e);
+        if (fallback === undefined) return { done: invalidJson(e) };
       }
     } else {
       const fallback = sp.fixed === undefined ? detect(sp, line, undefined) : undefined;
@@ -217,7 +240,7 @@ export function parseLine(sp: SourceParser, input: string | Uint8Array, received
         try {
           JSON.parse(line);
         } catch (e) {
-          return invalidJson(e);
+          return { done: invalidJson(e) };
         }
       }
     }
@@ -225,33 +248,56 @@ export function parseLine(sp: SourceParser, input: string | Uint8Array, received
 
   if (json !== undefined) {
     const batch = unwrap(json);
-    if (batch !== undefined) {
-      const records: ParsedRecord[] = [];
-      const failures: { reason: string; format?: string; original: string }[] = [];
-      for (const item of batch) {
-        const text = typeof item === 'string' ? item : JSON.stringify(item);
-        let itemJson: unknown = typeof item === 'string' ? undefined : item;
-        if (typeof item === 'string' && (item.charCodeAt(0) === 123 || item.charCodeAt(0) === 91)) {
-          try {
-            itemJson = JSON.parse(item);
-          } catch {
-            itemJson = undefined;
-          }
-        }
-        const r = parseRecord(sp, text, itemJson, receivedAt);
-        if (r.ok) records.push(r.rec);
-        else if (!r.skip) failures.push({ reason: r.reason, format: r.format, original: text });
-      }
-      if (records.length === 0 && failures.length > 0) {
-        const f = failures[0]!;
-        return { ok: false, reason: `batch of ${batch.length}: ${f.reason}`, format: f.format };
-      }
-      return { ok: true, records, failures };
-    }
+    if (batch !== undefined) return { line, json, batch };
   }
-  const r = parseRecord(sp, line, json, receivedAt);
+  let format = sp.fixed;
+  if (format !== undefined && format.kind === 'text' && json !== undefined) json = undefined;
+  format ??= detect(sp, line, json);
+  if (format === undefined) {
+    return {
+      done: {
+        ok: false,
+        reason: json === undefined ? 'no format matched the line' : 'no format matched the JSON record',
+      },
+    };
+  }
+  return { line, json, format };
+}
+
+/** Run the format's parser on a prepared line (or each record of a batch line). Never throws. */
+export function finishLine(sp: SourceParser, p: PreparedLine, receivedAt: number): LineResult {
+  if (p.done !== undefined) return p.done;
+  if (p.batch !== undefined) {
+    const records: ParsedRecord[] = [];
+    const failures: { reason: string; format?: string; original: string }[] = [];
+    for (const item of p.batch) {
+      const text = typeof item === 'string' ? item : JSON.stringify(item);
+      let itemJson: unknown = typeof item === 'string' ? undefined : item;
+      if (typeof item === 'string' && (item.charCodeAt(0) === 123 || item.charCodeAt(0) === 91)) {
+        try {
+          itemJson = JSON.parse(item);
+        } catch {
+          itemJson = undefined;
+        }
+      }
+      const r = parseRecord(sp, text, itemJson, receivedAt);
+      if (r.ok) records.push(r.rec);
+      else if (!r.skip) failures.push({ reason: r.reason, format: r.format, original: text });
+    }
+    if (records.length === 0 && failures.length > 0) {
+      const f = failures[0]!;
+      return { ok: false, reason: `batch of ${p.batch.length}: ${f.reason}`, format: f.format };
+    }
+    return { ok: true, records, failures };
+  }
+  const r = runFormat(sp, p.format, p.line, p.json, receivedAt);
   if (!r.ok) return r;
   return { ok: true, records: [r.rec], failures: [] };
+}
+
+/** Split one received line into records and parse them. Never throws. */
+export function parseLine(sp: SourceParser, input: string | Uint8Array, receivedAt = Date.now()): LineResult {
+  return finishLine(sp, prepareLine(sp, input), receivedAt);
 }
 
 function invalidJson(e: unknown): { ok: false; reason: string } {

@@ -10,12 +10,17 @@ import {
   type NormalizeContext,
   type NormalizeResult,
   normalizeLine,
+  normalizeLines,
 } from '../transforms/normalize.ts';
 import type { RawBatch } from './batch.ts';
 
 export type { NormalizeResult };
 
-export type Normalizer = (record: string, batch: RawBatch) => NormalizeResult;
+export interface Normalizer {
+  (record: string, batch: RawBatch): NormalizeResult;
+  /** Every record of a batch, results in record order (parsed grouped by format, see normalizeLines). */
+  many(records: readonly string[], batch: RawBatch): NormalizeResult[];
+}
 
 export function createNormalizer(config: GatewatchConfig): Normalizer {
   const shared = createSharedEnrichment({
@@ -43,10 +48,14 @@ export function createNormalizer(config: GatewatchConfig): Normalizer {
     }
     return ctx;
   };
-  return (record, batch) => {
+  const contextOf = (batch: RawBatch): NormalizeContext => {
     const ctx = contextFor(batch);
     // Records without a timestamp of their own take the time the source received them.
     ctx.now = () => batch.receivedAt;
-    return normalizeLine(record, ctx);
+    return ctx;
   };
+  const one = (record: string, batch: RawBatch) => normalizeLine(record, contextOf(batch));
+  return Object.assign(one, {
+    many: (records: readonly string[], batch: RawBatch) => normalizeLines(records, contextOf(batch)),
+  });
 }

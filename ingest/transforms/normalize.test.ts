@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { formatIds } from '../formats/index.ts';
 import { sampleLines } from '../formats/testing/helpers.ts';
 import { eventId } from './enrich.ts';
-import { createNormalizeContext, normalizeLine } from './normalize.ts';
+import { createNormalizeContext, normalizeLine, normalizeLines } from './normalize.ts';
 
 const NOW = () => Date.UTC(2024, 0, 5, 12);
 
@@ -87,5 +88,44 @@ describe('normalizeLine', () => {
     const ctx = createNormalizeContext({ name: 's' }, { now: NOW });
     expect(normalizeLine('not a log line', ctx)).toEqual({ ok: false, reason: 'no format matched the line' });
     expect(normalizeLine('', ctx)).toEqual({ ok: true, events: [], failures: [], skipped: 'empty line' });
+  });
+});
+
+describe('normalizeLines (a batch, parsed grouped by format)', () => {
+  it('gives exactly what normalizeLine gives line by line, in input order', () => {
+    // Every sample line of every format, interleaved line by line, plus lines that fail,
+    // are skipped, or carry several records; CloudFront's #Fields header must still apply to
+    // the CloudFront lines after it although other formats come in between.
+    const byFormat = formatIds()
+      .filter((id) => id !== 'generic.json')
+      .map((id) => sampleLines(id));
+    const lines: string[] = [];
+    for (let i = 0; byFormat.some((ls) => i < ls.length); i++)
+      for (const ls of byFormat) if (i < ls.length) lines.push(ls[i]!);
+    // A second #Fields header with another field order, other formats in between, then a
+    // CloudFront line in that order: parsed right only if the header is applied before it.
+    const kong = sampleLines('kong.http_log')[0]!;
+    const nginx = sampleLines('nginx.access')[0]!;
+    lines.push(
+      '#Fields: date time cs-method cs-uri-stem c-ip cs(Host) sc-status sc-bytes time-taken cs-protocol',
+      nginx,
+      '2024-01-05\t10:05:00\tPOST\t/reordered/fields\t198.51.100.9\td1.cloudfront.net\t204\t0\t0.010\thttps',
+      kong,
+      '#Fields: date time c-ip cs-method cs(Host) cs-uri-stem sc-status sc-bytes time-taken cs-protocol',
+      '2024-01-05\t10:06:00\t198.51.100.10\tDELETE\td1.cloudfront.net\t/second/layout\t410\t0\t0.010\thttps',
+    );
+    lines.push('', 'not a log line', '{"truncated": ', `[${kong}, 42]`);
+    const config = { name: 'mixed', identity: { fingerprintSecret: 'secret-for-tests' } };
+    const one = createNormalizeContext(config, { now: NOW });
+    const expected = lines.map((l) => normalizeLine(l, one));
+    const actual = normalizeLines(lines, createNormalizeContext(config, { now: NOW }));
+    expect(actual).toEqual(expected);
+    expect(actual.filter((r) => r.ok && r.events.length > 0).length).toBeGreaterThan(50);
+    expect(actual.filter((r) => !r.ok).length).toBeGreaterThanOrEqual(2);
+    const paths = actual.flatMap((r) =>
+      r.ok ? r.events.map((e) => `${e.http?.request?.method} ${e.url?.path}`) : [],
+    );
+    expect(paths).toContain('POST /reordered/fields');
+    expect(paths).toContain('DELETE /second/layout');
   });
 });
