@@ -52,6 +52,16 @@ describe('RouteLearner', () => {
     expect(l.template('/shops/acme/revenue', 'other')).toBe('/shops/acme/revenue');
     expect(l.template('/shops/acme', 'h')).toBe('/shops/acme');
   });
+  it('gives typed values at a learned position the same template (one route, one template)', () => {
+    const l = new RouteLearner({ threshold: 3 });
+    expect(l.template('/users/bob1234/orders', 'h')).toBe('/users/{id}/orders');
+    for (const u of ['alice', 'carol', 'dave']) l.template(`/users/${u}/orders`, 'h');
+    expect(l.template('/users/erin/orders', 'h')).toBe('/users/{param}/orders');
+    expect(l.template('/users/bob1234/orders', 'h')).toBe('/users/{param}/orders');
+    expect(l.template('/users/frank@example.com/orders', 'h')).toBe('/users/{param}/orders');
+    // typed segments elsewhere keep their own placeholders
+    expect(l.template('/items/123/orders', 'h')).toBe('/items/{id}/orders');
+  });
   it('is memory-bounded', () => {
     const l = new RouteLearner({ threshold: 1000, maxCandidates: 50 });
     for (let i = 0; i < 10_000; i++)

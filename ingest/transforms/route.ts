@@ -5,7 +5,8 @@
  * base62, long tokens, emails, dates). Dictionary words and version segments (`v2`, `1.0`) are
  * never parameters. Remaining plain-string segments (`/shops/acme/revenue`) become `{param}`
  * only after `threshold` distinct values were seen at the same position under the same parent
- * template (and host and depth): the stateful, memory-bounded `RouteLearner`.
+ * template (and host and depth): the stateful, memory-bounded `RouteLearner`. Once learned, the
+ * position is `{param}` for typed values too, so one route has one template.
  */
 import { ROUTE_WORDS } from './route-words.ts';
 
@@ -191,7 +192,14 @@ export class RouteLearner {
         if (out !== undefined) out += `/${seg}`;
       } else {
         out ??= path.slice(0, start - 1);
-        const piece = type === 'string' ? this.learn(out, seg, count, host) : PLACEHOLDER[type];
+        // A position learned as {param} takes typed values too (`/users/alice` and
+        // `/users/bob1234` are one route), so a route never splits into {param} and {id}.
+        const piece =
+          type === 'string'
+            ? this.learn(out, seg, count, host)
+            : this.learned.size !== 0 && this.learned.has(this.key(out, count, host))
+              ? '{param}'
+              : PLACEHOLDER[type];
         out += `/${piece}`;
       }
       start = end + 1;
@@ -201,8 +209,12 @@ export class RouteLearner {
     return out;
   }
 
+  private key(parent: string, depth: number, host: string | undefined): string {
+    return `${this.perHost && host !== undefined ? host : ''}|${depth}|${parent}`;
+  }
+
   private learn(parent: string, seg: string, depth: number, host: string | undefined): string {
-    const key = `${this.perHost && host !== undefined ? host : ''}|${depth}|${parent}`;
+    const key = this.key(parent, depth, host);
     if (this.learned.has(key)) return '{param}';
     let set = this.candidates.get(key);
     if (set === undefined) {
