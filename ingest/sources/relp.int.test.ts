@@ -17,6 +17,7 @@ import { integrationContext } from '../../test/harness/context.ts';
 import { eventually } from '../../test/harness/eventually.ts';
 import { freePort, which } from '../../test/harness/processes.ts';
 import { type IngestRuntime, startIngest } from '../runtime.ts';
+import { RelpSource } from './relp.ts';
 
 const ctx = integrationContext('relp');
 const names = indexNames(ctx.prefix);
@@ -109,6 +110,47 @@ describe('RELP source (real rsyslog omrelp, source process killed mid-stream)', 
       expect(replies).toContain('commands=syslog');
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  it('acknowledges without waiting for a full batch or the flush timer (a client stops at its window)', async () => {
+    const relp = new RelpSource({
+      source: { name: 'relp-window', type: 'syslog', tokens: [], paths: [] },
+      producer: runtime.producer,
+      host: '127.0.0.1',
+      port: 0,
+      flushMs: 3_600_000,
+    });
+    await relp.start();
+    const ip = '198.51.100.62';
+    try {
+      const socket = connect(relp.port!, '127.0.0.1');
+      let got = '';
+      socket.on('data', (d) => (got += d));
+      await new Promise((r) => socket.once('connect', r));
+      const offers = 'relp_version=0\nrelp_software=test\ncommands=syslog';
+      socket.write(`1 open ${offers.length} ${offers}\n`);
+      // ten messages, far fewer than a batch (500): a client with a window of ten waits now
+      socket.write(
+        Array.from({ length: 10 }, (_, i) => {
+          const m = `<13>2026-11-23T13:00:00Z edge gateway: ${nginx(ip, i)}`;
+          return `${i + 2} syslog ${Buffer.byteLength(m)} ${m}\n`;
+        }).join(''),
+      );
+      const acked = await eventually(
+        async () => [...got.matchAll(/^(\d+) rsp 6 200 OK$/gm)].map((m) => Number(m[1])),
+        (a) => a.length >= 10,
+      );
+      expect(acked.sort((a, b) => a - b)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+      expect(
+        await eventually(
+          () => count(ip),
+          (n) => n >= 10,
+        ),
+      ).toBe(10);
+      socket.destroy();
+    } finally {
+      await relp.stop();
     }
   });
 

@@ -105,6 +105,8 @@ interface Session {
   pending: { record: string | undefined; txnr: number }[];
   /** The enqueue in progress, so flushes of one connection stay in order. */
   flushing: Promise<void>;
+  /** Whether an enqueue is under way. */
+  inFlight: boolean;
   paused: boolean;
 }
 
@@ -172,9 +174,13 @@ export class RelpSource implements Source {
       open: false,
       pending: [],
       flushing: Promise.resolve(),
+      inFlight: false,
       paused: false,
     };
     this.sessions.add(session);
+    // Acknowledgements are small writes the client waits for: Nagle's algorithm would hold
+    // each one back for the client's delayed ACK (tens of ms), throttling the whole stream.
+    socket.setNoDelay(true);
     const framer = new RelpFramer(this.options.maxData);
     socket.on('data', (chunk: Buffer) => {
       const { frames, error } = framer.push(chunk);
@@ -187,7 +193,10 @@ export class RelpSource implements Source {
         socket.pause();
         return;
       }
-      if (session.pending.length >= this.options.producer.batchSize) this.flush(session);
+      // Flush at once unless a flush is in flight; then what arrives meanwhile is flushed as
+      // one batch when it completes. Waiting for a full batch would stall: a RELP client stops
+      // at its window of unacknowledged messages (128 in rsyslog), usually far below a batch.
+      if (!session.inFlight || session.pending.length >= this.options.producer.batchSize) this.flush(session);
     });
     socket.on('error', () => undefined);
     // Messages not yet acknowledged are dropped with the connection: the client resends them.
@@ -235,33 +244,44 @@ export class RelpSource implements Source {
     if (s.pending.length === 0) return;
     const batch = s.pending;
     s.pending = [];
+    s.inFlight = true;
     s.flushing = s.flushing.then(async () => {
-      if (s.socket.destroyed) return;
-      const records = batch.flatMap((p) => (p.record === undefined ? [] : [p.record]));
       try {
-        if (records.length > 0) {
-          const { source, producer } = this.options;
-          await producer.enqueue(
-            {
-              source: source.name,
-              ...(source.format ? { format: source.format } : {}),
-              peerIp: s.peer,
-              receivedAt: Date.now(),
-            },
-            records,
-            `relp:${process.pid}:${s.id}:${batch[0]!.txnr}:${Date.now()}`,
-          );
-        }
-      } catch (err) {
-        this.options.onError?.(err as Error);
-        s.socket.destroy();
-        return;
+        await this.enqueueAndAck(s, batch);
+      } finally {
+        s.inFlight = false;
       }
-      if (s.socket.destroyed) return;
-      s.socket.write(Buffer.concat(batch.map((p) => relpResponse(p.txnr, '200 OK'))));
-      this.acknowledged += batch.length;
-      await this.pushBack(s);
+      // what arrived while this batch was being queued
+      if (s.pending.length > 0 && !s.socket.destroyed) this.flush(s);
     });
+  }
+
+  private async enqueueAndAck(s: Session, batch: Session['pending']): Promise<void> {
+    if (s.socket.destroyed) return;
+    const records = batch.flatMap((p) => (p.record === undefined ? [] : [p.record]));
+    try {
+      if (records.length > 0) {
+        const { source, producer } = this.options;
+        await producer.enqueue(
+          {
+            source: source.name,
+            ...(source.format ? { format: source.format } : {}),
+            peerIp: s.peer,
+            receivedAt: Date.now(),
+          },
+          records,
+          `relp:${process.pid}:${s.id}:${batch[0]!.txnr}:${Date.now()}`,
+        );
+      }
+    } catch (err) {
+      this.options.onError?.(err as Error);
+      s.socket.destroy();
+      return;
+    }
+    if (s.socket.destroyed) return;
+    s.socket.write(Buffer.concat(batch.map((p) => relpResponse(p.txnr, '200 OK'))));
+    this.acknowledged += batch.length;
+    await this.pushBack(s);
   }
 
   /** Pause reading while the queue is above its high-water mark. */
