@@ -85,6 +85,9 @@ export function relpResponse(txnr: number, data: string): Buffer {
 
 const SOFTWARE = 'gatewatch,0.1.0,https://github.com/gatewatch/gatewatch';
 
+/** Unacknowledged messages per connection before reading pauses (rsyslog's window is 128). */
+const MAX_UNACKED = 10_000;
+
 export interface RelpSourceOptions {
   source: SourceConfig;
   producer: IngestProducer;
@@ -108,6 +111,8 @@ interface Session {
   /** Whether an enqueue is under way. */
   inFlight: boolean;
   paused: boolean;
+  /** Messages received and not yet acknowledged (pending and in flight). */
+  unacked: number;
 }
 
 export class RelpSource implements Source {
@@ -176,6 +181,7 @@ export class RelpSource implements Source {
       flushing: Promise.resolve(),
       inFlight: false,
       paused: false,
+      unacked: 0,
     };
     this.sessions.add(session);
     // Acknowledgements are small writes the client waits for: Nagle's algorithm would hold
@@ -197,6 +203,8 @@ export class RelpSource implements Source {
       // one batch when it completes. Waiting for a full batch would stall: a RELP client stops
       // at its window of unacknowledged messages (128 in rsyslog), usually far below a batch.
       if (!session.inFlight || session.pending.length >= this.options.producer.batchSize) this.flush(session);
+      // A client that ignores its window is not buffered without bound.
+      if (session.unacked >= MAX_UNACKED) void this.pushBack(session);
     });
     socket.on('error', () => undefined);
     // Messages not yet acknowledged are dropped with the connection: the client resends them.
@@ -221,6 +229,7 @@ export class RelpSource implements Source {
         }
         const msg = parseSyslog(f.data.toString('utf8')).msg;
         this.received++;
+        s.unacked++;
         // Empty messages are acknowledged in order with the rest but not enqueued.
         s.pending.push({ record: msg.length > 0 ? msg : undefined, txnr: f.txnr });
         return;
@@ -281,17 +290,25 @@ export class RelpSource implements Source {
     if (s.socket.destroyed) return;
     s.socket.write(Buffer.concat(batch.map((p) => relpResponse(p.txnr, '200 OK'))));
     this.acknowledged += batch.length;
+    s.unacked -= batch.length;
     await this.pushBack(s);
   }
 
-  /** Pause reading while the queue is above its high-water mark. */
+  /** Whether to stop reading: queue above its high-water mark (or unreachable), or a backlog here. */
+  private async mustPause(s: Session): Promise<boolean> {
+    if (s.unacked >= MAX_UNACKED) return true;
+    return this.options.producer.overHighWater().catch(() => true);
+  }
+
+  /** Pause reading while mustPause holds. */
   private async pushBack(s: Session): Promise<void> {
-    if (s.paused || !(await this.options.producer.overHighWater())) return;
+    if (s.paused || !(await this.mustPause(s))) return;
+    if (s.paused) return;
     s.paused = true;
     s.socket.pause();
     const resume = async () => {
       if (s.socket.destroyed) return;
-      if (await this.options.producer.overHighWater().catch(() => true)) setTimeout(resume, 500);
+      if (await this.mustPause(s)) setTimeout(resume, 100);
       else {
         s.paused = false;
         s.socket.resume();
