@@ -11,7 +11,7 @@ import { RelpSource } from '../../ingest/sources/relp.ts';
 import { SyslogSource } from '../../ingest/sources/syslog.ts';
 
 function required(value: string | undefined, name: string): string {
-  if (value === undefined) throw new Error(`${name} is required when ingest.syslogTlsPort is set`);
+  if (value === undefined) throw new Error(`${name} is required for syslog or RELP over TLS`);
   return value;
 }
 
@@ -98,10 +98,20 @@ export function register(program: Command): void {
             producer: runtime.producer,
             host: config.ingest.httpHost,
             port: config.ingest.relpPort,
+            ...(config.ingest.relpTls
+              ? {
+                  tls: {
+                    cert: readFileSync(required(config.ingest.syslogTlsCert, 'ingest.syslogTlsCert')),
+                    key: readFileSync(required(config.ingest.syslogTlsKey, 'ingest.syslogTlsKey')),
+                  },
+                }
+              : {}),
             onError: (err) => console.error(`relp source ${syslogSource.name}: ${err.message}`),
           });
           await relp.start();
-          console.log(`RELP listening on ${config.ingest.httpHost}:${relp.port}`);
+          console.log(
+            `RELP${config.ingest.relpTls ? ' over TLS' : ''} listening on ${config.ingest.httpHost}:${relp.port}`,
+          );
           stops.push(() => relp.stop());
         }
       }

@@ -105,6 +105,10 @@ export const IngestConfigSchema = Type.Object(
           'RELP (reliable syslog, e.g. rsyslog omrelp) port for the syslog source: messages are acknowledged once queued.',
       }),
     ),
+    relpTls: Type.Boolean({
+      default: false,
+      description: 'Serve RELP over TLS with syslogTlsCert and syslogTlsKey (rsyslog omrelp tls="on").',
+    }),
     syslogTlsCert: Type.Optional(Type.String({ description: 'PEM certificate file for syslog TLS.' })),
     syslogTlsKey: Type.Optional(Type.String({ description: 'PEM key file for syslog TLS.' })),
     offsetsKey: Type.String({

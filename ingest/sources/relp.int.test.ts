@@ -4,8 +4,8 @@
  * their way into Redis (Redis writes are paused), and started again. rsyslog resends what was
  * never acknowledged; deterministic event ids keep the resent copies from doubling.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,7 @@ const names = indexNames(ctx.prefix);
 const nginx = (ip: string, n: number) =>
   `${ip} - - [23/Nov/2026:13:${String(Math.floor(n / 60) % 60).padStart(2, '0')}:${String(n % 60).padStart(2, '0')} +0000] "GET /api/orders/${n} HTTP/1.1" 200 ${100 + n} "-" "relp-test/1.0"`;
 
-describe('RELP source (real rsyslog omrelp, source process killed mid-stream)', () => {
+describe('RELP source (real rsyslog omrelp)', () => {
   let runtime: IngestRuntime;
   const work = mkdtempSync(join(tmpdir(), 'gw-relp-'));
   chmodSync(work, 0o755);
@@ -150,6 +150,83 @@ describe('RELP source (real rsyslog omrelp, source process killed mid-stream)', 
       ).toBe(10);
       socket.destroy();
     } finally {
+      await relp.stop();
+    }
+  });
+
+  it('serves rsyslog omrelp over TLS (tls="on", certificate validated by the client)', async () => {
+    const rsyslogd = which('rsyslogd');
+    const openssl = which('openssl');
+    expect(rsyslogd, 'rsyslog is required (apt-get install -y rsyslog rsyslog-relp)').toBeDefined();
+    expect(openssl, 'openssl is required to make a test certificate').toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'gw-relp-tls-'));
+    chmodSync(dir, 0o755);
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    const made = spawnSync(openssl!, [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
+    expect(made.status, made.stderr.toString()).toBe(0);
+    const relp = new RelpSource({
+      source: { name: 'relp-tls', type: 'syslog', tokens: [], paths: [] },
+      producer: runtime.producer,
+      host: '127.0.0.1',
+      port: 0,
+      tls: { key: readFileSync(key), cert: readFileSync(cert) },
+    });
+    await relp.start();
+    const input = join(dir, 'gateway.log');
+    writeFileSync(input, '');
+    const conf = join(dir, 'rsyslog.conf');
+    // librelp uses certificate (not anonymous) TLS when the client has a certificate of its own
+    writeFileSync(
+      conf,
+      `global(workDirectory="${dir}")
+module(load="imfile")
+module(load="omrelp")
+input(type="imfile" File="${input}" Tag="gateway:" ruleset="ship")
+ruleset(name="ship") {
+  action(type="omrelp" target="127.0.0.1" port="${relp.port}" tls="on" tls.authMode="certvalid"
+         tls.caCert="${cert}" tls.myCert="${cert}" tls.myPrivKey="${key}"
+         action.resumeRetryCount="-1" action.resumeInterval="1")
+}
+`,
+    );
+    const rsyslog = spawn(rsyslogd!, ['-n', '-f', conf, '-i', join(dir, 'rsyslog.pid')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(rsyslog);
+    let output = '';
+    rsyslog.stdout.on('data', (d) => (output += d));
+    rsyslog.stderr.on('data', (d) => (output += d));
+    const ip = '198.51.100.63';
+    try {
+      await new Promise((r) => setTimeout(r, 1_000));
+      appendFileSync(input, `${Array.from({ length: 5 }, (_, i) => nginx(ip, i)).join('\n')}\n`);
+      expect(
+        await eventually(
+          () => count(ip),
+          (n) => n >= 5,
+          { timeoutMs: 60_000 },
+        ),
+        `rsyslog output:\n${output}`,
+      ).toBe(5);
+    } finally {
+      rsyslog.kill('SIGTERM');
       await relp.stop();
     }
   });

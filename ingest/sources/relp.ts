@@ -11,10 +11,13 @@
  *   event id (a hash of source and line), so Elasticsearch stores them once.
  * - client `close` → empty `rsp`, then the connection ends; on shutdown we send `serverclose`.
  *
+ * Optionally over TLS from the first byte, as librelp does it (rsyslog omrelp `tls="on"`).
+ *
  * Back-pressure: above the queue's high-water mark the socket is paused. Unacknowledged
  * messages then fill the client's window (128 by default in rsyslog) and it waits.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { SourceConfig } from '../../core/config/schema.ts';
 import type { IngestProducer } from '../pipeline/producer.ts';
 import { parseSyslog } from './syslog.ts';
@@ -96,6 +99,8 @@ export interface RelpSourceOptions {
   /** Enqueue a connection's buffered messages at least this often (ms). */
   flushMs?: number;
   maxData?: number;
+  /** Serve RELP over TLS (rsyslog omrelp `tls="on"`): certificate and key, as for syslog TLS. */
+  tls?: TlsOptions;
   onError?: (err: Error) => void;
 }
 
@@ -138,7 +143,13 @@ export class RelpSource implements Source {
   }
 
   async start(): Promise<void> {
-    const server = createServer((socket) => this.handle(socket));
+    const tls = this.options.tls;
+    const server =
+      tls === undefined
+        ? createServer((socket) => this.handle(socket))
+        : createTlsServer(tls, (socket) => this.handle(socket));
+    // A failed TLS handshake is the client's problem: report it, keep serving.
+    server.on('tlsClientError', (err) => this.options.onError?.(err));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.options.port, this.options.host, () => resolve());
