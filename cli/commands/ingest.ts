@@ -10,6 +10,7 @@ import { FileSource } from '../../ingest/sources/file.ts';
 import { RelpSource } from '../../ingest/sources/relp.ts';
 import { SyslogSource } from '../../ingest/sources/syslog.ts';
 
+/** Checked by loadConfig already (a ConfigError naming the key); this narrows the type. */
 function required(value: string | undefined, name: string): string {
   if (value === undefined) throw new Error(`${name} is required for syslog or RELP over TLS`);
   return value;
@@ -91,6 +92,9 @@ export function register(program: Command): void {
             : {}),
         });
         await syslog.start();
+        console.log(
+          `syslog listening on ${config.ingest.httpHost}: UDP/TCP ${syslog.tcpPort}${syslog.tlsPort !== undefined ? `, TLS ${syslog.tlsPort}` : ''}`,
+        );
         stops.push(() => syslog.stop());
         if (config.ingest.relpPort !== undefined) {
           const relp = new RelpSource({

@@ -59,6 +59,24 @@ describe('configuration', () => {
     );
   });
 
+  it('requires a certificate and key when syslog or RELP TLS is on, naming the key', () => {
+    expect(() => loadConfig({ env: {}, overrides: { ingest: { relpTls: true } } })).toThrow(
+      'config: ingest.syslogTlsCert: required by ingest.relpTls (a PEM file path)',
+    );
+    expect(() =>
+      loadConfig({
+        env: {},
+        overrides: { ingest: { syslogTlsPort: 6514, syslogTlsCert: '/etc/gw/cert.pem' } },
+      }),
+    ).toThrow('config: ingest.syslogTlsKey: required by ingest.syslogTlsPort (a PEM file path)');
+    const ok = loadConfig({
+      env: {},
+      overrides: { ingest: { relpTls: true, syslogTlsCert: '/c.pem', syslogTlsKey: '/k.pem' } },
+    });
+    expect(ok.ingest.relpTls).toBe(true);
+    expect(loadConfig({ env: {} }).ingest.relpTls).toBe(false);
+  });
+
   it('rejects an unreadable or malformed file clearly', () => {
     expect(() => loadConfig({ env: {}, file: '/nonexistent/gw.yaml' })).toThrow(
       /cannot read configuration file/,

@@ -138,7 +138,23 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewatchConfig {
     const origin = origins.get(first.instancePath) ?? (file ? `file ${file}` : 'defaults');
     throw new ConfigError(`config: ${key}: expected ${expected}, got ${got} (from ${origin})`);
   }
-  return withDefaults as unknown as GatewatchConfig;
+  const config = withDefaults as unknown as GatewatchConfig;
+  checkTls(config);
+  return config;
+}
+
+/** Settings that only make sense together: TLS listeners need a certificate and a key. */
+function checkTls(config: GatewatchConfig): void {
+  const { ingest } = config;
+  const users = [
+    ...(ingest.syslogTlsPort !== undefined ? ['ingest.syslogTlsPort'] : []),
+    ...(ingest.relpTls ? ['ingest.relpTls'] : []),
+  ];
+  if (users.length === 0) return;
+  for (const key of ['syslogTlsCert', 'syslogTlsKey'] as const) {
+    if (ingest[key] === undefined)
+      throw new ConfigError(`config: ingest.${key}: required by ${users.join(' and ')} (a PEM file path)`);
+  }
 }
 
 function valueAt(obj: Json, pointer: string): unknown {
