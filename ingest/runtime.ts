@@ -58,7 +58,9 @@ export async function startIngest(
   options: StartIngestOptions = {},
 ): Promise<IngestRuntime> {
   const es = createEsClient(config.elasticsearch);
-  await waitForElasticsearch(es);
+  await waitForElasticsearch(es, 60_000, (err) =>
+    console.error(`waiting up to 60 s for Elasticsearch at ${config.elasticsearch.url}: ${err.message}`),
+  );
   const redis = await connectRedis(config.redis.url, 'producer');
   if (config.redis.requireNoEviction) await assertNoEviction(redis);
   await installCoreTemplates(es, {

@@ -234,7 +234,12 @@ export async function* searchAll<T = Record<string, unknown>>(
 }
 
 /** Wait until the cluster answers with at least yellow health. */
-export async function waitForElasticsearch(client: Client, timeoutMs = 60_000): Promise<void> {
+export async function waitForElasticsearch(
+  client: Client,
+  timeoutMs = 60_000,
+  /** Called once, on the first failed attempt (e.g. to say what start-up is waiting for). */
+  onWaiting?: (err: Error) => void,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -242,6 +247,7 @@ export async function waitForElasticsearch(client: Client, timeoutMs = 60_000): 
       await client.cluster.health({ wait_for_status: 'yellow', timeout: '1s' });
       return;
     } catch (err) {
+      if (last === undefined) onWaiting?.(err as Error);
       last = err;
       await new Promise((r) => setTimeout(r, 500));
     }
