@@ -70,6 +70,8 @@ export interface SourceParser {
   readonly textFormats: readonly Format[];
   readonly state: Map<string, unknown>;
   last?: Format;
+  /** One parse context per source, refilled for each record (formats use it synchronously). */
+  readonly context: ParseContext;
 }
 
 /** Build the parsing state of a source. Throws only on configuration errors (unknown format id). */
@@ -86,12 +88,14 @@ export function createSourceParser(options: SourceParseOptions): SourceParser {
     }
     candidates = FORMATS.filter((f) => options.formats!.includes(f.id));
   }
+  const state = new Map<string, unknown>();
   return {
     options,
     fixed,
     jsonFormats: candidates.filter((f) => f.kind !== 'text'),
     textFormats: candidates.filter((f) => f.kind !== 'json'),
-    state: new Map(),
+    state,
+    context: { source: options, json: undefined, state, receivedAt: 0 },
   };
 }
 
@@ -141,7 +145,7 @@ function detect(sp: SourceParser, line: string, json: unknown): Format | undefin
   return best;
 }
 
-type RecordResult =
+export type RecordResult =
   | { ok: true; rec: ParsedRecord }
   | { ok: false; reason: string; format?: string; skip?: boolean };
 
@@ -165,7 +169,9 @@ function runFormat(
   json: unknown,
   receivedAt: number,
 ): RecordResult {
-  const ctx: ParseContext = { source: sp.options, json, state: sp.state, receivedAt };
+  const ctx = sp.context;
+  ctx.json = json;
+  ctx.receivedAt = receivedAt;
   let r: ReturnType<Format['parse']>;
   try {
     r = format.parse(line, ctx);
@@ -173,6 +179,7 @@ function runFormat(
     // Formats are written not to throw; this is a last line of defence, reported as a value.
     r = { ok: false, reason: `parser error: ${(e as Error).message}` };
   }
+  ctx.json = undefined;
   if (!r.ok) {
     return r.skip
       ? { ok: false, reason: r.reason, format: format.id, skip: true }
@@ -293,6 +300,15 @@ export function finishLine(sp: SourceParser, p: PreparedLine, receivedAt: number
   const r = runFormat(sp, p.format, p.line, p.json, receivedAt);
   if (!r.ok) return r;
   return { ok: true, records: [r.rec], failures: [] };
+}
+
+/** Run the format's parser on a prepared single-record line. Never throws. */
+export function parseRecordOf(
+  sp: SourceParser,
+  p: { line: string; json: unknown; format: Format },
+  receivedAt: number,
+): RecordResult {
+  return runFormat(sp, p.format, p.line, p.json, receivedAt);
 }
 
 /** Split one received line into records and parse them. Never throws. */

@@ -10,7 +10,9 @@ import {
   type LineResult,
   type PreparedLine,
   parseLine,
+  parseRecordOf,
   prepareLine,
+  type RecordResult,
   type SourceParseOptions,
   type SourceParser,
 } from '../formats/index.ts';
@@ -90,10 +92,32 @@ export function normalizeLines(
     }
     group.push(i);
   }
-  for (const group of groups.values())
-    for (const i of group)
-      results[i] = enrichLineResult(finishLine(ctx.parser, prepared[i]!, receivedAt), ctx);
+  for (const group of groups.values()) {
+    for (const i of group) {
+      const p = prepared[i]!;
+      results[i] =
+        p.format !== undefined
+          ? enrichRecord(parseRecordOf(ctx.parser, p, receivedAt), ctx)
+          : enrichLineResult(finishLine(ctx.parser, p, receivedAt), ctx);
+    }
+  }
   return results;
+}
+
+/** enrichLineResult for a line holding one record, without the intermediate line result. */
+function enrichRecord(r: RecordResult, ctx: NormalizeContext): NormalizeResult {
+  if (!r.ok) {
+    if (r.skip) return { ok: true, events: [], failures: [], skipped: r.reason };
+    return r.format === undefined
+      ? { ok: false, reason: r.reason }
+      : { ok: false, reason: r.reason, format: r.format };
+  }
+  const rec = r.rec;
+  return {
+    ok: true,
+    events: [ctx.enrich(rec.event, rec.raw, rec.format.id, rec.original)],
+    failures: NO_FAILURES,
+  };
 }
 
 function enrichLineResult(r: LineResult, ctx: NormalizeContext): NormalizeResult {
