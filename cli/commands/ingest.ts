@@ -4,16 +4,22 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig } from '../../core/config/load.ts';
+import type { GatewatchConfig } from '../../core/config/schema.ts';
 import { startIngest } from '../../ingest/runtime.ts';
 import { listDeadLetters, markReplayed } from '../../ingest/sinks/dead-letters.ts';
 import { FileSource } from '../../ingest/sources/file.ts';
 import { RelpSource } from '../../ingest/sources/relp.ts';
 import { SyslogSource } from '../../ingest/sources/syslog.ts';
 
-/** Checked by loadConfig already (a ConfigError naming the key); this narrows the type. */
-function required(value: string | undefined, name: string): string {
-  if (value === undefined) throw new Error(`${name} is required for syslog or RELP over TLS`);
-  return value;
+/**
+ * The certificate and key shared by syslog TLS and RELP TLS, read once; undefined when neither
+ * is on. loadConfig has already required both paths then (a ConfigError naming the key).
+ */
+function syslogTlsKeyPair(ingest: GatewatchConfig['ingest']): { cert: Buffer; key: Buffer } | undefined {
+  if (ingest.syslogTlsPort === undefined && !ingest.relpTls) return undefined;
+  if (ingest.syslogTlsCert === undefined || ingest.syslogTlsKey === undefined)
+    throw new Error('ingest.syslogTlsCert and ingest.syslogTlsKey are required for syslog or RELP over TLS');
+  return { cert: readFileSync(ingest.syslogTlsCert), key: readFileSync(ingest.syslogTlsKey) };
 }
 
 function configFrom(program: Command) {
@@ -72,6 +78,7 @@ export function register(program: Command): void {
       }
       const syslogSource = config.ingest.sources.find((s) => s.type === 'syslog');
       if (syslogSource) {
+        const tls = syslogTlsKeyPair(config.ingest);
         const syslog = new SyslogSource({
           source: syslogSource,
           producer: runtime.producer,
@@ -79,16 +86,8 @@ export function register(program: Command): void {
           port: config.ingest.syslogPort,
           onError: (err) =>
             console.error(`syslog source ${syslogSource.name}: ${err.message} (kept, retrying)`),
-          ...(config.ingest.syslogTlsPort !== undefined
-            ? {
-                tls: {
-                  port: config.ingest.syslogTlsPort,
-                  options: {
-                    cert: readFileSync(required(config.ingest.syslogTlsCert, 'ingest.syslogTlsCert')),
-                    key: readFileSync(required(config.ingest.syslogTlsKey, 'ingest.syslogTlsKey')),
-                  },
-                },
-              }
+          ...(config.ingest.syslogTlsPort !== undefined && tls
+            ? { tls: { port: config.ingest.syslogTlsPort, options: tls } }
             : {}),
         });
         await syslog.start();
@@ -102,14 +101,7 @@ export function register(program: Command): void {
             producer: runtime.producer,
             host: config.ingest.httpHost,
             port: config.ingest.relpPort,
-            ...(config.ingest.relpTls
-              ? {
-                  tls: {
-                    cert: readFileSync(required(config.ingest.syslogTlsCert, 'ingest.syslogTlsCert')),
-                    key: readFileSync(required(config.ingest.syslogTlsKey, 'ingest.syslogTlsKey')),
-                  },
-                }
-              : {}),
+            ...(config.ingest.relpTls && tls ? { tls } : {}),
             onError: (err) => console.error(`relp source ${syslogSource.name}: ${err.message}`),
           });
           await relp.start();

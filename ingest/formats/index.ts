@@ -150,16 +150,14 @@ export type RecordResult =
   | { ok: false; reason: string; format?: string; skip?: boolean };
 
 function parseRecord(sp: SourceParser, line: string, json: unknown, receivedAt: number): RecordResult {
-  let format = sp.fixed;
-  if (format !== undefined && format.kind === 'text' && json !== undefined) json = undefined;
-  format ??= detect(sp, line, json);
-  if (format === undefined) {
-    return {
-      ok: false,
-      reason: json === undefined ? 'no format matched the line' : 'no format matched the JSON record',
-    };
-  }
-  return runFormat(sp, format, line, json, receivedAt);
+  const format = sp.fixed ?? detect(sp, line, json);
+  if (format === undefined) return { ok: false, reason: noFormatMatched(json) };
+  // a source fixed to a text format reads JSON-looking lines as text
+  return runFormat(sp, format, line, format.kind === 'text' ? undefined : json, receivedAt);
+}
+
+function noFormatMatched(json: unknown): string {
+  return json === undefined ? 'no format matched the line' : 'no format matched the JSON record';
 }
 
 function runFormat(
@@ -257,18 +255,10 @@ export function prepareLine(sp: SourceParser, input: string | Uint8Array): Prepa
     const batch = unwrap(json);
     if (batch !== undefined) return { line, json, batch };
   }
-  let format = sp.fixed;
-  if (format !== undefined && format.kind === 'text' && json !== undefined) json = undefined;
-  format ??= detect(sp, line, json);
-  if (format === undefined) {
-    return {
-      done: {
-        ok: false,
-        reason: json === undefined ? 'no format matched the line' : 'no format matched the JSON record',
-      },
-    };
-  }
-  return { line, json, format };
+  const format = sp.fixed ?? detect(sp, line, json);
+  if (format === undefined) return { done: { ok: false, reason: noFormatMatched(json) } };
+  // a source fixed to a text format reads JSON-looking lines as text
+  return { line, json: format.kind === 'text' ? undefined : json, format };
 }
 
 /** Run the format's parser on a prepared line (or each record of a batch line). Never throws. */

@@ -19,6 +19,22 @@ export interface RawBatch {
   records: string[];
 }
 
+/**
+ * What a source says about a batch besides its records: the source, its fixed format if any,
+ * the sender's socket peer (network listeners) and the time of receipt.
+ */
+export function batchHeader(
+  source: { name: string; format?: string | undefined },
+  peerIp?: string,
+): Omit<RawBatch, 'records'> {
+  return {
+    source: source.name,
+    ...(source.format ? { format: source.format } : {}),
+    ...(peerIp !== undefined ? { peerIp } : {}),
+    receivedAt: Date.now(),
+  };
+}
+
 /** Largest number of records per job (sources split bigger inputs). */
 export const MAX_BATCH_RECORDS = 10_000;
 

@@ -6,7 +6,6 @@ import { connect as tlsConnect } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config/load.ts';
-import { indexNames } from '../../core/store/elasticsearch.ts';
 import { integrationContext } from '../../test/harness/context.ts';
 import { eventually } from '../../test/harness/eventually.ts';
 import { freePort, which } from '../../test/harness/processes.ts';
@@ -15,7 +14,6 @@ import { FileSource } from './file.ts';
 import { SyslogSource } from './syslog.ts';
 
 const ctx = integrationContext('file-syslog');
-const names = indexNames(ctx.prefix);
 const TOKEN = 'tok-rsyslog-0123456789abcdef';
 
 const nginx = (ip: string, n: number) =>
@@ -24,21 +22,7 @@ const nginx = (ip: string, n: number) =>
 describe('file and syslog sources (real files, real logger and rsyslog)', () => {
   let runtime: IngestRuntime;
   const dir = mkdtempSync(join(tmpdir(), 'gw-files-'));
-  const countFor = async (ip: string) => {
-    await ctx.es.indices.refresh({
-      index: `${ctx.prefix}-*`,
-      ignore_unavailable: true,
-      allow_no_indices: true,
-    });
-    return (
-      await ctx.es.count({
-        index: names.eventsAlias,
-        query: { term: { 'source.ip': ip } },
-        ignore_unavailable: true,
-        allow_no_indices: true,
-      })
-    ).count;
-  };
+  const countFor = (ip: string) => ctx.countEvents({ term: { 'source.ip': ip } });
 
   beforeAll(async () => {
     const config = loadConfig({

@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import type { SourceConfig } from '../../core/config/schema.ts';
+import { batchHeader } from '../pipeline/batch.ts';
 import type { IngestProducer } from '../pipeline/producer.ts';
 import type { Source, SourceStatusSnapshot } from './types.ts';
 
@@ -102,15 +103,6 @@ export class FileSource implements Source {
     await this.options.redis.hset(this.options.offsetsKey, id, JSON.stringify(offset));
   }
 
-  private batchMeta() {
-    const { source } = this.options;
-    return {
-      source: source.name,
-      ...(source.format ? { format: source.format } : {}),
-      receivedAt: Date.now(),
-    };
-  }
-
   private async readPlain(path: string): Promise<number> {
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) return 0;
@@ -147,7 +139,11 @@ export class FileSource implements Source {
           .map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l))
           .filter((l) => l.length > 0);
         if (records.length > 0) {
-          await this.options.producer.enqueue(this.batchMeta(), records, `file:${id}:${offset}`);
+          await this.options.producer.enqueue(
+            batchHeader(this.options.source),
+            records,
+            `file:${id}:${offset}`,
+          );
         }
         offset += consumed;
         total += records.length;
@@ -175,7 +171,11 @@ export class FileSource implements Source {
     let total = 0;
     const flush = async () => {
       if (batch.length > 0) {
-        await this.options.producer.enqueue(this.batchMeta(), batch, `file:${id}:${batchFirstLine}`);
+        await this.options.producer.enqueue(
+          batchHeader(this.options.source),
+          batch,
+          `file:${id}:${batchFirstLine}`,
+        );
         total += batch.length;
         batch = [];
       }

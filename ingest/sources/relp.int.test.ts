@@ -33,21 +33,7 @@ describe('RELP source (real rsyslog omrelp)', () => {
   const configFile = join(work, 'gatewatch.json');
   const children: ChildProcess[] = [];
 
-  const count = async (ip: string) => {
-    await ctx.es.indices.refresh({
-      index: `${ctx.prefix}-*`,
-      ignore_unavailable: true,
-      allow_no_indices: true,
-    });
-    return (
-      await ctx.es.count({
-        index: names.eventsAlias,
-        query: { term: { 'source.ip': ip } },
-        ignore_unavailable: true,
-        allow_no_indices: true,
-      })
-    ).count;
-  };
+  const count = (ip: string) => ctx.countEvents({ term: { 'source.ip': ip } });
 
   const startSources = async (): Promise<ChildProcess> => {
     const child = spawn(process.execPath, ['cli/gatewatch.ts', '--config', configFile, 'ingest', 'sources'], {
@@ -63,6 +49,36 @@ describe('RELP source (real rsyslog omrelp)', () => {
       { timeoutMs: 60_000 },
     );
     return child;
+  };
+
+  /**
+   * rsyslogd shipping `input` (imfile, with `tag`) through one omrelp action that retries
+   * forever; `omrelp` holds the action's own parameters. Its output is kept for failure messages.
+   */
+  const startRsyslog = (dir: string, input: string, tag: string, omrelp: string) => {
+    const rsyslogd = which('rsyslogd');
+    expect(rsyslogd, 'rsyslog is required (apt-get install -y rsyslog rsyslog-relp)').toBeDefined();
+    const conf = join(dir, 'rsyslog.conf');
+    writeFileSync(
+      conf,
+      `global(workDirectory="${dir}")
+module(load="imfile")
+module(load="omrelp")
+input(type="imfile" File="${input}" Tag="${tag}" ruleset="ship")
+ruleset(name="ship") {
+  action(type="omrelp" target="127.0.0.1" ${omrelp}
+         action.resumeRetryCount="-1" action.resumeInterval="1")
+}
+`,
+    );
+    const child = spawn(rsyslogd!, ['-n', '-f', conf, '-i', join(dir, 'rsyslog.pid')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    return { child, output: () => output };
   };
 
   beforeAll(async () => {
@@ -155,9 +171,7 @@ describe('RELP source (real rsyslog omrelp)', () => {
   });
 
   it('serves rsyslog omrelp over TLS (tls="on", certificate validated by the client)', async () => {
-    const rsyslogd = which('rsyslogd');
     const openssl = which('openssl');
-    expect(rsyslogd, 'rsyslog is required (apt-get install -y rsyslog rsyslog-relp)').toBeDefined();
     expect(openssl, 'openssl is required to make a test certificate').toBeDefined();
     const dir = mkdtempSync(join(tmpdir(), 'gw-relp-tls-'));
     chmodSync(dir, 0o755);
@@ -191,28 +205,13 @@ describe('RELP source (real rsyslog omrelp)', () => {
     await relp.start();
     const input = join(dir, 'gateway.log');
     writeFileSync(input, '');
-    const conf = join(dir, 'rsyslog.conf');
     // librelp uses certificate (not anonymous) TLS when the client has a certificate of its own
-    writeFileSync(
-      conf,
-      `global(workDirectory="${dir}")
-module(load="imfile")
-module(load="omrelp")
-input(type="imfile" File="${input}" Tag="gateway:" ruleset="ship")
-ruleset(name="ship") {
-  action(type="omrelp" target="127.0.0.1" port="${relp.port}" tls="on" tls.authMode="certvalid"
-         tls.caCert="${cert}" tls.myCert="${cert}" tls.myPrivKey="${key}"
-         action.resumeRetryCount="-1" action.resumeInterval="1")
-}
-`,
+    const rsyslog = startRsyslog(
+      dir,
+      input,
+      'gateway:',
+      `port="${relp.port}" tls="on" tls.authMode="certvalid" tls.caCert="${cert}" tls.myCert="${cert}" tls.myPrivKey="${key}"`,
     );
-    const rsyslog = spawn(rsyslogd!, ['-n', '-f', conf, '-i', join(dir, 'rsyslog.pid')], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(rsyslog);
-    let output = '';
-    rsyslog.stdout.on('data', (d) => (output += d));
-    rsyslog.stderr.on('data', (d) => (output += d));
     const ip = '198.51.100.63';
     try {
       await new Promise((r) => setTimeout(r, 1_000));
@@ -223,41 +222,20 @@ ruleset(name="ship") {
           (n) => n >= 5,
           { timeoutMs: 60_000 },
         ),
-        `rsyslog output:\n${output}`,
+        `rsyslog output:\n${rsyslog.output()}`,
       ).toBe(5);
     } finally {
-      rsyslog.kill('SIGTERM');
+      rsyslog.child.kill('SIGTERM');
       await relp.stop();
     }
   });
 
   it('loses and doubles nothing when the source process is killed before its messages are queued', async () => {
-    const rsyslogd = which('rsyslogd');
-    expect(rsyslogd, 'rsyslog is required (apt-get install -y rsyslog rsyslog-relp)').toBeDefined();
     const input = join(work, 'gateway.log');
     writeFileSync(input, '');
-    const conf = join(work, 'rsyslog.conf');
-    // Default omrelp template (RSYSLOG_ForwardFormat); the action retries forever.
-    writeFileSync(
-      conf,
-      `global(workDirectory="${work}")
-module(load="imfile")
-module(load="omrelp")
-input(type="imfile" File="${input}" Tag="gateway" ruleset="ship")
-ruleset(name="ship") {
-  action(type="omrelp" target="127.0.0.1" port="${relpPort}" timeout="5"
-         action.resumeRetryCount="-1" action.resumeInterval="1")
-}
-`,
-    );
     let sources = await startSources();
-    const rsyslog = spawn(rsyslogd!, ['-n', '-f', conf, '-i', join(work, 'rsyslog.pid')], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(rsyslog);
-    let output = '';
-    rsyslog.stdout.on('data', (d) => (output += d));
-    rsyslog.stderr.on('data', (d) => (output += d));
+    // Default omrelp template (RSYSLOG_ForwardFormat), tag without a colon.
+    const rsyslog = startRsyslog(work, input, 'gateway', `port="${relpPort}" timeout="5"`);
     const redis = await connectRedis(ctx.redisUrl, 'producer');
     const ip = '198.51.100.61';
     try {
@@ -269,7 +247,7 @@ ruleset(name="ship") {
           (n) => n >= 30,
           { timeoutMs: 60_000 },
         ),
-        `rsyslog output:\n${output}`,
+        `rsyslog output:\n${rsyslog.output()}`,
       ).toBe(30);
 
       // Redis accepts no writes for a while: the source receives the next messages but cannot
@@ -292,7 +270,7 @@ ruleset(name="ship") {
           (n) => n >= 90,
           { timeoutMs: 90_000 },
         ),
-        `rsyslog output:\n${output}`,
+        `rsyslog output:\n${rsyslog.output()}`,
       ).toBe(90);
       // every line exactly once
       const r = await ctx.es.search<{ url: { path: string } }>({
@@ -307,7 +285,7 @@ ruleset(name="ship") {
     } finally {
       await redis.call('CLIENT', 'UNPAUSE').catch(() => undefined);
       redis.disconnect();
-      rsyslog.kill('SIGTERM');
+      rsyslog.child.kill('SIGTERM');
       sources.kill('SIGTERM');
     }
   });

@@ -19,7 +19,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { SourceConfig } from '../../core/config/schema.ts';
+import { batchHeader } from '../pipeline/batch.ts';
 import type { IngestProducer } from '../pipeline/producer.ts';
+import { ReadPause } from './read-pause.ts';
 import { parseSyslog } from './syslog.ts';
 import type { Source, SourceStatusSnapshot } from './types.ts';
 
@@ -115,7 +117,7 @@ interface Session {
   flushing: Promise<void>;
   /** Whether an enqueue is under way. */
   inFlight: boolean;
-  paused: boolean;
+  pause: ReadPause;
   /** Messages received and not yet acknowledged (pending and in flight). */
   unacked: number;
 }
@@ -127,7 +129,6 @@ export class RelpSource implements Source {
   private timer?: NodeJS.Timeout;
   private connections = 0;
   received = 0;
-  acknowledged = 0;
   port?: number;
 
   constructor(options: RelpSourceOptions) {
@@ -191,7 +192,7 @@ export class RelpSource implements Source {
       pending: [],
       flushing: Promise.resolve(),
       inFlight: false,
-      paused: false,
+      pause: new ReadPause(socket, () => this.mustPause(session), 100),
       unacked: 0,
     };
     this.sessions.add(session);
@@ -215,7 +216,7 @@ export class RelpSource implements Source {
       // at its window of unacknowledged messages (128 in rsyslog), usually far below a batch.
       if (!session.inFlight || session.pending.length >= this.options.producer.batchSize) this.flush(session);
       // A client that ignores its window is not buffered without bound.
-      if (session.unacked >= MAX_UNACKED) void this.pushBack(session);
+      if (session.unacked >= MAX_UNACKED) void session.pause.check();
     });
     socket.on('error', () => undefined);
     // Messages not yet acknowledged are dropped with the connection: the client resends them.
@@ -281,14 +282,8 @@ export class RelpSource implements Source {
     const records = batch.flatMap((p) => (p.record === undefined ? [] : [p.record]));
     try {
       if (records.length > 0) {
-        const { source, producer } = this.options;
-        await producer.enqueue(
-          {
-            source: source.name,
-            ...(source.format ? { format: source.format } : {}),
-            peerIp: s.peer,
-            receivedAt: Date.now(),
-          },
+        await this.options.producer.enqueue(
+          batchHeader(this.options.source, s.peer),
           records,
           `relp:${process.pid}:${s.id}:${batch[0]!.txnr}:${Date.now()}`,
         );
@@ -300,31 +295,13 @@ export class RelpSource implements Source {
     }
     if (s.socket.destroyed) return;
     s.socket.write(Buffer.concat(batch.map((p) => relpResponse(p.txnr, '200 OK'))));
-    this.acknowledged += batch.length;
     s.unacked -= batch.length;
-    await this.pushBack(s);
+    await s.pause.check();
   }
 
   /** Whether to stop reading: queue above its high-water mark (or unreachable), or a backlog here. */
   private async mustPause(s: Session): Promise<boolean> {
     if (s.unacked >= MAX_UNACKED) return true;
     return this.options.producer.overHighWater().catch(() => true);
-  }
-
-  /** Pause reading while mustPause holds. */
-  private async pushBack(s: Session): Promise<void> {
-    if (s.paused || !(await this.mustPause(s))) return;
-    if (s.paused) return;
-    s.paused = true;
-    s.socket.pause();
-    const resume = async () => {
-      if (s.socket.destroyed) return;
-      if (await this.mustPause(s)) setTimeout(resume, 100);
-      else {
-        s.paused = false;
-        s.socket.resume();
-      }
-    };
-    setTimeout(resume, 500);
   }
 }

@@ -10,7 +10,9 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { SourceConfig } from '../../core/config/schema.ts';
+import { batchHeader } from '../pipeline/batch.ts';
 import type { IngestProducer } from '../pipeline/producer.ts';
+import { ReadPause } from './read-pause.ts';
 import type { Source, SourceStatusSnapshot } from './types.ts';
 
 export interface SyslogMessage {
@@ -197,8 +199,7 @@ export class SyslogSource implements Source {
     if (records.length === 0) return;
     this.received += records.length;
     this.pending.push({ records, peer });
-    if (this.pending.reduce((n, p) => n + p.records.length, 0) >= this.options.producer.batchSize)
-      void this.flush();
+    if (this.pendingRecords() >= this.options.producer.batchSize) void this.flush();
   }
 
   private pendingRecords(): number {
@@ -219,15 +220,9 @@ export class SyslogSource implements Source {
     const entries = [...byPeer];
     for (let i = 0; i < entries.length; i++) {
       const [peer, records] = entries[i]!;
-      const { source } = this.options;
       try {
         await this.options.producer.enqueue(
-          {
-            source: source.name,
-            ...(source.format ? { format: source.format } : {}),
-            peerIp: peer,
-            receivedAt: Date.now(),
-          },
+          batchHeader(this.options.source, peer),
           records,
           // Syslog has no message ids: a process-unique sequence keeps job ids distinct.
           `syslog:${process.pid}:${Date.now()}:${this.sequence++}`,
@@ -250,21 +245,10 @@ export class SyslogSource implements Source {
     this.sockets.add(socket);
     const framer = new SyslogFramer();
     const peer = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-    let paused = false;
+    const pause = new ReadPause(socket, () => this.mustPushBack(), 500);
     socket.on('data', async (chunk: Buffer) => {
       this.add(peer, framer.push(chunk));
-      if (paused || !(await this.mustPushBack())) return;
-      paused = true;
-      socket.pause();
-      const resume = async () => {
-        if (socket.destroyed) return;
-        if (await this.mustPushBack()) setTimeout(resume, 500);
-        else {
-          paused = false;
-          socket.resume();
-        }
-      };
-      setTimeout(resume, 500);
+      await pause.check();
     });
     socket.on('end', () => this.add(peer, framer.flush()));
     socket.on('error', () => undefined);

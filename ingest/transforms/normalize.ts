@@ -106,12 +106,7 @@ export function normalizeLines(
 
 /** enrichLineResult for a line holding one record, without the intermediate line result. */
 function enrichRecord(r: RecordResult, ctx: NormalizeContext): NormalizeResult {
-  if (!r.ok) {
-    if (r.skip) return { ok: true, events: [], failures: [], skipped: r.reason };
-    return r.format === undefined
-      ? { ok: false, reason: r.reason }
-      : { ok: false, reason: r.reason, format: r.format };
-  }
+  if (!r.ok) return notParsed(r);
   const rec = r.rec;
   return {
     ok: true,
@@ -121,12 +116,7 @@ function enrichRecord(r: RecordResult, ctx: NormalizeContext): NormalizeResult {
 }
 
 function enrichLineResult(r: LineResult, ctx: NormalizeContext): NormalizeResult {
-  if (!r.ok) {
-    if (r.skip) return { ok: true, events: [], failures: [], skipped: r.reason };
-    return r.format === undefined
-      ? { ok: false, reason: r.reason }
-      : { ok: false, reason: r.reason, format: r.format };
-  }
+  if (!r.ok) return notParsed(r);
   const events: GatewatchEvent[] = [];
   for (const rec of r.records) events.push(ctx.enrich(rec.event, rec.raw, rec.format.id, rec.original));
   if (r.failures.length === 0) return { ok: true, events, failures: NO_FAILURES };
@@ -134,4 +124,12 @@ function enrichLineResult(r: LineResult, ctx: NormalizeContext): NormalizeResult
     f.format === undefined ? { reason: f.reason } : { reason: f.reason, format: f.format },
   );
   return { ok: true, events, failures };
+}
+
+/** A line that gave no record: skipped on purpose (header, blank) or a dead letter. */
+function notParsed(r: { reason: string; format?: string; skip?: boolean }): NormalizeResult {
+  if (r.skip) return { ok: true, events: [], failures: [], skipped: r.reason };
+  return r.format === undefined
+    ? { ok: false, reason: r.reason }
+    : { ok: false, reason: r.reason, format: r.format };
 }

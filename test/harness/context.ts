@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from '@elastic/elasticsearch';
 import { inject } from 'vitest';
+import { indexNames } from '../../core/store/elasticsearch.ts';
 
 export interface IntegrationContext {
   redisUrl: string;
@@ -12,6 +13,8 @@ export interface IntegrationContext {
   /** Lower-case, index-safe, unique per call: use for index prefixes and BullMQ prefixes. */
   prefix: string;
   es: Client;
+  /** Events matching `query` in this context's events indices, after a refresh. */
+  countEvents(query?: object): Promise<number>;
   /** Delete this context's indices and templates. */
   cleanup(): Promise<void>;
 }
@@ -26,6 +29,11 @@ export function integrationContext(name: string): IntegrationContext {
     elasticsearchUrl,
     prefix,
     es,
+    async countEvents(query = { match_all: {} }) {
+      const where = { ignore_unavailable: true, allow_no_indices: true };
+      await es.indices.refresh({ index: `${prefix}-*`, ...where });
+      return (await es.count({ index: indexNames(prefix).eventsAlias, query, ...where })).count;
+    },
     async cleanup() {
       await es.indices.delete({ index: `${prefix}*`, ignore_unavailable: true, allow_no_indices: true });
       const templates = await es.indices

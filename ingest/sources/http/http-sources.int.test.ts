@@ -19,21 +19,7 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
   let config: GatewatchConfig;
   const names = indexNames(ctx.prefix);
 
-  const count = async (query: object = { match_all: {} }) => {
-    await ctx.es.indices.refresh({
-      index: `${ctx.prefix}-*`,
-      ignore_unavailable: true,
-      allow_no_indices: true,
-    });
-    return (
-      await ctx.es.count({
-        index: names.eventsAlias,
-        query,
-        ignore_unavailable: true,
-        allow_no_indices: true,
-      })
-    ).count;
-  };
+  const count = (query?: object) => ctx.countEvents(query);
   /** Wait until the queue is drained and the expected documents are visible. */
   const settle = async (expected: number, query?: object) => {
     for (let i = 0; i < 200; i++) {

@@ -16,6 +16,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { SourceConfig } from '../../../core/config/schema.ts';
+import { batchHeader } from '../../pipeline/batch.ts';
 import type { IngestProducer } from '../../pipeline/producer.ts';
 import { registerElasticBulk } from './elastic-bulk.ts';
 import { registerFirehose } from './firehose.ts';
@@ -130,12 +131,7 @@ export function buildHttpSourceServer(options: HttpSourceOptions): FastifyInstan
     },
     async accept(source, records, discriminator, request) {
       return options.producer.enqueue(
-        {
-          source: source.name,
-          ...(source.format ? { format: source.format } : {}),
-          peerIp: request.socket.remoteAddress?.replace(/^::ffff:/, ''),
-          receivedAt: Date.now(),
-        },
+        batchHeader(source, request.socket.remoteAddress?.replace(/^::ffff:/, '')),
         records,
         discriminator,
       );
