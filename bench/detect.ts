@@ -10,9 +10,15 @@
  * aggregation (gatewatch.route × 10 min, doc counts only) paged to the end. With --events above 1M
  * it measures 1M first, then adds events up to the target and measures again (growth).
  *
+ * Besides that one run over the whole range (what a backfill or a single catch-up step covering
+ * days would cost), it times one scheduled run of the pack at the end of the data: each rule over
+ * the range the scheduler gives it in steady state, [end − interval − look-back, end), with all
+ * the generated events (their history) in the index.
+ *
  * ES is the wall time spent waiting for Elasticsearch (transfer and JSON included), took the sum
  * of Elasticsearch's own `took` over the aggregation and sample searches (sorted event reads of
- * filter and sequence rules are not included), worker the rest of the run.
+ * filter and sequence rules are not included), worker the rest of the run, cells the (group,
+ * bucket) cells threshold and baseline rules read from aggregations (what their cost follows).
  */
 import { parseArgs } from 'node:util';
 import { Client } from '@elastic/elasticsearch';
@@ -124,6 +130,29 @@ async function ceilings(): Promise<{ countMs: number; compositeMs: number; docs:
   return { countMs, compositeMs: performance.now() - t, docs: c.count };
 }
 
+/** One steady-state run of every rule: the range the scheduler gives it between two ticks. */
+async function scheduledRun(): Promise<{
+  esMs: number;
+  tookMs: number;
+  workerMs: number;
+  rows: { id: string; ms: number }[];
+}> {
+  let esMs = 0;
+  let tookMs = 0;
+  let workerMs = 0;
+  const rows: { id: string; ms: number }[] = [];
+  for (const rule of enabled) {
+    const { intervalMs, lookbackMs } = rule.schedule;
+    const runRange = { start: range.end - intervalMs - lookbackMs, end: range.end };
+    const r = await runRuleOnElasticsearch(es, names.eventsAlias, rule, runRange, { maxEvents: 5_000_000 });
+    esMs += r.timing.esMs;
+    tookMs += r.timing.tookMs ?? 0;
+    workerMs += r.timing.workerMs;
+    rows.push({ id: rule.id, ms: r.timing.esMs + r.timing.workerMs });
+  }
+  return { esMs, tookMs, workerMs, rows };
+}
+
 interface Row {
   id: string;
   kind: string;
@@ -131,6 +160,7 @@ interface Row {
   esMs: number;
   tookMs: number;
   workerMs: number;
+  cells: number;
   degraded?: string;
   localMs?: number;
   localDetections?: number;
@@ -139,7 +169,11 @@ interface Row {
 async function measure(
   total: number,
   events?: GatewatchEvent[],
-): Promise<{ rows: Row[]; ceil: Awaited<ReturnType<typeof ceilings>> }> {
+): Promise<{
+  rows: Row[];
+  ceil: Awaited<ReturnType<typeof ceilings>>;
+  sched: Awaited<ReturnType<typeof scheduledRun>>;
+}> {
   const ceil = await ceilings();
   const rows: Row[] = [];
   for (const rule of enabled) {
@@ -151,6 +185,7 @@ async function measure(
       esMs: r.timing.esMs,
       tookMs: r.timing.tookMs ?? 0,
       workerMs: r.timing.workerMs,
+      cells: r.cells,
       ...(r.degraded ? { degraded: r.degraded.reason } : {}),
     };
     if (events) {
@@ -175,6 +210,7 @@ async function measure(
       'ES'.padStart(9),
       'took'.padStart(9),
       'worker'.padStart(9),
+      'cells'.padStart(9),
       'in-proc'.padStart(9),
     ].join(' '),
   );
@@ -187,6 +223,7 @@ async function measure(
         fmt(r.esMs).padStart(9),
         fmt(r.tookMs).padStart(9),
         fmt(r.workerMs).padStart(9),
+        String(r.cells).padStart(9),
         (r.localMs !== undefined
           ? `${fmt(r.localMs)}${r.localDetections === r.detections ? '' : ` (${r.localDetections} det!)`}`
           : '-'
@@ -202,7 +239,15 @@ async function measure(
   console.log(
     `pack: ES ${fmt(esTotal)} (took ${fmt(tookTotal)}), worker ${fmt(worker)}, total ${fmt(esTotal + worker)}${events ? `; in-process evaluator ${fmt(local)}` : ''}`,
   );
-  return { rows, ceil };
+  const sched = await scheduledRun();
+  console.log(
+    `one scheduled run at the end of the data (each rule over [end − interval − look-back, end)): ES ${fmt(sched.esMs)} (took ${fmt(sched.tookMs)}), worker ${fmt(sched.workerMs)}, total ${fmt(sched.esMs + sched.workerMs)}; slowest: ${sched.rows
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 3)
+      .map((r) => `${r.id} ${fmt(r.ms)}`)
+      .join(', ')}`,
+  );
+  return { rows, ceil, sched };
 }
 
 try {
@@ -229,7 +274,7 @@ try {
       );
     }
     console.log(
-      `\ngrowth ${first.toLocaleString()} → ${target.toLocaleString()}: pack ×${(sum(b) / sum(a)).toFixed(1)}, count ceiling ×${(b.ceil.countMs / a.ceil.countMs).toFixed(1)}, composite ceiling ×${(b.ceil.compositeMs / a.ceil.compositeMs).toFixed(1)}`,
+      `\ngrowth ${first.toLocaleString()} → ${target.toLocaleString()}: pack ×${(sum(b) / sum(a)).toFixed(1)}, one scheduled run ×${((b.sched.esMs + b.sched.workerMs) / (a.sched.esMs + a.sched.workerMs)).toFixed(1)}, count ceiling ×${(b.ceil.countMs / a.ceil.countMs).toFixed(1)}, composite ceiling ×${(b.ceil.compositeMs / a.ceil.compositeMs).toFixed(1)}`,
     );
   }
 } finally {

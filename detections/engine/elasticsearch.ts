@@ -79,12 +79,16 @@ export interface EsRunResult {
   degraded?: Degraded;
   /** esMs: waiting for Elasticsearch (wall); tookMs: its own `took` summed; workerMs: the rest. */
   timing: { esMs: number; workerMs: number; tookMs?: number };
+  /** (group, bucket) cells threshold and baseline rules read from aggregations: their cost. */
+  cells: number;
 }
 
 class Run {
   esMs = 0;
   /** Sum of Elasticsearch's own `took` over the searches (server-side time, without transfer). */
   tookMs = 0;
+  /** (group, bucket) cells read by bucketize. */
+  cells = 0;
   readonly started = performance.now();
   readonly reasons: string[] = [];
   readonly client: Client;
@@ -220,7 +224,18 @@ export async function runRuleOnElasticsearch(
     const plan = buildPlan([b.metric]);
     const read = { start: range.start - b.historyMs, end: range.end };
     const restrict = b.having
-      ? await pruneGroups(run, plan, filter.query, b.groupBy, b.having, b.windowMs, b.windowMs, range)
+      ? await pruneGroups(
+          run,
+          plan,
+          filter.query,
+          b.groupBy,
+          b.having,
+          b.windowMs,
+          b.windowMs,
+          range,
+          false,
+          read,
+        )
       : undefined;
     const groups = await bucketize(run, plan, filter.query, b.groupBy, b.windowMs, read, restrict);
     const hits = baselineWindows(plan, groups, b, range);
@@ -236,6 +251,7 @@ export async function runRuleOnElasticsearch(
     detections,
     ...(run.reasons.length > 0 ? { degraded: { reason: run.reasons.join('; ') } } : {}),
     timing: { esMs: run.esMs, workerMs: Math.max(0, total - run.esMs), tookMs: run.tookMs },
+    cells: run.cells,
   };
 }
 
@@ -442,11 +458,17 @@ async function pruneGroups(
   range: TimeRange,
   /** Also narrow to the windows that can fire (threshold rules: no history is read). */
   fine = false,
+  /**
+   * What is read when nothing is pruned: `range` itself, or for baselines the history too. A
+   * scheduled baseline run covers minutes but reads a week: the few events of its range say
+   * nothing about what pruning saves.
+   */
+  read: TimeRange = range,
 ): Promise<Restriction | undefined> {
   if (groupBy.length === 0) return undefined;
   // a few events are read faster whole than pruned
   const { count } = await run.es(() =>
-    run.client.count({ index: run.index, query: and(query, timeRange(range)) }),
+    run.client.count({ index: run.index, query: and(query, timeRange(read)) }),
   );
   if (count <= run.limits.pruneMinEvents) return undefined;
   const field = groupBy[0]!;
@@ -1209,6 +1231,7 @@ async function bucketize(
             break;
           }
           cells++;
+          run.cells++;
           lastKey = key;
           let g = groups.get(key);
           if (!g) {

@@ -129,3 +129,38 @@ describe('scenarios on both backends', () => {
     expect(await both(rule, [...hist, ...at(T0, 3)])).toHaveLength(0);
   });
 });
+
+describe('cost follows the groups that can fire', () => {
+  it('a scheduled baseline run reads the history of candidate groups only', async () => {
+    // A day of quiet history on 40 routes, then a 10-minute run: only /hot reaches `having`
+    // in the run's range, so only /hot's history is read (not every route's day).
+    const rule = baselineRule('sc-base-prune', {
+      groupBy: ['url.path'],
+      metric: { name: 'n', fn: 'count' },
+      windowMs: 10 * M,
+      historyMs: 24 * H,
+      comparison: { kind: 'ratio', min: 3 },
+      minHistoryBuckets: 2,
+      having: { op: 'cmp', metric: 'n', cmp: '>=', value: 5 },
+    });
+    const events: GatewatchEvent[] = [];
+    for (let b = 1; b <= 144; b++)
+      for (let r = 0; r < 40; r++) events.push(ev(T0 - b * 10 * M + r * 1000, { 'url.path': `/r${r}` }));
+    for (let i = 0; i < 6; i++) events.push(ev(T0 + i * 1000, { 'url.path': '/r0' }));
+    events.push(ev(T0 + 7000, { 'url.path': '/r1' }));
+    const index = `${ctx.prefix}-events-prune`;
+    await bulkWrite(
+      ctx.es,
+      events.map((e) => ({ op: 'create' as const, index, id: String(e.event?.id), doc: e })),
+      { refresh: 'wait_for' },
+    );
+    const run = { start: T0, end: T0 + 10 * M };
+    const local = evaluateRule(rule, events, run).detections;
+    const remote = await runRuleOnElasticsearch(ctx.es, index, rule, run, { pruneMinEvents: 1000 });
+    expect(local.map((d) => d.groupKey)).toEqual(['["/r0"]']);
+    expect(remote.detections).toEqual(local);
+    // /r0's 144 history buckets and its current one; reading every route would be 40 × 144 + 2
+    expect(remote.cells).toBe(145);
+  });
+});
+
