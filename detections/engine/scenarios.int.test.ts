@@ -163,4 +163,3 @@ describe('cost follows the groups that can fire', () => {
     expect(remote.cells).toBe(145);
   });
 });
-
