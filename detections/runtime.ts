@@ -26,6 +26,7 @@ export function elasticsearchExecutor(es: Client, prefix: string, maxGroups: num
       ...(result.degraded ? { degraded: result.degraded } : {}),
       esMs: result.timing.esMs,
       workerMs: result.timing.workerMs,
+      cells: result.cells,
     };
   };
 }

@@ -106,6 +106,9 @@ export const RunRecordSchema = Type.Object({
   incidents_suppressed: Type.Integer(),
   es_ms: Type.Number(),
   worker_ms: Type.Number(),
+  cells_read: Type.Optional(
+    Type.Integer({ description: '(group, bucket) cells read from aggregations: the run’s cost.' }),
+  ),
   degraded_reason: Type.Optional(Type.String()),
   error: Type.Optional(Type.String()),
 });

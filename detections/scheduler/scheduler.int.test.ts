@@ -13,7 +13,7 @@ import { parseRules } from '../../parser/index.ts';
 import type { RuleIR } from '../../parser/ir.ts';
 import { integrationContext } from '../../test/harness/context.ts';
 import { elasticsearchExecutor } from '../runtime.ts';
-import { DetectionScheduler, type RuleExecutor } from './scheduler.ts';
+import { DetectionScheduler, type RuleExecutor, runRecordMappings } from './scheduler.ts';
 
 const ctx = integrationContext('scheduler');
 const names = indexNames(ctx.prefix);
@@ -203,5 +203,39 @@ describe('detection scheduler (real Redis and Elasticsearch, controlled clock)',
     now += 5 * MIN;
     await survivor.runRule('burst-401');
     expect((await incidents()).length).toBe(before + 2);
+  });
+
+  it('run records carry the cells a run read, also in a run index made before that field existed', async () => {
+    // The run-record index an earlier version made: a strict mapping without cells_read.
+    const prefix = `${ctx.prefix}-old`;
+    const runs = indexNames(prefix).ruleRuns;
+    const { cells_read: _, ...before } = runRecordMappings.properties;
+    await ctx.es.indices.create({
+      index: runs,
+      mappings: { dynamic: 'strict', properties: before as never },
+    });
+    const s = new DetectionScheduler({
+      es: ctx.es,
+      redis: await redisPromise,
+      redisUrl: ctx.redisUrl,
+      prefix,
+      queuePrefix: prefix,
+      rules: [rule()],
+      execute: elasticsearchExecutor(ctx.es, ctx.prefix, 100_000),
+      maxCatchUpMs: 30 * MIN,
+      clock: () => now,
+    });
+    await s.init();
+    schedulers.push(s);
+    const w = Math.ceil(now / (5 * MIN)) * 5 * MIN + 60 * MIN;
+    await index(burst('192.0.2.77', w));
+    now = w + 11 * MIN;
+    const records = await s.runRule('burst-401');
+    expect(records.map((r) => r.outcome)).toEqual(['ok']);
+    // the burst's one (ip, 5-minute bucket) cell
+    expect(records[0]!.cells_read).toBe(1);
+    await ctx.es.indices.refresh({ index: runs });
+    const stored = await ctx.es.search<{ cells_read?: number }>({ index: runs, query: { match_all: {} } });
+    expect(stored.hits.hits.map((h) => h._source!.cells_read)).toEqual([1]);
   });
 });

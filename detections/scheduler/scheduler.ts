@@ -36,6 +36,8 @@ export interface RuleRunResult {
   degraded?: { reason: string };
   esMs: number;
   workerMs: number;
+  /** (group, bucket) cells read from aggregations, when the executor counts them. */
+  cells?: number;
 }
 
 /** Runs one rule over one range (Elasticsearch in the distributed mode). */
@@ -59,6 +61,8 @@ export interface RunRecord {
   incidents_suppressed: number;
   es_ms: number;
   worker_ms: number;
+  /** (group, bucket) cells the run read from aggregations: what threshold and baseline runs cost. */
+  cells_read?: number;
   degraded_reason?: string;
   error?: string;
 }
@@ -81,6 +85,7 @@ export const runRecordMappings = {
     incidents_suppressed: { type: 'long' },
     es_ms: { type: 'long' },
     worker_ms: { type: 'long' },
+    cells_read: { type: 'long' },
     degraded_reason: { type: 'keyword' },
     error: { type: 'keyword', index: false, doc_values: false },
   },
@@ -170,6 +175,11 @@ export class DetectionScheduler {
     await ensureIndex(this.options.es, indexNames(this.options.prefix).ruleRuns, {
       settings: { number_of_shards: 1, number_of_replicas: 0 },
       mappings: runRecordMappings,
+    });
+    // An index made by an earlier version lacks the fields added since (its mapping is strict).
+    await this.options.es.indices.putMapping({
+      index: indexNames(this.options.prefix).ruleRuns,
+      properties: runRecordMappings.properties as never,
     });
   }
 
@@ -279,6 +289,7 @@ export class DetectionScheduler {
         incidents_suppressed: written.suppressed.length,
         es_ms: Math.round(result.esMs),
         worker_ms: Math.round(result.workerMs),
+        ...(result.cells !== undefined ? { cells_read: result.cells } : {}),
         ...(result.degraded ? { degraded_reason: result.degraded.reason } : {}),
       };
       if (this.options.onCreated) {
