@@ -1,9 +1,7 @@
 /**
  * bench:detect — the built-in rule pack on Elasticsearch and in process.
  *
- *   node bench/detect.ts [--events 1000000] [--days 8] [--local true] [--full true]
- *
- * --full false skips the run over the whole range (only the scheduled run is timed).
+ *   node bench/detect.ts [--events 1000000] [--days 8] [--local true]
  *
  * Generates seeded events (detections/engine/generate.ts), indexes them into a real
  * Elasticsearch (ELASTICSEARCH_URL, else one started like the test harness), then times one run
@@ -38,7 +36,6 @@ const { values } = parseArgs({
     events: { type: 'string', default: '1000000' },
     days: { type: 'string', default: '8' },
     local: { type: 'string', default: 'true' },
-    full: { type: 'string', default: 'true' },
   },
 });
 const target = Number(values.events);
@@ -179,7 +176,7 @@ async function measure(
 }> {
   const ceil = await ceilings();
   const rows: Row[] = [];
-  for (const rule of values.full === 'false' ? [] : enabled) {
+  for (const rule of enabled) {
     const r = await runRuleOnElasticsearch(es, names.eventsAlias, rule, range, { maxEvents: 5_000_000 });
     const row: Row = {
       id: rule.id,

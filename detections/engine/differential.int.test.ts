@@ -307,41 +307,6 @@ describe('differential on indices with 3 primary shards', async () => {
   });
 });
 
-describe('first_seen: history by lookups or one composite, new keys by searches or one composite', async () => {
-  const pack = await loadRuleFiles(['detections/rules']);
-  const rules = [...custom, ...pack.rules].filter((r) => r.kind === 'first_seen');
-  // a scheduled run's range (minutes, after hours of history) and the 12-hour one
-  const short: TimeRange = { start: START + 30 * H, end: START + 30 * H + 20 * M };
-  const variants = [
-    ['lookups, searches', {}],
-    ['lookups, one composite', { firstSeenSearches: 0 }],
-    ['history composite, searches', { firstSeenLookups: 0 }],
-  ] as const;
-  const fired = new Map<string, number>();
-  it.each(
-    rules.flatMap((r) =>
-      variants.flatMap(([name, limits]) =>
-        (
-          [
-            ['12 h', range],
-            ['20 min', short],
-          ] as const
-        ).map(([span, rg]) => [r.id, name, span, r, limits, rg] as const),
-      ),
-    ),
-  )('%s (%s, %s)', async (_id, _name, span, rule, limits, rg) => {
-    const local = evaluateRule(rule, events, rg);
-    const remote = await runRuleOnElasticsearch(ctx.es, index, rule, rg, { pageSize: 250, ...limits });
-    expect(remote.detections.map(comparable)).toEqual(local.detections.map(comparable));
-    fired.set(`${rule.id} ${span}`, local.detections.length);
-  });
-  it('new and known keys both occur in the short range', () => {
-    // (known keys that were wrongly taken for new would fire: the comparison above shows it)
-    const short = [...fired].filter(([k]) => k.endsWith('20 min'));
-    expect(short.some(([, n]) => n > 0)).toBe(true);
-  });
-});
-
 describe('evidence sampling: scanning the firing buckets and top hits per bucket give the same ids', async () => {
   const windowed = custom.filter((r) => r.kind === 'threshold' || r.kind === 'baseline');
   it.each(windowed.flatMap((r) => (['scan', 'top_hits'] as const).map((m) => [r.id, m, r] as const)))(

@@ -9,10 +9,8 @@
  * - threshold: one composite aggregation over (group-by…, date_histogram) with the bucket
  *   size = window (tumbling) or slide (sliding; the worker sums size/slide consecutive buckets).
  * - baseline: the same composite over [range.start − history, range.end) in window buckets.
- * - first_seen: a composite over the key tuples (and groups) of the range with their earliest
- *   in-range time, then the latest history event of each with one sorted search (a composite
- *   over the whole history when the range holds very many keys), then the earliest in-range
- *   event of the new keys.
+ * - first_seen: a composite over the key tuple (and one over the group) with the latest
+ *   history time and the earliest in-range event per key.
  * - sequence: sorted retrieval of the candidate events, matched in the worker.
  * Rules whose filter Elasticsearch cannot express exactly (some regular expressions) and
  * first_seen ranges longer than the history fall back to fetching the events and running the
@@ -69,11 +67,6 @@ export interface EsLimits {
   /** New first_seen keys fetched with one search each (default 500); above, one restricted composite. */
   firstSeenSearches?: number;
   /**
-   * first_seen keys (and groups) active in the range whose latest history event is looked up
-   * with one sorted search each (default 20,000); above, one composite over the whole history.
-   */
-  firstSeenLookups?: number;
-  /**
    * How threshold/baseline evidence is sampled: `scan` reads the firing buckets' events sorted,
    * `top_hits` asks for the earliest n per bucket; `auto` (default) scans when the buckets hold
    * few events each. Both give the same ids.
@@ -111,7 +104,6 @@ class Run {
       pageSize: limits.pageSize ?? 5000,
       pruneMinEvents: limits.pruneMinEvents ?? 20_000,
       firstSeenSearches: limits.firstSeenSearches ?? 500,
-      firstSeenLookups: limits.firstSeenLookups ?? 20_000,
       sampling: limits.sampling ?? 'auto',
       ...(limits.timeBudgetMs !== undefined ? { timeBudgetMs: limits.timeBudgetMs } : {}),
     };
@@ -1586,59 +1578,11 @@ async function compositeFs(
   return out;
 }
 
-/** Term queries selecting one key tuple (values as compositeFs reads them). */
-function byKey(fields: string[], key: (string | number | boolean)[]): Query[] {
-  return fields.map((f, i) => ({ term: { [f]: { value: key[i]! } } }));
-}
-
-/**
- * Every key tuple on `fields` with events in `range`: its earliest in-range time and its latest
- * time in [read.start, range.start), as one composite over all of `read` gives them. A
- * scheduled run covers minutes and its history weeks, so the keys of the range are read first
- * and each one's latest history event is then looked up with a sorted search: the cost follows
- * the keys active in the range rather than the history's events. Very many keys (a backfill)
- * are read with the one composite instead.
- */
-async function historyOf(
-  run: Run,
-  fields: string[],
-  query: Query,
-  range: TimeRange,
-  read: TimeRange,
-): Promise<Map<string, FsBucket>> {
-  const active = await compositeFs(run, fields, query, range, range.start, 'lite');
-  if (active.size > run.limits.firstSeenLookups)
-    return compositeFs(run, fields, query, read, range.start, 'lite');
-  const history = timeRange({ start: read.start, end: range.start });
-  const keys = [...active.values()];
-  const latest = await sortedHits(
-    run,
-    keys.map((k) => and(query, history, ...byKey(fields, k.key))),
-    false,
-    'desc',
-  );
-  keys.forEach((k, i) => {
-    const hit = latest[i];
-    if (hit) k.preMax = hitTs(hit);
-  });
-  return active;
-}
-
 /** The earliest event (by @timestamp, event.id) of each query, batched in multi-searches. */
-function earliestHits(
+async function earliestHits(
   run: Run,
   queries: Query[],
   withSource: boolean,
-): Promise<(estypes.SearchHit<unknown> | undefined)[]> {
-  return sortedHits(run, queries, withSource, 'asc');
-}
-
-/** The first event of each query by (@timestamp, event.id) in `order`, in multi-searches. */
-async function sortedHits(
-  run: Run,
-  queries: Query[],
-  withSource: boolean,
-  order: 'asc' | 'desc',
 ): Promise<(estypes.SearchHit<unknown> | undefined)[]> {
   const out: (estypes.SearchHit<unknown> | undefined)[] = [];
   for (let from = 0; from < queries.length; from += 200) {
@@ -1650,7 +1594,7 @@ async function sortedHits(
           {
             size: 1,
             query,
-            sort: [{ '@timestamp': order }, { 'event.id': order }],
+            sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
             _source: withSource,
             track_total_hits: false,
           },
@@ -1678,8 +1622,10 @@ async function firstSeenRule(
   // Pass 1 (aggregations, no hits): the latest history time and the earliest in-range time of
   // every key and group. Pass 2: the earliest in-range event (id, source) of the new keys
   // only, and the group's earliest event id where both earliest times are equal.
-  const keys = await historyOf(run, keyFields, query, range, read);
-  const groups = fs.ignoreNewGroups ? await historyOf(run, fs.groupBy, query, range, read) : undefined;
+  const keys = await compositeFs(run, keyFields, query, read, range.start, 'lite');
+  const groups = fs.ignoreNewGroups
+    ? await compositeFs(run, fs.groupBy, query, read, range.start, 'lite')
+    : undefined;
   const chosen: { k: FsBucket; tie?: FsBucket }[] = [];
   for (const k of keys.values()) {
     const x = k.cur;
@@ -1739,6 +1685,8 @@ async function firstSeenRule(
     return res;
   }
   const inRange = timeRange({ start: range.start, end: range.end });
+  const byKey = (fields: string[], key: (string | number | boolean)[]): Query[] =>
+    fields.map((f, i) => ({ term: { [f]: { value: key[i]! } } }));
   const firsts = await earliestHits(
     run,
     chosen.map((c) => and(query, inRange, ...byKey(keyFields, c.k.key))),
