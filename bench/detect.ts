@@ -269,7 +269,8 @@ try {
     console.log(`\nindexed ${(target - first).toLocaleString()} more events in ${fmt(ms2)}`);
     const b = await measure(target);
     const sum = (x: { rows: Row[] }) => x.rows.reduce((s, r) => s + r.esMs + r.workerMs, 0);
-    console.log(`\ngrowth per rule ${first.toLocaleString()} → ${target.toLocaleString()} (ES + worker):`);
+    if (b.rows.length > 0)
+      console.log(`\ngrowth per rule ${first.toLocaleString()} → ${target.toLocaleString()} (ES + worker):`);
     for (const [i, r] of b.rows.entries()) {
       const before = a.rows[i]!;
       const x = (r.esMs + r.workerMs) / Math.max(1, before.esMs + before.workerMs);
@@ -278,7 +279,7 @@ try {
       );
     }
     console.log(
-      `\ngrowth ${first.toLocaleString()} → ${target.toLocaleString()}: pack ×${(sum(b) / sum(a)).toFixed(1)}, one scheduled run ×${((b.sched.esMs + b.sched.workerMs) / (a.sched.esMs + a.sched.workerMs)).toFixed(1)}, count ceiling ×${(b.ceil.countMs / a.ceil.countMs).toFixed(1)}, composite ceiling ×${(b.ceil.compositeMs / a.ceil.compositeMs).toFixed(1)}`,
+      `\ngrowth ${first.toLocaleString()} → ${target.toLocaleString()}: ${b.rows.length > 0 ? `pack ×${(sum(b) / sum(a)).toFixed(1)}, ` : ''}one scheduled run ×${((b.sched.esMs + b.sched.workerMs) / (a.sched.esMs + a.sched.workerMs)).toFixed(1)}, count ceiling ×${(b.ceil.countMs / a.ceil.countMs).toFixed(1)}, composite ceiling ×${(b.ceil.compositeMs / a.ceil.compositeMs).toFixed(1)}`,
     );
   }
 } finally {
