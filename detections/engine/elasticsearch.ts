@@ -392,6 +392,8 @@ interface Restriction {
 
 /** Values per terms query (index.max_terms_count is 65,536). */
 const TERMS_CHUNK = 10_000;
+/** first_seen: at most this many values of the key's first field in the range restrict the history read (one terms query). */
+const ACTIVE_VALUES = TERMS_CHUNK;
 /** Buckets per candidate request (below search.max_buckets). */
 const CANDIDATES_PAGE = 10_000;
 const DAY_MS = 86_400_000;
@@ -1609,6 +1611,31 @@ async function earliestHits(
   return out;
 }
 
+/**
+ * The values `field` takes in `range` (matching `query`), when at most ACTIVE_VALUES; else
+ * undefined. One terms aggregation: no paging, and a doc count error means more values.
+ */
+async function activeValues(
+  run: Run,
+  field: string,
+  query: Query,
+  range: TimeRange,
+): Promise<estypes.FieldValue[] | undefined> {
+  const res = await run.es(() =>
+    run.client.search({
+      index: run.index,
+      size: 0,
+      query: and(query, timeRange(range)),
+      aggs: { v: { terms: { field, size: ACTIVE_VALUES + 1 } } },
+    }),
+  );
+  const agg = res.aggregations?.v as estypes.AggregationsStringTermsAggregate | undefined;
+  const buckets = (agg?.buckets ?? []) as { key: estypes.FieldValue; key_as_string?: string }[];
+  if (buckets.length > ACTIVE_VALUES || (agg?.sum_other_doc_count ?? 0) > 0) return undefined;
+  // booleans and dates as their strings, which a terms query reads back
+  return buckets.map((b) => b.key_as_string ?? b.key);
+}
+
 /** Exact when range.end − range.start ≤ history (checked by the caller). */
 async function firstSeenRule(
   run: Run,
@@ -1622,10 +1649,22 @@ async function firstSeenRule(
   // Pass 1 (aggregations, no hits): the latest history time and the earliest in-range time of
   // every key and group. Pass 2: the earliest in-range event (id, source) of the new keys
   // only, and the group's earliest event id where both earliest times are equal.
-  const keys = await compositeFs(run, keyFields, query, read, range.start, 'lite');
-  const groups = fs.ignoreNewGroups
-    ? await compositeFs(run, fs.groupBy, query, read, range.start, 'lite')
-    : undefined;
+  // Only keys with events in the range can be new: when their first field takes few values
+  // there (a scheduled run covers minutes), the history is read for those values only.
+  const active = await activeValues(run, keyFields[0]!, query, range);
+  // (A key of another value that this restriction also reads, from a document with several
+  // values, has no event in the range: it cannot be new either way.)
+  const pass1 = (fields: string[]) =>
+    compositeFs(
+      run,
+      fields,
+      active ? and(query, { terms: { [fields[0]!]: active } }) : query,
+      read,
+      range.start,
+      'lite',
+    );
+  const keys = await pass1(keyFields);
+  const groups = fs.ignoreNewGroups ? await pass1(fs.groupBy) : undefined;
   const chosen: { k: FsBucket; tie?: FsBucket }[] = [];
   for (const k of keys.values()) {
     const x = k.cur;
