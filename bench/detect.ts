@@ -243,14 +243,21 @@ async function measure(
     console.log(
       `pack: ES ${fmt(esTotal)} (took ${fmt(tookTotal)}), worker ${fmt(worker)}, total ${fmt(esTotal + worker)}${events ? `; in-process evaluator ${fmt(local)}` : ''}`,
     );
-  const sched = await scheduledRun();
-  console.log(
-    `one scheduled run at the end of the data (each rule over [end − interval − look-back, end)): ES ${fmt(sched.esMs)} (took ${fmt(sched.tookMs)}), worker ${fmt(sched.workerMs)}, total ${fmt(sched.esMs + sched.workerMs)}; slowest: ${sched.rows
-      .sort((a, b) => b.ms - a.ms)
-      .slice(0, 3)
-      .map((r) => `${r.id} ${fmt(r.ms)}`)
-      .join(', ')}`,
-  );
+  // Twice: the first run after indexing meets cold caches and unmerged segments; a deployment's
+  // runs follow each other every few minutes, like the second.
+  let sched = await scheduledRun();
+  for (const pass of ['first', 'second']) {
+    if (pass === 'second') sched = await scheduledRun();
+    console.log(
+      `one scheduled run at the end of the data (each rule over [end − interval − look-back, end)), ${pass}: ES ${fmt(sched.esMs)} (took ${fmt(sched.tookMs)}), worker ${fmt(sched.workerMs)}, total ${fmt(sched.esMs + sched.workerMs)}; slowest: ${[
+        ...sched.rows,
+      ]
+        .sort((x, y) => y.ms - x.ms)
+        .slice(0, 3)
+        .map((r) => `${r.id} ${fmt(r.ms)}`)
+        .join(', ')}`,
+    );
+  }
   return { rows, ceil, sched };
 }
 
