@@ -245,9 +245,9 @@ async function measure(
     );
   // Twice: the first run after indexing meets cold caches and unmerged segments; a deployment's
   // runs follow each other every few minutes, like the second.
-  let sched = await scheduledRun();
+  let sched: Awaited<ReturnType<typeof scheduledRun>> | undefined;
   for (const pass of ['first', 'second']) {
-    if (pass === 'second') sched = await scheduledRun();
+    sched = await scheduledRun();
     console.log(
       `one scheduled run at the end of the data (each rule over [end − interval − look-back, end)), ${pass}: ES ${fmt(sched.esMs)} (took ${fmt(sched.tookMs)}), worker ${fmt(sched.workerMs)}, total ${fmt(sched.esMs + sched.workerMs)}; slowest: ${[
         ...sched.rows,
@@ -258,7 +258,7 @@ async function measure(
         .join(', ')}`,
     );
   }
-  return { rows, ceil, sched };
+  return { rows, ceil, sched: sched! };
 }
 
 try {

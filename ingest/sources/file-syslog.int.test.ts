@@ -9,6 +9,7 @@ import { loadConfig } from '../../core/config/load.ts';
 import { integrationContext } from '../../test/harness/context.ts';
 import { eventually } from '../../test/harness/eventually.ts';
 import { freePort, which } from '../../test/harness/processes.ts';
+import { selfSignedCertificate } from '../../test/harness/tls.ts';
 import { type IngestRuntime, startIngest } from '../runtime.ts';
 import { FileSource } from './file.ts';
 import { SyslogSource } from './syslog.ts';
@@ -133,25 +134,7 @@ describe('file and syslog sources (real files, real logger and rsyslog)', () => 
   });
 
   it('receives octet-counted syslog over TLS', async () => {
-    const openssl = which('openssl');
-    expect(openssl, 'openssl is required to make a test certificate').toBeDefined();
-    const work = mkdtempSync(join(tmpdir(), 'gw-tls-'));
-    const r = spawnSync(openssl!, [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      join(work, 'key.pem'),
-      '-out',
-      join(work, 'cert.pem'),
-    ]);
-    expect(r.status, r.stderr.toString()).toBe(0);
+    const { key, cert } = selfSignedCertificate(mkdtempSync(join(tmpdir(), 'gw-tls-')));
     const syslog = new SyslogSource({
       source: { name: 'syslog-tls', type: 'syslog', tokens: [], paths: [] },
       producer: runtime.producer,
@@ -161,7 +144,7 @@ describe('file and syslog sources (real files, real logger and rsyslog)', () => 
       tcp: false,
       tls: {
         port: 0,
-        options: { key: readFileSync(join(work, 'key.pem')), cert: readFileSync(join(work, 'cert.pem')) },
+        options: { key: readFileSync(key), cert: readFileSync(cert) },
       },
     });
     await syslog.start();

@@ -4,7 +4,7 @@
  * their way into Redis (Redis writes are paused), and started again. rsyslog resends what was
  * never acknowledged; deterministic event ids keep the resent copies from doubling.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { indexNames } from '../../core/store/elasticsearch.ts';
 import { integrationContext } from '../../test/harness/context.ts';
 import { eventually } from '../../test/harness/eventually.ts';
 import { freePort, which } from '../../test/harness/processes.ts';
+import { selfSignedCertificate } from '../../test/harness/tls.ts';
 import { type IngestRuntime, startIngest } from '../runtime.ts';
 import { RelpSource } from './relp.ts';
 
@@ -171,30 +172,9 @@ ruleset(name="ship") {
   });
 
   it('serves rsyslog omrelp over TLS (tls="on", certificate validated by the client)', async () => {
-    const openssl = which('openssl');
-    expect(openssl, 'openssl is required to make a test certificate').toBeDefined();
     const dir = mkdtempSync(join(tmpdir(), 'gw-relp-tls-'));
     chmodSync(dir, 0o755);
-    const key = join(dir, 'key.pem');
-    const cert = join(dir, 'cert.pem');
-    const made = spawnSync(openssl!, [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]);
-    expect(made.status, made.stderr.toString()).toBe(0);
+    const { key, cert } = selfSignedCertificate(dir);
     const relp = new RelpSource({
       source: { name: 'relp-tls', type: 'syslog', tokens: [], paths: [] },
       producer: runtime.producer,
