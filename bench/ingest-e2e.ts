@@ -27,11 +27,13 @@ const line = (i: number) =>
   `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} - - [23/Nov/2026:${String(Math.floor(i / 3600) % 24).padStart(2, '0')}:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')} +0000] "GET /api/v1/orders/${i}?page=${i % 7} HTTP/1.1" ${i % 13 === 0 ? 401 : 200} ${300 + (i % 4000)} "-" "Mozilla/5.0 (X11; Linux x86_64) bench/${i % 50}"`;
 
 const stops: (() => Promise<void>)[] = [];
-const esUrl =
-  process.env.ELASTICSEARCH_URL ??
-  (await startElasticsearch({ heapMb: 1024 }).then((n) => (stops.push(() => n.dispose()), n.url)));
-const redisUrl =
-  process.env.REDIS_URL ?? (await startRedisServer().then((r) => (stops.push(() => r.dispose()), r.url)));
+/** A server this bench started itself: its URL, and its stop registered for the end. */
+function started(server: { url: string; dispose(): Promise<void> }): string {
+  stops.push(() => server.dispose());
+  return server.url;
+}
+const esUrl = process.env.ELASTICSEARCH_URL ?? started(await startElasticsearch({ heapMb: 1024 }));
+const redisUrl = process.env.REDIS_URL ?? started(await startRedisServer());
 // Interrupted (Ctrl-C): stop the servers this bench started instead of leaving them running.
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => {

@@ -39,7 +39,10 @@ function mergeFields(existing: Incident, found: Incident, sameDetection: boolean
   return {
     detection_ids: detectionIds,
     occurrences: detectionIds.length,
+    // ISO-8601 UTC strings compare in time order (Math.min/max would turn them into NaN)
+    // biome-ignore lint/complexity/useMathMinMax: string comparison, not numbers
     last_seen: found.last_seen > existing.last_seen ? found.last_seen : existing.last_seen,
+    // biome-ignore lint/complexity/useMathMinMax: string comparison, not numbers
     first_seen: found.first_seen < existing.first_seen ? found.first_seen : existing.first_seen,
     // The same detection recomputed (e.g. late events arrived) replaces its own figures;
     // a different detection merged by suppression adds its events.

@@ -35,7 +35,8 @@ test('schemathesis finds no 5xx and no response breaking its own schema', async 
   if (code !== 0) {
     // The failures section carries the reproducing requests; the summary follows it.
     const at = output.indexOf('FAILURES');
-    console.error(output.slice(at >= 0 ? at : 0, (at >= 0 ? at : 0) + 40_000));
+    const from = Math.max(at, 0);
+    console.error(output.slice(from, from + 40_000));
   }
   expect(code, 'schemathesis run failed (output above)').toBe(0);
   expect(output).toMatch(/passed/);
