@@ -77,6 +77,30 @@ describe('configuration', () => {
     expect(loadConfig({ env: {} }).ingest.relpTls).toBe(false);
   });
 
+  it('takes JSON for structured keys from the environment (how containers configure sources)', () => {
+    const config = loadConfig({
+      env: {
+        GATEWATCH_INGEST__SOURCES:
+          '[{"name":"gateway","type":"http","tokens":["a-token-of-16-chars+"]},{"name":"syslog","type":"syslog"}]',
+        GATEWATCH_INGEST__TRUSTED_PROXIES: '10.0.0.0/8, 192.168.0.0/16',
+      },
+    });
+    expect(config.ingest.sources.map((s) => [s.name, s.type, s.tokens])).toEqual([
+      ['gateway', 'http', ['a-token-of-16-chars+']],
+      ['syslog', 'syslog', []],
+    ]);
+    // plain lists stay comma-separated
+    expect(config.ingest.trustedProxies).toEqual(['10.0.0.0/8', '192.168.0.0/16']);
+    expect(() => loadConfig({ env: { GATEWATCH_INGEST__SOURCES: 'gateway,http' } })).toThrow(
+      /^config: ingest\.sources: environment variable GATEWATCH_INGEST__SOURCES must hold JSON \(a list of objects\): /,
+    );
+    expect(() =>
+      loadConfig({ env: { GATEWATCH_INGEST__SOURCES: '[{"name":"gateway","type":"ftp"}]' } }),
+    ).toThrow(
+      'config: ingest.sources.0.type: expected one of "file", "http", "syslog" (file: tail paths; http: push endpoints; syslog: UDP/TCP listener), got "ftp" (from environment variable GATEWATCH_INGEST__SOURCES)',
+    );
+  });
+
   it('rejects an unreadable or malformed file clearly', () => {
     expect(() => loadConfig({ env: {}, file: '/nonexistent/gw.yaml' })).toThrow(
       /cannot read configuration file/,

@@ -8,6 +8,9 @@
  *   ELASTICSEARCH_URL, REDIS_URL       the two servers (the names every tool uses)
  *   GATEWATCH_<SECTION>__<KEY>=value   any key, e.g. GATEWATCH_API__PORT=9000,
  *                                      GATEWATCH_INGEST__TRUSTED_PROXIES=10.0.0.0/8,192.168.0.0/16
+ *                                      Keys holding objects or lists of objects take JSON, e.g.
+ *                                      GATEWATCH_INGEST__SOURCES='[{"name":"edge","type":"http"}]'
+ *                                      (containers are configured this way, without a file).
  */
 import { readFileSync } from 'node:fs';
 import Value from 'typebox/value';
@@ -30,11 +33,23 @@ function camel(snake: string): string {
 function schemaAt(path: string[]): Record<string, unknown> | undefined {
   let node: Record<string, unknown> | undefined = ConfigSchema as unknown as Record<string, unknown>;
   for (const key of path) {
+    if (node?.type === 'array' && /^[0-9]+$/.test(key)) {
+      // an element of a list (an error's path into ingest.sources, for one)
+      node = node.items as Record<string, unknown> | undefined;
+      continue;
+    }
     const props = node?.properties as Record<string, Record<string, unknown>> | undefined;
     node = props?.[key];
     if (!node) return undefined;
   }
   return node;
+}
+
+/** A key whose value is structured (an object, or a list of objects): set from JSON. */
+function takesJson(schema: Record<string, unknown> | undefined): boolean {
+  if (schema?.type === 'object') return true;
+  const items = schema?.items as Record<string, unknown> | undefined;
+  return schema?.type === 'array' && items?.type === 'object';
 }
 
 function coerce(raw: string, schema: Record<string, unknown> | undefined): unknown {
@@ -101,7 +116,16 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewatchConfig {
   }
 
   const fromEnv = (path: string[], value: string, name: string) => {
-    setPath(raw, path, coerce(value, schemaAt(path)));
+    const schema = schemaAt(path);
+    if (takesJson(schema)) {
+      try {
+        setPath(raw, path, JSON.parse(value));
+      } catch (err) {
+        throw new ConfigError(
+          `config: ${path.join('.')}: environment variable ${name} must hold JSON (${schema?.type === 'array' ? 'a list of objects' : 'an object'}): ${(err as Error).message}`,
+        );
+      }
+    } else setPath(raw, path, coerce(value, schema));
     origins.set(`/${path.join('/')}`, `environment variable ${name}`);
   };
   if (env.ELASTICSEARCH_URL) fromEnv(['elasticsearch', 'url'], env.ELASTICSEARCH_URL, 'ELASTICSEARCH_URL');
@@ -135,7 +159,7 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewatchConfig {
     const schema = schemaAt(first.instancePath.split('/').filter(Boolean));
     const expected = describeExpected(schema, first.message);
     const got = JSON.stringify(valueAt(withDefaults, first.instancePath));
-    const origin = origins.get(first.instancePath) ?? (file ? `file ${file}` : 'defaults');
+    const origin = originOf(origins, first.instancePath) ?? (file ? `file ${file}` : 'defaults');
     throw new ConfigError(`config: ${key}: expected ${expected}, got ${got} (from ${origin})`);
   }
   const config = withDefaults as unknown as GatewatchConfig;
@@ -155,6 +179,15 @@ function checkTls(config: GatewatchConfig): void {
     if (ingest[key] === undefined)
       throw new ConfigError(`config: ingest.${key}: required by ${users.join(' and ')} (a PEM file path)`);
   }
+}
+
+/** Where a value came from: its own key's origin, or the nearest enclosing key's (JSON from env). */
+function originOf(origins: Map<string, string>, pointer: string): string | undefined {
+  for (let p = pointer; p !== ''; p = p.slice(0, p.lastIndexOf('/'))) {
+    const origin = origins.get(p);
+    if (origin) return origin;
+  }
+  return undefined;
 }
 
 function valueAt(obj: Json, pointer: string): unknown {
