@@ -51,7 +51,6 @@ export function register(program: Command): void {
         return set.rules.filter((r) => r.enabled).length;
       };
       console.log(`detection worker ready: ${await reload()} rules scheduled`);
-      await runtime.scheduler.runAllSoon();
       // API inventory findings (shadow, zombie, orphan …) become incidents every 10 minutes.
       const prefix = config.elasticsearch.indexPrefix;
       const raise = async () => {

@@ -12,7 +12,6 @@ import { installCoreTemplates } from '../../core/store/templates.ts';
 import { parseRules } from '../../parser/index.ts';
 import type { RuleIR } from '../../parser/ir.ts';
 import { integrationContext } from '../../test/harness/context.ts';
-import { eventually } from '../../test/harness/eventually.ts';
 import { elasticsearchExecutor } from '../runtime.ts';
 import { DetectionScheduler, type RuleExecutor, runRecordMappings } from './scheduler.ts';
 
@@ -238,41 +237,5 @@ describe('detection scheduler (real Redis and Elasticsearch, controlled clock)',
     await ctx.es.indices.refresh({ index: runs });
     const stored = await ctx.es.search<{ cells_read?: number }>({ index: runs, query: { match_all: {} } });
     expect(stored.hits.hits.map((h) => h._source!.cells_read)).toEqual([1]);
-  });
-
-  it('workers that start queue one immediate run per rule, not one each, and it finds what is pending', async () => {
-    // No job schedulers here: without the start-up run nothing would run this rule at all.
-    const queuePrefix = `${ctx.prefix}-start`;
-    const a = await makeScheduler(queuePrefix);
-    const b = await makeScheduler(queuePrefix);
-    const before = (await incidents()).length;
-    const w = Math.ceil(now / (5 * MIN)) * 5 * MIN + 120 * MIN;
-    await index(burst('192.0.2.88', w));
-    now = w + 11 * MIN;
-    // two workers start together
-    await Promise.all([a.runAllSoon(), b.runAllSoon()]);
-    expect(await a.queue.getJobCounts('waiting', 'delayed', 'active')).toEqual({
-      waiting: 1,
-      delayed: 0,
-      active: 0,
-    });
-    a.startWorker();
-    // the run moves the checkpoint to now − lateness (after writing its incidents)
-    const first = await eventually(
-      () => a.getCheckpoint('burst-401'),
-      (c) => c === now - MIN,
-    );
-    expect(first).toBe(now - MIN);
-    expect((await incidents()).length).toBe(before + 1);
-    // a later start queues the run again (completed start-up jobs are removed): it moves the
-    // checkpoint on and finds nothing new
-    now += 5 * MIN;
-    await b.runAllSoon();
-    const checkpoint = await eventually(
-      () => a.getCheckpoint('burst-401'),
-      (c) => c === now - MIN,
-    );
-    expect(checkpoint).toBe(now - MIN);
-    expect((await incidents()).length).toBe(before + 1);
   });
 });

@@ -199,24 +199,6 @@ export class DetectionScheduler {
     for (const s of existing) if (s.key && !wanted.has(s.key)) await this.queue.removeJobScheduler(s.key);
   }
 
-  /**
-   * Queue one run of every enabled rule now, for the workers to take: a worker that starts
-   * (or restarts after downtime) catches up at once instead of at each rule's next tick, which
-   * the job schedulers place up to one interval later. The job id is per rule, so workers
-   * starting together queue one run each; the rule's lease and checkpoint make a run that
-   * meets a scheduled one a no-op.
-   */
-  async runAllSoon(): Promise<void> {
-    for (const rule of this.rules.values()) {
-      if (!rule.enabled) continue;
-      await this.queue.add(
-        'run',
-        { ruleId: rule.id },
-        { jobId: `start-${rule.id}`, removeOnComplete: true, removeOnFail: true },
-      );
-    }
-  }
-
   setRules(rules: RuleIR[]): void {
     this.rules = new Map(rules.map((r) => [r.id, r]));
   }
