@@ -12,9 +12,12 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loginReq } from '../../samples/generator/model.ts';
 import { Rng } from '../../samples/generator/prng.ts';
@@ -38,18 +41,30 @@ const stack = readComposeStack(ROOT, {
   GATEWATCH_FINGERPRINT_SECRET: `fp-${letters()}`,
 });
 
-interface Running {
+/** A service's process setup: its environment and its commands, on mapped ports. */
+interface Prepared {
   service: ComposeService;
   /** container port → local port */
   ports: Map<number, number>;
   env: NodeJS.ProcessEnv;
+  /** Exec-form arguments as this service would run them here ("node" is this Node.js). */
+  command(args: string[]): { bin: string; args: string[] };
+}
+
+interface Running extends Prepared {
   child: ChildProcess;
   tail: () => string;
   output: () => string;
 }
 
-/** The service's process environment: image ENV, then the service's, then test isolation. */
-async function prepare(service: ComposeService) {
+/**
+ * The service's environment (image ENV, then the service's, then test isolation), with every
+ * container port number mapped to a free local port and the infrastructure services' addresses
+ * to the harness's servers.
+ */
+async function prepare(name: string): Promise<Prepared> {
+  const service = stack.services.find((s) => s.name === name);
+  if (!service) throw new Error(`docker-compose.yml has no service ${name}`);
   const ports = new Map<number, number>();
   for (const p of service.containerPorts) ports.set(p, await freePort());
   const remap = (text: string) => {
@@ -74,17 +89,20 @@ async function prepare(service: ComposeService) {
     const [bin, ...rest] = args.map(remap);
     return { bin: bin === 'node' ? process.execPath : bin!, args: rest };
   };
-  return { ports, env, command };
+  return { service, ports, env, command };
 }
 
 const running: Running[] = [];
 
 async function start(name: string): Promise<Running> {
-  const service = stack.services.find((s) => s.name === name);
-  if (!service) throw new Error(`docker-compose.yml has no service ${name}`);
-  const { ports, env, command } = await prepare(service);
-  const { bin, args } = command([...stack.entrypoint, ...service.command]);
-  const child = spawn(bin, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const prepared = await prepare(name);
+  const { bin, args } = prepared.command([...stack.entrypoint, ...prepared.service.command]);
+  const child = spawn(bin, args, {
+    cwd: ROOT,
+    env: prepared.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let all = '';
   child.stdout!.on('data', (c: Buffer) => {
     all += c.toString('utf8');
@@ -92,20 +110,18 @@ async function start(name: string): Promise<Running> {
   child.stderr!.on('data', (c: Buffer) => {
     all += c.toString('utf8');
   });
-  const r: Running = { service, ports, env, child, tail: captureTail(child), output: () => all };
+  const r: Running = { ...prepared, child, tail: captureTail(child), output: () => all };
   running.push(r);
   return r;
 }
 
 /** Until the compose healthcheck passes (or, without one, the process prints `ready`). */
 async function healthy(r: Running): Promise<void> {
-  const { command } = await prepare(r.service);
+  const check = r.service.healthcheck && r.command(r.service.healthcheck);
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     if (r.child.exitCode !== null) throw new Error(`${r.service.name} exited:\n${r.tail()}`);
-    if (r.service.healthcheck) {
-      // the same check, on this service's mapped ports
-      const check = command(r.service.healthcheck.map((a) => remapFor(r, a)));
+    if (check) {
       if (spawnSync(check.bin, check.args, { env: r.env, timeout: 10_000 }).status === 0) return;
     } else if (/ready/.test(r.output())) return;
     await sleep(500);
@@ -113,20 +129,12 @@ async function healthy(r: Running): Promise<void> {
   throw new Error(`${r.service.name} not healthy in 120 s:\n${r.tail()}`);
 }
 
-function remapFor(r: Running, text: string): string {
-  let out = text;
-  for (const [inside, local] of r.ports)
-    out = out.replace(new RegExp(`(?<![0-9])${inside}(?![0-9])`, 'g'), String(local));
-  return out;
-}
-
 /** `docker compose run --rm <service> <args…>`: the image's command with the service's environment. */
 async function runOnce(
   name: string,
   extra: string[],
 ): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const service = stack.services.find((s) => s.name === name)!;
-  const { env, command } = await prepare(service);
+  const { env, command } = await prepare(name);
   const { bin, args } = command([...stack.entrypoint, ...extra]);
   const r = spawnSync(bin, args, { cwd: ROOT, env, encoding: 'utf8', timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -245,5 +253,32 @@ describe('the docker-compose stack, as processes', () => {
       (out) => out.includes('credential-stuffing-single-source ['),
     );
     expect(await read()).toHaveLength(1);
+  });
+  it("takes syslog (TCP and UDP) on the published syslog port, as the compose file's syslog source", async () => {
+    const ingest = running.find((r) => r.service.name === 'ingest')!;
+    const port = ingest.ports.get(5514)!;
+    const ip = '198.51.100.99';
+    const stamp = DateTime.utc().toFormat("dd/LLL/yyyy:HH:mm:ss '+0000'");
+    const nginx = (n: number) =>
+      `<134>1 ${new Date().toISOString()} edge-proxy nginx - - - ${ip} - - [${stamp}] "GET /api/v1/orders/${n} HTTP/1.1" 200 ${300 + n} "-" "okhttp/4.12"`;
+    await new Promise<void>((done, fail) => {
+      const socket = connect(port, '127.0.0.1', () => socket.end(`${nginx(1)}\n${nginx(2)}\n`));
+      socket.on('close', () => done());
+      socket.on('error', fail);
+    });
+    const udp = createSocket('udp4');
+    await new Promise<void>((done, fail) =>
+      udp.send(nginx(3), port, '127.0.0.1', (err) => (err ? fail(err) : done())),
+    );
+    udp.close();
+    const query = {
+      bool: { filter: [{ term: { 'source.ip': ip } }, { term: { 'gatewatch.source.name': 'syslog' } }] },
+    };
+    const n = await eventually(
+      () => ctx.countEvents(query),
+      (count) => count >= 3,
+      { timeoutMs: 60_000 },
+    );
+    expect(n).toBe(3);
   });
 });
