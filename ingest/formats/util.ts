@@ -1,5 +1,9 @@
 /**
  * Small, allocation-light helpers shared by the format parsers. Nothing here throws on bad input.
+ *
+ * The formats set optional fields with the plain two-line idiom (`const v = …; if (v !==
+ * undefined) obj.k = v;`) on purpose: a shared `put(obj, 'k', v)` setter turns every site's
+ * named store into one megamorphic keyed store, and measured 11 % slower in bench:ingest:cpu.
  */
 import type { EventDraft } from './types.ts';
 
