@@ -1513,10 +1513,9 @@ async function compositeFs(
   read: TimeRange,
   split: number,
   /** 'lite': the earliest in-range time only (cur.id and cur.source left empty). */
-  mode: 'source' | 'id' | 'lite',
+  mode: 'source' | 'lite',
   keep?: Set<string>,
 ): Promise<Map<string, FsBucket>> {
-  const withSource = mode === 'source';
   const kinds = fields.map(fieldKind);
   const sources = fields.map((field, i) => ({ [`k${i}`]: { terms: { field } } }));
   const out = new Map<string, FsBucket>();
@@ -1538,7 +1537,7 @@ async function compositeFs(
                 top_hits: {
                   size: 1,
                   sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
-                  _source: withSource,
+                  _source: true,
                 },
               },
             },
@@ -1636,6 +1635,30 @@ async function activeValues(
   return buckets.map((b) => b.key_as_string ?? b.key);
 }
 
+/**
+ * The groups (`by`) as `ignore new groups` reads them, from their keys: a group is known through
+ * its earlier keys, i.e. its events that carry the values (SEMANTICS.md, as the evaluator
+ * records groups). Latest history time = the keys' largest, earliest in-range event = the
+ * keys' first by (time, id). No second composite over the history.
+ */
+function groupsOfKeys(keys: Map<string, FsBucket>, groupFields: number): Map<string, FsBucket> {
+  const groups = new Map<string, FsBucket>();
+  for (const k of keys.values()) {
+    const key = k.key.slice(0, groupFields);
+    const id = groupKeyOf(key);
+    let g = groups.get(id);
+    if (!g) {
+      g = { key };
+      groups.set(id, g);
+    }
+    if (k.preMax !== undefined && (g.preMax === undefined || k.preMax > g.preMax)) g.preMax = k.preMax;
+    const c = k.cur;
+    if (c && (!g.cur || c.ts < g.cur.ts || (c.ts === g.cur.ts && c.id < g.cur.id)))
+      g.cur = { ts: c.ts, id: c.id, source: undefined };
+  }
+  return groups;
+}
+
 /** Exact when range.end − range.start ≤ history (checked by the caller). */
 async function firstSeenRule(
   run: Run,
@@ -1664,7 +1687,7 @@ async function firstSeenRule(
       'lite',
     );
   const keys = await pass1(keyFields);
-  const groups = fs.ignoreNewGroups ? await pass1(fs.groupBy) : undefined;
+  const groups = fs.ignoreNewGroups ? groupsOfKeys(keys, fs.groupBy.length) : undefined;
   const chosen: { k: FsBucket; tie?: FsBucket }[] = [];
   for (const k of keys.values()) {
     const x = k.cur;
@@ -1689,25 +1712,21 @@ async function firstSeenRule(
     const firstValues = new Map<string, estypes.FieldValue>();
     for (const c of chosen) firstValues.set(String(c.k.key[0]), c.k.key[0]!);
     const all = [...firstValues.values()];
-    const restricted = async (fields: string[], mode: 'source' | 'id') => {
-      const got = new Map<string, FsBucket>();
-      for (let i = 0; i < all.length; i += TERMS_CHUNK) {
-        const chunk = all.slice(i, i + TERMS_CHUNK);
-        const part = await compositeFs(
-          run,
-          fields,
-          and(query, { terms: { [fields[0]!]: chunk } }),
-          read,
-          range.start,
-          mode,
-          new Set(chunk.map(String)),
-        );
-        for (const [k, v] of part) got.set(k, v);
-      }
-      return got;
-    };
-    const full = await restricted(keyFields, 'source');
-    const fullGroups = fs.ignoreNewGroups ? await restricted(fs.groupBy, 'id') : undefined;
+    const full = new Map<string, FsBucket>();
+    for (let i = 0; i < all.length; i += TERMS_CHUNK) {
+      const chunk = all.slice(i, i + TERMS_CHUNK);
+      const part = await compositeFs(
+        run,
+        keyFields,
+        and(query, { terms: { [keyFields[0]!]: chunk } }),
+        read,
+        range.start,
+        'source',
+        new Set(chunk.map(String)),
+      );
+      for (const [k, v] of part) full.set(k, v);
+    }
+    const fullGroups = fs.ignoreNewGroups ? groupsOfKeys(full, fs.groupBy.length) : undefined;
     const res: Detection[] = [];
     for (const k of full.values()) {
       const x = k.cur;
@@ -1732,9 +1751,11 @@ async function firstSeenRule(
     true,
   );
   const ties = chosen.filter((c) => c.tie);
+  // the group's first event among those that carry the values (its keys' events)
+  const withValues: Query[] = fs.fields.map((field) => ({ exists: { field } }));
   const tieFirsts = await earliestHits(
     run,
-    ties.map((c) => and(query, inRange, ...byKey(fs.groupBy, c.tie!.key))),
+    ties.map((c) => and(query, inRange, ...withValues, ...byKey(fs.groupBy, c.tie!.key))),
     false,
   );
   const groupFirst = new Map<FsBucket, estypes.SearchHit<unknown> | undefined>();

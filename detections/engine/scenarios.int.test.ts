@@ -113,6 +113,28 @@ describe('scenarios on both backends', () => {
     expect(await both(rule, [asn(T0 - 30 * M, 1), asn(T0 + M, 1)])).toHaveLength(0);
     expect(await both(rule, [asn(T0 - H - 1, 1), asn(T0 + M, 2)])).toHaveLength(0); // group older than history
   });
+  it('first_seen: with `ignore new groups`, a group is known through its earlier values only', async () => {
+    const spec = {
+      fields: ['source.as.number'],
+      groupBy: ['user.name'],
+      historyMs: H,
+      ignoreNewGroups: true,
+    };
+    const rule = firstSeenRule('sc-fs-groups', spec);
+    const first = ev(T0 + M, { 'user.name': 'bob', 'source.as.number': 7 });
+    // bob's earlier event has no ASN: no earlier (bob, ASN) key, so bob is a new group
+    expect(await both(rule, [ev(T0 - 30 * M, { 'user.name': 'bob' }), first])).toHaveLength(0);
+    // an earlier key of bob's makes the group known, and AS7 is new for it
+    expect(
+      await both(rule, [ev(T0 - 30 * M, { 'user.name': 'bob', 'source.as.number': 3 }), first]),
+    ).toHaveLength(1);
+    // the same instant: bob's first key event (by id) is AS3's, so AS7 meets a known group
+    const tie = [
+      ev(T0 + M, { 'user.name': 'bob', 'source.as.number': 3 }),
+      ev(T0 + M, { 'user.name': 'bob', 'source.as.number': 7 }),
+    ];
+    expect(await both(rule, [ev(T0 - 30 * M, { 'user.name': 'bob' }), ...tie])).toHaveLength(1);
+  });
   it('baseline', async () => {
     const rule = baselineRule('sc-base', {
       groupBy: ['url.path'],
