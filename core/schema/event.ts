@@ -139,8 +139,16 @@ export const EventSchema = Type.Object({
       }),
       api_key: group({
         id: keyword('API key id as the gateway names it (not secret).'),
-        fingerprint: keyword('HMAC-SHA256 fingerprint of the raw API key or token.'),
+        fingerprint: keyword(
+          'Key identity: HMAC-SHA256 fingerprint of what identifies the key (the gateway credential id, else the raw key or token).',
+        ),
         location: keyword('Where the key was sent: header, query, cookie, body.'),
+        source: keyword(
+          'Where the key identity came from: gateway (a credential the gateway authenticated), jwt, basic, header, query, cookie.',
+        ),
+        name: keyword(
+          'Name the gateway knows the key by (consumer, credential id), shown beside the fingerprint.',
+        ),
       }),
       consumer: keyword('Gateway consumer / application name.'),
       jwt: group({
@@ -151,7 +159,29 @@ export const EventSchema = Type.Object({
       auth: group({
         present: boolean('Whether the request carried credentials.'),
         scheme: keyword('bearer, basic, api-key, cookie, none.'),
+        attempt: boolean(
+          'An authentication attempt: the request carried credentials or addressed an authentication endpoint (login, token, OAuth, password reset, GraphQL login mutation).',
+        ),
+        endpoint: boolean('The route is an authentication endpoint.'),
+        outcome: keyword(
+          'Authentication outcome of an attempt from its status: success, failure or unknown.',
+        ),
       }),
+      upstream: group({
+        status_code: long(
+          'Status the upstream (backend) answered; absent when the gateway answered itself, e.g. a WAF block.',
+        ),
+      }),
+      network: group({
+        id: keyword(
+          'Client network: "AS<number>" when the ASN is known, else the /24 (IPv4) or /48 (IPv6) prefix of source.ip.',
+        ),
+        kind: keyword('asn or prefix.'),
+      }),
+      resource: keyword(
+        'The object or page a request read: the path plus its pagination parameters (page, offset, cursor, start, …) in a canonical order.',
+        { ignoreAbove: 4096 },
+      ),
       waf: group({
         action: keyword('allow | block | count | challenge | captcha | log.'),
         rule_ids: keywordList('All WAF rules that matched.'),
