@@ -10,7 +10,7 @@ import type { SourceConfig } from '../core/config/schema.ts';
 import { indexNames } from '../core/store/elasticsearch.ts';
 import type { IngestProducer } from './pipeline/producer.ts';
 import { sourceStatsKey } from './runtime.ts';
-import { type DeadLetterDoc, markReplayed } from './sinks/dead-letters.ts';
+import { type DeadLetterDoc, listDeadLetters, markReplayed } from './sinks/dead-letters.ts';
 
 export class IngestAdmin implements IngestAdminPort {
   private readonly options: {
@@ -68,27 +68,23 @@ export class IngestAdmin implements IngestAdminPort {
         });
       }
     }
-    const response = await this.options.es.search<DeadLetterDoc & { replayed_at?: string }>({
-      index: indexNames(this.options.prefix).deadLetters,
+    const letters = await listDeadLetters(this.options.es, this.options.prefix, {
       size: query.size,
-      query: { bool: { filter: query.source ? [{ term: { source: query.source } }] : [] } },
-      sort: [{ '@timestamp': 'desc' }, { _id: 'asc' } as never],
-      ...(after ? { search_after: after as never } : {}),
-      ignore_unavailable: true,
+      ...(query.source ? { source: query.source } : {}),
+      ...(after ? { after } : {}),
     });
-    const hits = response.hits.hits;
-    const last = hits[hits.length - 1];
+    const last = letters[letters.length - 1];
     return {
-      items: hits.map((h) => ({
-        id: h._id!,
-        source: h._source!.source,
-        at: h._source!['@timestamp'],
-        reason: h._source!.reason,
-        payload: h._source!.raw,
-        replayed_at: h._source!.replayed_at ?? null,
+      items: letters.map((d) => ({
+        id: d.id,
+        source: d.source,
+        at: d['@timestamp'],
+        reason: d.reason,
+        payload: d.raw,
+        replayed_at: d.replayed_at ?? null,
       })),
       next_cursor:
-        last && hits.length === query.size
+        last && letters.length === query.size
           ? Buffer.from(JSON.stringify(last.sort)).toString('base64url')
           : null,
     };
