@@ -124,7 +124,9 @@ export async function startIngest(
         void redis
           .multi()
           .hincrby(key, 'records', job.data.records.length)
-          .hincrby(key, 'events', outcome.events)
+          // Events newly stored: a resent record (same id) is counted apart, not again.
+          .hincrby(key, 'events', outcome.written)
+          .hincrby(key, 'duplicates', outcome.duplicates)
           .hincrby(key, 'dead_letters', outcome.deadLetters)
           .hset(key, 'last_batch_at', String(Date.now()), 'last_received_at', String(job.data.receivedAt))
           .exec()

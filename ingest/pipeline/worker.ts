@@ -42,6 +42,27 @@ export interface ProcessBatchOptions {
  */
 const YIELD_EVERY = 500;
 
+/**
+ * Message sizes at which common senders cut longer lines into several messages: util-linux
+ * `logger` at its --size (1 KiB by default, RFC 3164's limit), others at 2, 4 or 8 KiB.
+ */
+const SENDER_CUTS = new Set([1024, 2048, 4096, 8192]);
+
+/**
+ * Why a record that does not parse may be a piece of a longer line: it is exactly as long as
+ * a sender's cut, or it follows one that is. Undefined when nothing suggests it.
+ */
+export function cutLineHint(record: string, previous: string | undefined): string | undefined {
+  const advice = 'util-linux logger cuts lines at --size, 1024 bytes by default: send with --size 65536';
+  const bytes = Buffer.byteLength(record);
+  if (SENDER_CUTS.has(bytes))
+    return `the record is exactly ${bytes} bytes, so the sender probably cut a longer line there (${advice})`;
+  const before = previous === undefined ? 0 : Buffer.byteLength(previous);
+  if (SENDER_CUTS.has(before))
+    return `it probably continues the previous record, which the sender cut at ${before} bytes (${advice})`;
+  return undefined;
+}
+
 /** Process one batch end to end. Throws (so the job is retried) only on storage failures. */
 export async function processBatch(batch: RawBatch, options: ProcessBatchOptions): Promise<BatchOutcome> {
   const events: GatewatchEvent[] = [];
@@ -80,10 +101,11 @@ export async function processBatch(batch: RawBatch, options: ProcessBatchOptions
         if (result.skipped !== undefined) skipped++;
       }
       for (const failure of failures) {
+        const hint = result.ok ? undefined : cutLineHint(part[i]!, records[at + i - 1]);
         deadLetters.push({
           source: batch.source,
           ...(failure.format ? { format: failure.format } : {}),
-          reason: failure.reason,
+          reason: hint ? `${failure.reason}; ${hint}` : failure.reason,
           stage: 'parse',
           raw: part[i]!,
           at: batch.receivedAt,

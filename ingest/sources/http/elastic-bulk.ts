@@ -86,6 +86,29 @@ export function parseBulkBody(text: string): ParsedBulk {
   return { items };
 }
 
+/**
+ * Elasticsearch's own 401 (security_exception with root_cause and the WWW-Authenticate
+ * challenges, status), so a shipper treats missing or wrong credentials here exactly as it
+ * would against Elasticsearch. The reason names the request path, as Elasticsearch's does.
+ */
+export function unauthorizedBody(path: string, presented: boolean) {
+  const reason = presented
+    ? `unable to authenticate with the provided credentials for REST request [${path}]`
+    : `missing authentication credentials for REST request [${path}]`;
+  const header = { 'WWW-Authenticate': [...WWW_AUTHENTICATE] };
+  return {
+    error: {
+      root_cause: [{ type: 'security_exception', reason, header }],
+      type: 'security_exception',
+      reason,
+      header,
+    },
+    status: 401,
+  };
+}
+
+const WWW_AUTHENTICATE = ['Basic realm="security", charset="UTF-8"', 'ApiKey'] as const;
+
 function authenticate(
   ctx: HttpSourceContext,
   request: FastifyRequest,
@@ -95,11 +118,9 @@ function authenticate(
   if (!source) {
     void reply
       .code(401)
-      .headers({ ...PRODUCT_HEADER, 'www-authenticate': 'Basic realm="gatewatch", ApiKey' })
-      .send({
-        error: { type: 'security_exception', reason: 'missing or invalid credentials for Gatewatch ingest' },
-        status: 401,
-      });
+      .headers(PRODUCT_HEADER)
+      .header('www-authenticate', [...WWW_AUTHENTICATE])
+      .send(unauthorizedBody(request.url.split('?')[0] ?? '/', request.headers.authorization !== undefined));
   }
   return source;
 }
