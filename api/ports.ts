@@ -85,6 +85,14 @@ export interface SourceStatus {
   events_per_second: number;
   bytes_per_second: number;
   errors_total: number;
+  /** Events stored since the counters began (a resent record counts once). */
+  events_total: number;
+  /** Records received again and already stored (resends, replays). */
+  duplicates_total: number;
+  /** Records that could not become stored events (listed under dead letters). */
+  dead_letters_total: number;
+  /** Records lost before the queue: UDP datagrams dropped by the kernel or above high water. */
+  dropped_total: number;
   last_error: string | null;
   last_event_at: string | null;
 }

@@ -290,6 +290,11 @@ export class EmbeddedIngestAdmin implements IngestAdminPort {
         events_per_second: 0,
         bytes_per_second: 0,
         errors_total: Number(l?.n ?? 0),
+        events_total: Number(e?.n ?? 0),
+        // The embedded store keeps one copy per event id: a resend is not told apart.
+        duplicates_total: 0,
+        dead_letters_total: Number(l?.n ?? 0),
+        dropped_total: 0,
         last_error: l?.reason ?? null,
         last_event_at: e ? new Date(Number(e.last)).toISOString() : null,
       };

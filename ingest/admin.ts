@@ -33,6 +33,7 @@ export class IngestAdmin implements IngestAdminPort {
     for (const source of this.options.sources) {
       const stats = await this.options.redis.hgetall(sourceStatsKey(this.options.queuePrefix, source.name));
       const events = Number(stats.events ?? 0);
+      const dropped = Number(stats.dropped_kernel ?? 0) + Number(stats.dropped_high_water ?? 0);
       const prev = this.previous.get(source.name);
       this.previous.set(source.name, { at: now, events });
       const rate = prev && now > prev.at ? ((events - prev.events) * 1000) / (now - prev.at) : 0;
@@ -48,8 +49,12 @@ export class IngestAdmin implements IngestAdminPort {
             : null,
         events_per_second: Math.max(0, rate),
         bytes_per_second: 0,
-        errors_total: Number(stats.dead_letters ?? 0),
-        last_error: null,
+        errors_total: Number(stats.dead_letters ?? 0) + dropped,
+        events_total: events,
+        duplicates_total: Number(stats.duplicates ?? 0),
+        dead_letters_total: Number(stats.dead_letters ?? 0),
+        dropped_total: dropped,
+        last_error: stats.last_warning ?? null,
         last_event_at: lastBatch !== undefined ? new Date(lastBatch).toISOString() : null,
       });
     }

@@ -19,6 +19,7 @@ import { createNormalizer } from './pipeline/normalize.ts';
 import { IngestProducer } from './pipeline/producer.ts';
 import { type BatchOutcome, startIngestWorker } from './pipeline/worker.ts';
 import { buildHttpSourceServer } from './sources/http/server.ts';
+import type { HecAckStore } from './sources/http/splunk-hec.ts';
 
 export interface IngestRuntime {
   es: Client;
@@ -41,6 +42,36 @@ export function redisRequestIdStore(redis: Redis, prefix: string) {
     },
     async release(id: string) {
       await redis.del(`${prefix}:firehose:${id}`);
+    },
+  };
+}
+
+/** Splunk HEC indexer acknowledgements in Redis: ack ids per source and channel, kept a day. */
+export function redisHecAckStore(redis: Redis, prefix: string): HecAckStore {
+  const DAY = 86_400;
+  const key = (source: string, channel: string) => `${prefix}:hec-ack:${source}:${channel.toLowerCase()}`;
+  return {
+    async register(source, channel, jobIds) {
+      const k = key(source, channel);
+      const [[, next]] = (await redis.multi().hincrby(k, 'next', 1).expire(k, DAY).exec()) as [
+        [Error | null, number],
+      ];
+      const id = next - 1;
+      await redis.hset(k, `ack:${id}`, jobIds.join(','));
+      return id;
+    },
+    async jobs(source, channel, ackIds) {
+      if (ackIds.length === 0) return new Map();
+      const found = await redis.hmget(key(source, channel), ...ackIds.map((id) => `ack:${id}`));
+      const out = new Map<number, string[]>();
+      ackIds.forEach((id, i) => {
+        const jobs = found[i];
+        if (jobs !== null && jobs !== undefined) out.set(id, jobs === '' ? [] : jobs.split(','));
+      });
+      return out;
+    },
+    async forget(source, channel, ackIds) {
+      if (ackIds.length > 0) await redis.hdel(key(source, channel), ...ackIds.map((id) => `ack:${id}`));
     },
   };
 }
@@ -142,6 +173,7 @@ export async function startIngest(
       producer,
       maxBodyBytes: config.ingest.maxBodyBytes,
       seenRequestIds: redisRequestIdStore(redis, config.redis.prefix),
+      hecAcks: redisHecAckStore(redis, config.redis.prefix),
     });
     await http.listen({ host: config.ingest.httpHost, port: config.ingest.httpPort });
   }

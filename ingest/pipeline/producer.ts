@@ -83,6 +83,25 @@ export class IngestProducer {
     return n;
   }
 
+  /** The job ids `enqueue` gives the records of one input (what its acknowledgement waits for). */
+  jobIdsFor(source: string, records: number, discriminator: string): string[] {
+    return Array.from({ length: Math.ceil(records / this.options.batchSize) }, (_, i) =>
+      batchJobId(source, `${discriminator}#${i}`),
+    );
+  }
+
+  /**
+   * True once every job is done with: stored (events and dead letters written) and removed from
+   * the queue. A job still waiting, running or waiting to be retried is not.
+   */
+  async jobsDone(ids: string[]): Promise<boolean> {
+    for (const id of ids) {
+      const state = await this.queue.getJobState(id);
+      if (state !== 'unknown' && state !== 'completed') return false;
+    }
+    return true;
+  }
+
   async close(): Promise<void> {
     await this.queue.close();
   }

@@ -169,7 +169,7 @@ export function registerElasticBulk(app: FastifyInstance, ctx: HttpSourceContext
     const source = authenticate(ctx, request, reply);
     if (!source) return reply;
     reply.headers(PRODUCT_HEADER);
-    if (await ctx.options.producer.overHighWater()) {
+    if (await ctx.overHighWater()) {
       return reply
         .code(429)
         .header('retry-after', String(ctx.options.retryAfterSeconds ?? 5))

@@ -60,12 +60,12 @@ export function registerFirehose(app: FastifyInstance, ctx: HttpSourceContext): 
     if (!requestId) return reject(400, 'requestId missing');
     if (!Array.isArray(body.records)) return reject(400, 'records must be an array', requestId);
 
-    if (await ctx.options.producer.overHighWater()) {
+    if (await ctx.overHighWater()) {
       reply.header('retry-after', String(ctx.options.retryAfterSeconds ?? 5));
       return reject(429, 'ingest queue above its high-water mark', requestId);
     }
     const seen = ctx.options.seenRequestIds;
-    if (seen && !(await seen.claim(`${source.name}:${requestId}`))) {
+    if (seen && !(await ctx.queue(() => seen.claim(`${source.name}:${requestId}`)))) {
       return reply.code(200).send({ requestId, timestamp: Date.now() });
     }
     try {
@@ -78,7 +78,7 @@ export function registerFirehose(app: FastifyInstance, ctx: HttpSourceContext): 
       await ctx.accept(source, records, `firehose:${requestId}`, request);
     } catch (err) {
       // Not accepted: forget the id so Firehose's retry is processed.
-      await seen?.release(`${source.name}:${requestId}`);
+      await seen?.release(`${source.name}:${requestId}`).catch(() => undefined);
       throw err;
     }
     return reply.code(200).send({ requestId, timestamp: Date.now() });

@@ -22,7 +22,7 @@ import { registerElasticBulk } from './elastic-bulk.ts';
 import { registerFirehose } from './firehose.ts';
 import { registerLogpush } from './logpush.ts';
 import { registerNdjson } from './ndjson.ts';
-import { registerSplunkHec } from './splunk-hec.ts';
+import { type HecAckStore, registerSplunkHec } from './splunk-hec.ts';
 
 export interface HttpSourceOptions {
   sources: SourceConfig[];
@@ -33,6 +33,8 @@ export interface HttpSourceOptions {
   retryAfterSeconds?: number;
   /** Replay-detection store for Firehose request ids. */
   seenRequestIds?: { claim(id: string): Promise<boolean>; release(id: string): Promise<void> };
+  /** Splunk HEC indexer acknowledgements (without: requests get no ackId). */
+  hecAcks?: HecAckStore;
   logger?: boolean;
 }
 
@@ -52,6 +54,10 @@ export interface HttpSourceContext {
   ): Promise<number>;
   /** Reply 429 when the queue is over its high-water mark; returns true when it did. */
   pushBack(reply: FastifyReply, status?: 429 | 503): Promise<boolean>;
+  /** Whether the queue is over its high-water mark; QueueUnavailableError when Redis does not answer. */
+  overHighWater(): Promise<boolean>;
+  /** Run a call to the queue's Redis; its failure becomes QueueUnavailableError (503, retry). */
+  queue<T>(call: () => Promise<T>): Promise<T>;
 }
 
 export class HttpError extends Error {
@@ -59,6 +65,20 @@ export class HttpError extends Error {
   constructor(status: number, message: string) {
     super(message);
     this.status = status;
+  }
+}
+
+/**
+ * The queue (Redis) did not take the data: nothing was accepted, the sender should retry. The
+ * only failure answered 503 with Retry-After; anything else unexpected is a 500, so a request
+ * that fails on its content is never invited back forever.
+ */
+export class QueueUnavailableError extends HttpError {
+  constructor(cause: unknown) {
+    super(
+      503,
+      `ingest queue unavailable, nothing was accepted; retry later (${(cause as Error)?.message ?? cause})`,
+    );
   }
 }
 
@@ -130,14 +150,24 @@ export function buildHttpSourceServer(options: HttpSourceOptions): FastifyInstan
       );
     },
     async accept(source, records, discriminator, request) {
-      return options.producer.enqueue(
-        batchHeader(source, request.socket.remoteAddress?.replace(/^::ffff:/, '')),
-        records,
-        discriminator,
+      return ctx.queue(() =>
+        options.producer.enqueue(
+          batchHeader(source, request.socket.remoteAddress?.replace(/^::ffff:/, '')),
+          records,
+          discriminator,
+        ),
       );
     },
+    async queue(call) {
+      try {
+        return await call();
+      } catch (err) {
+        throw new QueueUnavailableError(err);
+      }
+    },
+    overHighWater: () => ctx.queue(() => options.producer.overHighWater()),
     async pushBack(reply, status = 429) {
-      if (!(await options.producer.overHighWater())) return false;
+      if (!(await ctx.overHighWater())) return false;
       await reply
         .code(status)
         .header('retry-after', String(options.retryAfterSeconds ?? 5))
@@ -151,9 +181,11 @@ export function buildHttpSourceServer(options: HttpSourceOptions): FastifyInstan
     const status =
       error instanceof HttpError ? error.status : ((error as { statusCode?: number }).statusCode ?? 500);
     // Redis unreachable: the data was not accepted; tell the shipper to retry.
-    const code = status >= 500 ? 503 : status;
-    if (code === 503) reply.header('retry-after', String(options.retryAfterSeconds ?? 5));
-    void reply.code(code).send({ error: error.message });
+    if (status === 503) reply.header('retry-after', String(options.retryAfterSeconds ?? 5));
+    // An unexpected failure says no more than that: the log has the rest.
+    const message = status >= 500 && status !== 503 ? 'internal error' : error.message;
+    if (status >= 500 && status !== 503) console.error(`ingest HTTP: ${error.stack ?? error.message}`);
+    void reply.code(status).send({ error: message });
   });
 
   app.get('/health', async () => ({ status: 'ok' }));
