@@ -3,7 +3,7 @@
  * engine: the in-process evaluator for rule tests, the Elasticsearch executor for previews and
  * runs, the rule language's filter compiler for event search.
  */
-import { type Client, errors } from '@elastic/elasticsearch';
+import type { Client } from '@elastic/elasticsearch';
 import type {
   DetectionPort,
   EventSearchPage,
@@ -17,7 +17,7 @@ import type {
 import { InvalidEventCursorError } from '../api/ports.ts';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { Incident } from '../core/schema/incident.ts';
-import { type estypes, indexNames } from '../core/store/elasticsearch.ts';
+import { type estypes, indexNames, isIndexNotFound } from '../core/store/elasticsearch.ts';
 import type { RuleIR } from '../parser/ir.ts';
 import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
 import { compileFilter, evaluateRule } from './engine/evaluate.ts';
@@ -227,13 +227,4 @@ export class ElasticsearchEventSearchPort implements EventSearchPort {
     });
     return r.hits.hits[0]?._source;
   }
-}
-
-function isIndexNotFound(err: unknown): boolean {
-  if (err instanceof errors.ResponseError) {
-    return (
-      (err.body as { error?: { type?: string } } | undefined)?.error?.type === 'index_not_found_exception'
-    );
-  }
-  return err instanceof Error && err.message.startsWith('index_not_found_exception');
 }

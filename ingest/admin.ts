@@ -12,6 +12,23 @@ import type { IngestProducer } from './pipeline/producer.ts';
 import { sourceStatsKey } from './runtime.ts';
 import { type DeadLetterDoc, listDeadLetters, markReplayed } from './sinks/dead-letters.ts';
 
+/**
+ * A call to Redis (the ingest queue and the per-source counters). Redis not answering is the
+ * service being unavailable for a moment, not a server fault: a 503 problem with Retry-After.
+ */
+async function queueCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw new HttpProblem(
+      503,
+      'queue-unavailable',
+      `Redis (the ingest queue and its counters) does not answer: ${(err as Error).message}; retry shortly`,
+      { headers: { 'retry-after': '5' } },
+    );
+  }
+}
+
 export class IngestAdmin implements IngestAdminPort {
   private readonly options: {
     es: Client;
@@ -31,7 +48,9 @@ export class IngestAdmin implements IngestAdminPort {
     const now = Date.now();
     const out: SourceStatus[] = [];
     for (const source of this.options.sources) {
-      const stats = await this.options.redis.hgetall(sourceStatsKey(this.options.queuePrefix, source.name));
+      const stats = await queueCall(() =>
+        this.options.redis.hgetall(sourceStatsKey(this.options.queuePrefix, source.name)),
+      );
       const events = Number(stats.events ?? 0);
       const dropped = Number(stats.dropped_kernel ?? 0) + Number(stats.dropped_high_water ?? 0);
       const prev = this.previous.get(source.name);
@@ -111,10 +130,12 @@ export class IngestAdmin implements IngestAdminPort {
     const bySource = Map.groupBy(response.hits.hits, (h) => h._source!.source);
     let replayed = 0;
     for (const [source, hits] of bySource) {
-      await this.options.producer.enqueue(
-        { source, receivedAt: Date.now() },
-        hits.map((h) => h._source!.raw),
-        `replay:${hits.map((h) => h._id).join(',')}`,
+      await queueCall(() =>
+        this.options.producer.enqueue(
+          { source, receivedAt: Date.now() },
+          hits.map((h) => h._source!.raw),
+          `replay:${hits.map((h) => h._id).join(',')}`,
+        ),
       );
       await markReplayed(
         this.options.es,

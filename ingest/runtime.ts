@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { durationMs } from '../core/config/load.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
-import { assertNoEviction, connectRedis } from '../core/queue/bullmq.ts';
+import { assertNoEviction, displayUrl, waitForRedis } from '../core/queue/bullmq.ts';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import { createEsClient, waitForElasticsearch } from '../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../core/store/templates.ts';
@@ -79,6 +79,8 @@ export function redisHecAckStore(redis: Redis, prefix: string): HecAckStore {
 export interface StartIngestOptions {
   workers?: number;
   http?: boolean;
+  /** How long to wait for Elasticsearch and Redis at start (default: as long as it takes). */
+  waitMs?: number;
   /** Refresh after each bulk (tests: makes writes visible at once). */
   refresh?: boolean | 'wait_for';
   onBatch?: (outcome: BatchOutcome) => void;
@@ -89,10 +91,27 @@ export async function startIngest(
   options: StartIngestOptions = {},
 ): Promise<IngestRuntime> {
   const es = createEsClient(config.elasticsearch);
-  await waitForElasticsearch(es, 60_000, (err) =>
-    console.error(`waiting up to 60 s for Elasticsearch at ${config.elasticsearch.url}: ${err.message}`),
+  // Long-running processes wait for their servers as long as it takes (started before them, or
+  // during an outage), saying what they wait for; one-shot commands give up after waitMs.
+  const waitMs = options.waitMs ?? Number.POSITIVE_INFINITY;
+  await waitForElasticsearch(es, waitMs, (err) =>
+    console.error(
+      `waiting for Elasticsearch at ${displayUrl(config.elasticsearch.url)} (elasticsearch.url / ELASTICSEARCH_URL): ${err.message}; retrying`,
+    ),
   );
-  const redis = await connectRedis(config.redis.url, 'producer');
+  const redis = await waitForRedis(config.redis.url, 'producer', { timeoutMs: waitMs });
+  // Redis going away later is survived (sources push back or spool, workers wait): say so once
+  // per outage instead of ioredis's "unhandled error event" on every reconnection attempt.
+  let redisDown = false;
+  redis.on('error', (err) => {
+    if (redisDown) return;
+    redisDown = true;
+    console.error(`Redis at ${displayUrl(config.redis.url)} unreachable: ${err.message}; reconnecting`);
+  });
+  redis.on('ready', () => {
+    if (redisDown) console.error(`Redis at ${displayUrl(config.redis.url)} reachable again`);
+    redisDown = false;
+  });
   if (config.redis.requireNoEviction) await assertNoEviction(redis);
   await installCoreTemplates(es, {
     prefix: config.elasticsearch.indexPrefix,

@@ -22,6 +22,15 @@ function syslogTlsKeyPair(ingest: GatewatchConfig['ingest']): { cert: Buffer; ke
   return { cert: readFileSync(ingest.syslogTlsCert), key: readFileSync(ingest.syslogTlsKey) };
 }
 
+/** What `ingest sources` says when it has nothing to receive. */
+export const NO_SOURCES = [
+  'no ingest sources configured: nothing will be received. Add at least one under ingest.sources in the',
+  'configuration file (--config or GATEWATCH_CONFIG), or as JSON in GATEWATCH_INGEST__SOURCES, e.g.',
+  `  GATEWATCH_INGEST__SOURCES='[{"name":"gateway","type":"http","tokens":["<a random token of 16+ characters>"]},{"name":"syslog","type":"syslog"}]'`,
+  '(type http: push endpoints on ingest.httpPort; syslog: UDP/TCP on ingest.syslogPort; file: tail paths).',
+  "README.md, 'Running without Docker', has a complete configuration.",
+].join('\n');
+
 function configFrom(program: Command) {
   return loadConfig({ file: program.opts().config });
 }
@@ -111,6 +120,7 @@ export function register(program: Command): void {
           stops.push(() => relp.stop());
         }
       }
+      if (config.ingest.sources.length === 0) console.error(NO_SOURCES);
       const address = runtime.http?.server.address();
       console.log(
         `ingest sources ready: HTTP ${JSON.stringify(address)}; ${config.ingest.sources.length} source(s)`,
@@ -129,7 +139,7 @@ export function register(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (opts: { source?: string; size: string; json?: boolean }) => {
       const config = configFrom(program);
-      const runtime = await startIngest(config);
+      const runtime = await startIngest(config, { waitMs: 30_000 });
       const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
         ...(opts.source ? { source: opts.source } : {}),
         size: Number(opts.size),
@@ -146,7 +156,7 @@ export function register(program: Command): void {
     .option('--source <name>')
     .action(async (opts: { source?: string }) => {
       const config = configFrom(program);
-      const runtime = await startIngest(config);
+      const runtime = await startIngest(config, { waitMs: 30_000 });
       const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
         ...(opts.source ? { source: opts.source } : {}),
         pending: true,

@@ -301,22 +301,37 @@ export async function* searchAll<T = Record<string, unknown>>(
 export async function waitForElasticsearch(
   client: Client,
   timeoutMs = 60_000,
-  /** Called once, on the first failed attempt (e.g. to say what start-up is waiting for). */
+  /** Called on the first failed attempt and every `reportEveryMs` after (to say what start-up waits for). */
   onWaiting?: (err: Error) => void,
+  reportEveryMs = 30_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
+  let reported = Number.NEGATIVE_INFINITY;
   while (Date.now() < deadline) {
     try {
       await client.cluster.health({ wait_for_status: 'yellow', timeout: '1s' });
       return;
     } catch (err) {
-      if (last === undefined) onWaiting?.(err as Error);
+      if (Date.now() - reported >= reportEveryMs) {
+        onWaiting?.(err as Error);
+        reported = Date.now();
+      }
       last = err;
       await new Promise((r) => setTimeout(r, 500));
     }
   }
   throw new Error(`Elasticsearch did not become ready within ${timeoutMs} ms: ${(last as Error)?.message}`);
+}
+
+/** Elasticsearch answered that an index (or every index behind an alias) does not exist. */
+export function isIndexNotFound(err: unknown): boolean {
+  if (err instanceof errors.ResponseError) {
+    return (
+      (err.body as { error?: { type?: string } } | undefined)?.error?.type === 'index_not_found_exception'
+    );
+  }
+  return err instanceof Error && err.message.startsWith('index_not_found_exception');
 }
 
 export interface EsCapabilities {
