@@ -77,6 +77,7 @@ describe('AWS ALB format: exact output', () => {
             api_key: {
               fingerprint: '6419cf6390c47fc94b112410c66a6547',
               location: 'query',
+              source: 'query',
             },
             auth: {
               present: true,

@@ -45,8 +45,10 @@ describe('AWS API Gateway format: exact output', () => {
             route: '/users/{id}/keys',
             api_key: {
               id: 'a1b2c3d4e5',
-              fingerprint: '9b908fd21499458f4da1740e3cb7d524',
+              fingerprint: 'a9cb494fc70856d4768e2d5a30fb596d',
               location: 'header',
+              source: 'gateway',
+              name: 'a1b2c3d4e5',
             },
             extra: {
               extendedRequestId: 'Rk3PbEXAMPLEabc=',

@@ -156,6 +156,7 @@ describe('AWS WAF format: exact output', () => {
             api_key: {
               fingerprint: '1d0fc801010a0557212ac56fbdcedcbf',
               location: 'header',
+              source: 'header',
             },
             auth: {
               present: true,

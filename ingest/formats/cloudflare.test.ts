@@ -70,6 +70,7 @@ describe('Cloudflare format: exact output', () => {
             api_key: {
               fingerprint: '3c45e1fef1869db2b62b208128c1ead2',
               location: 'query',
+              source: 'query',
             },
             auth: {
               present: true,

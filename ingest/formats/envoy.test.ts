@@ -62,6 +62,7 @@ describe('Envoy/Istio format: exact output', () => {
             api_key: {
               fingerprint: '798593350d6b68e6f2ed0bbc3627bb95',
               location: 'query',
+              source: 'query',
             },
             auth: {
               present: true,

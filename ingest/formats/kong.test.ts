@@ -71,8 +71,10 @@ describe('Kong format: exact output', () => {
             consumer: 'mobile-app',
             api_key: {
               id: '4f2c1a7e-8b9d-4e3f-a1b2-c3d4e5f6a7b8',
-              fingerprint: 'ff342181c165a2fe80b68b1ccc34a0ee',
+              fingerprint: '3550ed2dba42e543c6c602c516365331',
               location: 'query',
+              source: 'gateway',
+              name: 'mobile-app',
             },
             upstream_latency_ms: 41,
             extra: {

@@ -196,8 +196,10 @@ describe('NGINX format: exact output', () => {
             upstream_latency_ms: 50,
             api_key: {
               id: 'key_live_42',
-              fingerprint: 'f7ae57495652ac178c8ed226c3366a11',
+              fingerprint: '01e0ae08a1c0b8fb29b215c638b50d59',
               location: 'query',
+              source: 'gateway',
+              name: 'key_live_42',
             },
             extra: {
               upstream_status: '200',

@@ -71,8 +71,10 @@ describe('Traefik format: exact output', () => {
               peer_ip: '2001:db8::5',
             },
             api_key: {
-              fingerprint: 'c23af0a62a74e014221677953e6a0a0b',
+              fingerprint: '94af7bcfac58af2906d42d734675450d',
               location: 'header',
+              source: 'basic',
+              name: 'alice',
             },
             auth: {
               present: true,
