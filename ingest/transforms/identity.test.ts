@@ -131,7 +131,12 @@ describe('identity', () => {
       expect(ev.gatewatch?.api_key?.fingerprint, placeholder).toBeUndefined();
       expect(ev.gatewatch?.auth?.present, placeholder).toBe(true);
     }
-    for (const key of ['sk_live_4eC39HqLyjWDarjtT1zdp7dc', 'k-live-0001', 'hidden123abc', 'AKIAIOSFODNN7EXAMPLE'])
+    for (const key of [
+      'sk_live_4eC39HqLyjWDarjtT1zdp7dc',
+      'k-live-0001',
+      'hidden123abc',
+      'AKIAIOSFODNN7EXAMPLE',
+    ])
       expect(isPlaceholderSecret(key), key).toBe(false);
   });
 

@@ -398,8 +398,7 @@ export function createIdentityResolver(config: IdentityConfig = {}): IdentityRes
       // What the gateway authenticated comes first (see the module comment).
       const credentialId = key?.id;
       const basicUser = scheme === 'basic' ? ev.user?.name : undefined;
-      const authenticated =
-        credentialId ?? gw.consumer ?? ev.user?.id ?? jwt?.sub ?? basicUser ?? undefined;
+      const authenticated = credentialId ?? gw.consumer ?? ev.user?.id ?? jwt?.sub ?? basicUser;
       let identity: { source: KeyIdentitySource; value: string; issuer?: string } | undefined;
       if (credentialId !== undefined) identity = { source: 'gateway', value: credentialId };
       else if (primary !== undefined) {
