@@ -66,6 +66,36 @@ export const SourceConfigSchema = Type.Object(
         description: 'Declarative field map (API Gateway, generic JSON).',
       }),
     ),
+    auth: Type.Optional(
+      Type.Object(
+        {
+          endpoints: Type.Optional(
+            Type.Array(Type.String({ pattern: '^/' }), {
+              description:
+                'Extra authentication endpoints as path globs (`*` within a segment, `**` across), added to the built-in login/token/session/password-reset patterns.',
+            }),
+          ),
+          endpointFailureStatus: Type.Optional(
+            Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {
+              description:
+                'Statuses that mean credentials refused on authentication endpoints (default 400, 401, 403, 422).',
+            }),
+          ),
+          failureStatus: Type.Optional(
+            Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {
+              description: 'Statuses that mean credentials refused elsewhere (default 401, 407).',
+            }),
+          ),
+          successStatus: Type.Optional(
+            Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {
+              description:
+                'Statuses that mean credentials accepted (default every 2xx and 3xx; e.g. [200] for a form login that redirects on failure too).',
+            }),
+          ),
+        },
+        { additionalProperties: false, description: 'Authentication attempt semantics for this source.' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -32,9 +32,6 @@ describe('Traefik format: exact output', () => {
             address: '2001:db8::5',
             port: 40100,
           },
-          user: {
-            name: 'alice',
-          },
           http: {
             version: '1.1',
             request: {
@@ -72,16 +69,24 @@ describe('Traefik format: exact output', () => {
             },
             api_key: {
               fingerprint: '94af7bcfac58af2906d42d734675450d',
-              location: 'header',
               source: 'basic',
               name: 'alice',
+              location: 'header',
             },
             auth: {
               present: true,
               scheme: 'basic',
+              endpoint: true,
+              attempt: true,
+              outcome: 'failure',
             },
             redacted: ['authorization'],
             route: '/v1/auth/token',
+            resource: '/v1/auth/token',
+            network: {
+              id: '2001:db8::/48',
+              kind: 'prefix',
+            },
           },
           '@timestamp': '2024-01-05T10:00:01.500Z',
           url: {
@@ -89,6 +94,9 @@ describe('Traefik format: exact output', () => {
             path: '/v1/auth/token',
             domain: 'api.example.com',
             scheme: 'https',
+          },
+          user: {
+            name: 'alice',
           },
         },
       ],
