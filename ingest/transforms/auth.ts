@@ -112,7 +112,8 @@ export function createAuthClassifier(config: AuthConfig = {}): AuthClassifier {
         (endpoint && method !== undefined && SUBMITTING.has(method)) ||
         (status === 401 && !headersShowNone);
       if (!endpoint && !attempt) return;
-      const out = auth ?? (gw.auth = {});
+      const out = auth ?? {};
+      gw.auth = out;
       if (endpoint) out.endpoint = true;
       if (!attempt) return;
       out.attempt = true;

@@ -58,12 +58,11 @@ function isObjectParam(name: string): boolean {
 
 export function resourceOf(path: string, query: string | undefined): string {
   if (query === undefined || query === '') return path;
-  let selected: [string, string][] | undefined;
+  const selected: [string, string][] = [];
   for (const [name, value] of queryPairs(query)) {
-    if (value === '') continue;
-    if (PAGINATION.has(name.toLowerCase()) || isObjectParam(name)) (selected ??= []).push([name, value]);
+    if (value !== '' && (PAGINATION.has(name.toLowerCase()) || isObjectParam(name))) selected.push([name, value]);
   }
-  if (selected === undefined) return path;
+  if (selected.length === 0) return path;
   selected.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
   let out = `${path}?`;
   for (let i = 0; i < selected.length; i++) out += `${i > 0 ? '&' : ''}${selected[i]![0]}=${selected[i]![1]}`;
