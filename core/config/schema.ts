@@ -223,6 +223,11 @@ export const DetectionsConfigSchema = Type.Object(
       { default: [], description: 'Where new incidents are announced (generic JSON or Slack-compatible).' },
     ),
     leaseTime: Duration('How long a rule run holds its lease (a crashed run is retried after it).', '5m'),
+    lists: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_-]*$' }), Type.Array(Type.String()), {
+      default: {},
+      description:
+        "Values for named lists of the rule pack, replacing the pack's own (e.g. internal_networks: the CIDRs of your own services).",
+    }),
     maxGroups: Type.Integer({
       minimum: 1,
       default: 100_000,

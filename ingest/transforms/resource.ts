@@ -60,7 +60,8 @@ export function resourceOf(path: string, query: string | undefined): string {
   if (query === undefined || query === '') return path;
   const selected: [string, string][] = [];
   for (const [name, value] of queryPairs(query)) {
-    if (value !== '' && (PAGINATION.has(name.toLowerCase()) || isObjectParam(name))) selected.push([name, value]);
+    if (value !== '' && (PAGINATION.has(name.toLowerCase()) || isObjectParam(name)))
+      selected.push([name, value]);
   }
   if (selected.length === 0) return path;
   selected.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
