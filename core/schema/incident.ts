@@ -26,14 +26,29 @@ export const TRANSITIONS: Record<IncidentStatus, readonly IncidentStatus[]> = {
 
 const Timestamp = Type.String({ format: 'date-time' });
 
-export const EntitiesSchema = Type.Object({
-  ip: Type.Optional(Type.Array(Type.String())),
-  user: Type.Optional(Type.Array(Type.String())),
-  api_key: Type.Optional(Type.Array(Type.String())),
-  route: Type.Optional(Type.Array(Type.String())),
-  asn: Type.Optional(Type.Array(Type.String())),
-  country: Type.Optional(Type.Array(Type.String())),
-});
+/**
+ * The kinds of entity an incident names (the roles of a rule's `entities` clause): the things an
+ * analyst triages — a client address, an account, an API key, a route, a network (an ASN or an
+ * address prefix), a country, a client program.
+ */
+export const ENTITY_ROLES = [
+  'ip',
+  'user',
+  'api_key',
+  'route',
+  'asn',
+  'network',
+  'country',
+  'user_agent',
+] as const;
+export type EntityRole = (typeof ENTITY_ROLES)[number];
+
+export const EntitiesSchema = Type.Object(
+  Object.fromEntries(ENTITY_ROLES.map((r) => [r, Type.Optional(Type.Array(Type.String()))])) as Record<
+    EntityRole,
+    ReturnType<typeof Type.Optional<ReturnType<typeof Type.Array<ReturnType<typeof Type.String>>>>>
+  >,
+);
 
 export const HistoryEntrySchema = Type.Object({
   at: Timestamp,
@@ -147,14 +162,10 @@ export const incidentMappings = {
     group: { type: 'flattened' },
     group_key: { type: 'keyword' },
     entities: {
-      properties: {
-        ip: { type: 'keyword' },
-        user: { type: 'keyword' },
-        api_key: { type: 'keyword' },
-        route: { type: 'keyword' },
-        asn: { type: 'keyword' },
-        country: { type: 'keyword' },
-      },
+      properties: Object.fromEntries(ENTITY_ROLES.map((r) => [r, { type: 'keyword' }])) as Record<
+        EntityRole,
+        { type: 'keyword' }
+      >,
     },
     window: { properties: { start: { type: 'date' }, end: { type: 'date' } } },
     first_seen: { type: 'date' },
