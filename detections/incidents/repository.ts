@@ -328,7 +328,8 @@ export async function installIncidentIndex(client: Client, prefix: string): Prom
       },
     });
   await put(incidentMappings);
-  await ensureIndex(client, index);
+  // The mappings again for an index an earlier version created: its new fields are added.
+  await ensureIndex(client, index, { mappings: incidentMappings });
 }
 
 /** List pages leave out the long parts of an incident (see IncidentSummarySchema). */
