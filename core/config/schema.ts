@@ -222,6 +222,10 @@ export const DetectionsConfigSchema = Type.Object(
       ),
       { default: [], description: 'Where new incidents are announced (generic JSON or Slack-compatible).' },
     ),
+    foldWindow: Duration(
+      'Detections on the entity of an open incident (its key, IP, user, route) within this span of it fold into that incident instead of opening another; 0s never folds.',
+      '1h',
+    ),
     leaseTime: Duration('How long a rule run holds its lease (a crashed run is retried after it).', '5m'),
     lists: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_-]*$' }), Type.Array(Type.String()), {
       default: {},

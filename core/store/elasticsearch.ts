@@ -82,7 +82,9 @@ export async function ensureIndex(client: Client, index: string, body: Record<st
   try {
     await client.indices.create({ index, ...body });
   } catch (err) {
-    if (!(err instanceof errors.ResponseError && err.body?.error?.type === 'resource_already_exists_exception'))
+    if (
+      !(err instanceof errors.ResponseError && err.body?.error?.type === 'resource_already_exists_exception')
+    )
       throw err;
     const mappings = body.mappings as { properties?: Record<string, unknown> } | undefined;
     if (mappings?.properties === undefined) return;
