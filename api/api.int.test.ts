@@ -456,6 +456,11 @@ describe('operations', () => {
     expect(metrics.body).toContain('gatewatch_api_requests_total');
     expect(metrics.body).toContain('gatewatch_rule_run_duration_seconds');
     expect(metrics.body).toContain('gatewatch_incidents_created_total');
+    // Ingest counters from the workers (through Redis), per source and outcome.
+    expect(metrics.body).toContain(
+      'gatewatch_ingest_events_total{source="edge-nginx",outcome="dead_letter"} 2',
+    );
+    expect(metrics.body).toContain('gatewatch_ingest_events_total{source="edge-nginx",outcome="dropped"} 0');
   });
 
   test('an unknown route is a problem, not a stack trace; 5xx hide internals', async () => {

@@ -5,10 +5,11 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig } from '../../core/config/load.ts';
 import type { GatewatchConfig } from '../../core/config/schema.ts';
-import { startIngest } from '../../ingest/runtime.ts';
+import { sourceStatsKey, startIngest } from '../../ingest/runtime.ts';
 import { listDeadLetters, markReplayed } from '../../ingest/sinks/dead-letters.ts';
 import { FileSource } from '../../ingest/sources/file.ts';
 import { RelpSource } from '../../ingest/sources/relp.ts';
+import { Spool } from '../../ingest/sources/spool.ts';
 import { SyslogSource } from '../../ingest/sources/syslog.ts';
 
 /**
@@ -88,13 +89,31 @@ export function register(program: Command): void {
       const syslogSource = config.ingest.sources.find((s) => s.type === 'syslog');
       if (syslogSource) {
         const tls = syslogTlsKeyPair(config.ingest);
+        const statsKey = sourceStatsKey(config.redis.prefix, syslogSource.name);
         const syslog = new SyslogSource({
           source: syslogSource,
           producer: runtime.producer,
           host: config.ingest.httpHost,
           port: config.ingest.syslogPort,
+          spool: new Spool({
+            dir: config.ingest.spoolDir,
+            name: syslogSource.name,
+            maxBytes: config.ingest.spoolMaxBytes,
+          }),
+          udpReceiveBuffer: config.ingest.syslogUdpReceiveBuffer,
           onError: (err) =>
-            console.error(`syslog source ${syslogSource.name}: ${err.message} (kept, retrying)`),
+            console.error(
+              `syslog source ${syslogSource.name}: ${err.message} (records go to the spool in ${config.ingest.spoolDir} until the queue is back)`,
+            ),
+          onWarning: (message) => console.error(message),
+          publish: async (c) => {
+            await runtime.redis.hset(statsKey, {
+              dropped_kernel: c.droppedKernel,
+              dropped_high_water: c.droppedHighWater,
+              spooled_bytes: c.spooledBytes,
+              ...(c.lastWarning ? { last_warning: c.lastWarning } : {}),
+            });
+          },
           ...(config.ingest.syslogTlsPort !== undefined && tls
             ? { tls: { port: config.ingest.syslogTlsPort, options: tls } }
             : {}),

@@ -135,6 +135,23 @@ export const IngestConfigSchema = Type.Object(
           'RELP (reliable syslog, e.g. rsyslog omrelp) port for the syslog source: messages are acknowledged once queued.',
       }),
     ),
+    syslogUdpReceiveBuffer: Type.Integer({
+      minimum: 4096,
+      default: 4 * 1024 * 1024,
+      description:
+        'UDP receive buffer asked for the syslog socket (bytes). The kernel caps it at net.core.rmem_max (a warning says so); datagrams beyond it are dropped by the kernel, counted and warned about.',
+    }),
+    spoolDir: Type.String({
+      default: '.cache/spool',
+      description:
+        'Local disk buffer of sources without acknowledgement (plain syslog): records received while Redis is unavailable are kept here and queued once it is back, also after a restart.',
+    }),
+    spoolMaxBytes: Type.Integer({
+      minimum: 1024 * 1024,
+      default: 1024 * 1024 * 1024,
+      description:
+        'Largest size of the spool per source; beyond it TCP reading pauses and UDP drops (counted).',
+    }),
     relpTls: Type.Boolean({
       default: false,
       description: 'Serve RELP over TLS with syslogTlsCert and syslogTlsKey (rsyslog omrelp tls="on").',

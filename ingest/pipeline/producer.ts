@@ -50,10 +50,10 @@ export class IngestProducer {
     return this.options.batchSize;
   }
 
-  /** Current depth, measured at most every `depthTtlMs`. */
-  async currentDepth(): Promise<number> {
+  /** Current depth, measured at most every `depthTtlMs` (`fresh`: now, which also checks Redis answers). */
+  async currentDepth(fresh = false): Promise<number> {
     const now = Date.now();
-    if (now - this.depthAt > (this.options.depthTtlMs ?? 250)) {
+    if (fresh || now - this.depthAt > (this.options.depthTtlMs ?? 250)) {
       this.depth = await queueDepth(this.queue);
       this.depthAt = now;
     }
