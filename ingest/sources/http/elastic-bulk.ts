@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SourceConfig } from '../../../core/config/schema.ts';
-import { type HttpSourceContext, tokenFromAuthorization } from './server.ts';
+import { authenticatedRoute, type HttpSourceContext, tokenFromAuthorization } from './server.ts';
 
 /** The version Gatewatch reports; shippers of 7.x–9.x accept 8.x. */
 export const EMULATED_ES_VERSION = '8.19.0';
@@ -166,8 +166,7 @@ export function registerElasticBulk(app: FastifyInstance, ctx: HttpSourceContext
   );
 
   const bulk = async (request: FastifyRequest<{ Params: { index?: string } }>, reply: FastifyReply) => {
-    const source = authenticate(ctx, request, reply);
-    if (!source) return reply;
+    const source = request.ingestSource!;
     reply.headers(PRODUCT_HEADER);
     if (await ctx.overHighWater()) {
       return reply
@@ -219,10 +218,11 @@ export function registerElasticBulk(app: FastifyInstance, ctx: HttpSourceContext
     });
     return reply.send({ took: Date.now() - started, errors, items });
   };
-  app.post('/_bulk', bulk);
-  app.put('/_bulk', bulk);
-  app.post('/:index/_bulk', bulk);
-  app.put('/:index/_bulk', bulk);
+  const guarded = authenticatedRoute((request, reply) => authenticate(ctx, request, reply));
+  app.post<{ Params: { index?: string } }>('/_bulk', guarded, bulk);
+  app.put<{ Params: { index?: string } }>('/_bulk', guarded, bulk);
+  app.post<{ Params: { index?: string } }>('/:index/_bulk', guarded, bulk);
+  app.put<{ Params: { index?: string } }>('/:index/_bulk', guarded, bulk);
 
   // Template, ILM, pipeline and data-stream probes: Gatewatch manages its own; say yes.
   const harmlessGet = async (_request: FastifyRequest, reply: FastifyReply) =>

@@ -8,8 +8,8 @@
  * accepted is answered 200 again without enqueuing anything twice.
  */
 import { gunzipSync } from 'node:zlib';
-import type { FastifyInstance } from 'fastify';
-import { HttpError, type HttpSourceContext, lines } from './server.ts';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticatedRoute, HttpError, type HttpSourceContext, lines } from './server.ts';
 
 interface FirehoseBody {
   requestId?: unknown;
@@ -40,15 +40,25 @@ export function firehoseRecordLines(data: string, maxBytes: number): string[] {
 }
 
 export function registerFirehose(app: FastifyInstance, ctx: HttpSourceContext): void {
-  app.post('/firehose', async (request, reply) => {
+  const authenticate = (request: FastifyRequest, reply: FastifyReply) => {
+    const key = request.headers['x-amz-firehose-access-key'];
+    const source = ctx.sourceForToken(typeof key === 'string' ? key : undefined);
+    if (!source) {
+      void reply.code(401).send({
+        requestId: request.headers['x-amz-firehose-request-id'] ?? '',
+        timestamp: Date.now(),
+        errorMessage: 'missing or invalid X-Amz-Firehose-Access-Key',
+      });
+    }
+    return source;
+  };
+  app.post('/firehose', authenticatedRoute(authenticate), async (request, reply) => {
     const headerId = request.headers['x-amz-firehose-request-id'];
     const reject = (status: number, message: string, requestId?: string) =>
       reply
         .code(status)
         .send({ requestId: requestId ?? headerId ?? '', timestamp: Date.now(), errorMessage: message });
-    const key = request.headers['x-amz-firehose-access-key'];
-    const source = ctx.sourceForToken(typeof key === 'string' ? key : undefined);
-    if (!source) return reject(401, 'missing or invalid X-Amz-Firehose-Access-Key');
+    const source = request.ingestSource!;
     let body: FirehoseBody;
     try {
       body = JSON.parse(ctx.bodyText(request)) as FirehoseBody;

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../core/config/load.ts';
@@ -101,6 +102,58 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
       (await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${OTHER}` }, body: nginx(1) }))
         .status,
     ).toBe(403);
+  });
+
+  it('refuses an unauthenticated push on its headers, before reading its body, and closes the connection', async () => {
+    const port = (runtime.http!.server.address() as { port: number }).port;
+    // A sender announcing 30 MB and sending only the first 64 KB: the answer must not wait for the rest.
+    const refusal = (path: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; connection?: string }>((resolve) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            path,
+            method: 'POST',
+            headers: { ...headers, 'content-length': String(30 * 1024 * 1024) },
+          },
+          (res) => {
+            res.resume();
+            clearTimeout(giveUp);
+            resolve({
+              status: res.statusCode!,
+              ...(res.headers.connection ? { connection: res.headers.connection } : {}),
+            });
+            req.destroy();
+          },
+        );
+        req.on('error', () => undefined);
+        req.write(Buffer.alloc(64 * 1024, 0x61));
+        const giveUp = setTimeout(() => {
+          req.destroy();
+          resolve({ status: 0 });
+        }, 20_000);
+      });
+    const wrong = 'wrong-token-000000000000';
+    expect(await refusal('/ingest/edge', { authorization: `Bearer ${wrong}` })).toEqual({
+      status: 401,
+      connection: 'close',
+    });
+    expect(await refusal('/ingest/edge', { authorization: `Bearer ${OTHER}` })).toEqual({
+      status: 403,
+      connection: 'close',
+    });
+    expect(await refusal('/_bulk', {})).toEqual({ status: 401, connection: 'close' });
+    expect(await refusal('/services/collector/event', { authorization: `Splunk ${wrong}` })).toEqual({
+      status: 403,
+      connection: 'close',
+    });
+    expect(await refusal('/services/collector/raw', {})).toEqual({ status: 401, connection: 'close' });
+    expect(await refusal('/firehose', { 'x-amz-firehose-access-key': wrong })).toEqual({
+      status: 401,
+      connection: 'close',
+    });
+    expect(await refusal('/logpush/edge', {})).toEqual({ status: 401, connection: 'close' });
   });
 
   it('speaks Elasticsearch _bulk, including the probes shippers make first', async () => {

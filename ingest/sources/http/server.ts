@@ -60,6 +60,33 @@ export interface HttpSourceContext {
   queue<T>(call: () => Promise<T>): Promise<T>;
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The source whose token the request carries, set before its body is read. */
+    ingestSource: SourceConfig | null;
+  }
+}
+
+/**
+ * Route options that authenticate a push on its headers alone, before any of its body is read:
+ * an unauthenticated sender costs no memory for what it sends, and the connection is closed
+ * after the refusal instead of draining the body. `authenticate` answers the refusal in the
+ * protocol's own shape and returns the source, or undefined when it refused.
+ */
+export function authenticatedRoute(
+  authenticate: (request: FastifyRequest, reply: FastifyReply) => SourceConfig | undefined,
+) {
+  return {
+    onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
+      reply.header('connection', 'close');
+      const source = authenticate(request, reply);
+      if (!source) return reply;
+      reply.removeHeader('connection');
+      request.ingestSource = source;
+    },
+  };
+}
+
 export class HttpError extends Error {
   readonly status: number;
   constructor(status: number, message: string) {
@@ -122,6 +149,7 @@ export function buildHttpSourceServer(options: HttpSourceOptions): FastifyInstan
     exposeHeadRoutes: false,
     // Shippers send odd content types (x-ndjson, charset suffixes, none): take every body raw.
   });
+  app.decorateRequest('ingestSource', null);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 

@@ -16,7 +16,13 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SourceConfig } from '../../../core/config/schema.ts';
-import { HttpError, type HttpSourceContext, lines, tokenFromAuthorization } from './server.ts';
+import {
+  authenticatedRoute,
+  HttpError,
+  type HttpSourceContext,
+  lines,
+  tokenFromAuthorization,
+} from './server.ts';
 
 const HEC = {
   success: { status: 200, body: { text: 'Success', code: 0 } },
@@ -166,10 +172,15 @@ export function registerSplunkHec(app: FastifyInstance, ctx: HttpSourceContext):
     return true;
   };
 
-  const eventHandler = async (request: FastifyRequest, reply: FastifyReply) => {
+  // Token and channel are checked on the headers, before the body is read.
+  const guarded = authenticatedRoute((request, reply) => {
     const source = authenticate(ctx, request, reply);
-    if (!source) return reply;
-    if (badChannel(request, reply)) return reply;
+    if (!source || badChannel(request, reply)) return undefined;
+    return source;
+  });
+
+  const eventHandler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const source = request.ingestSource!;
     if (await busy(ctx, reply)) return reply;
     const text = ctx.bodyText(request);
     if (text.trim() === '') return send(reply, HEC.noData);
@@ -195,45 +206,53 @@ export function registerSplunkHec(app: FastifyInstance, ctx: HttpSourceContext):
     return accept(source, records, `hec:${digest}`, request, reply);
   };
   for (const url of ['/services/collector', '/services/collector/event', '/services/collector/event/1.0'])
-    app.post(url, { errorHandler: hecErrorHandler }, eventHandler);
+    app.post(url, { ...guarded, errorHandler: hecErrorHandler }, eventHandler);
 
-  app.post('/services/collector/raw', { errorHandler: hecErrorHandler }, async (request, reply) => {
-    const source = authenticate(ctx, request, reply);
-    if (!source) return reply;
-    if (badChannel(request, reply)) return reply;
-    if (await busy(ctx, reply)) return reply;
-    const text = ctx.bodyText(request);
-    const records = lines(text);
-    if (records.length === 0) return send(reply, HEC.noData);
-    const digest = createHash('sha256').update(text).digest('base64url');
-    return accept(source, records, `hec-raw:${digest}`, request, reply);
-  });
+  app.post(
+    '/services/collector/raw',
+    { ...guarded, errorHandler: hecErrorHandler },
+    async (request, reply) => {
+      const source = request.ingestSource!;
+      if (await busy(ctx, reply)) return reply;
+      const text = ctx.bodyText(request);
+      const records = lines(text);
+      if (records.length === 0) return send(reply, HEC.noData);
+      const digest = createHash('sha256').update(text).digest('base64url');
+      return accept(source, records, `hec-raw:${digest}`, request, reply);
+    },
+  );
 
-  app.post('/services/collector/ack', { errorHandler: hecErrorHandler }, async (request, reply) => {
-    const source = authenticate(ctx, request, reply);
-    if (!source) return reply;
-    const channel = channelOf(request);
-    if (channel === undefined) return send(reply, HEC.channelMissing);
-    if (!CHANNEL.test(channel)) return send(reply, HEC.invalidChannel);
-    let ids: unknown;
-    try {
-      ids = (JSON.parse(ctx.bodyText(request)) as { acks?: unknown } | null)?.acks;
-    } catch {
-      return send(reply, HEC.invalidFormat);
-    }
-    if (!Array.isArray(ids) || !ids.every((id) => Number.isSafeInteger(id) && id >= 0))
-      return send(reply, HEC.invalidFormat);
-    const acks = ctx.options.hecAcks;
-    const known = acks ? await ctx.queue(() => acks.jobs(source.name, channel, ids as number[])) : new Map();
-    const result: Record<string, boolean> = {};
-    const done: number[] = [];
-    for (const id of ids as number[]) {
-      const jobs = known.get(id);
-      const stored = jobs !== undefined && (await ctx.queue(() => ctx.options.producer.jobsDone(jobs)));
-      result[String(id)] = stored;
-      if (stored) done.push(id);
-    }
-    if (acks && done.length > 0) await ctx.queue(() => acks.forget(source.name, channel, done));
-    return reply.send({ acks: result });
-  });
+  const guardedAck = authenticatedRoute((request, reply) => authenticate(ctx, request, reply));
+  app.post(
+    '/services/collector/ack',
+    { ...guardedAck, errorHandler: hecErrorHandler },
+    async (request, reply) => {
+      const source = request.ingestSource!;
+      const channel = channelOf(request);
+      if (channel === undefined) return send(reply, HEC.channelMissing);
+      if (!CHANNEL.test(channel)) return send(reply, HEC.invalidChannel);
+      let ids: unknown;
+      try {
+        ids = (JSON.parse(ctx.bodyText(request)) as { acks?: unknown } | null)?.acks;
+      } catch {
+        return send(reply, HEC.invalidFormat);
+      }
+      if (!Array.isArray(ids) || !ids.every((id) => Number.isSafeInteger(id) && id >= 0))
+        return send(reply, HEC.invalidFormat);
+      const acks = ctx.options.hecAcks;
+      const known = acks
+        ? await ctx.queue(() => acks.jobs(source.name, channel, ids as number[]))
+        : new Map();
+      const result: Record<string, boolean> = {};
+      const done: number[] = [];
+      for (const id of ids as number[]) {
+        const jobs = known.get(id);
+        const stored = jobs !== undefined && (await ctx.queue(() => ctx.options.producer.jobsDone(jobs)));
+        result[String(id)] = stored;
+        if (stored) done.push(id);
+      }
+      if (acks && done.length > 0) await ctx.queue(() => acks.forget(source.name, channel, done));
+      return reply.send({ acks: result });
+    },
+  );
 }
