@@ -191,6 +191,7 @@ export async function startIngest(
       sources: config.ingest.sources.filter((s) => s.type === 'http'),
       producer,
       maxBodyBytes: config.ingest.maxBodyBytes,
+      bodyTimeoutMs: durationMs(config.ingest.requestTimeout),
       seenRequestIds: redisRequestIdStore(redis, config.redis.prefix),
       hecAcks: redisHecAckStore(redis, config.redis.prefix),
     });

@@ -113,6 +113,10 @@ export const IngestConfigSchema = Type.Object(
       default: 8088,
       description: 'Port of the HTTP push endpoints.',
     }),
+    requestTimeout: Duration(
+      'Longest time to receive a whole push body (slower ones are cut with 408 and retried by shippers).',
+      '120s',
+    ),
     maxBodyBytes: Type.Integer({
       minimum: 1024,
       default: 32 * 1024 * 1024,
@@ -213,6 +217,31 @@ export const ApiConfigSchema = Type.Object(
       minimum: 1,
       default: 1200,
       description: 'Requests per key per minute.',
+    }),
+    unauthenticatedPerMinute: Type.Integer({
+      minimum: 1,
+      default: 60,
+      description:
+        'Requests without a valid key per client address and minute; beyond, 429 without looking the key up.',
+    }),
+    requestTimeout: Duration(
+      'Longest time to receive a whole request (slow bodies are cut with 408).',
+      '30s',
+    ),
+    ruleCheckTimeout: Duration(
+      'Time budget for checking rule text or a filter, or testing rules over supplied events.',
+      '10s',
+    ),
+    previewTimeout: Duration('Time budget of one rule preview over stored events.', '60s'),
+    previewConcurrency: Type.Integer({
+      minimum: 1,
+      default: 2,
+      description: 'Rule previews run at once per API process (more wait briefly, then 503).',
+    }),
+    ruleWorkerMemoryMb: Type.Integer({
+      minimum: 64,
+      default: 512,
+      description: 'Heap limit of each worker thread that checks, tests and previews rules (MB).',
     }),
   },
   { default: {} },

@@ -15,6 +15,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { bodyTimeout } from '../../../api/body-timeout.ts';
 import type { SourceConfig } from '../../../core/config/schema.ts';
 import { batchHeader } from '../../pipeline/batch.ts';
 import type { IngestProducer } from '../../pipeline/producer.ts';
@@ -29,6 +30,8 @@ export interface HttpSourceOptions {
   producer: IngestProducer;
   /** Largest body accepted, compressed or not (bytes). */
   maxBodyBytes: number;
+  /** Longest time to receive a body (ms); slower ones are cut with 408. Default 120 s. */
+  bodyTimeoutMs?: number;
   /** Seconds suggested to clients pushed back with 429/503. */
   retryAfterSeconds?: number;
   /** Replay-detection store for Firehose request ids. */
@@ -150,6 +153,9 @@ export function buildHttpSourceServer(options: HttpSourceOptions): FastifyInstan
     // Shippers send odd content types (x-ndjson, charset suffixes, none): take every body raw.
   });
   app.decorateRequest('ingestSource', null);
+  bodyTimeout(app, options.bodyTimeoutMs ?? 120_000, (seconds) => ({
+    error: `the request body did not arrive within ${seconds} s`,
+  }));
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
