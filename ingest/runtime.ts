@@ -14,7 +14,7 @@ import { createEsClient, waitForElasticsearch } from '../core/store/elasticsearc
 import { installCoreTemplates } from '../core/store/templates.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
 import { ElasticsearchInventoryStore } from '../inventory/store.ts';
-import type { RawBatch } from './pipeline/batch.ts';
+import { queuedBytesKey, type RawBatch } from './pipeline/batch.ts';
 import { createNormalizer } from './pipeline/normalize.ts';
 import { IngestProducer } from './pipeline/producer.ts';
 import { type BatchOutcome, startIngestWorker } from './pipeline/worker.ts';
@@ -123,6 +123,8 @@ export async function startIngest(
     queuePrefix: config.redis.prefix,
     highWaterMark: config.ingest.highWaterMark,
     batchSize: config.ingest.batchSize,
+    maxQueuedBytes: config.ingest.maxQueuedBytes,
+    maxRedisMemory: config.ingest.maxRedisMemory,
   });
   const normalize = createNormalizer(config);
   // The API inventory is maintained incrementally from what workers write.
@@ -178,6 +180,8 @@ export async function startIngest(
           .hincrby(key, 'events', outcome.written)
           .hincrby(key, 'duplicates', outcome.duplicates)
           .hincrby(key, 'dead_letters', outcome.deadLetters)
+          // Stored (or dead-lettered): its bytes leave the queue's byte total.
+          .decrby(queuedBytesKey(config.redis.prefix), job.data.bytes ?? 0)
           .hset(key, 'last_batch_at', String(Date.now()), 'last_received_at', String(job.data.receivedAt))
           .exec()
           .catch(() => undefined);

@@ -53,6 +53,8 @@ export const defaultPorts: PortFactory = async (config, es, redis) => {
     queuePrefix: config.redis.prefix,
     highWaterMark: config.ingest.highWaterMark,
     batchSize: config.ingest.batchSize,
+    maxQueuedBytes: config.ingest.maxQueuedBytes,
+    maxRedisMemory: config.ingest.maxRedisMemory,
   });
   return {
     incidents: new ElasticsearchIncidentRepository(es, prefix),

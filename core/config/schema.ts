@@ -177,6 +177,17 @@ export const IngestConfigSchema = Type.Object(
       default: 2_000,
       description: 'Queued jobs above which sources push back (HTTP 429, paused reads).',
     }),
+    maxQueuedBytes: Type.Integer({
+      minimum: 1024 * 1024,
+      default: 512 * 1024 * 1024,
+      description: 'Bytes of records queued and not yet stored above which sources push back.',
+    }),
+    maxRedisMemory: Type.Integer({
+      minimum: 0,
+      default: 0,
+      description:
+        "Redis memory (used_memory, bytes) above which sources push back; 0: 80 % of Redis's maxmemory when set, else 4 GiB.",
+    }),
     keepOriginal: Type.Boolean({ default: true, description: 'Store the original line as event.original.' }),
     fingerprintSecret: Type.String({
       minLength: 16,

@@ -139,7 +139,10 @@ export function createQueue<T, R = unknown>(
       // Completed jobs are dropped at once (the data lives in Elasticsearch); failed ones stay
       // for inspection, bounded.
       removeOnComplete: true,
-      removeOnFail: { count: 10_000 },
+      removeOnFail: { count: 1_000, age: 7 * 86_400 },
+      // Each failed attempt keeps its stack trace on the job: a job retried through a long
+      // outage would otherwise keep one per attempt, in Redis's memory.
+      stackTraceLimit: 3,
       ...options.defaultJobOptions,
     },
   });

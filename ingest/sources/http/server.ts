@@ -201,11 +201,12 @@ export function buildHttpSourceServer(options: HttpSourceOptions): FastifyInstan
     },
     overHighWater: () => ctx.queue(() => options.producer.overHighWater()),
     async pushBack(reply, status = 429) {
-      if (!(await ctx.overHighWater())) return false;
+      const reason = await ctx.queue(() => options.producer.pressure());
+      if (reason === undefined) return false;
       await reply
         .code(status)
         .header('retry-after', String(options.retryAfterSeconds ?? 5))
-        .send({ error: 'ingest queue above its high-water mark; retry later' });
+        .send({ error: `${reason}; retry later` });
       return true;
     },
   };
