@@ -231,7 +231,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
             queueLimit: config.api.previewConcurrency,
             timeoutMs: durationMs(config.api.previewTimeout),
             memoryMb: config.api.ruleWorkerMemoryMb,
-            workerData: { elasticsearch: config.elasticsearch, maxGroups: config.detections.maxGroups },
+            workerData: {
+              elasticsearch: config.elasticsearch,
+              maxGroups: Math.min(config.detections.maxGroups, config.api.previewMaxGroups),
+            },
           })
         : undefined,
     },

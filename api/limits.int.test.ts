@@ -6,6 +6,8 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { indexNames } from '../core/store/elasticsearch.ts';
+import { installCoreTemplates } from '../core/store/templates.ts';
 import { eventually } from '../test/harness/eventually.ts';
 import { startTestApp, type TestApp } from './testing/harness.ts';
 
@@ -117,6 +119,36 @@ describe('rule work off the request thread, within budgets', () => {
     expect(refused.length).toBeGreaterThan(0);
     expect(refused[0]!.json()).toMatchObject({ type: 'urn:gatewatch:problem:busy' });
     expect(Number(refused[0]!.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('answers a broad preview with at most 1,000 incidents, saying how many there were', async () => {
+    await installCoreTemplates(normal.it.es, { prefix: normal.it.prefix });
+    const index = indexNames(normal.it.prefix).eventsIndexFor('2026-03-01T00:00:00Z');
+    const operations = Array.from({ length: 1_500 }, (_, i) => [
+      { create: { _index: index, _id: `wide-${i}` } },
+      {
+        '@timestamp': new Date(Date.parse('2026-03-01T10:00:00Z') + i * 1000).toISOString(),
+        event: { id: `wide-${i}`, kind: 'event', dataset: 'nginx.access' },
+        source: { ip: `10.9.${i >> 8}.${i & 255}` },
+        gatewatch: { route: '/admin/wide' },
+        http: { response: { status_code: 403 } },
+      },
+    ]).flat();
+    expect((await normal.it.es.bulk({ operations, refresh: true })).errors).toBe(false);
+    const r = await normal.app.inject({
+      method: 'POST',
+      url: '/api/v1/rules/preview',
+      headers: normal.auth('analyst'),
+      payload: {
+        text: 'rule wide {\n  title "wide"\n  severity low\n  where gatewatch.route == "/admin/wide"\n}\n',
+        from: '2026-03-01T00:00:00Z',
+        to: '2026-03-02T00:00:00Z',
+      },
+    });
+    expect(r.statusCode).toBe(200);
+    expect(r.json().detections).toBe(1_500);
+    expect(r.json().incidents).toHaveLength(1_000);
+    expect(r.json().degraded.reason).toContain('showing the first 1000 of 1500 incidents');
   });
 
   it('stops a preview past its time budget', async () => {

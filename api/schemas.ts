@@ -26,7 +26,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   409: 'Conflict with the current state.',
   413: 'Request body too large.',
   415: 'Unsupported content type.',
-  422: 'Rule text does not parse or check (errors carry line and column).',
+  422: 'Rule text does not parse or check (errors carry line and column), or its check or preview exceeded its budget.',
   429: 'Rate limit exceeded for this key.',
   500: 'Server error (no internals disclosed).',
   503: 'Temporarily unavailable (Redis or Elasticsearch does not answer); retry after Retry-After seconds.',

@@ -9,7 +9,7 @@ import type { AppContext } from '../app.ts';
 import { InvalidEventCursorError } from '../ports.ts';
 import { HttpProblem } from '../problem.ts';
 import { sandboxed } from '../rules/sandbox-problems.ts';
-import { Cursor, IdParams, NextCursor, Timestamp } from '../schemas.ts';
+import { Cursor, IdParams, NextCursor, problemResponse, Timestamp } from '../schemas.ts';
 
 const EventSchema = Type.Record(Type.String(), Type.Unknown(), {
   description: 'A stored event (ECS fields).',
@@ -44,7 +44,10 @@ export function eventRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             },
             { additionalProperties: false },
           ),
-          response: { 200: Type.Object({ events: Type.Array(EventSchema), next_cursor: NextCursor }) },
+          response: {
+            200: Type.Object({ events: Type.Array(EventSchema), next_cursor: NextCursor }),
+            422: problemResponse(422),
+          },
         },
       },
       async (request) => {

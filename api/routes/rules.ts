@@ -299,6 +299,7 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
               ),
               diagnostics: Type.Array(DiagnosticSchema),
             }),
+            422: problemResponse(422),
           },
         },
       },

@@ -13,6 +13,8 @@ import type { PreviewResult } from '../ports.ts';
 import type { SandboxTask, SandboxWorkerData } from './sandbox.ts';
 
 const data = workerData as SandboxWorkerData;
+/** Incidents one preview answers with (the count of detections stays complete). */
+const MAX_PREVIEW_INCIDENTS = 1_000;
 let es: Client | undefined;
 
 async function preview(task: Extract<SandboxTask, { kind: 'preview' }>): Promise<PreviewResult> {
@@ -27,10 +29,19 @@ async function preview(task: Extract<SandboxTask, { kind: 'preview' }>): Promise
       { maxGroups: data.maxGroups ?? 100_000 },
     );
     const now = Date.now();
+    // The answer is bounded too: every incident of a broad rule over a busy range is hundreds
+    // of megabytes to copy to the API's thread and serialise.
+    const shown = result.detections.slice(0, MAX_PREVIEW_INCIDENTS);
+    const reasons = [
+      ...(result.degraded ? [result.degraded.reason] : []),
+      ...(shown.length < result.detections.length
+        ? [`showing the first ${shown.length} of ${result.detections.length} incidents`]
+        : []),
+    ];
     return {
-      incidents: result.detections.map((d) => toIncident(d, task.rule, now)),
+      incidents: shown.map((d) => toIncident(d, task.rule, now)),
       detections: result.detections.length,
-      ...(result.degraded ? { degraded: result.degraded } : {}),
+      ...(reasons.length > 0 ? { degraded: { reason: reasons.join('; ') } } : {}),
     };
   } catch (err) {
     // Nothing ingested yet: no events index, so nothing to find.

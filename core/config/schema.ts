@@ -249,6 +249,12 @@ export const ApiConfigSchema = Type.Object(
       default: 2,
       description: 'Rule previews run at once per API process (more wait briefly, then 503).',
     }),
+    previewMaxGroups: Type.Integer({
+      minimum: 1,
+      default: 10_000,
+      description:
+        'Groups one preview reads before it stops and says so (degraded); a preview answers at most 1,000 incidents.',
+    }),
     ruleWorkerMemoryMb: Type.Integer({
       minimum: 64,
       default: 512,
