@@ -326,7 +326,7 @@ export class EmbeddedStore {
                AND json_extract(doc, '$.first_seen') <= ?
                AND (json_extract(doc, '$.entity_key') IN (${marks(keys)})
                     OR EXISTS (SELECT 1 FROM json_each(doc, ?) e WHERE e.value = ?))
-             ORDER BY last_seen DESC, id LIMIT 5`,
+             ORDER BY last_seen DESC, id LIMIT 20`,
           )
           .all(...statuses, from, to, ...keys, `$.entities.${role}`, value) as { doc: string }[];
         return rows.map((r) => JSON.parse(r.doc) as Incident);
