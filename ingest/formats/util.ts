@@ -326,9 +326,12 @@ function httpVersionOf(v: string): string | undefined {
   if (s.startsWith('HTTP/') || s.startsWith('http/')) s = s.slice(5);
   else if (s === 'h2' || s === 'h2c') return '2';
   else if (s === 'h3') return '3';
-  // "2.0" → "2", "2.0.0.0" (Azure) → "2", "1.1.0.0" → "1.1"
+  // "2.0" → "2", "2.0.0.0" (Azure) → "2", "1.1.0.0" → "1.1"; HTTP/1.x keeps its minor ("1.0")
   const m = /^(\d)(?:\.(\d))?(?:\.0)*$/.exec(s);
-  if (m) return m[2] === undefined || m[2] === '0' ? m[1]! : `${m[1]}.${m[2]}`;
+  if (m) {
+    if (m[1] === '1') return `1.${m[2] ?? '0'}`;
+    return m[2] === undefined || m[2] === '0' ? m[1]! : `${m[1]}.${m[2]}`;
+  }
   return s === '' ? undefined : s;
 }
 
