@@ -55,7 +55,8 @@ export function mobileIp(rng: Rng): string {
   return `127.150.${rng.int(0, 3)}.${rng.int(1, 254)}`;
 }
 export const staffIp = (i: number) => `127.121.0.${10 + i}`;
-export const partnerIp = (i: number, second = false) => `127.200.${Math.floor(i / 50)}.${10 + (i % 50) * 2 + (second ? 1 : 0)}`;
+export const partnerIp = (i: number, second = false) =>
+  `127.200.${Math.floor(i / 50)}.${10 + (i % 50) * 2 + (second ? 1 : 0)}`;
 export const exporterIp = (i: number) => `127.201.0.${11 + i}`;
 export const serviceIp = (i: number) => `127.202.0.${11 + i}`;
 
@@ -124,7 +125,11 @@ export async function tryLogin(
       res = await ctx.client.send({
         ...base,
         path: '/api/login',
-        headers: { 'User-Agent': who.ua, 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+        headers: {
+          'User-Agent': who.ua,
+          'Content-Type': 'application/x-www-form-urlencoded',
+          Accept: 'application/json',
+        },
         body: new URLSearchParams({ username, password }).toString(),
       });
       break;
@@ -143,7 +148,8 @@ export async function tryLogin(
         headers: { 'User-Agent': who.ua, 'Content-Type': 'application/json', Accept: 'application/json' },
         body: JSON.stringify({
           operationName: 'Login',
-          query: 'mutation Login($username: String!, $password: String!) { login(username: $username, password: $password) { token user { id } } }',
+          query:
+            'mutation Login($username: String!, $password: String!) { login(username: $username, password: $password) { token user { id } } }',
           variables: { username, password },
         }),
       });
@@ -152,14 +158,27 @@ export async function tryLogin(
       res = await ctx.client.send({
         ...base,
         path: '/oauth/token',
-        headers: { 'User-Agent': who.ua, 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
-        body: new URLSearchParams({ grant_type: 'password', username, password, client_id: 'rangeshop-mobile' }).toString(),
+        headers: {
+          'User-Agent': who.ua,
+          'Content-Type': 'application/x-www-form-urlencoded',
+          Accept: 'application/json',
+        },
+        body: new URLSearchParams({
+          grant_type: 'password',
+          username,
+          password,
+          client_id: 'rangeshop-mobile',
+        }).toString(),
       });
       break;
   }
   if (res.status !== 200) return undefined;
   try {
-    const o = JSON.parse(res.body) as { token?: string; access_token?: string; data?: { login?: { token?: string } } };
+    const o = JSON.parse(res.body) as {
+      token?: string;
+      access_token?: string;
+      data?: { login?: { token?: string } };
+    };
     return o.token ?? o.access_token ?? o.data?.login?.token ?? undefined;
   } catch {
     return undefined;

@@ -36,7 +36,18 @@ import type { Lane } from './gateways.ts';
 import type { Activity } from './traffic.ts';
 import { type Account, PAGE_SIZE } from './world.ts';
 
-const SEARCH_WORDS = ['lamp', 'chair', 'product 1', 'desk', 'kettle', 'cable', 'product 42', 'mug', 'sofa', 'charger'];
+const SEARCH_WORDS = [
+  'lamp',
+  'chair',
+  'product 1',
+  'desk',
+  'kettle',
+  'cable',
+  'product 42',
+  'mug',
+  'sofa',
+  'charger',
+];
 
 /** The lane if it runs, else the first lane that does. */
 function laneOr(ctx: RunContext, lane: Lane): Lane {
@@ -79,7 +90,13 @@ async function browsers(ctx: RunContext, rng: Rng): Promise<void> {
   await Promise.all(sessions);
 }
 
-async function browseSession(ctx: RunContext, rng: Rng, ip: string, ua: string, accounts: Account[]): Promise<void> {
+async function browseSession(
+  ctx: RunContext,
+  rng: Rng,
+  ip: string,
+  ua: string,
+  accounts: Account[],
+): Promise<void> {
   const lane = laneOr(ctx, rng.chance(0.88) ? 'waf' : 'haproxy');
   const agent = ctx.client.agent(4);
   const page = (path: string, referer?: string, extra: Record<string, string> = {}) =>
@@ -88,7 +105,12 @@ async function browseSession(ctx: RunContext, rng: Rng, ip: string, ua: string, 
       from: ip,
       path,
       agent,
-      headers: { 'User-Agent': ua, Accept: path.startsWith('/api') ? 'application/json' : 'text/html,*/*;q=0.8', ...(referer ? { Referer: referer } : {}), ...extra },
+      headers: {
+        'User-Agent': ua,
+        Accept: path.startsWith('/api') ? 'application/json' : 'text/html,*/*;q=0.8',
+        ...(referer ? { Referer: referer } : {}),
+        ...extra,
+      },
     });
   await page('/');
   await Promise.all([page('/static/app.css', '/'), page('/static/app.js', '/'), page('/favicon.ico', '/')]);
@@ -112,7 +134,10 @@ async function browseSession(ctx: RunContext, rng: Rng, ip: string, ua: string, 
         path: '/graphql',
         agent,
         headers: { 'User-Agent': ua, 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify({ query: 'query Products($first: Int) { products(first: $first) { id name price } }', variables: { first: 12 } }),
+        body: JSON.stringify({
+          query: 'query Products($first: Int) { products(first: $first) { id name price } }',
+          variables: { first: 12 },
+        }),
       });
     }
   }
@@ -131,12 +156,24 @@ async function browseSession(ctx: RunContext, rng: Rng, ip: string, ua: string, 
   const token = await tryLogin(ctx, who, style, account.username, account.password);
   if (token === undefined) return;
   const auth = bearer(token);
-  for (const path of [`/api/users/${account.id}/addresses`, `/api/users/${account.id}/orders`, `/api/products?page=${rng.int(1, 3)}`]) {
+  for (const path of [
+    `/api/users/${account.id}/addresses`,
+    `/api/users/${account.id}/orders`,
+    `/api/products?page=${rng.int(1, 3)}`,
+  ]) {
     await pause(ctx, rng.logNormal(3000, 0.7));
     if (!running(ctx)) return;
     await page(path, last, auth);
   }
-  if (rng.chance(0.3)) await ctx.client.send({ lane, from: ip, method: 'POST', path: '/api/logout', agent, headers: { 'User-Agent': ua, ...auth } });
+  if (rng.chance(0.3))
+    await ctx.client.send({
+      lane,
+      from: ip,
+      method: 'POST',
+      path: '/api/logout',
+      agent,
+      headers: { 'User-Agent': ua, ...auth },
+    });
 }
 
 // ---- partner API clients, one key each ----
@@ -159,7 +196,11 @@ async function partners(ctx: RunContext, rng: Rng): Promise<void> {
         for (let k = 0; k < calls && running(ctx); k++) {
           const x = r.next();
           const path =
-            x < 0.5 ? `/api/products?page=${r.int(1, 6)}` : x < 0.85 ? `/api/products/${r.int(1, ctx.world.productCount)}` : `/api/users/${c.ownerId}/orders`;
+            x < 0.5
+              ? `/api/products?page=${r.int(1, 6)}`
+              : x < 0.85
+                ? `/api/products/${r.int(1, ctx.world.productCount)}`
+                : `/api/users/${c.ownerId}/orders`;
           const withKey = c.keyInQuery ? `${path}${path.includes('?') ? '&' : '?'}api_key=${c.key}` : path;
           await ctx.client.send({
             lane,
@@ -167,8 +208,16 @@ async function partners(ctx: RunContext, rng: Rng): Promise<void> {
             path: withKey,
             agent,
             activity: acts,
-            route: path.startsWith('/api/users/') ? '/api/users/{id}/orders' : path.startsWith('/api/products/') ? '/api/products/{id}' : '/api/products',
-            headers: { 'User-Agent': ua, Accept: 'application/json', ...(c.keyInQuery ? {} : { 'X-API-Key': c.key }) },
+            route: path.startsWith('/api/users/')
+              ? '/api/users/{id}/orders'
+              : path.startsWith('/api/products/')
+                ? '/api/products/{id}'
+                : '/api/products',
+            headers: {
+              'User-Agent': ua,
+              Accept: 'application/json',
+              ...(c.keyInQuery ? {} : { 'X-API-Key': c.key }),
+            },
           });
           await pause(ctx, r.logNormal(300, 0.5));
         }
@@ -210,7 +259,15 @@ async function exporters(ctx: RunContext, rng: Rng): Promise<void> {
                 : cursor === ''
                   ? `/api/products?limit=${PAGE_SIZE}`
                   : `/api/products?limit=${PAGE_SIZE}&cursor=${cursor}`;
-          const res = await ctx.client.send({ lane, from: ip, path, agent, activity: act, route: '/api/products', headers: { 'User-Agent': ua, 'X-API-Key': c.key, Accept: 'application/json' } });
+          const res = await ctx.client.send({
+            lane,
+            from: ip,
+            path,
+            agent,
+            activity: act,
+            route: '/api/products',
+            headers: { 'User-Agent': ua, 'X-API-Key': c.key, Accept: 'application/json' },
+          });
           if (variant === 'cursor') {
             try {
               cursor = (JSON.parse(res.body) as { next_cursor?: string | null }).next_cursor ?? null;
@@ -243,7 +300,14 @@ async function natOffice(ctx: RunContext, rng: Rng): Promise<void> {
       const agent = ctx.client.agent(2);
       const who = { lane, from: NAT_IP, ua, agent, activity: act };
       act.users.add(a.username);
-      await ctx.client.send({ lane, from: NAT_IP, path: '/', agent, activity: act, headers: { 'User-Agent': ua } });
+      await ctx.client.send({
+        lane,
+        from: NAT_IP,
+        path: '/',
+        agent,
+        activity: act,
+        headers: { 'User-Agent': ua },
+      });
       const typos = r.chance(0.12) ? (r.chance(0.25) ? 2 : 1) : 0;
       for (let t = 0; t < typos; t++) {
         await pause(ctx, r.logNormal(3500, 0.4));
@@ -285,7 +349,13 @@ async function mobileUsers(ctx: RunContext, rng: Rng): Promise<void> {
       const ua = MOBILE_UAS[i % MOBILE_UAS.length]!;
       let ip = mobileIp(r);
       act.users.add(a.username);
-      const token = await tryLogin(ctx, { lane, from: ip, ua, activity: act }, r.chance(0.6) ? 'oauth-password' : 'json', a.username, a.password);
+      const token = await tryLogin(
+        ctx,
+        { lane, from: ip, ua, activity: act },
+        r.chance(0.6) ? 'oauth-password' : 'json',
+        a.username,
+        a.password,
+      );
       if (token === undefined) return;
       for (let n = 0; n < 300 && running(ctx); n++) {
         await pause(ctx, r.logNormal(20_000, 0.7));
@@ -306,7 +376,14 @@ async function mobileUsers(ctx: RunContext, rng: Rng): Promise<void> {
             : path.startsWith('/api/products/')
               ? '/api/products/{id}'
               : '/api/products';
-          await ctx.client.send({ lane, from: ip, path, activity: act, route, headers: { 'User-Agent': ua, ...bearer(token), Accept: 'application/json' } });
+          await ctx.client.send({
+            lane,
+            from: ip,
+            path,
+            activity: act,
+            route,
+            headers: { 'User-Agent': ua, ...bearer(token), Accept: 'application/json' },
+          });
           await pause(ctx, r.logNormal(400, 0.5));
         }
       }
@@ -337,7 +414,13 @@ async function staffReports(ctx: RunContext, rng: Rng): Promise<void> {
             from: ip,
             path: '/basic/reports',
             activity: act,
-            headers: { 'User-Agent': ua, Accept: 'text/html,application/json', ...(auth === undefined ? {} : { Authorization: `Basic ${Buffer.from(auth).toString('base64')}` }) },
+            headers: {
+              'User-Agent': ua,
+              Accept: 'text/html,application/json',
+              ...(auth === undefined
+                ? {}
+                : { Authorization: `Basic ${Buffer.from(auth).toString('base64')}` }),
+            },
           });
         // a browser asks without credentials first, gets the 401 challenge, then sends them
         await get();
@@ -390,7 +473,13 @@ async function services(ctx: RunContext, rng: Rng): Promise<void> {
           }
           tokenAt = Date.now();
         }
-        await ctx.client.send({ lane, from: ip, path: `/api/products?page=${r.int(1, 8)}`, agent, headers: { 'User-Agent': ua, ...bearer(token) } });
+        await ctx.client.send({
+          lane,
+          from: ip,
+          path: `/api/products?page=${r.int(1, 8)}`,
+          agent,
+          headers: { 'User-Agent': ua, ...bearer(token) },
+        });
         await pause(ctx, r.logNormal(40_000, 0.5));
       }
     }),

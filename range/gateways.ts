@@ -176,10 +176,12 @@ defaults
 
 frontend fe_api
     bind 127.0.0.1:${ports.lanes.haproxy}
-    http-request capture req.hdr(Host) len 64
-    http-request capture req.hdr(User-Agent) len 200
-    http-request capture req.hdr(X-API-Key) len 64
-    http-request capture req.hdr(Authorization) len 256
+    # the classic capture keeps the whole header line; \`http-request capture req.hdr(User-Agent)\`
+    # would keep only the text after the last comma ("like Gecko) Chrome/126…")
+    capture request header Host len 64
+    capture request header User-Agent len 200
+    capture request header X-API-Key len 64
+    capture request header Authorization len 256
     default_backend be_api
 
 backend be_api
@@ -199,10 +201,19 @@ export async function waitHealthy(port: number, what: string, timeoutMs = 20_000
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
-      const req = request({ host: '127.0.0.1', port, path: '/health', timeout: 2000, headers: { 'User-Agent': 'range-healthcheck/1.0' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      });
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/health',
+          timeout: 2000,
+          headers: { 'User-Agent': 'range-healthcheck/1.0' },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        },
+      );
       req.on('error', () => resolve(false));
       req.on('timeout', () => req.destroy());
       req.end();
@@ -210,14 +221,21 @@ export async function waitHealthy(port: number, what: string, timeoutMs = 20_000
     if (ok) return;
     await sleep(200);
   }
-  throw new RangeSetupError(`range: ${what} did not answer on 127.0.0.1:${port} within ${timeoutMs / 1000} s (see its log in the work directory)`);
+  throw new RangeSetupError(
+    `range: ${what} did not answer on 127.0.0.1:${port} within ${timeoutMs / 1000} s (see its log in the work directory)`,
+  );
 }
 
 /**
  * Write the gateway configs under `work` and start nginx (if a WAF lane is on) and HAProxy (if
  * its lane is on). The test API must already listen on `ports.api`.
  */
-export async function startGateways(reg: ProcessRegistry, work: string, out: string, ports: Ports): Promise<Started[]> {
+export async function startGateways(
+  reg: ProcessRegistry,
+  work: string,
+  out: string,
+  ports: Ports,
+): Promise<Started[]> {
   const started: Started[] = [];
   const nginxLanes = ports.lanes.waf !== undefined || ports.lanes['waf-detect'] !== undefined;
   if (nginxLanes) {
@@ -228,9 +246,14 @@ export async function startGateways(reg: ProcessRegistry, work: string, out: str
     writeFileSync(join(work, 'nginx/modsec/main.conf'), modsecConf(work, out));
     const args = ['-p', join(work, 'nginx'), '-c', join(work, 'nginx/nginx.conf')];
     try {
-      execFileSync('/usr/sbin/nginx', [...args, '-t', '-q'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TZ: 'UTC' } });
+      execFileSync('/usr/sbin/nginx', [...args, '-t', '-q'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, TZ: 'UTC' },
+      });
     } catch (e) {
-      const msg = String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n')[0];
+      const msg = String((e as { stderr?: Buffer }).stderr ?? e)
+        .trim()
+        .split('\n')[0];
       throw new RangeSetupError(`range: nginx rejected the generated config: ${msg}`);
     }
     started.push(

@@ -112,16 +112,21 @@ export function labelProblems(v: unknown): string[] {
   for (const k of ['id', 'tool', 'description', 'start', 'end'] as const) {
     if (typeof o[k] !== 'string' || o[k] === '') out.push(`${k} must be a non-empty string`);
   }
-  if (!LABEL_CLASSES.includes(o.class as LabelClass)) out.push(`class must be one of ${LABEL_CLASSES.join(', ')}`);
-  if (typeof o.requests !== 'number' || !Number.isInteger(o.requests) || o.requests < 0) out.push('requests must be a non-negative integer');
-  for (const k of ['start', 'end'] as const) if (typeof o[k] === 'string' && Number.isNaN(Date.parse(o[k]))) out.push(`${k} is not an ISO-8601 time`);
-  if (typeof o.start === 'string' && typeof o.end === 'string' && Date.parse(o.start) > Date.parse(o.end)) out.push('start is after end');
+  if (!LABEL_CLASSES.includes(o.class as LabelClass))
+    out.push(`class must be one of ${LABEL_CLASSES.join(', ')}`);
+  if (typeof o.requests !== 'number' || !Number.isInteger(o.requests) || o.requests < 0)
+    out.push('requests must be a non-negative integer');
+  for (const k of ['start', 'end'] as const)
+    if (typeof o[k] === 'string' && Number.isNaN(Date.parse(o[k]))) out.push(`${k} is not an ISO-8601 time`);
+  if (typeof o.start === 'string' && typeof o.end === 'string' && Date.parse(o.start) > Date.parse(o.end))
+    out.push('start is after end');
   const e = o.entities;
   if (typeof e !== 'object' || e === null || Array.isArray(e)) out.push('entities must be an object');
   else {
     for (const [k, list] of Object.entries(e)) {
       if (!['ip', 'user', 'api_key', 'route', 'user_agent'].includes(k)) out.push(`unknown entity kind ${k}`);
-      if (!Array.isArray(list) || list.some((x) => typeof x !== 'string')) out.push(`entities.${k} must be a list of strings`);
+      if (!Array.isArray(list) || list.some((x) => typeof x !== 'string'))
+        out.push(`entities.${k} must be a list of strings`);
     }
   }
   return out;

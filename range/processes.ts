@@ -13,7 +13,10 @@ import { createServer } from 'node:net';
 export const PREREQUISITES: { pkg: string; paths: string[] }[] = [
   { pkg: 'nginx', paths: ['/usr/sbin/nginx'] },
   { pkg: 'libnginx-mod-http-modsecurity', paths: ['/usr/lib/nginx/modules/ngx_http_modsecurity_module.so'] },
-  { pkg: 'modsecurity-crs', paths: ['/usr/share/modsecurity-crs/rules', '/etc/modsecurity/crs/crs-setup.conf'] },
+  {
+    pkg: 'modsecurity-crs',
+    paths: ['/usr/share/modsecurity-crs/rules', '/etc/modsecurity/crs/crs-setup.conf'],
+  },
   { pkg: 'haproxy', paths: ['/usr/sbin/haproxy'] },
   { pkg: 'hydra', paths: ['/usr/bin/hydra'] },
   { pkg: 'ffuf', paths: ['/usr/bin/ffuf'] },
@@ -39,7 +42,13 @@ export function checkPrerequisites(): void {
 /** Version of an installed Debian package, or "unknown". */
 export function packageVersion(pkg: string): string {
   try {
-    return execFileSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || 'unknown';
+    return (
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own field syntax
+      execFileSync('dpkg-query', ['-W', '-f', '${Version}', pkg], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() || 'unknown'
+    );
   } catch {
     return 'unknown';
   }

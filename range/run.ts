@@ -8,19 +8,37 @@
  * truth from what was sent), `gatewatch.yaml` and `manifest.json`. Installs nothing: a missing
  * Debian package ends the run with one line naming it.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { Rng } from '../samples/generator/prng.ts';
 import { type RunContext, running } from './actors.ts';
-import { buildShim, TOOL_ATTACKS, type ToolEnv, type ToolRun, upstreamVersion } from './attacks/tools.ts';
 import { SCRIPTED_ATTACKS } from './attacks/scripted.ts';
+import { buildShim, TOOL_ATTACKS, type ToolEnv, type ToolRun, upstreamVersion } from './attacks/tools.ts';
 import { runBenign } from './benign.ts';
-import { choosePorts, LANES, type Lane, LOG_FILES, type Ports, startGateways, waitHealthy } from './gateways.ts';
+import {
+  choosePorts,
+  LANES,
+  type Lane,
+  LOG_FILES,
+  type Ports,
+  startGateways,
+  waitHealthy,
+} from './gateways.ts';
 import { type Label, type LabelClass, type LabelDraft, toLabel } from './labels.ts';
-import { checkPrerequisites, packageVersion, ProcessRegistry, RangeSetupError, sleep } from './processes.ts';
+import { checkPrerequisites, ProcessRegistry, packageVersion, RangeSetupError, sleep } from './processes.ts';
 import { type Activity, TrafficClient } from './traffic.ts';
 import { buildWorld } from './world.ts';
 
@@ -82,7 +100,18 @@ export const LOG_FORMATS: Record<keyof typeof LOG_FILES, string> = {
 };
 
 function versions(): Record<string, string> {
-  const pkgs = ['nginx', 'libnginx-mod-http-modsecurity', 'libmodsecurity3', 'modsecurity-crs', 'haproxy', 'hydra', 'ffuf', 'wfuzz', 'sqlmap', 'siege'];
+  const pkgs = [
+    'nginx',
+    'libnginx-mod-http-modsecurity',
+    'libmodsecurity3',
+    'modsecurity-crs',
+    'haproxy',
+    'hydra',
+    'ffuf',
+    'wfuzz',
+    'sqlmap',
+    'siege',
+  ];
   const out: Record<string, string> = {};
   for (const p of pkgs) out[p] = packageVersion(p);
   out.node = process.versions.node;
@@ -102,7 +131,10 @@ function logIndex(outDir: string, ports: Ports): Map<Lane, { ip: string; at: num
       const lane = portLane.get(o.server_port);
       if (lane === undefined) continue;
       let l = byLane.get(lane);
-      if (l === undefined) byLane.set(lane, (l = []));
+      if (l === undefined) {
+        l = [];
+        byLane.set(lane, l);
+      }
       l.push({ ip: o.remote_addr, at: Math.round(Number(o.msec) * 1000) });
     }
   }
@@ -111,9 +143,22 @@ function logIndex(outDir: string, ports: Ports): Map<Lane, { ip: string; at: num
     const l: { ip: string; at: number }[] = [];
     const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
     for (const line of readFileSync(hap, 'utf8').split('\n')) {
-      const m = /^(\d+\.\d+\.\d+\.\d+):\d+ \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d):(\d\d):(\d\d)\.(\d{3})\]/.exec(line);
+      const m = /^(\d+\.\d+\.\d+\.\d+):\d+ \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d):(\d\d):(\d\d)\.(\d{3})\]/.exec(
+        line,
+      );
       if (!m) continue;
-      l.push({ ip: m[1]!, at: Date.UTC(Number(m[4]), months.indexOf(m[3]!), Number(m[2]), Number(m[5]), Number(m[6]), Number(m[7]), Number(m[8])) });
+      l.push({
+        ip: m[1]!,
+        at: Date.UTC(
+          Number(m[4]),
+          months.indexOf(m[3]!),
+          Number(m[2]),
+          Number(m[5]),
+          Number(m[6]),
+          Number(m[7]),
+          Number(m[8]),
+        ),
+      });
     }
     byLane.set('haproxy', l);
   }
@@ -128,7 +173,8 @@ function countLines(path: string): number {
 }
 
 function yamlConfig(outDir: string): string {
-  const src = (name: string, format: string, file: string) => `    - name: ${name}\n      type: file\n      format: ${format}\n      paths:\n        - ${JSON.stringify(join(outDir, file))}\n`;
+  const src = (name: string, format: string, file: string) =>
+    `    - name: ${name}\n      type: file\n      format: ${format}\n      paths:\n        - ${JSON.stringify(join(outDir, file))}\n`;
   return `# Gatewatch configuration for this live-fire range output (written by range/run.ts).
 # Replay:  node cli/gatewatch.ts --config ${join(outDir, 'gatewatch.yaml')} replay ${outDir} --fresh --db .cache/range.sqlite
 # Ingest:  the four file sources below, each with its fixed format.
@@ -146,15 +192,33 @@ ${src('range-nginx-json', LOG_FORMATS.nginxJson, LOG_FILES.nginxJson)}${src('ran
 /** Benign activities become labels: notable benign actors, and partners sending keys in URLs. */
 function activityDraft(a: Activity): LabelDraft | undefined {
   if (a.requests === 0) return undefined;
-  const base = { ips: a.ips, first: a.first, last: a.last, requests: a.requests, users: a.users, apiKeys: a.apiKeys, routes: a.routes, userAgents: a.userAgents, tool: 'range benign traffic' };
+  const base = {
+    ips: a.ips,
+    first: a.first,
+    last: a.last,
+    requests: a.requests,
+    users: a.users,
+    apiKeys: a.apiKeys,
+    routes: a.routes,
+    userAgents: a.userAgents,
+    tool: 'range benign traffic',
+  };
   if (a.id.startsWith('benign-key-in-query-')) {
     const name = a.id.slice('benign-key-in-query-'.length);
-    return { ...base, id: a.id, class: 'credential_in_url', description: `Benign API client ${name} sends its own key as ?api_key= on every call, as the API allows: not an attacker, but the key is exposed in every log and proxy on the way (a posture finding).` };
+    return {
+      ...base,
+      id: a.id,
+      class: 'credential_in_url',
+      description: `Benign API client ${name} sends its own key as ?api_key= on every call, as the API allows: not an attacker, but the key is exposed in every log and proxy on the way (a posture finding).`,
+    };
   }
   const descriptions: Record<string, string> = {
-    'benign-nat-office': 'An office behind one NAT address: many different people log in (form body) over the run, mostly at the first try, a few after one or two typos.',
-    'benign-mobile': 'Mobile app users on carrier-grade NAT: their address changes between requests; they log in (OAuth password grant or JSON) and use the API with their token.',
-    'benign-basic-auth-staff': 'Staff reading the basic-auth reports: the browser asks without credentials first (401), some people mistype their password once or twice, then succeed.',
+    'benign-nat-office':
+      'An office behind one NAT address: many different people log in (form body) over the run, mostly at the first try, a few after one or two typos.',
+    'benign-mobile':
+      'Mobile app users on carrier-grade NAT: their address changes between requests; they log in (OAuth password grant or JSON) and use the API with their token.',
+    'benign-basic-auth-staff':
+      'Staff reading the basic-auth reports: the browser asks without credentials first (401), some people mistype their password once or twice, then succeed.',
   };
   const exporter = /^benign-exporter-(\d+)$/.exec(a.id);
   const description = exporter
@@ -168,13 +232,18 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   if (!Number.isSafeInteger(opts.seed)) throw new RangeSetupError('range: --seed must be an integer');
   if (!(opts.durationMs >= MIN_DURATION_MS && opts.durationMs <= MAX_DURATION_MS)) {
-    throw new RangeSetupError(`range: the traffic must last between ${MIN_DURATION_MS / 1000} s and ${MAX_DURATION_MS / 3_600_000} h (got ${Math.round(opts.durationMs / 1000)} s)`);
+    throw new RangeSetupError(
+      `range: the traffic must last between ${MIN_DURATION_MS / 1000} s and ${MAX_DURATION_MS / 3_600_000} h (got ${Math.round(opts.durationMs / 1000)} s)`,
+    );
   }
   const lanes = opts.lanes ?? LANES;
-  for (const l of lanes) if (!LANES.includes(l)) throw new RangeSetupError(`range: unknown lane "${l}"; lanes: ${LANES.join(', ')}`);
+  for (const l of lanes)
+    if (!LANES.includes(l))
+      throw new RangeSetupError(`range: unknown lane "${l}"; lanes: ${LANES.join(', ')}`);
   checkPrerequisites();
   const outDir = resolve(opts.outDir);
-  if (existsSync(outDir) && readdirSync(outDir).length > 0) throw new RangeSetupError(`range: output directory ${outDir} is not empty; choose a new or empty one`);
+  if (existsSync(outDir) && readdirSync(outDir).length > 0)
+    throw new RangeSetupError(`range: output directory ${outDir} is not empty; choose a new or empty one`);
   mkdirSync(outDir, { recursive: true });
 
   const startedAt = Date.now();
@@ -190,18 +259,34 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
     const vers = versions();
     const shim = buildShim(work, join(HERE, 'shim/srcbind.c'));
     const ports = await choosePorts(lanes);
-    const api = reg.spawn('api', process.execPath, [join(HERE, 'api/main.ts'), '--seed', String(opts.seed), '--port', String(ports.api)], {
-      stdout: join(work, 'api.stdout.txt'),
-      stderr: join(work, 'api.stderr.txt'),
-    });
+    const api = reg.spawn(
+      'api',
+      process.execPath,
+      [join(HERE, 'api/main.ts'), '--seed', String(opts.seed), '--port', String(ports.api)],
+      {
+        stdout: join(work, 'api.stdout.txt'),
+        stderr: join(work, 'api.stderr.txt'),
+      },
+    );
     await waitHealthy(ports.api, 'the test API');
     const gateways = await startGateways(reg, work, outDir, ports);
-    log(`range: API 127.0.0.1:${ports.api}; ${Object.entries(ports.lanes).map(([l, p]) => `${l} 127.0.0.1:${p}`).join(', ')}; traffic for ${Math.round(opts.durationMs / 1000)} s (seed ${opts.seed})`);
+    log(
+      `range: API 127.0.0.1:${ports.api}; ${Object.entries(ports.lanes)
+        .map(([l, p]) => `${l} 127.0.0.1:${p}`)
+        .join(', ')}; traffic for ${Math.round(opts.durationMs / 1000)} s (seed ${opts.seed})`,
+    );
 
     client = new TrafficClient(ports);
     const abort = new AbortController();
     const t0 = Date.now();
-    const ctx: RunContext = { world, client, t0, deadline: t0 + opts.durationMs, signal: abort.signal, activities: new Map() };
+    const ctx: RunContext = {
+      world,
+      client,
+      t0,
+      deadline: t0 + opts.durationMs,
+      signal: abort.signal,
+      activities: new Map(),
+    };
     // a hard stop for anything still running well after the traffic ends (a hung tool)
     const hardStop = setTimeout(() => abort.abort(), opts.durationMs + 20_000);
     const env: ToolEnv = {
@@ -209,7 +294,9 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
       work,
       shim,
       ports,
-      versions: Object.fromEntries(['hydra', 'ffuf', 'wfuzz', 'sqlmap', 'siege'].map((t) => [t, upstreamVersion(vers[t]!)])),
+      versions: Object.fromEntries(
+        ['hydra', 'ffuf', 'wfuzz', 'sqlmap', 'siege'].map((t) => [t, upstreamVersion(vers[t]!)]),
+      ),
       runs: toolRuns,
       durationMs: opts.durationMs,
     };
@@ -217,7 +304,12 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
     const fromTools = new Set<string>();
 
     // tool attacks: one at a time (2 shared cores), in a seeded order, spread over 6 %–88 % of the run
-    const toolPlan = rng.fork('tools').shuffle(TOOL_ATTACKS.filter((a) => (ports.lanes[a.lane] !== undefined ? true : (skipped.push(`${a.id} (lane ${a.lane} off)`), false))));
+    const laneOn = (a: { id: string; lane: Lane }) => {
+      if (ports.lanes[a.lane] !== undefined) return true;
+      skipped.push(`${a.id} (lane ${a.lane} off)`);
+      return false;
+    };
+    const toolPlan = rng.fork('tools').shuffle(TOOL_ATTACKS.filter(laneOn));
     const windowStart = opts.durationMs * 0.06;
     const windowEnd = opts.durationMs * 0.88;
     const busy = toolPlan.reduce((s, a) => s + a.estimateMs, 0);
@@ -243,7 +335,7 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
       }
     })();
     const scriptedDone = Promise.all(
-      SCRIPTED_ATTACKS.filter((a) => (ports.lanes[a.lane] !== undefined ? true : (skipped.push(`${a.id} (lane ${a.lane} off)`), false))).map(async (a) => {
+      SCRIPTED_ATTACKS.filter(laneOn).map(async (a) => {
         const r = rng.fork(a.id);
         const { startAt, spanMs } = a.plan(opts.durationMs, r);
         const got = await a.run(ctx, r, startAt, spanMs);
@@ -253,7 +345,9 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
     await Promise.all([runBenign(ctx, rng.fork('benign')), toolsDone, scriptedDone]);
     clearTimeout(hardStop);
     const trafficEnd = Date.now();
-    log(`range: traffic done after ${Math.round((trafficEnd - t0) / 1000)} s, ${client.sent} requests from the range's clients; stopping gateways`);
+    log(
+      `range: traffic done after ${Math.round((trafficEnd - t0) / 1000)} s, ${client.sent} requests from the range's clients; stopping gateways`,
+    );
     client.close();
 
     // stop the gateways first (their logs are complete once they exit), then the API
@@ -272,7 +366,9 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
       let requests = d.requests ?? 0;
       if (fromTools.has(d.id)) {
         const lane = toolPlan.find((t) => t.id === d.id)!.lane;
-        requests = (index.get(lane) ?? []).filter((e) => d.ips.has(e.ip) && e.at >= d.first - 2000 && e.at <= d.last + 2000).length;
+        requests = (index.get(lane) ?? []).filter(
+          (e) => d.ips.has(e.ip) && e.at >= d.first - 2000 && e.at <= d.last + 2000,
+        ).length;
       }
       if (d.ips.size === 0) {
         skipped.push(`${d.id} (no request was sent)`);
@@ -320,7 +416,9 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
       skipped,
     };
     writeFileSync(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    log(`range: wrote ${outDir} (${files.map((f) => `${f.file} ${f.lines}`).join(', ')}; ${labels.length} labels) in ${Math.round((endedAt - startedAt) / 1000)} s`);
+    log(
+      `range: wrote ${outDir} (${files.map((f) => `${f.file} ${f.lines}`).join(', ')}; ${labels.length} labels) in ${Math.round((endedAt - startedAt) / 1000)} s`,
+    );
     return { outDir, labels, manifest, ...(opts.keepWork ? { workDir: work } : {}) };
   } finally {
     client?.close();
@@ -341,14 +439,22 @@ function intArg(name: string) {
 export async function main(argv: string[]): Promise<number> {
   const program = new Command()
     .name('npm run range --')
-    .description('Live-fire range: real gateways (nginx + ModSecurity CRS, HAProxy) and real attack tools on loopback; writes logs and ground-truth labels.')
+    .description(
+      'Live-fire range: real gateways (nginx + ModSecurity CRS, HAProxy) and real attack tools on loopback; writes logs and ground-truth labels.',
+    )
     .requiredOption('--out <dir>', 'output directory (new or empty)')
     .option('--seed <n>', 'seed of the traffic plan', intArg('--seed'), 1)
-    .option('--minutes <m>', 'minutes of traffic', (v) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('--minutes must be a positive number');
-      return n;
-    }, 15)
+    .option(
+      '--minutes <m>',
+      'minutes of traffic',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n <= 0)
+          throw new InvalidArgumentError('--minutes must be a positive number');
+        return n;
+      },
+      15,
+    )
     .option('--lanes <list>', `comma-separated lanes to run (${LANES.join(', ')})`)
     .option('--keep-work', 'keep the scratch directory (configs, tool outputs, nginx error log)')
     .exitOverride()
@@ -359,7 +465,13 @@ export async function main(argv: string[]): Promise<number> {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const o = program.opts<{ out: string; seed: number; minutes: number; lanes?: string; keepWork?: boolean }>();
+  const o = program.opts<{
+    out: string;
+    seed: number;
+    minutes: number;
+    lanes?: string;
+    keepWork?: boolean;
+  }>();
   try {
     await runRange({
       seed: o.seed,

@@ -66,7 +66,8 @@ const LOOPBACK = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 export function assertLoopback(ip: string): void {
   const m = LOOPBACK.exec(ip);
-  if (!m || [m[1], m[2], m[3]].some((x) => Number(x) > 255)) throw new Error(`not a 127.0.0.0/8 address: ${ip}`);
+  if (!m || [m[1], m[2], m[3]].some((x) => Number(x) > 255))
+    throw new Error(`not a 127.0.0.0/8 address: ${ip}`);
 }
 
 export class TrafficClient {
@@ -131,7 +132,9 @@ export class TrafficClient {
           (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+            );
             res.on('error', () => resolve({ status: 0, body: '' }));
           },
         );

@@ -49,20 +49,112 @@ export interface World {
 }
 
 const FIRST = [
-  'anna', 'ben', 'carla', 'david', 'elena', 'farid', 'grace', 'hugo', 'ines', 'jonas', 'kira', 'liam',
-  'maya', 'nils', 'olga', 'pedro', 'quinn', 'rosa', 'sven', 'tara', 'umar', 'vera', 'wen', 'xavier',
-  'yara', 'zoe', 'amir', 'bianca', 'chen', 'dara', 'emil', 'fatima', 'gus', 'hana', 'ivan', 'julia',
-  'karl', 'lena', 'marco', 'nora', 'oscar', 'priya', 'rafael', 'sara', 'tomas', 'ursula', 'viktor',
+  'anna',
+  'ben',
+  'carla',
+  'david',
+  'elena',
+  'farid',
+  'grace',
+  'hugo',
+  'ines',
+  'jonas',
+  'kira',
+  'liam',
+  'maya',
+  'nils',
+  'olga',
+  'pedro',
+  'quinn',
+  'rosa',
+  'sven',
+  'tara',
+  'umar',
+  'vera',
+  'wen',
+  'xavier',
+  'yara',
+  'zoe',
+  'amir',
+  'bianca',
+  'chen',
+  'dara',
+  'emil',
+  'fatima',
+  'gus',
+  'hana',
+  'ivan',
+  'julia',
+  'karl',
+  'lena',
+  'marco',
+  'nora',
+  'oscar',
+  'priya',
+  'rafael',
+  'sara',
+  'tomas',
+  'ursula',
+  'viktor',
 ];
 const LAST = [
-  'adams', 'berg', 'costa', 'dubois', 'evans', 'fischer', 'garcia', 'hansen', 'ito', 'jensen', 'kowalski',
-  'lopez', 'meyer', 'novak', 'olsen', 'petrov', 'quist', 'rossi', 'silva', 'tanaka', 'ulrich', 'vidal',
-  'weber', 'xu', 'young', 'zimmer', 'ahmed', 'brown', 'chavez', 'diaz', 'ek', 'ferreira', 'gupta',
+  'adams',
+  'berg',
+  'costa',
+  'dubois',
+  'evans',
+  'fischer',
+  'garcia',
+  'hansen',
+  'ito',
+  'jensen',
+  'kowalski',
+  'lopez',
+  'meyer',
+  'novak',
+  'olsen',
+  'petrov',
+  'quist',
+  'rossi',
+  'silva',
+  'tanaka',
+  'ulrich',
+  'vidal',
+  'weber',
+  'xu',
+  'young',
+  'zimmer',
+  'ahmed',
+  'brown',
+  'chavez',
+  'diaz',
+  'ek',
+  'ferreira',
+  'gupta',
 ];
 const DOMAINS = ['example.com', 'example.net', 'example.org', 'mail.example', 'inbox.example'];
 const WORDS = [
-  'maple', 'river', 'stone', 'cloud', 'amber', 'falcon', 'orbit', 'cedar', 'harbor', 'lumen', 'pepper',
-  'quartz', 'meadow', 'tundra', 'violet', 'walnut', 'canyon', 'breeze', 'copper', 'garnet', 'juniper',
+  'maple',
+  'river',
+  'stone',
+  'cloud',
+  'amber',
+  'falcon',
+  'orbit',
+  'cedar',
+  'harbor',
+  'lumen',
+  'pepper',
+  'quartz',
+  'meadow',
+  'tundra',
+  'violet',
+  'walnut',
+  'canyon',
+  'breeze',
+  'copper',
+  'garnet',
+  'juniper',
 ];
 
 export const ACCOUNT_COUNT = 400;
@@ -101,7 +193,8 @@ export function buildWorld(seed: number): World {
   const rng = new Rng(seed).fork('world');
   const taken = new Set<string>();
   const accounts: Account[] = [];
-  for (let id = 1; id <= ACCOUNT_COUNT; id++) accounts.push({ id, username: username(rng, taken), password: password(rng) });
+  for (let id = 1; id <= ACCOUNT_COUNT; id++)
+    accounts.push({ id, username: username(rng, taken), password: password(rng) });
   // The takeover victim chose a weak, common password; the brute-force victim a long random one.
   const atoVictim = accounts[rng.int(10, 60)]!;
   atoVictim.password = rng.pick(['Summer2024', 'Welcome123', 'Football1', 'Sunshine1', 'Password1']);
@@ -121,7 +214,8 @@ export function buildWorld(seed: number): World {
   const basicBruteVictim = staff[rng.int(0, STAFF_COUNT - 1)]!;
 
   const oauthClients: OAuthClient[] = [];
-  for (let i = 0; i < 6; i++) oauthClients.push({ clientId: `svc-${rng.pick(WORDS)}-${i + 1}`, secret: rng.base62(32) });
+  for (let i = 0; i < 6; i++)
+    oauthClients.push({ clientId: `svc-${rng.pick(WORDS)}-${i + 1}`, secret: rng.base62(32) });
 
   const apiClients: ApiClient[] = [];
   const key = () => `k-live-${rng.base62(24)}`;
@@ -136,11 +230,29 @@ export function buildWorld(seed: number): World {
     });
   }
   for (let i = 0; i < 3; i++) {
-    apiClients.push({ name: `exporter-${i + 1}`, key: key(), ownerId: rng.int(1, ACCOUNT_COUNT - 2), keyInQuery: false, kind: 'exporter' });
+    apiClients.push({
+      name: `exporter-${i + 1}`,
+      key: key(),
+      ownerId: rng.int(1, ACCOUNT_COUNT - 2),
+      keyInQuery: false,
+      kind: 'exporter',
+    });
   }
   // free-tier keys attackers signed up for: the scraper's, and the one sqlmap probes with
-  apiClients.push({ name: 'tenant-freetier', key: key(), ownerId: attackerAccount.id, keyInQuery: false, kind: 'attacker-tenant' });
-  apiClients.push({ name: 'tenant-trial', key: key(), ownerId: attackerAccount.id, keyInQuery: false, kind: 'attacker-tenant' });
+  apiClients.push({
+    name: 'tenant-freetier',
+    key: key(),
+    ownerId: attackerAccount.id,
+    keyInQuery: false,
+    kind: 'attacker-tenant',
+  });
+  apiClients.push({
+    name: 'tenant-trial',
+    key: key(),
+    ownerId: attackerAccount.id,
+    keyInQuery: false,
+    kind: 'attacker-tenant',
+  });
 
   return {
     seed,

@@ -104,6 +104,19 @@ export function sToMs(v: unknown): number | undefined {
   return n === undefined || n < 0 ? undefined : finite(Math.round(n * 1e6) / 1e3);
 }
 
+/**
+ * The status the upstream finally answered, from nginx `$upstream_status` and the like: a number,
+ * or a list after retries and internal redirects ("502, 200", "502 : 200") whose last entry is the
+ * answer the client got. Undefined for "", "-" or no number (the gateway answered itself).
+ */
+export function upstreamStatus(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 100 && v <= 999 ? v : undefined;
+  if (typeof v !== 'string' || v === '' || v === '-') return undefined;
+  const cut = Math.max(v.lastIndexOf(','), v.lastIndexOf(':'));
+  const last = (cut < 0 ? v : v.slice(cut + 1)).trim();
+  return /^\d{3}$/.test(last) ? Number(last) : undefined;
+}
+
 /** First value of a comma list ("0.010, 0.020" after upstream retries), in seconds → ms. */
 export function firstListSeconds(v: unknown): number | undefined {
   const s = str(v);

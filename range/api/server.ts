@@ -45,7 +45,10 @@ function verifyToken(secret: string, token: string): Record<string, unknown> | u
   const got = Buffer.from(parts[2]!, 'base64url');
   if (got.length !== want.length || !timingSafeEqual(got, want)) return undefined;
   try {
-    const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as Record<
+      string,
+      unknown
+    >;
     if (typeof claims.exp === 'number' && claims.exp * 1000 < Date.now()) return undefined;
     return claims;
   } catch {
@@ -76,7 +79,13 @@ export function createRangeApi(world: World): Server {
 
   function issue(account: Account, scope: string): string {
     const now = Math.floor(Date.now() / 1000);
-    return signToken(world.tokenSecret, { sub: account.username, uid: account.id, scope, iat: now, exp: now + 3600 });
+    return signToken(world.tokenSecret, {
+      sub: account.username,
+      uid: account.id,
+      scope,
+      iat: now,
+      exp: now + 3600,
+    });
   }
 
   function caller(req: IncomingMessage, query: URLSearchParams): Caller {
@@ -94,12 +103,13 @@ export function createRangeApi(world: World): Server {
     if (auth?.startsWith('Bearer ')) {
       const claims = verifyToken(world.tokenSecret, auth.slice(7).trim());
       if (claims !== undefined) out.authenticated = true;
-      if (claims !== undefined && typeof claims.uid === 'number') out.account = byId.get(claims.uid) ?? out.account;
+      if (claims !== undefined && typeof claims.uid === 'number')
+        out.account = byId.get(claims.uid) ?? out.account;
     }
     return out;
   }
 
-  function route(req: IncomingMessage, res: ServerResponse, body: string): void {
+  function route(req: IncomingMessage, res: ServerResponse, body: string): Sent {
     const url = new URL(req.url ?? '/', 'http://range.local');
     const path = url.pathname;
     const q = url.searchParams;
@@ -107,15 +117,29 @@ export function createRangeApi(world: World): Server {
 
     if (path === '/health') return json(res, 200, { ok: true });
     if (method === 'GET' && path === '/') {
-      return html(res, 200, PAGE_HTML('Home', products.slice(0, 12).map((p) => `<a href="/products/${p.id}">${p.name}</a>`).join('')));
+      return html(
+        res,
+        200,
+        PAGE_HTML(
+          'Home',
+          products
+            .slice(0, 12)
+            .map((p) => `<a href="/products/${p.id}">${p.name}</a>`)
+            .join(''),
+        ),
+      );
     }
-    if (method === 'GET' && path === '/static/app.js') return send(res, 200, 'application/javascript', 'console.log("shop");'.repeat(120));
-    if (method === 'GET' && path === '/static/app.css') return send(res, 200, 'text/css', 'body{font-family:sans-serif}'.repeat(80));
+    if (method === 'GET' && path === '/static/app.js')
+      return send(res, 200, 'application/javascript', 'console.log("shop");'.repeat(120));
+    if (method === 'GET' && path === '/static/app.css')
+      return send(res, 200, 'text/css', 'body{font-family:sans-serif}'.repeat(80));
     if (method === 'GET' && path === '/favicon.ico') return send(res, 200, 'image/x-icon', 'ICO'.repeat(100));
     let m = /^\/products\/(\d+)$/.exec(path);
     if (method === 'GET' && m) {
       const p = products[Number(m[1]) - 1];
-      return p === undefined ? html(res, 404, PAGE_HTML('Not found', 'No such product')) : html(res, 200, PAGE_HTML(p.name, `<h1>${p.name}</h1><p>${p.price} EUR</p>`));
+      return p === undefined
+        ? html(res, 404, PAGE_HTML('Not found', 'No such product'))
+        : html(res, 200, PAGE_HTML(p.name, `<h1>${p.name}</h1><p>${p.price} EUR</p>`));
     }
     if (method === 'GET' && path === '/api/search') {
       const term = (q.get('q') ?? '').toLowerCase();
@@ -127,7 +151,8 @@ export function createRangeApi(world: World): Server {
       const f = formOrJson(req, body);
       const username = str(f.username);
       const password = str(f.password);
-      if (username === undefined || password === undefined) return json(res, 400, { error: 'username and password are required' });
+      if (username === undefined || password === undefined)
+        return json(res, 400, { error: 'username and password are required' });
       const a = byName.get(username);
       if (a === undefined || a.password !== password) return json(res, 401, { error: 'invalid credentials' });
       return json(res, 200, { token: issue(a, 'shop'), user_id: a.id, expires_in: 3600 });
@@ -143,12 +168,23 @@ export function createRangeApi(world: World): Server {
         const basic = basicAuth(req);
         if (basic !== undefined) [id, secret] = basic;
         const c = id === undefined ? undefined : oauth.get(id);
-        if (c === undefined || c.secret !== secret) return json(res, 401, { error: 'invalid_client' }, { 'WWW-Authenticate': 'Basic realm="oauth"' });
-        return json(res, 200, { access_token: signToken(world.tokenSecret, { sub: c.clientId, client_id: c.clientId, scope: 'catalog', exp: Math.floor(Date.now() / 1000) + 3600 }), token_type: 'Bearer', expires_in: 3600 });
+        if (c === undefined || c.secret !== secret)
+          return json(res, 401, { error: 'invalid_client' }, { 'WWW-Authenticate': 'Basic realm="oauth"' });
+        return json(res, 200, {
+          access_token: signToken(world.tokenSecret, {
+            sub: c.clientId,
+            client_id: c.clientId,
+            scope: 'catalog',
+            exp: Math.floor(Date.now() / 1000) + 3600,
+          }),
+          token_type: 'Bearer',
+          expires_in: 3600,
+        });
       }
       if (grant === 'password') {
         const a = byName.get(str(f.username) ?? '');
-        if (a === undefined || a.password !== str(f.password)) return json(res, 400, { error: 'invalid_grant' });
+        if (a === undefined || a.password !== str(f.password))
+          return json(res, 400, { error: 'invalid_grant' });
         return json(res, 200, { access_token: issue(a, 'shop'), token_type: 'Bearer', expires_in: 3600 });
       }
       return json(res, 400, { error: 'unsupported_grant_type' });
@@ -156,8 +192,20 @@ export function createRangeApi(world: World): Server {
     if (path === '/basic/reports' || path.startsWith('/basic/reports/')) {
       const b = basicAuth(req);
       const s = b === undefined ? undefined : staff.get(b[0]);
-      if (s === undefined || s.password !== b![1]) return json(res, 401, { error: 'authentication required' }, { 'WWW-Authenticate': 'Basic realm="reports"' });
-      return json(res, 200, { user: s.username, reports: ['2026-q1-sales', '2026-q2-sales', 'inventory', 'returns'].map((r) => ({ id: r, url: `/basic/reports/${r}` })) });
+      if (s === undefined || s.password !== b![1])
+        return json(
+          res,
+          401,
+          { error: 'authentication required' },
+          { 'WWW-Authenticate': 'Basic realm="reports"' },
+        );
+      return json(res, 200, {
+        user: s.username,
+        reports: ['2026-q1-sales', '2026-q2-sales', 'inventory', 'returns'].map((r) => ({
+          id: r,
+          url: `/basic/reports/${r}`,
+        })),
+      });
     }
     m = /^\/api\/users\/([^/]+)\/(addresses|orders)$/.exec(path);
     if (m && method === 'GET') {
@@ -168,14 +216,21 @@ export function createRangeApi(world: World): Server {
       if (!byId.has(id)) return json(res, 404, { error: 'no such user' });
       if (id !== who.account.id) return json(res, 403, { error: 'forbidden' });
       return m[2] === 'addresses'
-        ? json(res, 200, { user_id: id, addresses: [{ street: `${id} Main Street`, city: 'Springfield', zip: String(10000 + id) }] })
-        : json(res, 200, { user_id: id, orders: Array.from({ length: id % 4 }, (_, i) => ({ id: `o-${id}-${i}`, total: 10 + i })) });
+        ? json(res, 200, {
+            user_id: id,
+            addresses: [{ street: `${id} Main Street`, city: 'Springfield', zip: String(10000 + id) }],
+          })
+        : json(res, 200, {
+            user_id: id,
+            orders: Array.from({ length: id % 4 }, (_, i) => ({ id: `o-${id}-${i}`, total: 10 + i })),
+          });
     }
     if (path === '/api/products' && method === 'GET') {
       if (!caller(req, q).authenticated) return json(res, 401, { error: 'missing or invalid API key' });
       const limitParam = q.get('limit') ?? q.get('per_page');
       const limit = limitParam === null ? PAGE_SIZE : intParam(limitParam);
-      if (limit === undefined || limit < 1 || limit > 100) return json(res, 400, { error: 'limit must be 1..100' });
+      if (limit === undefined || limit < 1 || limit > 100)
+        return json(res, 400, { error: 'limit must be 1..100' });
       let offset = 0;
       if (q.has('cursor')) {
         const c = Buffer.from(q.get('cursor') ?? '', 'base64url').toString('utf8');
@@ -192,7 +247,8 @@ export function createRangeApi(world: World): Server {
         offset = (p - 1) * limit;
       }
       const items = products.slice(offset, offset + limit);
-      const next = offset + limit < products.length ? Buffer.from(`o:${offset + limit}`).toString('base64url') : null;
+      const next =
+        offset + limit < products.length ? Buffer.from(`o:${offset + limit}`).toString('base64url') : null;
       return json(res, 200, { total: products.length, offset, limit, items, next_cursor: next });
     }
     m = /^\/api\/products\/([^/]+)$/.exec(path);
@@ -206,15 +262,24 @@ export function createRangeApi(world: World): Server {
       const f = formOrJson(req, body);
       const query = str(f.query);
       if (query === undefined) return json(res, 400, { errors: [{ message: 'no query' }] });
-      const vars = typeof f.variables === 'object' && f.variables !== null ? (f.variables as Record<string, unknown>) : {};
+      const vars =
+        typeof f.variables === 'object' && f.variables !== null
+          ? (f.variables as Record<string, unknown>)
+          : {};
       if (/\bmutation\b[\s\S]*\blogin\s*\(/.test(query)) {
         const a = byName.get(str(vars.username) ?? '');
         if (a === undefined || a.password !== str(vars.password)) {
-          return json(res, 200, { data: { login: null }, errors: [{ message: 'invalid credentials', path: ['login'] }] });
+          return json(res, 200, {
+            data: { login: null },
+            errors: [{ message: 'invalid credentials', path: ['login'] }],
+          });
         }
         return json(res, 200, { data: { login: { token: issue(a, 'shop'), user: { id: a.id } } } });
       }
-      if (query.includes('__schema')) return json(res, 200, { data: { __schema: { types: [{ name: 'Query' }, { name: 'Product' }, { name: 'User' }] } } });
+      if (query.includes('__schema'))
+        return json(res, 200, {
+          data: { __schema: { types: [{ name: 'Query' }, { name: 'Product' }, { name: 'User' }] } },
+        });
       if (/\bme\b/.test(query)) {
         const who = caller(req, q);
         return who.account === undefined
@@ -229,7 +294,12 @@ export function createRangeApi(world: World): Server {
     }
     if (path === '/api/fail') {
       const code = q.get('code') === '503' ? 503 : 500;
-      return json(res, code, { error: code === 503 ? 'service unavailable' : 'internal error' }, code === 503 ? { 'Retry-After': '5' } : undefined);
+      return json(
+        res,
+        code,
+        { error: code === 503 ? 'service unavailable' : 'internal error' },
+        code === 503 ? { 'Retry-After': '5' } : undefined,
+      );
     }
     return json(res, 404, { error: 'no route' });
   }
@@ -245,7 +315,10 @@ export function createRangeApi(world: World): Server {
       if (size > MAX_BODY) return json(res, 413, { error: 'body too large' });
       const body = Buffer.concat(chunks).toString('utf8');
       // a backend takes a few milliseconds (more for logins: password hashing)
-      const isAuth = req.url?.startsWith('/api/login') || req.url?.startsWith('/oauth/token') || req.url?.startsWith('/graphql');
+      const isAuth =
+        req.url?.startsWith('/api/login') ||
+        req.url?.startsWith('/oauth/token') ||
+        req.url?.startsWith('/graphql');
       const delay = Math.min(200, latency.logNormal(isAuth ? 25 : 4, 0.5));
       setTimeout(() => {
         try {
@@ -295,17 +368,31 @@ function basicAuth(req: IncomingMessage): [string, string] | undefined {
   return colon < 0 ? undefined : [decoded.slice(0, colon), decoded.slice(colon + 1)];
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, extra?: Record<string, string>): void {
-  if (res.headersSent) return;
-  const headers: Record<string, string | number> = { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), ...extra };
+/** What a route handler returns: the response was sent. */
+type Sent = true;
+
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string,
+  extra?: Record<string, string>,
+): Sent {
+  if (res.headersSent) return true;
+  const headers: Record<string, string | number> = {
+    'Content-Type': type,
+    'Content-Length': Buffer.byteLength(body),
+    ...extra,
+  };
   res.writeHead(status, headers);
   res.end(body);
+  return true;
 }
 
-function json(res: ServerResponse, status: number, obj: unknown, extra?: Record<string, string>): void {
-  send(res, status, 'application/json', JSON.stringify(obj), extra);
+function json(res: ServerResponse, status: number, obj: unknown, extra?: Record<string, string>): Sent {
+  return send(res, status, 'application/json', JSON.stringify(obj), extra);
 }
 
-function html(res: ServerResponse, status: number, body: string): void {
-  send(res, status, 'text/html; charset=utf-8', body);
+function html(res: ServerResponse, status: number, body: string): Sent {
+  return send(res, status, 'text/html; charset=utf-8', body);
 }

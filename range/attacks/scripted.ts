@@ -5,7 +5,15 @@
  * addresses in several /24s, and a key pasted into URLs. Each records exactly what it sent.
  */
 import type { Rng } from '../../samples/generator/prng.ts';
-import { activity, benignAccounts, pause, pauseUntil, type RunContext, running, tryLogin } from '../actors.ts';
+import {
+  activity,
+  benignAccounts,
+  pause,
+  pauseUntil,
+  type RunContext,
+  running,
+  tryLogin,
+} from '../actors.ts';
 import type { Lane } from '../gateways.ts';
 import type { LabelDraft } from '../labels.ts';
 import type { Activity } from '../traffic.ts';
@@ -24,10 +32,21 @@ export interface ScriptedAttack {
 
 function draft(a: Activity, d: Omit<LabelDraft, 'ips' | 'first' | 'last' | 'requests'>): LabelDraft[] {
   if (a.requests === 0) return [];
-  return [{ ...d, ips: a.ips, first: a.first, last: a.last, requests: a.requests, routes: d.routes ?? a.routes, userAgents: d.userAgents ?? a.userAgents }];
+  return [
+    {
+      ...d,
+      ips: a.ips,
+      first: a.first,
+      last: a.last,
+      requests: a.requests,
+      routes: d.routes ?? a.routes,
+      userAgents: d.userAgents ?? a.userAgents,
+    },
+  ];
 }
 
-const STUFFING_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0.0.0 Safari/537.36';
+const STUFFING_UA =
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0.0.0 Safari/537.36';
 
 /** Low and slow from a proxy pool: 2-3 login tries per address, 120 addresses in many /24s. */
 const distributedStuffing: ScriptedAttack = {
@@ -51,17 +70,33 @@ const distributedStuffing: ScriptedAttack = {
         const tries = r.int(2, 3);
         for (let t = 0; t < tries && running(ctx, end); t++) {
           const existing = r.chance(0.4);
-          const user = existing ? r.pick(accounts).username : `${r.pick(['user', 'shop', 'mail', 'alex', 'sam', 'chris'])}${r.int(100, 99999)}@${r.pick(['example.com', 'mail.example', 'inbox.example'])}`;
+          const user = existing
+            ? r.pick(accounts).username
+            : `${r.pick(['user', 'shop', 'mail', 'alex', 'sam', 'chris'])}${r.int(100, 99999)}@${r.pick(['example.com', 'mail.example', 'inbox.example'])}`;
           users.push(user);
           let pass = r.pick(LEAKED_PASSWORDS);
           const acc = existing ? accounts.find((a) => a.username === user) : undefined;
           if (acc !== undefined && acc.password === pass) pass += '1';
-          await tryLogin(ctx, { lane: this.lane, from: ip, ua: STUFFING_UA, activity: act }, 'json', user, pass);
+          await tryLogin(
+            ctx,
+            { lane: this.lane, from: ip, ua: STUFFING_UA, activity: act },
+            'json',
+            user,
+            pass,
+          );
           await pause(ctx, r.logNormal(15_000, 0.5));
         }
       }),
     );
-    return draft(act, { id: this.id, class: 'credential_stuffing', tool: TOOL, description: `Distributed, low-and-slow credential stuffing: ${act.ips.size} proxy addresses across many /24s each try 2-3 leaked username:password pairs (JSON body) over several minutes, all with one user agent, through the blocking WAF.`, users, routes: ['/api/login'], userAgents: [STUFFING_UA] });
+    return draft(act, {
+      id: this.id,
+      class: 'credential_stuffing',
+      tool: TOOL,
+      description: `Distributed, low-and-slow credential stuffing: ${act.ips.size} proxy addresses across many /24s each try 2-3 leaked username:password pairs (JSON body) over several minutes, all with one user agent, through the blocking WAF.`,
+      users,
+      routes: ['/api/login'],
+      userAgents: [STUFFING_UA],
+    });
   },
 };
 
@@ -80,10 +115,24 @@ const scraping: ScriptedAttack = {
     const agent = ctx.client.agent(1);
     await pauseUntil(ctx, ctx.t0 + startAt);
     const end = Date.now() + spanMs;
-    const get = (path: string, route: string) => ctx.client.send({ lane: this.lane, from: ip, path, agent, activity: act, route, headers: { 'User-Agent': ua, 'X-API-Key': key, Accept: 'application/json' } });
+    const get = (path: string, route: string) =>
+      ctx.client.send({
+        lane: this.lane,
+        from: ip,
+        path,
+        agent,
+        activity: act,
+        route,
+        headers: { 'User-Agent': ua, 'X-API-Key': key, Accept: 'application/json' },
+      });
     let cursor: string | null = '';
     for (let n = 0; n < 100 && cursor !== null && running(ctx, end); n++) {
-      const res = await get(cursor === '' ? `/api/products?limit=${PAGE_SIZE}` : `/api/products?limit=${PAGE_SIZE}&cursor=${cursor}`, '/api/products');
+      const res = await get(
+        cursor === ''
+          ? `/api/products?limit=${PAGE_SIZE}`
+          : `/api/products?limit=${PAGE_SIZE}&cursor=${cursor}`,
+        '/api/products',
+      );
       try {
         cursor = (JSON.parse(res.body) as { next_cursor?: string | null }).next_cursor ?? null;
       } catch {
@@ -95,7 +144,13 @@ const scraping: ScriptedAttack = {
       await get(`/api/products/${id}`, '/api/products/{id}');
       await pause(ctx, rng.int(150, 350));
     }
-    return draft(act, { id: this.id, class: 'scraping', tool: TOOL, description: `One free-tier API key (header) pages through the whole catalogue by cursor and then fetches every product by id, 3-6 requests a second, from one address, through the blocking WAF.`, apiKeys: [key] });
+    return draft(act, {
+      id: this.id,
+      class: 'scraping',
+      tool: TOOL,
+      description: `One free-tier API key (header) pages through the whole catalogue by cursor and then fetches every product by id, 3-6 requests a second, from one address, through the blocking WAF.`,
+      apiKeys: [key],
+    });
   },
 };
 
@@ -128,12 +183,25 @@ const stolenKey: ScriptedAttack = {
               : x < 0.7
                 ? [`/api/users/${victim.ownerId}/addresses`, '/api/users/{id}/addresses']
                 : [`/api/users/${victim.ownerId}/orders`, '/api/users/{id}/orders'];
-          await ctx.client.send({ lane: this.lane, from: ip, path, activity: act, route, headers: { 'User-Agent': ua, 'X-API-Key': victim.key, Accept: '*/*' } });
+          await ctx.client.send({
+            lane: this.lane,
+            from: ip,
+            path,
+            activity: act,
+            route,
+            headers: { 'User-Agent': ua, 'X-API-Key': victim.key, Accept: '*/*' },
+          });
           await pause(ctx, r.logNormal(4000, 0.6));
         }
       }),
     );
-    return draft(act, { id: this.id, class: 'stolen_api_key', tool: TOOL, description: `The API key of ${victim.name} (sent in the X-API-Key header, as the partner does) is used from ${act.ips.size} addresses in four /24s within minutes, reading the catalogue and the owner's addresses and orders, while the partner keeps using it from its own addresses.`, apiKeys: [victim.key] });
+    return draft(act, {
+      id: this.id,
+      class: 'stolen_api_key',
+      tool: TOOL,
+      description: `The API key of ${victim.name} (sent in the X-API-Key header, as the partner does) is used from ${act.ips.size} addresses in four /24s within minutes, reading the catalogue and the owner's addresses and orders, while the partner keeps using it from its own addresses.`,
+      apiKeys: [victim.key],
+    });
   },
 };
 
@@ -148,7 +216,8 @@ const keyInUrl: ScriptedAttack = {
     const act = activity(ctx, this.id);
     const owner = ctx.world.apiClients.filter((c) => c.kind === 'partner' && !c.keyInQuery)[7]!;
     const ip = '127.41.7.23';
-    const ua = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15';
+    const ua =
+      'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15';
     await pauseUntil(ctx, ctx.t0 + startAt);
     for (const [path, route] of [
       [`/api/products?api_key=${owner.key}`, '/api/products'],
@@ -157,11 +226,29 @@ const keyInUrl: ScriptedAttack = {
       [`/api/users/${owner.ownerId}/orders?api_key=${owner.key}`, '/api/users/{id}/orders'],
     ] as const) {
       if (!running(ctx)) break;
-      await ctx.client.send({ lane: this.lane, from: ip, path, activity: act, route, headers: { 'User-Agent': ua, Accept: 'text/html,application/json' } });
+      await ctx.client.send({
+        lane: this.lane,
+        from: ip,
+        path,
+        activity: act,
+        route,
+        headers: { 'User-Agent': ua, Accept: 'text/html,application/json' },
+      });
       await pause(ctx, rng.logNormal(6000, 0.5));
     }
-    return draft(act, { id: this.id, class: 'credential_in_url', tool: TOOL, description: `The API key of ${owner.name}, which normally travels in the X-API-Key header, is pasted into the query string (?api_key=) of URLs opened in a browser.`, apiKeys: [owner.key] });
+    return draft(act, {
+      id: this.id,
+      class: 'credential_in_url',
+      tool: TOOL,
+      description: `The API key of ${owner.name}, which normally travels in the X-API-Key header, is pasted into the query string (?api_key=) of URLs opened in a browser.`,
+      apiKeys: [owner.key],
+    });
   },
 };
 
-export const SCRIPTED_ATTACKS: readonly ScriptedAttack[] = [distributedStuffing, scraping, stolenKey, keyInUrl];
+export const SCRIPTED_ATTACKS: readonly ScriptedAttack[] = [
+  distributedStuffing,
+  scraping,
+  stolenKey,
+  keyInUrl,
+];

