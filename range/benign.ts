@@ -183,7 +183,8 @@ async function partners(ctx: RunContext, rng: Rng): Promise<void> {
   await Promise.all(
     clients.map(async (c, i) => {
       const r = rng.fork(c.name);
-      const lane = laneOr(ctx, i % 5 < 3 ? 'waf' : 'haproxy');
+      // partners reach the API through the public WAF, the partner entry (WAF detect-only) or HAProxy
+      const lane = laneOr(ctx, i % 10 < 4 ? 'waf' : i % 10 < 7 ? 'waf-detect' : 'haproxy');
       const ua = SDK_UAS[i % SDK_UAS.length]!;
       const twoEgress = i % 4 === 1;
       const agent = ctx.client.agent(2);

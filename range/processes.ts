@@ -30,8 +30,8 @@ export const PREREQUISITES: { pkg: string; paths: string[] }[] = [
 export class RangeSetupError extends Error {}
 
 /** Throws a one-line RangeSetupError naming the first missing Debian package. */
-export function checkPrerequisites(): void {
-  const missing = PREREQUISITES.filter((p) => !p.paths.every((path) => existsSync(path))).map((p) => p.pkg);
+export function checkPrerequisites(list: readonly { pkg: string; paths: string[] }[] = PREREQUISITES): void {
+  const missing = list.filter((p) => !p.paths.every((path) => existsSync(path))).map((p) => p.pkg);
   if (missing.length > 0) {
     throw new RangeSetupError(
       `range: missing Debian package${missing.length > 1 ? 's' : ''} ${missing.join(', ')} — install with: apt-get install -y ${missing.join(' ')}`,

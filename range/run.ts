@@ -172,9 +172,16 @@ function countLines(path: string): number {
   return n;
 }
 
-function yamlConfig(outDir: string): string {
-  const src = (name: string, format: string, file: string) =>
-    `    - name: ${name}\n      type: file\n      format: ${format}\n      paths:\n        - ${JSON.stringify(join(outDir, file))}\n`;
+export function gatewatchConfig(outDir: string): string {
+  const src = (name: string, format: string, file: string, extra = '') =>
+    `    - name: ${name}\n      type: file\n      format: ${format}\n      paths:\n        - ${JSON.stringify(join(outDir, file))}\n${extra}`;
+  // HAProxy captures are positional: name them as haproxy.cfg declares them
+  const captures =
+    '      fieldMap:\n' +
+    '        capture.request.0: "@header:host"\n' +
+    '        capture.request.1: user_agent.original\n' +
+    '        capture.request.2: "@header:x-api-key"\n' +
+    '        capture.request.3: "@header:authorization"\n';
   return `# Gatewatch configuration for this live-fire range output (written by range/run.ts).
 # Replay:  node cli/gatewatch.ts --config ${join(outDir, 'gatewatch.yaml')} replay ${outDir} --fresh --db .cache/range.sqlite
 # Ingest:  the four file sources below, each with its fixed format.
@@ -186,7 +193,7 @@ ingest:
   fingerprintSecret: gatewatch-dev-fingerprint-secret-change-me
   trustedProxies: []
   sources:
-${src('range-nginx-json', LOG_FORMATS.nginxJson, LOG_FILES.nginxJson)}${src('range-nginx-combined', LOG_FORMATS.nginxCombined, LOG_FILES.nginxCombined)}${src('range-modsecurity', LOG_FORMATS.modsecAudit, LOG_FILES.modsecAudit)}${src('range-haproxy', LOG_FORMATS.haproxy, LOG_FILES.haproxy)}`;
+${src('range-nginx-json', LOG_FORMATS.nginxJson, LOG_FILES.nginxJson)}${src('range-nginx-combined', LOG_FORMATS.nginxCombined, LOG_FILES.nginxCombined)}${src('range-modsecurity', LOG_FORMATS.modsecAudit, LOG_FILES.modsecAudit)}${src('range-haproxy', LOG_FORMATS.haproxy, LOG_FILES.haproxy, captures)}`;
 }
 
 /** Benign activities become labels: notable benign actors, and partners sending keys in URLs. */
@@ -240,10 +247,10 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
   for (const l of lanes)
     if (!LANES.includes(l))
       throw new RangeSetupError(`range: unknown lane "${l}"; lanes: ${LANES.join(', ')}`);
-  checkPrerequisites();
   const outDir = resolve(opts.outDir);
   if (existsSync(outDir) && readdirSync(outDir).length > 0)
     throw new RangeSetupError(`range: output directory ${outDir} is not empty; choose a new or empty one`);
+  checkPrerequisites();
   mkdirSync(outDir, { recursive: true });
 
   const startedAt = Date.now();
@@ -378,7 +385,7 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
     }
     labels.sort((a, b) => a.start.localeCompare(b.start) || a.id.localeCompare(b.id));
     writeFileSync(join(outDir, 'labels.jsonl'), labels.map((l) => JSON.stringify(l)).join('\n') + '\n');
-    writeFileSync(join(outDir, 'gatewatch.yaml'), yamlConfig(outDir));
+    writeFileSync(join(outDir, 'gatewatch.yaml'), gatewatchConfig(outDir));
 
     const files: FileSummary[] = [];
     for (const [k, f] of Object.entries(LOG_FILES) as [keyof typeof LOG_FILES, string][]) {
