@@ -144,7 +144,9 @@ describe('NGINX format: exact output', () => {
               upstream_response_length: '0, 150',
               upstream_status: '502, 502',
             },
-            upstream: { status_code: 502 },
+            upstream: {
+              status_code: 502,
+            },
             source: {
               format: 'nginx.ingress',
               name: 'test',
@@ -216,6 +218,9 @@ describe('NGINX format: exact output', () => {
           },
           gatewatch: {
             upstream_latency_ms: 50,
+            upstream: {
+              status_code: 200,
+            },
             api_key: {
               id: 'key_live_42',
               fingerprint: '01e0ae08a1c0b8fb29b215c638b50d59',
@@ -223,7 +228,6 @@ describe('NGINX format: exact output', () => {
               name: 'key_live_42',
               location: 'query',
             },
-            upstream: { status_code: 200 },
             source: {
               format: 'nginx.json',
               name: 'test',
