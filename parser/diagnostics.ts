@@ -39,7 +39,8 @@ export class SourceText {
     let shown = lineText.replace(/\t/g, ' ');
     const gutter = String(pos.line);
     let start = Math.max(1, Math.min(pos.column, shown.length + 1));
-    let end = pos.endLine === pos.line ? Math.max(start, Math.min(pos.endColumn, shown.length)) : shown.length;
+    let end =
+      pos.endLine === pos.line ? Math.max(start, Math.min(pos.endColumn, shown.length)) : shown.length;
     if (shown.length > MAX_EXCERPT_LINE) {
       // A long line is shown around the span only: every diagnostic of a 250 KB one-line rule
       // carried the whole line (hundreds of MB for the answer).
