@@ -312,13 +312,14 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     }
   });
 
-  // Authentication and authorisation. A client address that keeps failing it is answered 429
-  // before any key is looked up: random keys cost a lookup each.
+  // Authentication and authorisation. A client address that keeps presenting keys that do not
+  // verify is answered 429 before its next key is looked up: random keys cost a lookup each
+  // (a request without any key costs nothing and is always a 401).
   const unauthenticated = failureLimiter(config.api.unauthenticatedPerMinute);
   app.addHook('onRequest', async (request, reply) => {
     const access: Access = request.routeOptions.config.access ?? 'read';
     if (access === 'public') return;
-    const retryIn = unauthenticated.blockedFor(request.ip);
+    const retryIn = request.headers.authorization ? unauthenticated.blockedFor(request.ip) : 0;
     if (retryIn > 0) {
       throw new HttpProblem(
         429,
@@ -331,7 +332,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     const principal = token ? await ctx.keys.verify(token) : undefined;
     if (!principal) {
-      unauthenticated.fail(request.ip);
+      if (token) unauthenticated.fail(request.ip);
       reply.header('www-authenticate', 'Bearer realm="gatewatch"');
       throw new HttpProblem(
         401,

@@ -233,7 +233,7 @@ export const ApiConfigSchema = Type.Object(
       minimum: 1,
       default: 60,
       description:
-        'Requests without a valid key per client address and minute; beyond, 429 without looking the key up.',
+        'Requests with a key that does not verify, per client address and minute; beyond, 429 without looking the key up.',
     }),
     requestTimeout: Duration(
       'Longest time to receive a whole request (slow bodies are cut with 408).',
