@@ -34,9 +34,28 @@ const LEVEL_FIELDS = {
 
 export type ProgressCounter = 'records' | 'objects' | 'bytes' | 'dead_letters' | 'throttled';
 
-/** One line, no credentials: URLs lose their query strings (SAS tokens, signatures). */
+/** The error at the bottom of aggregate errors and causes (what actually went wrong). */
+function innermost(err: unknown): unknown {
+  let at = err;
+  for (let depth = 0; depth < 10; depth++) {
+    const e = at as { errors?: unknown[]; cause?: unknown } | undefined;
+    const next = (Array.isArray(e?.errors) && e.errors.length > 0 ? e.errors.at(-1) : undefined) ?? e?.cause;
+    if (!next || next === at) break;
+    at = next;
+  }
+  return at;
+}
+
+/**
+ * One line, no credentials: the error with its innermost cause ("findGroupCoordinator failed
+ * 4 times: SASL authentication failed …"), URLs without their query strings (SAS tokens,
+ * signatures).
+ */
 export function safeErrorMessage(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
+  let message = err instanceof Error ? err.message : String(err);
+  const root = innermost(err);
+  if (root !== err && root instanceof Error && root.message && !message.includes(root.message))
+    message = `${message.replace(/\.$/, '')}: ${root.message}`;
   return message
     .replace(/(https?:\/\/[^\s?#'"]+)\?[^\s'"]*/g, '$1?…')
     .replace(/\s+/g, ' ')
