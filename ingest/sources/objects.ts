@@ -18,6 +18,7 @@ import { createGunzip } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import { batchHeader, MAX_BATCH_RECORDS } from '../pipeline/batch.ts';
 import type { IngestProducer } from '../pipeline/producer.ts';
+import { envelopeMessages, isEnvelope } from './aws/cloudwatch-envelope.ts';
 
 /** Where reading an object stands. Stored as JSON per object. */
 export interface ObjectPosition {
@@ -230,7 +231,17 @@ export async function readObject(
     lineNo++;
     if (lineNo <= skip) return;
     const body = line.endsWith('\r') ? line.slice(0, -1) : line;
-    if (body.length > 0) pending.push(body);
+    if (body.length === 0) return;
+    // CloudWatch Logs subscription envelopes that Firehose wrote to S3 back to back
+    if (isEnvelope(body)) {
+      try {
+        pending.push(...envelopeMessages(body));
+        return;
+      } catch {
+        // not envelopes after all: the line is handed on as it is
+      }
+    }
+    pending.push(body);
   };
 
   let carry: Buffer | undefined;
