@@ -25,6 +25,7 @@ import {
   eventCounts,
   frontDoorLine,
   kill,
+  replayJson,
   startSourcesProcess,
   waitForEvents,
 } from './testing/pull-fixtures.ts';
@@ -213,5 +214,13 @@ describe('Azure Blob Storage source (Azurite)', () => {
     } finally {
       await source.stop();
     }
+  });
+
+  it('replay azblob://container/prefix reads the blobs under the prefix', async () => {
+    // the Front Door append blob: 100 + 50 + 1 + 10 lines (the gzip blob is in another container)
+    const summary = await replayJson([`azblob://${container('frontdoor').containerName}/resourceId=`], [], {
+      AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+    });
+    expect([summary.records, summary.events, summary.deadLetters]).toEqual([161, 161, 0]);
   });
 });

@@ -24,6 +24,7 @@ import {
   eventCounts,
   kill,
   kongLine,
+  replayJson,
   startSourcesProcess,
   waitForEvents,
 } from './testing/pull-fixtures.ts';
@@ -284,5 +285,11 @@ describe('Kafka source (Apache Kafka, KRaft)', () => {
       await allowed.stop();
     }
     expect((await eventCounts(ctx.es, ctx.prefix, 'secure')).events).toBe(50);
+  });
+
+  it('replay kafka://broker/topic reads the topic to its current end without committing', async () => {
+    const summary = await replayJson([`kafka://${kafka.bootstrap}/${topic('edge')}`], []);
+    expect([summary.records, summary.events]).toEqual([600, 600]);
+    expect(await committed(`${ctx.prefix}-edge`, 'edge')).toBe(600);
   });
 });

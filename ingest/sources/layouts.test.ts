@@ -61,6 +61,9 @@ describe('key layouts', () => {
     expect(mayHoldRange('a/E1.2026-11-23-18.x.gz', range)).toBe(false);
     expect(mayHoldRange('a/E1.2026-11-22-12.x.gz', range)).toBe(false);
     expect(mayHoldRange('a/no-time.log', range)).toBe(true);
+    // only the directories give a time: the whole partition counts
+    expect(mayHoldRange('logs/2026/11/23/big.log.gz', { since: utc('2026-11-23T20:00:00') })).toBe(true);
+    expect(mayHoldRange('logs/2026/11/22/big.log.gz', { since: utc('2026-11-23T20:00:00') })).toBe(false);
   });
 
   it('lists only the date partitions that overlap the range', async () => {

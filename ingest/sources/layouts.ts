@@ -118,6 +118,11 @@ export function partitionSpan(path: string): { start: number; end: number } | un
 
 /** The time an object's name carries (file name first, then its partitions), or undefined. */
 export function keyTime(key: string): number | undefined {
+  return nameTime(key) ?? partitionSpan(key)?.start;
+}
+
+/** The time in the file name itself (not its directories). */
+function nameTime(key: string): number | undefined {
   const name = key.slice(key.lastIndexOf('/') + 1);
   // ALB, WAF: _20261123T1205Z_
   let m = /_(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})Z[_.]/.exec(name);
@@ -128,7 +133,7 @@ export function keyTime(key: string): number | undefined {
   // CloudFront legacy: E2ABC.2026-11-23-12.a1b2c3.gz
   m = /\.(\d{4})-(\d{2})-(\d{2})-(\d{2})\./.exec(name);
   if (m) return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!);
-  return partitionSpan(key)?.start;
+  return undefined;
 }
 
 function overlaps(span: { start: number; end: number }, range: TimeRange): boolean {
@@ -140,9 +145,10 @@ function overlaps(span: { start: number; end: number }, range: TimeRange): boole
 /** Whether an object may hold events in the range, judged by its name alone. */
 export function mayHoldRange(key: string, range: TimeRange): boolean {
   if (range.since === undefined && range.until === undefined) return true;
-  const t = keyTime(key);
-  if (t === undefined) return true;
-  return overlaps({ start: t, end: t + 1 }, range);
+  // a time in the file name is a moment; one from the directories only is the partition's span
+  const t = nameTime(key);
+  const span = t !== undefined ? { start: t, end: t + 1 } : partitionSpan(key);
+  return span === undefined || overlaps(span, range);
 }
 
 /**

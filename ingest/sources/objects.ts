@@ -136,23 +136,39 @@ async function peek(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+export interface LineBatchOptions {
+  /** Append blobs: a last line without its newline is left for the next read. */
+  completeLinesOnly?: boolean | undefined;
+  /** The object only ever grows (append blobs): a new version resumes at the old byte offset. */
+  appendOnly?: boolean | undefined;
+  /** A line longer than this is cut and handed on as one record. */
+  maxLineBytes?: number | undefined;
+  /** Lines per batch. */
+  linesPerBatch: number;
+}
+
+export interface LineBatch {
+  lines: string[];
+  /** Number (1-based) of the first line of the batch in the object. */
+  firstLine: number;
+  /** The position once these lines are taken. */
+  position: ObjectPosition;
+}
+
 /**
- * Read an object from `from` (its saved position) to the end, enqueuing its lines. Returns the
- * final position; throws UnreadableInputError for objects that are not text (after queuing the
- * lines read before the damage), any other error for transient failures (retry later).
+ * An object's lines from `from` (its saved position) to the end, in batches; the last batch
+ * (possibly empty) carries the final position (done, or the tail of an append blob). Throws
+ * UnreadableInputError once the object proves not to be text (after yielding the lines read
+ * before the damage), any other error for transient failures.
  */
-export async function readObject(
+export async function* objectLineBatches(
   object: StoredObject,
   from: ObjectPosition | undefined,
-  options: ReadObjectOptions,
-): Promise<ObjectPosition> {
+  options: LineBatchOptions,
+): AsyncGenerator<LineBatch> {
   const same = from?.version === object.version;
-  if (same && from?.done) return from;
+  if (same && from?.done) return;
   const maxLine = options.maxLineBytes ?? 16 * 1024 * 1024;
-  const perEnqueue = Math.min(
-    options.linesPerEnqueue ?? options.producer.batchSize * 8,
-    MAX_BATCH_RECORDS * 4,
-  );
   // Plain objects resume by byte; gzip ones by skipping the lines already queued.
   let start = 0;
   let lineNo = 0;
@@ -163,147 +179,153 @@ export async function readObject(
       lineNo = from.lines;
     }
   } else if (from?.gzip && same) skip = from.lines;
-  if (object.size !== undefined && start >= object.size && start > 0) {
-    return {
-      ...from!,
-      version: object.version,
-      size: object.size,
-      ...(object.modified ? { modified: object.modified } : {}),
-    };
-  }
-
-  const abort = new AbortController();
-  const body = await object.open(start, abort.signal);
-  const { head, all } = await peek(body);
-  const gzip =
-    start === 0 ? head !== undefined && head[0] === 0x1f && head[1] === 0x8b : (from?.gzip ?? false);
-  if (start === 0 && head !== undefined && !gzip) {
-    const reason = compressionReason(head) ?? binaryReason(head);
-    if (reason) {
-      abort.abort();
-      throw new UnreadableInputError(reason);
-    }
-  }
-  let compressedRead = start;
-  async function* counted() {
-    for await (const chunk of all) {
-      compressedRead += chunk.length;
-      yield chunk;
-    }
-  }
-  const raw = Readable.from(counted(), { objectMode: false });
-  const text: Readable = gzip ? pipeline(raw, createGunzip(), () => undefined) : raw;
-
-  let position: ObjectPosition = {
-    version: object.version,
-    lines: lineNo,
-    bytes: start,
-    gzip,
+  const meta = {
     ...(object.size !== undefined ? { size: object.size } : {}),
     ...(object.modified !== undefined ? { modified: object.modified } : {}),
   };
-  let pending: string[] = [];
-  let pendingFirst = lineNo + 1;
-  /** Plain: the byte after the last complete line seen. */
-  let consumed = start;
-  let checkedText = start > 0;
+  if (object.size !== undefined && start >= object.size && start > 0) {
+    yield { lines: [], firstLine: lineNo + 1, position: { ...from!, version: object.version, ...meta } };
+    return;
+  }
 
-  const flush = async (): Promise<boolean> => {
-    while (await options.producer.overHighWater()) {
-      if (options.isStopped()) return false;
-      await sleep(250);
-    }
-    const records = pending;
-    if (records.length > 0) {
-      await options.producer.enqueue(
-        batchHeader(options.source),
-        records,
-        `${object.url}#${object.version}#${pendingFirst}`,
-      );
-    }
-    pending = [];
-    pendingFirst = lineNo + 1;
-    position = { ...position, lines: lineNo, bytes: gzip ? compressedRead : consumed };
-    await options.onQueued(position, records.length);
-    return true;
-  };
-  const take = (line: string) => {
-    lineNo++;
-    if (lineNo <= skip) return;
-    const body = line.endsWith('\r') ? line.slice(0, -1) : line;
-    if (body.length === 0) return;
-    // CloudWatch Logs subscription envelopes that Firehose wrote to S3 back to back
-    if (isEnvelope(body)) {
-      try {
-        pending.push(...envelopeMessages(body));
-        return;
-      } catch {
-        // not envelopes after all: the line is handed on as it is
-      }
-    }
-    pending.push(body);
-  };
-
-  let carry: Buffer | undefined;
+  const abort = new AbortController();
+  let text: Readable | undefined;
   try {
-    for await (const chunk of text as AsyncIterable<Buffer>) {
-      if (!checkedText) {
-        checkedText = true;
-        const reason = binaryReason(chunk);
-        if (reason) throw new UnreadableInputError(gzip ? `gzip holding ${reason}` : reason);
+    const body = await object.open(start, abort.signal);
+    const { head, all } = await peek(body);
+    const gzip =
+      start === 0 ? head !== undefined && head[0] === 0x1f && head[1] === 0x8b : (from?.gzip ?? false);
+    if (start === 0 && head !== undefined && !gzip) {
+      const reason = compressionReason(head) ?? binaryReason(head);
+      if (reason) throw new UnreadableInputError(reason);
+    }
+    let compressedRead = start;
+    async function* counted() {
+      for await (const chunk of all) {
+        compressedRead += chunk.length;
+        yield chunk;
       }
-      const buf = carry === undefined ? chunk : Buffer.concat([carry, chunk]);
-      const nl = buf.lastIndexOf(10);
-      if (nl < 0) {
-        if (buf.length >= maxLine) {
-          take(buf.toString('utf8'));
-          consumed += buf.length;
-          carry = undefined;
-        } else carry = buf;
-        continue;
-      }
-      const lines = buf.toString('utf8', 0, nl).split('\n');
-      for (const line of lines) take(line);
-      consumed += nl + 1;
-      carry = nl + 1 < buf.length ? buf.subarray(nl + 1) : undefined;
-      if (pending.length >= perEnqueue) {
-        if (!(await flush())) {
-          abort.abort();
-          text.destroy();
-          return position;
+    }
+    const raw = Readable.from(counted(), { objectMode: false });
+    text = gzip ? pipeline(raw, createGunzip(), () => undefined) : raw;
+
+    let position: ObjectPosition = { version: object.version, lines: lineNo, bytes: start, gzip, ...meta };
+    let pending: string[] = [];
+    let pendingFirst = lineNo + 1;
+    /** Plain: the byte after the last complete line seen. */
+    let consumed = start;
+    let checkedText = start > 0;
+    const cut = (): LineBatch => {
+      position = { ...position, lines: lineNo, bytes: gzip ? compressedRead : consumed };
+      const batch = { lines: pending, firstLine: pendingFirst, position };
+      pending = [];
+      pendingFirst = lineNo + 1;
+      return batch;
+    };
+    const take = (line: string) => {
+      lineNo++;
+      if (lineNo <= skip) return;
+      const body = line.endsWith('\r') ? line.slice(0, -1) : line;
+      if (body.length === 0) return;
+      // CloudWatch Logs subscription envelopes that Firehose wrote to S3 back to back
+      if (isEnvelope(body)) {
+        try {
+          pending.push(...envelopeMessages(body));
+          return;
+        } catch {
+          // not envelopes after all: the line is handed on as it is
         }
       }
-      if (options.isStopped()) {
-        abort.abort();
-        text.destroy();
-        await flush();
-        return position;
+      pending.push(body);
+    };
+
+    let carry: Buffer | undefined;
+    try {
+      for await (const chunk of text as AsyncIterable<Buffer>) {
+        if (!checkedText) {
+          checkedText = true;
+          const reason = binaryReason(chunk);
+          if (reason) throw new UnreadableInputError(gzip ? `gzip holding ${reason}` : reason);
+        }
+        const buf = carry === undefined ? chunk : Buffer.concat([carry, chunk]);
+        const nl = buf.lastIndexOf(10);
+        if (nl < 0) {
+          if (buf.length >= maxLine) {
+            take(buf.toString('utf8'));
+            consumed += buf.length;
+            carry = undefined;
+          } else carry = buf;
+          continue;
+        }
+        for (const line of buf.toString('utf8', 0, nl).split('\n')) take(line);
+        consumed += nl + 1;
+        carry = nl + 1 < buf.length ? buf.subarray(nl + 1) : undefined;
+        if (pending.length >= options.linesPerBatch) yield cut();
       }
-    }
-  } catch (err) {
-    abort.abort();
-    if (err instanceof UnreadableInputError) {
-      await flush();
+    } catch (err) {
+      if (err instanceof UnreadableInputError) {
+        yield cut();
+        throw err;
+      }
+      if (gzip && isZlibError(err)) {
+        // A body cut short by the network is retried; a complete body that does not inflate is damaged.
+        if (object.size !== undefined && compressedRead < object.size) throw err;
+        yield cut();
+        throw new UnreadableInputError(
+          `gzip data corrupt after line ${lineNo} (byte ${compressedRead} of the object): ${(err as Error).message}`,
+        );
+      }
       throw err;
     }
-    if (gzip && isZlibError(err)) {
-      // A body cut short by the network is retried; a complete body that does not inflate is damaged.
-      if (object.size !== undefined && compressedRead < object.size) throw err;
-      await flush();
-      throw new UnreadableInputError(
-        `gzip data corrupt after line ${lineNo} (byte ${compressedRead} of the object): ${(err as Error).message}`,
+    const complete = !options.completeLinesOnly;
+    if (carry !== undefined && carry.length > 0 && complete) {
+      take(carry.toString('utf8'));
+      consumed += carry.length;
+    }
+    const last = cut();
+    // Append blobs: `tail` bytes of a line still without its newline wait for the next read.
+    yield {
+      ...last,
+      position: { ...last.position, ...(complete ? { done: true } : { tail: carry?.length ?? 0 }) },
+    };
+  } finally {
+    abort.abort();
+    text?.destroy();
+  }
+}
+
+/**
+ * Read an object from `from` (its saved position) to the end, enqueuing its lines. Returns the
+ * final position; throws UnreadableInputError for objects that are not text (after queuing the
+ * lines read before the damage), any other error for transient failures (retry later).
+ */
+export async function readObject(
+  object: StoredObject,
+  from: ObjectPosition | undefined,
+  options: ReadObjectOptions,
+): Promise<ObjectPosition> {
+  const linesPerBatch = Math.min(
+    options.linesPerEnqueue ?? options.producer.batchSize * 8,
+    MAX_BATCH_RECORDS * 4,
+  );
+  let position: ObjectPosition | undefined = from?.version === object.version ? from : undefined;
+  for await (const batch of objectLineBatches(object, from, { ...options, linesPerBatch })) {
+    if (batch.lines.length > 0) {
+      while (await options.producer.overHighWater()) {
+        if (options.isStopped()) return position ?? { version: object.version, lines: 0, bytes: 0 };
+        await sleep(250);
+      }
+      await options.producer.enqueue(
+        batchHeader(options.source),
+        batch.lines,
+        `${object.url}#${object.version}#${batch.firstLine}`,
       );
     }
-    throw err;
+    position = batch.position;
+    await options.onQueued(position, batch.lines.length);
+    if (options.isStopped() && !position.done) return position;
   }
-  const complete = !options.completeLinesOnly;
-  if (carry !== undefined && carry.length > 0 && complete) {
-    take(carry.toString('utf8'));
-    consumed += carry.length;
-  }
-  await flush();
-  // Append blobs: `tail` bytes of a line still without its newline wait for the next read.
-  return { ...position, ...(complete ? { done: true } : { tail: carry?.length ?? 0 }) };
+  return position ?? { version: object.version, lines: 0, bytes: 0 };
 }
 
 /**

@@ -33,6 +33,7 @@ import {
   deadLetters,
   eventCounts,
   kill,
+  replayJson,
   startSourcesProcess,
   waitForEvents,
 } from '../testing/pull-fixtures.ts';
@@ -323,5 +324,17 @@ describe('CloudWatch Logs source (moto, with throttling and empty pages)', () =>
     } finally {
       await http.close();
     }
+  });
+
+  it('replay cloudwatch://<group prefix>* reads every matching group', async () => {
+    const summary = await replayJson(
+      [
+        `cloudwatch:///aws/apigateway/${ctx.prefix}-gateway-*?endpoint=${encodeURIComponent(moto.url)}&region=us-east-1`,
+      ],
+      [],
+      { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
+    );
+    // what the first test wrote to gateway-a and gateway-b
+    expect([summary.records, summary.events, summary.deadLetters]).toEqual([340, 340, 0]);
   });
 });

@@ -34,6 +34,7 @@ import {
   deadLetters,
   eventCounts,
   kill,
+  replayJson,
   startSourcesProcess,
   waitForEvents,
 } from '../testing/pull-fixtures.ts';
@@ -253,14 +254,11 @@ describe('S3 sources (moto: S3, SQS, SNS)', () => {
         events: total,
         maxPerPath: 1,
       });
-      expect(
-        (
-          await eventually(
-            () => position('s3-crash', url),
-            (p) => p?.done === true,
-          )
-        )?.done,
-      ).toBe(true);
+      const end = await eventually(
+        () => position('s3-crash', url),
+        (p) => p?.done === true,
+      );
+      expect(end, second.output()).toMatchObject({ done: true, lines: total });
     } finally {
       await kill(second.child, 'SIGTERM');
     }
@@ -370,5 +368,20 @@ describe('S3 sources (moto: S3, SQS, SNS)', () => {
     } finally {
       await source.stop();
     }
+  });
+
+  it('replay s3://bucket/prefix reads only the date partitions --since/--until can need, into the embedded store', async () => {
+    const dir = (d: string) => `replay/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2026/11/${d}/`;
+    await put(`${dir('20')}a_20261120T1000Z_x.log.gz`, gzipSync(lines('rpl', 0, 10)));
+    await put(`${dir('23')}b_20261123T1000Z_x.log.gz`, gzipSync(lines('rpl', 100, 10))); // events on the 23rd, 10:01:40…
+    await put(`${dir('23')}c_20261123T1100Z_x.log`, randomBytes(512)); // not text: a dead letter
+    await put(`${dir('26')}d_20261126T1000Z_x.log.gz`, gzipSync(lines('rpl', 200, 10)));
+    const summary = await replayJson(
+      [`s3://${bucket}/replay/?endpoint=${encodeURIComponent(moto.url)}&pathStyle=1&region=us-east-1`],
+      ['--since', '2026-11-23T00:00:00Z', '--until', '2026-11-24T00:00:00Z'],
+      { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
+    );
+    // the 20th and the 26th are not even read; the binary object is a dead letter
+    expect([summary.records, summary.events, summary.deadLetters]).toEqual([11, 10, 1]);
   });
 });

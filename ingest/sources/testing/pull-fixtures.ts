@@ -172,3 +172,27 @@ export async function kill(child: ChildProcess, signal: NodeJS.Signals = 'SIGKIL
   child.kill(signal);
   await exited;
 }
+
+/** `gatewatch replay <inputs> --json` into a fresh embedded store; its summary. */
+export async function replayJson(
+  inputs: string[],
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ records: number; events: number; deadLetters: number }> {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const db = join(mkdtempSync(join(tmpdir(), 'gw-replay-')), 'replay.sqlite');
+  const child = spawn(
+    process.execPath,
+    ['cli/gatewatch.ts', 'replay', ...inputs, '--json', '--fresh', '--db', db, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
+  );
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  if (code !== 0) throw new Error(`replay exited ${code}: ${err}`);
+  return JSON.parse(out) as { records: number; events: number; deadLetters: number };
+}
