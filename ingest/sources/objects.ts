@@ -228,7 +228,7 @@ export async function* objectLineBatches(
       const body = line.endsWith('\r') ? line.slice(0, -1) : line;
       if (body.length === 0) return;
       // CloudWatch Logs subscription envelopes that Firehose wrote to S3 back to back
-      if (isEnvelope(body)) {
+      if (body.charCodeAt(0) === 0x7b && isEnvelope(body)) {
         try {
           pending.push(...envelopeMessages(body));
           return;
@@ -309,21 +309,34 @@ export async function readObject(
     MAX_BATCH_RECORDS * 4,
   );
   let position: ObjectPosition | undefined = from?.version === object.version ? from : undefined;
-  for await (const batch of objectLineBatches(object, from, { ...options, linesPerBatch })) {
-    if (batch.lines.length > 0) {
-      while (await options.producer.overHighWater()) {
-        if (options.isStopped()) return position ?? { version: object.version, lines: 0, bytes: 0 };
-        await sleep(250);
+  const batches = objectLineBatches(object, from, { ...options, linesPerBatch });
+  // One batch read ahead: the next lines are downloaded and inflated while these are enqueued.
+  let ahead = batches.next();
+  ahead.catch(() => undefined);
+  try {
+    for (;;) {
+      const next = await ahead;
+      if (next.done) break;
+      const batch = next.value;
+      ahead = batches.next();
+      ahead.catch(() => undefined);
+      if (batch.lines.length > 0) {
+        while (await options.producer.overHighWater()) {
+          if (options.isStopped()) return position ?? { version: object.version, lines: 0, bytes: 0 };
+          await sleep(250);
+        }
+        await options.producer.enqueue(
+          batchHeader(options.source),
+          batch.lines,
+          `${object.url}#${object.version}#${batch.firstLine}`,
+        );
       }
-      await options.producer.enqueue(
-        batchHeader(options.source),
-        batch.lines,
-        `${object.url}#${object.version}#${batch.firstLine}`,
-      );
+      position = batch.position;
+      await options.onQueued(position, batch.lines.length);
+      if (options.isStopped() && !position.done) return position;
     }
-    position = batch.position;
-    await options.onQueued(position, batch.lines.length);
-    if (options.isStopped() && !position.done) return position;
+  } finally {
+    await batches.return(undefined).catch(() => undefined);
   }
   return position ?? { version: object.version, lines: 0, bytes: 0 };
 }
