@@ -28,7 +28,7 @@ export async function evaluateScenario(
     env: {},
     ...(configFile ? { file: configFile } : existsSync(scenarioConfig) ? { file: scenarioConfig } : {}),
   });
-  const loaded = await loadRuleFiles(rulePaths);
+  const loaded = await loadRuleFiles(rulePaths, { lists: config.detections.lists });
   const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) throw new Error(errors.map(formatDiagnostic).join('\n'));
   const labels = JSON.parse(readFileSync(join(dir, 'labels.json'), 'utf8')) as Label[] | { labels: Label[] };
