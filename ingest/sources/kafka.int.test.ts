@@ -194,7 +194,7 @@ describe('Kafka source (Apache Kafka, KRaft)', () => {
   });
 
   it('a SIGKILL of the sources process mid-stream loses and doubles nothing', async () => {
-    const total = 20_000;
+    const total = 8_000;
     const group = `${ctx.prefix}-crash`;
     await send(
       'crash',

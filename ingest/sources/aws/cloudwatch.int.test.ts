@@ -203,7 +203,7 @@ describe('CloudWatch Logs source (moto, with throttling and empty pages)', () =>
   });
 
   it('a SIGKILL mid-window resumes from the saved page token: nothing lost, nothing doubled', async () => {
-    const total = 16_000;
+    const total = 12_000;
     await put(group('crash'), 'stream-1', 'cwcrash', 0, total / 2);
     await put(group('crash'), 'stream-2', 'cwcrash', total / 2, total / 2);
     const file = join(work, 'crash.json');
