@@ -105,3 +105,52 @@ export function matchIncidents(
   }
   return out;
 }
+
+/** Entity kinds of generator labels as ground-truth entity kinds (JA3 has no incident role). */
+const GROUND_TRUTH_KIND: Partial<Record<string, string>> = {
+  ip: 'ip',
+  user: 'user',
+  api_key: 'api_key',
+  route: 'route',
+  asn: 'asn',
+  network: 'network',
+  user_agent: 'user_agent',
+  ja3: 'ja3',
+};
+const FIELD_KIND: Record<string, string> = {
+  'source.ip': 'ip',
+  'gatewatch.route': 'route',
+  'user.name': 'user',
+  'user.id': 'user',
+  'gatewatch.api_key.fingerprint': 'api_key',
+};
+
+/**
+ * The generator's per-rule labels as tool-neutral ground truth (detections/evaluation.ts): one
+ * attack per label, its class the label id, its entities every entity the label names.
+ */
+export function toGroundTruth(labels: Label[]): import('../../detections/evaluation.ts').GroundTruthLabel[] {
+  return labels.map((l) => {
+    const entities: Record<string, string[]> = {};
+    const add = (kind: string | undefined, value: string) => {
+      if (kind === undefined) return;
+      const list = (entities[kind] ??= []);
+      if (!list.includes(value)) list.push(value);
+    };
+    add(GROUND_TRUTH_KIND[l.entity.kind], l.entity.value);
+    // The entities of rules that must fire (an optional rule's entity, e.g. the login route several
+    // campaigns share, would make one attack's incident match the others).
+    for (const [rule, e] of Object.entries(l.ruleEntities ?? {}))
+      if (l.rules.includes(rule)) add(GROUND_TRUTH_KIND[e.kind], e.value);
+    for (const [f, v] of Object.entries(l.group ?? {})) add(FIELD_KIND[f], v);
+    return {
+      id: l.id,
+      class: l.kind === 'benign' ? 'benign' : l.id,
+      description: l.description,
+      entities,
+      start: l.start,
+      end: l.end,
+      requests: l.requests,
+    };
+  });
+}
