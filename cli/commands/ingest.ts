@@ -1,10 +1,12 @@
 /**
  * `gatewatch ingest worker|sources|dead-letters` — the distributed ingest processes.
  */
+
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig } from '../../core/config/load.ts';
 import type { GatewatchConfig } from '../../core/config/schema.ts';
+import { enrichmentWarnings } from '../../ingest/pipeline/normalize.ts';
 import { startIngest } from '../../ingest/runtime.ts';
 import { listDeadLetters, markReplayed } from '../../ingest/sinks/dead-letters.ts';
 import { FileSource } from '../../ingest/sources/file.ts';
@@ -52,6 +54,7 @@ export function register(program: Command): void {
       console.log(
         `ingest worker ready (pid ${process.pid}, ${opts.workers} worker(s), prefix ${config.redis.prefix})`,
       );
+      for (const w of enrichmentWarnings(config)) console.warn(`warning: ${w}`);
       onSignals(() => runtime.close());
     });
 
