@@ -19,6 +19,12 @@ export interface RawBatch {
   records: string[];
   /** UTF-8 bytes of the records, counted in the queue's byte total until the batch is done. */
   bytes?: number;
+  /**
+   * Set when a pull source could not read an input at all (bad gzip, binary object, a record
+   * that is not text): the records then name what was unreadable, and workers store them as
+   * dead letters with this reason instead of parsing them.
+   */
+  unreadable?: string;
 }
 
 /**

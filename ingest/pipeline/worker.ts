@@ -65,6 +65,7 @@ export function cutLineHint(record: string, previous: string | undefined): strin
 
 /** Process one batch end to end. Throws (so the job is retried) only on storage failures. */
 export async function processBatch(batch: RawBatch, options: ProcessBatchOptions): Promise<BatchOutcome> {
+  if (batch.unreadable !== undefined) return deadLetterUnreadable(batch, options);
   const events: GatewatchEvent[] = [];
   /** The raw record of each event (same positions): what a dead letter keeps. */
   const eventRecords: string[] = [];
@@ -138,6 +139,20 @@ export async function processBatch(batch: RawBatch, options: ProcessBatchOptions
     deadLetters: deadLetters.length,
     skipped,
   };
+}
+
+/** Inputs a pull source could not read: stored as dead letters with the source's reason. */
+async function deadLetterUnreadable(batch: RawBatch, options: ProcessBatchOptions): Promise<BatchOutcome> {
+  const letters: DeadLetter[] = batch.records.map((raw) => ({
+    source: batch.source,
+    ...(batch.format ? { format: batch.format } : {}),
+    reason: batch.unreadable!,
+    stage: 'read',
+    raw,
+    at: batch.receivedAt,
+  }));
+  await writeDeadLetters(options.es, options.prefix, letters);
+  return { events: 0, written: 0, duplicates: 0, deadLetters: letters.length, skipped: 0 };
 }
 
 /** Capped exponential backoff: 1 s, 2 s, 4 s … up to 60 s, forever (nothing is given up). */
