@@ -104,10 +104,16 @@ export const RunRecordSchema = Type.Object({
   incidents_created: Type.Integer(),
   incidents_updated: Type.Integer(),
   incidents_suppressed: Type.Integer(),
+  incidents_folded: Type.Optional(
+    Type.Integer({ description: 'Detections folded into an open incident of their entity.' }),
+  ),
   es_ms: Type.Number(),
   worker_ms: Type.Number(),
   cells_read: Type.Optional(
     Type.Integer({ description: '(group, bucket) cells read from aggregations: the run’s cost.' }),
+  ),
+  note: Type.Optional(
+    Type.String({ description: 'What the run could not decide although nothing failed, e.g. history it lacks.' }),
   ),
   degraded_reason: Type.Optional(Type.String()),
   error: Type.Optional(Type.String()),
