@@ -27,8 +27,13 @@ export interface TimeRange {
 export type StoredEvent = Record<string, unknown>;
 
 export interface PreviewResult {
-  /** Incidents the rule would have produced over the range (nothing is written). */
+  /**
+   * Incidents the rule would have opened over the range, after its suppression and folding
+   * (nothing is written).
+   */
   incidents: Incident[];
+  /** Its raw detections, each as the incident it would be on its own. */
+  raw_detections: Incident[];
   detections: number;
   degraded?: { reason: string };
 }

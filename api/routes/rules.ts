@@ -105,10 +105,16 @@ export const RunRecordSchema = Type.Object({
   incidents_created: Type.Integer(),
   incidents_updated: Type.Integer(),
   incidents_suppressed: Type.Integer(),
+  incidents_folded: Type.Optional(
+    Type.Integer({ description: 'Detections folded into an open incident of their entity.' }),
+  ),
   es_ms: Type.Number(),
   worker_ms: Type.Number(),
   cells_read: Type.Optional(
     Type.Integer({ description: '(group, bucket) cells read from aggregations: the run’s cost.' }),
+  ),
+  note: Type.Optional(
+    Type.String({ description: 'What the run could not decide although nothing failed, e.g. history it lacks.' }),
   ),
   degraded_reason: Type.Optional(Type.String()),
   error: Type.Optional(Type.String()),
@@ -363,7 +369,12 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           ),
           response: {
             200: Type.Object({
-              incidents: Type.Array(IncidentSchema),
+              incidents: Type.Array(IncidentSchema, {
+                description: 'What the rule would open: its detections after suppression and folding.',
+              }),
+              raw_detections: Type.Array(IncidentSchema, {
+                description: 'Every detection, each as the incident it would be on its own.',
+              }),
               detections: Type.Integer(),
               degraded: Type.Optional(Type.Object({ reason: Type.String() })),
             }),

@@ -25,6 +25,8 @@ export interface RuleScore {
   /** Incidents of the rule, and how many matched a label. */
   incidents: number;
   matchedIncidents: number;
+  /** Matched incidents beyond one per label: the same attack reported again. */
+  duplicates: number;
   /** Labels not found, and benign labels an incident fired on. */
   missed: string[];
   benignHits: string[];
@@ -97,6 +99,7 @@ export function matchIncidents(
       recall: ls.length === 0 ? 1 : tp / ls.length,
       incidents: incs.length,
       matchedIncidents: matched.length,
+      duplicates: Math.max(0, matched.length - found.length),
       missed: ls.filter((l) => !found.includes(l)).map((l) => l.id),
       benignHits: benign
         .filter((b) => incs.some((i) => matches({ ...b, kind: 'attack' }, i)))
