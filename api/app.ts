@@ -235,6 +235,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
             workerData: {
               elasticsearch: config.elasticsearch,
               maxGroups: Math.min(config.detections.maxGroups, config.api.previewMaxGroups),
+              foldWindowMs: durationMs(config.detections.foldWindow),
             },
           })
         : undefined,

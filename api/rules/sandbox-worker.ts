@@ -3,11 +3,8 @@
  * over supplied events, previews rules over Elasticsearch, one task at a time.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Client } from '@elastic/elasticsearch';
-import { createEsClient, indexNames, isIndexNotFound } from '../../core/store/elasticsearch.ts';
-import { testRulesOnEvents } from '../../detections/api-adapters.ts';
-import { runRuleOnElasticsearch } from '../../detections/engine/elasticsearch.ts';
-import { toIncident } from '../../detections/engine/types.ts';
+import { createEsClient } from '../../core/store/elasticsearch.ts';
+import { EngineDetectionPort, testRulesOnEvents } from '../../detections/api-adapters.ts';
 import { diskReaders, parseFilterExpression, parseRules } from '../../parser/index.ts';
 import type { PreviewResult } from '../ports.ts';
 import type { SandboxTask, SandboxWorkerData } from './sandbox.ts';
@@ -15,39 +12,36 @@ import type { SandboxTask, SandboxWorkerData } from './sandbox.ts';
 const data = workerData as SandboxWorkerData;
 /** Incidents one preview answers with (the count of detections stays complete). */
 const MAX_PREVIEW_INCIDENTS = 1_000;
-let es: Client | undefined;
+let port: EngineDetectionPort | undefined;
 
 async function preview(task: Extract<SandboxTask, { kind: 'preview' }>): Promise<PreviewResult> {
   if (!data.elasticsearch) throw new Error('this sandbox has no Elasticsearch to preview on');
-  es ??= createEsClient(data.elasticsearch);
-  try {
-    const result = await runRuleOnElasticsearch(
-      es,
-      indexNames(data.elasticsearch.indexPrefix).eventsAlias,
-      task.rule,
-      task.range,
-      { maxGroups: data.maxGroups ?? 100_000 },
-    );
-    const now = Date.now();
-    // The answer is bounded too: every incident of a broad rule over a busy range is hundreds
-    // of megabytes to copy to the API's thread and serialise.
-    const shown = result.detections.slice(0, MAX_PREVIEW_INCIDENTS);
-    const reasons = [
-      ...(result.degraded ? [result.degraded.reason] : []),
-      ...(shown.length < result.detections.length
-        ? [`showing the first ${shown.length} of ${result.detections.length} incidents`]
-        : []),
-    ];
-    return {
-      incidents: shown.map((d) => toIncident(d, task.rule, now)),
-      detections: result.detections.length,
-      ...(reasons.length > 0 ? { degraded: { reason: reasons.join('; ') } } : {}),
-    };
-  } catch (err) {
-    // Nothing ingested yet: no events index, so nothing to find.
-    if (isIndexNotFound(err)) return { incidents: [], detections: 0 };
-    throw err;
-  }
+  // The engine's own preview (detections/api-adapters.ts), run here instead of on the API's thread.
+  port ??= new EngineDetectionPort({
+    es: createEsClient(data.elasticsearch),
+    prefix: data.elasticsearch.indexPrefix,
+    maxGroups: data.maxGroups ?? 100_000,
+    ...(data.foldWindowMs !== undefined ? { foldWindowMs: data.foldWindowMs } : {}),
+  });
+  const result = await port.preview(task.rule, task.range);
+  // The answer is bounded too: every incident of a broad rule over a busy range is hundreds
+  // of megabytes to copy to the API's thread and serialise.
+  const incidents = result.incidents.slice(0, MAX_PREVIEW_INCIDENTS);
+  const raw = result.raw_detections.slice(0, MAX_PREVIEW_INCIDENTS);
+  const reasons = [
+    ...(result.degraded ? [result.degraded.reason] : []),
+    ...(incidents.length < result.incidents.length || raw.length < result.raw_detections.length
+      ? [
+          `showing the first ${incidents.length} of ${result.incidents.length} incidents and ${raw.length} of ${result.raw_detections.length} detections`,
+        ]
+      : []),
+  ];
+  return {
+    incidents,
+    raw_detections: raw,
+    detections: result.detections,
+    ...(reasons.length > 0 ? { degraded: { reason: reasons.join('; ') } } : {}),
+  };
 }
 
 async function run(task: SandboxTask): Promise<unknown> {

@@ -41,6 +41,8 @@ export interface SandboxResults {
 export interface SandboxWorkerData {
   elasticsearch?: GatewatchConfig['elasticsearch'];
   maxGroups?: number;
+  /** detections.foldWindow (ms): how previews fold detections into incidents, as runs do. */
+  foldWindowMs?: number;
 }
 
 /** The queue is full: try again shortly. */
