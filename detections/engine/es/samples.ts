@@ -1,0 +1,220 @@
+/**
+ * Evidence of threshold and baseline detections: the earliest sample ids of each firing window,
+ * read from the raw events of the firing buckets only (cost follows detections).
+ */
+import type { estypes } from '@elastic/elasticsearch';
+import type { RuleIR } from '../../../parser/ir.ts';
+import type { Partial, WindowHit } from '../aggregate.ts';
+import { keyTuples } from '../in-process.ts';
+import type { TimeRange } from '../types.ts';
+import { fieldKind, groupKeyOf } from '../values.ts';
+import {
+  and,
+  coarsen,
+  hitId,
+  hitTs,
+  MAX_RANGES,
+  type Query,
+  type Run,
+  SAMPLE_BUCKETS,
+  TERMS_CHUNK,
+  timeRange,
+} from './run.ts';
+
+/**
+ * The earliest sample ids of each firing window, by (@timestamp, event.id). A window's
+ * earliest n events are the first n of its buckets' earliest n, so only the buckets the firing
+ * windows cover are read. When those buckets hold few events each (at most about n), the events
+ * are read directly, sorted, by group chunk ({@link scanSamples}); otherwise each firing group
+ * gets a date histogram (the rule's buckets) with the earliest n hits per bucket.
+ */
+export async function sampleIds(
+  run: Run,
+  rule: RuleIR,
+  query: Query,
+  groupBy: string[],
+  hits: WindowHit[],
+  bucketMs: number,
+): Promise<string[][]> {
+  const size = rule.output.evidence.sampleSize;
+  const out: string[][] = hits.map(() => []);
+  if (size === 0 || hits.length === 0) return out;
+  const needed = new Map<string, SampleGroup>();
+  for (const h of hits) {
+    let g = needed.get(h.group.key);
+    if (!g) {
+      g = { values: h.group.values, buckets: h.group.buckets, starts: new Set() };
+      needed.set(h.group.key, g);
+    }
+    for (let t = h.window.start; t < h.window.end; t += bucketMs) if (h.group.buckets.has(t)) g.starts.add(t);
+  }
+  // The most events a top-n per bucket would return, and the events a sorted read gets: every
+  // event of the sampled groups in the union of their buckets (a group's other buckets in that
+  // union are read too, then dropped).
+  let capped = 0;
+  let scanned = 0;
+  const union = new Set<number>();
+  for (const g of needed.values()) for (const t of g.starts) union.add(t);
+  for (const g of needed.values()) {
+    for (const t of g.starts) capped += Math.min(g.buckets.get(t)?.count ?? 0, size);
+    for (const [t, part] of g.buckets) if (union.has(t)) scanned += part.count;
+  }
+  const mode = run.limits.sampling;
+  if (mode === 'scan' || (mode === 'auto' && scanned <= 2 * capped && scanned <= run.limits.maxEvents)) {
+    const perBucket = await scanSamples(run, query, groupBy, needed, bucketMs, size);
+    return hits.map((h) => {
+      const m = perBucket.get(h.group.key);
+      const ids: string[] = [];
+      for (let t = h.window.start; t < h.window.end && ids.length < size; t += bucketMs) {
+        const b = m?.get(t);
+        if (b) ids.push(...b.slice(0, size - ids.length));
+      }
+      return ids;
+    });
+  }
+  // one search per group and run of at most SAMPLE_BUCKETS buckets
+  const searches: { key: string; body: estypes.SearchSearchRequestBody }[] = [];
+  for (const [key, g] of needed) {
+    const starts = [...g.starts].sort((a, b) => a - b);
+    const terms: Query[] = groupBy.map((f, i) => ({ term: { [f]: { value: g.values[i]! } } }));
+    for (let i = 0; i < starts.length; i += SAMPLE_BUCKETS) {
+      const part = starts.slice(i, i + SAMPLE_BUCKETS);
+      const ranges: Query[] = [];
+      let a = part[0]!;
+      let b = a + bucketMs;
+      for (const t of part.slice(1)) {
+        if (t === b) b += bucketMs;
+        else {
+          ranges.push(timeRange({ start: a, end: b }));
+          a = t;
+          b = t + bucketMs;
+        }
+      }
+      ranges.push(timeRange({ start: a, end: b }));
+      searches.push({
+        key,
+        body: {
+          size: 0,
+          query: and(query, ...terms, { bool: { should: ranges, minimum_should_match: 1 } }),
+          aggs: {
+            h: {
+              date_histogram: { field: '@timestamp', fixed_interval: `${bucketMs}ms`, min_doc_count: 1 },
+              aggs: {
+                s: {
+                  top_hits: {
+                    size,
+                    sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
+                    _source: false,
+                  },
+                },
+              },
+            },
+          },
+        },
+      });
+    }
+  }
+  const perBucket = new Map<string, Map<number, string[]>>();
+  for (let from = 0; from < searches.length; from += 50) {
+    const chunk = searches.slice(from, from + 50);
+    const res = await run.es(() =>
+      run.client.msearch({ searches: chunk.flatMap((s) => [{ index: run.index }, s.body]) }),
+    );
+    res.responses.forEach((r, i) => {
+      if ('error' in r) throw new Error(`sample search failed: ${JSON.stringify(r.error)}`);
+      const key = chunk[i]!.key;
+      let m = perBucket.get(key);
+      if (!m) {
+        m = new Map();
+        perBucket.set(key, m);
+      }
+      const h = r.aggregations?.h as estypes.AggregationsDateHistogramAggregate | undefined;
+      for (const b of (h?.buckets ?? []) as (estypes.AggregationsDateHistogramBucket &
+        Record<string, unknown>)[]) {
+        const top = b.s as estypes.AggregationsTopHitsAggregate;
+        m.set(
+          Number(b.key),
+          top.hits.hits.map((hit) => String(hit.sort?.[1] ?? hit._id)),
+        );
+      }
+    });
+  }
+  hits.forEach((h, i) => {
+    const m = perBucket.get(h.group.key);
+    const ids: string[] = [];
+    for (let t = h.window.start; t < h.window.end && ids.length < size; t += bucketMs) {
+      const b = m?.get(t);
+      if (b) ids.push(...b.slice(0, size - ids.length));
+    }
+    out[i] = ids;
+  });
+  return out;
+}
+
+interface SampleGroup {
+  values: (string | number | boolean)[];
+  buckets: Map<number, Partial>;
+  /** Buckets (start times) covered by the group's firing windows. */
+  starts: Set<number>;
+}
+
+/**
+ * Sample ids by reading the events of the firing buckets directly, sorted by (@timestamp,
+ * event.id): per chunk of groups, one sorted search over the first group-by field's values and
+ * the union of their buckets (a superset), kept in the worker only for a (group, bucket) to
+ * sample and only up to `size` per bucket. Group keys are read as the evaluator reads them.
+ */
+async function scanSamples(
+  run: Run,
+  query: Query,
+  groupBy: string[],
+  needed: Map<string, SampleGroup>,
+  bucketMs: number,
+  size: number,
+): Promise<Map<string, Map<number, string[]>>> {
+  const out = new Map<string, Map<number, string[]>>();
+  // group values from doc values (`hit.fields`: field → values), canonicalised as the evaluator does
+  const getters = groupBy.map((field) => ({
+    get: (fields: unknown) => (fields as Record<string, unknown> | undefined)?.[field],
+    kind: fieldKind(field),
+  }));
+  const entries = [...needed.entries()];
+  for (let i = 0; i < entries.length; i += TERMS_CHUNK) {
+    const chunk = entries.slice(i, i + TERMS_CHUNK);
+    const byFirst: Query[] =
+      groupBy.length === 0
+        ? []
+        : [{ terms: { [groupBy[0]!]: [...new Set(chunk.map(([, g]) => g.values[0]!))] } }];
+    const starts = [...new Set(chunk.flatMap(([, g]) => [...g.starts]))].sort((a, b) => a - b);
+    const ranges: TimeRange[] = [];
+    for (const t of starts) {
+      const last = ranges[ranges.length - 1];
+      if (last && last.end === t) last.end = t + bucketMs;
+      else ranges.push({ start: t, end: t + bucketMs });
+    }
+    const time: Query = {
+      bool: { should: coarsen(ranges, MAX_RANGES).map(timeRange), minimum_should_match: 1 },
+    };
+    const q = and(query, ...byFirst, time);
+    for await (const hit of run.hits(q, run.limits.maxEvents, false, groupBy)) {
+      const ts = hitTs(hit);
+      const t = Math.floor(ts / bucketMs) * bucketMs;
+      for (const values of keyTuples(getters, hit.fields)) {
+        const key = groupKeyOf(values);
+        if (!needed.get(key)?.starts.has(t)) continue;
+        let m = out.get(key);
+        if (!m) {
+          m = new Map();
+          out.set(key, m);
+        }
+        let ids = m.get(t);
+        if (!ids) {
+          ids = [];
+          m.set(t, ids);
+        }
+        if (ids.length < size) ids.push(hitId(hit));
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,358 @@
+/**
+ * First-seen rules: a key (`by` + `values`) whose previous event is older than the history. In
+ * process: one pass keeping each key's and group's latest time. On Elasticsearch: a composite
+ * over the key with the latest history time and the earliest in-range time (restricted to the
+ * keys active in the range), then the first events of the new keys only.
+ */
+import type { estypes } from '@elastic/elasticsearch';
+import type { FirstSeenRule } from '../../../parser/ir.ts';
+import {
+  ACTIVE_VALUES,
+  and,
+  CANDIDATES_PAGE,
+  compositePages,
+  hitId,
+  hitTs,
+  type Query,
+  type Run,
+  TERMS_CHUNK,
+  timeRange,
+} from '../es/run.ts';
+import { compileFilter } from '../filter.ts';
+import { keyGetters, keyTuples, type PreparedEvents, scan } from '../in-process.ts';
+import { buildDetection } from '../render.ts';
+import type { Detection, TimeRange } from '../types.ts';
+import { canonicalValue, fieldKind, groupKeyOf } from '../values.ts';
+
+export function evaluateFirstSeen(rule: FirstSeenRule, p: PreparedEvents, range: TimeRange): Detection[] {
+  const fs = rule.firstSeen;
+  const keyFields = [...fs.groupBy, ...fs.fields];
+  const keyGet = keyGetters(keyFields);
+  const lastKey = new Map<string, number>();
+  const lastGroup = new Map<string, number>();
+  const out: Detection[] = [];
+  const nBy = fs.groupBy.length;
+  scan(p, compileFilter(rule.filter), range.start - fs.historyMs, range.end, (i) => {
+    const t = p.ts[i]!;
+    const e = p.events[i];
+    const tuples = keyTuples(keyGet, e);
+    // decide every tuple of the event before recording it (multi-valued keys)
+    if (t >= range.start) {
+      for (const tuple of tuples) {
+        const lk = lastKey.get(groupKeyOf(tuple));
+        const isNew = lk === undefined || lk < t - fs.historyMs;
+        const lg = lastGroup.get(groupKeyOf(tuple.slice(0, nBy)));
+        const groupKnown = lg !== undefined && lg >= t - fs.historyMs;
+        if (isNew && (!fs.ignoreNewGroups || groupKnown))
+          out.push(firstSeenDetection(rule, keyFields, tuple, t, p.ids[i]!, e));
+      }
+    }
+    for (const tuple of tuples) {
+      lastKey.set(groupKeyOf(tuple), t);
+      lastGroup.set(groupKeyOf(tuple.slice(0, nBy)), t);
+    }
+  });
+  return out;
+}
+
+export function firstSeenDetection(
+  rule: FirstSeenRule,
+  keyFields: string[],
+  tuple: (string | number | boolean)[],
+  t: number,
+  id: string,
+  event: unknown,
+): Detection {
+  return buildDetection(rule, {
+    groupFields: keyFields,
+    groupValues: tuple,
+    anchor: id,
+    window: { start: t, end: t + 1 },
+    firstSeen: t,
+    lastSeen: t,
+    eventCount: 1,
+    metrics: {},
+    sampleEventIds: rule.output.evidence.sampleSize > 0 ? [id] : [],
+    event,
+    evidenceRange: { start: t, end: t + 1 },
+  });
+}
+
+interface FsBucket {
+  key: (string | number | boolean)[];
+  preMax?: number;
+  cur?: { ts: number; id: string; source: unknown };
+}
+
+async function compositeFs(
+  run: Run,
+  fields: string[],
+  query: Query,
+  read: TimeRange,
+  split: number,
+  /** 'lite': the earliest in-range time only (cur.id and cur.source left empty). */
+  mode: 'source' | 'lite',
+  keep?: Set<string>,
+): Promise<Map<string, FsBucket>> {
+  const kinds = fields.map(fieldKind);
+  const sources = fields.map((field, i) => ({ [`k${i}`]: { terms: { field } } }));
+  const out = new Map<string, FsBucket>();
+  let cells = 0;
+  // a top hit per bucket holds a document each: smaller pages keep the node's memory bounded
+  const size = mode === 'lite' ? CANDIDATES_PAGE : Math.min(run.limits.pageSize, 2000);
+  const aggs: Record<string, estypes.AggregationsAggregationContainer> = {
+    pre: {
+      filter: timeRange({ start: read.start, end: split }),
+      aggs: { m: { max: { field: '@timestamp' } } },
+    },
+    cur: {
+      filter: timeRange({ start: split, end: read.end }),
+      aggs:
+        mode === 'lite'
+          ? { x: { min: { field: '@timestamp' } } }
+          : {
+              x: {
+                top_hits: {
+                  size: 1,
+                  sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
+                  _source: true,
+                },
+              },
+            },
+    },
+  };
+  const pages = compositePages(run, and(query, timeRange(read)), sources, {
+    size,
+    aggs,
+    stop: () => run.overBudget(),
+  });
+  for await (const buckets of pages) {
+    for (const b of buckets) {
+      const key = fields.map(
+        (_, i) => (canonicalValue(kinds[i]!, b.key[`k${i}`]) ?? b.key[`k${i}`]) as string | number | boolean,
+      );
+      // a document with several values of the first field also yields keys of other chunks
+      if (keep && !keep.has(String(key[0]))) continue;
+      if (++cells > run.limits.maxGroups) {
+        run.degrade(`more than ${run.limits.maxGroups} first_seen keys: the rest were not evaluated`);
+        return out;
+      }
+      const pre = b.pre as { doc_count: number; m: { value: number | null } };
+      const cur = b.cur as {
+        doc_count: number;
+        x: { hits?: { hits: estypes.SearchHit<unknown>[] }; value?: number | null };
+      };
+      const fb: FsBucket = { key };
+      if (pre.doc_count > 0 && pre.m.value !== null) fb.preMax = pre.m.value;
+      if (mode === 'lite') {
+        if (cur.doc_count > 0 && typeof cur.x.value === 'number')
+          fb.cur = { ts: cur.x.value, id: '', source: undefined };
+      } else {
+        const top = cur.x.hits?.hits[0];
+        if (cur.doc_count > 0 && top) fb.cur = { ts: hitTs(top), id: hitId(top), source: top._source };
+      }
+      out.set(groupKeyOf(key), fb);
+    }
+  }
+  return out;
+}
+
+/** The earliest event (by @timestamp, event.id) of each query, batched in multi-searches. */
+async function earliestHits(
+  run: Run,
+  queries: Query[],
+  withSource: boolean,
+): Promise<(estypes.SearchHit<unknown> | undefined)[]> {
+  const out: (estypes.SearchHit<unknown> | undefined)[] = [];
+  for (let from = 0; from < queries.length; from += 200) {
+    const chunk = queries.slice(from, from + 200);
+    const res = await run.es(() =>
+      run.client.msearch({
+        searches: chunk.flatMap((query) => [
+          { index: run.index },
+          {
+            size: 1,
+            query,
+            sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
+            _source: withSource,
+            track_total_hits: false,
+          },
+        ]),
+      }),
+    );
+    for (const r of res.responses) {
+      if ('error' in r) throw new Error(`first_seen search failed: ${JSON.stringify(r.error)}`);
+      out.push(r.hits.hits[0]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The values `field` takes in `range` (matching `query`), when at most ACTIVE_VALUES; else
+ * undefined. One terms aggregation: no paging, and a doc count error means more values.
+ */
+async function activeValues(
+  run: Run,
+  field: string,
+  query: Query,
+  range: TimeRange,
+): Promise<estypes.FieldValue[] | undefined> {
+  const res = await run.es(() =>
+    run.client.search({
+      index: run.index,
+      size: 0,
+      query: and(query, timeRange(range)),
+      aggs: { v: { terms: { field, size: ACTIVE_VALUES + 1 } } },
+    }),
+  );
+  const agg = res.aggregations?.v as estypes.AggregationsStringTermsAggregate | undefined;
+  const buckets = (agg?.buckets ?? []) as { key: estypes.FieldValue; key_as_string?: string }[];
+  if (buckets.length > ACTIVE_VALUES || (agg?.sum_other_doc_count ?? 0) > 0) return undefined;
+  // booleans and dates as their strings, which a terms query reads back
+  return buckets.map((b) => b.key_as_string ?? b.key);
+}
+
+/**
+ * The groups (`by`) as `ignore new groups` reads them, from their keys: a group is known through
+ * its earlier keys, i.e. its events that carry the values (SEMANTICS.md, as the evaluator
+ * records groups). Latest history time = the keys' largest, earliest in-range event = the
+ * keys' first by (time, id). No second composite over the history.
+ */
+function groupsOfKeys(keys: Map<string, FsBucket>, groupFields: number): Map<string, FsBucket> {
+  const groups = new Map<string, FsBucket>();
+  for (const k of keys.values()) {
+    const key = k.key.slice(0, groupFields);
+    const id = groupKeyOf(key);
+    let g = groups.get(id);
+    if (!g) {
+      g = { key };
+      groups.set(id, g);
+    }
+    if (k.preMax !== undefined && (g.preMax === undefined || k.preMax > g.preMax)) g.preMax = k.preMax;
+    const c = k.cur;
+    if (c && (!g.cur || c.ts < g.cur.ts || (c.ts === g.cur.ts && c.id < g.cur.id)))
+      g.cur = { ts: c.ts, id: c.id, source: undefined };
+  }
+  return groups;
+}
+
+/** Exact when range.end − range.start ≤ history (checked by the caller). */
+export async function firstSeenOnElasticsearch(
+  run: Run,
+  rule: FirstSeenRule,
+  query: Query,
+  range: TimeRange,
+): Promise<Detection[]> {
+  const fs = rule.firstSeen;
+  const keyFields = [...fs.groupBy, ...fs.fields];
+  const read = { start: range.start - fs.historyMs, end: range.end };
+  // Pass 1 (aggregations, no hits): the latest history time and the earliest in-range time of
+  // every key and group. Pass 2: the earliest in-range event (id, source) of the new keys
+  // only, and the group's earliest event id where both earliest times are equal.
+  // Only keys with events in the range can be new: when their first field takes few values
+  // there (a scheduled run covers minutes), the history is read for those values only.
+  const active = await activeValues(run, keyFields[0]!, query, range);
+  // (A key of another value that this restriction also reads, from a document with several
+  // values, has no event in the range: it cannot be new either way.)
+  const pass1 = (fields: string[]) =>
+    compositeFs(
+      run,
+      fields,
+      active ? and(query, { terms: { [fields[0]!]: active } }) : query,
+      read,
+      range.start,
+      'lite',
+    );
+  const keys = await pass1(keyFields);
+  const groups = fs.ignoreNewGroups ? groupsOfKeys(keys, fs.groupBy.length) : undefined;
+  const chosen: { k: FsBucket; tie?: FsBucket }[] = [];
+  for (const k of keys.values()) {
+    const x = k.cur;
+    if (!x) continue;
+    if (k.preMax !== undefined && k.preMax >= x.ts - fs.historyMs) continue;
+    if (groups) {
+      const g = groups.get(groupKeyOf(k.key.slice(0, fs.groupBy.length)));
+      const preKnown = g?.preMax !== undefined && g.preMax >= x.ts - fs.historyMs;
+      if (!preKnown) {
+        if (!g?.cur || g.cur.ts > x.ts) continue;
+        if (g.cur.ts === x.ts) {
+          chosen.push({ k, tie: g });
+          continue;
+        }
+      }
+    }
+    chosen.push({ k });
+  }
+  // Many new keys: one search each costs more than one composite with the first event per key
+  // over the keys sharing their first field (the one-pass reading, on fewer documents).
+  if (chosen.length > run.limits.firstSeenSearches) {
+    const firstValues = new Map<string, estypes.FieldValue>();
+    for (const c of chosen) firstValues.set(String(c.k.key[0]), c.k.key[0]!);
+    const all = [...firstValues.values()];
+    const full = new Map<string, FsBucket>();
+    for (let i = 0; i < all.length; i += TERMS_CHUNK) {
+      const chunk = all.slice(i, i + TERMS_CHUNK);
+      const part = await compositeFs(
+        run,
+        keyFields,
+        and(query, { terms: { [keyFields[0]!]: chunk } }),
+        read,
+        range.start,
+        'source',
+        new Set(chunk.map(String)),
+      );
+      for (const [k, v] of part) full.set(k, v);
+    }
+    const fullGroups = fs.ignoreNewGroups ? groupsOfKeys(full, fs.groupBy.length) : undefined;
+    const res: Detection[] = [];
+    for (const k of full.values()) {
+      const x = k.cur;
+      if (!x) continue;
+      if (k.preMax !== undefined && k.preMax >= x.ts - fs.historyMs) continue;
+      if (fullGroups) {
+        const g = fullGroups.get(groupKeyOf(k.key.slice(0, fs.groupBy.length)));
+        const preKnown = g?.preMax !== undefined && g.preMax >= x.ts - fs.historyMs;
+        const curBefore = g?.cur !== undefined && (g.cur.ts < x.ts || (g.cur.ts === x.ts && g.cur.id < x.id));
+        if (!preKnown && !curBefore) continue;
+      }
+      res.push(firstSeenDetection(rule, keyFields, k.key, x.ts, x.id, x.source));
+    }
+    return res;
+  }
+  const inRange = timeRange({ start: range.start, end: range.end });
+  const byKey = (fields: string[], key: (string | number | boolean)[]): Query[] =>
+    fields.map((f, i) => ({ term: { [f]: { value: key[i]! } } }));
+  const firsts = await earliestHits(
+    run,
+    chosen.map((c) => and(query, inRange, ...byKey(keyFields, c.k.key))),
+    true,
+  );
+  const ties = chosen.filter((c) => c.tie);
+  // the group's first event among those that carry the values (its keys' events)
+  const withValues: Query[] = fs.fields.map((field) => ({ exists: { field } }));
+  const tieFirsts = await earliestHits(
+    run,
+    ties.map((c) => and(query, inRange, ...withValues, ...byKey(fs.groupBy, c.tie!.key))),
+    false,
+  );
+  const groupFirst = new Map<FsBucket, estypes.SearchHit<unknown> | undefined>();
+  ties.forEach((c, i) => {
+    groupFirst.set(c.k, tieFirsts[i]);
+  });
+  const out: Detection[] = [];
+  chosen.forEach((c, i) => {
+    const hit = firsts[i];
+    if (!hit) return;
+    const ts = hitTs(hit);
+    const id = hitId(hit);
+    if (c.tie) {
+      const g = groupFirst.get(c.k);
+      if (!g) return;
+      const gts = hitTs(g);
+      if (!(gts < ts || (gts === ts && hitId(g) < id))) return;
+    }
+    out.push(firstSeenDetection(rule, keyFields, c.k.key, ts, id, hit._source));
+  });
+  return out;
+}

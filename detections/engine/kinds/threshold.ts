@@ -1,0 +1,123 @@
+/**
+ * Threshold rules: metrics per group over tumbling or sliding windows, `having` decides.
+ *
+ * - Plan: `buildPlan(metrics)` (../aggregate.ts); buckets are the window (tumbling) or the slide
+ *   (sliding), combined `size/slide` at a time by `thresholdWindows`.
+ * - In process: the Bucketizer folds the range's events into partials.
+ * - Elasticsearch (raw events): candidate pruning (../es/pruning.ts), then one composite over
+ *   (group-by…, bucket) for the candidates (../es/bucketize.ts), samples of the firing windows.
+ * - Partials (../../partials/): the same cells maintained as events arrive, read and merged per
+ *   run; the raw path above is the fallback for what they do not cover.
+ */
+import type { ThresholdRule } from '../../../parser/ir.ts';
+import {
+  type AggPlan,
+  buildPlan,
+  type GroupBuckets,
+  thresholdWindows,
+  type WindowHit,
+} from '../aggregate.ts';
+import { bucketize as bucketizeOnElasticsearch } from '../es/bucketize.ts';
+import { pruneGroups } from '../es/pruning.ts';
+import type { Query, Run } from '../es/run.ts';
+import { sampleIds } from '../es/samples.ts';
+import { compileFilter } from '../filter.ts';
+import { bucketize, type EvaluateOptions, type PreparedEvents, windowDetection } from '../in-process.ts';
+import type { Detection, EvaluationResult, TimeRange } from '../types.ts';
+
+/** What a threshold rule aggregates, and in which buckets. */
+export interface ThresholdPlan {
+  plan: AggPlan;
+  groupBy: string[];
+  /** Bucket size: the window (tumbling) or the slide (sliding). */
+  bucketMs: number;
+  windowMs: number;
+}
+
+export function thresholdPlan(rule: ThresholdRule): ThresholdPlan {
+  const t = rule.threshold;
+  const bucketMs = t.window.mode === 'sliding' ? (t.window.slideMs ?? t.window.sizeMs) : t.window.sizeMs;
+  return { plan: buildPlan(t.metrics), groupBy: t.groupBy, bucketMs, windowMs: t.window.sizeMs };
+}
+
+/** Firing windows of the cells in `groups` (whichever path read them). */
+export function thresholdHits(
+  rule: ThresholdRule,
+  tp: ThresholdPlan,
+  groups: Iterable<GroupBuckets>,
+  range: TimeRange,
+): WindowHit[] {
+  return thresholdWindows(
+    tp.plan,
+    groups,
+    tp.windowMs,
+    tp.bucketMs,
+    range,
+    rule.threshold.having,
+    rule.output.evidence.sampleSize,
+  );
+}
+
+export function evaluateThreshold(
+  rule: ThresholdRule,
+  p: PreparedEvents,
+  range: TimeRange,
+  opts: EvaluateOptions,
+): EvaluationResult {
+  const tp = thresholdPlan(rule);
+  const { groups, degraded } = bucketize(
+    tp.plan,
+    p,
+    compileFilter(rule.filter),
+    tp.groupBy,
+    tp.bucketMs,
+    range,
+    rule.output.evidence.sampleSize,
+    opts.maxGroups ?? Number.POSITIVE_INFINITY,
+  );
+  const hits = thresholdHits(rule, tp, groups.values(), range);
+  const detections = hits.map((h) => windowDetection(rule, tp.groupBy, h, h.partial.samples ?? []));
+  return { detections, ...(degraded ? { degraded } : {}) };
+}
+
+/** The raw-event path: pruning, cells of the candidates, samples of the firing windows. */
+export async function thresholdOnElasticsearch(
+  run: Run,
+  rule: ThresholdRule,
+  query: Query,
+  range: TimeRange,
+): Promise<Detection[]> {
+  const t = rule.threshold;
+  const tp = thresholdPlan(rule);
+  const restrict = await pruneGroups(
+    run,
+    tp.plan,
+    query,
+    t.groupBy,
+    t.having,
+    tp.bucketMs,
+    tp.windowMs,
+    range,
+    true,
+  );
+  const groups = await bucketizeOnElasticsearch(run, tp.plan, query, t.groupBy, tp.bucketMs, range, restrict);
+  // Every window that can fire lies inside the candidate ranges, and only those were read: a
+  // window reaching past them was read in part, so its metrics say nothing.
+  const within = restrict?.ranges;
+  const hits = thresholdHits(rule, tp, groups, range).filter(
+    (h) => !within || within.some((r) => r.start <= h.window.start && h.window.end <= r.end),
+  );
+  return thresholdDetections(run, rule, tp, query, hits);
+}
+
+/** Detections of firing windows, their samples read from the raw events of those windows. */
+export async function thresholdDetections(
+  run: Run,
+  rule: ThresholdRule,
+  tp: ThresholdPlan,
+  query: Query,
+  hits: WindowHit[],
+): Promise<Detection[]> {
+  const samples = await sampleIds(run, rule, query, tp.groupBy, hits, tp.bucketMs);
+  return hits.map((h, i) => windowDetection(rule, tp.groupBy, h, samples[i]!));
+}
