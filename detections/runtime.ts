@@ -27,13 +27,20 @@ export function elasticsearchExecutor(
   maxGroups: number,
   /** Told once when there are no events yet (default: one line on stdout). */
   onNoEvents: (message: string) => void = (message) => console.log(message),
+  /** Read rule partials where they cover a run (docs/partials.md); raw events elsewhere. */
+  partials?: { exactValues: number },
 ): RuleExecutor {
   const index = indexNames(prefix).eventsAlias;
   let told = false;
   return async (rule, range, now) => {
     let result: Awaited<ReturnType<typeof runRuleOnElasticsearch>>;
     try {
-      result = await runRuleOnElasticsearch(es, index, rule, range, { maxGroups });
+      result = await runRuleOnElasticsearch(es, index, rule, range, {
+        maxGroups,
+        ...(partials
+          ? { partials: { index: indexNames(prefix).partials, exactValues: partials.exactValues } }
+          : {}),
+      });
     } catch (err) {
       // A fresh deployment has no events index until the first event is stored: no data yet
       // is a normal state, and the run finds nothing (its checkpoint moves on as with data).
@@ -53,6 +60,16 @@ export function elasticsearchExecutor(
       esMs: result.timing.esMs,
       workerMs: result.timing.workerMs,
       cells: result.cells,
+      ...(result.partials
+        ? {
+            partials: {
+              chunks: result.partials.chunks,
+              raw_chunks: result.partials.raw.length,
+              reread_groups: result.partials.reread,
+            },
+          }
+        : {}),
+      ...(result.note ? { note: result.note } : {}),
     };
   };
 }
@@ -98,7 +115,15 @@ export async function startDetection(
     prefix: config.elasticsearch.indexPrefix,
     queuePrefix: config.redis.prefix,
     rules: options.rules,
-    execute: elasticsearchExecutor(es, config.elasticsearch.indexPrefix, config.detections.maxGroups),
+    execute: elasticsearchExecutor(
+      es,
+      config.elasticsearch.indexPrefix,
+      config.detections.maxGroups,
+      undefined,
+      config.detections.partials.enabled
+        ? { exactValues: config.detections.partials.exactValues }
+        : undefined,
+    ),
     maxCatchUpMs: durationMs(config.detections.maxCatchUp),
     foldWindowMs: durationMs(config.detections.foldWindow),
     leaseMs: durationMs(config.detections.leaseTime),

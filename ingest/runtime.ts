@@ -12,6 +12,8 @@ import { assertNoEviction, displayUrl, waitForRedis } from '../core/queue/bullmq
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import { createEsClient, waitForElasticsearch } from '../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../core/store/templates.ts';
+import { PartialFolder } from '../detections/partials/fold.ts';
+import { loadRuleSet } from '../detections/rule-set.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
 import { ElasticsearchInventoryStore } from '../inventory/store.ts';
 import { queuedBytesKey, type RawBatch } from './pipeline/batch.ts';
@@ -155,8 +157,24 @@ export async function startIngest(
         ),
     );
   };
+  // Rule partials (docs/partials.md): the workers fold what they store into the partials of the
+  // deployment's threshold and baseline rules, re-reading the rule set every minute.
+  let folder: PartialFolder | undefined;
+  let partialsTimer: NodeJS.Timeout | undefined;
+  if ((options.workers ?? 0) > 0 && config.detections.partials.enabled) {
+    const load = async () => {
+      const set = await loadRuleSet(config, es);
+      folder = new PartialFolder(set.rules, { exactValues: config.detections.partials.exactValues });
+    };
+    await load().catch((err: Error) =>
+      console.error(`rule partials off until the rules load: ${err.message}`),
+    );
+    partialsTimer = setInterval(() => void load().catch(() => undefined), 60_000);
+    partialsTimer.unref();
+  }
   const workers = Array.from({ length: options.workers ?? 0 }, () =>
     startIngestWorker({
+      partials: () => folder,
       es,
       prefix: config.elasticsearch.indexPrefix,
       normalize,
@@ -212,6 +230,7 @@ export async function startIngest(
       await Promise.all(workers.map((w) => w.close()));
       await inventoryWork;
       if (inventoryTimer) clearInterval(inventoryTimer);
+      if (partialsTimer) clearInterval(partialsTimer);
       await inventory?.flush().catch(() => undefined);
       await producer.close();
       redis.disconnect();

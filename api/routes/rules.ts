@@ -113,9 +113,24 @@ export const RunRecordSchema = Type.Object({
   cells_read: Type.Optional(
     Type.Integer({ description: '(group, bucket) cells read from aggregations: the run’s cost.' }),
   ),
+  partials: Type.Optional(
+    Type.Object(
+      {
+        chunks: Type.Integer({ description: 'Days read from rule partials.' }),
+        raw_chunks: Type.Integer({
+          description: 'Days read from the raw events (partials missing or short).',
+        }),
+        reread_groups: Type.Integer({
+          description: 'Groups re-read from raw events for exact distinct values (a partial held a sketch).',
+        }),
+      },
+      { description: 'How the run used rule partials (docs/partials.md), when it read any.' },
+    ),
+  ),
   note: Type.Optional(
     Type.String({
-      description: 'What the run could not decide although nothing failed, e.g. history it lacks.',
+      description:
+        'What the run could not decide although nothing failed (e.g. history it lacks), and which days it read from raw events instead of partials.',
     }),
   ),
   degraded_reason: Type.Optional(Type.String()),

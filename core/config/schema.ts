@@ -464,6 +464,23 @@ export const DetectionsConfigSchema = Type.Object(
       default: 100_000,
       description: 'Groups per run beyond which a rule is marked degraded.',
     }),
+    partials: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: true,
+          description:
+            'Ingest workers fold stored events into the partials of threshold and baseline rules, and runs read them (docs/partials.md).',
+        }),
+        exactValues: Type.Integer({
+          minimum: 1,
+          default: 256,
+          description:
+            'Distinct values kept exactly per partial cell and field; past it a sketch (re-read raw when it matters).',
+        }),
+        compactAfter: Duration('Age past the end of a day chunk before its partials are compacted.', '2h'),
+      },
+      { default: {} },
+    ),
   },
   { default: {} },
 );

@@ -133,6 +133,12 @@ export const EventSchema = Type.Object({
         name: keyword('Configured ingest source that received the line.'),
         format: keyword('Format parser that read the line.'),
       }),
+      ingest: group({
+        batch: keyword(
+          'The ingest batch that stored the event first: the one whose rule partials count it (docs/partials.md).',
+          { indexed: false },
+        ),
+      }),
       client: group({
         peer_ip: ip('Socket peer IP (the nearest proxy).'),
         forwarded_for: keyword('Raw X-Forwarded-For header.'),

@@ -41,6 +41,8 @@ export function indexNames(prefix: string) {
     ruleRuns: `${prefix}-rule-runs`,
     rules: `${prefix}-rules`,
     state: `${prefix}-state`,
+    /** Rule partials maintained as events arrive (docs/partials.md). */
+    partials: `${prefix}-partials`,
   };
 }
 

@@ -1,7 +1,10 @@
 /**
- * Both backends over the same seeded events must produce identical detections: same ids,
- * group keys, windows, counts, metric values, samples and rendered text. Every rule kind,
- * variants of each construct, and the built-in pack.
+ * Three paths over the same seeded events must produce identical detections: same ids, group
+ * keys, windows, counts, metric values, samples and rendered text. The in-process evaluator,
+ * the Elasticsearch executor over the raw events, and (threshold and baseline rules) the
+ * executor over partials kept as the events were delivered — in batches out of time order, one
+ * delivered twice, records resent in other batches, workers killed between the events and the
+ * partials (docs/partials.md). Every rule kind, variants of each construct, and the built-in pack.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
@@ -10,6 +13,8 @@ import { installCoreTemplates } from '../../core/store/templates.ts';
 import { loadRuleFiles } from '../../parser/index.ts';
 import type { FilterExpr, Metric, RuleIR } from '../../parser/ir.ts';
 import { integrationContext } from '../../test/harness/context.ts';
+import { PartialFolder, partialRule } from '../partials/fold.ts';
+import { deliverWithFaults } from '../partials/testing.ts';
 import { runRuleOnElasticsearch } from './elasticsearch.ts';
 import { evaluateRule } from './evaluate.ts';
 import { generateEvents } from './generate.ts';
@@ -52,9 +57,20 @@ const events: GatewatchEvent[] = [
 ];
 const range: TimeRange = { start: START + 24 * H, end: START + 36 * H };
 
+const packRules = (await loadRuleFiles(['detections/rules'])).rules;
+const partials = { index: indexNames(ctx.prefix).partials };
+
 beforeAll(async () => {
   await installCoreTemplates(ctx.es, { prefix: ctx.prefix });
-  await indexEvents(events);
+  const delivery = await deliverWithFaults(
+    ctx.es,
+    ctx.prefix,
+    events,
+    new PartialFolder([...custom, ...packRules]),
+  );
+  expect(delivery.redelivered * delivery.resent * delivery.crashed).toBeGreaterThan(0);
+  // every event once, whatever the faults
+  expect(await ctx.countEvents()).toBe(events.length);
 });
 afterAll(() => ctx.cleanup());
 
@@ -231,7 +247,7 @@ const custom: RuleIR[] = [
   }),
 ];
 
-describe('differential: Elasticsearch executor vs in-process evaluator', async () => {
+describe('differential: in-process evaluator, Elasticsearch over raw events, over partials', async () => {
   const pack = await loadRuleFiles(['detections/rules']);
   const rules = [...custom, ...pack.rules];
   it('loads the built-in pack', () => {
@@ -247,7 +263,16 @@ describe('differential: Elasticsearch executor vs in-process evaluator', async (
     const remote = await runRuleOnElasticsearch(ctx.es, index, rule, range, limits);
     expect(remote.degraded).toEqual(local.degraded);
     expect(remote.detections.map(comparable)).toEqual(local.detections.map(comparable));
+    expect(remote.partials).toBeUndefined();
     fired.set(rule.id, local.detections.length);
+    if (partialRule(rule)) {
+      const viaPartials = await runRuleOnElasticsearch(ctx.es, index, rule, range, { ...limits, partials });
+      // read from partials, every day of them
+      expect(viaPartials.partials?.chunks).toBeGreaterThan(0);
+      expect(viaPartials.partials?.raw).toEqual([]);
+      expect(viaPartials.degraded).toEqual(local.degraded);
+      expect(viaPartials.detections.map(comparable)).toEqual(local.detections.map(comparable));
+    }
   });
   it('the custom rules of every kind fire', () => {
     for (const kind of ['filter', 'threshold', 'sequence', 'first_seen', 'baseline']) {

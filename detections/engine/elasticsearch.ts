@@ -14,15 +14,17 @@
 
 import type { Client } from '@elastic/elasticsearch';
 import type { RuleIR } from '../../parser/ir.ts';
+import { partialRule } from '../partials/fold.ts';
+import { describeUse } from '../partials/read.ts';
 import { relaxForCorrelation } from './correlate.ts';
 import { and, type EsLimits, type EsRunResult, hitId, hitTs, type Query, Run, timeRange } from './es/run.ts';
 import { evaluateRule, ruleFields } from './evaluate.ts';
 import { compileFilterQuery } from './filter-query.ts';
-import { baselineOnElasticsearch } from './kinds/baseline.ts';
+import { baselineFromPartials, baselineOnElasticsearch } from './kinds/baseline.ts';
 import { filterOnElasticsearch } from './kinds/filter.ts';
 import { firstSeenOnElasticsearch } from './kinds/first-seen.ts';
 import { sequenceOnElasticsearch } from './kinds/sequence.ts';
-import { thresholdOnElasticsearch } from './kinds/threshold.ts';
+import { thresholdFromPartials, thresholdOnElasticsearch } from './kinds/threshold.ts';
 import { sortDetections } from './render.ts';
 import type { SeqEvent } from './sequence.ts';
 import type { Detection, TimeRange } from './types.ts';
@@ -59,9 +61,15 @@ export async function runRuleOnElasticsearch(
   ) {
     detections = await fetchAndEvaluate(run, rule, filter.query, range);
   } else if (rule.kind === 'threshold')
-    detections = await thresholdOnElasticsearch(run, rule, filter.query, range);
+    detections =
+      (limits.partials && partialsKept(rule)
+        ? await thresholdFromPartials(run, rule, filter.query, range, limits.partials)
+        : undefined) ?? (await thresholdOnElasticsearch(run, rule, filter.query, range));
   else if (rule.kind === 'baseline')
-    detections = await baselineOnElasticsearch(run, rule, filter.query, range);
+    detections =
+      (limits.partials && partialsKept(rule)
+        ? await baselineFromPartials(run, rule, filter.query, range, limits.partials)
+        : undefined) ?? (await baselineOnElasticsearch(run, rule, filter.query, range));
   else detections = await firstSeenOnElasticsearch(run, rule, filter.query, range);
   return finishRun(run, detections);
 }
@@ -71,7 +79,10 @@ export function finishRun(run: Run, detections: Detection[]): EsRunResult {
   for (const d of detections) if (d.degraded) run.degrade(d.degraded.reason);
   sortDetections(detections);
   const total = performance.now() - run.started;
+  const note = run.partials ? describeUse(run.partials) : undefined;
   return {
+    ...(run.partials ? { partials: run.partials } : {}),
+    ...(note ? { note } : {}),
     detections,
     ...(run.reasons.length > 0 ? { degraded: { reason: run.reasons.join('; ') } } : {}),
     timing: { esMs: run.esMs, workerMs: Math.max(0, total - run.esMs), tookMs: run.tookMs },
@@ -102,6 +113,11 @@ export async function fetchEvents(
 }
 
 /** Superset query → events → the in-process evaluator (exact, slower). */
+/** Whether the rule's partials are kept (the same test the ingest fold applies). */
+function partialsKept(rule: RuleIR): boolean {
+  return partialRule(rule) !== undefined;
+}
+
 export async function fetchAndEvaluate(
   run: Run,
   rule: RuleIR,

@@ -44,6 +44,17 @@ export interface RuleRunResult {
   workerMs: number;
   /** (group, bucket) cells read from aggregations, when the executor counts them. */
   cells?: number;
+  /** What the run read from rule partials (docs/partials.md), when it read any. */
+  partials?: RunPartials;
+  /** How the run read, for its record (e.g. days read from raw events and why). */
+  note?: string;
+}
+
+/** A run's use of rule partials: days read from partials, days read raw, groups re-read raw. */
+export interface RunPartials {
+  chunks: number;
+  raw_chunks: number;
+  reread_groups: number;
 }
 
 /** Runs one rule over one range (Elasticsearch in the distributed mode). */
@@ -71,6 +82,8 @@ export interface RunRecord {
   worker_ms: number;
   /** (group, bucket) cells the run read from aggregations: what threshold and baseline runs cost. */
   cells_read?: number;
+  /** What the run read from rule partials, when it read any (docs/partials.md). */
+  partials?: RunPartials;
   /**
    * Why the run could not decide everything it looks at, although nothing failed: e.g. a
    * baseline with less history than its minimum ("needs 12h of history before it compares; the
@@ -101,6 +114,13 @@ export const runRecordMappings = {
     es_ms: { type: 'long' },
     worker_ms: { type: 'long' },
     cells_read: { type: 'long' },
+    partials: {
+      properties: {
+        chunks: { type: 'long' },
+        raw_chunks: { type: 'long' },
+        reread_groups: { type: 'long' },
+      },
+    },
     note: { type: 'keyword' },
     degraded_reason: { type: 'keyword' },
     error: { type: 'keyword', index: false, doc_values: false },
@@ -287,7 +307,8 @@ export class DetectionScheduler {
     let record: RunRecord;
     try {
       const result = await this.options.execute(rule, range, this.now());
-      const note = await this.historyNote(rule, range);
+      const history = await this.historyNote(rule, range);
+      const note = [history, result.note].filter((n) => n !== undefined).join('; ') || undefined;
       const suppress = rule.output.suppress;
       const written: WriteOutcome = await writeIncidents(this.incidents, result.incidents, {
         ...(suppress ? { suppression: { periodMs: suppress.periodMs } } : {}),
@@ -312,6 +333,7 @@ export class DetectionScheduler {
         es_ms: Math.round(result.esMs),
         worker_ms: Math.round(result.workerMs),
         ...(result.cells !== undefined ? { cells_read: result.cells } : {}),
+        ...(result.partials ? { partials: result.partials } : {}),
         ...(note ? { note } : {}),
         ...(result.degraded ? { degraded_reason: result.degraded.reason } : {}),
       };

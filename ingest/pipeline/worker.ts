@@ -12,8 +12,10 @@ import type { Client } from '@elastic/elasticsearch';
 import type { Redis } from 'ioredis';
 import { createWorker, type Job } from '../../core/queue/bullmq.ts';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
+import type { PartialFolder } from '../../detections/partials/fold.ts';
+import { storeBatch } from '../sinks/batch.ts';
 import { type DeadLetter, writeDeadLetters } from '../sinks/dead-letters.ts';
-import { describeStorageFailure, indexEvents } from '../sinks/elasticsearch.ts';
+import { describeStorageFailure } from '../sinks/elasticsearch.ts';
 import { RAW_QUEUE, type RawBatch } from './batch.ts';
 
 import type { NormalizeResult, Normalizer } from './normalize.ts';
@@ -31,6 +33,13 @@ export interface ProcessBatchOptions {
   prefix: string;
   normalize: Normalizer;
   refresh?: boolean | 'wait_for';
+  /**
+   * The rules whose partials are kept (docs/partials.md): the batch's events are folded into
+   * them after they are stored. Needs `batchId`.
+   */
+  partials?: () => PartialFolder | undefined;
+  /** The batch's id, the same on every delivery of it (the queue's job id). */
+  batchId?: string;
   /** Called with the events this batch newly wrote (e.g. the API inventory accumulator). */
   onWritten?: (events: GatewatchEvent[]) => Promise<void> | void;
 }
@@ -114,7 +123,12 @@ export async function processBatch(batch: RawBatch, options: ProcessBatchOptions
       }
     }
   }
-  const sink = await indexEvents(options.es, events, { prefix: options.prefix, refresh: options.refresh });
+  const partials = options.partials?.();
+  const sink = await storeBatch(options.es, events, {
+    prefix: options.prefix,
+    ...(options.refresh !== undefined ? { refresh: options.refresh } : {}),
+    ...(partials && options.batchId !== undefined ? { partials, batchId: options.batchId } : {}),
+  });
   // Records Elasticsearch cannot take (or that cannot even be sent) are dead-lettered with the
   // reason; the rest of the batch is stored.
   for (const { event, position, reason } of sink.rejected) {
@@ -195,7 +209,7 @@ export function startIngestWorker(options: IngestWorkerOptions) {
   const worker = createWorker<RawBatch, BatchOutcome>(
     RAW_QUEUE,
     async (job) => {
-      const outcome = await processBatch(job.data, options);
+      const outcome = await processBatch(job.data, { ...options, batchId: `job:${job.id}:${job.timestamp}` });
       options.onBatch?.(outcome, job);
       return outcome;
     },

@@ -35,6 +35,8 @@ export interface SinkResult {
   /** The events written now (not already present): what statistics such as the inventory count. */
   writtenEvents: GatewatchEvent[];
   duplicates: number;
+  /** The events already stored (409): their first copy belongs to whichever batch stored it. */
+  duplicateEvents: GatewatchEvent[];
   /** Events that cannot be stored (bad records, not storage failures), by position in the input. */
   rejected: { event: GatewatchEvent; position: number; reason: string }[];
 }
@@ -57,7 +59,13 @@ export async function indexEvents(
   options: EsSinkOptions,
 ): Promise<SinkResult> {
   const names = indexNames(options.prefix);
-  const result: SinkResult = { written: 0, writtenEvents: [], duplicates: 0, rejected: [] };
+  const result: SinkResult = {
+    written: 0,
+    writtenEvents: [],
+    duplicates: 0,
+    duplicateEvents: [],
+    rejected: [],
+  };
   /** Positions (in `events`) still to write. */
   let pending = events.map((_, i) => i);
   const attempts = options.itemAttempts ?? 4;
@@ -80,8 +88,10 @@ export async function indexEvents(
     response.items.forEach((item, k) => {
       const position = pending[k]!;
       const event = events[position]!;
-      if (item.duplicate) result.duplicates++;
-      else if (item.ok) {
+      if (item.duplicate) {
+        result.duplicates++;
+        result.duplicateEvents.push(event);
+      } else if (item.ok) {
         result.written++;
         result.writtenEvents.push(event);
       } else if (item.retryable) retry.push(position);

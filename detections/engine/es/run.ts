@@ -5,11 +5,17 @@
  */
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { searchAll } from '../../../core/store/elasticsearch.ts';
+import type { PartialsSource, PartialsUse } from '../../partials/read.ts';
 import type { Degraded, Detection, TimeRange } from '../types.ts';
 
 export type Query = estypes.QueryDslQueryContainer;
 
 export interface EsLimits {
+  /**
+   * Threshold and baseline rules read their partials here where they cover the range
+   * (docs/partials.md), the raw events elsewhere. Without it every run reads raw events.
+   */
+  partials?: PartialsSource;
   /** (group, bucket) cells read from composite aggregations before giving up (default 1,000,000). */
   maxGroups?: number;
   /** Events fetched for sequence matching or evaluator fallback (default 2,000,000). */
@@ -39,6 +45,10 @@ export interface EsRunResult {
   timing: { esMs: number; workerMs: number; tookMs?: number };
   /** (group, bucket) cells threshold and baseline rules read from aggregations: their cost. */
   cells: number;
+  /** What the run read from partials, when it read any. */
+  partials?: PartialsUse;
+  /** What the run record should say about how it read (e.g. days read raw and why). */
+  note?: string;
 }
 
 export class Run {
@@ -49,9 +59,11 @@ export class Run {
   cells = 0;
   readonly started = performance.now();
   readonly reasons: string[] = [];
+  /** Set when the run read partials. */
+  partials: PartialsUse | undefined;
   readonly client: Client;
   readonly index: string;
-  readonly limits: Required<Omit<EsLimits, 'timeBudgetMs'>> & { timeBudgetMs?: number };
+  readonly limits: Required<Omit<EsLimits, 'timeBudgetMs' | 'partials'>> & { timeBudgetMs?: number };
   constructor(client: Client, index: string, limits: EsLimits) {
     this.client = client;
     this.index = index;

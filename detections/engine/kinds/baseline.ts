@@ -9,6 +9,8 @@
  * - Partials (../../partials/): the same cells maintained as events arrive.
  */
 import type { BaselineRule } from '../../../parser/ir.ts';
+import { partialRuleKey } from '../../partials/cells.ts';
+import { type PartialsSource, readCells, rereadInexact } from '../../partials/read.ts';
 import {
   type AggPlan,
   type BaselineHit,
@@ -112,4 +114,33 @@ export async function baselineDetections(
 ): Promise<Detection[]> {
   const samples = await sampleIds(run, rule, query, bp.groupBy, hits, bp.bucketMs);
   return hits.map((h, i) => windowDetection(rule, bp.groupBy, h, samples[i]!, baselineBuiltins(h)));
+}
+
+/**
+ * The partials path (see thresholdFromPartials). A group with a sketched cell anywhere in what
+ * the run reads is re-read raw whole: its history statistics use every bucket.
+ */
+export async function baselineFromPartials(
+  run: Run,
+  rule: BaselineRule,
+  query: Query,
+  range: TimeRange,
+  source: PartialsSource,
+): Promise<Detection[] | undefined> {
+  const bp = baselinePlan(rule);
+  const read = baselineRead(rule, range);
+  const req = {
+    key: partialRuleKey(rule),
+    plan: bp.plan,
+    groupBy: bp.groupBy,
+    bucketMs: bp.bucketMs,
+    query,
+    read,
+  };
+  const cells = await readCells(run, source, req);
+  if (!cells) return undefined;
+  const from = Math.floor(read.start / bp.bucketMs) * bp.bucketMs;
+  await rereadInexact(run, req, cells, undefined, read.end - from, () => [from]);
+  run.partials = cells.use;
+  return baselineDetections(run, rule, bp, query, baselineHits(rule, bp, cells.groups, range));
 }

@@ -10,6 +10,8 @@
  *   run; the raw path above is the fallback for what they do not cover.
  */
 import type { ThresholdRule } from '../../../parser/ir.ts';
+import { partialRuleKey } from '../../partials/cells.ts';
+import { type PartialsSource, readCells, rereadInexact } from '../../partials/read.ts';
 import {
   type AggPlan,
   buildPlan,
@@ -120,4 +122,40 @@ export async function thresholdDetections(
 ): Promise<Detection[]> {
   const samples = await sampleIds(run, rule, query, tp.groupBy, hits, tp.bucketMs);
   return hits.map((h, i) => windowDetection(rule, tp.groupBy, h, samples[i]!));
+}
+
+/**
+ * The partials path: cells from partials where they cover the range (raw elsewhere), windows
+ * with sketched values that may fire re-read raw. Undefined when no day of the range is covered
+ * (then the raw path runs, pruning included).
+ */
+export async function thresholdFromPartials(
+  run: Run,
+  rule: ThresholdRule,
+  query: Query,
+  range: TimeRange,
+  source: PartialsSource,
+): Promise<Detection[] | undefined> {
+  const tp = thresholdPlan(rule);
+  const req = {
+    key: partialRuleKey(rule),
+    plan: tp.plan,
+    groupBy: tp.groupBy,
+    bucketMs: tp.bucketMs,
+    query,
+    read: range,
+  };
+  const read = await readCells(run, source, req);
+  if (!read) return undefined;
+  const per = Math.round(tp.windowMs / tp.bucketMs);
+  await rereadInexact(run, req, read, rule.threshold.having, tp.windowMs, (t) => {
+    const starts: number[] = [];
+    for (let j = 0; j < per; j++) {
+      const s = t - j * tp.bucketMs;
+      if (s >= range.start && s + tp.windowMs <= range.end) starts.push(s);
+    }
+    return starts;
+  });
+  run.partials = read.use;
+  return thresholdDetections(run, rule, tp, query, thresholdHits(rule, tp, read.groups, range));
 }

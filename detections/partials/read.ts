@@ -1,0 +1,356 @@
+/**
+ * Reading a rule version's partials for one run (docs/partials.md, "Merge at read time"):
+ * coverage per UTC day (partials' owned events vs the events stored that day), the cells of the
+ * covered days merged, the other days read from the raw events, and windows that hold an inexact
+ * cell and may fire re-read raw for their groups. Returns per-group buckets as the raw path's
+ * `bucketize` does, so windows, `having` and baselines are computed by the same code.
+ */
+import type { estypes } from '@elastic/elasticsearch';
+import type { HavingExpr } from '../../parser/ir.ts';
+import { type AggPlan, combine, computeMetrics, type GroupBuckets } from '../engine/aggregate.ts';
+import { bucketize } from '../engine/es/bucketize.ts';
+import { havingMaybe } from '../engine/es/pruning.ts';
+import { coarsen, DAY_MS, MAX_RANGES, mergeSpans, type Query, type Run } from '../engine/es/run.ts';
+import type { TimeRange } from '../engine/types.ts';
+import { CellMerger, type EncodedCells, inexact } from './cells.ts';
+import type { PartialDoc } from './store.ts';
+
+/** Where a run finds partials. */
+export interface PartialsSource {
+  /** The partials index (`<prefix>-partials`). */
+  index: string;
+  /** Distinct values kept exactly per merged cell (default 256, as ingest). */
+  exactValues?: number;
+}
+
+/** What a run read from partials, for its record. */
+export interface PartialsUse {
+  /** Day chunks read from partials. */
+  chunks: number;
+  /** Day chunks read from the raw events, with why. */
+  raw: { chunk: number; folded: number; stored: number }[];
+  /** Groups whose windows were re-read raw because a cell held values only as sketches. */
+  reread: number;
+}
+
+export interface PartialsRead {
+  groups: GroupBuckets[];
+  use: PartialsUse;
+}
+
+const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** One line for the run record: what came from the raw events and why. */
+export function describeUse(use: PartialsUse): string | undefined {
+  const parts: string[] = [];
+  if (use.raw.length > 0)
+    parts.push(
+      `read raw for ${use.raw
+        .map(
+          (r) =>
+            `${dayOf(r.chunk)} (${r.folded.toLocaleString('en')} of ${r.stored.toLocaleString('en')} events in partials)`,
+        )
+        .join(', ')}`,
+    );
+  if (use.reread > 0) parts.push(`${use.reread} group(s) re-read raw for exact distinct values`);
+  return parts.length > 0 ? `partials: ${use.chunks} day(s) from partials; ${parts.join('; ')}` : undefined;
+}
+
+interface ChunkCount {
+  batches: number;
+  batchEvents: number;
+  compacts: number;
+  compactEvents: number;
+  maxGen: number;
+}
+
+/**
+ * Per day chunk of `read`: whether this rule version's partials hold every stored event of it
+ * (exactly once), with the two counts.
+ */
+async function coverage(
+  run: Run,
+  source: PartialsSource,
+  key: string,
+  read: TimeRange,
+): Promise<Map<number, { covered: boolean; folded: number; stored: number; mixed: boolean }>> {
+  const first = Math.floor(read.start / DAY_MS) * DAY_MS;
+  const last = Math.floor((read.end - 1) / DAY_MS) * DAY_MS;
+  const days = (last - first) / DAY_MS + 1;
+  const [stored, parts] = await Promise.all([
+    run.es(() =>
+      run.client.search({
+        index: run.index,
+        size: 0,
+        query: { range: { '@timestamp': { gte: first, lt: last + DAY_MS, format: 'epoch_millis' } } },
+        aggs: {
+          d: { date_histogram: { field: '@timestamp', fixed_interval: `${DAY_MS}ms`, min_doc_count: 1 } },
+        },
+      }),
+    ),
+    run.es(() =>
+      run.client.search({
+        index: source.index,
+        size: 0,
+        query: partialsQuery(key, first, last),
+        aggs: {
+          c: {
+            terms: { field: 'chunk', size: days + 1 },
+            aggs: {
+              b: { filter: { term: { level: 'batch' } }, aggs: { e: { sum: { field: 'events' } } } },
+              k: {
+                filter: { term: { level: 'compact' } },
+                aggs: { e: { sum: { field: 'events' } }, g: { max: { field: 'gen' } } },
+              },
+            },
+          },
+        },
+      }),
+    ),
+  ]);
+  const storedPer = new Map<number, number>();
+  for (const b of (stored.aggregations?.d as estypes.AggregationsDateHistogramAggregate).buckets as {
+    key: number;
+    doc_count: number;
+  }[])
+    storedPer.set(Number(b.key), b.doc_count);
+  const counts = new Map<number, ChunkCount>();
+  for (const b of (parts.aggregations?.c as estypes.AggregationsLongTermsAggregate).buckets as (Record<
+    string,
+    unknown
+  > & { key: number })[]) {
+    const bb = b.b as { doc_count: number; e: { value: number } };
+    const kk = b.k as { doc_count: number; e: { value: number }; g: { value: number | null } };
+    counts.set(Number(b.key), {
+      batches: bb.doc_count,
+      batchEvents: bb.e.value,
+      compacts: kk.doc_count,
+      compactEvents: kk.e.value,
+      maxGen: kk.g.value ?? 0,
+    });
+  }
+  const out = new Map<number, { covered: boolean; folded: number; stored: number; mixed: boolean }>();
+  for (let chunk = first; chunk <= last; chunk += DAY_MS) {
+    const s = storedPer.get(chunk) ?? 0;
+    const c = counts.get(chunk);
+    if (!c) {
+      out.set(chunk, { covered: s === 0, folded: 0, stored: s, mixed: false });
+      continue;
+    }
+    // Compacted and batch documents side by side (late batches, or a compaction interrupted
+    // before its deletes): which batches the newest generation already holds decides.
+    const mixed = c.compacts > 1 || (c.compacts === 1 && c.batches > 0);
+    const folded = mixed ? await mixedCount(run, source, key, chunk) : c.batchEvents + c.compactEvents;
+    out.set(chunk, { covered: folded === s, folded, stored: s, mixed });
+  }
+  return out;
+}
+
+function partialsQuery(key: string, firstChunk: number, lastChunk: number, chunks?: number[]): Query {
+  return {
+    bool: {
+      filter: [
+        chunks
+          ? { terms: { chunk: chunks } }
+          : { range: { chunk: { gte: firstChunk, lte: lastChunk, format: 'epoch_millis' } } },
+      ],
+      should: [
+        { bool: { filter: [{ term: { level: 'batch' } }, { term: { rules: key } }] } },
+        { bool: { filter: [{ term: { level: 'compact' } }, { term: { rule: key } }] } },
+      ],
+      minimum_should_match: 1,
+    },
+  };
+}
+
+/** The documents of a chunk that count: the newest compaction and the batches it does not hold. */
+async function liveDocs(
+  run: Run,
+  source: PartialsSource,
+  key: string,
+  chunk: number,
+  withBody: boolean,
+): Promise<PartialDoc[]> {
+  const docs: PartialDoc[] = [];
+  const res = searchAllDocs(run, source, partialsQuery(key, 0, 0, [chunk]), [
+    'level',
+    'chunk',
+    'batch',
+    'gen',
+    'events',
+    'folded',
+    ...(withBody ? [`body.${key}`] : []),
+  ]);
+  for await (const d of res) docs.push(d);
+  let newest: PartialDoc | undefined;
+  for (const d of docs)
+    if (d.level === 'compact' && (!newest || (d.gen ?? 0) > (newest.gen ?? 0))) newest = d;
+  const folded = new Set(newest?.folded ?? []);
+  return docs.filter((d) => (d.level === 'compact' ? d === newest : !folded.has(d.batch ?? '')));
+}
+
+async function mixedCount(run: Run, source: PartialsSource, key: string, chunk: number): Promise<number> {
+  const docs = await liveDocs(run, source, key, chunk, false);
+  return docs.reduce((a, d) => a + d.events, 0);
+}
+
+async function* searchAllDocs(
+  run: Run,
+  source: PartialsSource,
+  query: Query,
+  fields: string[],
+): AsyncGenerator<PartialDoc> {
+  let after: estypes.SortResults | undefined;
+  for (;;) {
+    const res = await run.es(() =>
+      run.client.search<PartialDoc>({
+        index: source.index,
+        size: 500,
+        query,
+        _source: fields,
+        // unique: (chunk, batch) for batch documents, (chunk, rule, gen) for compacted ones
+        sort: [{ chunk: 'asc' }, { batch: 'asc' }, { rule: 'asc' }, { gen: 'asc' }],
+        ...(after ? { search_after: after } : {}),
+        track_total_hits: false,
+      }),
+    );
+    const hits = res.hits.hits;
+    for (const h of hits) yield h._source!;
+    if (hits.length < 500) return;
+    after = hits[hits.length - 1]!.sort;
+  }
+}
+
+export interface CellsRequest {
+  key: string;
+  plan: AggPlan;
+  groupBy: string[];
+  bucketMs: number;
+  /** The rule's events (its compiled filter): for the raw reads. */
+  query: Query;
+  /** What the run reads (threshold: the range; baseline: history + range). */
+  read: TimeRange;
+}
+
+/**
+ * The cells of `read`: partials where they cover a day, raw events elsewhere. Undefined when no
+ * day of `read` is covered (the caller then takes the raw path, with its pruning).
+ */
+export async function readCells(
+  run: Run,
+  source: PartialsSource,
+  req: CellsRequest,
+): Promise<PartialsRead | undefined> {
+  const cov = await coverage(run, source, req.key, req.read);
+  const covered = [...cov].filter(([, c]) => c.covered).map(([chunk]) => chunk);
+  if (covered.length === 0) return undefined;
+  const merger = new CellMerger(req.plan, req.bucketMs, source.exactValues ?? 256, req.read);
+  const plain = covered.filter((c) => !cov.get(c)!.mixed);
+  const mixed = covered.filter((c) => cov.get(c)!.mixed);
+  for (let i = 0; i < plain.length; i += 16) {
+    const chunks = plain.slice(i, i + 16);
+    for await (const d of searchAllDocs(run, source, partialsQuery(req.key, 0, 0, chunks), [
+      'chunk',
+      `body.${req.key}`,
+    ])) {
+      const enc = d.body?.[req.key] as EncodedCells | undefined;
+      if (enc) merger.add(enc);
+    }
+  }
+  for (const chunk of mixed)
+    for (const d of await liveDocs(run, source, req.key, chunk, true)) {
+      const enc = d.body?.[req.key] as EncodedCells | undefined;
+      if (enc) merger.add(enc);
+    }
+  const groups = merger.result();
+  run.cells += merger.cells;
+  // Days the partials do not cover: their cells from the raw events (buckets never straddle days).
+  const rawDays = [...cov].filter(([, c]) => !c.covered).map(([chunk]) => chunk);
+  const spans = mergeSpans(rawDays.map((d) => ({ start: d, end: d + DAY_MS })));
+  for (const span of spans) {
+    const part = { start: Math.max(span.start, req.read.start), end: Math.min(span.end, req.read.end) };
+    if (part.start >= part.end) continue;
+    for (const g of await bucketize(run, req.plan, req.query, req.groupBy, req.bucketMs, part)) {
+      const into = groups.get(g.key);
+      if (!into) groups.set(g.key, g);
+      else for (const [t, p] of g.buckets) into.buckets.set(t, p);
+    }
+  }
+  return {
+    groups: [...groups.values()],
+    use: {
+      chunks: covered.length,
+      raw: rawDays.map((chunk) => ({
+        chunk,
+        folded: cov.get(chunk)!.folded,
+        stored: cov.get(chunk)!.stored,
+      })),
+      reread: 0,
+    },
+  };
+}
+
+/**
+ * Windows that hold a cell with sketched values and whose `having` may hold whatever those
+ * values are: their groups are re-read raw over those windows, so incidents carry exact values.
+ * `windowsOf(bucket)` gives the windows (starts) a bucket belongs to that the run evaluates.
+ */
+export async function rereadInexact(
+  run: Run,
+  req: CellsRequest,
+  read: PartialsRead,
+  having: HavingExpr | undefined,
+  windowMs: number,
+  windowStarts: (bucket: number) => number[],
+): Promise<void> {
+  const spansOf = new Map<string, TimeRange[]>();
+  const byKey = new Map(read.groups.map((g) => [g.key, g]));
+  for (const g of read.groups) {
+    const starts = new Set<number>();
+    for (const [t, p] of g.buckets) if (inexact(p)) for (const s of windowStarts(t)) starts.add(s);
+    for (const s of starts) {
+      const parts = [];
+      for (let t = s; t < s + windowMs; t += req.bucketMs) {
+        const p = g.buckets.get(t);
+        if (p) parts.push(p);
+      }
+      if (parts.length === 0) continue;
+      const m = computeMetrics(req.plan, combine(req.plan, parts, 0));
+      const known: Record<string, number | null> = {};
+      for (const [k, v] of Object.entries(m.values)) if (!m.approximate.includes(k)) known[k] = v;
+      if (having && havingMaybe(having, known) === false) continue;
+      let spans = spansOf.get(g.key);
+      if (!spans) {
+        spans = [];
+        spansOf.set(g.key, spans);
+      }
+      spans.push({ start: s, end: s + windowMs });
+    }
+  }
+  if (spansOf.size === 0) return;
+  read.use.reread = spansOf.size;
+  const all = mergeSpans([...spansOf.values()].flat());
+  const first = req.groupBy[0];
+  const values =
+    first === undefined ? [] : [...new Set([...spansOf.keys()].map((k) => byKey.get(k)!.values[0]!))];
+  const fresh =
+    first === undefined
+      ? (
+          await Promise.all(
+            all.map((span) => bucketize(run, req.plan, req.query, req.groupBy, req.bucketMs, span)),
+          )
+        ).flat()
+      : await bucketize(run, req.plan, req.query, req.groupBy, req.bucketMs, req.read, {
+          values: values as estypes.FieldValue[],
+          ranges: coarsen(all, MAX_RANGES),
+        });
+  for (const g of fresh) {
+    const spans = spansOf.get(g.key);
+    const into = byKey.get(g.key);
+    if (!spans || !into) continue;
+    const merged = mergeSpans(spans);
+    for (const t of [...into.buckets.keys()])
+      if (merged.some((s) => s.start <= t && t < s.end)) into.buckets.delete(t);
+    for (const [t, p] of g.buckets) if (merged.some((s) => s.start <= t && t < s.end)) into.buckets.set(t, p);
+  }
+}
