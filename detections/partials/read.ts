@@ -109,16 +109,15 @@ async function coverage(
     ),
   ]);
   const storedPer = new Map<number, number>();
-  for (const b of (stored.aggregations?.d as estypes.AggregationsDateHistogramAggregate).buckets as {
+  const perDay = stored.aggregations?.d as estypes.AggregationsDateHistogramAggregate | undefined;
+  for (const b of (perDay?.buckets ?? []) as {
     key: number;
     doc_count: number;
   }[])
     storedPer.set(Number(b.key), b.doc_count);
   const counts = new Map<number, ChunkCount>();
-  for (const b of (parts.aggregations?.c as estypes.AggregationsLongTermsAggregate).buckets as (Record<
-    string,
-    unknown
-  > & { key: number })[]) {
+  const perChunk = parts.aggregations?.c as estypes.AggregationsLongTermsAggregate | undefined;
+  for (const b of (perChunk?.buckets ?? []) as (Record<string, unknown> & { key: number })[]) {
     const bb = b.b as { doc_count: number; e: { value: number } };
     const kk = b.k as { doc_count: number; e: { value: number }; g: { value: number | null } };
     counts.set(Number(b.key), {

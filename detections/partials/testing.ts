@@ -44,8 +44,10 @@ export async function deliverWithFaults(
     if (i % 7 === 3) {
       // killed after the events were stored, before the partials: the queue redelivers it
       const copy = structuredClone(batch);
-      for (const e of copy)
-        (e.gatewatch ??= {} as NonNullable<GatewatchEvent['gatewatch']>).ingest = { batch: id };
+      for (const e of copy) {
+        e.gatewatch ??= {} as NonNullable<GatewatchEvent['gatewatch']>;
+        e.gatewatch.ingest = { batch: id };
+      }
       await indexEvents(es, copy, { prefix });
       d.crashed++;
     }

@@ -37,8 +37,8 @@ export async function storeBatch(
   const folding = partials !== undefined && batchId !== undefined && partials.rules.length > 0;
   if (folding)
     for (const e of events) {
-      const g = (e.gatewatch ??= {} as NonNullable<GatewatchEvent['gatewatch']>);
-      g.ingest = { batch: batchId };
+      e.gatewatch ??= {} as NonNullable<GatewatchEvent['gatewatch']>;
+      e.gatewatch.ingest = { batch: batchId };
     }
   const sink = await indexEvents(es, events, {
     prefix: options.prefix,
