@@ -1,0 +1,198 @@
+/**
+ * Rule partials beyond the differential test (which holds the three paths equal on fully
+ * covered data): days without partials are read raw and said so, sketched values are re-read
+ * raw, compaction (also interrupted) changes nothing, a rule version added after the data reads
+ * raw events, and a real ingest worker killed mid-batch leaves exact partials after redelivery.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GatewatchEvent } from '../../core/schema/event.ts';
+import { indexNames } from '../../core/store/elasticsearch.ts';
+import { installCoreTemplates } from '../../core/store/templates.ts';
+import { indexEvents } from '../../ingest/sinks/elasticsearch.ts';
+import { loadRuleFiles } from '../../parser/index.ts';
+import type { Metric, RuleIR } from '../../parser/ir.ts';
+import { integrationContext } from '../../test/harness/context.ts';
+import { runRuleOnElasticsearch } from '../engine/elasticsearch.ts';
+import { evaluateRule } from '../engine/evaluate.ts';
+import { generateEvents } from '../engine/generate.ts';
+import { baselineRule, thresholdRule } from '../engine/testing.ts';
+import type { Detection, TimeRange } from '../engine/types.ts';
+import { compactPartials } from './compact.ts';
+import { PartialFolder, partialRule } from './fold.ts';
+import { compactDocId } from './store.ts';
+import { deliverWithFaults } from './testing.ts';
+
+const H = 3600_000;
+const M = 60_000;
+const DAY = 24 * H;
+const START = Date.UTC(2025, 3, 1);
+
+function comparable(d: Detection) {
+  const metrics: Record<string, number | null> = {};
+  for (const [k, v] of Object.entries(d.metrics)) metrics[k] = v === null ? null : Number(v.toPrecision(12));
+  return { ...d, metrics };
+}
+
+const metrics: Metric[] = [
+  { name: 'n', fn: 'count' },
+  { name: 'users', fn: 'distinct_count', field: 'user.name' },
+  { name: 'paths', fn: 'distinct_count', field: 'url.path' },
+  { name: 'p90', fn: 'percentile', field: 'gatewatch.upstream_latency_ms', p: 90 },
+  { name: 'bytes', fn: 'sum', field: 'http.response.bytes' },
+];
+const custom: RuleIR[] = [
+  thresholdRule('pt-route', {
+    groupBy: ['gatewatch.route'],
+    window: { sizeMs: 30 * M, mode: 'sliding', slideMs: 10 * M },
+    metrics,
+    having: { op: 'cmp', metric: 'paths', cmp: '>=', value: 5 },
+  }),
+  thresholdRule('pt-global', {
+    groupBy: [],
+    window: { sizeMs: H, mode: 'tumbling' },
+    metrics,
+    having: { op: 'cmp', metric: 'users', cmp: '>', value: 3 },
+  }),
+  baselineRule('pb-users', {
+    groupBy: ['gatewatch.route'],
+    metric: { name: 'users', fn: 'distinct_count', field: 'user.name' },
+    windowMs: 10 * M,
+    historyMs: 3 * H,
+    comparison: { kind: 'ratio', min: 1.5 },
+    minHistoryBuckets: 2,
+  }),
+];
+const pack = (await loadRuleFiles(['detections/rules'])).rules;
+const windowed = [...custom, ...pack].filter((r) => partialRule(r));
+const all = [...generateEvents(8_000, { seed: 3, start: START, spanMs: 2 * DAY, attackShare: 0.15 })];
+const day1 = all.filter((e) => Date.parse(e['@timestamp']) < START + DAY);
+const day2 = all.filter((e) => Date.parse(e['@timestamp']) >= START + DAY);
+const crossing: TimeRange = { start: START + 12 * H, end: START + 36 * H };
+
+async function same(
+  ctx: ReturnType<typeof integrationContext>,
+  rule: RuleIR,
+  exactValues?: number,
+): Promise<Awaited<ReturnType<typeof runRuleOnElasticsearch>>> {
+  const local = evaluateRule(rule, all, crossing);
+  const res = await runRuleOnElasticsearch(ctx.es, indexNames(ctx.prefix).eventsAlias, rule, crossing, {
+    pageSize: 250,
+    pruneMinEvents: 0,
+    partials: { index: indexNames(ctx.prefix).partials, ...(exactValues ? { exactValues } : {}) },
+  });
+  expect(res.degraded).toEqual(local.degraded);
+  expect(res.detections.map(comparable)).toEqual(local.detections.map(comparable));
+  return res;
+}
+
+describe('a day without partials is read from the raw events, and the run says so', () => {
+  const ctx = integrationContext('partials-mixed');
+  beforeAll(async () => {
+    await installCoreTemplates(ctx.es, { prefix: ctx.prefix });
+    await deliverWithFaults(ctx.es, ctx.prefix, day1, new PartialFolder(windowed), { tag: 'd1' });
+    // the second day was stored before the partials existed (or by something that does not fold)
+    await indexEvents(ctx.es, structuredClone(day2), { prefix: ctx.prefix, refresh: true });
+  });
+  afterAll(() => ctx.cleanup());
+  it.each(windowed.map((r) => [r.id, r] as const))('%s', async (_id, rule) => {
+    const res = await same(ctx, rule);
+    // baselines read a week of history: the empty days before the data count as covered
+    expect(res.partials?.chunks).toBeGreaterThanOrEqual(1);
+    expect(res.partials?.raw).toEqual([{ chunk: START + DAY, folded: 0, stored: day2.length }]);
+    expect(res.note).toMatch(/read raw for 2025-04-02 \(0 of [\d,]+ events in partials\)/);
+  });
+});
+
+describe('sketched values: windows that may fire are re-read raw, so incidents stay exact', () => {
+  const ctx = integrationContext('partials-sketch');
+  beforeAll(async () => {
+    await installCoreTemplates(ctx.es, { prefix: ctx.prefix });
+    // at most 3 values per cell and field: most distinct counts become sketches
+    await deliverWithFaults(ctx.es, ctx.prefix, all, new PartialFolder(windowed, { exactValues: 3 }), {
+      tag: 's',
+    });
+  });
+  afterAll(() => ctx.cleanup());
+  it.each(custom.map((r) => [r.id, r] as const))('%s', async (_id, rule) => {
+    const res = await same(ctx, rule, 3);
+    expect(res.partials?.raw).toEqual([]);
+    expect(res.partials?.reread).toBeGreaterThan(0);
+    expect(res.note).toMatch(/re-read raw for exact distinct values/);
+  });
+});
+
+describe('compaction', () => {
+  const ctx = integrationContext('partials-compact');
+  const index = () => indexNames(ctx.prefix).partials;
+  const count = async (level: string) =>
+    (await ctx.es.count({ index: index(), query: { term: { level } } })).count;
+  // events of the first day that arrive only after it was compacted
+  const late = day1.filter((_, i) => i % 40 === 0);
+  const early = all.filter((e) => !late.includes(e));
+  beforeAll(async () => {
+    await installCoreTemplates(ctx.es, { prefix: ctx.prefix });
+    await deliverWithFaults(ctx.es, ctx.prefix, early, new PartialFolder(windowed), { tag: 'c' });
+  });
+  afterAll(() => ctx.cleanup());
+  it('folds a day into one document per rule version; late batches after it are still counted', async () => {
+    const batches = await count('batch');
+    const res = await compactPartials(ctx.es, ctx.prefix, { before: START + DAY, refresh: true });
+    expect(res.chunks).toBe(1);
+    expect(res.written).toBe(windowed.length);
+    expect(await count('compact')).toBe(windowed.length);
+    expect(await count('batch')).toBe(batches - res.batchDocs);
+    await deliverWithFaults(ctx.es, ctx.prefix, late, new PartialFolder(windowed), { tag: 'late' });
+    for (const rule of windowed) expect((await same(ctx, rule)).partials?.raw).toEqual([]);
+  });
+  it('compacting again (the late batches, the second day) changes nothing', async () => {
+    const res = await compactPartials(ctx.es, ctx.prefix, { before: START + 2 * DAY, refresh: true });
+    expect(res.chunks).toBe(2);
+    expect(await count('batch')).toBe(0);
+    for (const rule of windowed) expect((await same(ctx, rule)).partials?.raw).toEqual([]);
+  });
+  it('a generation left beside its successor, and batches it holds (a crash before the deletes), are skipped', async () => {
+    const rule = windowed[0]!;
+    const key = `${rule.id}@${rule.version}`;
+    const cur = await ctx.es.search<{ gen: number; folded: string[] }>({
+      index: index(),
+      size: 1,
+      query: {
+        bool: {
+          filter: [{ term: { level: 'compact' } }, { term: { rule: key } }, { term: { chunk: START } }],
+        },
+      },
+    });
+    const doc = cur.hits.hits[0]!._source!;
+    expect(doc.gen).toBe(2);
+    // an older generation with the same cells, listing nothing: counting it would double
+    await ctx.es.index({
+      index: index(),
+      id: compactDocId(key, START, 1),
+      document: { ...doc, gen: 1, folded: [] },
+      refresh: true,
+    });
+    // and a batch the newest generation already holds, written again by a redelivery
+    await deliverWithFaults(ctx.es, ctx.prefix, late, new PartialFolder(windowed), { tag: 'late' });
+    expect((await same(ctx, rule)).partials?.raw).toEqual([]);
+    // the next compaction removes both
+    await compactPartials(ctx.es, ctx.prefix, { before: START + 2 * DAY, refresh: true });
+    expect(await count('batch')).toBe(0);
+    expect((await same(ctx, rule)).partials?.raw).toEqual([]);
+  });
+});
+
+describe('a rule version added after the data', () => {
+  const ctx = integrationContext('partials-new-version');
+  beforeAll(async () => {
+    await installCoreTemplates(ctx.es, { prefix: ctx.prefix });
+    await deliverWithFaults(ctx.es, ctx.prefix, all, new PartialFolder(windowed), { tag: 'n' });
+  });
+  afterAll(() => ctx.cleanup());
+  it('reads the raw events (no partials of its version exist)', async () => {
+    const changed = { ...custom[0]!, version: 'v-changed' } as RuleIR;
+    const res = await same(ctx, changed);
+    expect(res.partials).toBeUndefined();
+  });
+});
+
+void ({} as GatewatchEvent);
