@@ -50,10 +50,15 @@ export interface Cell extends Partial {
 
 type EncodedStat = [n: number, sum: number, min: number | null, max: number | null];
 type EncodedTerms = [TermKey, number][] | { n: number; h: DistinctSketchJSON; q: SizeHistogramJSON };
-/** [group index, bucket start, count, first ts, last ts, where counts, stats, terms]. */
+/**
+ * [group index, bucket start − base, count, first ts − bucket start, last ts − bucket start,
+ * where counts, stats, terms]: offsets keep the JSON short.
+ */
 type EncodedCell = [number, number, number, number, number, number[], EncodedStat[], EncodedTerms[]];
 
 export interface EncodedCells {
+  /** Time the bucket offsets count from. */
+  b: number;
   /** Group key values, referenced by index from the cells. */
   g: (string | number | boolean)[][];
   c: EncodedCell[];
@@ -83,18 +88,21 @@ function encodeTerms(
 
 /** Cells of one rule (per group, per bucket) → JSON; sets past `exactValues` become sketches. */
 export function encodeCells(groups: Iterable<GroupBuckets>, exactValues: number): EncodedCells {
-  const out: EncodedCells = { g: [], c: [] };
-  for (const g of groups) {
+  const list = [...groups];
+  let base = Number.POSITIVE_INFINITY;
+  for (const g of list) for (const t of g.buckets.keys()) if (t < base) base = t;
+  const out: EncodedCells = { b: Number.isFinite(base) ? base : 0, g: [], c: [] };
+  for (const g of list) {
     const gi = out.g.length;
     out.g.push(g.values);
     for (const [t, p] of g.buckets) {
       const cell = p as Cell;
       out.c.push([
         gi,
-        t,
+        t - out.b,
         p.count,
-        p.firstTs,
-        p.lastTs,
+        p.firstTs - t,
+        p.lastTs - t,
         p.wheres,
         p.stats.map((s): EncodedStat => [s.n, s.sum, s.n === 0 ? null : s.min, s.n === 0 ? null : s.max]),
         p.terms.map((m, i) => encodeTerms(m, cell.sketches?.[i], exactValues)),
@@ -145,7 +153,10 @@ export class CellMerger {
 
   add(enc: EncodedCells): void {
     const keys = enc.g.map((values) => groupKeyOf(values));
-    for (const [gi, t, count, firstTs, lastTs, wheres, stats, terms] of enc.c) {
+    for (const [gi, dt, count, first, last, wheres, stats, terms] of enc.c) {
+      const t = enc.b + dt;
+      const firstTs = t + first;
+      const lastTs = t + last;
       if (t < this.within.start || t + this.bucketMs > this.within.end) continue;
       const key = keys[gi]!;
       let g = this.groups.get(key);
