@@ -1,53 +1,68 @@
 /**
- * bench:detect — the built-in rule pack on Elasticsearch and in process.
+ * bench:detect — the built-in rule pack over a growing index, on three paths: Elasticsearch
+ * over rule partials (docs/partials.md), Elasticsearch over the raw events, and the in-process
+ * evaluator; ElastAlert2 beside it (bench/elastalert.ts) when installed.
  *
- *   node bench/detect.ts [--events 1000000] [--days 8] [--local true] [--full true]
+ *   node bench/detect.ts [--steps 1000000,3000000,10000000] [--raw-steps 1000000,10000000]
+ *                        [--days 8] [--population 500,500,100] [--local true] [--elastalert true]
  *
- * --full false skips the run over the whole range (only the scheduled run is timed).
+ * Seeded events (detections/engine/generate.ts) over `--days`, with a fixed population
+ * (`--population ips,users,keys`; `--population scaled` for the old n/50, n/100, n/500), are
+ * stored as ingest stores them — events, then the partials of the batch (batches of 5,000) —
+ * into a real Elasticsearch (ELASTICSEARCH_URL, else one started like the test harness). At
+ * each step the index grows to the step's size, the partials are compacted, and one run of
+ * every rule over the whole range (the first day excepted) is timed:
  *
- * Generates seeded events (detections/engine/generate.ts), indexes them into a real
- * Elasticsearch (ELASTICSEARCH_URL, else one started like the test harness), then times one run
- * of the whole pack and of each rule, split into Elasticsearch time and worker time, next to
- * ceilings measured in the same run on the same index: a bare count and a single composite
- * aggregation (gatewatch.route × 10 min, doc counts only) paged to the end. With --events above 1M
- * it measures 1M first, then adds events up to the target and measures again (growth).
+ * - partials: threshold and baseline rules read their partials; the other kinds run as before;
+ * - raw: every rule compiled to aggregations over the raw events (only at `--raw-steps`);
+ * - evaluator: in process over the same events (every rule at the first step; threshold and
+ *   baseline rules streamed at the others).
  *
- * Besides that one run over the whole range (what a backfill or a single catch-up step covering
- * days would cost), it times one scheduled run of the pack at the end of the data: each rule over
- * the range the scheduler gives it in steady state, [end − interval − look-back, end), with all
- * the generated events (their history) in the index.
- *
- * ES is the wall time spent waiting for Elasticsearch (transfer and JSON included), took the sum
- * of Elasticsearch's own `took` over the aggregation and sample searches (sorted event reads of
- * filter and sequence rules are not included), worker the rest of the run, cells the (group,
- * bucket) cells threshold and baseline rules read from aggregations (what their cost follows).
+ * Detections are compared across the paths per rule. The ceiling beside them: a bare count and
+ * one composite aggregation (gatewatch.route × 10 min, doc counts) paged to the end. Then one
+ * scheduled run of the pack at the end of the data (each rule over the range the scheduler gives
+ * it between two ticks) through partials, and the cost of threshold rules through partials
+ * against the events (flat within 2× at a fixed population is the target).
  */
 import { parseArgs } from 'node:util';
 import { Client } from '@elastic/elasticsearch';
 import type { GatewatchEvent } from '../core/schema/event.ts';
-import { bulkWrite, indexNames } from '../core/store/elasticsearch.ts';
+import { indexNames } from '../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../core/store/templates.ts';
 import { runRuleOnElasticsearch } from '../detections/engine/elasticsearch.ts';
-import { evaluateRule } from '../detections/engine/evaluate.ts';
-import { generateEvents } from '../detections/engine/generate.ts';
+import { evaluateRule, ruleStream } from '../detections/engine/evaluate.ts';
+import { type GenerateOptions, generateEvents } from '../detections/engine/generate.ts';
+import type { Detection } from '../detections/engine/types.ts';
+import { compactPartials, partialsSize } from '../detections/partials/compact.ts';
+import { PartialFolder, partialRule } from '../detections/partials/fold.ts';
+import { storeBatch } from '../ingest/sinks/batch.ts';
 import { loadRuleFiles } from '../parser/index.ts';
+import type { RuleIR } from '../parser/ir.ts';
 import { startElasticsearch } from '../test/harness/elasticsearch.ts';
 
 const { values } = parseArgs({
   options: {
-    events: { type: 'string', default: '1000000' },
+    steps: { type: 'string', default: '1000000,3000000,10000000' },
+    'raw-steps': { type: 'string', default: '1000000,10000000' },
     days: { type: 'string', default: '8' },
+    population: { type: 'string', default: '500,500,100' },
     local: { type: 'string', default: 'true' },
-    full: { type: 'string', default: 'true' },
+    elastalert: { type: 'string', default: 'true' },
   },
 });
-const target = Number(values.events);
+const steps = values.steps.split(',').map(Number);
+const rawSteps = new Set(values['raw-steps'].split(',').map(Number));
 const DAY = 86_400_000;
 const spanMs = Number(values.days) * DAY;
 const START = Date.UTC(2025, 5, 1);
 const range = { start: START + DAY, end: START + spanMs };
 const prefix = `bench-detect-${process.pid}`;
 const names = indexNames(prefix);
+const partials = { index: names.partials };
+const population: GenerateOptions['population'] =
+  values.population === 'scaled'
+    ? undefined
+    : (([ips, users, keys]) => ({ ips, users, keys }))(values.population.split(',').map(Number));
 
 let stop: (() => Promise<void>) | undefined;
 let esUrl = process.env.ELASTICSEARCH_URL;
@@ -65,40 +80,50 @@ const es = new Client({ node: esUrl, requestTimeout: 600_000, maxRetries: 0 });
 const { rules, diagnostics } = await loadRuleFiles(['detections/rules']);
 if (diagnostics.some((d) => d.severity === 'error')) throw new Error('built-in pack has errors');
 const enabled = rules.filter((r) => r.enabled);
+const folder = new PartialFolder(enabled);
 
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const num = (n: number) => n.toLocaleString('en');
 
-/** Index events [from, to) of a generation of `total` (timestamps spread over the span). */
-async function indexRange(total: number, seed: number): Promise<number> {
+/** The events of step `seed`: `n` more, over the whole span (for the index, late events). */
+const eventsOf = (seed: number, n: number) =>
+  generateEvents(n, { seed, start: START, spanMs, attackShare: 0.05, ...(population ? { population } : {}) });
+
+interface Indexed {
+  ms: number;
+  foldMs: number;
+  partialDocs: number;
+}
+
+/** Store `n` events of `seed` as ingest does (events, then the batch's partials), 5,000 a batch. */
+async function store(seed: number, n: number): Promise<Indexed> {
   const t = performance.now();
+  let foldMs = 0;
+  let partialDocs = 0;
   let batch: GatewatchEvent[] = [];
+  let k = 0;
   const inflight: Promise<unknown>[] = [];
   const flush = async () => {
-    const docs = batch;
+    const events = batch;
     batch = [];
-    const p = bulkWrite(
-      es,
-      docs.map((e) => ({
-        op: 'create' as const,
-        index: names.eventsIndexFor(e['@timestamp']),
-        id: String(e.event?.id),
-        doc: e,
-      })),
-    ).then((r) => {
-      if (r.rejected + r.retryable > 0)
-        throw new Error(`bulk: ${r.rejected} rejected, ${r.retryable} retryable`);
-    });
-    inflight.push(p);
+    const id = `bench-${seed}-${k++}`;
+    inflight.push(
+      storeBatch(es, events, { prefix, batchId: id, partials: folder }).then((r) => {
+        if (r.rejected.length > 0) throw new Error(`${r.rejected.length} events rejected: ${r.rejected[0]!.reason}`);
+        foldMs += r.foldMs;
+        partialDocs += r.partialDocs;
+      }),
+    );
     if (inflight.length >= 2) await inflight.shift();
   };
-  for (const e of generateEvents(total, { seed, start: START, spanMs, attackShare: 0.05 })) {
+  for (const e of eventsOf(seed, n)) {
     batch.push(e);
     if (batch.length >= 5000) await flush();
   }
   if (batch.length) await flush();
   await Promise.all(inflight);
-  await es.indices.refresh({ index: names.eventsPattern });
-  return performance.now() - t;
+  await es.indices.refresh({ index: `${names.eventsPattern},${names.partials}` });
+  return { ms: performance.now() - t, foldMs, partialDocs };
 }
 
 async function ceilings(): Promise<{ countMs: number; compositeMs: number; docs: number }> {
@@ -133,75 +158,82 @@ async function ceilings(): Promise<{ countMs: number; compositeMs: number; docs:
   return { countMs, compositeMs: performance.now() - t, docs: c.count };
 }
 
-/** One steady-state run of every rule: the range the scheduler gives it between two ticks. */
-async function scheduledRun(): Promise<{
+interface PathRun {
+  ms: number;
   esMs: number;
-  tookMs: number;
-  workerMs: number;
-  rows: { id: string; ms: number }[];
-}> {
-  let esMs = 0;
-  let tookMs = 0;
-  let workerMs = 0;
-  const rows: { id: string; ms: number }[] = [];
-  for (const rule of enabled) {
-    const { intervalMs, lookbackMs } = rule.schedule;
-    const runRange = { start: range.end - intervalMs - lookbackMs, end: range.end };
-    const r = await runRuleOnElasticsearch(es, names.eventsAlias, rule, runRange, { maxEvents: 5_000_000 });
-    esMs += r.timing.esMs;
-    tookMs += r.timing.tookMs ?? 0;
-    workerMs += r.timing.workerMs;
-    rows.push({ id: rule.id, ms: r.timing.esMs + r.timing.workerMs });
-  }
-  return { esMs, tookMs, workerMs, rows };
-}
-
-interface Row {
-  id: string;
-  kind: string;
-  detections: number;
-  esMs: number;
-  tookMs: number;
-  workerMs: number;
   cells: number;
+  detections: Detection[];
   degraded?: string;
-  localMs?: number;
-  localDetections?: number;
+  note?: string;
 }
 
-async function measure(
-  total: number,
-  events?: GatewatchEvent[],
-): Promise<{
-  rows: Row[];
-  ceil: Awaited<ReturnType<typeof ceilings>>;
-  sched: Awaited<ReturnType<typeof scheduledRun>>;
-}> {
-  const ceil = await ceilings();
-  const rows: Row[] = [];
-  for (const rule of values.full === 'false' ? [] : enabled) {
-    const r = await runRuleOnElasticsearch(es, names.eventsAlias, rule, range, { maxEvents: 5_000_000 });
-    const row: Row = {
-      id: rule.id,
-      kind: rule.kind,
-      detections: r.detections.length,
-      esMs: r.timing.esMs,
-      tookMs: r.timing.tookMs ?? 0,
-      workerMs: r.timing.workerMs,
-      cells: r.cells,
-      ...(r.degraded ? { degraded: r.degraded.reason } : {}),
-    };
-    if (events) {
+async function onElasticsearch(rule: RuleIR, viaPartials: boolean, r = range): Promise<PathRun> {
+  const res = await runRuleOnElasticsearch(es, names.eventsAlias, rule, r, {
+    maxEvents: 5_000_000,
+    ...(viaPartials ? { partials } : {}),
+  });
+  return {
+    ms: res.timing.esMs + res.timing.workerMs,
+    esMs: res.timing.esMs,
+    cells: res.cells,
+    detections: res.detections,
+    ...(res.degraded ? { degraded: res.degraded.reason } : {}),
+    ...(res.note ? { note: res.note } : {}),
+  };
+}
+
+/** The evaluator: every rule over the events in memory, or threshold/baseline rules streamed. */
+function evaluator(seeds: [number, number][], all: boolean): Map<string, { ms: number; detections: Detection[] }> {
+  const out = new Map<string, { ms: number; detections: Detection[] }>();
+  if (all) {
+    const events = seeds.flatMap(([seed, n]) => [...eventsOf(seed, n)]);
+    for (const rule of enabled) {
       const t = performance.now();
-      const local = evaluateRule(rule, events, range);
-      row.localMs = performance.now() - t;
-      row.localDetections = local.detections.length;
+      const res = evaluateRule(rule, events, range);
+      out.set(rule.id, { ms: performance.now() - t, detections: res.detections });
     }
-    rows.push(row);
+    return out;
   }
-  console.log(
-    `\n== ${total.toLocaleString()} events (${ceil.docs.toLocaleString()} in the evaluated range) ==`,
-  );
+  const streamed = enabled.filter((r) => partialRule(r));
+  const streams = streamed.map((r) => ({ rule: r, s: ruleStream(r), ms: 0 }));
+  const read = { start: range.start - 7 * DAY, end: range.end };
+  for (const [seed, n] of seeds)
+    for (const e of eventsOf(seed, n)) {
+      const ts = Date.parse(e['@timestamp']);
+      if (ts < read.start || ts >= read.end) continue;
+      const id = String(e.event?.id);
+      for (const x of streams) x.s.add(e, ts, id);
+    }
+  for (const x of streams) {
+    const t = performance.now();
+    const res = x.s.finish(x.rule.kind === 'baseline' ? range : range);
+    out.set(x.rule.id, { ms: performance.now() - t, detections: res.detections });
+  }
+  return out;
+}
+
+const same = (a: Detection[] | undefined, b: Detection[] | undefined) =>
+  a === undefined ||
+  b === undefined ||
+  (a.length === b.length && a.every((d, i) => d.id === b[i]!.id && d.eventCount === b[i]!.eventCount));
+
+interface StepResult {
+  events: number;
+  partials: Map<string, PathRun>;
+  raw?: Map<string, PathRun>;
+  local?: Map<string, { ms: number; detections: Detection[] }>;
+}
+
+async function measure(events: number, seeds: [number, number][], first: boolean): Promise<StepResult> {
+  const ceil = await ceilings();
+  const res: StepResult = { events, partials: new Map() };
+  for (const rule of enabled) res.partials.set(rule.id, await onElasticsearch(rule, true));
+  if (rawSteps.has(events)) {
+    res.raw = new Map();
+    for (const rule of enabled) res.raw.set(rule.id, await onElasticsearch(rule, false));
+  }
+  if (values.local === 'true') res.local = evaluator(seeds, first);
+  console.log(`\n== ${num(events)} events (${num(ceil.docs)} in the evaluated range) ==`);
   console.log(
     `ceiling: count ${fmt(ceil.countMs)}; one composite (gatewatch.route × 10m, doc counts) paged to the end ${fmt(ceil.compositeMs)}`,
   );
@@ -209,85 +241,114 @@ async function measure(
     [
       'rule'.padEnd(44),
       'kind'.padEnd(10),
-      'det'.padStart(6),
-      'ES'.padStart(9),
-      'took'.padStart(9),
-      'worker'.padStart(9),
+      'det'.padStart(7),
+      'partials'.padStart(9),
       'cells'.padStart(9),
+      'raw'.padStart(9),
+      'raw cells'.padStart(9),
       'in-proc'.padStart(9),
+      ' same',
     ].join(' '),
   );
-  for (const r of rows) {
+  for (const rule of enabled) {
+    const p = res.partials.get(rule.id)!;
+    const r = res.raw?.get(rule.id);
+    const l = res.local?.get(rule.id);
+    const agree = same(p.detections, r?.detections) && same(p.detections, l?.detections);
     console.log(
       [
-        r.id.padEnd(44),
-        r.kind.padEnd(10),
-        String(r.detections).padStart(6),
-        fmt(r.esMs).padStart(9),
-        fmt(r.tookMs).padStart(9),
-        fmt(r.workerMs).padStart(9),
-        String(r.cells).padStart(9),
-        (r.localMs !== undefined
-          ? `${fmt(r.localMs)}${r.localDetections === r.detections ? '' : ` (${r.localDetections} det!)`}`
-          : '-'
-        ).padStart(9),
-        r.degraded ? `DEGRADED: ${r.degraded}` : '',
+        rule.id.padEnd(44),
+        `${rule.kind}${partialRule(rule) ? '*' : ''}`.padEnd(10),
+        String(p.detections.length).padStart(7),
+        fmt(p.ms).padStart(9),
+        String(p.cells).padStart(9),
+        (r ? fmt(r.ms) : '-').padStart(9),
+        (r ? String(r.cells) : '-').padStart(9),
+        (l ? fmt(l.ms) : '-').padStart(9),
+        agree
+          ? '  yes'
+          : `  NO (raw ${r?.detections.length ?? '-'}, evaluator ${l?.detections.length ?? '-'})`,
+        p.degraded ? `DEGRADED: ${p.degraded}` : '',
+        r?.degraded ? `raw DEGRADED: ${r.degraded}` : '',
+        p.note ?? '',
       ].join(' '),
     );
   }
-  const esTotal = rows.reduce((a, r) => a + r.esMs, 0);
-  const tookTotal = rows.reduce((a, r) => a + r.tookMs, 0);
-  const worker = rows.reduce((a, r) => a + r.workerMs, 0);
-  const local = rows.reduce((a, r) => a + (r.localMs ?? 0), 0);
-  if (rows.length > 0)
-    console.log(
-      `pack: ES ${fmt(esTotal)} (took ${fmt(tookTotal)}), worker ${fmt(worker)}, total ${fmt(esTotal + worker)}${events ? `; in-process evaluator ${fmt(local)}` : ''}`,
-    );
-  // Twice: the first run after indexing meets cold caches and unmerged segments; a deployment's
-  // runs follow each other every few minutes, like the second.
-  let sched: Awaited<ReturnType<typeof scheduledRun>> | undefined;
-  for (const pass of ['first', 'second']) {
-    sched = await scheduledRun();
-    console.log(
-      `one scheduled run at the end of the data (each rule over [end − interval − look-back, end)), ${pass}: ES ${fmt(sched.esMs)} (took ${fmt(sched.tookMs)}), worker ${fmt(sched.workerMs)}, total ${fmt(sched.esMs + sched.workerMs)}; slowest: ${[
-        ...sched.rows,
-      ]
-        .sort((x, y) => y.ms - x.ms)
-        .slice(0, 3)
-        .map((r) => `${r.id} ${fmt(r.ms)}`)
-        .join(', ')}`,
-    );
+  const total = (m: Map<string, { ms: number }> | undefined, only?: (r: RuleIR) => boolean) =>
+    m ? enabled.filter((r) => !only || only(r)).reduce((a, r) => a + (m.get(r.id)?.ms ?? 0), 0) : undefined;
+  const windowed = (r: RuleIR) => partialRule(r) !== undefined;
+  console.log(
+    `pack through partials ${fmt(total(res.partials)!)} (threshold and baseline rules* ${fmt(total(res.partials, windowed)!)})` +
+      (res.raw
+        ? `; raw ${fmt(total(res.raw)!)} (threshold and baseline rules ${fmt(total(res.raw, windowed)!)})`
+        : '') +
+      (res.local ? `; in-process evaluator ${fmt(total(res.local)!)}${first ? '' : ' (threshold and baseline rules, streamed)'}` : ''),
+  );
+  // one scheduled run of the pack at the end of the data, through partials
+  let sched = 0;
+  const slow: [string, number][] = [];
+  for (const rule of enabled) {
+    const { intervalMs, lookbackMs } = rule.schedule;
+    const r = await onElasticsearch(rule, true, { start: range.end - intervalMs - lookbackMs, end: range.end });
+    sched += r.ms;
+    slow.push([rule.id, r.ms]);
   }
-  return { rows, ceil, sched: sched! };
+  slow.sort((a, b) => b[1] - a[1]);
+  console.log(
+    `one scheduled run at the end of the data (each rule over [end − interval − look-back, end)), through partials: ${fmt(sched)}; slowest ${slow
+      .slice(0, 3)
+      .map(([id, ms]) => `${id} ${fmt(ms)}`)
+      .join(', ')}`,
+  );
+  return res;
 }
 
 try {
   await installCoreTemplates(es, { prefix });
-  const first = Math.min(target, 1_000_000);
-  const ms = await indexRange(first, 1);
-  console.log(`indexed ${first.toLocaleString()} events in ${fmt(ms)}`);
-  const local =
-    values.local === 'true'
-      ? [...generateEvents(first, { seed: 1, start: START, spanMs, attackShare: 0.05 })]
-      : undefined;
-  const a = await measure(first, local);
-  if (target > first) {
-    const ms2 = await indexRange(target - first, 2);
-    console.log(`\nindexed ${(target - first).toLocaleString()} more events in ${fmt(ms2)}`);
-    const b = await measure(target);
-    const sum = (x: { rows: Row[] }) => x.rows.reduce((s, r) => s + r.esMs + r.workerMs, 0);
-    if (b.rows.length > 0)
-      console.log(`\ngrowth per rule ${first.toLocaleString()} → ${target.toLocaleString()} (ES + worker):`);
-    for (const [i, r] of b.rows.entries()) {
-      const before = a.rows[i]!;
-      const x = (r.esMs + r.workerMs) / Math.max(1, before.esMs + before.workerMs);
+  console.log(
+    `bench:detect — ${enabled.length} rules (${folder.rules.length} with partials*), ${values.days} days, population ${population ? `${population.ips} IPs, ${population.users} users, ${population.keys} keys` : 'growing with the events'}`,
+  );
+  const results: StepResult[] = [];
+  const seeds: [number, number][] = [];
+  let stored = 0;
+  for (const [i, target] of steps.entries()) {
+    const n = target - stored;
+    const ix = await store(i + 1, n);
+    seeds.push([i + 1, n]);
+    stored = target;
+    const t = performance.now();
+    const compacted = await compactPartials(es, prefix, { before: START + spanMs + DAY, refresh: true });
+    const compactMs = performance.now() - t;
+    const size = await partialsSize(es, prefix);
+    console.log(
+      `\nstored ${num(n)} more events in ${fmt(ix.ms)} (folding into partials ${fmt(ix.foldMs)} of it, ${num(ix.partialDocs)} batch documents); compacted ${compacted.chunks} days (${num(compacted.batchDocs)} batch documents) in ${fmt(compactMs)}; partials index ${num(size.docs)} documents, ${(size.bytes / 1048576).toFixed(1)} MiB`,
+    );
+    results.push(await measure(target, seeds, i === 0));
+  }
+  if (results.length > 1) {
+    const a = results[0]!;
+    const b = results[results.length - 1]!;
+    console.log(
+      `\ncost against events at a fixed population, threshold rules through partials (${results.map((r) => num(r.events)).join(' → ')}):`,
+    );
+    let worst = 0;
+    for (const rule of enabled.filter((r) => r.kind === 'threshold' && partialRule(r))) {
+      const ms = results.map((r) => r.partials.get(rule.id)!.ms);
+      const ratio = ms[ms.length - 1]! / Math.max(1, ms[0]!);
+      worst = Math.max(worst, ratio);
       console.log(
-        `  ${r.id.padEnd(44)} ${fmt(before.esMs + before.workerMs).padStart(9)} → ${fmt(r.esMs + r.workerMs).padStart(9)}  ×${x.toFixed(1)}  (detections ${before.detections} → ${r.detections})`,
+        `  ${rule.id.padEnd(44)} ${ms.map((x) => fmt(x).padStart(8)).join(' →')}  ×${ratio.toFixed(2)}  cells ${results.map((r) => num(r.partials.get(rule.id)!.cells)).join(' → ')}`,
       );
     }
+    const sum = (r: StepResult) =>
+      enabled.filter((x) => x.kind === 'threshold' && partialRule(x)).reduce((s, x) => s + r.partials.get(x.id)!.ms, 0);
     console.log(
-      `\ngrowth ${first.toLocaleString()} → ${target.toLocaleString()}: ${b.rows.length > 0 ? `pack ×${(sum(b) / sum(a)).toFixed(1)}, ` : ''}one scheduled run ×${((b.sched.esMs + b.sched.workerMs) / (a.sched.esMs + a.sched.workerMs)).toFixed(1)}, count ceiling ×${(b.ceil.countMs / a.ceil.countMs).toFixed(1)}, composite ceiling ×${(b.ceil.compositeMs / a.ceil.compositeMs).toFixed(1)}`,
+      `  all threshold rules: ${results.map((r) => fmt(sum(r))).join(' → ')}  ×${(sum(b) / sum(a)).toFixed(2)} (target ≤ ×2); largest single rule ×${worst.toFixed(2)}`,
     );
+  }
+  if (values.elastalert === 'true') {
+    const { compareElastAlert } = await import('./elastalert.ts');
+    await compareElastAlert({ es, esUrl, index: names.eventsAlias, rules: enabled, range });
   }
 } finally {
   await es.indices

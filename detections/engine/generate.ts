@@ -24,6 +24,11 @@ export interface GenerateOptions {
   spanMs: number;
   /** Share of attack events (default 0.05). */
   attackShare?: number;
+  /**
+   * Fixed numbers of client IPs, users and API keys (default: growing with n — n/50, n/100,
+   * n/500). Fixed, more events mean more events per group, as in a deployment whose traffic grows.
+   */
+  population?: { ips?: number; users?: number; keys?: number };
 }
 
 const ROUTES = [
@@ -44,15 +49,15 @@ export function* generateEvents(n: number, opts: GenerateOptions): Generator<Gat
   const r = prng(opts.seed ?? 1);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const attackShare = opts.attackShare ?? 0.05;
-  const nIps = Math.max(20, Math.floor(n / 50));
+  const nIps = opts.population?.ips ?? Math.max(20, Math.floor(n / 50));
   const ip = (i: number) =>
     i % 7 === 0
       ? `2001:db8::${(i % 65535).toString(16)}`
       : i % 11 === 0
         ? `10.0.${(i >> 8) & 255}.${i & 255}`
         : `198.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
-  const users = Math.max(10, Math.floor(n / 100));
-  const keys = Math.max(5, Math.floor(n / 500));
+  const users = opts.population?.users ?? Math.max(10, Math.floor(n / 100));
+  const keys = opts.population?.keys ?? Math.max(5, Math.floor(n / 500));
   let burst: { kind: number; left: number; ip: string; user: string; key: string; t: number } | undefined;
   for (let i = 0; i < n; i++) {
     let t = opts.start + Math.floor((i / n) * opts.spanMs + r() * 1000);
@@ -71,7 +76,7 @@ export function* generateEvents(n: number, opts: GenerateOptions): Generator<Gat
     let waf: string | undefined = r() < 0.1 ? pick(['allow', 'count', 'block']) : undefined;
     if (!burst && r() < attackShare / 50) {
       burst = {
-        kind: Math.floor(r() * 6),
+        kind: Math.floor(r() * 7),
         left: 40 + Math.floor(r() * 80),
         ip: ip(Math.floor(r() * nIps)),
         user,
@@ -114,6 +119,10 @@ export function* generateEvents(n: number, opts: GenerateOptions): Generator<Gat
           waf = burst.left % 5 === 0 ? 'allow' : 'block';
           status = waf === 'allow' ? 200 : 403;
           break;
+        case 6: // a route failing: 5xx for most of its answers
+          route = '/products';
+          status = burst.left % 4 === 0 ? 200 : 503;
+          break;
       }
       if (burst.left <= 0) burst = undefined;
     }
@@ -127,8 +136,26 @@ export function* generateEvents(n: number, opts: GenerateOptions): Generator<Gat
     if (key) setField(e, 'gatewatch.api_key.fingerprint', key);
     if (key && r() < 0.05) setField(e, 'gatewatch.api_key.location', 'query');
     setField(e, 'gatewatch.route', route);
-    setField(e, 'url.path', route.replaceAll('{id}', String(Math.floor(r() * 400))));
-    if (r() < 0.2) setField(e, 'url.query', r() < 0.3 ? `a=1&token=${i}` : `page=${i % 10}`);
+    const path = route.replaceAll('{id}', String(Math.floor(r() * 400)));
+    setField(e, 'url.path', path);
+    let query: string | undefined;
+    if (r() < 0.2) query = r() < 0.3 ? `a=1&token=${i}` : `page=${i % 10}`;
+    if (query !== undefined) setField(e, 'url.query', query);
+    // What ingest derives (no random draws: the sequence above stays as it was): the client's
+    // network, the URL as received, the object a templated route names, authentication.
+    setField(e, 'url.original', query === undefined ? path : `${path}?${query}`);
+    if (route.includes('{id}')) setField(e, 'gatewatch.resource', path);
+    setField(
+      e,
+      'gatewatch.network.id',
+      srcIp.includes(':') ? `${srcIp.split(':').slice(0, 3).join(':')}::/48` : `${srcIp.split('.').slice(0, 3).join('.')}.0/24`,
+    );
+    const authRoute = route.endsWith('login') || route === '/oauth/token' || route === '/password/reset';
+    if (authRoute || key !== undefined || status === 401) {
+      setField(e, 'gatewatch.auth.attempt', true);
+      setField(e, 'gatewatch.auth.endpoint', authRoute);
+      setField(e, 'gatewatch.auth.outcome', status === 401 || status === 403 ? 'failure' : status < 400 ? 'success' : 'unknown');
+    }
     setField(e, 'http.request.method', method);
     setField(e, 'http.response.status_code', status);
     setField(e, 'http.response.bytes', Math.floor(r() * 5000));
