@@ -142,7 +142,9 @@ export async function compareElastAlert(options: {
     try {
       ea = JSON.parse(last);
     } catch {
-      console.log(`${peer.type} (${rule.id}): ElastAlert2 failed: ${out.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      console.log(
+        `${peer.type} (${rule.id}): ElastAlert2 failed: ${out.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+      );
       continue;
     }
     const viaPartials = await runRuleOnElasticsearch(options.es, options.index, rule, options.range, {

@@ -62,7 +62,7 @@ try {
   }
   // Same parallelism as the pipeline below: workers × concurrency bulk requests in flight.
   const parallel = Number(values.workers) * 2;
-  let t = performance.now();
+  const t = performance.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: parallel }, async () => {

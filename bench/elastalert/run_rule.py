@@ -15,7 +15,7 @@ from unittest import mock
 
 from elastalert.config import load_conf
 from elastalert.elastalert import ElastAlerter
-from elastalert.util import ts_to_dt
+from elastalert.util import lookup_es_key, ts_to_dt
 
 
 def main(config, rule_file, start, end):
@@ -41,7 +41,7 @@ def main(config, rule_file, start, end):
 
     def alert(matches, r, alert_time=None, retried=False):
         for m in matches:
-            found.append({'key': m.get(key) if key else None, 'at': str(m.get('@timestamp'))})
+            found.append({'key': lookup_es_key(m, key) if key else None, 'at': str(lookup_es_key(m, '@timestamp'))})
 
     with mock.patch.object(client, 'writeback'), mock.patch.object(client, 'alert', side_effect=alert):
         t = time.perf_counter()

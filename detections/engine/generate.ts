@@ -148,13 +148,19 @@ export function* generateEvents(n: number, opts: GenerateOptions): Generator<Gat
     setField(
       e,
       'gatewatch.network.id',
-      srcIp.includes(':') ? `${srcIp.split(':').slice(0, 3).join(':')}::/48` : `${srcIp.split('.').slice(0, 3).join('.')}.0/24`,
+      srcIp.includes(':')
+        ? `${srcIp.split(':').slice(0, 3).join(':')}::/48`
+        : `${srcIp.split('.').slice(0, 3).join('.')}.0/24`,
     );
     const authRoute = route.endsWith('login') || route === '/oauth/token' || route === '/password/reset';
     if (authRoute || key !== undefined || status === 401) {
       setField(e, 'gatewatch.auth.attempt', true);
       setField(e, 'gatewatch.auth.endpoint', authRoute);
-      setField(e, 'gatewatch.auth.outcome', status === 401 || status === 403 ? 'failure' : status < 400 ? 'success' : 'unknown');
+      setField(
+        e,
+        'gatewatch.auth.outcome',
+        status === 401 || status === 403 ? 'failure' : status < 400 ? 'success' : 'unknown',
+      );
     }
     setField(e, 'http.request.method', method);
     setField(e, 'http.response.status_code', status);

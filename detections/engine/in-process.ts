@@ -240,8 +240,10 @@ export class Bucketizer {
         }
         this.cells++;
         part = emptyPartial(this.plan) as EvalPartial;
-        part.samples = [];
-        part.sampleTs = [];
+        if (this.sampleSize > 0) {
+          part.samples = [];
+          part.sampleTs = [];
+        }
         g.buckets.set(b, part);
       }
       g.lastBucket = b;
@@ -253,9 +255,10 @@ export class Bucketizer {
   result(): { groups: Map<string, GroupBuckets>; degraded?: Degraded } {
     for (const g of this.groups.values()) {
       const eg = g as EvalGroup;
-      delete eg.lastBucket;
-      delete eg.lastPart;
-      for (const part of g.buckets.values()) delete (part as EvalPartial).sampleTs;
+      // cleared, not deleted: deleting properties turns objects into slow dictionaries
+      eg.lastBucket = undefined;
+      eg.lastPart = undefined;
+      if (this.sampleSize > 0) for (const part of g.buckets.values()) delete (part as EvalPartial).sampleTs;
     }
     return { groups: this.groups, ...(this.degraded ? { degraded: this.degraded } : {}) };
   }
