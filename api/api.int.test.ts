@@ -462,6 +462,9 @@ describe('operations', () => {
       'gatewatch_ingest_events_total{source="edge-nginx",outcome="dead_letter"} 2',
     );
     expect(metrics.body).toContain('gatewatch_ingest_events_total{source="edge-nginx",outcome="dropped"} 0');
+    // The workers keep the built-in pack's partials: their size is measured (docs/partials.md).
+    expect(metrics.body).toMatch(/gatewatch_partials_documents\{level="batch"\} [1-9]/);
+    expect(metrics.body).toMatch(/gatewatch_partials_index_bytes [1-9]/);
   });
 
   test('an unknown route is a problem, not a stack trace; 5xx hide internals', async () => {

@@ -56,6 +56,28 @@ export const metrics = {
   ]),
   /** Jobs waiting / active per queue (set by whoever polls the queue). */
   queueDepth: getOrCreateGauge('gatewatch_queue_depth', 'Jobs in a queue by state.', ['queue', 'state']),
+  /** Rule partials (docs/partials.md), read from Elasticsearch at each scrape. */
+  partialsBytes: getOrCreateGauge(
+    'gatewatch_partials_index_bytes',
+    'Size of the rule partials index on disk.',
+  ),
+  partialsDocuments: getOrCreateGauge('gatewatch_partials_documents', 'Rule partial documents by level.', [
+    'level',
+  ]),
+  partialsRuleCells: getOrCreateGauge(
+    'gatewatch_partials_rule_cells',
+    'Compacted (group, bucket) cells per rule version.',
+    ['rule'],
+  ),
+  partialsRuleBytes: getOrCreateGauge(
+    'gatewatch_partials_rule_bytes',
+    'Bytes (JSON) of compacted cells per rule version.',
+    ['rule'],
+  ),
+  partialsPending: getOrCreateGauge(
+    'gatewatch_partials_pending_cells',
+    'Cells in batch documents not compacted yet (all rules).',
+  ),
   ruleRunDuration: getOrCreateHistogram(
     'gatewatch_rule_run_duration_seconds',
     'Duration of detection rule runs.',

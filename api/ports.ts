@@ -12,6 +12,7 @@ import type { SourceType } from '../core/config/schema.ts';
 import type { Incident } from '../core/schema/incident.ts';
 import type { FieldStats } from '../detections/coverage.ts';
 import type { IncidentRepository } from '../detections/incidents/repository.ts';
+import type { PartialsStats } from '../detections/partials/store.ts';
 import type { RunRecord } from '../detections/scheduler/scheduler.ts';
 import type { Diagnostic, FilterExpr, ReadResult, RuleIR } from '../parser/index.ts';
 
@@ -137,8 +138,12 @@ export interface DeadLetterPage {
   next_cursor: string | null;
 }
 
+export type { PartialsStats };
+
 export interface IngestAdminPort {
   sources(): Promise<SourceStatus[]>;
+  /** What the rule partials hold (docs/partials.md), where they are kept. */
+  partials?(): Promise<PartialsStats | undefined>;
   deadLetters(query: { source?: string; size: number; cursor?: string }): Promise<DeadLetterPage>;
   /** Replay dead letters by id, or every un-replayed one of a source. */
   replayDeadLetters(request: {

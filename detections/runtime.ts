@@ -18,6 +18,8 @@ import type { RuleIR } from '../parser/ir.ts';
 import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
 import { toIncident } from './engine/types.ts';
 import { Notifier } from './notify/webhooks.ts';
+import { compactPartials } from './partials/compact.ts';
+import { redisLock } from './scheduler/lock.ts';
 import { DetectionScheduler, type RuleExecutor, type RunRecord } from './scheduler/scheduler.ts';
 
 /** The distributed executor: one rule over one range, in Elasticsearch. */
@@ -137,12 +139,32 @@ export async function startDetection(
     scheduler.startWorker();
     if (config.detections.webhooks.length > 0) notifier.startWorker();
   }
+  // Compaction of rule partials (docs/partials.md): every 10 minutes, the days that ended more
+  // than compactAfter ago, a few at a time, under a Redis lease so one worker does it.
+  let compaction: NodeJS.Timeout | undefined;
+  if (options.worker && config.detections.partials.enabled) {
+    const compactAfter = durationMs(config.detections.partials.compactAfter);
+    const lock = redisLock(redis, `${config.redis.prefix}:partials-compaction`, 10 * 60_000);
+    compaction = setInterval(() => {
+      void lock(() =>
+        compactPartials(es, config.elasticsearch.indexPrefix, {
+          before: Date.now() - compactAfter,
+          exactValues: config.detections.partials.exactValues,
+          maxChunks: 3,
+        }),
+      ).catch((err: Error) =>
+        console.error(`compaction of rule partials failed (retried in 10 minutes): ${err.message}`),
+      );
+    }, 10 * 60_000);
+    compaction.unref();
+  }
   return {
     es,
     redis,
     scheduler,
     notifier,
     async close() {
+      if (compaction) clearInterval(compaction);
       await scheduler.close();
       await notifier.close();
       redis.disconnect();

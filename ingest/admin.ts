@@ -4,10 +4,11 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 import type { Redis } from 'ioredis';
-import type { DeadLetterPage, IngestAdminPort, SourceStatus } from '../api/ports.ts';
+import type { DeadLetterPage, IngestAdminPort, PartialsStats, SourceStatus } from '../api/ports.ts';
 import { HttpProblem } from '../api/problem.ts';
 import type { SourceConfig } from '../core/config/schema.ts';
 import { indexNames } from '../core/store/elasticsearch.ts';
+import { partialsStats } from '../detections/partials/store.ts';
 import type { IngestProducer } from './pipeline/producer.ts';
 import { sourceStatsKey } from './runtime.ts';
 import { type DeadLetterDoc, listDeadLetters, markReplayed } from './sinks/dead-letters.ts';
@@ -60,6 +61,10 @@ export class IngestAdmin implements IngestAdminPort {
       pull.map((s) => this.options.redis.hgetall(sourceProgressKey(this.options.queuePrefix, s.name))),
     );
     return pull.map((s, i) => ({ source: s.name, type: s.type, hash: hashes[i]! }));
+  }
+
+  async partials(): Promise<PartialsStats | undefined> {
+    return partialsStats(this.options.es, this.options.prefix);
   }
 
   async sources(): Promise<SourceStatus[]> {

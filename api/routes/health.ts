@@ -79,6 +79,20 @@ async function refreshIngestCounters(ctx: AppContext): Promise<void> {
   }
 }
 
+/** The partials' size, per level and rule version; Elasticsearch not answering leaves them out. */
+async function refreshPartials(ctx: AppContext): Promise<void> {
+  const stats = await ctx.ports.ingest.partials?.().catch(() => undefined);
+  if (!stats) return;
+  metrics.partialsBytes.set(stats.bytes);
+  metrics.partialsDocuments.set({ level: 'batch' }, stats.documents.batch);
+  metrics.partialsDocuments.set({ level: 'compact' }, stats.documents.compact);
+  metrics.partialsPending.set(stats.pending.cells);
+  for (const r of stats.rules) {
+    metrics.partialsRuleCells.set({ rule: r.rule }, r.cells);
+    metrics.partialsRuleBytes.set({ rule: r.rule }, r.bytes);
+  }
+}
+
 export function healthRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   const names = Object.keys(ctx.readiness);
   const Ready = readySchema(names);
@@ -137,6 +151,7 @@ export function healthRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       },
       async (_request, reply) => {
         await refreshIngestCounters(ctx);
+        await refreshPartials(ctx);
         const body = await registry.metrics();
         return reply.type(registry.contentType).send(body);
       },

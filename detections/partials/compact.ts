@@ -157,15 +157,18 @@ async function compactChunk(
   const bodies: unknown[] = [];
   for (const [rule, a] of acc) {
     const groups: GroupBuckets[] = a.merger ? [...a.merger.result().values()] : [];
+    const cells = encodeCells(groups, exactValues);
     const doc: PartialDoc = {
       level: 'compact',
       chunk,
       rule,
       events: a.events,
+      cells: cells.c.length,
+      bytes: JSON.stringify(cells).length,
       gen: a.gen,
       folded: [...a.folded],
       written_at: at,
-      body: { [rule]: encodeCells(groups, exactValues) },
+      body: { [rule]: cells },
     };
     ops.push({ index: { _index: index, _id: compactDocId(rule, chunk, a.gen) } });
     bodies.push(doc);

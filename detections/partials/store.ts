@@ -17,6 +17,10 @@ export const partialsMappings = {
     rules: { type: 'keyword' },
     rule: { type: 'keyword' },
     events: { type: 'long' },
+    /** Cells in the body (all rules of a batch document; its rule's in a compacted one). */
+    cells: { type: 'long' },
+    /** Bytes of the body as JSON. */
+    bytes: { type: 'long' },
     gen: { type: 'long' },
     folded: { type: 'keyword', index: false, doc_values: false },
     written_at: { type: 'date' },
@@ -31,6 +35,8 @@ export interface PartialDoc {
   rules?: string[];
   rule?: string;
   events: number;
+  cells?: number;
+  bytes?: number;
   gen?: number;
   folded?: string[];
   written_at: string;
@@ -91,6 +97,8 @@ export async function writeBatchPartials(
         batch: batchId,
         rules: folded.rules,
         events: c.events,
+        cells: Object.values(c.body).reduce((a, b) => a + b.c.length, 0),
+        bytes: JSON.stringify(c.body).length,
         written_at: at,
         body: c.body,
       } satisfies PartialDoc,
@@ -102,4 +110,54 @@ export async function writeBatchPartials(
     throw new Error(`partials of batch ${batchId} not written: ${err?.type ?? ''} ${err?.reason ?? ''}`);
   }
   return folded.chunks.size;
+}
+
+export interface PartialsStats {
+  /** The index on disk (primaries). */
+  bytes: number;
+  documents: { batch: number; compact: number };
+  /** Per rule version: cells and body bytes of its compacted documents. */
+  rules: { rule: string; cells: number; bytes: number }[];
+  /** Cells and body bytes of batch documents not compacted yet (all rules). */
+  pending: { cells: number; bytes: number };
+}
+
+/** What the partials hold, for /metrics and the bench: index size, documents, per rule. */
+export async function partialsStats(es: Client, prefix: string): Promise<PartialsStats | undefined> {
+  const index = indexNames(prefix).partials;
+  const [stats, agg] = await Promise.all([
+    es.indices.stats({ index, metric: ['store'] }).catch(() => undefined),
+    es
+      .search({
+        index,
+        size: 0,
+        aggs: {
+          levels: {
+            terms: { field: 'level', size: 2 },
+            aggs: { cells: { sum: { field: 'cells' } }, bytes: { sum: { field: 'bytes' } } },
+          },
+          rules: {
+            filter: { term: { level: 'compact' } },
+            aggs: {
+              r: {
+                terms: { field: 'rule', size: 1000 },
+                aggs: { cells: { sum: { field: 'cells' } }, bytes: { sum: { field: 'bytes' } } },
+              },
+            },
+          },
+        },
+      })
+      .catch(() => undefined),
+  ]);
+  if (!stats || !agg) return undefined;
+  type Sum = { key: string; doc_count: number; cells: { value: number }; bytes: { value: number } };
+  const levels = (agg.aggregations?.levels as { buckets: Sum[] } | undefined)?.buckets ?? [];
+  const rules = (agg.aggregations?.rules as { r: { buckets: Sum[] } } | undefined)?.r.buckets ?? [];
+  const level = (l: string) => levels.find((b) => b.key === l);
+  return {
+    bytes: stats._all?.primaries?.store?.size_in_bytes ?? 0,
+    documents: { batch: level('batch')?.doc_count ?? 0, compact: level('compact')?.doc_count ?? 0 },
+    rules: rules.map((b) => ({ rule: b.key, cells: b.cells.value, bytes: b.bytes.value })),
+    pending: { cells: level('batch')?.cells.value ?? 0, bytes: level('batch')?.bytes.value ?? 0 },
+  };
 }
