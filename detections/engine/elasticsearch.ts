@@ -22,7 +22,7 @@ import { evaluateRule, ruleFields } from './evaluate.ts';
 import { compileFilterQuery } from './filter-query.ts';
 import { baselineFromPartials, baselineOnElasticsearch } from './kinds/baseline.ts';
 import { filterOnElasticsearch } from './kinds/filter.ts';
-import { firstSeenOnElasticsearch } from './kinds/first-seen.ts';
+import { firstSeenFromPartials, firstSeenOnElasticsearch } from './kinds/first-seen.ts';
 import { sequenceOnElasticsearch } from './kinds/sequence.ts';
 import { thresholdFromPartials, thresholdOnElasticsearch } from './kinds/threshold.ts';
 import { sortDetections } from './render.ts';
@@ -70,7 +70,11 @@ export async function runRuleOnElasticsearch(
       (limits.partials && partialsKept(rule)
         ? await baselineFromPartials(run, rule, filter.query, range, limits.partials)
         : undefined) ?? (await baselineOnElasticsearch(run, rule, filter.query, range));
-  else detections = await firstSeenOnElasticsearch(run, rule, filter.query, range);
+  else
+    detections =
+      (limits.partials && partialsKept(rule)
+        ? await firstSeenFromPartials(run, rule, filter.query, range, limits.partials)
+        : undefined) ?? (await firstSeenOnElasticsearch(run, rule, filter.query, range));
   return finishRun(run, detections);
 }
 

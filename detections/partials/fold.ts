@@ -4,12 +4,13 @@
  * every rule before the next), cells split per UTC day and encoded.
  */
 import type { GatewatchEvent } from '../../core/schema/event.ts';
-import type { BaselineRule, RuleIR, ThresholdRule } from '../../parser/ir.ts';
+import type { BaselineRule, FirstSeenRule, RuleIR, ThresholdRule } from '../../parser/ir.ts';
 import type { AggPlan } from '../engine/aggregate.ts';
 import { DAY_MS } from '../engine/es/run.ts';
 import { compileFilter, type EventPredicate, type SharedFilters } from '../engine/filter.ts';
 import { Bucketizer } from '../engine/in-process.ts';
 import { baselinePlan } from '../engine/kinds/baseline.ts';
+import { firstSeenPlan } from '../engine/kinds/first-seen.ts';
 import { thresholdPlan } from '../engine/kinds/threshold.ts';
 import { chunkOf, type EncodedCells, encodeCells, partialRuleKey, splitByChunk } from './cells.ts';
 
@@ -17,7 +18,7 @@ import { chunkOf, type EncodedCells, encodeCells, partialRuleKey, splitByChunk }
 export interface PartialRule {
   /** `id@version`: the key partial documents name it by. */
   key: string;
-  rule: ThresholdRule | BaselineRule;
+  rule: ThresholdRule | BaselineRule | FirstSeenRule;
   plan: AggPlan;
   groupBy: string[];
   bucketMs: number;
@@ -34,6 +35,7 @@ export function partialRule(rule: RuleIR): PartialRule | undefined {
   let p: { plan: AggPlan; groupBy: string[]; bucketMs: number };
   if (rule.kind === 'threshold') p = thresholdPlan(rule);
   else if (rule.kind === 'baseline') p = baselinePlan(rule);
+  else if (rule.kind === 'first_seen') p = firstSeenPlan(rule);
   else return undefined;
   if (DAY_MS % p.bucketMs !== 0) return undefined;
   return {

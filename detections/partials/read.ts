@@ -229,6 +229,10 @@ export interface CellsRequest {
   query: Query;
   /** What the run reads (threshold: the range; baseline: history + range). */
   read: TimeRange;
+  /** Keep cells straddling `read`'s bounds (first seen decides them itself); default: whole buckets only. */
+  straddling?: boolean;
+  /** Only when every day is covered (else undefined: the caller reads raw). */
+  requireAll?: boolean;
 }
 
 /**
@@ -242,8 +246,14 @@ export async function readCells(
 ): Promise<PartialsRead | undefined> {
   const cov = await coverage(run, source, req.key, req.read);
   const covered = [...cov].filter(([, c]) => c.covered).map(([chunk]) => chunk);
-  if (covered.length === 0) return undefined;
-  const merger = new CellMerger(req.plan, req.bucketMs, source.exactValues ?? 256, req.read);
+  if (covered.length === 0 || (req.requireAll && covered.length < cov.size)) return undefined;
+  const within = req.straddling
+    ? {
+        start: Math.floor(req.read.start / req.bucketMs) * req.bucketMs,
+        end: Math.ceil(req.read.end / req.bucketMs) * req.bucketMs,
+      }
+    : req.read;
+  const merger = new CellMerger(req.plan, req.bucketMs, source.exactValues ?? 256, within);
   const plain = covered.filter((c) => !cov.get(c)!.mixed);
   const mixed = covered.filter((c) => cov.get(c)!.mixed);
   for (let i = 0; i < plain.length; i += 16) {

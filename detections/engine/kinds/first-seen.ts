@@ -6,6 +6,9 @@
  */
 import type { estypes } from '@elastic/elasticsearch';
 import type { FirstSeenRule } from '../../../parser/ir.ts';
+import { partialRuleKey } from '../../partials/cells.ts';
+import { type PartialsSource, readCells } from '../../partials/read.ts';
+import { type AggPlan, buildPlan } from '../aggregate.ts';
 import {
   ACTIVE_VALUES,
   and,
@@ -78,7 +81,7 @@ export function firstSeenDetection(
   });
 }
 
-interface FsBucket {
+export interface FsBucket {
   key: (string | number | boolean)[];
   preMax?: number;
   cur?: { ts: number; id: string; source: unknown };
@@ -265,6 +268,23 @@ export async function firstSeenOnElasticsearch(
       'lite',
     );
   const keys = await pass1(keyFields);
+  return firstSeenFromKeys(run, rule, query, range, keys);
+}
+
+/**
+ * Pass 2, from each key's latest history time and earliest in-range time (pass 1 over the raw
+ * events, or the key cells of the partials): the new keys, their first events read.
+ */
+export async function firstSeenFromKeys(
+  run: Run,
+  rule: FirstSeenRule,
+  query: Query,
+  range: TimeRange,
+  keys: Map<string, FsBucket>,
+): Promise<Detection[]> {
+  const fs = rule.firstSeen;
+  const keyFields = [...fs.groupBy, ...fs.fields];
+  const read = { start: range.start - fs.historyMs, end: range.end };
   const groups = fs.ignoreNewGroups ? groupsOfKeys(keys, fs.groupBy.length) : undefined;
   const chosen: { k: FsBucket; tie?: FsBucket }[] = [];
   for (const k of keys.values()) {
@@ -355,4 +375,95 @@ export async function firstSeenOnElasticsearch(
     out.push(firstSeenDetection(rule, keyFields, c.k.key, ts, id, hit._source));
   });
   return out;
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * The key cells first-seen partials keep: per key (`by` + `values`) and hour, the earliest and
+ * latest event time (docs/partials.md, "First seen").
+ */
+export function firstSeenPlan(rule: FirstSeenRule): { plan: AggPlan; groupBy: string[]; bucketMs: number } {
+  return { plan: buildPlan([]), groupBy: [...rule.firstSeen.groupBy, ...rule.firstSeen.fields], bucketMs: HOUR_MS };
+}
+
+/**
+ * The partials path: each key's latest history time and earliest in-range time from its hour
+ * cells; an hour holding a bound of the range with events on both sides of it (the current hour
+ * of a scheduled run) is read raw for those keys only. Undefined unless every day of history and
+ * range is covered (then the raw path runs).
+ */
+export async function firstSeenFromPartials(
+  run: Run,
+  rule: FirstSeenRule,
+  query: Query,
+  range: TimeRange,
+  source: PartialsSource,
+): Promise<Detection[] | undefined> {
+  const fs = rule.firstSeen;
+  const fp = firstSeenPlan(rule);
+  const read = { start: range.start - fs.historyMs, end: range.end };
+  const cells = await readCells(run, source, {
+    key: partialRuleKey(rule),
+    plan: fp.plan,
+    groupBy: fp.groupBy,
+    bucketMs: HOUR_MS,
+    query,
+    read,
+    straddling: true,
+    requireAll: true,
+  });
+  if (!cells) return undefined;
+  run.partials = cells.use;
+  const keys = new Map<string, FsBucket>();
+  /** Hours read raw (start → the first values of the keys that need them). */
+  const unsure = new Map<number, Map<string, estypes.FieldValue>>();
+  for (const g of cells.groups) {
+    const k: FsBucket = { key: g.values };
+    const earlier = (ts: number) => {
+      if (ts >= read.start && (k.preMax === undefined || ts > k.preMax)) k.preMax = ts;
+    };
+    const inRange = (ts: number) => {
+      if (!k.cur || ts < k.cur.ts) k.cur = { ts, id: '', source: undefined };
+    };
+    for (const [t, p] of g.buckets) {
+      if (p.lastTs < range.start) earlier(p.lastTs);
+      else if (p.firstTs >= range.end) continue;
+      else if (p.firstTs >= range.start && p.lastTs < range.end) inRange(p.firstTs);
+      else {
+        // events on both sides of a bound in this hour: read them
+        let m = unsure.get(t);
+        if (!m) {
+          m = new Map();
+          unsure.set(t, m);
+        }
+        m.set(String(g.values[0]), g.values[0]!);
+        if (p.firstTs < range.start) earlier(p.firstTs);
+      }
+    }
+    keys.set(g.key, k);
+  }
+  for (const [t, values] of unsure) {
+    const hour = { start: Math.max(t, read.start), end: Math.min(t + HOUR_MS, range.end) };
+    const split = Math.min(Math.max(range.start, hour.start), hour.end);
+    const first = [...values.values()];
+    for (let i = 0; i < first.length; i += TERMS_CHUNK) {
+      const chunk = first.slice(i, i + TERMS_CHUNK);
+      const exact = await compositeFs(
+        run,
+        fp.groupBy,
+        and(query, { terms: { [fp.groupBy[0]!]: chunk } }),
+        hour,
+        split,
+        'lite',
+      );
+      for (const [key, b] of exact) {
+        const k = keys.get(key);
+        if (!k) continue;
+        if (b.preMax !== undefined && (k.preMax === undefined || b.preMax > k.preMax)) k.preMax = b.preMax;
+        if (b.cur && (!k.cur || b.cur.ts < k.cur.ts)) k.cur = b.cur;
+      }
+    }
+  }
+  return firstSeenFromKeys(run, rule, query, range, keys);
 }
