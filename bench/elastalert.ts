@@ -6,12 +6,12 @@
  * query). Prints time per run and what each finds; docs/partials.md ("ElastAlert2 side by side")
  * says which is right where they disagree, from the window semantics in docs/rule-language.md.
  *
- * ElastAlert2 runs from `ELASTALERT_PYTHON` (default `python3`) with the `elastalert2` package
- * (`python3 -m pip install elastalert2`), through bench/elastalert/run_rule.py.
+ * ElastAlert2 runs from `ELASTALERT_PYTHON`, else the virtualenv `npm run bench:detect:setup`
+ * makes (bench/elastalert/setup.sh), else `python3`, through bench/elastalert/run_rule.py.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
 import { type EsLimits, runRuleOnElasticsearch } from '../detections/engine/elasticsearch.ts';
@@ -63,10 +63,17 @@ const PEERS: Peer[] = [
   },
 ];
 
+/** ELASTALERT_PYTHON, else the virtualenv bench/elastalert/setup.sh makes, else python3. */
 function python(): string | undefined {
-  const bin = process.env.ELASTALERT_PYTHON ?? 'python3';
-  const probe = spawnSync(bin, ['-c', 'import elastalert'], { encoding: 'utf8' });
-  return probe.status === 0 ? bin : undefined;
+  const cache =
+    process.env.GATEWATCH_CACHE_DIR ??
+    (process.getuid?.() === 0 ? '/var/tmp/gatewatch-cache' : join(homedir(), '.cache', 'gatewatch'));
+  const candidates = process.env.ELASTALERT_PYTHON
+    ? [process.env.ELASTALERT_PYTHON]
+    : [join(cache, 'elastalert2', 'bin', 'python'), 'python3'];
+  return candidates.find(
+    (bin) => spawnSync(bin, ['-c', 'import elastalert.elastalert'], { encoding: 'utf8' }).status === 0,
+  );
 }
 
 export async function compareElastAlert(options: {
@@ -81,7 +88,7 @@ export async function compareElastAlert(options: {
   const bin = python();
   if (!bin) {
     console.log(
-      'ElastAlert2 is not installed for this Python: install it with `python3 -m pip install elastalert2` (or set ELASTALERT_PYTHON)',
+      'ElastAlert2 is not installed: run `npm run bench:detect:setup` (a virtualenv with elastalert2 from PyPI), or set ELASTALERT_PYTHON',
     );
     return;
   }

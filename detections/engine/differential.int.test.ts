@@ -266,7 +266,10 @@ describe('differential: in-process evaluator, Elasticsearch over raw events, ove
     expect(remote.partials).toBeUndefined();
     fired.set(rule.id, local.detections.length);
     // first_seen ranges longer than the history are fetched and evaluated, partials or not
-    if (partialRule(rule) && (rule.kind !== 'first_seen' || range.end - range.start <= rule.firstSeen.historyMs)) {
+    if (
+      partialRule(rule) &&
+      (rule.kind !== 'first_seen' || range.end - range.start <= rule.firstSeen.historyMs)
+    ) {
       const viaPartials = await runRuleOnElasticsearch(ctx.es, index, rule, range, { ...limits, partials });
       // read from partials, every day of them
       expect(viaPartials.partials?.chunks).toBeGreaterThan(0);

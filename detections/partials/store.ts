@@ -56,7 +56,12 @@ export async function ensurePartialsIndex(es: Client, prefix: string): Promise<s
   if (!seen.has(index)) {
     await ensureIndex(es, index, {
       // cells are JSON kept in _source: compressed with DEFLATE rather than LZ4
-      settings: { number_of_shards: 1, number_of_replicas: 0, refresh_interval: '1s', codec: 'best_compression' },
+      settings: {
+        number_of_shards: 1,
+        number_of_replicas: 0,
+        refresh_interval: '1s',
+        codec: 'best_compression',
+      },
       mappings: partialsMappings,
     });
     seen.add(index);

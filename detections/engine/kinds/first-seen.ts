@@ -384,7 +384,11 @@ const HOUR_MS = 3_600_000;
  * latest event time (docs/partials.md, "First seen").
  */
 export function firstSeenPlan(rule: FirstSeenRule): { plan: AggPlan; groupBy: string[]; bucketMs: number } {
-  return { plan: buildPlan([]), groupBy: [...rule.firstSeen.groupBy, ...rule.firstSeen.fields], bucketMs: HOUR_MS };
+  return {
+    plan: buildPlan([]),
+    groupBy: [...rule.firstSeen.groupBy, ...rule.firstSeen.fields],
+    bucketMs: HOUR_MS,
+  };
 }
 
 /**
