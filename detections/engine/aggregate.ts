@@ -211,6 +211,42 @@ export function computeMetrics(plan: AggPlan, p: Partial): MetricValues {
   return { values, approximate };
 }
 
+/**
+ * `having` with only some metric values known: false when it is false whatever the unknown
+ * metrics are, true when it is true whatever they are, undefined otherwise.
+ */
+export function havingMaybe(h: HavingExpr, known: Record<string, number | null>): boolean | undefined {
+  switch (h.op) {
+    case 'and': {
+      let all = true;
+      for (const a of h.args) {
+        const v = havingMaybe(a, known);
+        if (v === false) return false;
+        if (v === undefined) all = false;
+      }
+      return all ? true : undefined;
+    }
+    case 'or': {
+      let none = true;
+      for (const a of h.args) {
+        const v = havingMaybe(a, known);
+        if (v === true) return true;
+        if (v === undefined) none = false;
+      }
+      return none ? false : undefined;
+    }
+    case 'not': {
+      const v = havingMaybe(h.arg, known);
+      return v === undefined ? undefined : !v;
+    }
+    case 'cmp':
+    case 'cmp_metric': {
+      if (!(h.metric in known) || (h.op === 'cmp_metric' && !(h.other in known))) return undefined;
+      return evalHaving(h, known);
+    }
+  }
+}
+
 export function evalHaving(h: HavingExpr, values: Record<string, number | null>): boolean {
   switch (h.op) {
     case 'and':
@@ -271,6 +307,8 @@ export function thresholdWindows(
 ): WindowHit[] {
   const hits: WindowHit[] = [];
   const per = Math.round(sizeMs / slideMs);
+  const countsOnly = plan.metrics.some((m) => m.fn === 'count' || m.fn === 'ratio');
+  const counts = new Array<number>(plan.filters.length + 1);
   for (const group of groups) {
     const starts = new Set<number>();
     for (const b of group.buckets.keys()) {
@@ -285,6 +323,9 @@ export function thresholdWindows(
         const p = group.buckets.get(s + j * slideMs);
         if (p) parts.push(p);
       }
+      // Windows that cannot fire whatever their other metrics (from event counts alone) are not
+      // combined: most windows of a busy rule, and combining merges every value map.
+      if (countsOnly && havingMaybe(having, countMetrics(plan, parts, counts)) === false) continue;
       const partial = combine(plan, parts, sampleSize);
       const metrics = computeMetrics(plan, partial);
       if (evalHaving(having, metrics.values))
@@ -298,6 +339,25 @@ export interface BaselineHit extends WindowHit {
   mean: number;
   stddev: number;
   buckets: number;
+}
+
+/** The count() / count(where) / ratio metrics of the events in `parts` (the others unknown). */
+function countMetrics(plan: AggPlan, parts: Partial[], sums: number[]): Record<string, number | null> {
+  sums.fill(0);
+  for (const p of parts) {
+    sums[0]! += p.count;
+    for (let i = 0; i < p.wheres.length; i++) sums[i + 1]! += p.wheres[i]!;
+  }
+  const known: Record<string, number | null> = {};
+  plan.metrics.forEach((m, i) => {
+    const ref = plan.refs[i]!;
+    if (m.fn === 'count') known[m.name] = ref.where === undefined ? sums[0]! : sums[ref.where + 1]!;
+    else if (m.fn === 'ratio') {
+      const den = ref.of === undefined ? sums[0]! : sums[ref.of + 1]!;
+      known[m.name] = den === 0 ? null : sums[ref.where! + 1]! / den;
+    }
+  });
+  return known;
 }
 
 /** Aggregates whose value over an empty history bucket is 0; the others exclude the bucket. */

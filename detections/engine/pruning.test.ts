@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import type { HavingExpr } from '../../parser/ir.ts';
+import type { FilterExpr, HavingExpr } from '../../parser/ir.ts';
+import {
+  buildPlan,
+  combine,
+  computeMetrics,
+  emptyPartial,
+  evalHaving,
+  type GroupBuckets,
+  type Partial,
+  thresholdWindows,
+} from './aggregate.ts';
 import { coarsen, havingMaybe } from './elasticsearch.ts';
+import { prng } from './generate.ts';
 
 const r = (start: number, end: number) => ({ start, end });
 
@@ -43,5 +54,57 @@ describe('havingMaybe (windows pruned by their known metrics)', () => {
   it('a comparison with an unknown other metric is undecided', () => {
     const h: HavingExpr = { op: 'cmp_metric', metric: 'n', cmp: '>', other: 'users' };
     expect(havingMaybe(h, { n: 4 })).toBeUndefined();
+  });
+});
+
+describe('thresholdWindows skips windows by their event counts only when `having` cannot hold', () => {
+  it('finds exactly the windows a full evaluation of every window finds (random cells and conditions)', () => {
+    const ge = (metric: string, value: number): HavingExpr => ({ op: 'cmp', metric, cmp: '>=', value });
+    const rand = prng(5);
+    const fail: FilterExpr = { op: 'cmp', field: 'event.outcome', cmp: '==', value: 'failure' };
+    const plan = buildPlan([
+      { name: 'n', fn: 'count' },
+      { name: 'fails', fn: 'count', where: fail },
+      { name: 'share', fn: 'ratio', where: fail },
+      { name: 'users', fn: 'distinct_count', field: 'user.name' },
+    ]);
+    const conditions: HavingExpr[] = [
+      { op: 'and', args: [ge('fails', 6), { op: 'cmp', metric: 'share', cmp: '>=', value: 0.5 }] },
+      { op: 'or', args: [ge('n', 9), ge('users', 3)] },
+      { op: 'not', arg: ge('n', 4) },
+      { op: 'and', args: [ge('users', 2), { op: 'cmp', metric: 'n', cmp: '<', value: 7 }] },
+      { op: 'cmp_metric', metric: 'users', cmp: '>', other: 'fails' },
+    ];
+    for (let round = 0; round < 40; round++) {
+      const groups: GroupBuckets[] = [];
+      for (let g = 0; g < 5; g++) {
+        const buckets = new Map<number, Partial>();
+        for (let b = 0; b < 12; b++) {
+          if (rand() < 0.3) continue;
+          const p = emptyPartial(plan);
+          p.count = 1 + Math.floor(rand() * 5);
+          p.wheres[0] = Math.floor(rand() * (p.count + 1));
+          for (let u = 0; u < p.count; u++) p.terms[0]!.set(`u${Math.floor(rand() * 6)}`, 1);
+          p.firstTs = b * 60_000;
+          p.lastTs = b * 60_000 + 1;
+          buckets.set(b * 60_000, p);
+        }
+        groups.push({ key: `g${g}`, values: [`g${g}`], buckets });
+      }
+      for (const having of conditions) {
+        const range = { start: 0, end: 12 * 60_000 };
+        const got = thresholdWindows(plan, groups, 3 * 60_000, 60_000, range, having, 0);
+        // every window, combined and evaluated
+        const want: string[] = [];
+        for (const g of groups)
+          for (let s = 0; s + 3 * 60_000 <= range.end; s += 60_000) {
+            const parts = [0, 1, 2].flatMap((j) => g.buckets.get(s + j * 60_000) ?? []);
+            if (parts.length === 0) continue;
+            if (evalHaving(having, computeMetrics(plan, combine(plan, parts, 0)).values))
+              want.push(`${g.key}@${s}`);
+          }
+        expect(got.map((h) => `${h.group.key}@${h.window.start}`)).toEqual(want);
+      }
+    }
   });
 });

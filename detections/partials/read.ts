@@ -7,9 +7,14 @@
  */
 import type { estypes } from '@elastic/elasticsearch';
 import type { HavingExpr } from '../../parser/ir.ts';
-import { type AggPlan, combine, computeMetrics, type GroupBuckets } from '../engine/aggregate.ts';
+import {
+  type AggPlan,
+  combine,
+  computeMetrics,
+  type GroupBuckets,
+  havingMaybe,
+} from '../engine/aggregate.ts';
 import { bucketize } from '../engine/es/bucketize.ts';
-import { havingMaybe } from '../engine/es/pruning.ts';
 import { coarsen, DAY_MS, MAX_RANGES, mergeSpans, type Query, type Run } from '../engine/es/run.ts';
 import type { TimeRange } from '../engine/types.ts';
 import { CellMerger, type EncodedCells, inexact } from './cells.ts';

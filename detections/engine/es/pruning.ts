@@ -6,7 +6,10 @@
  */
 import type { estypes } from '@elastic/elasticsearch';
 import type { FilterExpr, HavingExpr, Metric } from '../../../parser/ir.ts';
-import { type AggPlan, evalHaving } from '../aggregate.ts';
+import { type AggPlan, havingMaybe } from '../aggregate.ts';
+
+export { havingMaybe } from '../aggregate.ts';
+
 import { compileFilterQuery } from '../filter-query.ts';
 import type { TimeRange } from '../types.ts';
 import { fieldKind } from '../values.ts';
@@ -211,42 +214,6 @@ function countsDecide(plan: AggPlan, having: HavingExpr): boolean {
     }
   };
   return uses(having);
-}
-
-/**
- * `having` with only some metric values known: false when it is false whatever the unknown
- * metrics are, true when it is true whatever they are, undefined otherwise.
- */
-export function havingMaybe(h: HavingExpr, known: Record<string, number | null>): boolean | undefined {
-  switch (h.op) {
-    case 'and': {
-      let all = true;
-      for (const a of h.args) {
-        const v = havingMaybe(a, known);
-        if (v === false) return false;
-        if (v === undefined) all = false;
-      }
-      return all ? true : undefined;
-    }
-    case 'or': {
-      let none = true;
-      for (const a of h.args) {
-        const v = havingMaybe(a, known);
-        if (v === true) return true;
-        if (v === undefined) none = false;
-      }
-      return none ? false : undefined;
-    }
-    case 'not': {
-      const v = havingMaybe(h.arg, known);
-      return v === undefined ? undefined : !v;
-    }
-    case 'cmp':
-    case 'cmp_metric': {
-      if (!(h.metric in known) || (h.op === 'cmp_metric' && !(h.other in known))) return undefined;
-      return evalHaving(h, known);
-    }
-  }
 }
 
 /**
