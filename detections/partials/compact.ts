@@ -1,16 +1,25 @@
 /**
  * Compaction (docs/partials.md): a day chunk's batch documents are merged, per rule version,
- * with that version's compacted document of the chunk (generation g) into generation g + 1,
- * which lists the batch ids it holds (`folded`); then generation g and the batch documents are
- * deleted. A crash between the write and the deletes leaves documents that generation g + 1
- * lists: readers skip them, and the next compaction deletes them.
+ * with that version's compacted generation of the chunk (g) into generation g + 1, which lists
+ * the batch ids it holds (`folded`); then generation g and the batch documents are deleted.
+ * A generation is written as parts of at most `partCells` cells (split by group), part 0 last:
+ * it carries the number of parts and the folded batches, so a generation cut short while being
+ * written is incomplete and skipped by readers (`newestGeneration`). A crash between the
+ * writes and the deletes leaves documents that generation g + 1 lists: readers skip them, and
+ * the next compaction deletes them.
  */
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { indexNames } from '../../core/store/elasticsearch.ts';
 import type { GroupBuckets } from '../engine/aggregate.ts';
 import { DAY_MS } from '../engine/es/run.ts';
 import { CellMerger, type EncodedCells, encodeCells } from './cells.ts';
-import { compactDocId, ensurePartialsIndex, type PartialDoc } from './store.ts';
+import {
+  compactDocId,
+  ensurePartialsIndex,
+  newestGeneration,
+  type PartialDoc,
+  partialsSort,
+} from './store.ts';
 
 export interface CompactionResult {
   chunks: number;
@@ -31,7 +40,7 @@ async function* docs(
       index,
       size: 200,
       query,
-      sort: [{ chunk: 'asc' }, { batch: 'asc' }, { rule: 'asc' }, { gen: 'asc' }],
+      sort: partialsSort,
       ...(after ? { search_after: after } : {}),
       track_total_hits: false,
     });
@@ -40,6 +49,11 @@ async function* docs(
     after = res.hits.hits[res.hits.hits.length - 1]!.sort;
   }
 }
+
+/** Cells per compacted document (a part): bounds document size and memory per request. */
+export const PART_CELLS = 50_000;
+/** Body bytes per bulk request when writing compacted documents. */
+const BULK_BYTES = 20_000_000;
 
 /** A merger that keeps cells as they are (no plan knowledge needed: sizes come from the cells). */
 function mergerFor(enc: EncodedCells, exactValues: number): CellMerger {
@@ -62,7 +76,14 @@ function mergerFor(enc: EncodedCells, exactValues: number): CellMerger {
 export async function compactPartials(
   es: Client,
   prefix: string,
-  options: { before: number; exactValues?: number; maxChunks?: number; refresh?: boolean },
+  options: {
+    before: number;
+    exactValues?: number;
+    maxChunks?: number;
+    refresh?: boolean;
+    /** Cells per compacted document (default PART_CELLS). */
+    partCells?: number;
+  },
 ): Promise<CompactionResult> {
   const index = await ensurePartialsIndex(es, prefix);
   const exactValues = options.exactValues ?? 256;
@@ -84,7 +105,7 @@ export async function compactPartials(
   const result: CompactionResult = { chunks: 0, batchDocs: 0, written: 0 };
   for (const chunk of chunks) {
     if (chunk + DAY_MS > options.before) continue;
-    const r = await compactChunk(es, index, chunk, exactValues);
+    const r = await compactChunk(es, index, chunk, exactValues, options.partCells ?? PART_CELLS);
     result.chunks++;
     result.batchDocs += r.batchDocs;
     result.written += r.written;
@@ -98,19 +119,17 @@ async function compactChunk(
   index: string,
   chunk: number,
   exactValues: number,
+  partCells: number,
 ): Promise<{ batchDocs: number; written: number }> {
-  // the newest compacted document of every rule version in the chunk
-  const newest = new Map<string, PartialDoc & { _id: string }>();
-  const stale: string[] = [];
+  // every compacted document of the chunk, per rule version
+  const compacted = new Map<string, (PartialDoc & { _id: string })[]>();
   for await (const d of docs(es, index, {
     bool: { filter: [{ term: { chunk } }, { term: { level: 'compact' } }] },
   })) {
     const doc = d as PartialDoc & { _id: string };
-    const cur = newest.get(doc.rule!);
-    if (!cur || (doc.gen ?? 0) > (cur.gen ?? 0)) {
-      if (cur) stale.push(cur._id);
-      newest.set(doc.rule!, doc);
-    } else stale.push(doc._id);
+    const list = compacted.get(doc.rule!);
+    if (list) list.push(doc);
+    else compacted.set(doc.rule!, [doc]);
   }
   interface Acc {
     merger?: CellMerger;
@@ -122,11 +141,18 @@ async function compactChunk(
   const accOf = (rule: string): Acc => {
     let a = acc.get(rule);
     if (!a) {
-      const base = newest.get(rule);
-      a = { events: base?.events ?? 0, folded: new Set(base?.folded ?? []), gen: (base?.gen ?? 0) + 1 };
-      const enc = base?.body?.[rule] as EncodedCells | undefined;
-      if (enc && enc.c.length > 0) {
-        a.merger = mergerFor(enc, exactValues);
+      const all = compacted.get(rule) ?? [];
+      const parts = newestGeneration(all);
+      a = {
+        events: parts.reduce((n, p) => n + p.events, 0),
+        folded: new Set(parts.flatMap((p) => p.folded ?? [])),
+        // above every generation there, also one cut short (its ids are never reused)
+        gen: all.reduce((g, p) => Math.max(g, p.gen ?? 0), 0) + 1,
+      };
+      for (const p of parts) {
+        const enc = p.body?.[rule] as EncodedCells | undefined;
+        if (!enc || enc.c.length === 0) continue;
+        a.merger ??= mergerFor(enc, exactValues);
         a.merger.add(enc);
       }
       acc.set(rule, a);
@@ -153,34 +179,78 @@ async function compactChunk(
   }
   if (batchIds.length === 0) return { batchDocs: 0, written: 0 };
   const at = new Date().toISOString();
-  const ops: estypes.BulkOperationContainer[] = [];
-  const bodies: unknown[] = [];
+  let written = 0;
+  // Parts 1.. of every generation first, then the parts 0 (a crash in between leaves only
+  // incomplete generations); bulk requests of about BULK_BYTES, one refresh at the end, so
+  // every part is searchable before anything is deleted.
+  const heads: { id: string; doc: PartialDoc; bytes: number }[] = [];
+  let pending: { id: string; doc: PartialDoc; bytes: number }[] = [];
+  const flush = async (docs: typeof pending, refresh: boolean) => {
+    if (docs.length === 0) return;
+    const res = await es.bulk({
+      operations: docs.flatMap((d) => [{ index: { _index: index, _id: d.id } }, d.doc]),
+      ...(refresh ? { refresh: 'wait_for' as const } : {}),
+    });
+    if (res.errors)
+      throw new Error(`compaction of ${new Date(chunk).toISOString().slice(0, 10)} not written`);
+    written += docs.length;
+  };
   for (const [rule, a] of acc) {
     const groups: GroupBuckets[] = a.merger ? [...a.merger.result().values()] : [];
-    const cells = encodeCells(groups, exactValues);
-    const doc: PartialDoc = {
-      level: 'compact',
-      chunk,
-      rule,
-      events: a.events,
-      cells: cells.c.length,
-      bytes: JSON.stringify(cells).length,
-      gen: a.gen,
-      folded: [...a.folded],
-      written_at: at,
-      body: { [rule]: cells },
-    };
-    ops.push({ index: { _index: index, _id: compactDocId(rule, chunk, a.gen) } });
-    bodies.push(doc);
+    // parts of at most partCells cells (a busy day is tens of MB of JSON), split by group
+    const parts: GroupBuckets[][] = [[]];
+    let cells = 0;
+    for (const g of groups) {
+      if (cells > 0 && cells + g.buckets.size > partCells) {
+        parts.push([]);
+        cells = 0;
+      }
+      parts[parts.length - 1]!.push(g);
+      cells += g.buckets.size;
+    }
+    for (const [part, gs] of parts.entries()) {
+      const enc = encodeCells(gs, exactValues);
+      const bytes = JSON.stringify(enc).length;
+      const doc: PartialDoc = {
+        level: 'compact',
+        chunk,
+        rule,
+        // the events and the folded batches are the generation's: on its part 0 only
+        events: part === 0 ? a.events : 0,
+        cells: enc.c.length,
+        bytes,
+        gen: a.gen,
+        part,
+        ...(part === 0 ? { parts: parts.length, folded: [...a.folded] } : {}),
+        written_at: at,
+        body: { [rule]: enc },
+      };
+      const entry = { id: compactDocId(rule, chunk, a.gen, part), doc, bytes };
+      if (part === 0) heads.push(entry);
+      else {
+        pending.push(entry);
+        if (pending.reduce((n, d) => n + d.bytes, 0) >= BULK_BYTES) {
+          await flush(pending, false);
+          pending = [];
+        }
+      }
+    }
   }
-  const write = await es.bulk({ operations: ops.flatMap((op, i) => [op, bodies[i]]), refresh: 'wait_for' });
-  if (write.errors)
-    throw new Error(`compaction of ${new Date(chunk).toISOString().slice(0, 10)} not written`);
-  // the generations now superseded, and the batches they hold
-  const superseded = [
-    ...[...acc.keys()].flatMap((r) => (newest.get(r) ? [newest.get(r)!._id] : [])),
-    ...stale,
-  ];
+  await flush(pending, false);
+  for (let i = 0, size = 0, from = 0; i <= heads.length; i++) {
+    if (i === heads.length || (size >= BULK_BYTES && i > from)) {
+      await flush(heads.slice(from, i), i === heads.length);
+      from = i;
+      size = 0;
+    }
+    size += heads[i]?.bytes ?? 0;
+  }
+  // every older generation of the rule versions compacted (complete or cut short), those left
+  // behind their newest complete generation by an earlier crash, and the batches now held
+  const superseded = [...compacted].flatMap(([rule, list]) => {
+    const below = acc.get(rule)?.gen ?? newestGeneration(list)[0]?.gen ?? 0;
+    return list.filter((d) => (d.gen ?? 0) < below).map((d) => d._id);
+  });
   const remove = [...superseded, ...batchIds];
   for (let i = 0; i < remove.length; i += 1000) {
     const del = await es.bulk({
@@ -188,7 +258,7 @@ async function compactChunk(
     });
     if (del.errors) throw new Error('compaction: some superseded partial documents were not deleted');
   }
-  return { batchDocs: batchIds.length, written: ops.length };
+  return { batchDocs: batchIds.length, written };
 }
 
 /** Bytes and documents of the partials index (for /metrics and the bench). */

@@ -19,7 +19,7 @@ import { baselineRule, thresholdRule } from '../engine/testing.ts';
 import type { Detection, TimeRange } from '../engine/types.ts';
 import { compactPartials } from './compact.ts';
 import { PartialFolder, partialRule } from './fold.ts';
-import { compactDocId } from './store.ts';
+import { compactDocId, type PartialDoc } from './store.ts';
 import { deliverWithFaults } from './testing.ts';
 
 const H = 3600_000;
@@ -182,6 +182,86 @@ describe('compaction', () => {
     // the next compaction removes both
     await compactPartials(ctx.es, ctx.prefix, { before: START + 2 * DAY, refresh: true });
     expect(await count('batch')).toBe(0);
+    expect((await same(ctx, rule)).partials?.raw).toEqual([]);
+  });
+});
+
+describe('compaction in parts', () => {
+  const ctx = integrationContext('partials-compact-parts');
+  const index = () => indexNames(ctx.prefix).partials;
+  type Doc = PartialDoc & { _id: string };
+  const compacted = async (key: string): Promise<Doc[]> =>
+    (
+      await ctx.es.search<PartialDoc>({
+        index: index(),
+        size: 1000,
+        query: {
+          bool: {
+            filter: [{ term: { level: 'compact' } }, { term: { rule: key } }, { term: { chunk: START } }],
+          },
+        },
+      })
+    ).hits.hits.map((h) => ({ ...h._source!, _id: h._id! }));
+  beforeAll(async () => {
+    await installCoreTemplates(ctx.es, { prefix: ctx.prefix });
+    await deliverWithFaults(ctx.es, ctx.prefix, all, new PartialFolder(windowed), { tag: 'p' });
+  });
+  afterAll(() => ctx.cleanup());
+  it('a generation split into parts of at most partCells cells is read whole', async () => {
+    const res = await compactPartials(ctx.es, ctx.prefix, {
+      before: START + DAY,
+      refresh: true,
+      partCells: 20,
+    });
+    expect(res.written).toBeGreaterThan(windowed.length);
+    const split = windowed.filter((r) => r.kind !== 'first_seen');
+    let multi = 0;
+    for (const rule of split) {
+      const docs = await compacted(`${rule.id}@${rule.version}`);
+      const head = docs.find((d) => d.part === 0)!;
+      expect(head.parts).toBe(docs.length);
+      if (docs.length > 1) multi++;
+      // no part above the bound unless it holds a single group bigger than it
+      for (const d of docs)
+        if ((d.cells ?? 0) > 20)
+          expect(
+            new Set((d.body[d.rule!] as { c: unknown[][] }).c.map((c) => JSON.stringify(c[0]))).size,
+          ).toBe(1);
+    }
+    expect(multi).toBeGreaterThan(0);
+    for (const rule of windowed) expect((await same(ctx, rule)).partials?.raw).toEqual([]);
+  });
+  it('a generation cut short while being written (part 0 or another part missing) is skipped, then removed', async () => {
+    const rule = windowed.find((r) => r.kind === 'threshold')!;
+    const key = `${rule.id}@${rule.version}`;
+    const docs = await compacted(key);
+    expect(docs.length).toBeGreaterThan(2);
+    const gen = docs[0]!.gen!;
+    // gen + 1: its parts but part 0 (the crash came before it); gen + 2: part 0 and one part short
+    for (const d of docs.filter((d) => d.part !== 0)) {
+      const { _id, ...doc } = d;
+      await ctx.es.index({
+        index: index(),
+        id: compactDocId(key, START, gen + 1, d.part),
+        document: { ...doc, gen: gen + 1 },
+      });
+    }
+    for (const d of docs.filter((d) => d.part !== 1)) {
+      const { _id, ...doc } = d;
+      await ctx.es.index({
+        index: index(),
+        id: compactDocId(key, START, gen + 2, d.part),
+        document: { ...doc, gen: gen + 2 },
+      });
+    }
+    // and batches the complete generation holds (every batch delivered again)
+    await deliverWithFaults(ctx.es, ctx.prefix, all, new PartialFolder(windowed), { tag: 'p' });
+    expect((await same(ctx, rule)).partials?.raw).toEqual([]);
+    // the next compaction writes a generation above both and deletes everything below it
+    await compactPartials(ctx.es, ctx.prefix, { before: START + DAY, refresh: true, partCells: 20 });
+    const after = await compacted(key);
+    expect(new Set(after.map((d) => d.gen))).toEqual(new Set([gen + 3]));
+    expect(after.find((d) => d.part === 0)?.parts).toBe(after.length);
     expect((await same(ctx, rule)).partials?.raw).toEqual([]);
   });
 });

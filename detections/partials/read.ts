@@ -18,7 +18,7 @@ import { bucketize } from '../engine/es/bucketize.ts';
 import { coarsen, DAY_MS, MAX_RANGES, mergeSpans, type Query, type Run } from '../engine/es/run.ts';
 import type { TimeRange } from '../engine/types.ts';
 import { CellMerger, type EncodedCells, inexact } from './cells.ts';
-import type { PartialDoc } from './store.ts';
+import { newestGeneration, type PartialDoc, partialsSort } from './store.ts';
 
 /** Where a run finds partials. */
 export interface PartialsSource {
@@ -65,8 +65,9 @@ interface ChunkCount {
   batches: number;
   batchEvents: number;
   compacts: number;
+  /** Distinct generations among the compacted documents (one, unless a compaction was cut short). */
+  gens: number;
   compactEvents: number;
-  maxGen: number;
 }
 
 /**
@@ -105,7 +106,7 @@ async function coverage(
               b: { filter: { term: { level: 'batch' } }, aggs: { e: { sum: { field: 'events' } } } },
               k: {
                 filter: { term: { level: 'compact' } },
-                aggs: { e: { sum: { field: 'events' } }, g: { max: { field: 'gen' } } },
+                aggs: { e: { sum: { field: 'events' } }, n: { cardinality: { field: 'gen' } } },
               },
             },
           },
@@ -124,13 +125,13 @@ async function coverage(
   const perChunk = parts.aggregations?.c as estypes.AggregationsLongTermsAggregate | undefined;
   for (const b of (perChunk?.buckets ?? []) as (Record<string, unknown> & { key: number })[]) {
     const bb = b.b as { doc_count: number; e: { value: number } };
-    const kk = b.k as { doc_count: number; e: { value: number }; g: { value: number | null } };
+    const kk = b.k as { doc_count: number; e: { value: number }; n: { value: number } };
     counts.set(Number(b.key), {
       batches: bb.doc_count,
       batchEvents: bb.e.value,
       compacts: kk.doc_count,
+      gens: kk.n.value,
       compactEvents: kk.e.value,
-      maxGen: kk.g.value ?? 0,
     });
   }
   const out = new Map<number, { covered: boolean; folded: number; stored: number; mixed: boolean }>();
@@ -142,8 +143,9 @@ async function coverage(
       continue;
     }
     // Compacted and batch documents side by side (late batches, or a compaction interrupted
-    // before its deletes): which batches the newest generation already holds decides.
-    const mixed = c.compacts > 1 || (c.compacts === 1 && c.batches > 0);
+    // before its deletes), or several generations (one possibly cut short while being written):
+    // the newest complete generation and the batches it does not hold count.
+    const mixed = c.gens > 1 || (c.compacts > 0 && c.batches > 0);
     const folded = mixed ? await mixedCount(run, source, key, chunk) : c.batchEvents + c.compactEvents;
     out.set(chunk, { covered: folded === s, folded, stored: s, mixed });
   }
@@ -181,16 +183,16 @@ async function liveDocs(
     'chunk',
     'batch',
     'gen',
+    'part',
+    'parts',
     'events',
     'folded',
     ...(withBody ? [`body.${key}`] : []),
   ]);
   for await (const d of res) docs.push(d);
-  let newest: PartialDoc | undefined;
-  for (const d of docs)
-    if (d.level === 'compact' && (!newest || (d.gen ?? 0) > (newest.gen ?? 0))) newest = d;
-  const folded = new Set(newest?.folded ?? []);
-  return docs.filter((d) => (d.level === 'compact' ? d === newest : !folded.has(d.batch ?? '')));
+  const newest = new Set(newestGeneration(docs.filter((d) => d.level === 'compact')));
+  const folded = new Set([...newest].flatMap((d) => d.folded ?? []));
+  return docs.filter((d) => (d.level === 'compact' ? newest.has(d) : !folded.has(d.batch ?? '')));
 }
 
 async function mixedCount(run: Run, source: PartialsSource, key: string, chunk: number): Promise<number> {
@@ -212,8 +214,8 @@ async function* searchAllDocs(
         size: 500,
         query,
         _source: fields,
-        // unique: (chunk, batch) for batch documents, (chunk, rule, gen) for compacted ones
-        sort: [{ chunk: 'asc' }, { batch: 'asc' }, { rule: 'asc' }, { gen: 'asc' }],
+        // unique: (chunk, batch) for batch documents, (chunk, rule, gen, part) for compacted ones
+        sort: partialsSort,
         ...(after ? { search_after: after } : {}),
         track_total_hits: false,
       }),

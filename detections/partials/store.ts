@@ -4,7 +4,7 @@
  * chunk). Ids derive from the batch, so a redelivered batch overwrites its own documents.
  */
 import { createHash } from 'node:crypto';
-import type { Client } from '@elastic/elasticsearch';
+import type { Client, estypes } from '@elastic/elasticsearch';
 import { bulkWrite, ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
 import type { FoldedBatch } from './fold.ts';
 
@@ -22,6 +22,10 @@ export const partialsMappings = {
     /** Bytes of the body as JSON. */
     bytes: { type: 'long' },
     gen: { type: 'long' },
+    /** Part of a compacted generation (a large day is split by group). */
+    part: { type: 'long' },
+    /** On part 0 (written last): how many parts the generation has, so a cut-short one is known. */
+    parts: { type: 'long' },
     folded: { type: 'keyword', index: false, doc_values: false },
     written_at: { type: 'date' },
     body: { type: 'object', enabled: false },
@@ -38,6 +42,8 @@ export interface PartialDoc {
   cells?: number;
   bytes?: number;
   gen?: number;
+  part?: number;
+  parts?: number;
   folded?: string[];
   written_at: string;
   body: Record<string, unknown>;
@@ -73,11 +79,43 @@ export function batchDocId(batchId: string, chunk: number): string {
   return createHash('sha256').update(`${batchId}\u0000${chunk}`).digest('hex').slice(0, 32);
 }
 
-export function compactDocId(rule: string, chunk: number, gen: number): string {
+export function compactDocId(rule: string, chunk: number, gen: number, part = 0): string {
   return createHash('sha256')
-    .update(`compact\u0000${rule}\u0000${chunk}\u0000${gen}`)
+    .update(`compact\u0000${rule}\u0000${chunk}\u0000${gen}${part > 0 ? `\u0000${part}` : ''}`)
     .digest('hex')
     .slice(0, 32);
+}
+
+/** Sort keys that make a partials search's order total (for `search_after`). */
+export const partialsSort: estypes.SortCombinations[] = [
+  { chunk: 'asc' },
+  { batch: 'asc' },
+  { rule: 'asc' },
+  { gen: 'asc' },
+  // indices made before parts existed have no mapping for it
+  { part: { order: 'asc', unmapped_type: 'long' } },
+];
+
+/**
+ * The newest complete generation among one rule version's compacted documents of one chunk: a
+ * generation is complete when its part 0 (written last, with the number of parts) and every
+ * other part are there. A compaction cut short while writing leaves an incomplete, newer one,
+ * which readers skip. Documents from before parts existed are one-part generations.
+ */
+export function newestGeneration<D extends PartialDoc>(compacted: readonly D[]): D[] {
+  const byGen = new Map<number, D[]>();
+  for (const d of compacted) {
+    const g = d.gen ?? 0;
+    const list = byGen.get(g);
+    if (list) list.push(d);
+    else byGen.set(g, [d]);
+  }
+  for (const g of [...byGen.keys()].sort((a, b) => b - a)) {
+    const docs = byGen.get(g)!;
+    const head = docs.find((d) => (d.part ?? 0) === 0);
+    if (head && new Set(docs.map((d) => d.part ?? 0)).size === (head.parts ?? 1)) return docs;
+  }
+  return [];
 }
 
 /** Write (overwrite) a batch's partial documents. Throws on failure, so the batch is retried. */
