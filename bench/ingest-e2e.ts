@@ -49,9 +49,10 @@ const e2ePrefix = `${run}-e2e`;
 
 try {
   // Ceiling: the same documents, normalised beforehand, bulk-indexed directly in 500-document requests.
+  const fingerprintSecret = 'bench-fingerprint-secret-0123456789';
   const direct = loadConfig({
     env: {},
-    overrides: { elasticsearch: { url: esUrl, indexPrefix: directPrefix } },
+    overrides: { elasticsearch: { url: esUrl, indexPrefix: directPrefix }, ingest: { fingerprintSecret } },
   });
   await installCoreTemplates(es, { prefix: directPrefix });
   const normalize = createNormalizer(direct);
@@ -80,7 +81,7 @@ try {
     overrides: {
       elasticsearch: { url: esUrl, indexPrefix: e2ePrefix },
       redis: { url: redisUrl, prefix: e2ePrefix },
-      ingest: { batchSize: 500, highWaterMark: 1_000_000, workerConcurrency: 2 },
+      ingest: { batchSize: 500, highWaterMark: 1_000_000, workerConcurrency: 2, fingerprintSecret },
     },
   });
   const runtime = await startIngest(config, { workers: Number(values.workers) });

@@ -12,6 +12,7 @@ import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer, type Normalizer } from '../ingest/pipeline/normalize.ts';
 import { deadLetterId } from '../ingest/sinks/dead-letters.ts';
+import { storableRecord } from '../ingest/transforms/scrub.ts';
 import type { ColumnBatch, ColumnEncoder } from './replay-columns.ts';
 
 /**
@@ -124,8 +125,12 @@ export function normalizeLines(
     const line = lines[i]!;
     const result = results[i]!;
     const failures = result.ok ? result.failures : [result];
-    for (const f of failures)
-      deadLetters.push({ id: deadLetterId(raw.source, line), reason: f.reason, raw: line });
+    if (failures.length > 0) {
+      // what the normaliser read: scrubbed, with keyed surrogates (the id), stored without them
+      const record = normalize.scrub(line, raw);
+      const id = deadLetterId(raw.source, record);
+      for (const f of failures) deadLetters.push({ id, reason: f.reason, raw: storableRecord(record) });
+    }
     if (!result.ok) continue;
     for (const event of result.events) {
       const ts = Date.parse(event['@timestamp']);

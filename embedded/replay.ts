@@ -13,6 +13,7 @@ import { evaluateRule, projector, ruleFields, ruleStream } from '../detections/e
 import type { SharedFilters } from '../detections/engine/filter.ts';
 import { toIncident } from '../detections/engine/types.ts';
 import { writeIncidents } from '../detections/incidents/writer.ts';
+import { embeddedFingerprintSecret, withFingerprintSecret } from '../ingest/fingerprint-secret.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
 import { type MemoryInventoryJSON, MemoryInventoryStore } from '../inventory/store.ts';
 import type { RuleIR } from '../parser/ir.ts';
@@ -212,7 +213,8 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
 
   try {
     for await (const batch of inputBatches(files, {
-      config: options.config,
+      // the file's own fingerprint secret unless one is configured (ingest/fingerprint-secret.ts)
+      config: withFingerprintSecret(options.config, embeddedFingerprintSecret(store, options.config)),
       source,
       receivedAt,
       ...(options.since !== undefined ? { since: options.since } : {}),

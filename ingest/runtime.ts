@@ -14,13 +14,17 @@ import { createEsClient, waitForElasticsearch } from '../core/store/elasticsearc
 import { installCoreTemplates } from '../core/store/templates.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
 import { ElasticsearchInventoryStore } from '../inventory/store.ts';
+import { deploymentFingerprintSecret, withFingerprintSecret } from './fingerprint-secret.ts';
 import type { RawBatch } from './pipeline/batch.ts';
 import { createNormalizer } from './pipeline/normalize.ts';
 import { IngestProducer } from './pipeline/producer.ts';
 import { type BatchOutcome, startIngestWorker } from './pipeline/worker.ts';
 import { buildHttpSourceServer } from './sources/http/server.ts';
+import { createScrubber } from './transforms/scrub.ts';
 
 export interface IngestRuntime {
+  /** The configuration with its fingerprint secret resolved (configured, or the deployment's own). */
+  config: GatewatchConfig;
   es: Client;
   redis: Redis;
   producer: IngestProducer;
@@ -54,13 +58,16 @@ export interface StartIngestOptions {
 }
 
 export async function startIngest(
-  config: GatewatchConfig,
+  configured: GatewatchConfig,
   options: StartIngestOptions = {},
 ): Promise<IngestRuntime> {
-  const es = createEsClient(config.elasticsearch);
+  const es = createEsClient(configured.elasticsearch);
   await waitForElasticsearch(es, 60_000, (err) =>
-    console.error(`waiting up to 60 s for Elasticsearch at ${config.elasticsearch.url}: ${err.message}`),
+    console.error(`waiting up to 60 s for Elasticsearch at ${configured.elasticsearch.url}: ${err.message}`),
   );
+  // Receivers scrub with it before queueing, workers fingerprint with it: one key per deployment.
+  const fingerprintSecret = await deploymentFingerprintSecret(es, configured);
+  const config = withFingerprintSecret(configured, fingerprintSecret);
   const redis = await connectRedis(config.redis.url, 'producer');
   if (config.redis.requireNoEviction) await assertNoEviction(redis);
   await installCoreTemplates(es, {
@@ -73,6 +80,7 @@ export async function startIngest(
     queuePrefix: config.redis.prefix,
     highWaterMark: config.ingest.highWaterMark,
     batchSize: config.ingest.batchSize,
+    scrub: createScrubber({ fingerprintSecret }),
   });
   const normalize = createNormalizer(config);
   // The API inventory is maintained incrementally from what workers write.
@@ -144,6 +152,7 @@ export async function startIngest(
     await http.listen({ host: config.ingest.httpHost, port: config.ingest.httpPort });
   }
   return {
+    config,
     es,
     redis,
     producer,

@@ -25,7 +25,9 @@ import { DetectionScheduler } from '../../detections/scheduler/scheduler.ts';
 import { buildEmbeddedApp } from '../../embedded/app.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
 import { IngestAdmin } from '../../ingest/admin.ts';
+import { deploymentFingerprintSecret } from '../../ingest/fingerprint-secret.ts';
 import { IngestProducer } from '../../ingest/pipeline/producer.ts';
+import { createScrubber } from '../../ingest/transforms/scrub.ts';
 import { diskReaders } from '../../parser/index.ts';
 
 export type PortFactory = (config: GatewatchConfig, es: Client, redis: Redis) => Promise<ApiPorts>;
@@ -48,11 +50,14 @@ export const defaultPorts: PortFactory = async (config, es, redis) => {
     leaseMs: durationMs(config.detections.leaseTime),
   });
   await scheduler.init();
+  // Dead letters replayed through the API are queued like received records: scrubbed first.
+  const fingerprintSecret = await deploymentFingerprintSecret(es, config);
   const producer = new IngestProducer({
     producer: redis,
     queuePrefix: config.redis.prefix,
     highWaterMark: config.ingest.highWaterMark,
     batchSize: config.ingest.batchSize,
+    scrub: createScrubber({ fingerprintSecret }),
   });
   return {
     incidents: new ElasticsearchIncidentRepository(es, prefix),

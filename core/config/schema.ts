@@ -127,11 +127,13 @@ export const IngestConfigSchema = Type.Object(
       description: 'Queued jobs above which sources push back (HTTP 429, paused reads).',
     }),
     keepOriginal: Type.Boolean({ default: true, description: 'Store the original line as event.original.' }),
-    fingerprintSecret: Type.String({
-      minLength: 16,
-      default: 'gatewatch-dev-fingerprint-secret-change-me',
-      description: 'HMAC secret for API key and token fingerprints. Set your own in production.',
-    }),
+    fingerprintSecret: Type.Optional(
+      Type.String({
+        minLength: 16,
+        description:
+          'HMAC secret for API key and token fingerprints, scrubbed secrets and event ids. No default: when unset, a distributed deployment creates one and keeps it in Elasticsearch (<prefix>-settings), the embedded mode one per SQLite file.',
+      }),
+    ),
     trustedProxies: Type.Array(Type.String(), {
       default: [],
       description: 'CIDRs whose X-Forwarded-For entries are trusted.',

@@ -17,6 +17,11 @@ export interface RawBatch {
   receivedAt: number;
   /** Raw records: text lines, or JSON objects serialised as one line each. */
   records: string[];
+  /**
+   * The records were scrubbed of secrets before they were queued (ingest/transforms/scrub.ts,
+   * with the deployment's fingerprint secret): workers do not scrub them again.
+   */
+  scrubbed?: boolean;
 }
 
 /**

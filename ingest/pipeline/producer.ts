@@ -1,11 +1,14 @@
 /**
  * The producing side of the ingest queue, shared by every source. It enqueues bounded batches
  * and tells sources when to push back: above the high-water mark HTTP sources answer 429 with
- * Retry-After, file and TCP sources pause reading.
+ * Retry-After, file and TCP sources pause reading. Every record is scrubbed of secrets before
+ * it reaches Redis (and so its append-only file): only surrogates carrying keyed fingerprints
+ * are queued (ingest/transforms/scrub.ts).
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createQueue, queueDepth } from '../../core/queue/bullmq.ts';
+import type { Scrubber } from '../transforms/scrub.ts';
 import { batchJobId, chunk, RAW_QUEUE, type RawBatch } from './batch.ts';
 
 export class BackpressureError extends Error {
@@ -24,6 +27,12 @@ export interface ProducerOptions {
   queuePrefix: string;
   highWaterMark: number;
   batchSize: number;
+  /**
+   * Secret scrubbing applied to every record before it is queued: createScrubber with the
+   * deployment's fingerprint secret (the workers' key), so workers derive the same key
+   * fingerprints from the surrogates as from the secrets.
+   */
+  scrub: Scrubber;
   /** How long a measured queue depth is trusted (ms). */
   depthTtlMs?: number;
 }
@@ -72,9 +81,11 @@ export class IngestProducer {
    */
   async enqueue(batch: Omit<RawBatch, 'records'>, records: string[], discriminator: string): Promise<number> {
     let n = 0;
-    const jobs = [...chunk(records, this.options.batchSize)].map((part, i) => ({
+    const scrub = this.options.scrub;
+    const scrubbed = records.map((r) => scrub(r));
+    const jobs = [...chunk(scrubbed, this.options.batchSize)].map((part, i) => ({
       name: 'batch',
-      data: { ...batch, records: part },
+      data: { ...batch, records: part, scrubbed: true },
       opts: { jobId: batchJobId(batch.source, `${discriminator}#${i}`) },
     }));
     if (jobs.length > 0) await this.queue.addBulk(jobs);

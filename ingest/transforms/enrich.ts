@@ -11,6 +11,7 @@ import { createGeoEnricher, type GeoConfig, type GeoEnricher } from './geo.ts';
 import { createIdentityResolver, type IdentityConfig } from './identity.ts';
 import { createRedactor, type RedactionConfig } from './redact.ts';
 import { type RouteConfig, RouteLearner } from './route.ts';
+import { dropFingerprints, mayHoldSurrogate } from './surrogate.ts';
 import { createUserAgentEnricher, type UserAgentConfig, type UserAgentEnricher } from './user-agent.ts';
 
 export interface EnricherConfig {
@@ -60,8 +61,11 @@ export type Enricher = (
 
 /**
  * Deterministic event id: SHA-256 of (key, source name, original record), truncated to 128 bits,
- * base64url (22 characters). With a key (the fingerprint secret) the id cannot be used to
- * brute-force a short secret that was redacted out of the stored original.
+ * base64url (22 characters). The record is the scrubbed one (ingest/transforms/scrub.ts: the
+ * same text whether a receiver or the normaliser scrubbed it), whose surrogates carry keyed
+ * fingerprints: records that differ only in a secret keep distinct ids. With a key (the
+ * fingerprint secret) the id cannot be used to brute-force a short secret that was redacted out
+ * of the stored original.
  */
 export function eventId(sourceName: string, original: string, key?: string | Uint8Array): string {
   return eventIdWithPrefix(eventIdPrefix(sourceName, key), original);
@@ -129,6 +133,20 @@ function shallow(o: Record<string, unknown>): Record<string, unknown> | undefine
   return undefined;
 }
 
+/** dropFingerprints on every string of an event (in place). */
+function dropFingerprintsIn(o: Record<string, unknown> | unknown[], depth: number): void {
+  const keys = Object.keys(o);
+  for (const k of keys) {
+    const v = (o as Record<string, unknown>)[k];
+    if (typeof v === 'string') {
+      const d = dropFingerprints(v);
+      if (d !== v) (o as Record<string, unknown>)[k] = d;
+    } else if (typeof v === 'object' && v !== null && depth < 8) {
+      dropFingerprintsIn(v as Record<string, unknown>, depth + 1);
+    }
+  }
+}
+
 export function createEnricher(config: EnricherConfig): Enricher {
   const keepOriginal = config.keepOriginal ?? true;
   const clientIp = createClientIpResolver(config.clientIp);
@@ -184,6 +202,10 @@ export function createEnricher(config: EnricherConfig): Enricher {
     const redacted = redactor.apply(ev, raw, original, gw);
     if (keepOriginal && redacted !== undefined && redacted !== '') evt.original = redacted;
     else delete evt.original;
+    // Fields parsed from a scrubbed record may hold surrogates: what is stored keeps the plain
+    // marker only (identity has taken the fingerprints it needs by now).
+    if (original !== undefined && mayHoldSurrogate(original))
+      dropFingerprintsIn(ev as Record<string, unknown>, 0);
 
     const url = ev.url;
     if (learner !== undefined && gw.route === undefined) {

@@ -8,6 +8,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { CredentialCandidate, CredentialLocation, EventDraft, RawRequest } from '../formats/types.ts';
 import { child } from '../formats/util.ts';
 import { Lru } from './lru.ts';
+import { carriedFingerprint } from './surrogate.ts';
 
 export interface IdentityConfig {
   /** HMAC key for fingerprints. Without it no fingerprint is computed (values are still redacted). */
@@ -215,6 +216,9 @@ export function createIdentityResolver(config: IdentityConfig = {}): IdentityRes
     if (pads === undefined) return undefined;
     let fp = fingerprints.get(value);
     if (fp === undefined) {
+      // a value scrubbed before it was queued carries the fingerprint of the secret it replaced
+      fp = carriedFingerprint(value);
+      if (fp !== undefined) return fp;
       const inner = pads.inner.copy().update(value).digest();
       fp = pads.outer.copy().update(inner).digest('hex').slice(0, 32);
       fingerprints.set(value, fp);

@@ -87,7 +87,7 @@ const KEY_QUALIFIERS = [
   'encryption',
 ];
 
-function splitWords(name: string): string[] {
+export function splitWords(name: string): string[] {
   const out: string[] = [];
   let word = '';
   let prevLower = false;
