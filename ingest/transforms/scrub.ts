@@ -232,7 +232,7 @@ function isParamNameChar(c: number): boolean {
   return isAlnum(c) || c === 95 || c === 46 || c === 37 || c === 91 || c === 93 || c === 45;
 }
 
-/** A parameter value ends at `& ; , | } < > ` quotes, blanks and backslashes. */
+/** A parameter value ends at `& ; , | } < >`, a double quote, blanks and backslashes. */
 function isParamValueChar(c: number): boolean {
   switch (c) {
     case 38:
@@ -243,8 +243,6 @@ function isParamValueChar(c: number): boolean {
     case 60:
     case 62:
     case 34:
-    case 39:
-    case 96:
     case 92:
     case 32:
     case 9:
@@ -436,7 +434,7 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
   }
 
   function authorization(v: string): string | undefined {
-    const sp = v.indexOf(' ');
+    const sp = v.search(/[ \t]/);
     if (sp <= 0) return credential(v);
     const scheme = v.slice(0, sp);
     const cred = v.slice(sp + 1).trim();
@@ -519,12 +517,21 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
       if (r !== undefined) edits.replace(p, e, JSON.stringify(r));
       return e;
     }
+    if (c === 91 && s.startsWith('[REDACTED', p)) {
+      // an unquoted surrogate (text that only looks like JSON): already scrubbed
+      const end = s.indexOf(']', p);
+      return end < 0 ? s.length : end + 1;
+    }
     if (c === 123 || c === 91) {
       const end = containerEnd(s, p);
       if (end < 0) return s.length;
       for (let j = p + 1; j < end; j++) {
         const d = s.charCodeAt(j);
-        if (d === 34) {
+        if (d === 91 && s.startsWith('[REDACTED', j)) {
+          const close = s.indexOf(']', j);
+          if (close < 0 || close >= end) break;
+          j = close;
+        } else if (d === 34) {
           const e = stringEnd(s, j);
           if (e < 0 || e >= end) break;
           let k = e + 1;
@@ -638,10 +645,9 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
           }
           value = value.trimEnd();
           const r = replacement(name, value);
-          if (r !== undefined) {
-            edits.replace(v, v + value.length, r);
-            next = v + value.length;
-          }
+          if (r !== undefined) edits.replace(v, v + value.length, r);
+          // past the value whether or not it changed: the next pass reads the line the same way
+          next = v + value.length;
         }
       }
       colon = s.indexOf(': ', next);
@@ -676,7 +682,7 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
               edits.replace(
                 eq + 1,
                 b,
-                quoted ? JSON.stringify(r) : r.replace(/[\s&;,"+]/g, encodeURIComponent),
+                quoted ? JSON.stringify(r) : r.replace(/[\s&;,"+%]/g, encodeURIComponent),
               );
             }
             next = b;
@@ -808,7 +814,8 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
     s = keyValues(s);
     if (s.indexOf('Bearer') >= 0 || s.indexOf('bearer') >= 0) s = bearer(s);
     if (s.indexOf('yJ') >= 0) s = jwts(s);
-    if (mayHoldKnownKey(s)) s = knownKeys(s);
+    // a key glued to another one is seen once its neighbour is a surrogate: again until stable
+    if (mayHoldKnownKey(s)) for (let k = 0, prev = ''; k < 4 && prev !== s; k++) [prev, s] = [s, knownKeys(s)];
     if (s.indexOf('Matched') >= 0 || s.indexOf('tring match') >= 0) s = modsecurity(s);
     if (s.indexOf('form-data') >= 0) s = multipart(s);
     if (s.indexOf('</') >= 0) s = xmlElements(s);
