@@ -45,14 +45,17 @@ export function deadLetterId(source: string, raw: string): string {
 }
 
 export function toDeadLetterDoc(d: DeadLetter): DeadLetterDoc {
-  const raw = storableRecord(d.raw);
-  const bytes = Buffer.byteLength(raw, 'utf8');
-  const truncated = raw.length > MAX_STORED_RAW;
+  const bytes = Buffer.byteLength(d.raw, 'utf8');
+  const truncated = d.raw.length > MAX_STORED_RAW;
+  // what is kept of a long record is scrubbed (with a margin: a secret cut at the end is still
+  // recognised by its name or prefix), not all of it
+  const raw = storableRecord(truncated ? d.raw.slice(0, MAX_STORED_RAW + 4096) : d.raw);
   return {
     '@timestamp': new Date(d.at).toISOString(),
     source: d.source,
     ...(d.format ? { format: d.format } : {}),
-    reason: d.reason.slice(0, 4000),
+    // parser messages may quote the record (JSON.parse does)
+    reason: storableRecord(d.reason.slice(0, 4000)),
     stage: d.stage,
     // Lone surrogates from invalid input are replaced so the document itself is valid JSON.
     raw: (truncated ? raw.slice(0, MAX_STORED_RAW) : raw).toWellFormed(),

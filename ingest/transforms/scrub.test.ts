@@ -237,4 +237,26 @@ describe('secret scrubbing of raw records', () => {
       '{"authorization":"Basic [REDACTED]","jwt":"[REDACTED]","k":"token=[REDACTED]"}',
     );
   });
+
+  it('reads each record in time linear in its length: pathological records are scrubbed too', () => {
+    // A quadratic rule would take hours on these (256 KiB each); each is read a bounded number of times.
+    const n = 1 << 18;
+    const records = [
+      'A'.repeat(n),
+      'password: a, '.repeat(n / 13),
+      'password=password='.repeat(n / 18),
+      'password="'.repeat(n / 10),
+      '"password":"'.repeat(n / 12),
+      '{"password":['.repeat(n / 14),
+      'eyJabc.'.repeat(n / 7),
+      'Authorization: Bearer '.repeat(n / 22),
+      `{"m":"${'\\"'.repeat(n / 2)}"}`,
+      'Matched Data: x found within ARGS:password: '.repeat(n / 46),
+      'form-data; name="password"\r\n'.repeat(n / 28),
+    ];
+    for (const r of records) {
+      const out = scrub(r);
+      expect(out.length).toBeGreaterThan(0);
+    }
+  });
 });

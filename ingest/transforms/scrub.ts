@@ -172,12 +172,12 @@ function looksLikeJwt(v: string): boolean {
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const PRINTABLE = /^[\x20-\x7e\u00a0-\uffff]+$/;
 
-/** Index of the quote closing the JSON string opened at `open`, or -1. */
-function stringEnd(s: string, open: number): number {
+/** Index of the quote closing the JSON string opened at `open` (before `limit`), or -1. */
+function stringEnd(s: string, open: number, limit = s.length): number {
   let from = open + 1;
   for (;;) {
     const q = s.indexOf('"', from);
-    if (q < 0) return -1;
+    if (q < 0 || q >= limit) return -1;
     let b = 0;
     for (let k = q - 1; k > open && s.charCodeAt(k) === 92; k--) b++;
     if ((b & 1) === 0) return q;
@@ -252,6 +252,28 @@ function isParamValueChar(c: number): boolean {
     default:
       return true;
   }
+}
+
+/** What ends a plain `name: value` (a list of them on one line). */
+function isListStop(c: number): boolean {
+  return c === 44 || c === 59 || c === 38;
+}
+
+function isBlank(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+/** Longest value a text rule reads (bounds the work on pathological records). */
+const MAX_VALUE = 16 * 1024;
+
+/** Index of the n-th dot of a text (its length when there are fewer). */
+function nthDot(s: string, n: number): number {
+  let at = -1;
+  for (let k = 0; k < n; k++) {
+    at = s.indexOf('.', at + 1);
+    if (at < 0) return s.length;
+  }
+  return at;
 }
 
 function isSpace(c: number): boolean {
@@ -336,24 +358,22 @@ function roleOf(key: string): KeyRole {
 }
 
 const BEARER = /\b([Bb]earer)(\s+)([A-Za-z0-9._~+/-]{8,}=*)/g;
-const JWT =
-  /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?/g;
 /** Key formats that announce themselves (vendors' published prefixes). */
 const KNOWN_KEYS = new RegExp(
   [
-    '(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}',
-    'whsec_[A-Za-z0-9+/=]{20,}',
-    'gh[pousr]_[A-Za-z0-9]{30,}',
-    'github_pat_[A-Za-z0-9_]{40,}',
-    'xox[abposr]-[A-Za-z0-9-]{10,}',
-    'glpat-[A-Za-z0-9_-]{20,}',
+    '(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,256}',
+    'whsec_[A-Za-z0-9+/=]{20,256}',
+    'gh[pousr]_[A-Za-z0-9]{30,256}',
+    'github_pat_[A-Za-z0-9_]{40,256}',
+    'xox[abposr]-[A-Za-z0-9-]{10,256}',
+    'glpat-[A-Za-z0-9_-]{20,256}',
     'shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}',
     '(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])',
     '(?<![A-Za-z0-9])AIza[0-9A-Za-z_-]{35}',
     '(?<![A-Za-z0-9])npm_[A-Za-z0-9]{36}',
-    '(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}',
-    '(?<![A-Za-z0-9])SG\\.[A-Za-z0-9_-]{16,}\\.[A-Za-z0-9_-]{16,}',
-    '(?<![A-Za-z0-9-])sk-(?:proj-|ant-api\\d\\d-)?[A-Za-z0-9_-]{32,}',
+    '(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,256}',
+    '(?<![A-Za-z0-9])SG\\.[A-Za-z0-9_-]{16,128}\\.[A-Za-z0-9_-]{16,128}',
+    '(?<![A-Za-z0-9-])sk-(?:proj-|ant-api\\d\\d-)?[A-Za-z0-9_-]{32,256}',
   ].join('|'),
   'g',
 );
@@ -362,7 +382,7 @@ const MODSEC_MATCH = /against variable `([A-Z_]+)(?::([^'`]*))?' \(Value: `/g;
 const MODSEC_PHRASE =
   /(?:Matched phrase|String match|Matched string) (\\?")([\s\S]{0,512}?)\1 (?:at|in) ([A-Z_]+):([^\s"\]\\]+)/g;
 const MULTIPART =
-  /form-data;[^\r\n]*?\bname="([^"\r\n]{1,128})"[^\r\n]*(?:\r?\n[^\r\n]+)*\r?\n\r?\n([^\r\n]*)/gi;
+  /form-data;[^\r\n]{0,256}?\bname="([^"\r\n]{1,128})"[^\r\n]{0,1024}(?:\r?\n[^\r\n]{1,1024}){0,16}\r?\n\r?\n([^\r\n]{0,16384})/gi;
 const XML_ELEMENT = /<([A-Za-z_][\w.:-]{0,63})(?:\s[^<>]*)?>([^<]{1,4096})<\/\1>/g;
 
 /**
@@ -631,19 +651,26 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
         if (isSecretName(name)) {
           let v = colon + 1;
           while (s.charCodeAt(v) === 32 || s.charCodeAt(v) === 9) v++;
-          let end = v;
-          while (end < s.length && !isLineStop(s.charCodeAt(end))) end++;
-          let value = s.slice(v, end);
           const kind = kindOf(name);
+          // the value's extent, read once (each character is looked at a bounded number of times)
+          let end = v;
+          const limit = Math.min(s.length, v + MAX_VALUE);
           if (kind === Kind.Plain) {
-            const stop = value.search(/[,;&]/);
-            if (stop >= 0) value = value.slice(0, stop);
+            while (end < limit && !isLineStop(s.charCodeAt(end)) && !isListStop(s.charCodeAt(end))) end++;
           } else if (kind === Kind.Authorization) {
             // `Scheme token`: the value ends with the token, unless the scheme takes parameters
-            const single = /^(\S+)([ \t]+)(\S+)/.exec(value);
-            if (single !== null && !MULTI_PARAMETER_SCHEMES.has(single[1]!.toLowerCase())) value = single[0];
-          }
-          value = value.trimEnd();
+            while (end < limit && !isLineStop(s.charCodeAt(end)) && !isBlank(s.charCodeAt(end))) end++;
+            const scheme = s.slice(v, end).toLowerCase();
+            let t = end;
+            while (t < limit && isBlank(s.charCodeAt(t))) t++;
+            if (t > end && t < limit && !isLineStop(s.charCodeAt(t))) {
+              end = t;
+              const multi = MULTI_PARAMETER_SCHEMES.has(scheme);
+              while (end < limit && !isLineStop(s.charCodeAt(end)) && (multi || !isBlank(s.charCodeAt(end))))
+                end++;
+            }
+          } else while (end < limit && !isLineStop(s.charCodeAt(end))) end++;
+          const value = s.slice(v, end).trimEnd();
           const r = replacement(name, value);
           if (r !== undefined) edits.replace(v, v + value.length, r);
           // past the value whether or not it changed: the next pass reads the line the same way
@@ -664,29 +691,30 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
       let next = eq + 1;
       let a = eq;
       while (a > 0 && eq - a < 64 && isParamNameChar(s.charCodeAt(a - 1))) a--;
-      if (a < eq) {
+      if (a < eq && mayBeSecretName(s, a, eq) && isSecretName(s.slice(a, eq))) {
+        const name = s.slice(a, eq);
         let b = eq + 1;
-        const quoted = s.charCodeAt(b) === 34;
+        const limit = Math.min(s.length, b + MAX_VALUE);
+        let quoted = s.charCodeAt(b) === 34;
         if (quoted) {
-          const e = stringEnd(s, b);
-          b = e < 0 ? b : e + 1;
-        } else while (b < s.length && isParamValueChar(s.charCodeAt(b))) b++;
-        if (b > eq + 1 + (quoted ? 1 : 0) && mayBeSecretName(s, a, eq)) {
-          const name = s.slice(a, eq);
-          if (isSecretName(name)) {
-            const raw = s.slice(eq + 1, b);
-            const value = quoted ? raw.slice(1, -1) : raw;
-            const r = replacement(name, quoted ? value : decodeValue(value));
-            if (r !== undefined) {
-              // an unquoted replacement stays one token of a query string (no spaces, & ; , +)
-              edits.replace(
-                eq + 1,
-                b,
-                quoted ? JSON.stringify(r) : r.replace(/[\s&;,"+%]/g, encodeURIComponent),
-              );
-            }
-            next = b;
+          const e = stringEnd(s, b, limit);
+          if (e < 0) quoted = false;
+          else b = e + 1;
+        }
+        if (!quoted) while (b < limit && isParamValueChar(s.charCodeAt(b))) b++;
+        if (b > eq + 1 + (quoted ? 1 : 0)) {
+          const raw = s.slice(eq + 1, b);
+          const value = quoted ? raw.slice(1, -1) : raw;
+          const r = replacement(name, quoted ? value : decodeValue(value));
+          if (r !== undefined) {
+            // an unquoted replacement stays one token of a query string (no spaces, & ; , + %)
+            edits.replace(
+              eq + 1,
+              b,
+              quoted ? JSON.stringify(r) : r.replace(/[\s&;,"+%]/g, encodeURIComponent),
+            );
           }
+          next = b;
         }
       }
       eq = s.indexOf('=', next);
@@ -707,12 +735,37 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
     return edits.result();
   }
 
+  /** JWTs (JWS `a.b.c` and JWE `a.b.c.d.e` of base64url segments starting `eyJ`) anywhere. */
   function jwts(s: string): string {
+    let at = s.indexOf('eyJ');
+    if (at < 0) return s;
     const edits = new Edits(s);
-    const re = JWT;
-    re.lastIndex = 0;
-    for (let m = re.exec(s); m !== null; m = re.exec(s)) {
-      edits.replace(m.index, m.index + m[0].length, credential(m[0]));
+    while (at >= 0) {
+      let end = at + 3;
+      if (at === 0 || !isBase64Url(s.charCodeAt(at - 1))) {
+        // dot-joined runs of base64url characters, each read once: linear in the text
+        let segments = 0;
+        let j = at;
+        for (;;) {
+          const start = j;
+          while (j < s.length && isBase64Url(s.charCodeAt(j))) j++;
+          if (j === start) break;
+          segments++;
+          end = j;
+          if (segments === 5 || s.charCodeAt(j) !== 46) break;
+          j++;
+        }
+        // a JWS has three segments, a JWE five; the first is a JSON header (eyJ…)
+        const take = segments >= 5 ? 5 : segments >= 3 ? 3 : 0;
+        if (take > 0) {
+          const token = s.slice(at, take === segments ? end : at + nthDot(s.slice(at, end), take));
+          if (token.length >= 24) {
+            edits.replace(at, at + token.length, credential(token));
+            end = at + token.length;
+          }
+        }
+      }
+      at = s.indexOf('eyJ', end);
     }
     return edits.result();
   }
@@ -815,7 +868,8 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
     if (s.indexOf('Bearer') >= 0 || s.indexOf('bearer') >= 0) s = bearer(s);
     if (s.indexOf('yJ') >= 0) s = jwts(s);
     // a key glued to another one is seen once its neighbour is a surrogate: again until stable
-    if (mayHoldKnownKey(s)) for (let k = 0, prev = ''; k < 4 && prev !== s; k++) [prev, s] = [s, knownKeys(s)];
+    if (mayHoldKnownKey(s))
+      for (let k = 0, prev = ''; k < 4 && prev !== s; k++) [prev, s] = [s, knownKeys(s)];
     if (s.indexOf('Matched') >= 0 || s.indexOf('tring match') >= 0) s = modsecurity(s);
     if (s.indexOf('form-data') >= 0) s = multipart(s);
     if (s.indexOf('</') >= 0) s = xmlElements(s);
