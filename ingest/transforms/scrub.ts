@@ -338,7 +338,18 @@ const MULTI_PARAMETER_SCHEMES = new Set([
   'mutual',
 ]);
 
-const PAIR_NAME_KEYS = new Set(['name', 'key', 'header', 'headername', 'field']);
+/**
+ * Keys naming the value of a sibling key: AWS WAF `{"name": "Authorization", "value": …}`,
+ * Azure WAF `{"matchVariableName": "PostParamValue:password", "matchVariableValue": …}`.
+ */
+const PAIR_NAME_KEYS = new Map([
+  ['name', 'value'],
+  ['key', 'value'],
+  ['header', 'value'],
+  ['headername', 'value'],
+  ['field', 'value'],
+  ['matchvariablename', 'matchVariableValue'],
+]);
 
 /** What a JSON key tells about the value after it. */
 const KeyRole = {
@@ -354,7 +365,7 @@ const keyRoles = new Map<string, KeyRole>();
 
 function roleOf(key: string): KeyRole {
   if (isSecretName(key)) return KeyRole.Secret;
-  return key.length <= 10 && PAIR_NAME_KEYS.has(key.toLowerCase()) ? KeyRole.PairName : KeyRole.None;
+  return key.length <= 17 && PAIR_NAME_KEYS.has(key.toLowerCase()) ? KeyRole.PairName : KeyRole.None;
 }
 
 const BEARER = /\b([Bb]earer)(\s+)([A-Za-z0-9._~+/-]{8,}=*)/g;
@@ -596,9 +607,13 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
           if (role === KeyRole.Secret) next = Math.max(next, jsonValue(s, p, key, edits));
           else if (s.charCodeAt(p) === 34) {
             const e = stringEnd(s, p);
-            const header = e < 0 ? undefined : decodeJsonString(s.slice(p, e + 1));
+            const named = e < 0 ? undefined : decodeJsonString(s.slice(p, e + 1));
+            // "PostParamValue:password", "REQUEST_HEADERS:Authorization": the name is the last part
+            const header = named?.slice(named.lastIndexOf(':') + 1);
             if (header !== undefined && isSecretName(header)) {
-              const pair = /^\s*,\s*"value"\s*:\s*/.exec(s.slice(e + 1, e + 40));
+              const valueKey = PAIR_NAME_KEYS.get(key.toLowerCase())!;
+              const after = s.slice(e + 1, e + 64);
+              const pair = new RegExp(`^\\s*,\\s*"${valueKey}"\\s*:\\s*`).exec(after);
               if (pair !== null) next = jsonValue(s, e + 1 + pair[0].length, header, edits);
             }
           }
