@@ -13,6 +13,8 @@
 export const MARKER = '[REDACTED]';
 const OPEN = '[REDACTED:';
 const FP_LENGTH = 32;
+/** The shortest text that holds a surrogate (a Basic one, base64, is longer). */
+export const SURROGATE_LENGTH = OPEN.length + FP_LENGTH + 1;
 
 /** The surrogate of a secret whose fingerprint is `fp` (the plain marker without one). */
 export function surrogate(fp: string | undefined): string {
