@@ -11,7 +11,9 @@ import { type Diagnostic, type SourceText, suggest } from './diagnostics.ts';
 import { formatDuration } from './lexer.ts';
 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
-export const ENTITY_ROLES = ['ip', 'user', 'api_key', 'route', 'asn', 'country'] as const;
+export { ENTITY_ROLES } from '../core/schema/incident.ts';
+
+import { ENTITY_ROLES } from '../core/schema/incident.ts';
 export const METRIC_FUNCTIONS = [
   'count',
   'distinct_count',
@@ -623,6 +625,15 @@ export class Checker {
 
     const sched = seen.get('schedule');
     if (sched && sched.kind === 'schedule') this.schedule(sched, requiredSpan, spanWhat);
+
+    const corr = seen.get('correlate');
+    if (corr && corr.kind === 'correlate' && (corr.within.ms <= 0 || corr.within.ms > 10 * 60_000))
+      this.err(
+        corr.within.pos,
+        'invalid-correlate',
+        'records of one request are at most 10 minutes apart',
+        "use e.g. `correlate requests within 2s` (the logs' clocks and write delays, not the attack's span)",
+      );
 
     const inc = seen.get('incident');
     if (inc && inc.kind === 'incident') this.incident(inc.items, ctx);

@@ -77,7 +77,9 @@ export interface Template {
   parts: TemplatePart[];
 }
 
-export type EntityRole = 'ip' | 'user' | 'api_key' | 'route' | 'asn' | 'country';
+export type { EntityRole } from '../core/schema/incident.ts';
+
+import type { EntityRole } from '../core/schema/incident.ts';
 
 export interface Output {
   title: Template;
@@ -85,6 +87,17 @@ export interface Output {
   entities: { role: EntityRole; field: string }[];
   suppress?: { keyFields: string[]; periodMs: number };
   evidence: { sampleSize: number; fields?: string[] };
+}
+
+/**
+ * Records of one request from several logs (a WAF's verdict and the gateway's answer, a CDN's
+ * and a load balancer's line) are one event before the rule looks at them: the same
+ * `http.request.id` when both carry one, else the same client address, method and path within
+ * `withinMs` of each other. Each field comes from the first record that has it, request records
+ * before WAF verdicts (docs/rule-language.md, "Correlating requests across logs").
+ */
+export interface Correlation {
+  withinMs: number;
 }
 
 interface RuleBase {
@@ -101,6 +114,8 @@ interface RuleBase {
   owner?: string;
   enabled: boolean;
   schedule: Schedule;
+  /** Merge the records of one request from several logs before the rule sees them. */
+  correlate?: Correlation;
   /** Events the rule looks at (`where`); `{op:'true'}` when absent. */
   filter: FilterExpr;
   output: Output;

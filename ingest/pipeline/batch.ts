@@ -22,6 +22,12 @@ export interface RawBatch {
    * with the deployment's fingerprint secret): workers do not scrub them again.
    */
   scrubbed?: boolean;
+  /**
+   * Set when a pull source could not read an input at all (bad gzip, binary object, a record
+   * that is not text): the records then name what was unreadable, and workers store them as
+   * dead letters with this reason instead of parsing them.
+   */
+  unreadable?: string;
 }
 
 /**

@@ -53,6 +53,7 @@ export function createNormalizer(config: GatewatchConfig): Normalizer {
         keepOriginal: config.ingest.keepOriginal,
         clientIp: { trustedProxies: source?.trustedProxies ?? config.ingest.trustedProxies },
         identity: { fingerprintSecret },
+        ...(source?.auth ? { auth: source.auth } : {}),
         shared,
       });
       contexts.set(key, ctx);

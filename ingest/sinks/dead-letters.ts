@@ -16,8 +16,8 @@ export interface DeadLetter {
   source: string;
   format?: string;
   reason: string;
-  /** parse | index | enrich */
-  stage: 'parse' | 'index' | 'enrich';
+  /** read (a pull source could not read the input) | parse | index | enrich */
+  stage: 'read' | 'parse' | 'index' | 'enrich';
   /**
    * The record as the pipeline read it (scrubbed, its secrets replaced by keyed surrogates, when
    * it came through a receiver or the normaliser); stored scrubbed, without fingerprints.

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createIdentityResolver } from './identity.ts';
+import { createIdentityResolver, isPlaceholderSecret } from './identity.ts';
 import { createScrubber, isSecretName, scrubSecrets, storableRecord } from './scrub.ts';
 import { carriedFingerprint, dropFingerprints } from './surrogate.ts';
 
@@ -258,5 +258,17 @@ describe('secret scrubbing of raw records', () => {
       const out = scrub(r);
       expect(out.length).toBeGreaterThan(0);
     }
+  });
+
+  it("leaves gateways' masks as they are, and a scrubbed key is no mask to identity", () => {
+    for (const mask of ['REDACTED-BY-KONG', '[FILTERED]', '<masked>', '***', 'n/a', 'hidden']) {
+      const line = JSON.stringify({ headers: { 'x-api-key': mask } });
+      expect(scrub(line), mask).toBe(line);
+      expect(isPlaceholderSecret(mask), mask).toBe(true);
+    }
+    const scrubbed = (JSON.parse(scrub('{"x-api-key":"k-0123456789abcdef"}')) as Record<string, string>)[
+      'x-api-key'
+    ]!;
+    expect(isPlaceholderSecret(scrubbed)).toBe(false);
   });
 });

@@ -140,12 +140,17 @@ const COOKIE_ATTRIBUTES = new Set([
   'comment',
 ]);
 
+/**
+ * What gateways and shippers write in place of a secret they mask (`REDACTED-BY-KONG`,
+ * `[FILTERED]`, `***`): left as it is, so identity still sees a mask shared by every client
+ * (identity.ts isPlaceholderSecret), not one key. Booleans and nulls are no secrets either.
+ */
 const PLACEHOLDER =
-  /^(?:[[<(]?redacted[\]>)]?|redacted[-_ ]by[-_ ][\w-]+|\*{3,}|x{3,}|null|none|undefined|true|false)$/i;
+  /^(?:n\/a|null|none|undefined|true|false|\*{3,}|x{3,}|#{3,}|\.{3,}|[[<{(]?(?:[a-z]+[-_ ])?(?:redacted|masked|hidden|removed|filtered|obfuscated|scrubbed|sanitized|sanitised|omitted)(?:[-_ ][a-z0-9]+)*[\]>})]?)$/i;
 
 /** Values that hold no secret: empty, "-", placeholders other tools write, earlier scrubbing. */
 function holdsNoSecret(v: string): boolean {
-  return v.length === 0 || v === '-' || isScrubbed(v) || (v.length <= 24 && PLACEHOLDER.test(v));
+  return v.length === 0 || v === '-' || isScrubbed(v) || (v.length <= 40 && PLACEHOLDER.test(v));
 }
 
 function decodeValue(v: string): string {
