@@ -46,12 +46,13 @@ function configured(config: GatewatchConfig): string | undefined {
 /**
  * The deployment's fingerprint secret: the configured one, else the one kept in Elasticsearch,
  * created there on first start (concurrent first starts agree: the document is created once).
- * `say` is told where the secret comes from (never the secret).
+ * `say` is told where the secret comes from (never the secret): standard error by default, as
+ * standard output may be a command's JSON.
  */
 export async function deploymentFingerprintSecret(
   es: Client,
   config: GatewatchConfig,
-  say: (line: string) => void = (line) => console.log(line),
+  say: (line: string) => void = (line) => console.error(line),
 ): Promise<string> {
   const own = configured(config);
   if (own !== undefined) return own;

@@ -4,8 +4,8 @@
  *
  * - values of JSON keys that name a secret (`"password"`, `"authorization"`, `"x-api-key"`,
  *   `"cookie"`, `"set-cookie"`, …, the word rules of redact.ts) — strings, numbers, and the
- *   leaves of objects and arrays — also in JSON nested inside JSON strings, and AWS WAF's
- *   `{"name":"Authorization","value":…}` pairs;
+ *   leaves of objects and arrays — also in JSON nested inside JSON strings, and in name/value
+ *   pairs (AWS WAF `{"name":"Authorization","value":…}`, Azure WAF `matchVariableName`);
  * - `Name: value` header lines, `name=value` pairs (query strings, form bodies, cookies,
  *   logfmt), multipart form fields and XML elements whose name is a secret's;
  * - `Bearer` tokens, JWTs anywhere (a path segment too) and well-known key formats
@@ -15,21 +15,16 @@
  *
  * Each secret becomes a surrogate (surrogate.ts) carrying the keyed fingerprint identity.ts
  * computes, so a worker reading scrubbed text derives the same key fingerprints, JWT claims and
- * Basic user names as from the raw text. Scrubbing is deterministic and idempotent
- * (`scrub(scrub(x)) === scrub(x)`), so event ids — a hash of the scrubbed record — are the same
- * whichever path a record takes (receiver → queue → worker, embedded replay, dead-letter replay).
- * Everything that is not a secret stays byte for byte as it was.
+ * Basic user names as from the raw text. Scrubbing is deterministic and every path scrubs a
+ * record once (a receiver before queueing it, or the normaliser when nothing did), so its event
+ * id — a hash of the scrubbed record — is the same whichever path it takes. Scrubbing scrubbed
+ * text leaves it as it is (tested on generated records; on contrived text a second pass can
+ * only mask more). Everything that is not a secret stays byte for byte as it was, and each
+ * record is read in time linear in its length.
  */
 import { createIdentityResolver } from './identity.ts';
 import { createRedactor, splitWords } from './redact.ts';
-import {
-  dropFingerprints,
-  isBase64Url,
-  isScrubbed,
-  isScrubbedBasic,
-  MARKER,
-  surrogate,
-} from './surrogate.ts';
+import { dropFingerprints, isBase64Url, isScrubbed, isScrubbedBasic, surrogate } from './surrogate.ts';
 
 export interface ScrubberOptions {
   /** Key of the fingerprints surrogates carry (ingest.fingerprintSecret); plain markers without. */
@@ -268,6 +263,9 @@ function isBlank(c: number): boolean {
   return c === 32 || c === 9;
 }
 
+/** Secrets of one record that get a fingerprinted surrogate (bounds the HMACs per record). */
+const MAX_FINGERPRINTS = 256;
+
 /** Longest value a text rule reads (bounds the work on pathological records). */
 const MAX_VALUE = 16 * 1024;
 
@@ -461,7 +459,15 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
   const fingerprint =
     secret === undefined ? undefined : createIdentityResolver({ fingerprintSecret: secret }).fingerprint;
 
-  const mask = (fpInput: string): string => surrogate(fingerprint?.(fpInput));
+  // A record holds a few secrets; one crafted to hold thousands would cost an HMAC each. Past
+  // MAX_FINGERPRINTS a record's secrets get the plain marker (still deterministic: the count
+  // depends on the record only).
+  let fingerprinted = 0;
+  const mask = (fpInput: string): string => {
+    if (fingerprint === undefined || fingerprinted >= MAX_FINGERPRINTS) return surrogate(undefined);
+    fingerprinted++;
+    return surrogate(fingerprint(fpInput));
+  };
 
   /** A credential: a JWT keeps its header and claims, anything else becomes a surrogate. */
   function credential(v: string, fpInput = v): string {
@@ -492,18 +498,20 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
     return `${scheme} ${credential(cred)}`;
   }
 
-  const COOKIE_SPLIT = /;\s*/;
-  const SET_COOKIE_SPLIT = /;\s*|,\s*(?=[^\s=;,]+=)/;
+  const COOKIE_SPLIT = /;\s*/g;
+  const SET_COOKIE_SPLIT = /;\s*|,\s*(?=[^\s=;,]+=)/g;
 
   function cookies(v: string, kind: Kind): string | undefined {
     if (v.indexOf('=') < 0) return credential(v);
     const split = kind === Kind.SetCookie ? SET_COOKIE_SPLIT : COOKIE_SPLIT;
-    let out = '';
-    let rest = v;
+    split.lastIndex = 0;
+    const parts: string[] = [];
     let changed = false;
-    for (let guard = 0; guard < 256; guard++) {
-      const m = split.exec(rest);
-      const pair = m === null ? rest : rest.slice(0, m.index);
+    let start = 0;
+    for (;;) {
+      const m = split.exec(v);
+      const end = m === null ? v.length : m.index;
+      const pair = v.slice(start, end);
       const eq = pair.indexOf('=');
       let next = pair;
       if (eq > 0) {
@@ -517,12 +525,12 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
           changed = true;
         }
       }
-      out += next;
+      parts.push(next);
       if (m === null) break;
-      out += m[0];
-      rest = rest.slice(m.index + m[0].length);
+      parts.push(m[0]);
+      start = end + m[0].length;
     }
-    return changed ? out : undefined;
+    return changed ? parts.join('') : undefined;
   }
 
   /** The replacement of a secret value (decoded), or undefined to leave it. */
@@ -896,13 +904,30 @@ export function createScrubber(options: ScrubberOptions = {}): Scrubber {
     return s;
   }
 
-  return (text) => scrubText(normalizeRecord(text), 0);
+  return (text) => {
+    fingerprinted = 0;
+    // what the normaliser reads is scrubbed; the trailing line end and blanks it drops are kept
+    const body = normalizeRecord(text);
+    const scrubbed = scrubText(body, 0);
+    return body.length === text.length ? scrubbed : scrubbed + trailingBlanks(text);
+  };
+}
+
+/** The trailing line ends and blanks of a text. */
+function trailingBlanks(text: string): string {
+  let end = text.length;
+  while (end > 0) {
+    const c = text.charCodeAt(end - 1);
+    if (c !== 10 && c !== 13 && c !== 32 && c !== 9) break;
+    end--;
+  }
+  return text.slice(end);
 }
 
 /**
  * A record as the normaliser reads it: without trailing line ends and blanks, with lone
- * surrogates replaced. Scrubbing starts from it, so a record scrubbed by a receiver and the
- * same record scrubbed by the normaliser give the same text (and event id).
+ * surrogates replaced. Scrubbing reads it, so a record scrubbed by a receiver and the same
+ * record scrubbed by the normaliser give the same text (and event id).
  */
 function normalizeRecord(text: string): string {
   let end = text.length;
@@ -931,5 +956,3 @@ export function scrubSecrets(text: string): string {
 export function storableRecord(text: string): string {
   return dropFingerprints(plain(text));
 }
-
-export { MARKER };
