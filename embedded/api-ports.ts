@@ -18,6 +18,7 @@ import type { RuleStore } from '../api/rules/store.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import type { Incident } from '../core/schema/incident.ts';
 import { testRulesOnEvents } from '../detections/api-adapters.ts';
+import type { FieldStats } from '../detections/coverage.ts';
 import { compileFilter, evaluateRule } from '../detections/engine/evaluate.ts';
 import { toIncident } from '../detections/engine/types.ts';
 import { writeIncidents } from '../detections/incidents/writer.ts';
@@ -127,13 +128,19 @@ export interface EmbeddedDetectionOptions {
   /** The current rule set (files plus API-managed rules). */
   loadRules: () => Promise<RuleIR[]>;
   maxGroups?: number;
+  foldWindowMs?: number;
   now?: () => number;
 }
 
 export class EmbeddedDetectionPort implements DetectionPort {
+  async fieldStats(fields: string[]): Promise<FieldStats> {
+    return this.store.fieldStats(fields);
+  }
+
   private readonly store: EmbeddedStore;
   private readonly loadRules: () => Promise<RuleIR[]>;
   private readonly maxGroups: number;
+  private readonly foldWindowMs: number | undefined;
   private readonly now: () => number;
   /** Runs of one rule are serialised (the writer's suppression look-up must not race). */
   private readonly running = new Map<string, Promise<unknown>>();
@@ -142,6 +149,7 @@ export class EmbeddedDetectionPort implements DetectionPort {
     this.store = options.store;
     this.loadRules = options.loadRules;
     this.maxGroups = options.maxGroups ?? 100_000;
+    this.foldWindowMs = options.foldWindowMs;
     this.now = options.now ?? Date.now;
     installApiSchema(this.store);
   }
@@ -192,7 +200,11 @@ export class EmbeddedDetectionPort implements DetectionPort {
       const written = await writeIncidents(
         this.store.incidentStore(),
         result.detections.map((d) => toIncident(d, rule, now)),
-        suppress ? { periodMs: suppress.periodMs } : undefined,
+        {
+          ...(suppress ? { suppression: { periodMs: suppress.periodMs } } : {}),
+          ...(this.foldWindowMs !== undefined ? { foldWindowMs: this.foldWindowMs } : {}),
+          names: this.store.entityNames(),
+        },
       );
       if (bounds) this.store.setCheckpoint(rule.id, range.end);
       record = {

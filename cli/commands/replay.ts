@@ -3,12 +3,15 @@
  * servers (embedded SQLite store, in-process evaluator), or with `--to <url>` send them to a
  * running deployment's HTTP ingest endpoint.
  */
+
 import { rmSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { loadConfig } from '../../core/config/load.ts';
 import type { Incident } from '../../core/schema/incident.ts';
+import { formatCoverage } from '../../detections/coverage.ts';
+import { embeddedCoverage } from '../../embedded/coverage.ts';
 import { readLines, replay, replayFiles } from '../../embedded/replay.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
@@ -134,7 +137,9 @@ export function register(program: Command): void {
       if (opts.to) return sendTo(opts.to, files, opts);
 
       const config = loadConfig({ file: program.opts().config });
-      const loaded = await loadRuleFiles(opts.rules ?? config.detections.rulePaths);
+      const loaded = await loadRuleFiles(opts.rules ?? config.detections.rulePaths, {
+        lists: config.detections.lists,
+      });
       const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
       if (errors.length > 0) {
         for (const d of errors) console.error(formatDiagnostic(d));
@@ -174,8 +179,9 @@ export function register(program: Command): void {
           },
         });
         bar?.stop();
+        const coverage = embeddedCoverage(store, loaded.rules, config);
         if (opts.json) {
-          console.log(JSON.stringify({ ...result, incidents: result.incidents }, null, 2));
+          console.log(JSON.stringify({ ...result, incidents: result.incidents, coverage }, null, 2));
         } else if (opts.quiet) {
           console.log(String(result.incidents.length));
         } else {
@@ -188,6 +194,7 @@ export function register(program: Command): void {
           for (const r of result.rules) if (r.degraded) console.log(`  rule ${r.id} degraded: ${r.degraded}`);
           console.log(`\n${result.incidents.length} incident(s):`);
           if (result.incidents.length > 0) console.log(incidentTable(result.incidents));
+          console.log(`\n${formatCoverage(coverage)}`);
         }
       } finally {
         store.close();

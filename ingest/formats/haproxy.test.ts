@@ -28,15 +28,33 @@ describe('HAProxy HTTP log: exact output', () => {
             action: 'request',
             outcome: 'success',
             module: 'haproxy',
-            duration: 2_000_000,
+            duration: 2000000,
             dataset: 'haproxy.http',
             original:
               '127.200.0.26:34777 [07/Dec/2026:13:09:36.758] fe_api be_api/api1 0/0/0/2/2 200 1596 - - ---- 9/9/0/0/0 0/0 {127.0.0.1:46329|python-requests/2.31.0|[REDACTED]|} "GET /api/products?page=1 HTTP/1.1"',
             id: 'DgsqeJ_29zHdOO70hICn-k',
           },
-          observer: { vendor: 'HAProxy Technologies', product: 'HAProxy', type: 'proxy', name: 'fe_api' },
-          source: { ip: '127.200.0.26', address: '127.200.0.26', port: 34777 },
-          http: { version: '1.1', request: { method: 'GET' }, response: { status_code: 200, bytes: 1596 } },
+          observer: {
+            vendor: 'HAProxy Technologies',
+            product: 'HAProxy',
+            type: 'proxy',
+            name: 'fe_api',
+          },
+          source: {
+            ip: '127.200.0.26',
+            address: '127.200.0.26',
+            port: 34777,
+          },
+          http: {
+            version: '1.1',
+            request: {
+              method: 'GET',
+            },
+            response: {
+              status_code: 200,
+              bytes: 1596,
+            },
+          },
           '@timestamp': '2026-12-07T13:09:36.758Z',
           url: {
             original: '/api/products?page=1',
@@ -44,10 +62,14 @@ describe('HAProxy HTTP log: exact output', () => {
             query: 'page=1',
             domain: '127.0.0.1',
           },
-          service: { name: 'be_api' },
+          service: {
+            name: 'be_api',
+          },
           gatewatch: {
             upstream_latency_ms: 2,
-            upstream: { status_code: 200 },
+            upstream: {
+              status_code: 200,
+            },
             extra: {
               frontend: 'fe_api',
               backend: 'be_api',
@@ -55,15 +77,38 @@ describe('HAProxy HTTP log: exact output', () => {
               termination_state: '----',
               timers: '0/0/0/2/2',
             },
-            source: { format: 'haproxy.http', name: 'test' },
-            client: { peer_ip: '127.200.0.26' },
-            api_key: { fingerprint: '8765c285fe70c9cf1506697bd9dbd30c', location: 'header' },
-            auth: { present: true, scheme: 'api-key' },
+            source: {
+              format: 'haproxy.http',
+              name: 'test',
+            },
+            client: {
+              peer_ip: '127.200.0.26',
+            },
+            api_key: {
+              fingerprint: '8765c285fe70c9cf1506697bd9dbd30c',
+              source: 'header',
+              location: 'header',
+            },
+            auth: {
+              present: true,
+              scheme: 'api-key',
+              attempt: true,
+              outcome: 'success',
+            },
             query_params: ['page'],
             redacted: ['request_capture_2'],
             route: '/api/products',
+            resource: '/api/products?page=1',
+            network: {
+              id: '127.200.0.0/24',
+              kind: 'prefix',
+            },
           },
-          user_agent: { original: 'python-requests/2.31.0', name: 'python-requests', version: '2.31.0' },
+          user_agent: {
+            original: 'python-requests/2.31.0',
+            name: 'python-requests',
+            version: '2.31.0',
+          },
         },
       ],
       failures: [],
@@ -75,7 +120,7 @@ describe('HAProxy HTTP log: fields that matter', () => {
   it('reads a basic-auth capture as the user name and never keeps the credentials', () => {
     const e = ev(lines[3]!);
     expect(e.user?.name).toBe('jweber');
-    expect(e.gatewatch?.auth).toEqual({ present: true, scheme: 'basic' });
+    expect(e.gatewatch?.auth).toEqual({ present: true, scheme: 'basic', attempt: true, outcome: 'failure' });
     expect(e.gatewatch?.redacted).toEqual(['authorization']);
     expect(e.event?.original).not.toContain('andlYmVyOmFkbWlu');
     expect(e.user_agent?.original).toBe('Mozilla/4.0 (Hydra)');
