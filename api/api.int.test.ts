@@ -328,6 +328,7 @@ describe('rules', () => {
     expect(p.statusCode).toBe(200);
     // Odd n, multiple of 5, below 30: 5, 15, 25 → IPs .2, .0, .1.
     expect(p.json().incidents).toHaveLength(3);
+    expect(p.json().raw_detections).toHaveLength(3);
     const stored = await t.it.es.count({ index: indexNames(t.it.prefix).incidents });
     expect(stored.count).toBe(0);
     const both = await call('POST', '/api/v1/rules/preview', 'analyst', {

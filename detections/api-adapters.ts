@@ -25,6 +25,7 @@ import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
 import { compileFilter, evaluateRule } from './engine/evaluate.ts';
 import { compileFilterQuery } from './engine/filter-query.ts';
 import { toIncident } from './engine/types.ts';
+import { previewIncidents } from './incidents/memory-store.ts';
 import type { DetectionScheduler, RunRecord } from './scheduler/scheduler.ts';
 
 /** The range covering a set of events, whole days, so every window that holds them is complete. */
@@ -62,6 +63,7 @@ export class EngineDetectionPort implements DetectionPort {
   private readonly prefix: string;
   private readonly scheduler: DetectionScheduler | undefined;
   private readonly maxGroups: number;
+  private readonly foldWindowMs: number | undefined;
 
   private readonly reloadRules: (() => Promise<void>) | undefined;
 
@@ -70,6 +72,7 @@ export class EngineDetectionPort implements DetectionPort {
     prefix: string;
     scheduler?: DetectionScheduler;
     maxGroups?: number;
+    foldWindowMs?: number;
     /** Re-read the rule set after a rule changed through the API. */
     reloadRules?: () => Promise<void>;
   }) {
@@ -78,6 +81,7 @@ export class EngineDetectionPort implements DetectionPort {
     this.prefix = options.prefix;
     this.scheduler = options.scheduler;
     this.maxGroups = options.maxGroups ?? 100_000;
+    this.foldWindowMs = options.foldWindowMs;
   }
 
   async test(rules: RuleIR[], events: StoredEvent[]): Promise<Incident[]> {
@@ -97,12 +101,17 @@ export class EngineDetectionPort implements DetectionPort {
       });
     } catch (err) {
       // Nothing ingested yet: no events index, so nothing to find.
-      if (isIndexNotFound(err)) return { incidents: [], detections: 0 };
+      if (isIndexNotFound(err)) return { incidents: [], raw_detections: [], detections: 0 };
       throw err;
     }
     const now = Date.now();
+    const raw = result.detections.map((d) => toIncident(d, rule, now));
     return {
-      incidents: result.detections.map((d) => toIncident(d, rule, now)),
+      incidents: await previewIncidents(raw, {
+        ...(rule.output.suppress ? { suppressMs: rule.output.suppress.periodMs } : {}),
+        ...(this.foldWindowMs !== undefined ? { foldWindowMs: this.foldWindowMs } : {}),
+      }),
+      raw_detections: raw,
       detections: result.detections.length,
       ...(result.degraded ? { degraded: result.degraded } : {}),
     };

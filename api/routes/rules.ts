@@ -342,7 +342,12 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           ),
           response: {
             200: Type.Object({
-              incidents: Type.Array(IncidentSchema),
+              incidents: Type.Array(IncidentSchema, {
+                description: 'What the rule would open: its detections after suppression and folding.',
+              }),
+              raw_detections: Type.Array(IncidentSchema, {
+                description: 'Every detection, each as the incident it would be on its own.',
+              }),
               detections: Type.Integer(),
               degraded: Type.Optional(Type.Object({ reason: Type.String() })),
             }),

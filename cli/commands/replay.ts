@@ -12,8 +12,10 @@ import { loadConfig } from '../../core/config/load.ts';
 import type { Incident } from '../../core/schema/incident.ts';
 import { formatCoverage } from '../../detections/coverage.ts';
 import { embeddedCoverage } from '../../embedded/coverage.ts';
-import { readLines, replay, replayFiles } from '../../embedded/replay.ts';
+import { readLines, replay } from '../../embedded/replay.ts';
+import { replayInputs } from '../../embedded/replay-sources.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
+import { isRemoteInput } from '../../ingest/sources/remote-url.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
 
 interface ReplayCliOptions {
@@ -118,7 +120,10 @@ export function register(program: Command): void {
     .description(
       'Replay log files through the whole pipeline (embedded, no servers) and print the incidents.',
     )
-    .argument('<paths...>', 'log files or directories')
+    .argument(
+      '<paths...>',
+      'log files or directories, or s3://bucket/prefix, cloudwatch://log-group, kafka://brokers/topic, azblob://container/prefix',
+    )
     .option('--db <file>', 'embedded store file (default: embedded.path from the configuration)')
     .option('--fresh', 'start from an empty embedded store')
     .option('--rules <paths...>', 'rule files or directories (default: detections.rulePaths)')
@@ -132,9 +137,18 @@ export function register(program: Command): void {
     .option('--source <name>', 'source name events are attributed to', 'replay')
     .option('--token <token>', 'source token for --to (or GATEWATCH_INGEST_TOKEN)')
     .action(async (paths: string[], opts: ReplayCliOptions) => {
-      const files = replayFiles(paths);
+      const files = await replayInputs(paths, {
+        since: parseTime(opts.since, '--since'),
+        until: parseTime(opts.until, '--until'),
+      });
       if (files.length === 0) throw new Error(`no log files under ${paths.join(', ')}`);
-      if (opts.to) return sendTo(opts.to, files, opts);
+      if (opts.to) {
+        if (files.some(isRemoteInput))
+          throw new Error(
+            '--to sends local files only: replay s3://, cloudwatch://, kafka:// and azblob:// URLs into the embedded store',
+          );
+        return sendTo(opts.to, files, opts);
+      }
 
       const config = loadConfig({ file: program.opts().config });
       const loaded = await loadRuleFiles(opts.rules ?? config.detections.rulePaths, {

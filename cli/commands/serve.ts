@@ -61,6 +61,7 @@ export const defaultPorts: PortFactory = async (config, es, redis) => {
       prefix,
       scheduler,
       maxGroups: config.detections.maxGroups,
+      foldWindowMs: durationMs(config.detections.foldWindow),
       reloadRules: async () => scheduler.setRules((await loadRuleSet(config, es)).rules),
     }),
     events: new ElasticsearchEventSearchPort(es, prefix),
