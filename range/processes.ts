@@ -86,6 +86,8 @@ export interface SpawnOptions {
 /** Every process group the range started and has not seen exit yet. */
 export class ProcessRegistry {
   private readonly live = new Map<number, Started>();
+  /** Every process started (pid and command), for checking afterwards that none is left. */
+  readonly history: { name: string; pid: number; command: string }[] = [];
   private readonly cleanups: (() => void)[] = [];
   private readonly onExit = () => {
     this.killAllSync();
@@ -129,7 +131,10 @@ export class ProcessRegistry {
       });
     });
     const started = { name, child, exited };
-    if (child.pid !== undefined) this.live.set(child.pid, started);
+    if (child.pid !== undefined) {
+      this.live.set(child.pid, started);
+      this.history.push({ name, pid: child.pid, command });
+    }
     return started;
   }
 

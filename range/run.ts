@@ -89,6 +89,10 @@ export interface RangeResult {
   manifest: Manifest;
   /** The scratch directory, when kept. */
   workDir?: string;
+  /** Where the scratch directory was (removed unless kept): every gateway and tool names it in its arguments. */
+  scratchDir: string;
+  /** Every process the run started (all stopped by the time it returns). */
+  processes: { name: string; pid: number; command: string }[];
 }
 
 /** Formats Gatewatch reads each log with. */
@@ -434,7 +438,14 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
     log(
       `range: wrote ${outDir} (${files.map((f) => `${f.file} ${f.lines}`).join(', ')}; ${labels.length} labels) in ${Math.round((endedAt - startedAt) / 1000)} s`,
     );
-    return { outDir, labels, manifest, ...(opts.keepWork ? { workDir: work } : {}) };
+    return {
+      outDir,
+      labels,
+      manifest,
+      processes: reg.history,
+      scratchDir: work,
+      ...(opts.keepWork ? { workDir: work } : {}),
+    };
   } finally {
     client?.close();
     await reg.stopAll();
