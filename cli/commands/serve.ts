@@ -58,6 +58,8 @@ export const defaultPorts: PortFactory = async (config, es, redis) => {
     highWaterMark: config.ingest.highWaterMark,
     batchSize: config.ingest.batchSize,
     scrub: createScrubber({ fingerprintSecret }),
+    maxQueuedBytes: config.ingest.maxQueuedBytes,
+    maxRedisMemory: config.ingest.maxRedisMemory,
   });
   return {
     incidents: new ElasticsearchIncidentRepository(es, prefix),
@@ -66,6 +68,7 @@ export const defaultPorts: PortFactory = async (config, es, redis) => {
       prefix,
       scheduler,
       maxGroups: config.detections.maxGroups,
+      foldWindowMs: durationMs(config.detections.foldWindow),
       reloadRules: async () => scheduler.setRules((await loadRuleSet(config, es)).rules),
     }),
     events: new ElasticsearchEventSearchPort(es, prefix),

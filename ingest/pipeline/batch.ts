@@ -17,6 +17,8 @@ export interface RawBatch {
   receivedAt: number;
   /** Raw records: text lines, or JSON objects serialised as one line each. */
   records: string[];
+  /** UTF-8 bytes of the records, counted in the queue's byte total until the batch is done. */
+  bytes?: number;
   /**
    * The records were scrubbed of secrets before they were queued (ingest/transforms/scrub.ts,
    * with the deployment's fingerprint secret): workers do not scrub them again.
@@ -44,6 +46,11 @@ export function batchHeader(
     ...(peerIp !== undefined ? { peerIp } : {}),
     receivedAt: Date.now(),
   };
+}
+
+/** Redis key of the bytes of records queued and not yet stored (see IngestProducer). */
+export function queuedBytesKey(queuePrefix: string): string {
+  return `${queuePrefix}:${RAW_QUEUE}:queued-bytes`;
 }
 
 /** Largest number of records per job (sources split bigger inputs). */
