@@ -97,14 +97,29 @@ const BASIC = /(\bBasic\s+)([A-Za-z0-9+/]{40,}={0,2})/gi;
 export function dropFingerprints(text: string): string {
   let out = text;
   if (out.indexOf(OPEN) >= 0) out = out.replace(SURROGATES, MARKER);
-  if (out.indexOf('asic') >= 0)
+  if (mayHoldBasicSurrogate(out))
     out = out.replace(BASIC, (m, scheme: string, cred: string) =>
       carriedFingerprint(cred) !== undefined ? `${scheme}${MARKER}` : m,
     );
   return out;
 }
 
+/**
+ * What base64 text holding `[REDACTED:` holds, whatever its alignment: the encodings of the
+ * marker's whole 3-byte groups when it starts at a group boundary, one byte after, two after.
+ */
+const BASE64_MARKS = [0, 1, 2].map((start) =>
+  Buffer.from(OPEN.slice(start, start + 3 * Math.floor((OPEN.length - start) / 3))).toString('base64'),
+);
+
+function mayHoldBasicSurrogate(text: string): boolean {
+  // only after a Basic scheme (`Basic`, `basic`, `BASIC`): most texts have none
+  if (text.indexOf('asic') < 0 && text.indexOf('ASIC') < 0) return false;
+  for (const mark of BASE64_MARKS) if (text.indexOf(mark) >= 0) return true;
+  return false;
+}
+
 /** Whether a text may hold a surrogate (dropFingerprints would change it). */
 export function mayHoldSurrogate(text: string): boolean {
-  return text.indexOf(OPEN) >= 0 || (text.indexOf('asic') >= 0 && dropFingerprints(text) !== text);
+  return text.indexOf(OPEN) >= 0 || mayHoldBasicSurrogate(text);
 }
