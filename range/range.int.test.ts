@@ -50,6 +50,27 @@ let audit: {
 const events = new Map<string, GatewatchEvent[]>();
 const deadLetters = new Map<string, string[]>();
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+/** A combined line in the JSON lines' shape: whole seconds, no upstream status or port. */
+function combinedLine(line: string): NginxLine {
+  const m =
+    /^(\S+) \S+ (\S+) \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d):(\d\d):(\d\d) \+0000\] "(\S+) (\S+) [^"]*" (\d{3}) \S+ "[^"]*" "([^"]*)"/.exec(
+      line,
+    )!;
+  const at = Date.UTC(+m[5]!, MONTHS.indexOf(m[4]!), +m[3]!, +m[6]!, +m[7]!, +m[8]!);
+  return {
+    msec: String(at / 1000 + 0.999),
+    remote_addr: m[1]!,
+    remote_user: m[2] === '-' ? '' : m[2]!,
+    request_method: m[9]!,
+    request_uri: m[10]!,
+    status: Number(m[11]),
+    upstream_status: 'not logged',
+    server_port: 'waf-detect',
+    http_user_agent: m[12]!,
+  };
+}
+
 const lines = (f: string) =>
   readFileSync(join(out, f), 'utf8')
     .split('\n')
@@ -58,7 +79,12 @@ const lines = (f: string) =>
 beforeAll(async () => {
   result = await runRange({ seed: SEED, durationMs: DURATION_MS, outDir: out, log: () => {} });
   labels = readLabels(join(out, 'labels.jsonl'));
-  nginx = lines(LOG_FILES.nginxJson).map((l) => JSON.parse(l) as NginxLine);
+  // The blocking lane's JSON lines first (the events of that file are read in the same order),
+  // then the detection-only lane's combined lines in the same shape (no upstream status there).
+  nginx = [
+    ...lines(LOG_FILES.nginxJson).map((l) => JSON.parse(l) as NginxLine),
+    ...lines(LOG_FILES.nginxCombined).map(combinedLine),
+  ];
   audit = lines(LOG_FILES.modsecAudit).map((l) => JSON.parse(l));
   const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
   haproxy = lines(LOG_FILES.haproxy).map((line) => {

@@ -142,10 +142,36 @@ function logIndex(outDir: string, ports: Ports): Map<Lane, { ip: string; at: num
       l.push({ ip: o.remote_addr, at: Math.round(Number(o.msec) * 1000) });
     }
   }
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  // The detection-only lane logs in the combined format: whole seconds, taken as their end so
+  // a span read from it is never shorter than the requests it holds.
+  const combined = join(outDir, LOG_FILES.nginxCombined);
+  if (existsSync(combined)) {
+    const l: { ip: string; at: number }[] = [];
+    for (const line of readFileSync(combined, 'utf8').split('\n')) {
+      const m = /^(\S+) \S+ \S+ \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\]/.exec(
+        line,
+      );
+      if (!m) continue;
+      const offset = (m[8] === '-' ? -1 : 1) * (Number(m[9]) * 60 + Number(m[10])) * 60_000;
+      const at =
+        Date.UTC(
+          Number(m[4]),
+          months.indexOf(m[3]!),
+          Number(m[2]),
+          Number(m[5]),
+          Number(m[6]),
+          Number(m[7]),
+        ) -
+        offset +
+        999;
+      l.push({ ip: m[1]!, at });
+    }
+    byLane.set('waf-detect', l);
+  }
   const hap = join(outDir, LOG_FILES.haproxy);
   if (existsSync(hap)) {
     const l: { ip: string; at: number }[] = [];
-    const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
     for (const line of readFileSync(hap, 'utf8').split('\n')) {
       const m = /^(\d+\.\d+\.\d+\.\d+):\d+ \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d):(\d\d):(\d\d)\.(\d{3})\]/.exec(
         line,
@@ -188,11 +214,17 @@ export function gatewatchConfig(outDir: string): string {
     '        capture.request.3: "@header:authorization"\n';
   return `# Gatewatch configuration for this live-fire range output (written by range/run.ts).
 # Replay:  node cli/gatewatch.ts --config ${join(outDir, 'gatewatch.yaml')} replay ${outDir} --fresh --db .cache/range.sqlite
+# Score:   node cli/gatewatch.ts --config ${join(outDir, 'gatewatch.yaml')} eval ${outDir}
 # Ingest:  the four file sources below, each with its fixed format.
 #
 # Every client address is in 127.0.0.0/8 and there is no GeoIP/ASN database: networks are
 # /24 prefixes. nginx already resolved X-Forwarded-For (realip module, trusted 127.0.0.0/8) into
 # remote_addr, so no trusted proxies are configured here: the logged client is the client.
+# The range's clients are outside the API's own network: only the gateways' own address
+# (127.0.0.1, the hop to the API) is internal, instead of the rule pack's default 127.0.0.0/8.
+detections:
+  lists:
+    internal_networks: ["127.0.0.1/32", "::1/128"]
 ingest:
   fingerprintSecret: gatewatch-dev-fingerprint-secret-change-me
   trustedProxies: []
