@@ -37,6 +37,16 @@ export interface RuleStatus {
   last_run?: RunRecord;
 }
 
+export interface RuleDayActivity {
+  rule_id: string;
+  /** YYYY-MM-DD (UTC). */
+  day: string;
+  runs: number;
+  detections: number;
+  /** Runs that ended in error or degraded. */
+  failed: number;
+}
+
 export interface DetectionPort {
   /** Run the rules over the supplied events in process (nothing is written). */
   test(rules: RuleIR[], events: StoredEvent[]): Promise<Incident[]>;
@@ -47,6 +57,8 @@ export interface DetectionPort {
   /** Most recent runs first. */
   runHistory(ruleId: string, limit: number): Promise<RunRecord[]>;
   status(ruleId: string): Promise<RuleStatus>;
+  /** Runs, detections and failed runs per rule and UTC day whose runs started in the range. */
+  dailyActivity(range: TimeRange): Promise<RuleDayActivity[]>;
   /** Called after a rule was created, changed, enabled, disabled or deleted. */
   rulesChanged?(ruleId: string): Promise<void>;
 }
@@ -66,9 +78,28 @@ export interface EventSearchPage {
   next_cursor: string | null;
 }
 
+/** Events per bucket of a filter over a range (buckets aligned to epoch multiples). */
+export interface EventHistogram {
+  /** Bucket starts (epoch ms), empty buckets included. */
+  buckets: { start: number; count: number }[];
+  total: number;
+  /** False when the counts are an upper bound (a filter the store cannot express exactly). */
+  exact: boolean;
+}
+
+/** When a filter's events were first and last seen, over all stored time. */
+export interface EventExtent {
+  first: number | null;
+  last: number | null;
+  total: number;
+}
+
 export interface EventSearchPort {
   search(request: EventSearchRequest): Promise<EventSearchPage>;
   get(id: string): Promise<StoredEvent | undefined>;
+  /** Activity over time: entity pages and incident timelines. */
+  histogram(filter: FilterExpr, range: TimeRange, intervalMs: number): Promise<EventHistogram>;
+  extent(filter: FilterExpr): Promise<EventExtent>;
 }
 
 /** Thrown by EventSearchPort.search for a cursor it did not issue (becomes a 400). */

@@ -104,6 +104,9 @@ export const RunRecordSchema = Type.Object({
   incidents_created: Type.Integer(),
   incidents_updated: Type.Integer(),
   incidents_suppressed: Type.Integer(),
+  incidents_excepted: Type.Optional(
+    Type.Integer({ description: 'Detections dropped by the rule’s exceptions (GET /api/v1/exceptions).' }),
+  ),
   es_ms: Type.Number(),
   worker_ms: Type.Number(),
   cells_read: Type.Optional(

@@ -9,8 +9,11 @@
  * `detection_ids`, from which `occurrences` is counted, so merging is idempotent too.
  * Updates are partial documents guarded by sequence numbers (optimistic concurrency); no
  * scripts, which the test node does not have.
+ *
+ * Exceptions: given the rule's exceptions, detections on an excepted entity are not written.
  */
 import type { Incident } from '../../core/schema/incident.ts';
+import { applyExceptions, type RuleException } from '../exceptions.ts';
 
 export interface SuppressionPolicy {
   /** Suppression period in ms. */
@@ -23,6 +26,8 @@ export interface WriteOutcome {
   created: string[];
   updated: string[];
   suppressed: string[];
+  /** Detections dropped because an exception of the rule covers one of their entities. */
+  excepted: string[];
 }
 
 const OPEN = ['new', 'triaged', 'in_remediation'];
@@ -99,9 +104,18 @@ export async function writeIncidents(
   store: IncidentStore,
   incidents: Incident[],
   suppression?: SuppressionPolicy,
+  exceptions?: { list: readonly RuleException[]; now: number },
 ): Promise<WriteOutcome> {
-  const outcome: WriteOutcome = { created: [], updated: [], suppressed: [] };
-  for (const found of incidents) {
+  const outcome: WriteOutcome = { created: [], updated: [], suppressed: [], excepted: [] };
+  // Excepted entities are dropped first: they neither open, update nor feed a suppressed
+  // incident (detections/exceptions.ts).
+  let toWrite = incidents;
+  if (exceptions && exceptions.list.length > 0) {
+    const split = applyExceptions(incidents, exceptions.list, exceptions.now);
+    toWrite = split.kept;
+    outcome.excepted = split.excepted.map((e) => e.incident.id);
+  }
+  for (const found of toWrite) {
     // Already known under its own id: update in place.
     if (await store.get(found.id)) {
       const changed = await updateWithRetry(store, found.id, (current) => mergeFields(current, found, true));

@@ -20,6 +20,7 @@ import { createQueue, createWorker } from '../../core/queue/bullmq.ts';
 import type { Incident } from '../../core/schema/incident.ts';
 import { ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
 import type { RuleIR } from '../../parser/ir.ts';
+import { ElasticsearchExceptionStore, type ExceptionStore } from '../exceptions.ts';
 import { elasticsearchIncidentStore, ensureIncidentIndex } from '../incidents/es-store.ts';
 import { type IncidentStore, type WriteOutcome, writeIncidents } from '../incidents/writer.ts';
 
@@ -59,6 +60,8 @@ export interface RunRecord {
   incidents_created: number;
   incidents_updated: number;
   incidents_suppressed: number;
+  /** Detections dropped by the rule's exceptions (detections/exceptions.ts). */
+  incidents_excepted?: number;
   es_ms: number;
   worker_ms: number;
   /** (group, bucket) cells the run read from aggregations: what threshold and baseline runs cost. */
@@ -83,6 +86,7 @@ export const runRecordMappings = {
     incidents_created: { type: 'long' },
     incidents_updated: { type: 'long' },
     incidents_suppressed: { type: 'long' },
+    incidents_excepted: { type: 'long' },
     es_ms: { type: 'long' },
     worker_ms: { type: 'long' },
     cells_read: { type: 'long' },
@@ -136,6 +140,8 @@ export interface SchedulerOptions {
   /** Called with every incident created (notifications). */
   onCreated?: (incident: Incident) => Promise<void> | void;
   onRun?: (record: RunRecord) => void;
+  /** Where the rules' exceptions are read (default: Elasticsearch, same prefix). */
+  exceptions?: ExceptionStore;
 }
 
 export class DetectionScheduler {
@@ -144,10 +150,12 @@ export class DetectionScheduler {
   private rules: Map<string, RuleIR>;
   private worker?: Worker<{ ruleId: string }, RunRecord[]>;
   private readonly incidents: IncidentStore;
+  private readonly exceptions: ExceptionStore;
 
   constructor(options: SchedulerOptions) {
     this.options = options;
     this.incidents = elasticsearchIncidentStore(options.es, options.prefix);
+    this.exceptions = options.exceptions ?? new ElasticsearchExceptionStore(options.es, options.prefix);
     this.rules = new Map(options.rules.map((r) => [r.id, r]));
     this.queue = createQueue<{ ruleId: string }>(
       DETECT_QUEUE,
@@ -172,6 +180,7 @@ export class DetectionScheduler {
 
   async init(): Promise<void> {
     await ensureIncidentIndex(this.options.es, this.options.prefix);
+    await this.exceptions.install();
     await ensureIndex(this.options.es, indexNames(this.options.prefix).ruleRuns, {
       settings: { number_of_shards: 1, number_of_replicas: 0 },
       mappings: runRecordMappings,
@@ -270,10 +279,13 @@ export class DetectionScheduler {
     try {
       const result = await this.options.execute(rule, range, this.now());
       const suppress = rule.output.suppress;
+      const now = this.now();
+      const exceptions = await this.exceptions.list({ rule_id: rule.id, activeAt: now });
       const written: WriteOutcome = await writeIncidents(
         this.incidents,
         result.incidents,
         suppress ? { periodMs: suppress.periodMs } : undefined,
+        { list: exceptions, now },
       );
       record = {
         ...newRunRecord(
@@ -287,6 +299,7 @@ export class DetectionScheduler {
         incidents_created: written.created.length,
         incidents_updated: written.updated.length,
         incidents_suppressed: written.suppressed.length,
+        incidents_excepted: written.excepted.length,
         es_ms: Math.round(result.esMs),
         worker_ms: Math.round(result.workerMs),
         ...(result.cells !== undefined ? { cells_read: result.cells } : {}),
