@@ -3,8 +3,8 @@
  * which `npm install` runs) at `/`: its page at `/` and at every client-side path, its
  * hashed assets under `/assets/`. The files hold no data, so they need no key; everything
  * the console shows comes from the API with the key the analyst signs in with, sent as a
- * header (never a cookie). Strict Content-Security-Policy: scripts and styles only from this
- * origin, no inline code, no framing.
+ * header (never a cookie). Strict Content-Security-Policy: scripts and style sheets only from
+ * this origin, no inline script, no framing.
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -35,6 +35,9 @@ export const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
+  // Style attributes only (never <style> elements or scripts): CodeMirror sets a few on its
+  // editor (e.g. tab-size) and they cannot run code.
+  "style-src-attr 'unsafe-inline'",
   "img-src 'self' data:",
   "font-src 'self'",
   "connect-src 'self'",

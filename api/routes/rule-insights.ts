@@ -3,17 +3,18 @@
  * test cases (the `tests/` files next to the rule files), run against the rule as it is or
  * against draft text from the editor before it is saved.
  */
-import { isAbsolute, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { loadRuleSetFrom } from '../../detections/rule-set.ts';
+import { loadRuleSetFrom, ruleCatalogue, ruleText } from '../../detections/rule-set.ts';
 import {
   findRuleTestFiles,
   loadRuleTests,
   type RuleTestResult,
   runRuleTests,
 } from '../../detections/rule-tests.ts';
-import { parseRules, type RuleIR } from '../../parser/index.ts';
+import { loadRuleFiles, parseRules, type RuleIR } from '../../parser/index.ts';
 import type { AppContext } from '../app.ts';
 import { HttpProblem } from '../problem.ts';
 import { problemResponse } from '../schemas.ts';
@@ -55,6 +56,25 @@ const displayPath = (file: string) => {
   const rel = relative(process.cwd(), file);
   return rel.startsWith('..') || isAbsolute(rel) ? file : rel;
 };
+
+/**
+ * A file rule as text that checks on its own: the `include` lines of its file (paths made
+ * relative to the working directory, where rule text sent to the API is resolved from)
+ * followed by the rule.
+ */
+export function standaloneText(rule: RuleIR): string {
+  let file: string;
+  try {
+    file = readFileSync(rule.source.file, 'utf8');
+  } catch {
+    return ruleText(rule);
+  }
+  const includes = [...file.matchAll(/^\s*include\s+"((?:[^"\\]|\\.)*)"\s*$/gm)].map((m) => {
+    const path = displayPath(resolve(dirname(rule.source.file), JSON.parse(`"${m[1]}"`) as string));
+    return `include ${JSON.stringify(path)}`;
+  });
+  return `${includes.length > 0 ? `${includes.join('\n')}\n\n` : ''}${ruleText(rule)}`;
+}
 
 function view(r: RuleTestResult) {
   return {
@@ -124,6 +144,31 @@ export function ruleInsightRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           to: new Date(end - DAY).toISOString().slice(0, 10),
           items,
         };
+      },
+    );
+
+    app.get(
+      '/rules/:id/draft',
+      {
+        config: { access: 'read' },
+        schema: {
+          tags: ['rules'],
+          summary:
+            'The rule as editable text that checks on its own (a file rule with the includes of its file), for an editor.',
+          params: RuleIdParams,
+          response: {
+            200: Type.Object({
+              id: Type.String(),
+              text: Type.String({ description: 'Send it to /rules/validate, /rules/preview or POST /rules as it is.' }),
+            }),
+          },
+        },
+      },
+      async (request) => {
+        const files = await loadRuleFiles(ctx.config.detections.rulePaths);
+        const entry = (await ruleCatalogue(files.rules, ctx.rules)).find((e) => e.id === request.params.id);
+        if (!entry) throw new HttpProblem(404, 'rule-not-found', `rule ${request.params.id} does not exist`);
+        return { id: entry.id, text: entry.stored ? entry.stored.text : standaloneText(entry.file!) };
       },
     );
 

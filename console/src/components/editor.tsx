@@ -1,8 +1,7 @@
 /**
  * Text editors on CodeMirror 6: the rule editor (diagnostics from the API's parser shown at
  * their line and column as you type) and the one-line filter input (field-name completion
- * from the event schema). CodeMirror adds its styles as constructed style sheets, which the
- * console's CSP allows (no inline <style>).
+ * from the event schema).
  */
 import { autocompletion, type CompletionContext } from '@codemirror/autocomplete';
 import { defaultKeymap, history, historyKeymap } from '@codemirror/commands';
@@ -30,8 +29,14 @@ function useEditor(
   const changed = useRef(onChange);
   changed.current = onChange;
   useEffect(() => {
+    // In a shadow root, CodeMirror's styles go in as a constructed style sheet rather than a
+    // <style> element, so the page's CSP needs no exception for them.
+    const shadow = host.current!.attachShadow({ mode: 'open' });
+    const parent = document.createElement('div');
+    shadow.appendChild(parent);
     const v = new EditorView({
-      parent: host.current!,
+      root: shadow,
+      parent,
       state: EditorState.create({
         doc: initial,
         extensions: [

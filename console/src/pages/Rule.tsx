@@ -25,28 +25,37 @@ const NEW_RULE = `rule my-new-rule {
 
 export default function RulePage({ id }: { id: string | null }) {
   const rule = useLoad(
-    () =>
-      id ? must(api.GET('/api/v1/rules/{id}', { params: { path: { id } } })) : Promise.resolve(undefined),
+    async () =>
+      id
+        ? Promise.all([
+            must(api.GET('/api/v1/rules/{id}', { params: { path: { id } } })),
+            must(api.GET('/api/v1/rules/{id}/draft', { params: { path: { id } } })),
+          ])
+        : undefined,
     [id],
   );
   useTitle(id ? `Rule ${id}` : 'New rule');
   if (rule.error) return <ErrorNote error={rule.error} />;
   if (id && !rule.data) return <Loading what="rule" />;
-  return <RuleView key={id ?? 'new'} id={id} detail={rule.data} reload={rule.reload} />;
+  return (
+    <RuleView key={id ?? 'new'} id={id} detail={rule.data?.[0]} draft={rule.data?.[1].text} reload={rule.reload} />
+  );
 }
 
 function RuleView({
   id,
   detail,
+  draft,
   reload,
 }: {
   id: string | null;
   detail: RuleDetail | undefined;
+  draft: string | undefined;
   reload: () => void;
 }) {
   const session = useSession();
   const [, navigate] = useLocation();
-  const [text, setText] = useState(detail?.rule.text ?? NEW_RULE);
+  const [text, setText] = useState(draft ?? NEW_RULE);
   const [diagnostics, setDiagnostics] = useState<Diagnostic[]>([]);
   const [checkError, setCheckError] = useState<unknown>();
   const [saveError, setSaveError] = useState<unknown>();
@@ -216,7 +225,7 @@ function Backtest({
   disabled: boolean;
 }) {
   const now = Date.now();
-  const [from, setFrom] = useState(defaultRange?.from ?? new Date(now - 86_400_000).toISOString());
+  const [from, setFrom] = useState(new Date((defaultRange ? Date.parse(defaultRange.to) : now) - 86_400_000).toISOString());
   const [to, setTo] = useState(defaultRange?.to ?? new Date(now).toISOString());
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
