@@ -69,7 +69,9 @@ export async function consolePlugin(app: FastifyInstance, opts: { root?: string 
         'the console is not built: run `npm run build:console` (npm install does it)',
       );
     }
-    return secure(reply).header('cache-control', 'no-cache').sendFile('index.html', root);
+    return secure(reply)
+      .header('cache-control', 'no-cache')
+      .sendFile('index.html', root, { cacheControl: false });
   };
   for (const url of CONSOLE_PAGES) {
     app.get(url, { config: { access: 'public', rateLimit: false }, schema: { hide: true } }, page);
@@ -82,9 +84,10 @@ export async function consolePlugin(app: FastifyInstance, opts: { root?: string 
       if (!built || !/^[A-Za-z0-9_.-]+$/.test(file) || !existsSync(join(root, 'assets', file))) {
         throw new HttpProblem(404, 'not-found', `no console asset ${file}`);
       }
+      // Names carry a content hash: cached for good.
       return secure(reply)
         .header('cache-control', 'public, max-age=31536000, immutable')
-        .sendFile(file, join(root, 'assets'));
+        .sendFile(file, join(root, 'assets'), { cacheControl: false });
     },
   );
 }

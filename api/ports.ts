@@ -78,7 +78,7 @@ export interface EventSearchPage {
   next_cursor: string | null;
 }
 
-/** Events per bucket of a filter over a range (buckets aligned to epoch multiples). */
+/** Events per bucket of a filter over a range (the first bucket starts at the range's start). */
 export interface EventHistogram {
   /** Bucket starts (epoch ms), empty buckets included. */
   buckets: { start: number; count: number }[];

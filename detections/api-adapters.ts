@@ -282,6 +282,7 @@ export class ElasticsearchEventSearchPort implements EventSearchPort {
           date_histogram: {
             field: '@timestamp',
             fixed_interval: `${intervalMs}ms`,
+            offset: `${((range.start % intervalMs) + intervalMs) % intervalMs}ms`,
             min_doc_count: 0,
             extended_bounds: { min: range.start, max: range.end - 1 },
           },
@@ -334,15 +335,19 @@ function isIndexNotFound(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('index_not_found_exception');
 }
 
-/** Every bucket of the range (aligned to epoch multiples of the interval), with its count. */
+/** The start of the bucket holding `t`: buckets start at the range's start. */
+export function bucketStart(t: number, range: TimeRange, intervalMs: number): number {
+  return range.start + Math.floor((t - range.start) / intervalMs) * intervalMs;
+}
+
+/** Every bucket of the range (the first starts at the range's start), with its count. */
 export function emptyBuckets(
   range: TimeRange,
   intervalMs: number,
   counts: Map<number, number>,
 ): EventHistogram['buckets'] {
   const out: EventHistogram['buckets'] = [];
-  const first = Math.floor(range.start / intervalMs) * intervalMs;
-  for (let t = first; t < range.end; t += intervalMs) out.push({ start: t, count: counts.get(t) ?? 0 });
+  for (let t = range.start; t < range.end; t += intervalMs) out.push({ start: t, count: counts.get(t) ?? 0 });
   return out;
 }
 
@@ -371,8 +376,7 @@ export async function histogramByReading(
       ...(cursor ? { cursor } : {}),
     });
     for (const e of page.events) {
-      const t = Date.parse(String(e['@timestamp']));
-      const bucket = Math.floor(t / intervalMs) * intervalMs;
+      const bucket = bucketStart(Date.parse(String(e['@timestamp'])), range, intervalMs);
       counts.set(bucket, (counts.get(bucket) ?? 0) + 1);
       total++;
     }

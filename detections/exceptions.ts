@@ -74,7 +74,7 @@ export function isActive(exception: RuleException, now: number): boolean {
 
 /** The exception of `rule` that covers an incident: one of its entities is excepted. */
 export function exceptionFor(
-  incident: Pick<Incident, 'rule' | 'entities'>,
+  incident: { rule: { id: string }; entities: Incident['entities'] },
   exceptions: readonly RuleException[],
   now: number,
 ): RuleException | undefined {
@@ -87,7 +87,9 @@ export function exceptionFor(
 }
 
 /** Split a run's incidents into those to write and those an exception drops. */
-export function applyExceptions<T extends Pick<Incident, 'id' | 'rule' | 'entities'>>(
+export function applyExceptions<
+  T extends { id: string; rule: { id: string }; entities: Incident['entities'] },
+>(
   incidents: readonly T[],
   exceptions: readonly RuleException[],
   now: number,

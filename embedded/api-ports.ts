@@ -20,7 +20,7 @@ import { HttpProblem } from '../api/problem.ts';
 import type { RuleStore } from '../api/rules/store.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import type { Incident } from '../core/schema/incident.ts';
-import { emptyBuckets, testRulesOnEvents } from '../detections/api-adapters.ts';
+import { bucketStart, emptyBuckets, testRulesOnEvents } from '../detections/api-adapters.ts';
 import { compileFilter, evaluateRule } from '../detections/engine/evaluate.ts';
 import { toIncident } from '../detections/engine/types.ts';
 import { writeIncidents } from '../detections/incidents/writer.ts';
@@ -131,7 +131,7 @@ export class EmbeddedEventSearchPort implements EventSearchPort {
       .iterate(range.start, range.end) as Iterable<{ ts: number; doc: string }>;
     for (const row of rows) {
       if (!matches(JSON.parse(row.doc))) continue;
-      const bucket = Math.floor(Number(row.ts) / intervalMs) * intervalMs;
+      const bucket = bucketStart(Number(row.ts), range, intervalMs);
       counts.set(bucket, (counts.get(bucket) ?? 0) + 1);
       total++;
     }

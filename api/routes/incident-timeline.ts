@@ -26,14 +26,28 @@ export function withoutTimeBounds(filter: FilterExpr): FilterExpr {
   return args.length === 1 ? args[0]! : { op: 'and', args };
 }
 
-/** The count a threshold rule compares against (`count() > N`), when it has a plain one. */
-export function countThreshold(rule: RuleIR): { metric: string; op: string; value: number } | null {
+export interface CountThreshold {
+  metric: string;
+  op: string;
+  value: number;
+  /** The events the metric counts, beyond the rule's own filter (`count(login_failure)`). */
+  where?: FilterExpr;
+}
+
+/**
+ * The count a threshold rule compares against (`having failures >= 25` with
+ * `failures = count(...)`), when its condition has one.
+ */
+export function countThreshold(rule: RuleIR): CountThreshold | null {
   if (rule.kind !== 'threshold') return null;
-  const counts = new Set(
-    rule.threshold.metrics.filter((m) => m.fn === 'count' && !m.where).map((m) => m.name),
+  const counts = new Map(
+    rule.threshold.metrics.flatMap((m) => (m.fn === 'count' ? [[m.name, m.where] as const] : [])),
   );
-  const find = (h: HavingExpr): { metric: string; op: string; value: number } | null => {
-    if (h.op === 'cmp') return counts.has(h.metric) ? { metric: h.metric, op: h.cmp, value: h.value } : null;
+  const find = (h: HavingExpr): CountThreshold | null => {
+    if (h.op === 'cmp' && counts.has(h.metric)) {
+      const where = counts.get(h.metric);
+      return { metric: h.metric, op: h.cmp, value: h.value, ...(where ? { where } : {}) };
+    }
     if (h.op === 'and') {
       for (const a of h.args) {
         const t = find(a);
@@ -100,16 +114,22 @@ export function incidentTimelineRoutes(ctx: AppContext): FastifyPluginAsyncTypeb
             errors: parsed.diagnostics.map((d) => ({ field: 'evidence.query', message: d.message })),
           });
         }
-        const filter = withoutTimeBounds(parsed.filter);
         const { rules } = await loadRuleSetFrom(ctx.config, ctx.rules);
         const rule = rules.find((r) => r.id === incident.rule.id);
+        const threshold = rule ? countThreshold(rule) : null;
+        // With a threshold on a count of some events, the chart counts those events.
+        const evidence = withoutTimeBounds(parsed.filter);
+        const filter: FilterExpr = threshold?.where
+          ? { op: 'and', args: [evidence, threshold.where] }
+          : evidence;
         const start = Date.parse(incident.window.start);
         const end = Date.parse(incident.window.end);
         let interval = bucketOf(rule, end - start);
         const span = end - start + (BEFORE + AFTER) * interval;
         if (span / interval > MAX_BUCKETS) interval = Math.ceil(span / MAX_BUCKETS / 60_000) * 60_000;
-        const from = Math.floor((start - BEFORE * interval) / interval) * interval;
-        const to = Math.ceil((end + AFTER * interval) / interval) * interval;
+        // Buckets line up with the incident's window: one of them is the window itself.
+        const from = start - BEFORE * interval;
+        const to = start + Math.ceil((end - start) / interval) * interval + AFTER * interval;
         const histogram = await ctx.ports.events.histogram(filter, { start: from, end: to }, interval);
         return {
           incident_id: incident.id,
@@ -124,7 +144,9 @@ export function incidentTimelineRoutes(ctx: AppContext): FastifyPluginAsyncTypeb
           window: { start: incident.window.start, end: incident.window.end },
           buckets: histogram.buckets.map((b) => ({ start: new Date(b.start).toISOString(), count: b.count })),
           exact: histogram.exact,
-          threshold: rule ? countThreshold(rule) : null,
+          threshold: threshold
+            ? { metric: threshold.metric, op: threshold.op, value: threshold.value }
+            : null,
         };
       },
     );

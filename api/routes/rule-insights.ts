@@ -159,7 +159,9 @@ export function ruleInsightRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           response: {
             200: Type.Object({
               id: Type.String(),
-              text: Type.String({ description: 'Send it to /rules/validate, /rules/preview or POST /rules as it is.' }),
+              text: Type.String({
+                description: 'Send it to /rules/validate, /rules/preview or POST /rules as it is.',
+              }),
             }),
           },
         },

@@ -38,7 +38,13 @@ export default function RulePage({ id }: { id: string | null }) {
   if (rule.error) return <ErrorNote error={rule.error} />;
   if (id && !rule.data) return <Loading what="rule" />;
   return (
-    <RuleView key={id ?? 'new'} id={id} detail={rule.data?.[0]} draft={rule.data?.[1].text} reload={rule.reload} />
+    <RuleView
+      key={id ?? 'new'}
+      id={id}
+      detail={rule.data?.[0]}
+      draft={rule.data?.[1].text}
+      reload={rule.reload}
+    />
   );
 }
 
@@ -225,7 +231,9 @@ function Backtest({
   disabled: boolean;
 }) {
   const now = Date.now();
-  const [from, setFrom] = useState(new Date((defaultRange ? Date.parse(defaultRange.to) : now) - 86_400_000).toISOString());
+  const [from, setFrom] = useState(
+    new Date((defaultRange ? Date.parse(defaultRange.to) : now) - 86_400_000).toISOString(),
+  );
   const [to, setTo] = useState(defaultRange?.to ?? new Date(now).toISOString());
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
