@@ -4,6 +4,23 @@ import { Link } from 'wouter-preact';
 import { api, must } from '../api/client.ts';
 import { Empty, ErrorNote, Loading, Section } from '../components/ui.tsx';
 import { entityHref, when } from '../format.ts';
+
+type FindingKind =
+  | 'shadow'
+  | 'zombie'
+  | 'orphan'
+  | 'undocumented_parameter'
+  | 'undocumented_status'
+  | 'anonymous_success';
+const KINDS: [FindingKind, string][] = [
+  ['shadow', 'Shadow (not in any spec)'],
+  ['zombie', 'Zombie (removed or deprecated, still called)'],
+  ['orphan', 'Orphan (documented, never called)'],
+  ['undocumented_parameter', 'Undocumented parameters'],
+  ['undocumented_status', 'Undocumented status codes'],
+  ['anonymous_success', 'Anonymous success'],
+];
+
 import { useLoad, useSession, useTitle } from '../hooks.ts';
 
 export function InventoryPage() {
@@ -13,9 +30,17 @@ export function InventoryPage() {
     () => must(api.GET('/api/v1/inventory/endpoints', { params: { query: { limit: 200 } } })),
     [],
   );
+  const [kind, setKind] = useState<FindingKind | ''>('');
+  const [pages, setPages] = useState<string[]>([]);
+  const cursor = pages[pages.length - 1];
   const findings = useLoad(
-    () => must(api.GET('/api/v1/inventory/findings', { params: { query: { limit: 200 } } })),
-    [],
+    () =>
+      must(
+        api.GET('/api/v1/inventory/findings', {
+          params: { query: { limit: 100, ...(kind ? { kind } : {}), ...(cursor ? { cursor } : {}) } },
+        }),
+      ),
+    [kind, cursor],
   );
   const specs = useLoad(() => must(api.GET('/api/v1/inventory/specs')), []);
   const reload = () => {
@@ -27,6 +52,24 @@ export function InventoryPage() {
     <>
       <h1>Inventory</h1>
       <Section title="Findings">
+        <div class="row">
+          <label for="finding-kind">Kind</label>
+          <select
+            id="finding-kind"
+            value={kind}
+            onChange={(e) => {
+              setPages([]);
+              setKind(e.currentTarget.value as FindingKind | '');
+            }}
+          >
+            <option value="">All kinds</option>
+            {KINDS.map(([k, label]) => (
+              <option key={k} value={k}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </div>
         <ErrorNote error={findings.error} />
         {!findings.data && !findings.error && <Loading what="findings" />}
         {findings.data && findings.data.items.length === 0 && <Empty>No findings.</Empty>}
@@ -60,6 +103,18 @@ export function InventoryPage() {
             </tbody>
           </table>
         )}
+        <nav class="pager" aria-label="Finding pages">
+          <button type="button" disabled={pages.length === 0} onClick={() => setPages(pages.slice(0, -1))}>
+            Previous page
+          </button>
+          <button
+            type="button"
+            disabled={!findings.data?.next_cursor}
+            onClick={() => setPages([...pages, findings.data!.next_cursor!])}
+          >
+            Next page
+          </button>
+        </nav>
       </Section>
 
       <Section title="Specifications">

@@ -68,6 +68,8 @@ function RuleView({
   const [message, setMessage] = useState<string>();
   const editable = session.can.triage;
   const seq = useRef(0);
+  /** Bumped after a run, so the run history reads again. */
+  const [runs, setRuns] = useState(0);
 
   // Live diagnostics: the API's parser on the draft, a moment after typing stops.
   useEffect(() => {
@@ -126,7 +128,16 @@ function RuleView({
           {detail?.status.degraded && <span class="warn"> · degraded: {detail.status.reason}</span>}
         </p>
       )}
-      {r && session.can.admin && <AdminActions id={r.id} enabled={r.enabled} onChange={reload} />}
+      {r && session.can.admin && (
+        <AdminActions
+          id={r.id}
+          enabled={r.enabled}
+          onChange={() => {
+            reload();
+            setRuns((n) => n + 1);
+          }}
+        />
+      )}
 
       <Section title="Rule text">
         <RuleEditor text={text} readOnly={!editable} diagnostics={diagnostics} onChange={setText} />
@@ -174,7 +185,7 @@ function RuleView({
       )}
       {r && <Tests id={r.id} text={text} canRun={editable} />}
       {r && <RuleExceptions id={r.id} />}
-      {r && <Runs id={r.id} />}
+      {r && <Runs id={r.id} refresh={runs} />}
     </>
   );
 }
@@ -475,10 +486,10 @@ function RuleExceptions({ id }: { id: string }) {
   );
 }
 
-function Runs({ id }: { id: string }) {
+function Runs({ id, refresh }: { id: string; refresh: number }) {
   const runs = useLoad(
     () => must(api.GET('/api/v1/rules/{id}/runs', { params: { path: { id }, query: { limit: 20 } } })),
-    [id],
+    [id, refresh],
   );
   return (
     <Section title="Runs">
