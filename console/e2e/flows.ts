@@ -222,6 +222,8 @@ export async function ruleEditorFlow(
   await page.getByTestId('diagnostics').getByText('No problems found.').waitFor();
   await checkAccessibility(page, 'rule');
   const editor = page.getByTestId('rule-editor').locator('.cm-content');
+  // innerText: CodeMirror's lines are elements, and only innerText puts newlines between them.
+  // biome-ignore lint/performance/useDomNodeTextContent: see above
   const original = (await editor.evaluate((el) => (el as HTMLElement).innerText)).replace(/\n$/, '');
   const lines = original.split('\n');
   const line = lines.findIndex((l) => l.includes('group by source.ip'));
