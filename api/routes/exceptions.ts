@@ -5,9 +5,9 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { loadRuleSetFrom } from '../../detections/rule-set.ts';
 import type { AppContext } from '../app.ts';
 import { HttpProblem } from '../problem.ts';
+import { currentRules } from '../rules/current.ts';
 import { Timestamp } from '../schemas.ts';
 import { EntityTypeSchema } from './entities.ts';
 import { actorOf, audit } from './util.ts';
@@ -100,8 +100,9 @@ export function exceptionRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             errors: [{ field: '/body/expires_at', message: 'must be in the future' }],
           });
         }
-        const { rules } = await loadRuleSetFrom(ctx.config, ctx.rules);
-        if (!rules.some((r) => r.id === rule_id)) {
+        const known = async (fresh: boolean) =>
+          (await currentRules(ctx, fresh)).some((r) => r.id === rule_id);
+        if (!(await known(false)) && !(await known(true))) {
           throw new HttpProblem(404, 'rule-not-found', `rule ${rule_id} does not exist`);
         }
         if (incident_id !== undefined) {

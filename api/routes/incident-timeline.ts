@@ -5,10 +5,10 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { loadRuleSetFrom } from '../../detections/rule-set.ts';
 import { type FilterExpr, type HavingExpr, parseFilterExpression, type RuleIR } from '../../parser/index.ts';
 import type { AppContext } from '../app.ts';
 import { HttpProblem } from '../problem.ts';
+import { currentRules } from '../rules/current.ts';
 import { IdParams, Timestamp } from '../schemas.ts';
 import { HistogramSchema } from './entities.ts';
 
@@ -114,7 +114,7 @@ export function incidentTimelineRoutes(ctx: AppContext): FastifyPluginAsyncTypeb
             errors: parsed.diagnostics.map((d) => ({ field: 'evidence.query', message: d.message })),
           });
         }
-        const { rules } = await loadRuleSetFrom(ctx.config, ctx.rules);
+        const rules = await currentRules(ctx);
         const rule = rules.find((r) => r.id === incident.rule.id);
         const threshold = rule ? countThreshold(rule) : null;
         // With a threshold on a count of some events, the chart counts those events.

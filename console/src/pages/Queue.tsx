@@ -67,17 +67,24 @@ export function QueuePage() {
       ),
     [key, cursor],
   );
-  // Counts and the chart cover the chosen time range (default: the last 30 days).
+  // Counts and the chart cover the chosen time range (default: the last 7 days). They are
+  // asked for once the rows are in, so the rows do not queue behind the heavier statistics.
+  const listed = page.data !== undefined || page.error !== undefined;
   const stats = useLoad(
     () =>
-      must(
-        api.GET('/api/v1/incidents/stats', {
-          params: { query: { ...(from ? { from } : {}), ...(to ? { to } : {}) } },
-        }),
-      ),
-    [from, to],
+      listed
+        ? must(
+            api.GET('/api/v1/incidents/stats', {
+              params: { query: { ...(from ? { from } : {}), ...(to ? { to } : {}) } },
+            }),
+          )
+        : Promise.resolve(undefined),
+    [from, to, listed],
   );
-  const rules = useLoad(() => must(api.GET('/api/v1/rules')), []);
+  const rules = useLoad(
+    () => (listed ? must(api.GET('/api/v1/rules')) : Promise.resolve(undefined)),
+    [listed],
+  );
 
   const update = (change: (q: URLSearchParams) => void) => {
     const next = new URLSearchParams(query);
