@@ -39,6 +39,7 @@ import { exceptionRoutes } from './routes/exceptions.ts';
 import { healthRoutes, type ReadinessCheck, serverReadiness } from './routes/health.ts';
 import { incidentTimelineRoutes } from './routes/incident-timeline.ts';
 import { incidentRoutes } from './routes/incidents.ts';
+import { ingestQueueRoutes } from './routes/ingest-queue.ts';
 import { ruleInsightRoutes } from './routes/rule-insights.ts';
 import { ruleRoutes } from './routes/rules.ts';
 import { sessionRoutes } from './routes/session.ts';
@@ -326,6 +327,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(eventFieldRoutes(), { prefix: '/api/v1' });
   await app.register(incidentTimelineRoutes(ctx), { prefix: '/api/v1' });
   await app.register(ruleInsightRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(ingestQueueRoutes(ctx), { prefix: '/api/v1' });
   // The analyst console (console/): static files at /, talking to the routes above.
   await app.register(consolePlugin);
 

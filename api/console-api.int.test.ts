@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { indexNames } from '../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../core/store/templates.ts';
 import { exceptionsIndex } from '../detections/exceptions.ts';
+import { IngestAdmin } from '../ingest/admin.ts';
+import { IngestProducer } from '../ingest/pipeline/producer.ts';
 import { startTestApp, type TestApp } from './testing/harness.ts';
 
 let t: TestApp;
@@ -169,5 +171,40 @@ describe('investigation routes on Elasticsearch', () => {
       role: 'admin',
       can: { triage: true, admin: true },
     });
+  });
+});
+
+describe('ingest queue on Redis', () => {
+  test('depth per state and the oldest waiting batch', async () => {
+    const producer = new IngestProducer({
+      producer: t.redis,
+      queuePrefix: t.it.prefix,
+      highWaterMark: 2000,
+      batchSize: 2,
+    });
+    const admin = new IngestAdmin({
+      es: t.it.es,
+      redis: t.redis,
+      prefix: t.it.prefix,
+      queuePrefix: t.it.prefix,
+      sources: [],
+      producer,
+    });
+    expect(await admin.queue()).toEqual({
+      waiting: 0,
+      active: 0,
+      delayed: 0,
+      failed: 0,
+      oldest_waiting_seconds: null,
+      high_water_mark: 2000,
+    });
+    await producer.enqueue({ source: 'edge', receivedAt: Date.now() }, ['a', 'b', 'c'], 'file#0');
+    await new Promise((r) => setTimeout(r, 20));
+    const status = await admin.queue();
+    expect(status).toMatchObject({ waiting: 2, active: 0, failed: 0 });
+    expect(status.oldest_waiting_seconds).toBeGreaterThan(0);
+    await producer.queue.close();
+    // The test app's ingest port has no queue, as the embedded mode: the route says so.
+    expect((await call('GET', '/api/v1/ingest/queue', 'viewer')).json()).toEqual({ queue: null });
   });
 });

@@ -135,8 +135,22 @@ export interface DeadLetterPage {
   next_cursor: string | null;
 }
 
+/** The ingest queue between sources and workers (distributed mode). */
+export interface IngestQueueStatus {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+  /** Age of the oldest batch waiting for a worker (null: none waiting). */
+  oldest_waiting_seconds: number | null;
+  /** Queued batches above which sources push back. */
+  high_water_mark: number;
+}
+
 export interface IngestAdminPort {
   sources(): Promise<SourceStatus[]>;
+  /** The queue's depth and lag; absent where there is no queue (the embedded mode). */
+  queue?(): Promise<IngestQueueStatus>;
   deadLetters(query: { source?: string; size: number; cursor?: string }): Promise<DeadLetterPage>;
   /** Replay dead letters by id, or every un-replayed one of a source. */
   replayDeadLetters(request: {

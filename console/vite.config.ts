@@ -20,5 +20,12 @@ export default defineConfig({
     target: 'es2022',
     reportCompressedSize: false,
   },
+  // `npx vite --config console/vite.config.ts`: the console with hot reload, the API of a
+  // `gatewatch serve` on 127.0.0.1:8080 behind it.
+  server: {
+    proxy: Object.fromEntries(
+      ['/api', '/health', '/openapi.json'].map((path) => [path, 'http://127.0.0.1:8080']),
+    ),
+  },
   logLevel: 'warn',
 });

@@ -207,6 +207,10 @@ describe('rules', () => {
     ).toBe(403);
   });
 
+  it('no ingest queue in the embedded mode', async () => {
+    expect((await call('GET', '/api/v1/ingest/queue', 'viewer')).json()).toEqual({ queue: null });
+  });
+
   it('event fields for completion', async () => {
     const fields = (await call('GET', '/api/v1/events/fields', 'viewer')).json().items;
     expect(fields).toContainEqual(expect.objectContaining({ name: 'source.ip', kind: 'ip' }));

@@ -73,7 +73,7 @@ export function standaloneText(rule: RuleIR): string {
     const path = displayPath(resolve(dirname(rule.source.file), JSON.parse(`"${m[1]}"`) as string));
     return `include ${JSON.stringify(path)}`;
   });
-  return `${includes.length > 0 ? `${includes.join('\n')}\n\n` : ''}${ruleText(rule)}`;
+  return `${includes.length > 0 ? `${includes.join('\n')}\n\n` : ''}${ruleText(rule).replace(/^\s*\n/, '')}`;
 }
 
 function view(r: RuleTestResult) {

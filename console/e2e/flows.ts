@@ -49,7 +49,13 @@ export async function checkAccessibility(page: Page, what: string): Promise<void
 export async function shoot(page: Page, target: ConsoleTarget, name: string): Promise<void> {
   if (!target.screenshots) return;
   mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  // The whole page down to 1,800 px: long tables are cut rather than bloating the docs.
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.screenshot({
+    path: join(SHOTS, `${name}.png`),
+    fullPage: true,
+    clip: { x: 0, y: 0, width: 1360, height: Math.min(height, 1800) },
+  });
 }
 
 export async function signIn(
@@ -330,6 +336,7 @@ export async function otherPagesFlow(
   await shoot(page, target, 'events');
 
   await visit(page, '/operations', '[data-testid="readiness"]');
+  await page.getByRole('heading', { name: 'Ingest queue' }).waitFor();
   await page.locator('table[aria-label="Rule runs per rule"]').waitFor();
   await page.getByTestId('coverage-placeholder').or(page.getByText('"rules"')).first().waitFor();
   await checkAccessibility(page, 'health');

@@ -50,6 +50,10 @@ export class IngestProducer {
     return this.options.batchSize;
   }
 
+  get highWaterMark(): number {
+    return this.options.highWaterMark;
+  }
+
   /** Current depth, measured at most every `depthTtlMs`. */
   async currentDepth(): Promise<number> {
     const now = Date.now();

@@ -22,6 +22,7 @@ export function OperationsPage() {
     };
   }, []);
   const sources = useLoad(() => must(api.GET('/api/v1/ingest/sources')), []);
+  const queue = useLoad(() => must(api.GET('/api/v1/ingest/queue')), []);
   const letters = useLoad(
     () =>
       session.can.admin
@@ -98,6 +99,45 @@ export function OperationsPage() {
                   <td class="nowrap">{when(s.last_event_at)}</td>
                 </tr>
               ))}
+            </tbody>
+          </table>
+        )}
+      </Section>
+      <Section title="Ingest queue">
+        <ErrorNote error={queue.error} />
+        {queue.data && queue.data.queue === null && (
+          <Empty>No ingest queue here: the embedded mode ingests by replaying files.</Empty>
+        )}
+        {queue.data?.queue && (
+          <table class="kv" data-testid="queue">
+            <tbody>
+              <tr>
+                <th scope="row">Waiting</th>
+                <td>
+                  {queue.data.queue.waiting} batches{' '}
+                  <span class="muted">(sources push back above {queue.data.queue.high_water_mark})</span>
+                </td>
+              </tr>
+              <tr>
+                <th scope="row">Being processed</th>
+                <td>{queue.data.queue.active}</td>
+              </tr>
+              <tr>
+                <th scope="row">Delayed (retrying)</th>
+                <td>{queue.data.queue.delayed}</td>
+              </tr>
+              <tr>
+                <th scope="row">Failed</th>
+                <td>{queue.data.queue.failed}</td>
+              </tr>
+              <tr>
+                <th scope="row">Oldest waiting</th>
+                <td>
+                  {queue.data.queue.oldest_waiting_seconds === null
+                    ? '—'
+                    : duration(queue.data.queue.oldest_waiting_seconds * 1000)}
+                </td>
+              </tr>
             </tbody>
           </table>
         )}
