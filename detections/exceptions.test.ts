@@ -65,19 +65,18 @@ describe('exceptions', () => {
       expect(split.kept.map((i) => i.id)).toEqual(['inc-y']);
       expect(split.excepted.map((e) => e.incident.id)).toEqual(['inc-x']);
 
-      const first = await writeIncidents(writer, [excepted, other], undefined, {
-        list: [exception()],
-        now: NOW,
+      const first = await writeIncidents(writer, [excepted, other], {
+        exceptions: { list: [exception()], now: NOW },
       });
       expect(first).toMatchObject({ created: ['inc-y'], excepted: ['inc-x'] });
       expect(store.incidents().map((i) => i.id)).toEqual(['inc-y']);
       // Without the exception (lifted) the same detection opens its incident.
       const lifted = exception({ removed_at: new Date(NOW).toISOString(), removed_by: 'bob' });
-      const second = await writeIncidents(writer, [excepted], undefined, { list: [lifted], now: NOW });
+      const second = await writeIncidents(writer, [excepted], { exceptions: { list: [lifted], now: NOW } });
       expect(second).toMatchObject({ created: ['inc-x'], excepted: [] });
       // An existing incident of an excepted entity is not updated by a re-detection.
       const again = { ...excepted, event_count: excepted.event_count + 5 };
-      const third = await writeIncidents(writer, [again], undefined, { list: [exception()], now: NOW });
+      const third = await writeIncidents(writer, [again], { exceptions: { list: [exception()], now: NOW } });
       expect(third).toMatchObject({ created: [], updated: [], excepted: ['inc-x'] });
       expect(store.incidents().find((i) => i.id === 'inc-x')?.event_count).toBe(excepted.event_count);
     } finally {

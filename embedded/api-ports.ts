@@ -166,6 +166,7 @@ export interface EmbeddedDetectionOptions {
   /** The current rule set (files plus API-managed rules). */
   loadRules: () => Promise<RuleIR[]>;
   maxGroups?: number;
+  foldWindowMs?: number;
   now?: () => number;
 }
 
@@ -173,6 +174,7 @@ export class EmbeddedDetectionPort implements DetectionPort {
   private readonly store: EmbeddedStore;
   private readonly loadRules: () => Promise<RuleIR[]>;
   private readonly maxGroups: number;
+  private readonly foldWindowMs: number | undefined;
   private readonly now: () => number;
   /** Runs of one rule are serialised (the writer's suppression look-up must not race). */
   private readonly running = new Map<string, Promise<unknown>>();
@@ -181,6 +183,7 @@ export class EmbeddedDetectionPort implements DetectionPort {
     this.store = options.store;
     this.loadRules = options.loadRules;
     this.maxGroups = options.maxGroups ?? 100_000;
+    this.foldWindowMs = options.foldWindowMs;
     this.now = options.now ?? Date.now;
     installApiSchema(this.store);
   }
@@ -232,8 +235,12 @@ export class EmbeddedDetectionPort implements DetectionPort {
       const written = await writeIncidents(
         this.store.incidentStore(),
         result.detections.map((d) => toIncident(d, rule, now)),
-        suppress ? { periodMs: suppress.periodMs } : undefined,
-        { list: exceptions, now },
+        {
+          ...(suppress ? { suppression: { periodMs: suppress.periodMs } } : {}),
+          ...(this.foldWindowMs !== undefined ? { foldWindowMs: this.foldWindowMs } : {}),
+          names: this.store.entityNames(),
+          exceptions: { list: exceptions, now },
+        },
       );
       if (bounds) this.store.setCheckpoint(rule.id, range.end);
       record = {
@@ -242,6 +249,7 @@ export class EmbeddedDetectionPort implements DetectionPort {
         incidents_created: written.created.length,
         incidents_updated: written.updated.length,
         incidents_suppressed: written.suppressed.length,
+        incidents_folded: written.folded.length,
         incidents_excepted: written.excepted.length,
         worker_ms: workerMs,
         ...(result.degraded ? { degraded_reason: result.degraded.reason } : {}),

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { durationMs } from '../core/config/load.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { Incident } from '../core/schema/incident.ts';
@@ -272,6 +273,8 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
   const recordRun = store.db.prepare(
     'INSERT INTO rule_runs (id, rule_id, started_at, doc) VALUES (?, ?, ?, ?)',
   );
+  const foldWindowMs = durationMs(options.config.detections.foldWindow);
+  const names = store.entityNames();
   const now = (options.now ?? Date.now)();
   const perRule: ReplayResult['rules'] = [];
   let createdIncidents = 0;
@@ -284,12 +287,12 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
       const range = replayRange(rule, bounds);
       const result = s ? s.stream.finish(range) : evaluateRule(rule, all, range);
       const incidents = result.detections.map((d) => toIncident(d, rule, now));
-      const written = await writeIncidents(
-        incidentStore,
-        incidents,
-        rule.output.suppress ? { periodMs: rule.output.suppress.periodMs } : undefined,
-        { list: await exceptionStore.list({ rule_id: rule.id, activeAt: now }), now },
-      );
+      const written = await writeIncidents(incidentStore, incidents, {
+        ...(rule.output.suppress ? { suppression: { periodMs: rule.output.suppress.periodMs } } : {}),
+        foldWindowMs,
+        names,
+        exceptions: { list: await exceptionStore.list({ rule_id: rule.id, activeAt: now }), now },
+      });
       createdIncidents += written.created.length;
       store.setCheckpoint(rule.id, range.end);
       const ms = Math.round(performance.now() - t);
@@ -308,6 +311,7 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
         incidents_created: written.created.length,
         incidents_updated: written.updated.length,
         incidents_suppressed: written.suppressed.length,
+        incidents_folded: written.folded.length,
         incidents_excepted: written.excepted.length,
         worker_ms: ms,
         ...(result.degraded ? { degraded_reason: result.degraded.reason } : {}),

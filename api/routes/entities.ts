@@ -35,7 +35,10 @@ export const EntityTypeSchema = Type.Union(
     Type.Literal('api_key'),
     Type.Literal('route'),
     Type.Literal('asn'),
+    Type.Literal('network'),
     Type.Literal('country'),
+    Type.Literal('user_agent'),
+    Type.Literal('ja3'),
   ],
   { description: `One of: ${ENTITY_TYPES.join(', ')}.` },
 );

@@ -11,8 +11,8 @@ import { ElasticsearchSpecStore } from '../../inventory/specs/registry.ts';
 import { ElasticsearchInventoryStore } from '../../inventory/store.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
 
-async function rulesFor(paths: string[]) {
-  const loaded = await loadRuleFiles(paths);
+async function rulesFor(paths: string[], lists: Record<string, string[]>) {
+  const loaded = await loadRuleFiles(paths, { lists });
   const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) {
     for (const d of errors) console.error(formatDiagnostic(d));
@@ -28,7 +28,7 @@ export function register(program: Command): void {
     .description('Schedule every enabled rule and run them on Elasticsearch (many workers may run).')
     .action(async () => {
       const config = loadConfig({ file: program.opts().config });
-      const rules = await rulesFor(config.detections.rulePaths);
+      const rules = await rulesFor(config.detections.rulePaths, config.detections.lists);
       const runtime = await startDetection(config, {
         rules,
         worker: true,
@@ -84,7 +84,7 @@ export function register(program: Command): void {
     .argument('[ruleIds...]', 'rule ids (default: all enabled)')
     .action(async (ruleIds: string[]) => {
       const config = loadConfig({ file: program.opts().config });
-      const rules = await rulesFor(config.detections.rulePaths);
+      const rules = await rulesFor(config.detections.rulePaths, config.detections.lists);
       const runtime = await startDetection(config, { rules });
       try {
         for (const rule of rules) {

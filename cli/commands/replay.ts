@@ -134,7 +134,9 @@ export function register(program: Command): void {
       if (opts.to) return sendTo(opts.to, files, opts);
 
       const config = loadConfig({ file: program.opts().config });
-      const loaded = await loadRuleFiles(opts.rules ?? config.detections.rulePaths);
+      const loaded = await loadRuleFiles(opts.rules ?? config.detections.rulePaths, {
+        lists: config.detections.lists,
+      });
       const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
       if (errors.length > 0) {
         for (const d of errors) console.error(formatDiagnostic(d));

@@ -45,7 +45,10 @@ export const ENTITY_LABEL: Record<string, string> = {
   api_key: 'API key',
   route: 'Route',
   asn: 'ASN',
+  network: 'Network',
   country: 'Country',
+  user_agent: 'User agent',
+  ja3: 'JA3',
 };
 
 export function entityHref(type: string, value: string): string {

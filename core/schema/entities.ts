@@ -6,9 +6,11 @@
  */
 import type { FilterExpr } from '../../parser/ir.ts';
 import { kindOf, lookupField } from './catalogue.ts';
+import { ENTITY_ROLES, type EntityRole } from './incident.ts';
 
-export const ENTITY_TYPES = ['ip', 'user', 'api_key', 'route', 'asn', 'country'] as const;
-export type EntityType = (typeof ENTITY_TYPES)[number];
+/** The kinds of entity: the roles a rule's `entities` clause names (core/schema/incident.ts). */
+export const ENTITY_TYPES = ENTITY_ROLES;
+export type EntityType = EntityRole;
 
 /** The event fields an entity of each type is found in (any of them). */
 export const ENTITY_FIELDS: Record<EntityType, readonly string[]> = {
@@ -17,7 +19,10 @@ export const ENTITY_FIELDS: Record<EntityType, readonly string[]> = {
   api_key: ['gatewatch.api_key.fingerprint'],
   route: ['gatewatch.route'],
   asn: ['source.as.number'],
+  network: ['gatewatch.network.id'],
   country: ['source.geo.country_iso_code'],
+  user_agent: ['user_agent.original'],
+  ja3: ['tls.client.ja3'],
 };
 
 /**

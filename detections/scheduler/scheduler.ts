@@ -21,8 +21,13 @@ import type { Incident } from '../../core/schema/incident.ts';
 import { ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
 import type { RuleIR } from '../../parser/ir.ts';
 import { ElasticsearchExceptionStore, type ExceptionStore } from '../exceptions.ts';
-import { elasticsearchIncidentStore, ensureIncidentIndex } from '../incidents/es-store.ts';
+import {
+  elasticsearchEntityNames,
+  elasticsearchIncidentStore,
+  ensureIncidentIndex,
+} from '../incidents/es-store.ts';
 import { type IncidentStore, type WriteOutcome, writeIncidents } from '../incidents/writer.ts';
+import { redisLock } from './lock.ts';
 
 export const DETECT_QUEUE = 'detect-runs';
 
@@ -60,6 +65,8 @@ export interface RunRecord {
   incidents_created: number;
   incidents_updated: number;
   incidents_suppressed: number;
+  /** Detections folded into an open incident of their entity. */
+  incidents_folded?: number;
   /** Detections dropped by the rule's exceptions (detections/exceptions.ts). */
   incidents_excepted?: number;
   es_ms: number;
@@ -86,6 +93,7 @@ export const runRecordMappings = {
     incidents_created: { type: 'long' },
     incidents_updated: { type: 'long' },
     incidents_suppressed: { type: 'long' },
+    incidents_folded: { type: 'long' },
     incidents_excepted: { type: 'long' },
     es_ms: { type: 'long' },
     worker_ms: { type: 'long' },
@@ -134,6 +142,8 @@ export interface SchedulerOptions {
   rules: RuleIR[];
   execute: RuleExecutor;
   maxCatchUpMs: number;
+  /** Detections on an open incident's entity within this span fold into it (`detections.foldWindow`). */
+  foldWindowMs?: number;
   /** Lease on a rule while it runs; a crashed run's lease expires after this. */
   leaseMs?: number;
   clock?: () => number;
@@ -281,12 +291,14 @@ export class DetectionScheduler {
       const suppress = rule.output.suppress;
       const now = this.now();
       const exceptions = await this.exceptions.list({ rule_id: rule.id, activeAt: now });
-      const written: WriteOutcome = await writeIncidents(
-        this.incidents,
-        result.incidents,
-        suppress ? { periodMs: suppress.periodMs } : undefined,
-        { list: exceptions, now },
-      );
+      const written: WriteOutcome = await writeIncidents(this.incidents, result.incidents, {
+        ...(suppress ? { suppression: { periodMs: suppress.periodMs } } : {}),
+        ...(this.options.foldWindowMs !== undefined ? { foldWindowMs: this.options.foldWindowMs } : {}),
+        // Rules run on several workers at once: one fold at a time across them.
+        lock: redisLock(this.options.redis, this.key('incident-fold'), 30_000),
+        names: elasticsearchEntityNames(this.options.es, this.options.prefix),
+        exceptions: { list: exceptions, now },
+      });
       record = {
         ...newRunRecord(
           rule,
@@ -299,6 +311,7 @@ export class DetectionScheduler {
         incidents_created: written.created.length,
         incidents_updated: written.updated.length,
         incidents_suppressed: written.suppressed.length,
+        incidents_folded: written.folded.length,
         incidents_excepted: written.excepted.length,
         es_ms: Math.round(result.esMs),
         worker_ms: Math.round(result.workerMs),

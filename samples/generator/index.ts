@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { createIdentityResolver } from '../../ingest/transforms/identity.ts';
+import { createIdentityResolver, keyIdentityString } from '../../ingest/transforms/identity.ts';
 import { ATTACKS, type AttackSpec } from './attacks.ts';
 import { scenarioDatabases } from './mmdb.ts';
 import {
@@ -38,7 +38,7 @@ import {
   type Scenario,
   type ScenarioLine,
 } from './types.ts';
-import { render } from './writers.ts';
+import { kongCredentialId, render } from './writers.ts';
 
 export { matchIncidents } from './labels.ts';
 export type { Label, Scenario, ScenarioLine } from './types.ts';
@@ -71,7 +71,8 @@ export function generateScenario(opts: ScenarioOptions): Scenario {
   const end = start + opts.durationMs;
   const secret = opts.fingerprintSecret ?? DEFAULT_FINGERPRINT_SECRET;
   const identity = createIdentityResolver({ fingerprintSecret: secret });
-  const fingerprint = (raw: string) => identity.fingerprint(raw) ?? '';
+  const fingerprint = (key: { id: string }) =>
+    identity.fingerprint(keyIdentityString('gateway', kongCredentialId(key.id))) ?? '';
   const root = new Rng(opts.seed >>> 0);
   const world = buildWorld(root.fork('world'), 400);
   const taken = new Set<string>([
@@ -221,15 +222,29 @@ function finishLabel(l: Omit<Label, 'start' | 'end' | 'requests'>, reqs: Req[]):
     lo = Math.min(lo, r.t);
     hi = Math.max(hi, r.t);
   }
-  const { id, kind, rules, title, description, entity, group, expectedIncidents, thresholds } = l;
+  const {
+    id,
+    kind,
+    rules,
+    optionalRules,
+    title,
+    description,
+    entity,
+    group,
+    ruleEntities,
+    expectedIncidents,
+    thresholds,
+  } = l;
   return {
     id,
     kind,
     rules,
+    ...(optionalRules ? { optionalRules } : {}),
     title,
     description,
     entity,
     ...(group ? { group } : {}),
+    ...(ruleEntities ? { ruleEntities } : {}),
     start: new Date(Number.isFinite(lo) ? lo : 0).toISOString(),
     end: new Date(Number.isFinite(hi) ? hi + 1 : 0).toISOString(),
     ...(expectedIncidents ? { expectedIncidents } : {}),

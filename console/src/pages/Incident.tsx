@@ -22,6 +22,8 @@ export function IncidentPage({ id }: { id: string }) {
 
 function IncidentView({ incident: i, reload }: { incident: Incident; reload: () => void }) {
   const session = useSession();
+  // Names the gateway knows entity values by (an API key's consumer), when the API has them.
+  const names: Record<string, string> = i.entity_names ?? {};
   const entities = Object.entries(i.entities ?? {}).flatMap(([type, values]) =>
     (values ?? []).map((v) => ({ type, value: String(v) })),
   );
@@ -50,6 +52,7 @@ function IncidentView({ incident: i, reload }: { incident: Incident; reload: () 
                 <li key={`${e.type}:${e.value}`}>
                   <span class="muted">{ENTITY_LABEL[e.type] ?? e.type}</span>{' '}
                   <Link href={entityHref(e.type, e.value)}>{e.value}</Link>
+                  {names[e.value] && <span class="muted"> ({names[e.value]})</span>}
                 </li>
               ))}
             </ul>
@@ -77,6 +80,7 @@ function IncidentView({ incident: i, reload }: { incident: Incident; reload: () 
         </Section>
       </div>
 
+      <Detections incident={i} />
       <Timeline id={i.id} />
       <Evidence incident={i} />
       <Exceptions incident={i} />
@@ -102,6 +106,63 @@ function IncidentView({ incident: i, reload }: { incident: Incident; reload: () 
         <Comments incident={i} onChange={reload} />
       </div>
     </>
+  );
+}
+
+/** The detections folded into the incident: several rules on one entity are one incident. */
+function Detections({ incident: i }: { incident: Incident }) {
+  const detections = i.detections ?? [];
+  if (detections.length <= 1) return null;
+  return (
+    <Section
+      title={`Detections (${detections.length}${i.occurrences > detections.length ? ` of ${i.occurrences}` : ''})`}
+    >
+      <p class="muted">
+        Rules:{' '}
+        {(i.rules ?? [i.rule.id]).map((r, k) => (
+          <span key={r}>
+            {k > 0 && ', '}
+            <Link href={`/rules/${encodeURIComponent(r)}`}>{r}</Link>
+          </span>
+        ))}
+      </p>
+      <table class="grid small" aria-label="Detections in this incident" data-testid="detections">
+        <thead>
+          <tr>
+            <th scope="col">Rule</th>
+            <th scope="col">Window</th>
+            <th scope="col">Events</th>
+            <th scope="col">What it found</th>
+            <th scope="col">Events of it</th>
+          </tr>
+        </thead>
+        <tbody>
+          {detections.map((d) => (
+            <tr key={d.id}>
+              <td>
+                {d.rule.title} <SeverityBadge severity={d.rule.severity} />
+              </td>
+              <td class="nowrap">
+                {when(d.window.start)} – {when(d.window.end)}
+              </td>
+              <td>{d.event_count}</td>
+              <td>{d.summary}</td>
+              <td>
+                <Link
+                  href={`/events?${new URLSearchParams({
+                    filter: d.query,
+                    from: new Date(Date.parse(d.first_seen) - 60_000).toISOString(),
+                    to: new Date(Date.parse(d.last_seen) + 60_000).toISOString(),
+                  })}`}
+                >
+                  Search
+                </Link>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Section>
   );
 }
 

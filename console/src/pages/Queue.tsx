@@ -404,7 +404,11 @@ function Row(props: {
         <Link href={`/incidents/${encodeURIComponent(i.id)}`} class="title">
           {i.title}
         </Link>
-        <div class="muted small">{i.rule.id}</div>
+        <div class="muted small">
+          {i.rule.id}
+          {(i.rules?.length ?? 1) > 1 &&
+            ` + ${i.rules!.length - 1} more rule${i.rules!.length > 2 ? 's' : ''}`}
+        </div>
       </td>
       <td class="entities">
         {entities.map((e) => (
