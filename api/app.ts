@@ -32,6 +32,7 @@ import type { ApiPorts } from './ports.ts';
 import { errorHandler, HttpProblem, sendProblem } from './problem.ts';
 import { sharedRateLimitStore } from './rate-limit-store.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { coverageRoutes } from './routes/coverage.ts';
 import { entityRoutes } from './routes/entities.ts';
 import { eventFieldRoutes } from './routes/event-fields.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -317,6 +318,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   await app.register(healthRoutes(ctx));
   await app.register(incidentRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(coverageRoutes(ctx), { prefix: '/api/v1' });
   await app.register(ruleRoutes(ctx), { prefix: '/api/v1' });
   await app.register(eventRoutes(ctx), { prefix: '/api/v1' });
   await app.register(adminRoutes(ctx), { prefix: '/api/v1' });

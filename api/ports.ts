@@ -7,7 +7,10 @@
  * event filters arrive as the parsed FilterExpr: no raw query text ever reaches Elasticsearch
  * through the API.
  */
+
+import type { SourceType } from '../core/config/schema.ts';
 import type { Incident } from '../core/schema/incident.ts';
+import type { FieldStats } from '../detections/coverage.ts';
 import type { IncidentRepository } from '../detections/incidents/repository.ts';
 import type { RunRecord } from '../detections/scheduler/scheduler.ts';
 import type { Diagnostic, FilterExpr, ReadResult, RuleIR } from '../parser/index.ts';
@@ -61,6 +64,8 @@ export interface DetectionPort {
   dailyActivity(range: TimeRange): Promise<RuleDayActivity[]>;
   /** Called after a rule was created, changed, enabled, disabled or deleted. */
   rulesChanged?(ruleId: string): Promise<void>;
+  /** What the stored events carry, per source, for rule coverage (detections/coverage.ts). */
+  fieldStats(fields: string[], range?: { from?: number; to?: number }): Promise<FieldStats>;
 }
 
 export interface EventSearchRequest {
@@ -109,7 +114,7 @@ export class InvalidEventCursorError extends Error {
 
 export interface SourceStatus {
   name: string;
-  type: 'file' | 'http' | 'syslog';
+  type: SourceType;
   state: 'running' | 'idle' | 'error' | 'unknown';
   /** Seconds between the newest event received and now (null: nothing received yet). */
   lag_seconds: number | null;
@@ -118,6 +123,21 @@ export interface SourceStatus {
   errors_total: number;
   last_error: string | null;
   last_event_at: string | null;
+  /** Pull sources: what is left to read, from the source's own progress report. */
+  backlog?: SourceBacklog;
+}
+
+export interface SourceBacklog {
+  /** Objects, blobs or messages known and not read to the end yet. */
+  objects_pending: number | null;
+  /** Bytes of those not read yet (compressed size for gzip objects). */
+  bytes_behind: number | null;
+  /** Kafka: records between the committed offsets and the partitions' ends. */
+  consumer_lag: number | null;
+  /** How far behind the source's checkpoint is in time (CloudWatch window end, oldest pending object). */
+  behind_seconds: number | null;
+  /** When the source last reported (null: it never ran). */
+  updated_at: string | null;
 }
 
 export interface DeadLetter {

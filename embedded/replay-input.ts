@@ -12,6 +12,7 @@ import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer, type Normalizer } from '../ingest/pipeline/normalize.ts';
 import { deadLetterId } from '../ingest/sinks/dead-letters.ts';
+import { isRemoteInput } from '../ingest/sources/remote-url.ts';
 import type { ColumnBatch, ColumnEncoder } from './replay-columns.ts';
 
 /**
@@ -60,6 +61,41 @@ export async function* readLineBatches(path: string): AsyncGenerator<string[]> {
 /** Non-empty lines of a log file, gzip or plain. */
 export async function* readLines(path: string): AsyncGenerator<string> {
   for await (const lines of readLineBatches(path)) yield* lines;
+}
+
+/** Lines of an input, or why it cannot be read (an object that is not text). */
+export type InputChunk = { lines: string[] } | { unreadable: string; raw: string };
+
+/**
+ * Lines of a local file, or of a remote input (s3://, cloudwatch://, kafka://, azblob://:
+ * ingest/sources/remote.ts, loaded only when one is replayed).
+ */
+export async function* inputChunks(
+  input: string,
+  range: { since?: number | undefined; until?: number | undefined } = {},
+): AsyncGenerator<InputChunk> {
+  if (!isRemoteInput(input)) {
+    for await (const lines of readLineBatches(input)) yield { lines };
+    return;
+  }
+  const { remoteLineBatches } = await import('../ingest/sources/remote.ts');
+  try {
+    for await (const lines of remoteLineBatches(input, range)) yield { lines };
+  } catch (err) {
+    if ((err as Error).name !== 'UnreadableInputError') throw err;
+    yield { unreadable: (err as Error).message, raw: input.replace(/\?.*$/, '') };
+  }
+}
+
+/** The batch for an input that could not be read: one dead letter. */
+export function unreadableBatch(source: string, chunk: { unreadable: string; raw: string }): InputBatch {
+  return {
+    records: 1,
+    deadLetters: [{ id: deadLetterId(source, chunk.raw), reason: chunk.unreadable, raw: chunk.raw }],
+    ids: [],
+    ts: new Float64Array(0),
+    docs: '',
+  };
 }
 
 export interface InputOptions {
@@ -159,7 +195,12 @@ export async function* inputBatches(files: string[], options: InputOptions): Asy
   const raw: RawBatch = { source: options.source, receivedAt: options.receivedAt, records: [] };
   const opts = { since: options.since, until: options.until, keepEvents: true };
   for (const file of files) {
-    for await (const lines of readLineBatches(file)) {
+    for await (const chunk of inputChunks(file, options)) {
+      if ('unreadable' in chunk) {
+        yield { ...unreadableBatch(options.source, chunk), events: [] };
+        continue;
+      }
+      const { lines } = chunk;
       for (let i = 0; i < lines.length; i += 2000)
         yield normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts);
     }

@@ -8,7 +8,13 @@ import type { GatewatchConfig } from '../core/config/schema.ts';
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer } from '../ingest/pipeline/normalize.ts';
 import { columnEncoder } from './replay-columns.ts';
-import { normalizeLines, readLineBatches, WORKER_CREDITS, type WorkerMessage } from './replay-input.ts';
+import {
+  inputChunks,
+  normalizeLines,
+  unreadableBatch,
+  WORKER_CREDITS,
+  type WorkerMessage,
+} from './replay-input.ts';
 
 const data = workerData as {
   files: string[];
@@ -49,7 +55,12 @@ try {
   const encode = data.fields ? columnEncoder(data.fields) : undefined;
   const opts = { since: data.since, until: data.until, keepEvents: false, encode };
   for (const file of data.files) {
-    for await (const lines of readLineBatches(file)) {
+    for await (const chunk of inputChunks(file, data)) {
+      if ('unreadable' in chunk) {
+        await post({ batch: unreadableBatch(data.source, chunk) });
+        continue;
+      }
+      const { lines } = chunk;
       for (let i = 0; i < lines.length; i += 2000)
         await post({ batch: normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts) });
     }

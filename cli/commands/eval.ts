@@ -16,12 +16,14 @@ import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { loadConfig } from '../../core/config/load.ts';
 import type { Incident } from '../../core/schema/incident.ts';
+import { type CoverageReport, formatCoverage } from '../../detections/coverage.ts';
 import {
   type EvaluationReport,
   type GroundTruthLabel,
   parseGroundTruth,
   scoreIncidents,
 } from '../../detections/evaluation.ts';
+import { embeddedCoverage } from '../../embedded/coverage.ts';
 import { replay, replayFiles } from '../../embedded/replay.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
 import { createIdentityResolver, keyIdentityString } from '../../ingest/transforms/identity.ts';
@@ -35,6 +37,8 @@ export interface EvalResult {
   total?: { tp: number; fp: number; fn: number; precision: number; recall: number };
   /** Per-class scores against tool-neutral labels (or the per-rule labels read as such). */
   classes: EvaluationReport;
+  /** Which rules can fire on the replayed logs. */
+  coverage: CoverageReport;
   incidents: Incident[];
 }
 
@@ -95,7 +99,8 @@ export async function evaluateScenario(
     await replay(replayFiles([dir]), { config, store, rules: loaded.rules });
     const incidents = store.incidents();
     const classes = scoreIncidents(groundTruth, incidents, { keyFingerprints });
-    if (!perRule) return { classes, incidents };
+    const coverage = embeddedCoverage(store, loaded.rules, config);
+    if (!perRule) return { classes, coverage, incidents };
     const scores = matchIncidents(perRule, incidents);
     const sum = { tp: 0, fp: 0, fn: 0 };
     for (const s of Object.values(scores)) {
@@ -111,6 +116,7 @@ export async function evaluateScenario(
         recall: sum.tp + sum.fn === 0 ? 1 : sum.tp / (sum.tp + sum.fn),
       },
       classes,
+      coverage,
       incidents,
     };
   } finally {
@@ -165,9 +171,9 @@ export function register(program: Command): void {
         process.exitCode = 2;
         return;
       }
-      const { scores, total, classes } = result;
+      const { scores, total, classes, coverage } = result;
       if (opts.json) {
-        console.log(JSON.stringify({ classes, ...(scores ? { scores, total } : {}) }, null, 2));
+        console.log(JSON.stringify({ classes, coverage, ...(scores ? { scores, total } : {}) }, null, 2));
         return;
       }
       if (scores && total) {
@@ -190,5 +196,6 @@ export function register(program: Command): void {
         }
       }
       console.log(formatClassReport(classes));
+      console.log(formatCoverage(coverage));
     });
 }

@@ -8,6 +8,7 @@ import type { GatewatchConfig } from '../../core/config/schema.ts';
 import { startIngest } from '../../ingest/runtime.ts';
 import { listDeadLetters, markReplayed } from '../../ingest/sinks/dead-letters.ts';
 import { FileSource } from '../../ingest/sources/file.ts';
+import { startPullSources } from '../../ingest/sources/pull.ts';
 import { RelpSource } from '../../ingest/sources/relp.ts';
 import { SyslogSource } from '../../ingest/sources/syslog.ts';
 
@@ -56,7 +57,9 @@ export function register(program: Command): void {
 
   ingest
     .command('sources')
-    .description('Run the configured sources: HTTP push endpoints, syslog listeners, file tailers.')
+    .description(
+      'Run the configured sources: HTTP push endpoints, syslog listeners, file tailers, pull sources (S3, CloudWatch Logs, Kafka, Azure Blob).',
+    )
     .option('--host <host>', 'listen address for HTTP and syslog')
     .action(async (opts: { host?: string }) => {
       const config = configFrom(program);
@@ -111,6 +114,13 @@ export function register(program: Command): void {
           stops.push(() => relp.stop());
         }
       }
+      const pull = await startPullSources({
+        sources: config.ingest.sources,
+        producer: runtime.producer,
+        redis: runtime.redis,
+        prefix: config.redis.prefix,
+      });
+      stops.push(() => pull.stop());
       const address = runtime.http?.server.address();
       console.log(
         `ingest sources ready: HTTP ${JSON.stringify(address)}; ${config.ingest.sources.length} source(s)`,

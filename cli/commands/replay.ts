@@ -3,14 +3,19 @@
  * servers (embedded SQLite store, in-process evaluator), or with `--to <url>` send them to a
  * running deployment's HTTP ingest endpoint.
  */
+
 import { rmSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { loadConfig } from '../../core/config/load.ts';
 import type { Incident } from '../../core/schema/incident.ts';
-import { readLines, replay, replayFiles } from '../../embedded/replay.ts';
+import { formatCoverage } from '../../detections/coverage.ts';
+import { embeddedCoverage } from '../../embedded/coverage.ts';
+import { readLines, replay } from '../../embedded/replay.ts';
+import { replayInputs } from '../../embedded/replay-sources.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
+import { isRemoteInput } from '../../ingest/sources/remote-url.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
 
 interface ReplayCliOptions {
@@ -115,7 +120,10 @@ export function register(program: Command): void {
     .description(
       'Replay log files through the whole pipeline (embedded, no servers) and print the incidents.',
     )
-    .argument('<paths...>', 'log files or directories')
+    .argument(
+      '<paths...>',
+      'log files or directories, or s3://bucket/prefix, cloudwatch://log-group, kafka://brokers/topic, azblob://container/prefix',
+    )
     .option('--db <file>', 'embedded store file (default: embedded.path from the configuration)')
     .option('--fresh', 'start from an empty embedded store')
     .option('--rules <paths...>', 'rule files or directories (default: detections.rulePaths)')
@@ -129,9 +137,18 @@ export function register(program: Command): void {
     .option('--source <name>', 'source name events are attributed to', 'replay')
     .option('--token <token>', 'source token for --to (or GATEWATCH_INGEST_TOKEN)')
     .action(async (paths: string[], opts: ReplayCliOptions) => {
-      const files = replayFiles(paths);
+      const files = await replayInputs(paths, {
+        since: parseTime(opts.since, '--since'),
+        until: parseTime(opts.until, '--until'),
+      });
       if (files.length === 0) throw new Error(`no log files under ${paths.join(', ')}`);
-      if (opts.to) return sendTo(opts.to, files, opts);
+      if (opts.to) {
+        if (files.some(isRemoteInput))
+          throw new Error(
+            '--to sends local files only: replay s3://, cloudwatch://, kafka:// and azblob:// URLs into the embedded store',
+          );
+        return sendTo(opts.to, files, opts);
+      }
 
       const config = loadConfig({ file: program.opts().config });
       const loaded = await loadRuleFiles(opts.rules ?? config.detections.rulePaths, {
@@ -176,8 +193,9 @@ export function register(program: Command): void {
           },
         });
         bar?.stop();
+        const coverage = embeddedCoverage(store, loaded.rules, config);
         if (opts.json) {
-          console.log(JSON.stringify({ ...result, incidents: result.incidents }, null, 2));
+          console.log(JSON.stringify({ ...result, incidents: result.incidents, coverage }, null, 2));
         } else if (opts.quiet) {
           console.log(String(result.incidents.length));
         } else {
@@ -190,6 +208,7 @@ export function register(program: Command): void {
           for (const r of result.rules) if (r.degraded) console.log(`  rule ${r.id} degraded: ${r.degraded}`);
           console.log(`\n${result.incidents.length} incident(s):`);
           if (result.incidents.length > 0) console.log(incidentTable(result.incidents));
+          console.log(`\n${formatCoverage(coverage)}`);
           const configFile = program.opts().config as string | undefined;
           console.log(
             `\nWork these incidents in the console (opens signed in with a new analyst key):\n  ${

@@ -3,12 +3,13 @@
  */
 import type { Command } from 'commander';
 import { rulesFmt, rulesValidate } from '../../parser/cli.ts';
+import { registerRulesCoverage } from './rules-coverage.ts';
 import { registerRulesTest } from './rules-test.ts';
 
 const io = { stdout: process.stdout, stderr: process.stderr };
 
 export function register(program: Command): void {
-  const rules = program.command('rules').description('Detection rules: validate, format, test.');
+  const rules = program.command('rules').description('Detection rules: validate, format, test, coverage.');
   rules
     .command('validate')
     .description('Parse and check rule files; non-zero exit on errors (for CI).')
@@ -29,4 +30,5 @@ export function register(program: Command): void {
       process.exitCode = await rulesFmt(paths, opts, io);
     });
   registerRulesTest(rules);
+  registerRulesCoverage(rules, program);
 }

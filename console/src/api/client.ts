@@ -73,12 +73,3 @@ export async function must<T>(call: Promise<{ data?: T; error?: unknown; respons
   }
   return data as T;
 }
-
-/** GET a path the generated types do not know yet (a route newer than this build), as JSON. */
-export async function getUntyped(path: string): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(path, { headers: key ? { authorization: `Bearer ${key}` } : {} });
-  return {
-    status: res.status,
-    body: res.headers.get('content-type')?.includes('json') ? await res.json() : undefined,
-  };
-}

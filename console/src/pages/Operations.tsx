@@ -1,15 +1,13 @@
 /**
  * Health: readiness of the stores, ingest sources and their rates and lag, dead letters with
- * their reasons, recent rule runs, and the rule coverage report when the API offers one.
+ * their reasons, recent rule runs, and the rule coverage report (which rules can fire on
+ * the stored events, and why the others cannot).
  */
 import { Link } from 'wouter-preact';
-import { api, getUntyped, must } from '../api/client.ts';
+import { api, must } from '../api/client.ts';
 import { Empty, ErrorNote, Loading, Section } from '../components/ui.tsx';
 import { duration, when } from '../format.ts';
 import { useLoad, useSession, useTitle } from '../hooks.ts';
-
-/** The coverage route the detection engine is getting (issue 17); shown once the API has it. */
-const COVERAGE_PATH = '/api/v1/rules/coverage';
 
 export function OperationsPage() {
   useTitle('Health');
@@ -34,11 +32,7 @@ export function OperationsPage() {
     () => must(api.GET('/api/v1/rules/activity', { params: { query: { days: 7 } } })),
     [],
   );
-  const coverage = useLoad(async () => {
-    const doc = (await getUntyped('/openapi.json')).body as { paths?: Record<string, unknown> } | undefined;
-    if (!doc?.paths?.[COVERAGE_PATH]) return { offered: false as const };
-    return { offered: true as const, report: (await getUntyped(COVERAGE_PATH)).body };
-  }, []);
+  const coverage = useLoad(() => must(api.GET('/api/v1/rules/coverage')), []);
   const totals = new Map<string, { runs: number; detections: number; failed: number }>();
   for (const a of activity.data?.items ?? []) {
     const t = totals.get(a.rule_id) ?? { runs: 0, detections: 0, failed: 0 };
@@ -205,13 +199,41 @@ export function OperationsPage() {
         )}
       </Section>
       <Section title="Rule coverage">
-        {coverage.data?.offered === false && (
-          <p class="placeholder" data-testid="coverage-placeholder">
-            This API does not offer a rule coverage report yet (<code>{COVERAGE_PATH}</code>, issue 17). It
-            will show here once it does.
-          </p>
+        <ErrorNote error={coverage.error} />
+        {!coverage.data && !coverage.error && <Loading what="coverage" />}
+        {coverage.data && (
+          <>
+            <p data-testid="coverage-summary">{coverage.data.summary}</p>
+            {coverage.data.warnings.map((w) => (
+              <p key={w} class="warn">
+                {w}
+              </p>
+            ))}
+            <table class="grid small" aria-label="Rule coverage" data-testid="coverage">
+              <thead>
+                <tr>
+                  <th scope="col">Rule</th>
+                  <th scope="col">Verdict</th>
+                  <th scope="col">Why</th>
+                  <th scope="col">Sources with every field it needs</th>
+                </tr>
+              </thead>
+              <tbody>
+                {coverage.data.rules.map((r) => (
+                  <tr key={r.rule} class={r.verdict === 'cannot fire' ? 'degraded' : ''}>
+                    <td>
+                      <Link href={`/rules/${encodeURIComponent(r.rule)}`}>{r.rule}</Link>
+                      <div class="muted small">{r.title}</div>
+                    </td>
+                    <td>{r.verdict}</td>
+                    <td>{r.reasons.join('; ') || '—'}</td>
+                    <td>{r.sources.join(', ') || '—'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </>
         )}
-        {coverage.data?.offered && <pre class="small">{JSON.stringify(coverage.data.report, null, 2)}</pre>}
       </Section>
     </>
   );
