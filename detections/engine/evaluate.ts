@@ -555,10 +555,13 @@ export function runSequence(
   for (const [key, part] of parts) {
     const res = matchPartition(seq, part.events, range.end, opts.sequenceConsumed?.get(key));
     for (const m of res.matches) {
-      const all = m.chosen.flat();
+      // The events counted for each step (not only the minimum the match chose): "12 failed
+      // logins" comes with its 12 events, from the first of them.
+      const all = m.counted.flat().sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const first = all[0] ?? m.first;
       const metrics: Record<string, number | null> = {};
       const builtins: Record<string, string> = {
-        'match.start': new Date(m.first.ts).toISOString(),
+        'match.start': new Date(first.ts).toISOString(),
         'match.end': new Date(m.end.ts).toISOString(),
       };
       seq.steps.forEach((s, i) => {
@@ -570,15 +573,15 @@ export function runSequence(
           groupFields: rule.sequence.by,
           groupValues: part.values,
           anchor: m.end.id,
-          window: { start: m.first.ts, end: m.end.ts + 1 },
-          firstSeen: m.first.ts,
+          window: { start: first.ts, end: m.end.ts + 1 },
+          firstSeen: first.ts,
           lastSeen: m.end.ts,
           eventCount: all.length,
           metrics,
           sampleEventIds: all.slice(0, sampleSize).map((x) => x.id),
           event: m.end.event,
           builtins,
-          evidenceRange: { start: m.first.ts, end: m.end.ts + 1 },
+          evidenceRange: { start: first.ts, end: m.end.ts + 1 },
         }),
       );
     }
