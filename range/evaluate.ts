@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { evaluateScenario } from '../cli/commands/eval.ts';
 import { durationMs, loadConfig } from '../core/config/load.ts';
+import { queueDepth } from '../core/queue/bullmq.ts';
 import type { Incident } from '../core/schema/incident.ts';
 import { indexNames } from '../core/store/elasticsearch.ts';
 import {
@@ -80,7 +81,10 @@ export async function scoreDistributed(outDir: string, servers: Servers): Promis
   try {
     let lines = 0;
     for (const source of config.ingest.sources) {
-      for (const p of source.paths) lines += readFileSync(p, 'utf8').split('\n').filter((l) => l !== '').length;
+      for (const p of source.paths)
+        lines += readFileSync(p, 'utf8')
+          .split('\n')
+          .filter((l) => l !== '').length;
       const file = new FileSource({
         source,
         producer: runtime.producer,
@@ -91,16 +95,34 @@ export async function scoreDistributed(outDir: string, servers: Servers): Promis
       file.start();
       sources.push(file);
     }
-    // Every line becomes an event or a dead letter (the range's logs have none of the latter).
+    // Every line read by its file source, the queue drained, and the stored count steady (identical
+    // lines are one event by design, so the count is not the number of lines).
+    await until(
+      async () => sources.reduce((n, s) => n + s.linesRead, 0) >= lines,
+      `the file sources to read ${lines} lines`,
+      600_000,
+    );
     const stored = async () => {
-      await es.indices.refresh({ index: `${servers.prefix}-*`, ignore_unavailable: true, allow_no_indices: true });
-      const events = (await es.count({ index: names.eventsAlias, ignore_unavailable: true, allow_no_indices: true }))
+      await es.indices.refresh({
+        index: `${servers.prefix}-*`,
+        ignore_unavailable: true,
+        allow_no_indices: true,
+      });
+      return (await es.count({ index: names.eventsAlias, ignore_unavailable: true, allow_no_indices: true }))
         .count;
-      const dead = (await es.count({ index: names.deadLetters, ignore_unavailable: true, allow_no_indices: true }))
-        .count;
-      return events + dead;
     };
-    await until(async () => (await stored()) >= lines, `${lines} lines in Elasticsearch`, 600_000);
+    let last = -1;
+    await until(
+      async () => {
+        if ((await queueDepth(runtime.producer.queue)) > 0) return false;
+        const now = await stored();
+        const steady = now === last && now > 0;
+        last = now;
+        return steady;
+      },
+      'the ingest queue to drain',
+      600_000,
+    );
 
     const loaded = await loadRuleFiles(config.detections.rulePaths, { lists: config.detections.lists });
     const rules = loaded.rules.filter((r) => r.enabled);
@@ -182,7 +204,9 @@ export function formatScores(runs: { seed: number; scores: ModeScore[] }[]): str
     for (const r of c.s.coverage.rules)
       if (r.verdict !== 'can fire') out.push(`  ${r.rule}: ${r.verdict} — ${r.reasons.join('; ')}`);
     for (const f of c.s.classes.falsePositiveIncidents)
-      out.push(`  false positive: ${f.rules.join('+')}: ${f.title}${f.benign ? ` (benign: ${f.benign})` : ''}`);
+      out.push(
+        `  false positive: ${f.rules.join('+')}: ${f.title}${f.benign ? ` (benign: ${f.benign})` : ''}`,
+      );
     for (const m of c.s.classes.classes.flatMap((k) => k.missed.map((x) => `${k.class}: ${x}`)))
       out.push(`  missed: ${m}`);
   }

@@ -28,6 +28,7 @@ import { type RunContext, running } from './actors.ts';
 import { SCRIPTED_ATTACKS } from './attacks/scripted.ts';
 import { buildShim, TOOL_ATTACKS, type ToolEnv, type ToolRun, upstreamVersion } from './attacks/tools.ts';
 import { runBenign } from './benign.ts';
+import { formatScores, type ModeScore, scoreDistributed, scoreReplay } from './evaluate.ts';
 import {
   choosePorts,
   LANES,
@@ -498,10 +499,14 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command()
     .name('npm run range --')
     .description(
-      'Live-fire range: real gateways (nginx + ModSecurity CRS, HAProxy) and real attack tools on loopback; writes logs and ground-truth labels.',
+      'Live-fire range: real gateways (nginx + ModSecurity CRS, HAProxy) and real attack tools on loopback; writes logs and ground-truth labels, then scores Gatewatch on them (replay, and the distributed pipeline on Elasticsearch and Redis).',
     )
-    .requiredOption('--out <dir>', 'output directory (new or empty)')
+    .requiredOption(
+      '--out <dir>',
+      'output directory (new or empty); with several seeds, one seed-N directory each',
+    )
     .option('--seed <n>', 'seed of the traffic plan', intArg('--seed'), 1)
+    .option('--seeds <list>', 'several seeds, comma-separated (e.g. 1,2,3): one range each, one table')
     .option(
       '--minutes <m>',
       'minutes of traffic',
@@ -515,6 +520,12 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option('--lanes <list>', `comma-separated lanes to run (${LANES.join(', ')})`)
     .option('--keep-work', 'keep the scratch directory (configs, tool outputs, nginx error log)')
+    .option('--no-score', 'only write the logs and labels')
+    .option(
+      '--modes <list>',
+      'how to score: replay (embedded), distributed (file sources → Redis → Elasticsearch; ELASTICSEARCH_URL and REDIS_URL, else started locally like the tests do)',
+      'replay,distributed',
+    )
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   try {
@@ -526,18 +537,51 @@ export async function main(argv: string[]): Promise<number> {
   const o = program.opts<{
     out: string;
     seed: number;
+    seeds?: string;
     minutes: number;
     lanes?: string;
     keepWork?: boolean;
+    score: boolean;
+    modes: string;
   }>();
+  const seeds = o.seeds ? o.seeds.split(',').map((x) => intArg('--seeds')(x.trim())) : [o.seed];
+  const modes = o.modes.split(',').map((m) => m.trim());
+  for (const m of modes)
+    if (m !== 'replay' && m !== 'distributed') {
+      process.stderr.write(`range: unknown mode ${m}: use replay, distributed or both\n`);
+      return 2;
+    }
+  const stop: (() => Promise<void>)[] = [];
   try {
-    await runRange({
-      seed: o.seed,
-      durationMs: Math.round(o.minutes * 60_000),
-      outDir: o.out,
-      ...(o.lanes ? { lanes: o.lanes.split(',').map((s) => s.trim()) as Lane[] } : {}),
-      ...(o.keepWork ? { keepWork: true } : {}),
-    });
+    const runs: { seed: number; scores: ModeScore[] }[] = [];
+    let servers: { elasticsearchUrl: string; redisUrl: string } | undefined;
+    for (const seed of seeds) {
+      const outDir = seeds.length > 1 ? join(o.out, `seed-${seed}`) : o.out;
+      await runRange({
+        seed,
+        durationMs: Math.round(o.minutes * 60_000),
+        outDir,
+        ...(o.lanes ? { lanes: o.lanes.split(',').map((s) => s.trim()) as Lane[] } : {}),
+        ...(o.keepWork ? { keepWork: true } : {}),
+      });
+      if (!o.score) continue;
+      const scores: ModeScore[] = [];
+      if (modes.includes('replay')) scores.push(await scoreReplay(outDir));
+      if (modes.includes('distributed')) {
+        servers ??= await rangeServers(stop);
+        scores.push(await scoreDistributed(outDir, { ...servers, prefix: `range-${seed}-${Date.now()}` }));
+      }
+      runs.push({ seed, scores });
+    }
+    if (runs.length > 0) {
+      process.stdout.write(`${formatScores(runs)}\n`);
+      const all = runs.flatMap((r) => r.scores);
+      const minRecall = Math.min(...all.map((s) => s.classes.minClassRecall));
+      const minPrecision = Math.min(...all.map((s) => s.classes.precision));
+      process.stdout.write(
+        `\nTargets (recall >= 0.9 per attack class, precision >= 0.9): lowest class recall ${minRecall.toFixed(3)}, lowest precision ${minPrecision.toFixed(3)} — ${minRecall >= 0.9 && minPrecision >= 0.9 ? 'met' : 'NOT met'}\n`,
+      );
+    }
     return 0;
   } catch (e) {
     if (e instanceof RangeSetupError) {
@@ -546,7 +590,33 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stderr.write(`range: failed: ${(e as Error).message.split('\n')[0]}\n`);
     return 1;
+  } finally {
+    for (const s of stop) await s().catch(() => undefined);
   }
+}
+
+/** Elasticsearch and Redis for scoring: from the environment, else started as the tests start them. */
+async function rangeServers(
+  stop: (() => Promise<void>)[],
+): Promise<{ elasticsearchUrl: string; redisUrl: string }> {
+  let elasticsearchUrl = process.env.ELASTICSEARCH_URL;
+  let redisUrl = process.env.REDIS_URL;
+  if (!redisUrl) {
+    const { startRedisServer } = await import('../test/harness/redis.ts');
+    const redis = await startRedisServer();
+    stop.push(() => redis.dispose());
+    redisUrl = redis.url;
+  }
+  if (!elasticsearchUrl) {
+    const { startElasticsearch } = await import('../test/harness/elasticsearch.ts');
+    process.stderr.write(
+      'range: starting Elasticsearch for the distributed scoring (ELASTICSEARCH_URL to use your own)\n',
+    );
+    const es = await startElasticsearch();
+    stop.push(() => es.dispose());
+    elasticsearchUrl = es.url;
+  }
+  return { elasticsearchUrl, redisUrl };
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
