@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../core/config/load.ts';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import { createNormalizeContext, normalizeLines } from '../ingest/transforms/normalize.ts';
+import { integrationContext } from '../test/harness/context.ts';
+import { formatScores, type ModeScore, scoreDistributed, scoreReplay } from './evaluate.ts';
 import { LOG_FILES } from './gateways.ts';
 import { LABEL_CLASSES, type Label, labelProblems, readLabels } from './labels.ts';
 import { LOG_FORMATS, type RangeResult, runRange } from './run.ts';
@@ -328,5 +330,48 @@ describe('live-fire range (2.5 min, seed 7)', () => {
       .split('\n')
       .filter((l) => !l.trim().startsWith('Z') && l.includes(result.scratchDir));
     expect(ps).toEqual([]);
+  });
+});
+
+describe('Gatewatch on the range (both modes)', () => {
+  const ctx = integrationContext('range-score');
+  let replay: ModeScore;
+  let distributed: ModeScore;
+  beforeAll(async () => {
+    replay = await scoreReplay(out);
+    distributed = await scoreDistributed(out, {
+      elasticsearchUrl: ctx.elasticsearchUrl,
+      redisUrl: ctx.redisUrl,
+      prefix: ctx.prefix,
+    });
+    // The table `npm run range` prints, for the test's log.
+    console.log(formatScores([{ seed: SEED, scores: [replay, distributed] }]));
+  }, 900_000);
+  afterAll(() => ctx.cleanup());
+
+  it('finds every attack class the range ran, with precision >= 0.9, in both modes', () => {
+    for (const s of [replay, distributed]) {
+      const missed = s.classes.classes.flatMap((c) => c.missed.map((m) => `${c.class}: ${m}`));
+      expect(missed, s.mode).toEqual([]);
+      expect(
+        s.classes.precision,
+        `${s.mode}: ${JSON.stringify(s.classes.falsePositiveIncidents)}`,
+      ).toBeGreaterThanOrEqual(0.9);
+    }
+  });
+
+  it('the replay and the distributed pipeline open the same incidents', () => {
+    const key = (s: ModeScore) =>
+      s.incidents.map((i) => `${i.rules.join('+')} ${i.entity_key} ${i.window.start}`).sort();
+    expect(key(distributed)).toEqual(key(replay));
+  });
+
+  it('says which rules cannot fire on these logs, and why', () => {
+    const verdict = (id: string) => replay.coverage.rules.find((r) => r.rule === id)!;
+    // no GeoIP database, no TLS fingerprints, minutes of data
+    expect(verdict('api-key-impossible-travel').verdict).toBe('cannot fire');
+    expect(verdict('credential-stuffing-distributed-ja3').reasons.join()).toContain('no TLS fingerprint');
+    expect(verdict('server-error-spike-per-route').reasons.join()).toContain('history longer than the data');
+    expect(verdict('credential-stuffing-single-source').verdict).toBe('can fire');
   });
 });
