@@ -55,35 +55,32 @@ export async function evaluateScenario(
   }
 }
 
-export function register(program: Command): void {
-  program
-    .command('eval')
-    .description('Replay a labelled scenario and print per-rule precision and recall.')
-    .argument('<scenario>', 'scenario directory (logs + labels.json)')
-    .option('--rules <paths...>', 'rule files or directories', ['detections/rules'])
-    .option('--json', 'JSON output')
-    .action(async (dir: string, opts: { rules: string[]; json?: boolean }) => {
-      const { scores, total } = await evaluateScenario(dir, opts.rules, program.opts().config);
-      if (opts.json) {
-        console.log(JSON.stringify({ scores, total }, null, 2));
-        return;
-      }
-      const table = new Table({ head: ['rule', 'TP', 'FP', 'FN', 'precision', 'recall'] });
-      for (const [rule, s] of Object.entries(scores).sort()) {
-        table.push([rule, s.tp, s.fp, s.fn, s.precision.toFixed(3), s.recall.toFixed(3)]);
-      }
-      table.push([
-        'all rules',
-        total.tp,
-        total.fp,
-        total.fn,
-        total.precision.toFixed(3),
-        total.recall.toFixed(3),
-      ]);
-      console.log(table.toString());
-      for (const [rule, s] of Object.entries(scores)) {
-        for (const m of s.missed) console.log(`  missed   ${rule}: ${m}`);
-        for (const b of s.benignHits) console.log(`  benign   ${rule}: ${b}`);
-      }
-    });
+/** `eval <scenario>`: per-rule precision and recall of a labelled scenario. */
+export async function evaluate(
+  dir: string,
+  opts: { rules: string[]; json?: boolean },
+  cmd: Command,
+): Promise<void> {
+  const { scores, total } = await evaluateScenario(dir, opts.rules, cmd.optsWithGlobals().config);
+  if (opts.json) {
+    console.log(JSON.stringify({ scores, total }, null, 2));
+    return;
+  }
+  const table = new Table({ head: ['rule', 'TP', 'FP', 'FN', 'precision', 'recall'] });
+  for (const [rule, s] of Object.entries(scores).sort()) {
+    table.push([rule, s.tp, s.fp, s.fn, s.precision.toFixed(3), s.recall.toFixed(3)]);
+  }
+  table.push([
+    'all rules',
+    total.tp,
+    total.fp,
+    total.fn,
+    total.precision.toFixed(3),
+    total.recall.toFixed(3),
+  ]);
+  console.log(table.toString());
+  for (const [rule, s] of Object.entries(scores)) {
+    for (const m of s.missed) console.log(`  missed   ${rule}: ${m}`);
+    for (const b of s.benignHits) console.log(`  benign   ${rule}: ${b}`);
+  }
 }

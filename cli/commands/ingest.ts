@@ -3,13 +3,13 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadConfig } from '../../core/config/load.ts';
 import type { GatewatchConfig } from '../../core/config/schema.ts';
 import { startIngest } from '../../ingest/runtime.ts';
 import { listDeadLetters, markReplayed } from '../../ingest/sinks/dead-letters.ts';
 import { FileSource } from '../../ingest/sources/file.ts';
 import { RelpSource } from '../../ingest/sources/relp.ts';
 import { SyslogSource } from '../../ingest/sources/syslog.ts';
+import { configOf } from '../config.ts';
 
 /**
  * The certificate and key shared by syslog TLS and RELP TLS, read once; undefined when neither
@@ -20,10 +20,6 @@ function syslogTlsKeyPair(ingest: GatewatchConfig['ingest']): { cert: Buffer; ke
   if (ingest.syslogTlsCert === undefined || ingest.syslogTlsKey === undefined)
     throw new Error('ingest.syslogTlsCert and ingest.syslogTlsKey are required for syslog or RELP over TLS');
   return { cert: readFileSync(ingest.syslogTlsCert), key: readFileSync(ingest.syslogTlsKey) };
-}
-
-function configFrom(program: Command) {
-  return loadConfig({ file: program.opts().config });
 }
 
 function onSignals(close: () => Promise<void>) {
@@ -38,134 +34,119 @@ function onSignals(close: () => Promise<void>) {
   process.on('SIGINT', handler);
 }
 
-export function register(program: Command): void {
-  const ingest = program.command('ingest').description('Ingest processes: sources and workers.');
+/** `ingest worker`: consume raw batches — parse, normalise, enrich, index into Elasticsearch. */
+export async function worker(opts: { workers: string }, cmd: Command): Promise<void> {
+  const config = configOf(cmd);
+  const runtime = await startIngest(config, { workers: Number(opts.workers) });
+  console.log(
+    `ingest worker ready (pid ${process.pid}, ${opts.workers} worker(s), prefix ${config.redis.prefix})`,
+  );
+  onSignals(() => runtime.close());
+}
 
-  ingest
-    .command('worker')
-    .description('Consume raw batches: parse, normalise, enrich, index into Elasticsearch.')
-    .option('--workers <n>', 'worker instances in this process', '1')
-    .action(async (opts: { workers: string }) => {
-      const config = configFrom(program);
-      const runtime = await startIngest(config, { workers: Number(opts.workers) });
+/** `ingest sources`: the configured HTTP push endpoints, syslog listeners and file tailers. */
+export async function sources(opts: { host?: string }, cmd: Command): Promise<void> {
+  const config = configOf(cmd);
+  if (opts.host) config.ingest.httpHost = opts.host;
+  const runtime = await startIngest(config, { http: true });
+  const stops: (() => Promise<void>)[] = [];
+  for (const source of config.ingest.sources) {
+    if (source.type === 'file') {
+      const file = new FileSource({
+        source,
+        producer: runtime.producer,
+        redis: runtime.redis,
+        offsetsKey: `${config.redis.prefix}:${config.ingest.offsetsKey}:${source.name}`,
+        onError: (err) => console.error(`file source ${source.name}: ${err.message}`),
+      });
+      file.start();
+      stops.push(() => file.stop());
+    }
+  }
+  const syslogSource = config.ingest.sources.find((s) => s.type === 'syslog');
+  if (syslogSource) {
+    const tls = syslogTlsKeyPair(config.ingest);
+    const syslog = new SyslogSource({
+      source: syslogSource,
+      producer: runtime.producer,
+      host: config.ingest.httpHost,
+      port: config.ingest.syslogPort,
+      onError: (err) => console.error(`syslog source ${syslogSource.name}: ${err.message} (kept, retrying)`),
+      ...(config.ingest.syslogTlsPort !== undefined && tls
+        ? { tls: { port: config.ingest.syslogTlsPort, options: tls } }
+        : {}),
+    });
+    await syslog.start();
+    console.log(
+      `syslog listening on ${config.ingest.httpHost}: UDP/TCP ${syslog.tcpPort}${syslog.tlsPort !== undefined ? `, TLS ${syslog.tlsPort}` : ''}`,
+    );
+    stops.push(() => syslog.stop());
+    if (config.ingest.relpPort !== undefined) {
+      const relp = new RelpSource({
+        source: syslogSource,
+        producer: runtime.producer,
+        host: config.ingest.httpHost,
+        port: config.ingest.relpPort,
+        ...(config.ingest.relpTls && tls ? { tls } : {}),
+        onError: (err) => console.error(`relp source ${syslogSource.name}: ${err.message}`),
+      });
+      await relp.start();
       console.log(
-        `ingest worker ready (pid ${process.pid}, ${opts.workers} worker(s), prefix ${config.redis.prefix})`,
+        `RELP${config.ingest.relpTls ? ' over TLS' : ''} listening on ${config.ingest.httpHost}:${relp.port}`,
       );
-      onSignals(() => runtime.close());
-    });
+      stops.push(() => relp.stop());
+    }
+  }
+  const address = runtime.http?.server.address();
+  console.log(
+    `ingest sources ready: HTTP ${JSON.stringify(address)}; ${config.ingest.sources.length} source(s)`,
+  );
+  onSignals(async () => {
+    for (const stop of stops) await stop();
+    await runtime.close();
+  });
+}
 
-  ingest
-    .command('sources')
-    .description('Run the configured sources: HTTP push endpoints, syslog listeners, file tailers.')
-    .option('--host <host>', 'listen address for HTTP and syslog')
-    .action(async (opts: { host?: string }) => {
-      const config = configFrom(program);
-      if (opts.host) config.ingest.httpHost = opts.host;
-      const runtime = await startIngest(config, { http: true });
-      const stops: (() => Promise<void>)[] = [];
-      for (const source of config.ingest.sources) {
-        if (source.type === 'file') {
-          const file = new FileSource({
-            source,
-            producer: runtime.producer,
-            redis: runtime.redis,
-            offsetsKey: `${config.redis.prefix}:${config.ingest.offsetsKey}:${source.name}`,
-            onError: (err) => console.error(`file source ${source.name}: ${err.message}`),
-          });
-          file.start();
-          stops.push(() => file.stop());
-        }
-      }
-      const syslogSource = config.ingest.sources.find((s) => s.type === 'syslog');
-      if (syslogSource) {
-        const tls = syslogTlsKeyPair(config.ingest);
-        const syslog = new SyslogSource({
-          source: syslogSource,
-          producer: runtime.producer,
-          host: config.ingest.httpHost,
-          port: config.ingest.syslogPort,
-          onError: (err) =>
-            console.error(`syslog source ${syslogSource.name}: ${err.message} (kept, retrying)`),
-          ...(config.ingest.syslogTlsPort !== undefined && tls
-            ? { tls: { port: config.ingest.syslogTlsPort, options: tls } }
-            : {}),
-        });
-        await syslog.start();
-        console.log(
-          `syslog listening on ${config.ingest.httpHost}: UDP/TCP ${syslog.tcpPort}${syslog.tlsPort !== undefined ? `, TLS ${syslog.tlsPort}` : ''}`,
-        );
-        stops.push(() => syslog.stop());
-        if (config.ingest.relpPort !== undefined) {
-          const relp = new RelpSource({
-            source: syslogSource,
-            producer: runtime.producer,
-            host: config.ingest.httpHost,
-            port: config.ingest.relpPort,
-            ...(config.ingest.relpTls && tls ? { tls } : {}),
-            onError: (err) => console.error(`relp source ${syslogSource.name}: ${err.message}`),
-          });
-          await relp.start();
-          console.log(
-            `RELP${config.ingest.relpTls ? ' over TLS' : ''} listening on ${config.ingest.httpHost}:${relp.port}`,
-          );
-          stops.push(() => relp.stop());
-        }
-      }
-      const address = runtime.http?.server.address();
-      console.log(
-        `ingest sources ready: HTTP ${JSON.stringify(address)}; ${config.ingest.sources.length} source(s)`,
-      );
-      onSignals(async () => {
-        for (const stop of stops) await stop();
-        await runtime.close();
-      });
-    });
+/** `ingest dead-letters list`. */
+export async function deadLettersList(
+  opts: { source?: string; size: string; json?: boolean },
+  cmd: Command,
+): Promise<void> {
+  const config = configOf(cmd);
+  const runtime = await startIngest(config);
+  const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
+    ...(opts.source ? { source: opts.source } : {}),
+    size: Number(opts.size),
+  });
+  if (opts.json) console.log(JSON.stringify(letters, null, 2));
+  else
+    for (const d of letters)
+      console.log(`${d['@timestamp']}  ${d.source}  ${d.stage}  ${d.reason}\n    ${d.raw.slice(0, 160)}`);
+  await runtime.close();
+}
 
-  const dead = ingest.command('dead-letters').description('Inspect and replay dead letters.');
-  dead
-    .command('list')
-    .option('--source <name>')
-    .option('--size <n>', 'how many', '20')
-    .option('--json', 'JSON output')
-    .action(async (opts: { source?: string; size: string; json?: boolean }) => {
-      const config = configFrom(program);
-      const runtime = await startIngest(config);
-      const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
-        ...(opts.source ? { source: opts.source } : {}),
-        size: Number(opts.size),
-      });
-      if (opts.json) console.log(JSON.stringify(letters, null, 2));
-      else
-        for (const d of letters)
-          console.log(`${d['@timestamp']}  ${d.source}  ${d.stage}  ${d.reason}\n    ${d.raw.slice(0, 160)}`);
-      await runtime.close();
-    });
-  dead
-    .command('replay')
-    .description('Re-enqueue pending dead letters (after fixing a source or format).')
-    .option('--source <name>')
-    .action(async (opts: { source?: string }) => {
-      const config = configFrom(program);
-      const runtime = await startIngest(config);
-      const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
-        ...(opts.source ? { source: opts.source } : {}),
-        pending: true,
-        size: 10_000,
-      });
-      const bySource = Map.groupBy(letters, (d) => d.source);
-      for (const [source, group] of bySource) {
-        await runtime.producer.enqueue(
-          { source, receivedAt: Date.now() },
-          group.map((d) => d.raw),
-          `replay:${Date.now()}`,
-        );
-        await markReplayed(
-          runtime.es,
-          config.elasticsearch.indexPrefix,
-          group.map((d) => d.id),
-        );
-      }
-      console.log(`replayed ${letters.length} dead letter(s)`);
-      await runtime.close();
-    });
+/** `ingest dead-letters replay`: re-enqueue pending dead letters. */
+export async function deadLettersReplay(opts: { source?: string }, cmd: Command): Promise<void> {
+  const config = configOf(cmd);
+  const runtime = await startIngest(config);
+  const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
+    ...(opts.source ? { source: opts.source } : {}),
+    pending: true,
+    size: 10_000,
+  });
+  const bySource = Map.groupBy(letters, (d) => d.source);
+  for (const [source, group] of bySource) {
+    await runtime.producer.enqueue(
+      { source, receivedAt: Date.now() },
+      group.map((d) => d.raw),
+      `replay:${Date.now()}`,
+    );
+    await markReplayed(
+      runtime.es,
+      config.elasticsearch.indexPrefix,
+      group.map((d) => d.id),
+    );
+  }
+  console.log(`replayed ${letters.length} dead letter(s)`);
+  await runtime.close();
 }

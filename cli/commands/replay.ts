@@ -7,11 +7,11 @@ import { rmSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { loadConfig } from '../../core/config/load.ts';
 import type { Incident } from '../../core/schema/incident.ts';
 import { readLines, replay, replayFiles } from '../../embedded/replay.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
+import { configOf } from '../config.ts';
 
 interface ReplayCliOptions {
   db?: string;
@@ -109,88 +109,69 @@ async function sendTo(url: string, files: string[], opts: ReplayCliOptions): Pro
   else if (!opts.quiet) console.log(`sent ${sent} lines to ${endpoint} in ${summary.seconds.toFixed(1)} s`);
 }
 
-export function register(program: Command): void {
-  program
-    .command('replay')
-    .description(
-      'Replay log files through the whole pipeline (embedded, no servers) and print the incidents.',
-    )
-    .argument('<paths...>', 'log files or directories')
-    .option('--db <file>', 'embedded store file (default: embedded.path from the configuration)')
-    .option('--fresh', 'start from an empty embedded store')
-    .option('--rules <paths...>', 'rule files or directories (default: detections.rulePaths)')
-    .option('--since <time>', 'only events at or after this ISO-8601 time')
-    .option('--until <time>', 'only events before this ISO-8601 time')
-    .option('--shift-to-now', 'shift timestamps so the newest event is now (keeps the gaps)')
-    .option('--speed <n>', 'max (as fast as possible) or N× real time', 'max')
-    .option('--json', 'print a JSON summary and the incidents')
-    .option('--quiet', 'print only the incident count')
-    .option('--to <url>', 'send the files to a running deployment instead (HTTP ingest endpoint)')
-    .option('--source <name>', 'source name events are attributed to', 'replay')
-    .option('--token <token>', 'source token for --to (or GATEWATCH_INGEST_TOKEN)')
-    .action(async (paths: string[], opts: ReplayCliOptions) => {
-      const files = replayFiles(paths);
-      if (files.length === 0) throw new Error(`no log files under ${paths.join(', ')}`);
-      if (opts.to) return sendTo(opts.to, files, opts);
+/** `replay <paths...>`: the whole pipeline in this process, or `--to` a running deployment. */
+export async function replayCommand(paths: string[], opts: ReplayCliOptions, cmd: Command): Promise<void> {
+  const files = replayFiles(paths);
+  if (files.length === 0) throw new Error(`no log files under ${paths.join(', ')}`);
+  if (opts.to) return sendTo(opts.to, files, opts);
 
-      const config = loadConfig({ file: program.opts().config });
-      const loaded = await loadRuleFiles(opts.rules ?? config.detections.rulePaths);
-      const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
-      if (errors.length > 0) {
-        for (const d of errors) console.error(formatDiagnostic(d));
-        process.exitCode = 1;
-        return;
-      }
-      const dbPath = opts.db ?? config.embedded.path;
-      if (opts.fresh && dbPath !== ':memory:') {
-        for (const suffix of ['', '-wal', '-shm']) rmSync(`${dbPath}${suffix}`, { force: true });
-      }
-      const store = new EmbeddedStore(dbPath);
-      const interactive = process.stderr.isTTY && !opts.quiet && !opts.json;
-      const bar = interactive
-        ? new cliProgress.SingleBar(
-            { format: 'replay |{bar}| {value} lines | {speed} lines/s | {events} events', hideCursor: true },
-            cliProgress.Presets.shades_classic,
-          )
-        : undefined;
-      const started = performance.now();
-      bar?.start(0, 0, { speed: 0, events: 0 });
-      try {
-        const result = await replay(files, {
-          config,
-          store,
-          rules: loaded.rules,
-          source: opts.source,
-          ...(opts.since ? { since: parseTime(opts.since, '--since')! } : {}),
-          ...(opts.until ? { until: parseTime(opts.until, '--until')! } : {}),
-          ...(opts.shiftToNow ? { shiftTo: Date.now() } : {}),
-          speed: opts.speed === 'max' ? 0 : Number(opts.speed),
-          onProgress: (p) => {
-            bar?.setTotal(p.records);
-            bar?.update(p.records, {
-              speed: Math.round(p.records / ((performance.now() - started) / 1000)),
-              events: p.events,
-            });
-          },
+  const config = configOf(cmd);
+  const loaded = await loadRuleFiles(opts.rules ?? config.detections.rulePaths);
+  const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0) {
+    for (const d of errors) console.error(formatDiagnostic(d));
+    process.exitCode = 1;
+    return;
+  }
+  const dbPath = opts.db ?? config.embedded.path;
+  if (opts.fresh && dbPath !== ':memory:') {
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${dbPath}${suffix}`, { force: true });
+  }
+  const store = new EmbeddedStore(dbPath);
+  const interactive = process.stderr.isTTY && !opts.quiet && !opts.json;
+  const bar = interactive
+    ? new cliProgress.SingleBar(
+        { format: 'replay |{bar}| {value} lines | {speed} lines/s | {events} events', hideCursor: true },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  const started = performance.now();
+  bar?.start(0, 0, { speed: 0, events: 0 });
+  try {
+    const result = await replay(files, {
+      config,
+      store,
+      rules: loaded.rules,
+      source: opts.source,
+      ...(opts.since ? { since: parseTime(opts.since, '--since')! } : {}),
+      ...(opts.until ? { until: parseTime(opts.until, '--until')! } : {}),
+      ...(opts.shiftToNow ? { shiftTo: Date.now() } : {}),
+      speed: opts.speed === 'max' ? 0 : Number(opts.speed),
+      onProgress: (p) => {
+        bar?.setTotal(p.records);
+        bar?.update(p.records, {
+          speed: Math.round(p.records / ((performance.now() - started) / 1000)),
+          events: p.events,
         });
-        bar?.stop();
-        if (opts.json) {
-          console.log(JSON.stringify({ ...result, incidents: result.incidents }, null, 2));
-        } else if (opts.quiet) {
-          console.log(String(result.incidents.length));
-        } else {
-          const secs = result.elapsedMs / 1000;
-          console.log(
-            `Replayed ${result.records} lines from ${files.length} file(s): ${result.events} events, ` +
-              `${result.deadLetters} dead letters, ${result.endpoints} API endpoints discovered, ${loaded.rules.length} rules, ${secs.toFixed(1)} s ` +
-              `(${Math.round(result.records / secs)} lines/s). Store: ${dbPath}`,
-          );
-          for (const r of result.rules) if (r.degraded) console.log(`  rule ${r.id} degraded: ${r.degraded}`);
-          console.log(`\n${result.incidents.length} incident(s):`);
-          if (result.incidents.length > 0) console.log(incidentTable(result.incidents));
-        }
-      } finally {
-        store.close();
-      }
+      },
     });
+    bar?.stop();
+    if (opts.json) {
+      console.log(JSON.stringify({ ...result, incidents: result.incidents }, null, 2));
+    } else if (opts.quiet) {
+      console.log(String(result.incidents.length));
+    } else {
+      const secs = result.elapsedMs / 1000;
+      console.log(
+        `Replayed ${result.records} lines from ${files.length} file(s): ${result.events} events, ` +
+          `${result.deadLetters} dead letters, ${result.endpoints} API endpoints discovered, ${loaded.rules.length} rules, ${secs.toFixed(1)} s ` +
+          `(${Math.round(result.records / secs)} lines/s). Store: ${dbPath}`,
+      );
+      for (const r of result.rules) if (r.degraded) console.log(`  rule ${r.id} degraded: ${r.degraded}`);
+      console.log(`\n${result.incidents.length} incident(s):`);
+      if (result.incidents.length > 0) console.log(incidentTable(result.incidents));
+    }
+  } finally {
+    store.close();
+  }
 }

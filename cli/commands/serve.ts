@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { buildApp, installApiIndices } from '../../api/app.ts';
 import type { ApiPorts } from '../../api/ports.ts';
-import { durationMs, loadConfig } from '../../core/config/load.ts';
+import { durationMs } from '../../core/config/load.ts';
 import type { GatewatchConfig } from '../../core/config/schema.ts';
 import { createEsClient } from '../../core/store/elasticsearch.ts';
 import { ElasticsearchEventSearchPort, EngineDetectionPort } from '../../detections/api-adapters.ts';
@@ -27,6 +27,7 @@ import { EmbeddedStore } from '../../embedded/store.ts';
 import { IngestAdmin } from '../../ingest/admin.ts';
 import { IngestProducer } from '../../ingest/pipeline/producer.ts';
 import { diskReaders } from '../../parser/index.ts';
+import { configOf } from '../config.ts';
 
 export type PortFactory = (config: GatewatchConfig, es: Client, redis: Redis) => Promise<ApiPorts>;
 
@@ -146,48 +147,34 @@ export async function startEmbeddedServer(
   }
 }
 
-export function register(program: Command): void {
-  program
-    .command('serve')
-    .description('Run the REST API (incidents, rules, events, ingest administration, health, metrics).')
-    .option('--host <host>', 'listen address (api.host)')
-    .option('--port <port>', 'listen port (api.port)')
-    .option('--public-docs', 'serve /docs and /openapi.json without an API key')
-    .option('--embedded', 'serve the embedded SQLite store (no Redis, no Elasticsearch)')
-    .option('--db <file>', 'with --embedded: the store file (default: embedded.path from the configuration)')
-    .action(
-      async (opts: {
-        host?: string;
-        port?: string;
-        publicDocs?: boolean;
-        embedded?: boolean;
-        db?: string;
-      }) => {
-        const config = loadConfig({ file: program.opts().config });
-        if (opts.host) config.api.host = opts.host;
-        if (opts.port) config.api.port = Number(opts.port);
-        if (opts.db && !opts.embedded) {
-          console.error('serve: --db needs --embedded');
-          process.exitCode = 2;
-          return;
-        }
-        const server = opts.embedded
-          ? await startEmbeddedServer(config, {
-              ...(opts.db ? { db: opts.db } : {}),
-              publicDocs: opts.publicDocs ?? false,
-            })
-          : await startServer(config, { publicDocs: opts.publicDocs ?? false });
-        const where = 'path' in server ? ` over ${server.path}` : '';
-        console.error(`gatewatch API listening on ${server.url}${where} (docs at ${server.url}/docs)`);
-        let closing = false;
-        const stop = async () => {
-          if (closing) return;
-          closing = true;
-          await server.close();
-          process.exit(0);
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      },
-    );
+/** `serve`: the REST API over Elasticsearch and Redis, or `--embedded` over the SQLite file. */
+export async function serve(
+  opts: { host?: string; port?: string; publicDocs?: boolean; embedded?: boolean; db?: string },
+  cmd: Command,
+): Promise<void> {
+  const config = configOf(cmd);
+  if (opts.host) config.api.host = opts.host;
+  if (opts.port) config.api.port = Number(opts.port);
+  if (opts.db && !opts.embedded) {
+    console.error('serve: --db needs --embedded');
+    process.exitCode = 2;
+    return;
+  }
+  const server = opts.embedded
+    ? await startEmbeddedServer(config, {
+        ...(opts.db ? { db: opts.db } : {}),
+        publicDocs: opts.publicDocs ?? false,
+      })
+    : await startServer(config, { publicDocs: opts.publicDocs ?? false });
+  const where = 'path' in server ? ` over ${server.path}` : '';
+  console.error(`gatewatch API listening on ${server.url}${where} (docs at ${server.url}/docs)`);
+  let closing = false;
+  const stop = async () => {
+    if (closing) return;
+    closing = true;
+    await server.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
