@@ -19,6 +19,7 @@ function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K) {
 
 const detect = () => import('./commands/detect.ts');
 const evaluate = () => import('./commands/eval.ts');
+const incidents = () => import('./commands/incidents.ts');
 const ingest = () => import('./commands/ingest.ts');
 const keys = () => import('./commands/keys.ts');
 const replay = () => import('./commands/replay.ts');
@@ -51,9 +52,12 @@ export function buildProgram(): Command {
   const dead = ingestCmd.command('dead-letters').description('Inspect and replay dead letters.');
   dead
     .command('list')
+    .description('The newest dead letters: records that did not become events, with the reason.')
     .option('--source <name>')
     .option('--size <n>', 'how many', '20')
     .option('--json', 'JSON output')
+    .option('--embedded', 'from the embedded SQLite store a replay wrote')
+    .option('--db <file>', DB_HELP)
     .action(lazy(ingest, 'deadLettersList'));
   dead
     .command('replay')
@@ -88,6 +92,7 @@ export function buildProgram(): Command {
     .option('--speed <n>', 'max (as fast as possible) or N× real time', 'max')
     .option('--json', 'print a JSON summary and the incidents')
     .option('--quiet', 'print only the incident count')
+    .option('--progress', 'report progress on stderr even when it is not a terminal (a line every 2 s)')
     .option('--to <url>', 'send the files to a running deployment instead (HTTP ingest endpoint)')
     .option('--source <name>', 'source name events are attributed to', 'replay')
     .option('--token <token>', 'source token for --to (or GATEWATCH_INGEST_TOKEN)')
@@ -150,6 +155,64 @@ export function buildProgram(): Command {
     .option('--embedded', 'serve the embedded SQLite store (no Redis, no Elasticsearch)')
     .option('--db <file>', 'with --embedded: the store file (default: embedded.path from the configuration)')
     .action(lazy(serve, 'serve'));
+
+  // incidents: what analysts triage
+  const incidentsCmd = program
+    .command('incidents')
+    .description(
+      'Incidents: list, show, triage, comment (Elasticsearch, or --embedded for a replay’s file).',
+    );
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  incidentsCmd
+    .command('list')
+    .description('List incidents, newest first; filters combine (values: comma-separated or repeated).')
+    .option('--status <statuses>', 'new, triaged, in_remediation, resolved, false_positive', collect)
+    .option('--severity <severities>', 'low, medium, high, critical', collect)
+    .option('--rule <ids>', 'rule ids', collect)
+    .option('--entity <values>', 'an IP, user, API key fingerprint, route, ASN or country', collect)
+    .option('--tag <tags>', 'tags', collect)
+    .option('--assignee <name>', 'assigned to')
+    .option('--search <words>', 'words in the title (all of them)')
+    .option('--from <time>', 'active at or after this ISO-8601 time')
+    .option('--to <time>', 'active before this ISO-8601 time')
+    .option('--sort <field>', 'created_at, last_seen, severity or risk', 'created_at')
+    .option('--order <order>', 'asc or desc', 'desc')
+    .option('--limit <n>', 'incidents per page (1-500)', '50')
+    .option('--cursor <cursor>', 'the next page (printed after a full page)')
+    .option('--json', 'machine-readable output: { items, next_cursor } as the REST API returns')
+    .option('--embedded', EMBEDDED_HELP)
+    .option('--db <file>', DB_HELP)
+    .action(lazy(incidents, 'list'));
+  incidentsCmd
+    .command('show')
+    .description('One incident: entities, figures, evidence, history, comments.')
+    .argument('<id>', 'incident id, or a unique prefix of it')
+    .option('--json', 'machine-readable output')
+    .option('--embedded', EMBEDDED_HELP)
+    .option('--db <file>', DB_HELP)
+    .action(lazy(incidents, 'show'));
+  incidentsCmd
+    .command('triage')
+    .description('Change status, assignee and/or severity (transitions are checked; history is kept).')
+    .argument('<id>', 'incident id, or a unique prefix of it')
+    .option('--status <status>', 'new, triaged, in_remediation, resolved or false_positive')
+    .option('--assignee <name>', 'assign to')
+    .option('--unassign', 'remove the assignee')
+    .option('--severity <severity>', 'low, medium, high or critical')
+    .option('--note <text>', 'why (kept in the history)')
+    .option('--json', 'machine-readable output: the incident after the change')
+    .option('--embedded', EMBEDDED_HELP)
+    .option('--db <file>', DB_HELP)
+    .action(lazy(incidents, 'triage'));
+  incidentsCmd
+    .command('comment')
+    .description('Add a comment to an incident.')
+    .argument('<id>', 'incident id, or a unique prefix of it')
+    .argument('<text...>', 'the comment')
+    .option('--json', 'machine-readable output: the comment')
+    .option('--embedded', EMBEDDED_HELP)
+    .option('--db <file>', DB_HELP)
+    .action(lazy(incidents, 'comment'));
 
   // keys: REST API keys
   const keysCmd = program.command('keys').description('REST API keys: create, list, revoke.');

@@ -4,7 +4,7 @@
  * learned state — route templates, format detection — sees every line in file order exactly
  * as in one thread), leaving the main thread to the store, the inventory and the rules.
  */
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
 import type { GatewatchConfig } from '../core/config/schema.ts';
@@ -14,14 +14,26 @@ import { createNormalizer, type Normalizer } from '../ingest/pipeline/normalize.
 import { deadLetterId } from '../ingest/sinks/dead-letters.ts';
 import type { ColumnBatch, ColumnEncoder } from './replay-columns.ts';
 
+/** Whether a file starts with gzip's magic number (whatever its name). */
+function isGzip(path: string): boolean {
+  const head = Buffer.alloc(2);
+  const fd = openSync(path, 'r');
+  try {
+    return readSync(fd, head, 0, 2, 0) === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
- * Non-empty lines of a log file, gzip or plain, in arrays of up to a few MB of text. Lines end
- * at \n, \r\n or a lone \r, as with node:readline.
+ * Non-empty lines of a log file, gzip (told by its first bytes, not its name) or plain, in
+ * arrays of up to a few MB of text. Lines end at \n, \r\n or a lone \r, as with
+ * node:readline. `progress.bytes` follows the bytes read from the file (compressed bytes for
+ * gzip), so progress can be told against the files' sizes.
  */
-export async function* readLineBatches(path: string): AsyncGenerator<string[]> {
-  const input = path.endsWith('.gz')
-    ? createReadStream(path).pipe(createGunzip())
-    : createReadStream(path, { highWaterMark: 1 << 20 });
+export async function* readLineBatches(path: string, progress?: { bytes: number }): AsyncGenerator<string[]> {
+  const file = createReadStream(path, { highWaterMark: 1 << 20 });
+  const input = isGzip(path) ? file.pipe(createGunzip()) : file;
   let rest: Buffer | undefined;
   // Whole lines are decoded at once ('\n' never occurs inside a UTF-8 sequence, so this reads
   // the same as decoding line by line), then split.
@@ -48,8 +60,10 @@ export async function* readLineBatches(path: string): AsyncGenerator<string[]> {
     const lines: string[] = [];
     split(buf.toString('utf8', 0, nl), lines);
     rest = nl + 1 < buf.length ? buf.subarray(nl + 1) : undefined;
+    if (progress) progress.bytes = file.bytesRead;
     if (lines.length > 0) yield lines;
   }
+  if (progress) progress.bytes = file.bytesRead;
   if (rest !== undefined) {
     const lines: string[] = [];
     split(rest.toString('utf8'), lines);
@@ -87,6 +101,8 @@ export interface InputOptions {
 export interface InputBatch {
   /** Lines read. */
   records: number;
+  /** Bytes read from the files so far, all files together (set by the reader). */
+  bytes?: number;
   deadLetters: { id: string; reason: string; raw: string }[];
   ids: string[];
   ts: Float64Array;
@@ -158,11 +174,19 @@ export async function* inputBatches(files: string[], options: InputOptions): Asy
   const normalize = createNormalizer(options.config);
   const raw: RawBatch = { source: options.source, receivedAt: options.receivedAt, records: [] };
   const opts = { since: options.since, until: options.until, keepEvents: true };
+  for await (const { lines, bytes } of linesOf(files)) {
+    for (let i = 0; i < lines.length; i += 2000)
+      yield { ...normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts), bytes };
+  }
+}
+
+/** The lines of the files in order, with the bytes read of all of them so far. */
+export async function* linesOf(files: string[]): AsyncGenerator<{ lines: string[]; bytes: number }> {
+  let done = 0;
   for (const file of files) {
-    for await (const lines of readLineBatches(file)) {
-      for (let i = 0; i < lines.length; i += 2000)
-        yield normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts);
-    }
+    const progress = { bytes: 0 };
+    for await (const lines of readLineBatches(file, progress)) yield { lines, bytes: done + progress.bytes };
+    done += progress.bytes;
   }
 }
 

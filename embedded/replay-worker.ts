@@ -8,7 +8,7 @@ import type { GatewatchConfig } from '../core/config/schema.ts';
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer } from '../ingest/pipeline/normalize.ts';
 import { columnEncoder } from './replay-columns.ts';
-import { normalizeLines, readLineBatches, WORKER_CREDITS, type WorkerMessage } from './replay-input.ts';
+import { linesOf, normalizeLines, WORKER_CREDITS, type WorkerMessage } from './replay-input.ts';
 
 const data = workerData as {
   files: string[];
@@ -48,11 +48,9 @@ try {
   const raw: RawBatch = { source: data.source, receivedAt: data.receivedAt, records: [] };
   const encode = data.fields ? columnEncoder(data.fields) : undefined;
   const opts = { since: data.since, until: data.until, keepEvents: false, encode };
-  for (const file of data.files) {
-    for await (const lines of readLineBatches(file)) {
-      for (let i = 0; i < lines.length; i += 2000)
-        await post({ batch: normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts) });
-    }
+  for await (const { lines, bytes } of linesOf(data.files)) {
+    for (let i = 0; i < lines.length; i += 2000)
+      await post({ batch: { ...normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts), bytes } });
   }
   const cpu = process.threadCpuUsage();
   port.postMessage({ done: true, cpuMs: (cpu.user + cpu.system) / 1000 } satisfies WorkerMessage);

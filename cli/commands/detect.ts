@@ -10,13 +10,17 @@ import { ElasticsearchSpecStore } from '../../inventory/specs/registry.ts';
 import { ElasticsearchInventoryStore } from '../../inventory/store.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
 import { configOf } from '../config.ts';
+import { EXIT, UserError } from '../errors.ts';
 
 async function rulesFor(paths: string[]) {
   const loaded = await loadRuleFiles(paths);
   const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) {
     for (const d of errors) console.error(formatDiagnostic(d));
-    throw new Error(`${errors.length} error(s) in rule files`);
+    throw new UserError(
+      `${errors.length} error(s) in the rule files (above): fix them (gatewatch rules validate)`,
+      EXIT.failure,
+    );
   }
   return loaded.rules;
 }

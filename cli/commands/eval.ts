@@ -12,6 +12,8 @@ import { EmbeddedStore } from '../../embedded/store.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
 import { matchIncidents, type RuleScore } from '../../samples/generator/labels.ts';
 import type { Label } from '../../samples/generator/types.ts';
+import { EXIT, UserError } from '../errors.ts';
+import { cliTableStyle } from '../table.ts';
 
 export interface EvalResult {
   scores: Record<string, RuleScore>;
@@ -23,6 +25,11 @@ export async function evaluateScenario(
   rulePaths: string[],
   configFile?: string,
 ): Promise<EvalResult> {
+  if (!existsSync(dir)) throw new UserError(`${dir}: no such directory (give a scenario directory)`);
+  if (!existsSync(join(dir, 'labels.json')))
+    throw new UserError(
+      `${dir} has no labels.json, so there is nothing to score against: eval needs a labelled scenario (gatewatch scenario generate --out <dir> writes one); to look at the incidents of plain logs, use gatewatch replay`,
+    );
   const scenarioConfig = join(dir, 'gatewatch.yaml');
   const config = loadConfig({
     env: {},
@@ -30,7 +37,13 @@ export async function evaluateScenario(
   });
   const loaded = await loadRuleFiles(rulePaths);
   const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0) throw new Error(errors.map(formatDiagnostic).join('\n'));
+  if (errors.length > 0) {
+    for (const d of errors) console.error(formatDiagnostic(d));
+    throw new UserError(
+      `${errors.length} error(s) in the rule files (above): fix them, or choose rules with --rules`,
+      EXIT.failure,
+    );
+  }
   const labels = JSON.parse(readFileSync(join(dir, 'labels.json'), 'utf8')) as Label[] | { labels: Label[] };
   const store = new EmbeddedStore(':memory:');
   try {
@@ -66,7 +79,7 @@ export async function evaluate(
     console.log(JSON.stringify({ scores, total }, null, 2));
     return;
   }
-  const table = new Table({ head: ['rule', 'TP', 'FP', 'FN', 'precision', 'recall'] });
+  const table = new Table({ head: ['rule', 'TP', 'FP', 'FN', 'precision', 'recall'], ...cliTableStyle() });
   for (const [rule, s] of Object.entries(scores).sort()) {
     table.push([rule, s.tp, s.fp, s.fn, s.precision.toFixed(3), s.recall.toFixed(3)]);
   }

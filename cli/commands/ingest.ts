@@ -1,15 +1,18 @@
 /**
  * `gatewatch ingest worker|sources|dead-letters` — the distributed ingest processes.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { GatewatchConfig } from '../../core/config/schema.ts';
+import { EmbeddedIngestAdmin } from '../../embedded/api-ports.ts';
+import { EmbeddedStore } from '../../embedded/store.ts';
 import { startIngest } from '../../ingest/runtime.ts';
 import { listDeadLetters, markReplayed } from '../../ingest/sinks/dead-letters.ts';
 import { FileSource } from '../../ingest/sources/file.ts';
 import { RelpSource } from '../../ingest/sources/relp.ts';
 import { SyslogSource } from '../../ingest/sources/syslog.ts';
 import { configOf } from '../config.ts';
+import { UserError } from '../errors.ts';
 
 /**
  * The certificate and key shared by syslog TLS and RELP TLS, read once; undefined when neither
@@ -107,22 +110,51 @@ export async function sources(opts: { host?: string }, cmd: Command): Promise<vo
   });
 }
 
-/** `ingest dead-letters list`. */
+/** `ingest dead-letters list`: from Elasticsearch, or `--embedded` from a replay's SQLite file. */
 export async function deadLettersList(
-  opts: { source?: string; size: string; json?: boolean },
+  opts: { source?: string; size: string; json?: boolean; embedded?: boolean; db?: string },
   cmd: Command,
 ): Promise<void> {
+  const size = Number(opts.size);
+  if (!Number.isInteger(size) || size < 1 || size > 10_000)
+    throw new UserError(`--size: "${opts.size}" is not a whole number from 1 to 10000`);
+  if (opts.db && !opts.embedded)
+    throw new UserError('--db needs --embedded (the SQLite file a replay wrote)');
   const config = configOf(cmd);
+  if (opts.embedded) {
+    const path = opts.db ?? config.embedded.path;
+    if (!existsSync(path))
+      throw new UserError(
+        `no embedded store at ${path}: replay logs into it first, or name another file with --db`,
+      );
+    const store = new EmbeddedStore(path);
+    try {
+      const admin = new EmbeddedIngestAdmin({ store, config });
+      const page = await admin.deadLetters({ size, ...(opts.source ? { source: opts.source } : {}) });
+      if (opts.json) console.log(JSON.stringify(page.items, null, 2));
+      else
+        for (const d of page.items)
+          console.log(`${d.at}  ${d.source}  ${d.reason}\n    ${d.payload.slice(0, 160)}`);
+      if (!opts.json && page.items.length === 0) console.error('no dead letters');
+    } finally {
+      store.close();
+    }
+    return;
+  }
   const runtime = await startIngest(config);
-  const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
-    ...(opts.source ? { source: opts.source } : {}),
-    size: Number(opts.size),
-  });
-  if (opts.json) console.log(JSON.stringify(letters, null, 2));
-  else
-    for (const d of letters)
-      console.log(`${d['@timestamp']}  ${d.source}  ${d.stage}  ${d.reason}\n    ${d.raw.slice(0, 160)}`);
-  await runtime.close();
+  try {
+    const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
+      ...(opts.source ? { source: opts.source } : {}),
+      size,
+    });
+    if (opts.json) console.log(JSON.stringify(letters, null, 2));
+    else
+      for (const d of letters)
+        console.log(`${d['@timestamp']}  ${d.source}  ${d.stage}  ${d.reason}\n    ${d.raw.slice(0, 160)}`);
+    if (!opts.json && letters.length === 0) console.error('no dead letters');
+  } finally {
+    await runtime.close();
+  }
 }
 
 /** `ingest dead-letters replay`: re-enqueue pending dead letters. */

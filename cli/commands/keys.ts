@@ -11,6 +11,7 @@ import { createEsClient } from '../../core/store/elasticsearch.ts';
 import { SqliteAuditLog, SqliteKeyStore } from '../../embedded/api-stores.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
 import { configOf } from '../config.ts';
+import { describeUserError, EXIT, UserError } from '../errors.ts';
 
 interface StoreOptions {
   embedded?: boolean;
@@ -37,6 +38,14 @@ async function withStore<T>(
     const audit = new AuditLog(es, config.elasticsearch.indexPrefix);
     await Promise.all([store.install(), audit.install()]);
     return await fn(store, audit);
+  } catch (err) {
+    const known = describeUserError(err);
+    if (known?.exitCode === EXIT.unavailable)
+      throw new UserError(
+        `${known.message}; for the embedded store (serve --embedded), add --embedded`,
+        known.exitCode,
+      );
+    throw err;
   } finally {
     await es.close();
   }
@@ -105,11 +114,7 @@ export async function revoke(id: string, opts: StoreOptions, cmd: Command): Prom
     cmd,
     async (store, audit) => {
       const key = await store.revoke(id, actor());
-      if (!key) {
-        console.error(`keys revoke: no key ${id}`);
-        process.exitCode = 1;
-        return;
-      }
+      if (!key) throw new UserError(`keys revoke: no key ${id} (keys list shows the ids)`, EXIT.failure);
       await audit.record({
         actor: actor(),
         actor_role: 'cli',

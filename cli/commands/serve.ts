@@ -28,6 +28,7 @@ import { IngestAdmin } from '../../ingest/admin.ts';
 import { IngestProducer } from '../../ingest/pipeline/producer.ts';
 import { diskReaders } from '../../parser/index.ts';
 import { configOf } from '../config.ts';
+import { EXIT, UserError } from '../errors.ts';
 
 export type PortFactory = (config: GatewatchConfig, es: Client, redis: Redis) => Promise<ApiPorts>;
 
@@ -95,7 +96,21 @@ export async function startServer(
     enableOfflineQueue: false,
     lazyConnect: true,
   });
-  await redis.connect();
+  let connectError: Error | undefined;
+  const onError = (err: Error) => {
+    connectError ??= err;
+  };
+  redis.on('error', onError);
+  try {
+    await redis.connect();
+  } catch (err) {
+    redis.disconnect();
+    throw new UserError(
+      `cannot reach Redis at ${config.redis.url} (${(connectError ?? (err as Error)).message}): start it, or point redis.url / REDIS_URL at it; for the embedded store, use serve --embedded`,
+      EXIT.unavailable,
+    );
+  }
+  redis.off('error', onError);
   const ports = await serveOptions.portFactory(config, es, redis);
   const app = await buildApp({
     config,
@@ -147,6 +162,28 @@ export async function startEmbeddedServer(
   }
 }
 
+/**
+ * What `serve` prints once listening: where, how requests authenticate, and a docs link that
+ * works — /docs needs an API key unless --public-docs, and a browser cannot send one.
+ */
+export function listeningMessage(
+  server: StartedServer & { path?: string },
+  opts: { publicDocs?: boolean; embedded?: boolean; db?: string },
+): string {
+  const where = server.path !== undefined ? ` over ${server.path}` : '';
+  const store = opts.embedded ? ` --embedded${opts.db ? ` --db ${opts.db}` : ''}` : '';
+  const lines = [
+    `gatewatch API listening on ${server.url}${where}`,
+    `  requests need an API key (Authorization: Bearer <key>); create one with: npx gatewatch keys create${store} --role analyst`,
+  ];
+  if (opts.publicDocs) lines.push(`  API docs: ${server.url}/docs (OpenAPI: ${server.url}/openapi.json)`);
+  else
+    lines.push(
+      `  API docs: ${server.url}/docs needs a key too, which a browser does not send: restart with --public-docs to browse them, or read the OpenAPI document with: curl -H "Authorization: Bearer <key>" ${server.url}/openapi.json`,
+    );
+  return lines.join('\n');
+}
+
 /** `serve`: the REST API over Elasticsearch and Redis, or `--embedded` over the SQLite file. */
 export async function serve(
   opts: { host?: string; port?: string; publicDocs?: boolean; embedded?: boolean; db?: string },
@@ -154,20 +191,21 @@ export async function serve(
 ): Promise<void> {
   const config = configOf(cmd);
   if (opts.host) config.api.host = opts.host;
-  if (opts.port) config.api.port = Number(opts.port);
-  if (opts.db && !opts.embedded) {
-    console.error('serve: --db needs --embedded');
-    process.exitCode = 2;
-    return;
+  if (opts.port !== undefined) {
+    const port = Number(opts.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new UserError(`serve: --port must be a port number (0-65535), not "${opts.port}"`);
+    config.api.port = port;
   }
+  if (opts.db && !opts.embedded)
+    throw new UserError('serve: --db needs --embedded (the API over that SQLite file)');
   const server = opts.embedded
     ? await startEmbeddedServer(config, {
         ...(opts.db ? { db: opts.db } : {}),
         publicDocs: opts.publicDocs ?? false,
       })
     : await startServer(config, { publicDocs: opts.publicDocs ?? false });
-  const where = 'path' in server ? ` over ${server.path}` : '';
-  console.error(`gatewatch API listening on ${server.url}${where} (docs at ${server.url}/docs)`);
+  console.error(listeningMessage(server, opts));
   let closing = false;
   const stop = async () => {
     if (closing) return;
