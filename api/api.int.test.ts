@@ -150,11 +150,11 @@ describe('rules', () => {
     expect(renamed.statusCode).toBe(422);
 
     const runs0 = (await call('GET', '/api/v1/rules/admin-probe/runs', 'viewer')).json();
-    expect(runs0).toEqual({ status: { degraded: false }, runs: [] });
+    expect(runs0).toEqual({ status: { degraded: false }, items: [] });
     const run = await call('POST', '/api/v1/rules/admin-probe/run', 'admin');
     expect(run.statusCode).toBe(200);
     const runs = (await call('GET', '/api/v1/rules/admin-probe/runs?limit=5', 'viewer')).json();
-    expect(runs.runs).toHaveLength(1);
+    expect(runs.items).toHaveLength(1);
     expect(runs.status.last_run.id).toBe(run.json().id);
 
     expect((await call('DELETE', '/api/v1/rules/admin-probe', 'admin')).statusCode).toBe(204);
@@ -162,7 +162,7 @@ describe('rules', () => {
     expect((await call('DELETE', '/api/v1/rules/admin-probe', 'admin')).statusCode).toBe(404);
 
     await t.it.es.indices.refresh({ index: `${t.it.prefix}-audit` });
-    const audit = (await call('GET', '/api/v1/audit?size=50', 'admin')).json().items;
+    const audit = (await call('GET', '/api/v1/audit?limit=50', 'admin')).json().items;
     const actions = audit.map((e: { action: string }) => e.action);
     expect(actions).toEqual(
       expect.arrayContaining([
@@ -249,7 +249,7 @@ describe('rules', () => {
     expect((await call('GET', `/api/v1/rules/${BUILT_IN}/revisions`, 'viewer')).statusCode).toBe(404);
     const runs = await call('GET', `/api/v1/rules/${BUILT_IN}/runs`, 'viewer');
     expect(runs.statusCode).toBe(200);
-    expect(runs.json().runs).toEqual([]);
+    expect(runs.json().items).toEqual([]);
     const preview = await call('POST', '/api/v1/rules/preview', 'analyst', {
       rule_id: BUILT_IN,
       from: '2026-02-01T00:00:00Z',
@@ -283,7 +283,7 @@ describe('rules', () => {
     expect((await loaded())?.title).not.toBe('Admin route probed');
 
     await t.it.es.indices.refresh({ index: `${t.it.prefix}-audit` });
-    const audit = (await call('GET', '/api/v1/audit?size=100', 'admin')).json().items as {
+    const audit = (await call('GET', '/api/v1/audit?limit=100', 'admin')).json().items as {
       action: string;
       target_id: string;
     }[];
@@ -353,12 +353,12 @@ describe('events', () => {
     do {
       const r = await search({
         filter: 'http.request.method == "GET"',
-        size: 4,
+        limit: 4,
         order: 'asc',
         ...(cursor ? { cursor } : {}),
       });
       expect(r.statusCode).toBe(200);
-      seen.push(...r.json().events.map((e: { event: { id: string } }) => e.event.id));
+      seen.push(...r.json().items.map((e: { event: { id: string } }) => e.event.id));
       cursor = r.json().next_cursor;
     } while (cursor);
     expect(seen).toEqual(Array.from({ length: 15 }, (_, i) => `ev-${String(i * 2 + 1).padStart(4, '0')}`));
@@ -384,11 +384,11 @@ describe('ingest administration, keys', () => {
   test('sources with status; dead letters list and replay', async () => {
     const sources = await call('GET', '/api/v1/ingest/sources', 'viewer');
     expect(sources.json().items[0]).toMatchObject({ name: 'edge-nginx', lag_seconds: 2.5, errors_total: 1 });
-    const page = await call('GET', '/api/v1/ingest/dead-letters?size=1', 'admin');
+    const page = await call('GET', '/api/v1/ingest/dead-letters?limit=1', 'admin');
     expect(page.json().items.map((l: { id: string }) => l.id)).toEqual(['dl-2']);
     const next = await call(
       'GET',
-      `/api/v1/ingest/dead-letters?size=1&cursor=${page.json().next_cursor}`,
+      `/api/v1/ingest/dead-letters?limit=1&cursor=${page.json().next_cursor}`,
       'admin',
     );
     expect(next.json()).toMatchObject({ items: [{ id: 'dl-1' }], next_cursor: null });
@@ -461,6 +461,25 @@ describe('operations', () => {
     } finally {
       t.ports.ingest.sources = original;
     }
+  });
+
+  test('one convention: the old page-size name and a bad enumeration value are one clear 400 each', async () => {
+    const old = await call('GET', '/api/v1/ingest/dead-letters?size=5', 'admin');
+    expect(old.statusCode).toBe(400);
+    expect(old.json().errors).toEqual([
+      {
+        field: '/querystring/size',
+        message: '`size` is not a parameter: the page size is `limit` (one name across the API)',
+      },
+    ]);
+    const bad = await call('GET', '/api/v1/incidents?status=closed', 'viewer');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().errors).toEqual([
+      {
+        field: '/querystring/status/0',
+        message: '"closed" is not one of: new, triaged, in_remediation, resolved, false_positive',
+      },
+    ]);
   });
 
   test('body size limit and content type are problems', async () => {

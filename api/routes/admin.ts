@@ -93,7 +93,7 @@ export function adminRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           querystring: Type.Object(
             {
               source: Type.Optional(SourceName),
-              size: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
               cursor: Type.Optional(Cursor),
             },
             { additionalProperties: false },
@@ -102,9 +102,9 @@ export function adminRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         },
       },
       async (request) => {
-        const { source, size, cursor } = request.query;
+        const { source, limit, cursor } = request.query;
         return ingest.deadLetters({
-          size: size ?? 50,
+          size: limit ?? 50,
           ...(source ? { source } : {}),
           ...(cursor ? { cursor } : {}),
         });
@@ -218,7 +218,7 @@ export function adminRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             {
               action: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
               target_id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-              size: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
             },
             { additionalProperties: false },
           ),
@@ -227,7 +227,7 @@ export function adminRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       },
       async (request) => ({
         items: await ctx.audit.list({
-          size: request.query.size ?? 100,
+          size: request.query.limit ?? 100,
           ...(request.query.action ? { action: request.query.action } : {}),
           ...(request.query.target_id ? { target_id: request.query.target_id } : {}),
         }),
