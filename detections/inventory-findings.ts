@@ -33,6 +33,9 @@ export function findingToIncident(finding: Finding, now: Date): Incident {
     status: 'new',
     assignee: null,
     tags: [OWASP_API9, `inventory:${finding.kind}`],
+    rules: [`inventory-${finding.kind}`],
+    entity_key: `route:${finding.route}`,
+    entity_names: {},
     group: {
       'url.domain': finding.host,
       'http.request.method': finding.method,
@@ -47,6 +50,7 @@ export function findingToIncident(finding: Finding, now: Date): Incident {
     detection_ids: [finding.id],
     event_count: 0,
     metrics: {},
+    detections: [],
     evidence: {
       event_ids: [],
       query: `url.domain == ${JSON.stringify(finding.host)} and http.request.method == ${JSON.stringify(finding.method)} and gatewatch.route == ${JSON.stringify(finding.route)}`,

@@ -40,7 +40,7 @@ export interface CatalogueEntry {
 
 /** File rules plus the rules of `store` (API-managed; Elasticsearch or the embedded file). */
 export async function loadRuleSetFrom(config: GatewatchConfig, store?: RuleStore): Promise<RuleSet> {
-  const files = await loadRuleFiles(config.detections.rulePaths);
+  const files = await loadRuleFiles(config.detections.rulePaths, { lists: config.detections.lists });
   const problems = files.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
   const byId = new Map(files.rules.map((r) => [r.id, r]));
   if (store) {
@@ -58,6 +58,7 @@ export async function loadRuleSetFrom(config: GatewatchConfig, store?: RuleStore
       const parsed = parseRules(stored.text, {
         file: `${config.detections.rulePaths[0] ?? '.'}/api/${stored.id}.gwr`,
         ...readers,
+        lists: config.detections.lists,
       });
       const errors = parsed.diagnostics.filter((d) => d.severity === 'error');
       if (errors.length > 0) {

@@ -689,7 +689,7 @@ export async function runRuleTest(rule: RuleIR | undefined, c: RuleTestCase, opt
     await writeIncidents(
       store.incidentStore(),
       evaluation.detections.map((d) => toIncident(d, rule, now)),
-      rule.output.suppress ? { periodMs: rule.output.suppress.periodMs } : undefined,
+      rule.output.suppress ? { suppression: { periodMs: rule.output.suppress.periodMs } } : {},
     );
     result.actual = store
       .incidents()

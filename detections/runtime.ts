@@ -74,6 +74,7 @@ export async function startDetection(
     rules: options.rules,
     execute: elasticsearchExecutor(es, config.elasticsearch.indexPrefix, config.detections.maxGroups),
     maxCatchUpMs: durationMs(config.detections.maxCatchUp),
+    foldWindowMs: durationMs(config.detections.foldWindow),
     leaseMs: durationMs(config.detections.leaseTime),
     ...(options.clock ? { clock: options.clock } : {}),
     onCreated: (incident) => notifier.announce(incident),

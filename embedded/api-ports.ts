@@ -127,6 +127,7 @@ export interface EmbeddedDetectionOptions {
   /** The current rule set (files plus API-managed rules). */
   loadRules: () => Promise<RuleIR[]>;
   maxGroups?: number;
+  foldWindowMs?: number;
   now?: () => number;
 }
 
@@ -134,6 +135,7 @@ export class EmbeddedDetectionPort implements DetectionPort {
   private readonly store: EmbeddedStore;
   private readonly loadRules: () => Promise<RuleIR[]>;
   private readonly maxGroups: number;
+  private readonly foldWindowMs: number | undefined;
   private readonly now: () => number;
   /** Runs of one rule are serialised (the writer's suppression look-up must not race). */
   private readonly running = new Map<string, Promise<unknown>>();
@@ -142,6 +144,7 @@ export class EmbeddedDetectionPort implements DetectionPort {
     this.store = options.store;
     this.loadRules = options.loadRules;
     this.maxGroups = options.maxGroups ?? 100_000;
+    this.foldWindowMs = options.foldWindowMs;
     this.now = options.now ?? Date.now;
     installApiSchema(this.store);
   }
@@ -192,7 +195,11 @@ export class EmbeddedDetectionPort implements DetectionPort {
       const written = await writeIncidents(
         this.store.incidentStore(),
         result.detections.map((d) => toIncident(d, rule, now)),
-        suppress ? { periodMs: suppress.periodMs } : undefined,
+        {
+          ...(suppress ? { suppression: { periodMs: suppress.periodMs } } : {}),
+          ...(this.foldWindowMs !== undefined ? { foldWindowMs: this.foldWindowMs } : {}),
+          names: this.store.entityNames(),
+        },
       );
       if (bounds) this.store.setCheckpoint(rule.id, range.end);
       record = {

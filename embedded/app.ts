@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from '../api/app.ts';
 import type { ApiPorts } from '../api/ports.ts';
 import type { ReadinessCheck } from '../api/routes/health.ts';
+import { durationMs } from '../core/config/load.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import { diskReaders } from '../parser/index.ts';
 import {
@@ -56,6 +57,7 @@ export function embeddedPorts(config: GatewatchConfig, store: EmbeddedStore, now
       store,
       loadRules: async () => (await loadEmbeddedRuleSet(config, rules)).rules,
       maxGroups: config.detections.maxGroups,
+      foldWindowMs: durationMs(config.detections.foldWindow),
       ...(now ? { now } : {}),
     }),
     events: new EmbeddedEventSearchPort(store),

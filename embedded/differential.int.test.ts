@@ -93,7 +93,7 @@ describe('embedded and distributed modes agree', () => {
         await writeIncidents(
           incidentStore,
           result.incidents,
-          rule.output.suppress ? { periodMs: rule.output.suppress.periodMs } : undefined,
+          rule.output.suppress ? { suppression: { periodMs: rule.output.suppress.periodMs } } : {},
         );
       }
       await ctx.es.indices.refresh({ index: names.incidents });

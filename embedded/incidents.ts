@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import {
+  ENTITY_ROLES,
   type Incident,
   type IncidentStatus,
   SEVERITIES,
@@ -41,8 +42,6 @@ import {
   type TriageChange,
 } from '../detections/incidents/repository.ts';
 import type { EmbeddedStore } from './store.ts';
-
-const ENTITY_ROLES = ['ip', 'user', 'api_key', 'route', 'asn', 'country'] as const;
 
 /** Lower-cased words, as Elasticsearch's standard analyser splits them (near enough). */
 export function words(text: string): string[] {

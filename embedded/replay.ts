@@ -5,6 +5,7 @@
  * (none: records flow straight on) and the store (SQLite) differ.
  */
 import { statSync } from 'node:fs';
+import { durationMs } from '../core/config/load.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { Incident } from '../core/schema/incident.ts';
@@ -282,6 +283,8 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
 
   const bounds = streaming ? (newEvents > 0 ? { min, max } : undefined) : store.timeBounds();
   const incidentStore = store.incidentStore();
+  const foldWindowMs = durationMs(options.config.detections.foldWindow);
+  const names = store.entityNames();
   const now = (options.now ?? Date.now)();
   const perRule: ReplayResult['rules'] = [];
   let createdIncidents = 0;
@@ -294,11 +297,11 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
       const range = replayRange(rule, bounds);
       const result = s ? s.stream.finish(range) : evaluateRule(rule, all, range);
       const incidents = result.detections.map((d) => toIncident(d, rule, now));
-      const written = await writeIncidents(
-        incidentStore,
-        incidents,
-        rule.output.suppress ? { periodMs: rule.output.suppress.periodMs } : undefined,
-      );
+      const written = await writeIncidents(incidentStore, incidents, {
+        ...(rule.output.suppress ? { suppression: { periodMs: rule.output.suppress.periodMs } } : {}),
+        foldWindowMs,
+        names,
+      });
       createdIncidents += written.created.length;
       store.setCheckpoint(rule.id, range.end);
       perRule.push({

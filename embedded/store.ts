@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { Incident } from '../core/schema/incident.ts';
-import type { IncidentStore } from '../detections/incidents/writer.ts';
+import { type EntityNames, entityNamesFrom, type IncidentStore } from '../detections/incidents/writer.ts';
 
 // Events: a plain rowid table with separate indexes, so a bulk load into an empty table can
 // append rows and build the indexes once at the end (files created before this layout have
@@ -265,6 +265,30 @@ export class EmbeddedStore {
     return rows.map((r) => JSON.parse(r.doc) as Incident);
   }
 
+  /**
+   * The name the gateway gave each of `fingerprints` (gatewatch.api_key.name) in events of
+   * [from, to]: read through the time index, so the cost is the span's events, not the file's.
+   */
+  keyNames(fingerprints: string[], from: number, to: number): Map<string, string> {
+    const out = new Map<string, string>();
+    if (fingerprints.length === 0) return out;
+    const rows = this.db
+      .prepare(
+        `SELECT f, n FROM (SELECT json_extract(doc, '$.gatewatch.api_key.fingerprint') AS f,
+                                  json_extract(doc, '$.gatewatch.api_key.name') AS n
+                             FROM events WHERE ts >= ? AND ts <= ?)
+          WHERE n IS NOT NULL AND f IN (${fingerprints.map(() => '?').join(',')}) GROUP BY f`,
+      )
+      .all(from, to, ...fingerprints) as { f: string; n: string }[];
+    for (const r of rows) out.set(r.f, r.n);
+    return out;
+  }
+
+  /** API key names for the incident writer (see keyNames). */
+  entityNames(): EntityNames {
+    return entityNamesFrom(async (fps, from, to) => this.keyNames(fps, from, to));
+  }
+
   /** The incident store the shared writer uses (same suppression and idempotency rules). */
   incidentStore(): IncidentStore {
     const db = this.db;
@@ -303,6 +327,22 @@ export class EmbeddedStore {
             | { doc: string }
             | undefined,
         );
+      },
+      async findFolding(entity, keys, statuses, from, to) {
+        const colon = entity.indexOf(':');
+        const role = entity.slice(0, colon);
+        const value = entity.slice(colon + 1);
+        const marks = (xs: unknown[]) => xs.map(() => '?').join(',');
+        const rows = db
+          .prepare(
+            `SELECT doc FROM incidents WHERE status IN (${marks(statuses)}) AND last_seen >= ?
+               AND json_extract(doc, '$.first_seen') <= ?
+               AND (json_extract(doc, '$.entity_key') IN (${marks(keys)})
+                    OR EXISTS (SELECT 1 FROM json_each(doc, ?) e WHERE e.value = ?))
+             ORDER BY last_seen DESC, id LIMIT 5`,
+          )
+          .all(...statuses, from, to, ...keys, `$.entities.${role}`, value) as { doc: string }[];
+        return rows.map((r) => JSON.parse(r.doc) as Incident);
       },
       async create(incident) {
         const r = db

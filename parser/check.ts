@@ -11,7 +11,9 @@ import { type Diagnostic, type SourceText, suggest } from './diagnostics.ts';
 import { formatDuration } from './lexer.ts';
 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
-export const ENTITY_ROLES = ['ip', 'user', 'api_key', 'route', 'asn', 'country'] as const;
+export { ENTITY_ROLES } from '../core/schema/incident.ts';
+
+import { ENTITY_ROLES } from '../core/schema/incident.ts';
 export const METRIC_FUNCTIONS = [
   'count',
   'distinct_count',

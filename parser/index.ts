@@ -41,6 +41,12 @@ export interface ParseOptions {
   readInclude?: (path: string, fromFile: string) => ReadResult | undefined;
   /** Resolve and read a list file (`list x = file("path")`). */
   readList?: (path: string, fromFile: string) => ReadResult | undefined;
+  /**
+   * A deployment's values for named lists (`detections.lists` in the configuration): a list
+   * declared with one of these names takes these values instead of its declaration's, so a rule
+   * pack's `internal_networks` can describe this deployment without editing the pack.
+   */
+  lists?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface ParseResult {
@@ -403,7 +409,14 @@ function analyze(text: string, file: string, opts: ParseOptions, stack: string[]
     if (d.kind === 'macro') addMacro(d.name.name, { decl: d, src });
     if (d.kind === 'list') {
       const entry: ListEntry = { decl: d, src, values: [], origin: 'inline' };
-      if (d.source.kind === 'inline') {
+      const configured = opts.lists?.[d.name.name];
+      if (configured !== undefined) {
+        entry.origin = 'configuration';
+        entry.values = configured.map((v, i) => ({
+          value: v,
+          where: `detections.lists.${d.name.name}[${i}]`,
+        }));
+      } else if (d.source.kind === 'inline') {
         entry.values = d.source.values.map((v, i) => ({ value: v.value, where: `item ${i + 1}` }));
       } else {
         const r = readSafe(opts.readList, d.source.path.value, file);
@@ -660,7 +673,10 @@ export interface LoadResult extends ParseResult {
  * Read rule files and directories (recursively, `*.gwr`), resolving includes and list files
  * relative to the including file. Rule ids must be unique across all files.
  */
-export async function loadRuleFiles(paths: string[]): Promise<LoadResult> {
+export async function loadRuleFiles(
+  paths: string[],
+  options: Pick<ParseOptions, 'lists'> = {},
+): Promise<LoadResult> {
   const { files, missing } = expandPaths(paths);
   const diagnostics: Diagnostic[] = missing.map((p) => ({
     file: p,
@@ -690,7 +706,7 @@ export async function loadRuleFiles(paths: string[]): Promise<LoadResult> {
       });
       continue;
     }
-    const r = parseRules(text, { file, ...readers });
+    const r = parseRules(text, { file, ...readers, ...options });
     diagnostics.push(...r.diagnostics);
     for (const rule of r.rules) {
       const prev = seen.get(rule.id);

@@ -77,7 +77,9 @@ export interface Template {
   parts: TemplatePart[];
 }
 
-export type EntityRole = 'ip' | 'user' | 'api_key' | 'route' | 'asn' | 'country';
+export type { EntityRole } from '../core/schema/incident.ts';
+
+import type { EntityRole } from '../core/schema/incident.ts';
 
 export interface Output {
   title: Template;

@@ -181,7 +181,7 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   const detection = ctx.ports.detection;
 
   const parse = (text: string, file = 'request.gwr') =>
-    parseRules(text, { file, ...(ctx.ports.ruleReaders ?? {}) });
+    parseRules(text, { file, ...(ctx.ports.ruleReaders ?? {}), lists: ctx.config.detections.lists });
 
   const unprocessable = (detail: string, diagnostics: Diagnostic[]) =>
     new HttpProblem(422, 'invalid-rule', detail, {
@@ -231,7 +231,9 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   let files: { rules: RuleIR[]; until: number } | undefined;
   const fileRules = async (): Promise<RuleIR[]> => {
     if (!files || files.until < Date.now()) {
-      const loaded = await loadRuleFiles(ctx.config.detections.rulePaths);
+      const loaded = await loadRuleFiles(ctx.config.detections.rulePaths, {
+        lists: ctx.config.detections.lists,
+      });
       files = { rules: loaded.rules, until: Date.now() + FILE_RULES_TTL_MS };
     }
     return files.rules;

@@ -12,8 +12,8 @@ import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
 import { configOf } from '../config.ts';
 import { EXIT, UserError } from '../errors.ts';
 
-async function rulesFor(paths: string[]) {
-  const loaded = await loadRuleFiles(paths);
+async function rulesFor(paths: string[], lists: Record<string, string[]>) {
+  const loaded = await loadRuleFiles(paths, { lists });
   const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) {
     for (const d of errors) console.error(formatDiagnostic(d));
@@ -28,7 +28,7 @@ async function rulesFor(paths: string[]) {
 /** `detect worker`: schedule every enabled rule and run them (many workers may run). */
 export async function worker(_opts: unknown, cmd: Command): Promise<void> {
   const config = configOf(cmd);
-  const rules = await rulesFor(config.detections.rulePaths);
+  const rules = await rulesFor(config.detections.rulePaths, config.detections.lists);
   const runtime = await startDetection(config, {
     rules,
     worker: true,
@@ -82,7 +82,7 @@ export async function worker(_opts: unknown, cmd: Command): Promise<void> {
 /** `detect run [ruleIds...]`: run rules once now (catching up from their checkpoints) and exit. */
 export async function run(ruleIds: string[], _opts: unknown, cmd: Command): Promise<void> {
   const config = configOf(cmd);
-  const rules = await rulesFor(config.detections.rulePaths);
+  const rules = await rulesFor(config.detections.rulePaths, config.detections.lists);
   const runtime = await startDetection(config, { rules });
   try {
     for (const rule of rules) {

@@ -35,7 +35,7 @@ export async function evaluateScenario(
     env: {},
     ...(configFile ? { file: configFile } : existsSync(scenarioConfig) ? { file: scenarioConfig } : {}),
   });
-  const loaded = await loadRuleFiles(rulePaths);
+  const loaded = await loadRuleFiles(rulePaths, { lists: config.detections.lists });
   const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) {
     for (const d of errors) console.error(formatDiagnostic(d));

@@ -181,7 +181,9 @@ export async function replayCommand(paths: string[], opts: ReplayCliOptions, cmd
   if (opts.to) return sendTo(opts.to, files, opts);
 
   const config = configOf(cmd);
-  const loaded = await loadRuleFiles(opts.rules ?? config.detections.rulePaths);
+  const loaded = await loadRuleFiles(opts.rules ?? config.detections.rulePaths, {
+    lists: config.detections.lists,
+  });
   const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) {
     for (const d of errors) console.error(formatDiagnostic(d));

@@ -69,6 +69,36 @@ export const SourceConfigSchema = Type.Object(
         description: 'Declarative field map (API Gateway, generic JSON).',
       }),
     ),
+    auth: Type.Optional(
+      Type.Object(
+        {
+          endpoints: Type.Optional(
+            Type.Array(Type.String({ pattern: '^/' }), {
+              description:
+                'Extra authentication endpoints as path globs (`*` within a segment, `**` across), added to the built-in login/token/session/password-reset patterns.',
+            }),
+          ),
+          endpointFailureStatus: Type.Optional(
+            Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {
+              description:
+                'Statuses that mean credentials refused on authentication endpoints (default 400, 401, 403, 422).',
+            }),
+          ),
+          failureStatus: Type.Optional(
+            Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {
+              description: 'Statuses that mean credentials refused elsewhere (default 401, 407).',
+            }),
+          ),
+          successStatus: Type.Optional(
+            Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {
+              description:
+                'Statuses that mean credentials accepted (default every 2xx and 3xx; e.g. [200] for a form login that redirects on failure too).',
+            }),
+          ),
+        },
+        { additionalProperties: false, description: 'Authentication attempt semantics for this source.' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -195,7 +225,16 @@ export const DetectionsConfigSchema = Type.Object(
       ),
       { default: [], description: 'Where new incidents are announced (generic JSON or Slack-compatible).' },
     ),
+    foldWindow: Duration(
+      'Detections on the entity of an open incident (its key, IP, user, route) within this span of it fold into that incident instead of opening another; 0s never folds.',
+      '1h',
+    ),
     leaseTime: Duration('How long a rule run holds its lease (a crashed run is retried after it).', '5m'),
+    lists: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_-]*$' }), Type.Array(Type.String()), {
+      default: {},
+      description:
+        "Values for named lists of the rule pack, replacing the pack's own (e.g. internal_networks: the CIDRs of your own services).",
+    }),
     maxGroups: Type.Integer({
       minimum: 1,
       default: 100_000,

@@ -26,14 +26,29 @@ export const TRANSITIONS: Record<IncidentStatus, readonly IncidentStatus[]> = {
 
 const Timestamp = Type.String({ format: 'date-time' });
 
-export const EntitiesSchema = Type.Object({
-  ip: Type.Optional(Type.Array(Type.String())),
-  user: Type.Optional(Type.Array(Type.String())),
-  api_key: Type.Optional(Type.Array(Type.String())),
-  route: Type.Optional(Type.Array(Type.String())),
-  asn: Type.Optional(Type.Array(Type.String())),
-  country: Type.Optional(Type.Array(Type.String())),
-});
+/**
+ * The kinds of entity an incident names (the roles of a rule's `entities` clause): the things an
+ * analyst triages — a client address, an account, an API key, a route, a network (an ASN or an
+ * address prefix), a country, a client program.
+ */
+export const ENTITY_ROLES = [
+  'ip',
+  'user',
+  'api_key',
+  'route',
+  'asn',
+  'network',
+  'country',
+  'user_agent',
+] as const;
+export type EntityRole = (typeof ENTITY_ROLES)[number];
+
+export const EntitiesSchema = Type.Object(
+  Object.fromEntries(ENTITY_ROLES.map((r) => [r, Type.Optional(Type.Array(Type.String()))])) as Record<
+    EntityRole,
+    ReturnType<typeof Type.Optional<ReturnType<typeof Type.Array<ReturnType<typeof Type.String>>>>>
+  >,
+);
 
 export const HistoryEntrySchema = Type.Object({
   at: Timestamp,
@@ -50,6 +65,35 @@ export const CommentSchema = Type.Object({
   by: Type.String(),
   text: Type.String(),
 });
+
+/**
+ * One detection of an incident: a rule's finding on the incident's entity. An incident lists
+ * every detection folded into it (its own first), each with its own consistent window, figures
+ * and summary.
+ */
+export const DetectionRecordSchema = Type.Object({
+  id: Type.String(),
+  rule: Type.Object({
+    id: Type.String(),
+    title: Type.String(),
+    severity: Type.String(),
+    risk: Type.Number(),
+  }),
+  window: Type.Object({ start: Timestamp, end: Timestamp }),
+  first_seen: Timestamp,
+  last_seen: Timestamp,
+  event_count: Type.Integer(),
+  metrics: Type.Record(Type.String(), Type.Number()),
+  title: Type.String(),
+  summary: Type.String(),
+  /** A filter in the rule language that reproduces this detection's events. */
+  query: Type.String(),
+  event_ids: Type.Array(Type.String()),
+});
+export type DetectionRecord = Static<typeof DetectionRecordSchema>;
+
+/** Detections kept per incident (the first, then the latest; `occurrences` counts them all). */
+export const MAX_DETECTION_RECORDS = 50;
 
 export const IncidentSchema = Type.Object({
   id: Type.String(),
@@ -79,6 +123,18 @@ export const IncidentSchema = Type.Object({
   ]),
   assignee: Type.Union([Type.String(), Type.Null()]),
   tags: Type.Array(Type.String()),
+  /**
+   * Every rule with a detection in this incident (its own rule first): detections of several
+   * rules on one entity within `detections.foldWindow` fold into one incident.
+   */
+  rules: Type.Array(Type.String()),
+  /**
+   * The entity the incident is about ("role:value", from its first detection's first entity),
+   * which later detections fold on.
+   */
+  entity_key: Type.Union([Type.String(), Type.Null()]),
+  /** Names the gateway knows entities by, per value (an API key's consumer or credential id). */
+  entity_names: Type.Record(Type.String(), Type.String()),
   /** The values of the rule's group-by (or join) fields, e.g. {"source.ip": "203.0.113.7"}. */
   group: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()])),
   group_key: Type.String(),
@@ -93,9 +149,14 @@ export const IncidentSchema = Type.Object({
    * from this set, so re-finding the same detection in an overlapping run changes nothing.
    */
   detection_ids: Type.Array(Type.String()),
-  /** Events that contributed (counts are exact; evidence ids are a sample). */
+  /**
+   * The first detection's figures, consistent with `window`, `title` and `summary`; every
+   * detection's own are in `detections`.
+   */
   event_count: Type.Integer(),
   metrics: Type.Record(Type.String(), Type.Number()),
+  /** The detections folded into this incident, first and latest (see MAX_DETECTION_RECORDS). */
+  detections: Type.Array(DetectionRecordSchema),
   evidence: Type.Object({
     event_ids: Type.Array(Type.String()),
     /** A filter in the rule language that reproduces the detection's events. */
@@ -116,10 +177,16 @@ export type Incident = Static<typeof IncidentSchema>;
  * What incident list pages carry: the incident without its long, growing parts (evidence
  * event ids, detection ids, history, comments). Get one incident for those.
  */
-export const INCIDENT_DETAIL_FIELDS = ['evidence', 'detection_ids', 'history', 'comments'] as const;
+export const INCIDENT_DETAIL_FIELDS = [
+  'evidence',
+  'detection_ids',
+  'detections',
+  'history',
+  'comments',
+] as const;
 export const IncidentSummarySchema = Type.Omit(IncidentSchema, INCIDENT_DETAIL_FIELDS, {
   description:
-    'An incident as list pages show it: everything but evidence, detection_ids, history and comments (GET /api/v1/incidents/{id} returns those).',
+    'An incident as list pages show it: everything but evidence, detection_ids, detections, history and comments (GET /api/v1/incidents/{id} returns those).',
 });
 export type IncidentSummary = Static<typeof IncidentSummarySchema>;
 export type Entities = Static<typeof EntitiesSchema>;
@@ -144,17 +211,17 @@ export const incidentMappings = {
     status: { type: 'keyword' },
     assignee: { type: 'keyword' },
     tags: { type: 'keyword' },
+    rules: { type: 'keyword' },
+    entity_key: { type: 'keyword' },
+    entity_names: { type: 'object', enabled: false },
+    detections: { type: 'object', enabled: false },
     group: { type: 'flattened' },
     group_key: { type: 'keyword' },
     entities: {
-      properties: {
-        ip: { type: 'keyword' },
-        user: { type: 'keyword' },
-        api_key: { type: 'keyword' },
-        route: { type: 'keyword' },
-        asn: { type: 'keyword' },
-        country: { type: 'keyword' },
-      },
+      properties: Object.fromEntries(ENTITY_ROLES.map((r) => [r, { type: 'keyword' }])) as Record<
+        EntityRole,
+        { type: 'keyword' }
+      >,
     },
     window: { properties: { start: { type: 'date' }, end: { type: 'date' } } },
     first_seen: { type: 'date' },

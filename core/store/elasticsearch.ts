@@ -73,13 +73,29 @@ export async function putIndexTemplate(client: Client, spec: IndexTemplateSpec):
 }
 
 /** Create a concrete index if absent (templates apply). Safe against concurrent creators. */
+/**
+ * Create `index` with `body` (settings, mappings), or, when it exists already, add the fields this
+ * version's mappings have that the index lacks (an index made by an earlier version has a strict
+ * mapping without them, and every write carrying one would fail).
+ */
 export async function ensureIndex(client: Client, index: string, body: Record<string, unknown> = {}) {
   try {
     await client.indices.create({ index, ...body });
   } catch (err) {
-    if (err instanceof errors.ResponseError && err.body?.error?.type === 'resource_already_exists_exception')
-      return;
-    throw err;
+    if (
+      !(err instanceof errors.ResponseError && err.body?.error?.type === 'resource_already_exists_exception')
+    )
+      throw err;
+    const mappings = body.mappings as { properties?: Record<string, unknown> } | undefined;
+    if (mappings?.properties === undefined) return;
+    try {
+      await client.indices.putMapping({ index, properties: mappings.properties as never });
+    } catch (e) {
+      const reason = e instanceof errors.ResponseError ? (e.body?.error?.reason ?? e.message) : String(e);
+      throw new Error(
+        `index ${index} was made by another Gatewatch version with an incompatible mapping (${reason}): reindex it or give this deployment a new elasticsearch.indexPrefix`,
+      );
+    }
   }
 }
 

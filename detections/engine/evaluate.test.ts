@@ -455,3 +455,12 @@ describe('filter rules', () => {
     expect(ds[0]!.title).toBe('key in /p');
   });
 });
+
+describe('globs', () => {
+  it('match literal characters that are special only inside a class or only to RegExp', async () => {
+    const { globToRegExp } = await import('./filter.ts');
+    expect(globToRegExp('*/reset-password').test('/api/reset-password')).toBe(true);
+    expect(globToRegExp('a-b/c.d(e)*').test('a-b/c.d(e)f')).toBe(true);
+    expect(globToRegExp('a-b').test('axb')).toBe(false);
+  });
+});

@@ -69,7 +69,8 @@ export function globToRegExp(pattern: string): RegExp {
 }
 
 function escapeRe(c: string): string {
-  return c.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
+  // Only syntax characters: '-' is special inside a class alone, and escaping it is an error with the u flag.
+  return c.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
 }
 
 function scalarTest(field: string, op: CmpOp, value: Scalar): (v: unknown) => boolean {

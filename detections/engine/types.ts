@@ -4,8 +4,8 @@
  * must produce identical ones for the same events (see ./SEMANTICS.md).
  */
 import { createHash } from 'node:crypto';
-import type { Entities, Incident } from '../../core/schema/incident.ts';
-import { SEVERITY_RANK } from '../../core/schema/incident.ts';
+import type { DetectionRecord, Entities, Incident } from '../../core/schema/incident.ts';
+import { ENTITY_ROLES, SEVERITY_RANK } from '../../core/schema/incident.ts';
 import type { RuleIR, RuleKind } from '../../parser/ir.ts';
 
 /** Epoch milliseconds, half-open [start, end). */
@@ -69,11 +69,47 @@ export function detectionId(
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/**
+ * The entity a detection is about, "role:value": its rule's first entity with a value (rule
+ * authors list the entity an incident is about first), else the first entity it has at all.
+ */
+export function entityKeyOf(entities: Entities, rule?: RuleIR): string | null {
+  for (const e of rule?.output.entities ?? []) {
+    const v = entities[e.role]?.[0];
+    if (v !== undefined) return `${e.role}:${v}`;
+  }
+  for (const role of ENTITY_ROLES) {
+    const v = entities[role]?.[0];
+    if (v !== undefined) return `${role}:${v}`;
+  }
+  return null;
+}
+
+function finiteMetrics(m: Record<string, number | null>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(m)) if (v !== null && Number.isFinite(v)) out[k] = v;
+  return out;
+}
+
+/** A detection as an incident lists it. */
+export function detectionRecord(detection: Detection, rule: RuleIR): DetectionRecord {
+  return {
+    id: detection.id,
+    rule: { id: rule.id, title: rule.title, severity: rule.severity, risk: rule.risk },
+    window: { start: iso(detection.window.start), end: iso(detection.window.end) },
+    first_seen: iso(detection.firstSeen),
+    last_seen: iso(detection.lastSeen),
+    event_count: detection.eventCount,
+    metrics: finiteMetrics(detection.metrics),
+    title: detection.title,
+    summary: detection.summary,
+    query: detection.evidenceQuery,
+    event_ids: detection.sampleEventIds.slice(0, 20),
+  };
+}
+
 /** The Incident a detection becomes when first written (status new, no history). */
 export function toIncident(detection: Detection, rule: RuleIR, now: number): Incident {
-  const metrics: Record<string, number> = {};
-  for (const [k, v] of Object.entries(detection.metrics))
-    if (v !== null && Number.isFinite(v)) metrics[k] = v;
   const at = iso(now);
   return {
     id: detection.id,
@@ -86,6 +122,9 @@ export function toIncident(detection: Detection, rule: RuleIR, now: number): Inc
     status: 'new',
     assignee: null,
     tags: [...rule.tags],
+    rules: [rule.id],
+    entity_key: entityKeyOf(detection.entities, rule),
+    entity_names: {},
     group: { ...detection.group },
     group_key: detection.groupKey,
     entities: detection.entities,
@@ -95,7 +134,8 @@ export function toIncident(detection: Detection, rule: RuleIR, now: number): Inc
     occurrences: 1,
     detection_ids: [detection.id],
     event_count: detection.eventCount,
-    metrics,
+    metrics: finiteMetrics(detection.metrics),
+    detections: [detectionRecord(detection, rule)],
     evidence: { event_ids: [...detection.sampleEventIds], query: detection.evidenceQuery },
     suppression_key: detection.suppressionKey,
     created_at: at,

@@ -6,7 +6,7 @@ import type { Client } from '@elastic/elasticsearch';
 import { errors } from '@elastic/elasticsearch';
 import type { Incident } from '../../core/schema/incident.ts';
 import { indexNames } from '../../core/store/elasticsearch.ts';
-import type { IncidentStore } from './writer.ts';
+import { type EntityNames, entityNamesFrom, type IncidentStore } from './writer.ts';
 
 /** The incidents index is installed by the repository (one definition, with index sorting). */
 export { installIncidentIndex as ensureIncidentIndex } from './repository.ts';
@@ -51,6 +51,29 @@ export function elasticsearchIncidentStore(client: Client, prefix: string): Inci
         },
         [{ 'window.end': 'asc' }],
       ),
+    async findFolding(entity, keys, statuses, from, to) {
+      const colon = entity.indexOf(':');
+      const r = await client.search<Incident>({
+        index,
+        size: 5,
+        query: {
+          bool: {
+            filter: [
+              { terms: { status: statuses } },
+              { range: { last_seen: { gte: from } } },
+              { range: { first_seen: { lte: to } } },
+            ],
+            should: [
+              { term: { [`entities.${entity.slice(0, colon)}`]: entity.slice(colon + 1) } },
+              { terms: { entity_key: keys } },
+            ],
+            minimum_should_match: 1,
+          },
+        },
+        sort: [{ last_seen: 'desc' }, { id: 'asc' }] as never,
+      });
+      return r.hits.hits.map((h) => h._source!);
+    },
     async create(incident) {
       try {
         await client.create({ index, id: incident.id, document: incident, refresh: 'wait_for' });
@@ -78,4 +101,47 @@ export function elasticsearchIncidentStore(client: Client, prefix: string): Inci
       }
     },
   };
+}
+
+/** API key names from the events index: one terms aggregation over the incident's span. */
+export function elasticsearchEntityNames(client: Client, prefix: string): EntityNames {
+  const index = indexNames(prefix).eventsAlias;
+  return entityNamesFrom(async (fingerprints, from, to) => {
+    const out = new Map<string, string>();
+    try {
+      const r = await client.search({
+        index,
+        size: 0,
+        ignore_unavailable: true,
+        allow_no_indices: true,
+        query: {
+          bool: {
+            filter: [
+              { terms: { 'gatewatch.api_key.fingerprint': fingerprints } },
+              { exists: { field: 'gatewatch.api_key.name' } },
+              { range: { '@timestamp': { gte: from, lte: to, format: 'epoch_millis' } } },
+            ],
+          },
+        },
+        aggs: {
+          keys: {
+            terms: { field: 'gatewatch.api_key.fingerprint', size: fingerprints.length },
+            aggs: { name: { terms: { field: 'gatewatch.api_key.name', size: 1 } } },
+          },
+        },
+      });
+      const buckets = (
+        r.aggregations?.keys as
+          | { buckets: { key: string; name: { buckets: { key: string }[] } }[] }
+          | undefined
+      )?.buckets;
+      for (const b of buckets ?? []) {
+        const name = b.name.buckets[0]?.key;
+        if (name !== undefined) out.set(b.key, name);
+      }
+    } catch (err) {
+      if (!isStatus(err, 404)) throw err;
+    }
+    return out;
+  });
 }

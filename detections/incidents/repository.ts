@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@elastic/elasticsearch';
 import { errors } from '@elastic/elasticsearch';
 import {
+  ENTITY_ROLES,
   INCIDENT_DETAIL_FIELDS,
   type Incident,
   type IncidentStatus,
@@ -259,10 +260,9 @@ function listQuery(q: IncidentQuery): {
   if (q.tags?.length) filter.push({ terms: { tags: q.tags } });
   if (q.assignee !== undefined) filter.push({ term: { assignee: q.assignee } });
   if (q.entity?.length) {
-    const roles = ['ip', 'user', 'api_key', 'route', 'asn', 'country'];
     filter.push({
       bool: {
-        should: roles.map((r) => ({ terms: { [`entities.${r}`]: q.entity! } })),
+        should: ENTITY_ROLES.map((r) => ({ terms: { [`entities.${r}`]: q.entity! } })),
         minimum_should_match: 1,
       },
     });
@@ -328,7 +328,8 @@ export async function installIncidentIndex(client: Client, prefix: string): Prom
       },
     });
   await put(incidentMappings);
-  await ensureIndex(client, index);
+  // The mappings again for an index an earlier version created: its new fields are added.
+  await ensureIndex(client, index, { mappings: incidentMappings });
 }
 
 /** List pages leave out the long parts of an incident (see IncidentSummarySchema). */

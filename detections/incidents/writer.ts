@@ -1,16 +1,37 @@
 /**
- * Writes incidents exactly once. An incident's id is its first detection's id, a hash of
- * (rule id, rule version, group key, window start): created with create semantics, and when it
- * already exists (an overlapping look-back, a retried run, a catch-up) updated in place.
+ * Writes incidents exactly once, one attack one incident.
+ *
+ * Identity: an incident's id is its first detection's id, a hash of (rule id, rule version,
+ * group key, window start): created with create semantics, and when it already exists (an
+ * overlapping look-back, a retried run, a catch-up) updated in place. Every detection an
+ * incident absorbs joins `detection_ids`, from which `occurrences` is counted, so absorbing is
+ * idempotent too.
  *
  * Suppression: a detection whose suppression key matches an open incident of the same rule
  * whose suppression period [t, t + P) holds the detection's event time is merged into that
- * incident (t: the incident's window end; the period is not extended by merges); its id joins
- * `detection_ids`, from which `occurrences` is counted, so merging is idempotent too.
+ * incident (t: the incident's window end; the period is not extended by merges).
+ *
+ * Folding: analysts triage an attacker, a key or an account, not six rows for one attack. A
+ * detection of any rule whose entity (its rule's first entity, `entity_key`) is named by an open
+ * incident, or that names the incident's entity, within `foldWindowMs` of the incident's span,
+ * folds into it: the incident lists every rule and detection, its severity is the highest, its
+ * risk combines the rules' risks (risk-based alerting: 100 × (1 − Π(1 − rᵢ/100))). The incident's
+ * own window, title, summary and figures stay its first detection's, so they always agree;
+ * `detections` holds each detection's own.
+ *
  * Updates are partial documents guarded by sequence numbers (optimistic concurrency); no
- * scripts, which the test node does not have.
+ * scripts, which the test node does not have. Several processes writing at once (detect
+ * workers) pass `lock`, which serialises the look-up-then-write of folding.
  */
-import type { Incident } from '../../core/schema/incident.ts';
+import {
+  type DetectionRecord,
+  ENTITY_ROLES,
+  type Entities,
+  type Incident,
+  MAX_DETECTION_RECORDS,
+  SEVERITY_RANK,
+  type Severity,
+} from '../../core/schema/incident.ts';
 
 export interface SuppressionPolicy {
   /** Suppression period in ms. */
@@ -19,10 +40,46 @@ export interface SuppressionPolicy {
   afterResolution?: 'new_incident' | 'reopen';
 }
 
+export interface WriteOptions {
+  /** The rule's suppression (absent: the rule does not suppress). */
+  suppression?: SuppressionPolicy;
+  /** Detections on an open incident's entity within this span of it fold into it (0: never). */
+  foldWindowMs?: number;
+  /** Serialises folding across processes; absent when one process writes. */
+  lock?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /**
+   * Names the gateway knows entity values by (API key fingerprints → consumer or credential id),
+   * from the events of [from, to].
+   */
+  names?: EntityNames;
+}
+
+export type EntityNames = (
+  entities: Entities,
+  span: { from: string; to: string },
+) => Promise<Record<string, string>>;
+
+/** The fingerprint → name pairs of events, by whatever store holds them. */
+export function entityNamesFrom(
+  lookup: (fingerprints: string[], from: number, to: number) => Promise<Map<string, string>>,
+): EntityNames {
+  return async (entities, span) => {
+    const fps = entities.api_key ?? [];
+    if (fps.length === 0) return {};
+    const found = await lookup(fps, Date.parse(span.from), Date.parse(span.to));
+    return Object.fromEntries(found);
+  };
+}
+
+/** The default fold window (`detections.foldWindow`). */
+export const DEFAULT_FOLD_WINDOW_MS = 60 * 60_000;
+
 export interface WriteOutcome {
   created: string[];
   updated: string[];
   suppressed: string[];
+  /** Detections folded into an incident of their entity (another rule's, or an unsuppressed repeat). */
+  folded: string[];
 }
 
 const OPEN = ['new', 'triaged', 'in_remediation'];
@@ -32,28 +89,99 @@ function union(a: string[], b: string[], max = Number.POSITIVE_INFINITY): string
   return [...new Set([...a, ...b])].slice(0, max);
 }
 
-/** What a re-detection changes on an existing incident (never status, history or comments). */
-function mergeFields(existing: Incident, found: Incident, sameDetection: boolean): Partial<Incident> {
+const maxIso = (a: string, b: string) => (b > a ? b : a);
+const minIso = (a: string, b: string) => (b < a ? b : a);
+
+/** Risk of several rules on one entity: each rule's risk once, combined like independent odds. */
+export function combinedRisk(records: readonly { rule: { id: string; risk: number } }[], floor = 0): number {
+  const byRule = new Map<string, number>();
+  for (const r of records) byRule.set(r.rule.id, Math.max(byRule.get(r.rule.id) ?? 0, r.rule.risk));
+  let keep = 1;
+  for (const risk of byRule.values()) keep *= 1 - Math.min(100, Math.max(0, risk)) / 100;
+  return Math.max(floor, Math.round((1 - keep) * 1000) / 10);
+}
+
+/** The first record of each rule, then the latest ones, at most MAX_DETECTION_RECORDS. */
+function boundedRecords(records: DetectionRecord[]): DetectionRecord[] {
+  if (records.length <= MAX_DETECTION_RECORDS) return records;
+  const keep = new Set<DetectionRecord>();
+  const seenRules = new Set<string>();
+  for (const r of records) {
+    if (!seenRules.has(r.rule.id)) {
+      seenRules.add(r.rule.id);
+      keep.add(r);
+    }
+  }
+  for (let i = records.length - 1; i >= 0 && keep.size < MAX_DETECTION_RECORDS; i--) keep.add(records[i]!);
+  return records.filter((r) => keep.has(r));
+}
+
+function unionEntities(a: Entities, b: Entities): Entities {
+  const out: Entities = { ...a };
+  for (const role of ENTITY_ROLES) {
+    const add = b[role];
+    if (add === undefined || add.length === 0) continue;
+    out[role] = union(a[role] ?? [], add, 100);
+  }
+  return out;
+}
+
+/** Every "role:value" an incident names. */
+export function entityKeys(entities: Entities): string[] {
+  const out: string[] = [];
+  for (const role of ENTITY_ROLES) for (const v of entities[role] ?? []) out.push(`${role}:${v}`);
+  return out;
+}
+
+/**
+ * What absorbing `found` changes on `existing` (never status, history or comments). The same
+ * detection found again (late events) replaces its own figures; another detection is added.
+ */
+function absorb(existing: Incident, found: Incident, sameDetection: boolean): Partial<Incident> {
   const detectionIds = union(existing.detection_ids, found.detection_ids);
   const added = detectionIds.length > existing.detection_ids.length;
+  const own = found.detections?.[0];
+  let records = existing.detections ?? [];
+  if (own !== undefined) {
+    const at = records.findIndex((r) => r.id === own.id);
+    if (at >= 0) records = records.map((r, i) => (i === at ? own : r));
+    else if (added) records = boundedRecords([...records, own]);
+  }
+  const isFirst = sameDetection || existing.detection_ids[0] === found.id;
+  const rules = union(existing.rules ?? [existing.rule.id], found.rules ?? [found.rule.id]);
+  const severity = (
+    SEVERITY_RANK[found.severity] > SEVERITY_RANK[existing.severity] ? found.severity : existing.severity
+  ) as Severity;
   return {
     detection_ids: detectionIds,
     occurrences: detectionIds.length,
-    // ISO-8601 UTC strings compare in time order (Math.min/max would turn them into NaN)
-    // biome-ignore lint/complexity/useMathMinMax: string comparison, not numbers
-    last_seen: found.last_seen > existing.last_seen ? found.last_seen : existing.last_seen,
-    // biome-ignore lint/complexity/useMathMinMax: string comparison, not numbers
-    first_seen: found.first_seen < existing.first_seen ? found.first_seen : existing.first_seen,
-    // The same detection recomputed (e.g. late events arrived) replaces its own figures;
-    // a different detection merged by suppression adds its events.
-    event_count: sameDetection ? found.event_count : existing.event_count + (added ? found.event_count : 0),
-    metrics: sameDetection || added ? found.metrics : existing.metrics,
-    window: sameDetection ? found.window : existing.window,
+    rules,
+    severity,
+    severity_rank: SEVERITY_RANK[severity],
+    // An incident written before detections were recorded keeps its risk as a floor.
+    risk:
+      records.length > 0
+        ? combinedRisk(records, (existing.detections?.length ?? 0) === 0 ? existing.risk : 0)
+        : found.risk,
+    entities: unionEntities(existing.entities, found.entities),
+    entity_names: { ...existing.entity_names, ...found.entity_names },
+    last_seen: maxIso(existing.last_seen, found.last_seen),
+    first_seen: minIso(existing.first_seen, found.first_seen),
+    detections: records,
+    // The incident's own window, title, summary and figures are its first detection's.
+    ...(isFirst
+      ? {
+          window: found.window,
+          title: found.title,
+          summary: found.summary,
+          metrics: found.metrics,
+          event_count: found.event_count,
+        }
+      : {}),
     evidence: {
       event_ids: union(existing.evidence.event_ids, found.evidence.event_ids, MAX_EVIDENCE),
       query: existing.evidence.query,
     },
-    summary: sameDetection ? found.summary : existing.summary,
     updated_at: found.updated_at,
   };
 }
@@ -62,13 +190,25 @@ function mergeFields(existing: Incident, found: Incident, sameDetection: boolean
 export interface IncidentStore {
   /** The incident and an opaque version for optimistic concurrency. */
   get(id: string): Promise<{ incident: Incident; version: string } | undefined>;
-  /** The incident that absorbed a detection id (its own or merged by suppression). */
+  /** The incident that absorbed a detection id (its own or merged by suppression or folding). */
   findByDetectionId(detectionId: string): Promise<Incident | undefined>;
   /**
    * An incident of the same rule and suppression key, in `statuses`, whose suppression period
    * covers `found`: its own event time (window end) is after `since` and not after `found`'s.
    */
   findSuppressing(found: Incident, statuses: string[], since: string): Promise<Incident | undefined>;
+  /**
+   * Open incidents (`statuses`) whose span [first_seen, last_seen] meets [from, to] and that
+   * either name `entity` ("role:value") among their entities or are about one of `keys` (their
+   * `entity_key`); the most recent first, at most a few.
+   */
+  findFolding(
+    entity: string,
+    keys: string[],
+    statuses: string[],
+    from: string,
+    to: string,
+  ): Promise<Incident[]>;
   /** Create unless the id exists. */
   create(incident: Incident): Promise<'created' | 'exists'>;
   /** Apply a partial update if the version still matches. */
@@ -91,30 +231,82 @@ async function updateWithRetry(
   throw new Error(`incident ${id}: too many concurrent updates`);
 }
 
+/** Show API keys by their name beside the fingerprint in a title or summary. */
+export function withNames(text: string, names: Record<string, string>): string {
+  let out = text;
+  for (const [value, name] of Object.entries(names)) {
+    if (value.length < 16 || name === value || !out.includes(value)) continue;
+    out = out.split(value).join(`${name} (${value.slice(0, 8)})`);
+  }
+  return out;
+}
+
+async function named(found: Incident, names: WriteOptions['names']): Promise<Incident> {
+  if (names === undefined || (found.entities.api_key?.length ?? 0) === 0) return found;
+  const entityNames = await names(found.entities, { from: found.first_seen, to: found.last_seen });
+  if (Object.keys(entityNames).length === 0) return found;
+  const record = found.detections[0];
+  return {
+    ...found,
+    entity_names: { ...found.entity_names, ...entityNames },
+    title: withNames(found.title, entityNames),
+    summary: withNames(found.summary, entityNames),
+    detections: record
+      ? [
+          {
+            ...record,
+            title: withNames(record.title, entityNames),
+            summary: withNames(record.summary, entityNames),
+          },
+          ...found.detections.slice(1),
+        ]
+      : found.detections,
+  };
+}
+
+/** The open incident `found` folds into: about its entity, or naming it, close enough in time. */
+async function foldTarget(
+  store: IncidentStore,
+  found: Incident,
+  windowMs: number,
+): Promise<Incident | undefined> {
+  if (windowMs <= 0 || found.entity_key === null) return undefined;
+  const from = new Date(Date.parse(found.first_seen) - windowMs).toISOString();
+  const to = new Date(Date.parse(found.last_seen) + windowMs).toISOString();
+  const keys = entityKeys(found.entities);
+  const candidates = await store.findFolding(found.entity_key, keys, OPEN, from, to);
+  return candidates.find((c) => c.id !== found.id);
+}
+
 /**
- * Write the incidents one rule run found. Runs of one rule are serialised by the scheduler,
- * so the suppression look-up cannot race another run of the same rule.
+ * Write the incidents one rule run found. Runs of one rule are serialised by the scheduler, so
+ * the suppression look-up cannot race another run of the same rule; folding across rules is
+ * serialised by `options.lock` when several processes write.
  */
 export async function writeIncidents(
   store: IncidentStore,
   incidents: Incident[],
-  suppression?: SuppressionPolicy,
+  options: WriteOptions = {},
 ): Promise<WriteOutcome> {
-  const outcome: WriteOutcome = { created: [], updated: [], suppressed: [] };
-  for (const found of incidents) {
+  const outcome: WriteOutcome = { created: [], updated: [], suppressed: [], folded: [] };
+  const suppression = options.suppression;
+  const foldWindow = options.foldWindowMs ?? DEFAULT_FOLD_WINDOW_MS;
+  const serial = options.lock ?? (<T>(fn: () => Promise<T>) => fn());
+  for (const raw of incidents) {
     // Already known under its own id: update in place.
-    if (await store.get(found.id)) {
-      const changed = await updateWithRetry(store, found.id, (current) => mergeFields(current, found, true));
-      if (changed) outcome.updated.push(found.id);
+    if (await store.get(raw.id)) {
+      const changed = await updateWithRetry(store, raw.id, (current) => absorb(current, raw, true));
+      if (changed) outcome.updated.push(raw.id);
       continue;
     }
-    // Merged into an earlier incident before (its id is in that incident's detection_ids)?
-    const host = await store.findByDetectionId(found.id);
+    // Absorbed by an earlier incident before (its id is in that incident's detection_ids)?
+    const host = await store.findByDetectionId(raw.id);
     if (host) {
-      await updateWithRetry(store, host.id, (current) => mergeFields(current, found, false));
-      outcome.suppressed.push(found.id);
+      await updateWithRetry(store, host.id, (current) => absorb(current, raw, false));
+      outcome.suppressed.push(raw.id);
       continue;
     }
+    const found = await named(raw, options.names);
     if (suppression && found.suppression_key) {
       // The period [t, t + P) is anchored at the first incident's event time t (its window
       // end) and not extended by what it absorbs (docs/rule-language.md, Suppression).
@@ -123,7 +315,7 @@ export async function writeIncidents(
       const open = await store.findSuppressing(found, statuses, since);
       if (open) {
         await updateWithRetry(store, open.id, (current) => {
-          const patch = mergeFields(current, found, false);
+          const patch = absorb(current, found, false);
           if (current.status === 'resolved' && suppression.afterResolution === 'reopen') {
             return {
               ...patch,
@@ -148,9 +340,18 @@ export async function writeIncidents(
         continue;
       }
     }
-    if ((await store.create(found)) === 'created') outcome.created.push(found.id);
+    const result = await serial(async () => {
+      const target = await foldTarget(store, found, foldWindow);
+      if (target) {
+        await updateWithRetry(store, target.id, (current) => absorb(current, found, false));
+        return 'folded' as const;
+      }
+      return store.create(found);
+    });
+    if (result === 'folded') outcome.folded.push(found.id);
+    else if (result === 'created') outcome.created.push(found.id);
     else {
-      await updateWithRetry(store, found.id, (current) => mergeFields(current, found, true));
+      await updateWithRetry(store, found.id, (current) => absorb(current, found, true));
       outcome.updated.push(found.id);
     }
   }

@@ -20,8 +20,13 @@ import { createQueue, createWorker } from '../../core/queue/bullmq.ts';
 import type { Incident } from '../../core/schema/incident.ts';
 import { ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
 import type { RuleIR } from '../../parser/ir.ts';
-import { elasticsearchIncidentStore, ensureIncidentIndex } from '../incidents/es-store.ts';
+import {
+  elasticsearchEntityNames,
+  elasticsearchIncidentStore,
+  ensureIncidentIndex,
+} from '../incidents/es-store.ts';
 import { type IncidentStore, type WriteOutcome, writeIncidents } from '../incidents/writer.ts';
+import { redisLock } from './lock.ts';
 
 export const DETECT_QUEUE = 'detect-runs';
 
@@ -59,6 +64,8 @@ export interface RunRecord {
   incidents_created: number;
   incidents_updated: number;
   incidents_suppressed: number;
+  /** Detections folded into an open incident of their entity. */
+  incidents_folded?: number;
   es_ms: number;
   worker_ms: number;
   /** (group, bucket) cells the run read from aggregations: what threshold and baseline runs cost. */
@@ -83,6 +90,7 @@ export const runRecordMappings = {
     incidents_created: { type: 'long' },
     incidents_updated: { type: 'long' },
     incidents_suppressed: { type: 'long' },
+    incidents_folded: { type: 'long' },
     es_ms: { type: 'long' },
     worker_ms: { type: 'long' },
     cells_read: { type: 'long' },
@@ -130,6 +138,8 @@ export interface SchedulerOptions {
   rules: RuleIR[];
   execute: RuleExecutor;
   maxCatchUpMs: number;
+  /** Detections on an open incident's entity within this span fold into it (`detections.foldWindow`). */
+  foldWindowMs?: number;
   /** Lease on a rule while it runs; a crashed run's lease expires after this. */
   leaseMs?: number;
   clock?: () => number;
@@ -270,11 +280,13 @@ export class DetectionScheduler {
     try {
       const result = await this.options.execute(rule, range, this.now());
       const suppress = rule.output.suppress;
-      const written: WriteOutcome = await writeIncidents(
-        this.incidents,
-        result.incidents,
-        suppress ? { periodMs: suppress.periodMs } : undefined,
-      );
+      const written: WriteOutcome = await writeIncidents(this.incidents, result.incidents, {
+        ...(suppress ? { suppression: { periodMs: suppress.periodMs } } : {}),
+        ...(this.options.foldWindowMs !== undefined ? { foldWindowMs: this.options.foldWindowMs } : {}),
+        // Rules run on several workers at once: one fold at a time across them.
+        lock: redisLock(this.options.redis, this.key('incident-fold'), 30_000),
+        names: elasticsearchEntityNames(this.options.es, this.options.prefix),
+      });
       record = {
         ...newRunRecord(
           rule,
@@ -287,6 +299,7 @@ export class DetectionScheduler {
         incidents_created: written.created.length,
         incidents_updated: written.updated.length,
         incidents_suppressed: written.suppressed.length,
+        incidents_folded: written.folded.length,
         es_ms: Math.round(result.esMs),
         worker_ms: Math.round(result.workerMs),
         ...(result.cells !== undefined ? { cells_read: result.cells } : {}),

@@ -76,15 +76,23 @@ describe('AWS ALB format: exact output', () => {
             },
             api_key: {
               fingerprint: '6419cf6390c47fc94b112410c66a6547',
+              source: 'query',
               location: 'query',
             },
             auth: {
               present: true,
               scheme: 'api-key',
+              attempt: true,
+              outcome: 'unknown',
             },
             query_params: ['api_key', 'fmt'],
             redacted: ['api_key'],
             route: '/v1/reports/export',
+            resource: '/v1/reports/export',
+            network: {
+              id: '2001:db8::/48',
+              kind: 'prefix',
+            },
           },
           '@timestamp': '2024-01-05T10:00:02.000Z',
           url: {

@@ -45,7 +45,9 @@ describe('AWS API Gateway format: exact output', () => {
             route: '/users/{id}/keys',
             api_key: {
               id: 'a1b2c3d4e5',
-              fingerprint: '9b908fd21499458f4da1740e3cb7d524',
+              fingerprint: 'a9cb494fc70856d4768e2d5a30fb596d',
+              source: 'gateway',
+              name: 'a1b2c3d4e5',
               location: 'header',
             },
             extra: {
@@ -62,8 +64,15 @@ describe('AWS API Gateway format: exact output', () => {
             auth: {
               present: true,
               scheme: 'api-key',
+              attempt: true,
+              outcome: 'unknown',
             },
             redacted: ['x-api-key'],
+            resource: '/prod/users/991/keys',
+            network: {
+              id: '198.51.100.0/24',
+              kind: 'prefix',
+            },
           },
           user_agent: {
             original: 'python-requests/2.31.0',
@@ -135,6 +144,11 @@ describe('AWS API Gateway format: exact output', () => {
             },
             client: {
               peer_ip: '203.0.113.17',
+            },
+            resource: '/pets/{petId}',
+            network: {
+              id: '203.0.113.0/24',
+              kind: 'prefix',
             },
           },
           '@timestamp': '2024-01-05T10:00:04.000Z',

@@ -86,6 +86,11 @@ describe('CloudFront format: exact output', () => {
             query_params: ['lang'],
             redacted: ['cookie'],
             route: '/api/v1/catalog/items/{id}',
+            resource: '/api/v1/catalog/items/48213',
+            network: {
+              id: '203.0.113.0/24',
+              kind: 'prefix',
+            },
           },
         },
       ],

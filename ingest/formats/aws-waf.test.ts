@@ -68,6 +68,11 @@ describe('AWS WAF format: exact output', () => {
             },
             query_params: ['id'],
             route: '/v1/products',
+            resource: '/v1/products?id=1%27%20OR%20%271%27%3D%271',
+            network: {
+              id: '203.0.113.0/24',
+              kind: 'prefix',
+            },
           },
           '@timestamp': '2024-01-05T10:00:00.123Z',
           source: {
@@ -155,15 +160,23 @@ describe('AWS WAF format: exact output', () => {
             },
             api_key: {
               fingerprint: '1d0fc801010a0557212ac56fbdcedcbf',
+              source: 'header',
               location: 'header',
             },
             auth: {
               present: true,
               scheme: 'api-key',
+              attempt: true,
+              outcome: 'unknown',
             },
             query_params: ['fields', 'access_token'],
             redacted: ['x-api-key', 'access_token'],
             route: '/v1/users/{id}/profile',
+            resource: '/v1/users/8812/profile',
+            network: {
+              id: '198.51.100.0/24',
+              kind: 'prefix',
+            },
           },
           '@timestamp': '2024-01-05T10:00:03.000Z',
           source: {

@@ -57,6 +57,14 @@ describe('Azure format: exact output', () => {
               forwarded_for: '192.0.2.150',
             },
             route: '/login',
+            resource: '/login',
+            auth: {
+              endpoint: true,
+            },
+            network: {
+              id: '198.51.100.0/24',
+              kind: 'prefix',
+            },
           },
           '@timestamp': '2024-01-05T10:00:02.000Z',
           url: {
@@ -134,6 +142,11 @@ describe('Azure format: exact output', () => {
             },
             query_params: ['q'],
             route: '/api/search',
+            resource: '/api/search',
+            network: {
+              id: '203.0.113.0/24',
+              kind: 'prefix',
+            },
           },
           '@timestamp': '2024-01-05T10:00:00.123Z',
           url: {

@@ -69,15 +69,23 @@ describe('Cloudflare format: exact output', () => {
             },
             api_key: {
               fingerprint: '3c45e1fef1869db2b62b208128c1ead2',
+              source: 'query',
               location: 'query',
             },
             auth: {
               present: true,
               scheme: 'api-key',
+              attempt: true,
+              outcome: 'unknown',
             },
             query_params: ['q', 'api_key'],
             redacted: ['api_key'],
             route: '/v1/search',
+            resource: '/v1/search',
+            network: {
+              id: '198.51.100.0/24',
+              kind: 'prefix',
+            },
           },
           '@timestamp': '2024-01-05T10:00:02.000Z',
           url: {
@@ -171,6 +179,11 @@ describe('Cloudflare format: exact output', () => {
             },
             query_params: ['redirect_to'],
             route: '/wp-login.php',
+            resource: '/wp-login.php',
+            network: {
+              id: 'AS64502',
+              kind: 'asn',
+            },
           },
           '@timestamp': '2024-01-05T10:00:00.000Z',
           url: {

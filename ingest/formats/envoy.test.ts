@@ -61,15 +61,23 @@ describe('Envoy/Istio format: exact output', () => {
             },
             api_key: {
               fingerprint: '798593350d6b68e6f2ed0bbc3627bb95',
+              source: 'query',
               location: 'query',
             },
             auth: {
               present: true,
               scheme: 'api-key',
+              attempt: true,
+              outcome: 'unknown',
             },
             query_params: ['token'],
             redacted: ['token'],
             route: '/reviews/{id}',
+            resource: '/reviews/0',
+            network: {
+              id: '2001:db8::/48',
+              kind: 'prefix',
+            },
           },
           '@timestamp': '2024-01-05T10:00:04.000Z',
           url: {
@@ -144,6 +152,16 @@ describe('Envoy/Istio format: exact output', () => {
               forwarded_for: '198.51.100.12, 10.244.0.1',
             },
             route: '/api/v2/auth/login',
+            resource: '/api/v2/auth/login',
+            auth: {
+              endpoint: true,
+              attempt: true,
+              outcome: 'failure',
+            },
+            network: {
+              id: '2001:db8::/48',
+              kind: 'prefix',
+            },
           },
           user_agent: {
             original: 'python-requests/2.31.0',

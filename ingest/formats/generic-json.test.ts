@@ -62,6 +62,7 @@ describe('generic JSON format: exact output', () => {
             query_params: ['confirm', 'password'],
             redacted: ['password'],
             route: '/v1/items/{id}',
+            resource: '/v1/items/77',
           },
         },
       ],

@@ -71,7 +71,9 @@ describe('Kong format: exact output', () => {
             consumer: 'mobile-app',
             api_key: {
               id: '4f2c1a7e-8b9d-4e3f-a1b2-c3d4e5f6a7b8',
-              fingerprint: 'ff342181c165a2fe80b68b1ccc34a0ee',
+              fingerprint: '3550ed2dba42e543c6c602c516365331',
+              source: 'gateway',
+              name: 'mobile-app',
               location: 'query',
             },
             upstream_latency_ms: 41,
@@ -96,10 +98,17 @@ describe('Kong format: exact output', () => {
             auth: {
               present: true,
               scheme: 'api-key',
+              attempt: true,
+              outcome: 'success',
             },
             query_params: ['expand', 'apikey'],
             redacted: ['apikey'],
             route: '/orders/{id}',
+            resource: '/orders/ord_29xK81pQ',
+            network: {
+              id: '203.0.113.0/24',
+              kind: 'prefix',
+            },
           },
           '@timestamp': '2024-01-05T10:00:00.098Z',
         },

@@ -97,6 +97,11 @@ describe('ModSecurity/Coraza format: exact output', () => {
               scheme: 'none',
             },
             route: '/login.php',
+            resource: '/login.php',
+            network: {
+              id: '198.51.100.0/24',
+              kind: 'prefix',
+            },
           },
           '@timestamp': '2024-01-05T10:00:01.123Z',
           url: {

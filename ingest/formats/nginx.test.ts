@@ -62,6 +62,16 @@ describe('NGINX format: exact output', () => {
               forwarded_for: '198.51.100.7, 10.0.0.5',
             },
             route: '/api/v1/login',
+            resource: '/api/v1/login',
+            auth: {
+              endpoint: true,
+              attempt: true,
+              outcome: 'failure',
+            },
+            network: {
+              id: '10.0.0.0/24',
+              kind: 'prefix',
+            },
           },
         },
       ],
@@ -141,6 +151,16 @@ describe('NGINX format: exact output', () => {
               peer_ip: '10.244.0.1',
             },
             route: '/api/v2/auth/token',
+            resource: '/api/v2/auth/token',
+            auth: {
+              endpoint: true,
+              attempt: true,
+              outcome: 'unknown',
+            },
+            network: {
+              id: '10.244.0.0/24',
+              kind: 'prefix',
+            },
           },
         },
       ],
@@ -196,7 +216,9 @@ describe('NGINX format: exact output', () => {
             upstream_latency_ms: 50,
             api_key: {
               id: 'key_live_42',
-              fingerprint: 'f7ae57495652ac178c8ed226c3366a11',
+              fingerprint: '01e0ae08a1c0b8fb29b215c638b50d59',
+              source: 'gateway',
+              name: 'key_live_42',
               location: 'query',
             },
             extra: {
@@ -213,10 +235,17 @@ describe('NGINX format: exact output', () => {
             auth: {
               present: true,
               scheme: 'api-key',
+              attempt: true,
+              outcome: 'success',
             },
             query_params: ['page', 'access_token'],
             redacted: ['access_token'],
             route: '/v1/users/{id}/orders',
+            resource: '/v1/users/1234/orders?page=1',
+            network: {
+              id: '10.0.0.0/24',
+              kind: 'prefix',
+            },
           },
           user_agent: {
             original:

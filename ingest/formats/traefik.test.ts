@@ -32,9 +32,6 @@ describe('Traefik format: exact output', () => {
             address: '2001:db8::5',
             port: 40100,
           },
-          user: {
-            name: 'alice',
-          },
           http: {
             version: '1.1',
             request: {
@@ -71,15 +68,25 @@ describe('Traefik format: exact output', () => {
               peer_ip: '2001:db8::5',
             },
             api_key: {
-              fingerprint: 'c23af0a62a74e014221677953e6a0a0b',
+              fingerprint: '94af7bcfac58af2906d42d734675450d',
+              source: 'basic',
+              name: 'alice',
               location: 'header',
             },
             auth: {
               present: true,
               scheme: 'basic',
+              endpoint: true,
+              attempt: true,
+              outcome: 'failure',
             },
             redacted: ['authorization'],
             route: '/v1/auth/token',
+            resource: '/v1/auth/token',
+            network: {
+              id: '2001:db8::/48',
+              kind: 'prefix',
+            },
           },
           '@timestamp': '2024-01-05T10:00:01.500Z',
           url: {
@@ -87,6 +94,9 @@ describe('Traefik format: exact output', () => {
             path: '/v1/auth/token',
             domain: 'api.example.com',
             scheme: 'https',
+          },
+          user: {
+            name: 'alice',
           },
         },
       ],

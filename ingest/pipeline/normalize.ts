@@ -42,6 +42,7 @@ export function createNormalizer(config: GatewatchConfig): Normalizer {
         keepOriginal: config.ingest.keepOriginal,
         clientIp: { trustedProxies: source?.trustedProxies ?? config.ingest.trustedProxies },
         identity: { fingerprintSecret: config.ingest.fingerprintSecret },
+        ...(source?.auth ? { auth: source.auth } : {}),
         shared,
       });
       contexts.set(key, ctx);

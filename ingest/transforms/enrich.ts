@@ -1,15 +1,19 @@
 /**
- * The composed enrichment pipeline: client IP → identity → redaction → route template →
- * user agent → GeoIP/ASN → deterministic id, source fields, labels; then undefined values and
- * empty objects are pruned so the event fits the strict index mapping.
+ * The composed enrichment pipeline: client IP → identity → redaction → route template and
+ * resource → authentication attempt → user agent → GeoIP/ASN → client network → deterministic
+ * id, source fields, labels; then undefined values and empty objects are pruned so the event
+ * fits the strict index mapping.
  */
 import { hash } from 'node:crypto';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
 import type { EventDraft, RawRequest } from '../formats/types.ts';
+import { type AuthConfig, createAuthClassifier } from './auth.ts';
 import { type ClientIpConfig, createClientIpResolver } from './client-ip.ts';
 import { createGeoEnricher, type GeoConfig, type GeoEnricher } from './geo.ts';
 import { createIdentityResolver, type IdentityConfig } from './identity.ts';
+import { applyNetwork } from './network.ts';
 import { createRedactor, type RedactionConfig } from './redact.ts';
+import { applyResource } from './resource.ts';
 import { type RouteConfig, RouteLearner } from './route.ts';
 import { createUserAgentEnricher, type UserAgentConfig, type UserAgentEnricher } from './user-agent.ts';
 
@@ -20,6 +24,8 @@ export interface EnricherConfig {
   keepOriginal?: boolean;
   clientIp?: ClientIpConfig;
   identity?: IdentityConfig;
+  /** What counts as an authentication attempt and its outcome for this source. */
+  auth?: AuthConfig;
   redaction?: RedactionConfig;
   /** Route templating; `false` disables it. A shared `learner` may be passed. */
   route?: (RouteConfig & { learner?: RouteLearner }) | false;
@@ -134,6 +140,7 @@ export function createEnricher(config: EnricherConfig): Enricher {
   const clientIp = createClientIpResolver(config.clientIp);
   const identity = createIdentityResolver(config.identity);
   const redactor = createRedactor(config.redaction);
+  const auth = createAuthClassifier(config.auth);
   const learner =
     config.route === false ? undefined : (config.route?.learner ?? new RouteLearner(config.route ?? {}));
   const shared = config.shared ?? createSharedEnrichment({ userAgent: config.userAgent, geo: config.geo });
@@ -190,8 +197,11 @@ export function createEnricher(config: EnricherConfig): Enricher {
       const path = url?.path;
       if (path !== undefined) gw.route = learner.template(path, url!.domain);
     }
+    applyResource(ev);
+    auth.apply(ev);
     shared.userAgent.apply(ev);
     shared.geo.apply(ev);
+    applyNetwork(ev);
 
     if (dataset === undefined) {
       let src = gw.source;

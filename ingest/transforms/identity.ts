@@ -1,7 +1,15 @@
 /**
- * Identity: API key id, consumer and JWT claims when present, and a keyed fingerprint
- * (HMAC-SHA256 with a configured secret) of the raw API key or token, with where it was sent.
- * The raw value is never stored. JWT payloads are decoded without verification and never throw.
+ * Identity: who a request authenticated as, and a keyed fingerprint (HMAC-SHA256 with a configured
+ * secret) of the key identity, with where it came from. The raw value is never stored. JWT
+ * payloads are decoded without verification and never throw.
+ *
+ * The key identity is, first, what the gateway itself authenticated (a credential id such as
+ * Kong's `authenticated_entity.id` or API Gateway's `identity.apiKeyId`, set by the format as
+ * `gatewatch.api_key.id`); then a raw key or token the request carried (header, vendor field,
+ * query, cookie); a readable JWT identifies its subject (tokens rotate, their subject does not);
+ * Basic credentials identify their user (each guessed password would otherwise be a new "key").
+ * A value that is a logging placeholder (`REDACTED-BY-KONG`, `****`) or that many different
+ * authenticated identities send is never a key identity: it names the whole fleet, not a key.
  */
 
 import { createHash, type Hash } from 'node:crypto';
@@ -20,6 +28,11 @@ export interface IdentityConfig {
   apiKeyCookies?: string[];
   /** Cached fingerprints and decoded JWT claims (default 10 000 each). */
   cacheSize?: number;
+  /**
+   * A raw key value sent by this many different authenticated identities (gateway credential,
+   * consumer, user, JWT subject) is a shared placeholder, not a key (default 3).
+   */
+  sharedValueIdentities?: number;
 }
 
 export const DEFAULT_API_KEY_HEADERS = [
@@ -42,6 +55,47 @@ export const DEFAULT_API_KEY_PARAMS = [
   'subscription-key',
 ];
 export const DEFAULT_API_KEY_COOKIES = ['api_key', 'apikey', 'access_token', 'token', 'jwt', 'id_token'];
+
+/** Where the key identity of an event came from (`gatewatch.api_key.source`). */
+export type KeyIdentitySource = 'gateway' | 'jwt' | 'basic' | 'header' | 'query' | 'cookie' | 'body';
+
+/**
+ * The string a key identity's fingerprint is computed over: a raw key as sent, or a prefixed
+ * identity that cannot collide with one (`gateway:<credential id>`, `jwt:<iss>|<subject>`,
+ * `basic:<user>`). Label writers and tests use it to compute the fingerprint an event will carry.
+ */
+export function keyIdentityString(
+  source: KeyIdentitySource,
+  value: string,
+  options: { issuer?: string } = {},
+): string {
+  switch (source) {
+    case 'gateway':
+      return `gateway:${value}`;
+    case 'jwt':
+      return `jwt:${options.issuer ?? ''}|${value}`;
+    case 'basic':
+      return `basic:${value}`;
+    default:
+      return value;
+  }
+}
+
+/**
+ * Values gateways and log shippers write in place of a secret they mask. Such a value is the same
+ * for every client, so it can never identify a key.
+ */
+const PLACEHOLDER =
+  /^(?:-|null|none|undefined|n\/a|\*+|x{3,}|#+|\.{3,}|\[[^\]]*\]|<[^>]*>|\{[^}]*\}|(?:[a-z]+[-_ ])?(?:redacted|masked|hidden|removed|filtered|obfuscated|scrubbed|sanitized|sanitised|omitted)(?:[-_ ][a-z0-9]+)*)$/i;
+
+export function isPlaceholderSecret(value: string): boolean {
+  if (value.length < 4) return true;
+  if (PLACEHOLDER.test(value)) return true;
+  // One character repeated (`xxxxxxxx`, `00000000`)
+  const c = value.charCodeAt(0);
+  for (let i = 1; i < value.length; i++) if (value.charCodeAt(i) !== c) return false;
+  return true;
+}
 
 export interface JwtClaims {
   sub?: string;
@@ -230,6 +284,27 @@ export function createIdentityResolver(config: IdentityConfig = {}): IdentityRes
     return c ?? undefined;
   }
 
+  // Raw key values seen with several authenticated identities: value → the identities (up to the
+  // limit), and the values found shared. Bounded like the other caches; per process, so each
+  // worker learns a shared placeholder after a few of its events.
+  const sharedLimit = config.sharedValueIdentities ?? 3;
+  const identitiesByValue = new Lru<string, string[]>(config.cacheSize ?? 10_000);
+  const sharedValues = new Lru<string, true>(1_000);
+  function sharedValue(raw: string, authenticated: string | undefined): boolean {
+    if (sharedValues.get(raw) !== undefined) return true;
+    if (authenticated === undefined) return false;
+    const seen = identitiesByValue.get(raw);
+    if (seen === undefined) {
+      identitiesByValue.set(raw, [authenticated]);
+      return false;
+    }
+    if (seen.includes(authenticated)) return false;
+    seen.push(authenticated);
+    if (seen.length < sharedLimit) return false;
+    sharedValues.set(raw, true);
+    return true;
+  }
+
   return {
     fingerprint,
     apply(ev, raw, gwIn) {
@@ -319,15 +394,41 @@ export function createIdentityResolver(config: IdentityConfig = {}): IdentityRes
         jwt = jwtClaims(primary.value);
 
       const gw = gwIn ?? child(ev, 'gatewatch');
-      if (primary !== undefined) {
-        const fp = fingerprint(primary.value);
-        let key = gw.api_key;
-        if (key === undefined) {
-          key = {};
-          gw.api_key = key;
+      const key = gw.api_key;
+      // What the gateway authenticated comes first (see the module comment).
+      const credentialId = key?.id;
+      const basicUser = scheme === 'basic' ? ev.user?.name : undefined;
+      const authenticated = credentialId ?? gw.consumer ?? ev.user?.id ?? jwt?.sub ?? basicUser;
+      let identity: { source: KeyIdentitySource; value: string; issuer?: string } | undefined;
+      if (credentialId !== undefined) identity = { source: 'gateway', value: credentialId };
+      else if (primary !== undefined) {
+        const raw = primary.value;
+        if (scheme === 'basic' && basicUser !== undefined) identity = { source: 'basic', value: basicUser };
+        else if (jwt !== undefined && looksLikeJwt(raw) && (jwt.sub ?? jwt.client_id) !== undefined)
+          identity = {
+            source: 'jwt',
+            value: (jwt.sub ?? jwt.client_id)!,
+            ...(jwt.iss !== undefined ? { issuer: jwt.iss } : {}),
+          };
+        else if (!isPlaceholderSecret(raw) && !sharedValue(raw, authenticated))
+          identity = { source: primary.location, value: raw };
+      }
+      if (primary !== undefined || identity !== undefined) {
+        const k = key ?? {};
+        if (key === undefined) gw.api_key = k;
+        if (identity !== undefined) {
+          const fp = fingerprint(keyIdentityString(identity.source, identity.value, identity));
+          if (fp !== undefined) k.fingerprint = fp;
+          k.source = identity.source;
+          const name =
+            identity.source === 'gateway'
+              ? (gw.consumer ?? identity.value)
+              : identity.source === 'jwt' || identity.source === 'basic'
+                ? identity.value
+                : gw.consumer;
+          if (name !== undefined) k.name = name.slice(0, 256);
         }
-        if (fp !== undefined) key.fingerprint = fp;
-        key.location = primary.location satisfies CredentialLocation;
+        if (primary !== undefined) k.location = primary.location satisfies CredentialLocation;
       }
       if (
         jwt !== undefined &&

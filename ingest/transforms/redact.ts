@@ -46,6 +46,13 @@ const KEEP = new Set([
   'tokentype',
   'sessioncount',
   'credentialtype',
+  // Pagination continuation tokens: they say which page was read (scraping counts pages), and
+  // grant nothing without the caller's own credentials.
+  'pagetoken',
+  'nextpagetoken',
+  'nexttoken',
+  'continuationtoken',
+  'nextcontinuationtoken',
 ]);
 /**
  * Sensitive words. A name is split into words (on - _ . and spaces, and at camelCase humps) and

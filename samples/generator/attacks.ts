@@ -23,7 +23,8 @@ export interface AttackContext {
   world: World;
   /** Start of the attack's first slot (ms, a multiple of 15 minutes). */
   at: number;
-  fingerprint: (raw: string) => string;
+  /** The key identity fingerprint the key's Kong events carry (the credential Kong authenticated). */
+  fingerprint: (key: { id: string }) => string;
   /** Addresses already used by someone (attacks draw fresh ones). */
   taken: Set<string>;
 }
@@ -480,7 +481,7 @@ export const ATTACKS: AttackSpec[] = [
           rules: ['api-key-new-asn'],
           title: "A partner's key used from a hosting network it never used",
           description: `Key ${p.key.id} (Google Cloud, US, for 30 days) answers 2xx from DigitalOcean (US): a copied key.`,
-          entity: entity('gatewatch.api_key.fingerprint', ctx.fingerprint(p.key.raw), 'api_key'),
+          entity: entity('gatewatch.api_key.fingerprint', ctx.fingerprint(p.key), 'api_key'),
           group: { 'source.as.number': String(net.asn) },
           expectedIncidents: { 'api-key-new-asn': 1 },
           thresholds:
@@ -521,7 +522,7 @@ export const ATTACKS: AttackSpec[] = [
           rules: ['api-key-new-country'],
           title: 'A key moves to another country inside the same cloud provider',
           description: `Key ${p.key.id}, used from AWS us-east-1 for 30 days, answers 2xx from AWS eu-west-1 (IE): same ASN 16509, new country.`,
-          entity: entity('gatewatch.api_key.fingerprint', ctx.fingerprint(p.key.raw), 'api_key'),
+          entity: entity('gatewatch.api_key.fingerprint', ctx.fingerprint(p.key), 'api_key'),
           group: { 'source.geo.country_iso_code': 'IE' },
           expectedIncidents: { 'api-key-new-country': 1 },
           thresholds:
@@ -555,7 +556,7 @@ export const ATTACKS: AttackSpec[] = [
           }),
         );
       });
-      const fp = ctx.fingerprint(p.key.raw);
+      const fp = ctx.fingerprint(p.key);
       return {
         reqs,
         label: {
@@ -609,7 +610,7 @@ export const ATTACKS: AttackSpec[] = [
           rules: ['api-key-many-ips', 'api-key-new-asn'],
           title: 'A leaked key tried from 15 addresses in 5 networks',
           description: `Key ${p.key.id} (AT&T, US) appears from 15 cloud and residential addresses within 12 minutes.`,
-          entity: entity('gatewatch.api_key.fingerprint', ctx.fingerprint(p.key.raw), 'api_key'),
+          entity: entity('gatewatch.api_key.fingerprint', ctx.fingerprint(p.key), 'api_key'),
           expectedIncidents: { 'api-key-many-ips': 1 },
           thresholds:
             'ips 15 >= 10 and asns 5 >= 3 in 30m; all US, so no new-country; the new networks also fire api-key-new-asn (count depends on its suppression).',
@@ -648,7 +649,7 @@ export const ATTACKS: AttackSpec[] = [
           rules: ['api-key-in-url'],
           title: 'A reporting script sends its API key in the query string',
           description: `Key ${p.key.id} sent as ?api_key= to /api/v1/reports/daily by a cron script.`,
-          entity: entity('gatewatch.api_key.fingerprint', ctx.fingerprint(p.key.raw), 'api_key'),
+          entity: entity('gatewatch.api_key.fingerprint', ctx.fingerprint(p.key), 'api_key'),
           group: { 'gatewatch.route': '/api/v1/reports/daily' },
           expectedIncidents: { 'api-key-in-url': 1 },
           thresholds: 'filter rule: every request matches; suppressed per key and route for 1 day.',
@@ -849,7 +850,7 @@ export const ATTACKS: AttackSpec[] = [
           rules: ['bulk-scraping-per-api-key'],
           title: 'A price-monitoring partner copies the whole catalogue',
           description: `Key ${p.key.id} reads 2,300 distinct product objects in 45 minutes (normally a few dozen a day).`,
-          entity: entity('gatewatch.api_key.fingerprint', ctx.fingerprint(p.key.raw), 'api_key'),
+          entity: entity('gatewatch.api_key.fingerprint', ctx.fingerprint(p.key), 'api_key'),
           expectedIncidents: { 'bulk-scraping-per-api-key': 1 },
           thresholds:
             'distinct url.path about 2,250 (2xx) >= 2000 in one 1h window; no week-long history on the route, so rate-abuse (min_buckets 144) stays quiet.',
@@ -1019,7 +1020,7 @@ export const ATTACKS: AttackSpec[] = [
           rules: ['rate-abuse-per-route-baseline'],
           title: 'Scraping through pagination with a sync key',
           description: `Key ${p.key.id} normally fetches page 1 of /api/v1/products every 10 minutes; it pages through 420 pages in 9 minutes.`,
-          entity: entity('gatewatch.api_key.fingerprint', ctx.fingerprint(p.key.raw), 'api_key'),
+          entity: entity('gatewatch.api_key.fingerprint', ctx.fingerprint(p.key), 'api_key'),
           group: { 'gatewatch.route': '/api/v1/products' },
           expectedIncidents: { 'rate-abuse-per-route-baseline': 1 },
           thresholds:

@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { createIdentityResolver } from '../../ingest/transforms/identity.ts';
+import { createIdentityResolver, keyIdentityString } from '../../ingest/transforms/identity.ts';
 import { ATTACKS, type AttackSpec } from './attacks.ts';
 import { scenarioDatabases } from './mmdb.ts';
 import {
@@ -38,7 +38,7 @@ import {
   type Scenario,
   type ScenarioLine,
 } from './types.ts';
-import { render } from './writers.ts';
+import { kongCredentialId, render } from './writers.ts';
 
 export { matchIncidents } from './labels.ts';
 export type { Label, Scenario, ScenarioLine } from './types.ts';
@@ -71,7 +71,8 @@ export function generateScenario(opts: ScenarioOptions): Scenario {
   const end = start + opts.durationMs;
   const secret = opts.fingerprintSecret ?? DEFAULT_FINGERPRINT_SECRET;
   const identity = createIdentityResolver({ fingerprintSecret: secret });
-  const fingerprint = (raw: string) => identity.fingerprint(raw) ?? '';
+  const fingerprint = (key: { id: string }) =>
+    identity.fingerprint(keyIdentityString('gateway', kongCredentialId(key.id))) ?? '';
   const root = new Rng(opts.seed >>> 0);
   const world = buildWorld(root.fork('world'), 400);
   const taken = new Set<string>([

@@ -29,6 +29,11 @@ function uuidFrom(rng: Rng): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+/** The id of the Kong credential (key-auth) of a generated key, as Kong logs it. */
+export function kongCredentialId(keyId: string): string {
+  return stableUuid(`cred:${keyId}`);
+}
+
 const stableIds = new Map<string, string>();
 function stableUuid(name: string): string {
   let id = stableIds.get(name);
@@ -111,7 +116,7 @@ export function kongLine(r: Req, rng: Rng): string {
       username: r.consumer.username,
       ...(r.consumer.customId ? { custom_id: r.consumer.customId } : {}),
     };
-    if (r.apiKey) rec.authenticated_entity = { id: stableUuid(`cred:${r.apiKey.id}`) };
+    if (r.apiKey) rec.authenticated_entity = { id: kongCredentialId(r.apiKey.id) };
   }
   return JSON.stringify(rec);
 }
