@@ -29,31 +29,45 @@ export function distinctiveUserAgent(ua: string): string {
 
 const shortHash = (h: string) => (/^[0-9a-f]{16,}$/i.test(h) ? `${h.slice(0, 8)}…` : h);
 
-/** How one group-by value reads in the entity column. */
-function groupValue(field: string, value: string | number | boolean): string {
+/** How one group-by value reads in the entity column (a key by the name its gateway gave it). */
+function groupValue(field: string, value: string | number | boolean, names: Record<string, string>): string {
   const text = String(value);
-  if (field.endsWith('api_key.fingerprint')) return `key ${shortHash(text)}`;
+  if (field.endsWith('api_key.fingerprint')) return `key ${names[text] ?? shortHash(text)}`;
   if (field.endsWith('.as.number')) return `AS${text}`;
   if (field === 'user_agent.original') return distinctiveUserAgent(text);
   if (field.endsWith('.ja3') || field.endsWith('.ja4')) return `${field.split('.').pop()} ${shortHash(text)}`;
   return text;
 }
 
-/** The entity column: the group-by values, or the incident's entities when it has no group. */
-export function entityOf(i: Pick<IncidentSummary, 'group' | 'entities'>): string {
+/**
+ * The entity column: the group-by values, or the incident's entities when it has no group.
+ * (Incidents written before entity names were kept have none.)
+ */
+export function entityOf(
+  i: Pick<IncidentSummary, 'group' | 'entities'> & { entity_names?: Record<string, string> },
+): string {
+  const names = i.entity_names ?? {};
   const parts = Object.entries(i.group)
     .filter(([, v]) => v !== null && v !== '')
-    .map(([field, v]) => groupValue(field, v as string | number | boolean));
+    .map(([field, v]) => groupValue(field, v as string | number | boolean, names));
   if (parts.length > 0) return parts.join(' · ');
   const e = i.entities;
   return [
     ...(e.ip ?? []),
     ...(e.user ?? []),
-    ...(e.api_key ?? []).map((k) => `key ${shortHash(k)}`),
+    ...(e.api_key ?? []).map((k) => `key ${names[k] ?? shortHash(k)}`),
     ...(e.route ?? []),
     ...(e.asn ?? []).map((a) => `AS${a}`),
+    ...(e.network ?? []),
     ...(e.country ?? []),
+    ...(e.user_agent ?? []).map(distinctiveUserAgent),
   ].join(' · ');
+}
+
+/** The rule column: the incident's rule, and how many other rules folded into it. */
+export function rulesOf(i: Pick<IncidentSummary, 'rule'> & { rules?: string[] }): string {
+  const others = (i.rules ?? []).filter((r) => r !== i.rule.id).length;
+  return others > 0 ? `${i.rule.id} +${others}` : i.rule.id;
 }
 
 const minute = (iso: string) => iso.slice(5, 16).replace('T', ' ');
@@ -78,7 +92,7 @@ export function incidentTable(incidents: Incident[], width?: number): string {
   ];
   const rows = bySeverity(incidents).map((i) => [
     i.severity,
-    i.rule.id,
+    rulesOf(i),
     entityOf(i),
     minute(i.window.start),
     String(i.event_count),
@@ -107,7 +121,7 @@ export function incidentListTable(incidents: IncidentSummary[], width?: number):
     i.id.slice(0, SHORT_ID),
     i.severity,
     i.status,
-    i.rule.id,
+    rulesOf(i),
     entityOf(i),
     minute(i.last_seen),
     String(i.event_count),

@@ -11,9 +11,9 @@ import { type Diagnostic, type SourceText, suggest } from './diagnostics.ts';
 import { formatDuration } from './lexer.ts';
 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
-export { ENTITY_ROLES } from '../core/schema/incident.ts';
+export { ENTITY_ROLES } from '../core/schema/entity-roles.ts';
 
-import { ENTITY_ROLES } from '../core/schema/incident.ts';
+import { ENTITY_ROLES } from '../core/schema/entity-roles.ts';
 export const METRIC_FUNCTIONS = [
   'count',
   'distinct_count',

@@ -243,6 +243,8 @@ export function describeIncident(i: Incident): string {
   lines.push(i.title, '');
   field('id', i.id);
   field('rule', `${i.rule.id} (version ${i.rule.version}, ${i.rule.kind})`);
+  const others = (i.rules ?? []).filter((r) => r !== i.rule.id);
+  if (others.length > 0) field('also', others.join(', '));
   field('severity', `${i.severity} (risk ${i.risk})`);
   field('status', i.status);
   field('assignee', i.assignee ?? '—');
@@ -256,6 +258,17 @@ export function describeIncident(i: Incident): string {
   const metrics = Object.entries(i.metrics);
   if (metrics.length > 0) field('metrics', metrics.map(([k, v]) => `${k} ${v}`).join(', '));
   lines.push('', i.summary);
+  const detections = i.detections ?? [];
+  if (detections.length > 1 || (i.rules ?? []).length > 1) {
+    lines.push(
+      '',
+      `detections (${i.occurrences}${detections.length < i.occurrences ? `, ${detections.length} kept` : ''}):`,
+    );
+    for (const d of detections)
+      lines.push(
+        `  ${d.window.start} … ${d.window.end}  ${d.rule.id} (${d.rule.severity}): ${d.event_count} events — ${d.summary}`,
+      );
+  }
   lines.push('', 'evidence:');
   lines.push(`  query: ${i.evidence.query}`);
   const ids = i.evidence.event_ids;
