@@ -62,6 +62,14 @@ export function describeUserError(err: unknown): { message: string; exitCode: nu
       exitCode: EXIT.unavailable,
     };
   }
+  if (err.name === 'ResponseError') {
+    const status = (err as { meta?: { statusCode?: number } }).meta?.statusCode;
+    if (status === 401 || status === 403)
+      return {
+        message: `Elasticsearch refused the credentials (${status}): check elasticsearch.username / password / apiKey`,
+        exitCode: EXIT.config,
+      };
+  }
   const sys = err as SystemError;
   switch (sys.code) {
     case 'ENOENT':
@@ -113,7 +121,7 @@ export async function withErrorBoundary(run: () => Promise<unknown>): Promise<vo
       process.stderr.write(`gatewatch: ${known.message}\n`);
       process.exit(known.exitCode);
     }
-    const message = err instanceof Error ? err.message : String(err);
+    const message = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
     if (process.env.GATEWATCH_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? message}\n`);
     else
       process.stderr.write(

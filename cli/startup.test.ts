@@ -55,4 +55,10 @@ describe('CLI start-up', () => {
     const packages = packagesIn(modulesLoadedBy(['serve', '--help']));
     for (const heavy of HEAVY) expect(packages.has(heavy), heavy).toBe(false);
   });
+
+  it('the command tree’s help names what the commands accept (keys roles as api/auth/keys.ts has them)', async () => {
+    const { ROLES } = await import('../api/auth/keys.ts');
+    const r = runCli(['keys', 'create', '--help']);
+    expect(r.stdout).toContain(`one of: ${ROLES.join(', ')}`);
+  });
 });

@@ -117,6 +117,12 @@ async function withBackend<T>(cmd: Command, where: StoreOptions, fn: (b: Backend
     if (err instanceof IllegalTransitionError) throw new UserError(err.message, EXIT.failure);
     if (err instanceof InvalidCursorError || err instanceof InvalidQueryError)
       throw new UserError(err.message);
+    const type = (err as { meta?: { body?: { error?: { type?: string } } } }).meta?.body?.error?.type;
+    if (type === 'index_not_found_exception')
+      throw new UserError(
+        `no incidents in Elasticsearch yet: the index ${config.elasticsearch.indexPrefix}-incidents does not exist (the detection workers create it; check elasticsearch.indexPrefix), or add --embedded for a replay's file`,
+        EXIT.failure,
+      );
     const known = describeUserError(err);
     if (known?.exitCode === EXIT.unavailable && !where.embedded)
       throw new UserError(
