@@ -30,6 +30,7 @@ import type { ApiPorts } from './ports.ts';
 import { errorHandler, HttpProblem, sendProblem } from './problem.ts';
 import { sharedRateLimitStore } from './rate-limit-store.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { coverageRoutes } from './routes/coverage.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes, type ReadinessCheck, serverReadiness } from './routes/health.ts';
 import { incidentRoutes } from './routes/incidents.ts';
@@ -307,6 +308,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   await app.register(healthRoutes(ctx));
   await app.register(incidentRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(coverageRoutes(ctx), { prefix: '/api/v1' });
   await app.register(ruleRoutes(ctx), { prefix: '/api/v1' });
   await app.register(eventRoutes(ctx), { prefix: '/api/v1' });
   await app.register(adminRoutes(ctx), { prefix: '/api/v1' });

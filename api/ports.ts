@@ -7,7 +7,9 @@
  * event filters arrive as the parsed FilterExpr: no raw query text ever reaches Elasticsearch
  * through the API.
  */
+
 import type { Incident } from '../core/schema/incident.ts';
+import type { FieldStats } from '../detections/coverage.ts';
 import type { IncidentRepository } from '../detections/incidents/repository.ts';
 import type { RunRecord } from '../detections/scheduler/scheduler.ts';
 import type { Diagnostic, FilterExpr, ReadResult, RuleIR } from '../parser/index.ts';
@@ -49,6 +51,8 @@ export interface DetectionPort {
   status(ruleId: string): Promise<RuleStatus>;
   /** Called after a rule was created, changed, enabled, disabled or deleted. */
   rulesChanged?(ruleId: string): Promise<void>;
+  /** What the stored events carry, per source, for rule coverage (detections/coverage.ts). */
+  fieldStats(fields: string[], range?: { from?: number; to?: number }): Promise<FieldStats>;
 }
 
 export interface EventSearchRequest {

@@ -72,7 +72,7 @@ describe('user errors', () => {
       '127.0.0.1 - - [14/May/2024:13:00:00 +0000] "GET / HTTP/1.1" 200 1\n',
     );
     const r = runCli(['eval', logs]);
-    expectOneLine(r, EXIT.usage, /has no labels\.json/, /gatewatch replay/);
+    expectOneLine(r, EXIT.usage, /has no labels\.jsonl or labels\.json/, /--labels FILE/);
   });
 
   it('a configuration file that does not exist', () => {

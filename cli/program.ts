@@ -24,6 +24,7 @@ const ingest = () => import('./commands/ingest.ts');
 const keys = () => import('./commands/keys.ts');
 const replay = () => import('./commands/replay.ts');
 const rules = () => import('./commands/rules.ts');
+const rulesCoverage = () => import('./commands/rules-coverage.ts');
 const rulesTest = () => import('./commands/rules-test.ts');
 const scenario = () => import('./commands/scenario.ts');
 const serve = () => import('./commands/serve.ts');
@@ -100,14 +101,20 @@ export function buildProgram(): Command {
 
   program
     .command('eval')
-    .description('Replay a labelled scenario and print per-rule precision and recall.')
-    .argument('<scenario>', 'scenario directory (logs + labels.json)')
+    .description(
+      'Replay a labelled directory of logs and score the incidents: recall per attack class, precision, duplicates.',
+    )
+    .argument(
+      '<dir>',
+      'directory of logs with labels.jsonl (tool-neutral ground truth) or labels.json (generator)',
+    )
+    .option('--labels <file>', 'ground truth in JSON Lines (default <dir>/labels.jsonl)')
     .option('--rules <paths...>', 'rule files or directories', ['detections/rules'])
     .option('--json', 'JSON output')
     .action(lazy(evaluate, 'evaluate'));
 
   // rules: the rule language's CI tools
-  const rulesCmd = program.command('rules').description('Detection rules: validate, format, test.');
+  const rulesCmd = program.command('rules').description('Detection rules: validate, format, test, coverage.');
   rulesCmd
     .command('validate')
     .description('Parse and check rule files; non-zero exit on errors (for CI).')
@@ -132,6 +139,16 @@ export function buildProgram(): Command {
     .option('-v, --verbose', 'also list the incidents of passing cases')
     .option('--json', 'machine-readable output')
     .action(lazy(rulesTest, 'test'));
+  rulesCmd
+    .command('coverage')
+    .description(
+      'For each enabled rule: the fields it needs, the share of events carrying them per source, and whether it can fire on the stored events.',
+    )
+    .option('--embedded', "read an embedded store (a replay's database) instead of Elasticsearch")
+    .option('--db <path>', 'embedded store file (default embedded.path)')
+    .option('--since <duration>', 'only events of the last duration, e.g. 24h (Elasticsearch)')
+    .option('--json', 'JSON output')
+    .action(lazy(rulesCoverage, 'coverage'));
 
   const scenarioCmd = program.command('scenario').description('Generate labelled attack scenarios.');
   scenarioCmd

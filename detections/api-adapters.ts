@@ -3,6 +3,7 @@
  * engine: the in-process evaluator for rule tests, the Elasticsearch executor for previews and
  * runs, the rule language's filter compiler for event search.
  */
+
 import { type Client, errors } from '@elastic/elasticsearch';
 import type {
   DetectionPort,
@@ -19,6 +20,7 @@ import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { Incident } from '../core/schema/incident.ts';
 import { type estypes, indexNames } from '../core/store/elasticsearch.ts';
 import type { RuleIR } from '../parser/ir.ts';
+import { elasticsearchFieldStats, type FieldStats } from './coverage.ts';
 import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
 import { compileFilter, evaluateRule } from './engine/evaluate.ts';
 import { compileFilterQuery } from './engine/filter-query.ts';
@@ -52,6 +54,10 @@ export function testRulesOnEvents(rules: RuleIR[], events: StoredEvent[], now: n
 }
 
 export class EngineDetectionPort implements DetectionPort {
+  fieldStats(fields: string[], range?: { from?: number; to?: number }): Promise<FieldStats> {
+    return elasticsearchFieldStats(this.es, this.prefix, fields, range);
+  }
+
   private readonly es: Client;
   private readonly prefix: string;
   private readonly scheduler: DetectionScheduler | undefined;

@@ -50,7 +50,7 @@ describe('built-in rule tests', () => {
 const STUFFING = `
 rule: credential-stuffing-single-source
 range: { start: -1h, end: +2h }
-defaults: { http.request.method: POST, gatewatch.route: /login, http.response.status_code: 401, source.ip: 203.0.113.7 }
+defaults: { http.request.method: POST, gatewatch.route: /login, http.response.status_code: 401, source.ip: 203.0.113.7, gatewatch.auth.attempt: true, gatewatch.auth.outcome: failure }
 cases:
   - name: wrong expectations
     events:

@@ -18,6 +18,7 @@ import type { RuleStore } from '../api/rules/store.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import type { Incident } from '../core/schema/incident.ts';
 import { testRulesOnEvents } from '../detections/api-adapters.ts';
+import type { FieldStats } from '../detections/coverage.ts';
 import { compileFilter, evaluateRule } from '../detections/engine/evaluate.ts';
 import { toIncident } from '../detections/engine/types.ts';
 import { writeIncidents } from '../detections/incidents/writer.ts';
@@ -132,6 +133,10 @@ export interface EmbeddedDetectionOptions {
 }
 
 export class EmbeddedDetectionPort implements DetectionPort {
+  async fieldStats(fields: string[]): Promise<FieldStats> {
+    return this.store.fieldStats(fields);
+  }
+
   private readonly store: EmbeddedStore;
   private readonly loadRules: () => Promise<RuleIR[]>;
   private readonly maxGroups: number;

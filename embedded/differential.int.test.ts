@@ -2,7 +2,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../core/config/load.ts';
 import type { Incident } from '../core/schema/incident.ts';
 import { indexNames } from '../core/store/elasticsearch.ts';
-import { elasticsearchIncidentStore, ensureIncidentIndex } from '../detections/incidents/es-store.ts';
+import {
+  elasticsearchEntityNames,
+  elasticsearchIncidentStore,
+  ensureIncidentIndex,
+} from '../detections/incidents/es-store.ts';
 import { writeIncidents } from '../detections/incidents/writer.ts';
 import { elasticsearchExecutor } from '../detections/runtime.ts';
 import { startIngest } from '../ingest/runtime.ts';
@@ -90,11 +94,10 @@ describe('embedded and distributed modes agree', () => {
         if (!rule.enabled) continue;
         const result = await execute(rule, replayRange(rule, bounds), 0);
         expect(result.degraded, rule.id).toBeUndefined();
-        await writeIncidents(
-          incidentStore,
-          result.incidents,
-          rule.output.suppress ? { suppression: { periodMs: rule.output.suppress.periodMs } } : {},
-        );
+        await writeIncidents(incidentStore, result.incidents, {
+          ...(rule.output.suppress ? { suppression: { periodMs: rule.output.suppress.periodMs } } : {}),
+          names: elasticsearchEntityNames(ctx.es, ctx.prefix),
+        });
       }
       await ctx.es.indices.refresh({ index: names.incidents });
       const distributed = await ctx.es.search<Incident>({ index: names.incidents, size: 10_000 });

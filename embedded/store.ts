@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { Incident } from '../core/schema/incident.ts';
+import { type FieldStats, fieldStatsOf } from '../detections/coverage.ts';
 import { type EntityNames, entityNamesFrom, type IncidentStore } from '../detections/incidents/writer.ts';
 
 // Events: a plain rowid table with separate indexes, so a bulk load into an empty table can
@@ -284,6 +285,51 @@ export class EmbeddedStore {
     return out;
   }
 
+  /**
+   * What the stored events carry (rule coverage): per source, events and events carrying each of
+   * `fields`. Counts come from an even sample of at most `sample` events (every n-th row, scaled
+   * up); a field the sample misses is looked for in the whole file, so "no event carries it" is
+   * exact.
+   */
+  fieldStats(fields: readonly string[], sample = 20_000): FieldStats {
+    const total = Number((this.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n);
+    const bounds = this.timeBounds();
+    const every = Math.max(1, Math.ceil(total / sample));
+    const docs = (
+      this.db.prepare('SELECT doc FROM events WHERE rowid % ? = 0 LIMIT ?').all(every, sample) as {
+        doc: string;
+      }[]
+    ).map((r) => JSON.parse(r.doc) as unknown);
+    const stats = fieldStatsOf(docs, fields);
+    const scale = docs.length === 0 ? 0 : total / docs.length;
+    for (const s of stats.sources) {
+      s.events = Math.round(s.events * scale);
+      for (const f of Object.keys(s.present)) s.present[f] = Math.max(1, Math.round(s.present[f]! * scale));
+    }
+    for (const f of fields) {
+      if (stats.sources.some((s) => (s.present[f] ?? 0) > 0)) continue;
+      const row = this.db
+        .prepare(
+          `SELECT coalesce(json_extract(doc, '$.gatewatch.source.name'), json_extract(doc, '$.event.dataset'), 'unknown') AS s
+             FROM events WHERE json_extract(doc, ?) IS NOT NULL LIMIT 1`,
+        )
+        .get(`$.${f}`) as { s: string } | undefined;
+      if (row === undefined) continue;
+      let source = stats.sources.find((s) => s.name === row.s);
+      if (source === undefined) {
+        source = { name: row.s, events: 1, present: {} };
+        stats.sources.push(source);
+      }
+      source.present[f] = 1;
+    }
+    return {
+      events: total,
+      ...(bounds ? { span: { start: bounds.min, end: bounds.max } } : {}),
+      sources: stats.sources,
+      ...(every > 1 ? { sampled: true } : {}),
+    };
+  }
+
   /** API key names for the incident writer (see keyNames). */
   entityNames(): EntityNames {
     return entityNamesFrom(async (fps, from, to) => this.keyNames(fps, from, to));
@@ -339,7 +385,7 @@ export class EmbeddedStore {
                AND json_extract(doc, '$.first_seen') <= ?
                AND (json_extract(doc, '$.entity_key') IN (${marks(keys)})
                     OR EXISTS (SELECT 1 FROM json_each(doc, ?) e WHERE e.value = ?))
-             ORDER BY last_seen DESC, id LIMIT 5`,
+             ORDER BY last_seen DESC, id LIMIT 20`,
           )
           .all(...statuses, from, to, ...keys, `$.entities.${role}`, value) as { doc: string }[];
         return rows.map((r) => JSON.parse(r.doc) as Incident);

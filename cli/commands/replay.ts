@@ -6,6 +6,8 @@
 import { existsSync, rmSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DEFAULT_EMBEDDED_PATH } from '../../core/config/schema.ts';
+import { formatCoverage } from '../../detections/coverage.ts';
+import { embeddedCoverage } from '../../embedded/coverage.ts';
 import { type DeadLetterReason, replay } from '../../embedded/replay.ts';
 import { findReplayFiles } from '../../embedded/replay-files.ts';
 import { linesOf } from '../../embedded/replay-input.ts';
@@ -213,8 +215,9 @@ export async function replayCommand(paths: string[], opts: ReplayCliOptions, cmd
       onProgress: (p) => progress.update(p),
     });
     progress.stop();
+    const coverage = embeddedCoverage(store, loaded.rules, config);
     if (opts.json) {
-      console.log(JSON.stringify({ ...result, store: dbPath }, null, 2));
+      console.log(JSON.stringify({ ...result, coverage, store: dbPath }, null, 2));
     } else if (opts.quiet) {
       console.log(String(result.incidents.length));
     } else {
@@ -241,6 +244,7 @@ export async function replayCommand(paths: string[], opts: ReplayCliOptions, cmd
       for (const r of result.rules) if (r.degraded) console.log(`  rule ${r.id} degraded: ${r.degraded}`);
       console.log(`\n${result.incidents.length} incident(s):`);
       if (result.incidents.length > 0) console.log(incidentTable(result.incidents));
+      console.log(`\n${formatCoverage(coverage)}`);
       if (dbPath !== ':memory:') console.log(`\n${nextSteps(dbPath)}`);
     }
   } finally {

@@ -13,5 +13,6 @@ export const ENTITY_ROLES = [
   'network',
   'country',
   'user_agent',
+  'ja3',
 ] as const;
 export type EntityRole = (typeof ENTITY_ROLES)[number];

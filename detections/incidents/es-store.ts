@@ -55,7 +55,7 @@ export function elasticsearchIncidentStore(client: Client, prefix: string): Inci
       const colon = entity.indexOf(':');
       const r = await client.search<Incident>({
         index,
-        size: 5,
+        size: 20,
         query: {
           bool: {
             filter: [

@@ -200,7 +200,7 @@ export interface IncidentStore {
   /**
    * Open incidents (`statuses`) whose span [first_seen, last_seen] meets [from, to] and that
    * either name `entity` ("role:value") among their entities or are about one of `keys` (their
-   * `entity_key`); the most recent first, at most a few.
+   * `entity_key`); the most recent first, at most 20.
    */
   findFolding(
     entity: string,
@@ -274,8 +274,17 @@ async function foldTarget(
   const from = new Date(Date.parse(found.first_seen) - windowMs).toISOString();
   const to = new Date(Date.parse(found.last_seen) + windowMs).toISOString();
   const keys = entityKeys(found.entities);
-  const candidates = await store.findFolding(found.entity_key, keys, OPEN, from, to);
-  return candidates.find((c) => c.id !== found.id);
+  const candidates = (await store.findFolding(found.entity_key, keys, OPEN, from, to)).filter(
+    (c) => c.id !== found.id,
+  );
+  // The nearest in time (overlapping spans first): two campaigns on one login route an hour
+  // apart stay apart from the detection that saw only the first.
+  const start = Date.parse(found.first_seen);
+  const end = Date.parse(found.last_seen);
+  const gap = (c: Incident) => Math.max(0, Date.parse(c.first_seen) - end, start - Date.parse(c.last_seen));
+  let best: Incident | undefined;
+  for (const c of candidates) if (best === undefined || gap(c) < gap(best)) best = c;
+  return best;
 }
 
 /**

@@ -29,6 +29,7 @@ import {
   sToNs,
   str,
   tlsVersion,
+  upstreamStatus,
 } from './util.ts';
 
 type Setter = (ev: EventDraft, raw: RawRequest, v: unknown, st: MapState) => void;
@@ -288,6 +289,11 @@ function setterFor(target: string): Setter | undefined {
       return (_ev, raw, v) => {
         const s = str(v);
         if (s !== undefined) raw.forwardedFor = s;
+      };
+    case '@upstream_status':
+      return (ev, _raw, v) => {
+        const n = upstreamStatus(v);
+        if (n !== undefined) child(group(ev, 'gatewatch'), 'upstream').status_code = n;
       };
     case '@status':
       return (ev, _raw, v) => {

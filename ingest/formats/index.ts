@@ -12,6 +12,7 @@ import { azureAppGateway, azureFrontDoor } from './azure.ts';
 import { cloudflareFirewallEvents, cloudflareHttpRequests } from './cloudflare.ts';
 import { envoyAccess, envoyJson } from './envoy.ts';
 import { genericJson } from './generic-json.ts';
+import { haproxyHttp } from './haproxy.ts';
 import { kong } from './kong.ts';
 import { modsecurityAudit } from './modsecurity.ts';
 import { nginxAccess, nginxIngress, nginxJson } from './nginx.ts';
@@ -36,6 +37,7 @@ export const FORMATS: readonly Format[] = [
   traefik,
   envoyJson,
   envoyAccess,
+  haproxyHttp,
   nginxIngress,
   nginxAccess,
   nginxJson,
@@ -333,6 +335,7 @@ export {
   envoyAccess,
   envoyJson,
   genericJson,
+  haproxyHttp,
   kong,
   modsecurityAudit,
   nginxAccess,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeLine } from '../transforms/normalize.ts';
-import { normalizeSample } from './testing/helpers.ts';
+import { normalizeSample, one, sampleLines, testContext } from './testing/helpers.ts';
 
 describe('ModSecurity/Coraza format: exact output', () => {
   it('modsecurity.audit sample line 1: exact normalised event', () => {
@@ -113,5 +113,67 @@ describe('ModSecurity/Coraza format: exact output', () => {
       ],
       failures: [],
     });
+  });
+});
+
+// samples/formats/modsecurity.audit.log lines 4-8 come from a live-fire range run (range/):
+// libmodsecurity 3.0.9 with the nginx connector 1.0.3 and the CRS 3.3.4, JSON audit log, parts
+// ABCFHZ (request body included), transaction id = nginx $request_id.
+describe('ModSecurity v3 audit lines from the range', () => {
+  const audit = sampleLines('modsecurity.audit');
+  const ev = (line: string) => one(testContext({ format: 'modsecurity.audit' }), line, normalizeLine);
+
+  it('a rule hit under DetectionOnly is logged, never a block, whatever the application answered', () => {
+    const spray = ev(audit[4]!);
+    expect(spray.gatewatch?.waf).toMatchObject({
+      action: 'log',
+      rule_ids: ['913100', '949110'],
+      attack_class: 'scanner',
+    });
+    expect(spray.user?.name).toBe('dferreira1');
+    // the same transaction, had the application itself answered 403
+    const app403 = ev(audit[4]!.replace('"http_code":401', '"http_code":403'));
+    expect(app403.gatewatch?.waf?.action).toBe('log');
+    expect(app403.event?.action).toBe('waf-log');
+  });
+
+  it('a CRS block under the enforcing engine: action, rules, class, request id', () => {
+    const e = ev(audit[5]!);
+    expect(e.gatewatch?.waf?.action).toBe('block');
+    expect(e.gatewatch?.waf?.rule_ids).toContain('942100');
+    // sqlmap's heuristic probe carries traversal, shell, XSS and SQL payloads at once: the first
+    // payload rule names the class, not the scanner-reputation rule 913100 listed before it
+    expect(e.rule?.id).toBe('930100');
+    expect(e.gatewatch?.waf?.attack_class).toBe('lfi');
+    const tx = JSON.parse(audit[5]!) as { transaction: { messages: { details: { ruleId: string } }[] } };
+    tx.transaction.messages = tx.transaction.messages.filter((m) =>
+      ['913100', '942100', '949110'].includes(m.details.ruleId),
+    );
+    const sqli = ev(JSON.stringify(tx));
+    expect(sqli.gatewatch?.waf?.attack_class).toBe('sqli');
+    expect(sqli.rule?.id).toBe('942100');
+    expect(e.http?.request?.id).toBe('8a93b73bc2ce489aee09bf5b71d30847');
+    expect(e.http?.response?.status_code).toBe(403);
+    expect(e.user_agent?.name).toBe('sqlmap');
+  });
+
+  it('a login body names the account and its password is scrubbed (form and JSON bodies)', () => {
+    const form = ev(audit[6]!);
+    expect(form.user?.name).toBe('wen.evans@example.org');
+    expect(form.gatewatch?.redacted).toEqual(['password']);
+    expect(form.event?.original).not.toContain('Harborharbo7446');
+    expect(form.event?.original).toContain('password=[REDACTED]');
+    const json = ev(audit[7]!);
+    expect(json.user?.name).toBe('sarak95');
+    expect(json.event?.original).not.toContain('hunter');
+    expect(json.gatewatch?.waf).toBeUndefined();
+    expect(json.http?.response?.status_code).toBe(401);
+  });
+
+  it('splits the Host header into domain and port; reads a bearer token without keeping it', () => {
+    const e = ev(audit[8]!);
+    expect(e.url).toMatchObject({ domain: '127.0.0.1', port: 45091, path: '/api/users/1/addresses' });
+    expect(e.gatewatch?.jwt?.sub).toBeDefined();
+    expect(e.event?.original).not.toMatch(/Bearer eyJ/);
   });
 });

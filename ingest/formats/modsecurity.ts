@@ -7,6 +7,7 @@
  * - Coraza v3 JSON: `transaction{…}` with `unix_timestamp` (ns) and top-level `messages`.
  * The client IP is the socket peer; there is no latency or identity.
  */
+import { requestBodyFields } from './request-body.ts';
 import type { EventDraft, Format, ParseContext, ParseResult, RawRequest } from './types.ts';
 import {
   applyUrl,
@@ -28,6 +29,7 @@ import {
   parseClfTime,
   parseRequestLine,
   setExtra,
+  splitHostPort,
   splitTarget,
   str,
   timestampOr,
@@ -52,6 +54,9 @@ const SEVERITY: Record<string, number> = {
   INFO: 6,
   DEBUG: 7,
 };
+
+/** Attack classes that describe a payload (they win over reputation and protocol findings). */
+const PAYLOAD_CLASSES = new Set(['sqli', 'xss', 'rce', 'lfi', 'rfi', 'ssrf']);
 
 /** Rules that only report the anomaly-score outcome, not an attack. */
 const SUMMARY_RULES = new Set(['949110', '959100', '980130', '980140', '980170', '980100', '949111']);
@@ -144,10 +149,25 @@ function parse(line: string, ctx: ParseContext): ParseResult {
   const headers = headersFromObject(req.headers);
   const ids: string[] = [];
   for (const m of msgs) if (m.id !== undefined && !ids.includes(m.id)) ids.push(m.id);
-  const main = msgs.find((m) => m.id !== undefined && !SUMMARY_RULES.has(m.id)) ?? msgs[0];
+  // The rule that says what the attack was: a payload rule (SQLi, XSS, RCE, …) before a
+  // reputation or protocol one (sqlmap's requests hit 913100 "scanner" and 942100 "SQLi").
+  const ruleHits = msgs.filter((m) => m.id !== undefined && !SUMMARY_RULES.has(m.id));
+  const main =
+    ruleHits.find((m) => PAYLOAD_CLASSES.has(attackClass([...m.tags, m.msg]) ?? '')) ??
+    ruleHits[0] ??
+    msgs[0];
   const action = isObj(audit.action) ? audit.action : undefined;
+  // ModSecurity v3 says nothing of an interruption: a rule hit with a 403 (or the CRS blocking
+  // evaluation) under an enforcing engine is a block; under DetectionOnly nothing is blocked,
+  // whatever the application answered.
+  const engineMode =
+    (isObj(tx.producer) ? str(tx.producer.secrules_engine) : undefined) ?? str(audit.engine_mode);
+  const detectionOnly = engineMode !== undefined && /^detection/i.test(engineMode);
   const intercepted =
-    action?.intercepted === true || tx.is_interrupted === true || (msgs.length > 0 && status === 403);
+    !detectionOnly &&
+    (action?.intercepted === true ||
+      tx.is_interrupted === true ||
+      (msgs.length > 0 && (status === 403 || ids.includes('949110') || ids.includes('959100'))));
   const waf = msgs.length > 0 ? (intercepted ? 'block' : 'log') : undefined;
   const severities = msgs.map((m) => m.severity).filter((s) => s !== undefined);
   const engine = coraza ? 'Coraza' : 'ModSecurity';
@@ -214,7 +234,7 @@ function parse(line: string, ctx: ParseContext): ParseResult {
   if (waf !== undefined) {
     const w: Obj = { action: waf };
     if (ids.length > 0) w.rule_ids = ids;
-    const attack = attackClass([...msgs.flatMap((x) => x.tags), main?.msg]);
+    const attack = attackClass([...(main?.tags ?? []), main?.msg, ...msgs.flatMap((x) => x.tags)]);
     if (attack !== undefined) w.attack_class = attack;
     ev.gatewatch = { waf: w };
   } else ev.gatewatch = {};
@@ -223,11 +243,21 @@ function parse(line: string, ctx: ParseContext): ParseResult {
   if (target !== undefined) {
     const parts = splitTarget(target);
     applyUrl(ev, parts);
-    if (headers?.host !== undefined && parts.domain === undefined && headers.host !== '')
-      ev.url!.domain ??= headers.host;
+    if (headers?.host !== undefined && parts.domain === undefined && headers.host !== '') {
+      // "api.example.com:8080": the domain without the port, as every other format has it
+      const hp = splitHostPort(headers.host);
+      if (hp.host !== '') ev.url!.domain ??= hp.host;
+      if (hp.port !== undefined) ev.url!.port ??= hp.port;
+    }
     if (target === '') dropEmptyUrl(ev);
   }
   if (ip !== undefined) raw.peerIp = ip;
+  // Audit part C logs the request body: its secrets are scrubbed, a login's user name is kept.
+  const body = requestBodyFields(str(req.body), headers?.['content-type']);
+  if (body !== undefined) {
+    raw.loggedValues = body.values;
+    if (body.user !== undefined) ev.user = { name: body.user };
+  }
   if (headers !== undefined) {
     raw.headers = headers;
     if (headers['x-forwarded-for'] !== undefined) raw.forwardedFor = headers['x-forwarded-for'];

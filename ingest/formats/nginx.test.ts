@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeLine } from '../transforms/normalize.ts';
-import { normalizeSample } from './testing/helpers.ts';
+import { normalizeSample, one, sampleLines, testContext } from './testing/helpers.ts';
+import { upstreamStatus } from './util.ts';
 
 describe('NGINX format: exact output', () => {
   it('nginx.access sample line 1: exact normalised event', () => {
@@ -143,6 +144,9 @@ describe('NGINX format: exact output', () => {
               upstream_response_length: '0, 150',
               upstream_status: '502, 502',
             },
+            upstream: {
+              status_code: 502,
+            },
             source: {
               format: 'nginx.ingress',
               name: 'test',
@@ -214,15 +218,15 @@ describe('NGINX format: exact output', () => {
           },
           gatewatch: {
             upstream_latency_ms: 50,
+            upstream: {
+              status_code: 200,
+            },
             api_key: {
               id: 'key_live_42',
               fingerprint: '01e0ae08a1c0b8fb29b215c638b50d59',
               source: 'gateway',
               name: 'key_live_42',
               location: 'query',
-            },
-            extra: {
-              upstream_status: '200',
             },
             source: {
               format: 'nginx.json',
@@ -269,5 +273,103 @@ describe('NGINX format: exact output', () => {
       ],
       failures: [],
     });
+  });
+});
+
+// samples/formats/nginx.json.log lines 3-7 and nginx.access.log lines 6-7 come from a live-fire
+// range run (range/): nginx 1.22.1 with ModSecurity v3 and the CRS, the range's log_format.
+describe('nginx.json: the key names real log_format templates use', () => {
+  const json = sampleLines('nginx.json');
+  const ev = (line: string) => one(testContext({ format: 'nginx.json' }), line, normalizeLine);
+
+  it('takes the API key from an `x_api_key` column: fingerprinted, located, scrubbed', () => {
+    const e = ev(json[5]!);
+    expect(e.gatewatch?.api_key?.location).toBe('header');
+    expect(e.gatewatch?.api_key?.fingerprint).toMatch(/^[0-9a-f]{32}$/);
+    expect(e.gatewatch?.redacted).toEqual(['x-api-key']);
+    expect(e.event?.original).not.toContain('k-live-');
+    expect(e.gatewatch?.extra?.x_api_key).toBeUndefined();
+  });
+
+  it('maps upstream_status to gatewatch.upstream.status_code, absent when the WAF answered itself', () => {
+    const blocked = ev(json[3]!);
+    expect(blocked.http?.response?.status_code).toBe(403);
+    expect(blocked.gatewatch?.upstream).toBeUndefined();
+    expect(blocked.user_agent?.name).toBe('sqlmap');
+    const app403 = ev(json[6]!);
+    expect(app403.http?.response?.status_code).toBe(403);
+    expect(app403.gatewatch?.upstream?.status_code).toBe(403);
+    expect(app403.gatewatch?.extra?.upstream_status).toBeUndefined();
+  });
+
+  it('reads remote_user, request id, port, millisecond time and the forwarded-for column', () => {
+    const spray = ev(json[4]!);
+    expect(spray.user?.name).toBe('dferreira1');
+    expect(spray.http?.request?.id).toBe('9ff36d1e5d0f554033d7f3b66eecd686');
+    expect(spray.destination?.port).toBe(34033);
+    expect(spray['@timestamp']).toBe('2026-12-07T13:09:11.755Z');
+    expect(spray.http?.version).toBe('1.1');
+    const ffuf = ev(json[6]!);
+    expect(ffuf.source?.ip).toBe('127.66.5.10');
+    expect(ffuf.gatewatch?.client?.forwarded_for).toBe('127.66.5.10');
+  });
+
+  it('redacts a key sent in request_uri', () => {
+    const e = ev(json[7]!);
+    expect(e.gatewatch?.api_key?.location).toBe('query');
+    expect(e.url?.path).toBe('/api/users/136/orders');
+    expect(e.url?.query).toBe('api_key=[REDACTED]');
+    expect(e.event?.original).not.toContain('k-live-');
+  });
+
+  it('reads the other common spellings', () => {
+    const line = JSON.stringify({
+      time_local: '07/Dec/2026:13:09:11 +0000',
+      remote_addr: '198.51.100.4',
+      request: 'POST /v1/orders HTTP/1.1',
+      status: '502',
+      bytes_sent: 410,
+      body_bytes_sent: 150,
+      http_referrer: 'https://shop.example/cart',
+      http_user_agent: 'okhttp/4.12.0',
+      http_x_request_id: 'req-77',
+      http_apikey: 'ak_live_0123456789abcdef',
+      upstream_status: '504, 502',
+      server_addr: '10.0.0.8',
+      geoip_country_code: 'NL',
+    });
+    const e = ev(line);
+    expect(e.http?.response).toEqual({ status_code: 502, bytes: 150 });
+    expect(e.http?.request?.referrer).toBe('https://shop.example/cart');
+    expect(e.http?.request?.id).toBe('req-77');
+    expect(e.gatewatch?.upstream?.status_code).toBe(502);
+    expect(e.gatewatch?.api_key?.location).toBe('header');
+    expect(e.event?.original).not.toContain('ak_live_');
+    expect(e.destination?.ip).toBe('10.0.0.8');
+    expect(e.source?.geo?.country_iso_code).toBe('NL');
+  });
+});
+
+describe("nginx.access: the range's combined log", () => {
+  it('shows the basic-auth user nginx saw as $remote_user', () => {
+    const line = sampleLines('nginx.access')[6]!;
+    const e = one(testContext({ format: 'nginx.access' }), line, normalizeLine);
+    expect(e.user?.name).toBe('dferreira1');
+    expect(e.user_agent?.original).toBe('Mozilla/4.0 (Hydra)');
+    expect(e.http?.response?.status_code).toBe(401);
+  });
+});
+
+describe('upstreamStatus', () => {
+  it('takes the final answer of a retry or redirect list, nothing when no upstream answered', () => {
+    expect(upstreamStatus('200')).toBe(200);
+    expect(upstreamStatus(404)).toBe(404);
+    expect(upstreamStatus('502, 200')).toBe(200);
+    expect(upstreamStatus('502, 504 : 200')).toBe(200);
+    expect(upstreamStatus('502 : -')).toBeUndefined();
+    expect(upstreamStatus('')).toBeUndefined();
+    expect(upstreamStatus('-')).toBeUndefined();
+    expect(upstreamStatus('abc')).toBeUndefined();
+    expect(upstreamStatus(0)).toBeUndefined();
   });
 });

@@ -26,6 +26,7 @@ import {
   timestampOr,
   tokenize,
   uint,
+  upstreamStatus,
 } from './util.ts';
 
 const OBSERVER = { vendor: 'F5', product: 'NGINX', type: 'proxy' } as const;
@@ -156,16 +157,24 @@ function parseIngress(line: string, ctx: ParseContext): ParseResult {
   setExtra(ev, 'upstream_addr', str(t[13]));
   setExtra(ev, 'upstream_response_length', str(t[14]));
   setExtra(ev, 'upstream_status', str(t[16]));
+  const upstreamCode = upstreamStatus(t[16]);
+  if (upstreamCode !== undefined) child(child(ev, 'gatewatch'), 'upstream').status_code = upstreamCode;
   return { ok: true, event: ev, raw };
 }
 
-/** Default map for common `escape=json` templates (nginx variable names, with or without `$`). */
+/**
+ * Default map for `escape=json` templates, with the key names real deployments use: the nginx
+ * variable names (with or without `$`), their `http_` / `sent_http_` header forms, and the short
+ * names common in published log_format examples (`method`, `uri`, `ua`, `xff`, `x_api_key`, …).
+ * Later entries win when a record carries two keys for one field.
+ */
 export const NGINX_JSON_FIELD_MAP: FieldMap = {
   time_local: '@timestamp',
   time_iso8601: '@timestamp',
   time: '@timestamp',
   timestamp: '@timestamp',
   '@timestamp': '@timestamp',
+  // $msec has milliseconds where $time_iso8601 has seconds: it wins when both are logged
   msec: '@timestamp',
   remote_addr: '@peer_ip',
   remote_port: 'source.port',
@@ -181,32 +190,47 @@ export const NGINX_JSON_FIELD_MAP: FieldMap = {
   host: 'url.domain',
   http_host: 'url.domain',
   server_name: '@extra',
+  server_addr: 'destination.ip',
+  server_port: 'destination.port',
   scheme: 'url.scheme',
   server_protocol: '@protocol',
   protocol: '@protocol',
   status: 'http.response.status_code',
+  // $bytes_sent counts the headers too: the body size wins when both are logged
+  bytes_sent: 'http.response.bytes',
   body_bytes_sent: 'http.response.bytes',
   request_length: 'http.request.bytes',
   request_time: '@duration_s',
   upstream_response_time: '@upstream_latency_s',
+  upstream_status: '@upstream_status',
   http_referer: 'http.request.referrer',
+  http_referrer: 'http.request.referrer',
   referer: 'http.request.referrer',
+  referrer: 'http.request.referrer',
   http_user_agent: 'user_agent.original',
   user_agent: 'user_agent.original',
   ua: 'user_agent.original',
   http_x_forwarded_for: '@forwarded_for',
   x_forwarded_for: '@forwarded_for',
   xff: '@forwarded_for',
+  http_x_request_id: 'http.request.id',
+  x_request_id: 'http.request.id',
   request_id: 'http.request.id',
   req_id: 'http.request.id',
   ssl_protocol: '@tls_version',
   ssl_cipher: 'tls.cipher',
   content_type: 'http.request.mime_type',
+  http_content_type: 'http.request.mime_type',
   sent_http_content_type: 'http.response.mime_type',
   http_authorization: '@header:authorization',
   http_cookie: '@header:cookie',
   http_x_api_key: '@header:x-api-key',
+  x_api_key: '@header:x-api-key',
+  http_api_key: '@header:api-key',
+  http_apikey: '@header:apikey',
   api_key_id: 'gatewatch.api_key.id',
+  geoip_country_code: 'source.geo.country_iso_code',
+  geoip2_country_code: 'source.geo.country_iso_code',
   proxy_upstream_name: 'service.name',
   hostname: 'host.name',
   pid: 'process.pid',
@@ -264,7 +288,14 @@ export const nginxJson: Format = {
   detect(_line, json) {
     if (!isObj(json)) return 0;
     const hasAddr = 'remote_addr' in json || '$remote_addr' in json;
-    const hasReq = 'request' in json || 'request_uri' in json || 'uri' in json || 'request_method' in json;
+    const hasReq =
+      'request' in json ||
+      'request_uri' in json ||
+      'uri' in json ||
+      'request_method' in json ||
+      '$request' in json ||
+      '$request_uri' in json ||
+      '$uri' in json;
     return hasAddr && hasReq && ('status' in json || '$status' in json) ? 0.7 : 0;
   },
   parse: parseJson,

@@ -56,6 +56,8 @@ export type FieldMap = Record<string, FieldMapTarget>;
  * - "@request_line" ("GET /path HTTP/1.1"), "@target" (path with query, or absolute URL),
  * - "@peer_ip", "@forwarded_for", "@header:<name>", "@credential:<header|query|cookie>:<name>",
  * - "@upstream_latency_ms" / "@upstream_latency_s" → gatewatch.upstream_latency_ms,
+ * - "@upstream_status" → gatewatch.upstream.status_code: the last status of a retry list
+ *   ("502, 200", "502 : 200"); nothing for "" or "-" (the gateway answered itself),
  * - "@ignore" (drop the key), "@extra" (explicitly keep under gatewatch.extra).
  * Unmapped keys go under `gatewatch.extra` unless the map says otherwise.
  */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseIsoTime } from './util.ts';
+import { httpVersion, parseIsoTime } from './util.ts';
 
 /** parseIsoTime as it was before the digit-by-digit fast path: the reference. */
 function viaDateParse(s: string): number | undefined {
@@ -49,5 +49,19 @@ describe('parseIsoTime', () => {
       }),
       { numRuns: 20_000 },
     );
+  });
+});
+
+describe('httpVersion', () => {
+  it('keeps the minor version of HTTP/1.x and drops the empty one of HTTP/2 and 3', () => {
+    // hydra, siege and nginx's upstream side speak HTTP/1.0: it is not HTTP "1"
+    expect(httpVersion('HTTP/1.0')).toBe('1.0');
+    expect(httpVersion('1.0')).toBe('1.0');
+    expect(httpVersion('HTTP/1.1')).toBe('1.1');
+    expect(httpVersion('1.1.0.0')).toBe('1.1');
+    expect(httpVersion('HTTP/2.0')).toBe('2');
+    expect(httpVersion('2.0.0.0')).toBe('2');
+    expect(httpVersion('h2')).toBe('2');
+    expect(httpVersion('HTTP/3')).toBe('3');
   });
 });

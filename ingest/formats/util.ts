@@ -104,6 +104,19 @@ export function sToMs(v: unknown): number | undefined {
   return n === undefined || n < 0 ? undefined : finite(Math.round(n * 1e6) / 1e3);
 }
 
+/**
+ * The status the upstream finally answered, from nginx `$upstream_status` and the like: a number,
+ * or a list after retries and internal redirects ("502, 200", "502 : 200") whose last entry is the
+ * answer the client got. Undefined for "", "-" or no number (the gateway answered itself).
+ */
+export function upstreamStatus(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 100 && v <= 999 ? v : undefined;
+  if (typeof v !== 'string' || v === '' || v === '-') return undefined;
+  const cut = Math.max(v.lastIndexOf(','), v.lastIndexOf(':'));
+  const last = (cut < 0 ? v : v.slice(cut + 1)).trim();
+  return /^\d{3}$/.test(last) ? Number(last) : undefined;
+}
+
 /** First value of a comma list ("0.010, 0.020" after upstream retries), in seconds → ms. */
 export function firstListSeconds(v: unknown): number | undefined {
   const s = str(v);
@@ -326,9 +339,12 @@ function httpVersionOf(v: string): string | undefined {
   if (s.startsWith('HTTP/') || s.startsWith('http/')) s = s.slice(5);
   else if (s === 'h2' || s === 'h2c') return '2';
   else if (s === 'h3') return '3';
-  // "2.0" → "2", "2.0.0.0" (Azure) → "2", "1.1.0.0" → "1.1"
+  // "2.0" → "2", "2.0.0.0" (Azure) → "2", "1.1.0.0" → "1.1"; HTTP/1.x keeps its minor ("1.0")
   const m = /^(\d)(?:\.(\d))?(?:\.0)*$/.exec(s);
-  if (m) return m[2] === undefined || m[2] === '0' ? m[1]! : `${m[1]}.${m[2]}`;
+  if (m) {
+    if (m[1] === '1') return `1.${m[2] ?? '0'}`;
+    return m[2] === undefined || m[2] === '0' ? m[1]! : `${m[1]}.${m[2]}`;
+  }
   return s === '' ? undefined : s;
 }
 

@@ -44,6 +44,8 @@ export interface AttackSpec {
 }
 
 const SLOT = 15 * MIN;
+/** The login route, as an entity: route-level rules see distributed stuffing there. */
+const LOGIN_ROUTE = { field: 'gatewatch.route', value: '/api/v1/login', kind: 'route' as const };
 
 function emails(rng: Rng, n: number, tag: string): string[] {
   const out: string[] = [];
@@ -139,7 +141,10 @@ export const ATTACKS: AttackSpec[] = [
         reqs,
         label: {
           id: 'credential-stuffing-single-source',
-          rules: ['credential-stuffing-single-source'],
+          rules: ['credential-stuffing-single-source', 'credential-stuffing-with-success'],
+          // With the other stuffing runs of the hour, the login route may fail for 30+ addresses.
+          optionalRules: ['credential-attack-on-route'],
+          ruleEntities: { 'credential-attack-on-route': LOGIN_ROUTE },
           title: 'Credential stuffing burst from one OVH address',
           description:
             'A combo-list replay: 340 POST /api/v1/login attempts for 340 accounts in 9 minutes from one hosting IP, two succeed.',
@@ -181,10 +186,12 @@ export const ATTACKS: AttackSpec[] = [
         label: {
           id: 'credential-stuffing-distributed-asn',
           rules: ['credential-stuffing-distributed-asn'],
+          optionalRules: ['credential-attack-on-route'],
+          ruleEntities: { 'credential-attack-on-route': LOGIN_ROUTE },
           title: 'Low-and-slow stuffing from 26 addresses of one VPN provider (AS9009)',
           description:
             '140 failed logins for 140 accounts in 10 minutes, about 5 per address, browser user agents rotated.',
-          entity: entity('source.as.number', String(net.asn), 'asn'),
+          entity: entity('gatewatch.network.id', `AS${net.asn}`, 'network'),
           expectedIncidents: { 'credential-stuffing-distributed-asn': 1 },
           thresholds:
             'per ASN: ips 26 >= 20, users 140 >= 50, failures 140 >= 100, ratio 1.0; per IP about 5 failures (< 25), per user agent about 20 (< 150).',
@@ -223,6 +230,8 @@ export const ATTACKS: AttackSpec[] = [
         label: {
           id: 'credential-stuffing-distributed-user-agent',
           rules: ['credential-stuffing-distributed-user-agent'],
+          optionalRules: ['credential-attack-on-route'],
+          ruleEntities: { 'credential-attack-on-route': LOGIN_ROUTE },
           title: 'Stuffing through a residential proxy pool with one scripting user agent',
           description:
             '190 failed logins for 190 accounts from 48 proxy addresses in 12 networks, all "python-requests/2.31.0" — the same agent benign partner integrations use.',
@@ -363,6 +372,141 @@ export const ATTACKS: AttackSpec[] = [
           expectedIncidents: { 'brute-force-one-account-many-ips': 1 },
           thresholds:
             'per user in 30m: failures 15 >= 10, ips 7 >= 5, asns 4 >= 3; no success, so no account-takeover.',
+        },
+      };
+    },
+  },
+  {
+    id: 'credential-attack-on-route',
+    slots: 1,
+    position: 0.42,
+    inject(ctx) {
+      const { rng } = ctx;
+      // A proxy pool with nothing in common: many residential networks, every request its own
+      // browser user agent, two tries per address, no usernames in the log (JSON bodies).
+      const nets = RESIDENTIAL_PROXY_ASNS.map((a) => network(a));
+      const ips = pool(ctx, nets, 6);
+      const reqs: Req[] = [];
+      spread(ctx.at + 2 * MIN, 11 * MIN, ips.length * 2, rng).forEach((t, i) => {
+        const src = ips[(i * 5) % ips.length]!;
+        reqs.push(
+          kongReq(rng, {
+            t,
+            ip: src.ip,
+            ua: rng.pick(BROWSER_UAS),
+            method: 'POST',
+            path: '/api/v1/password/reset',
+            status: rng.chance(0.9) ? 401 : 422,
+            session: rng.base62(24),
+            tag: 'credential-attack-on-route',
+          }),
+        );
+      });
+      return {
+        reqs,
+        label: {
+          id: 'credential-attack-on-route',
+          rules: ['credential-attack-on-route'],
+          title: 'Low-and-slow reset-code guessing through a residential proxy pool',
+          description: `${ips.length * 2} failed POST /api/v1/password/reset from ${ips.length} addresses in 12 networks, two each, every request with another browser user agent.`,
+          entity: entity('gatewatch.route', '/api/v1/password/reset', 'route'),
+          expectedIncidents: { 'credential-attack-on-route': 1 },
+          thresholds:
+            'on the route: failures 144 >= 100, ips 72 >= 30, failure ratio ~1 in one 15m window; per IP 2, per ASN 6, per user agent ~20: under every per-source rule.',
+        },
+      };
+    },
+  },
+  {
+    id: 'brute-force-one-account',
+    slots: 1,
+    position: 0.85,
+    inject(ctx) {
+      const { rng } = ctx;
+      const victim = 'finance.admin@shop.example';
+      const [ip] = distinctIps(rng, network(14061), 1, ctx.taken);
+      const reqs: Req[] = [];
+      // 45 guesses for one account in 3 minutes from one cloud address; none succeeds.
+      spread(ctx.at + 4 * MIN, 3 * MIN, 45, rng).forEach((t) => {
+        reqs.push(
+          loginReq(
+            rng,
+            t,
+            ip!,
+            'python-requests/2.31.0',
+            victim,
+            rng.base62(9),
+            false,
+            'brute-force-one-account',
+          ),
+        );
+      });
+      return {
+        reqs,
+        label: {
+          id: 'brute-force-one-account',
+          rules: ['brute-force-one-account'],
+          title: 'Password guessing against one admin account',
+          description: `45 failed logins for ${victim} in 3 minutes from one DigitalOcean address; no success.`,
+          entity: entity('user.name', victim, 'user'),
+          expectedIncidents: { 'brute-force-one-account': 1 },
+          thresholds:
+            'failures 45 >= 30 in one 5m window for one user; one IP, one user: below the stuffing (15 users) and many-IPs (5 IPs) rules, no success for takeover.',
+        },
+      };
+    },
+  },
+  {
+    id: 'server-errors-from-one-client',
+    slots: 1,
+    position: 0.95,
+    inject(ctx) {
+      const { rng } = ctx;
+      const [ip] = distinctIps(rng, network(16276), 1, ctx.taken);
+      const ua = 'Mozilla/5.0 (compatible; fuzz-harness/0.3)';
+      const reqs: Req[] = [];
+      // A fuzzer posts malformed bodies to the search endpoint: 30 of 36 answers are 500s, inside
+      // one aligned 10-minute window.
+      const a = ctx.at % (10 * MIN) === 0 ? ctx.at : ctx.at + 5 * MIN;
+      spread(a + 1 * MIN, 5 * MIN, 36, rng).forEach((t, i) => {
+        reqs.push(
+          kongReq(rng, {
+            t,
+            ip: ip!,
+            ua,
+            method: 'POST',
+            path: '/api/v1/search',
+            status: i % 6 === 0 ? 400 : 500,
+            session: rng.base62(24),
+            tag: 'server-errors-from-one-client',
+          }),
+        );
+      });
+      return {
+        reqs,
+        label: {
+          id: 'server-errors-from-one-client',
+          rules: ['server-errors-from-one-client', 'server-error-burst-per-route'],
+          // The baseline rule sees it only where the route has enough quiet history.
+          optionalRules: ['server-error-spike-per-route'],
+          ruleEntities: {
+            'server-error-burst-per-route': {
+              field: 'gatewatch.route',
+              value: '/api/v1/search',
+              kind: 'route',
+            },
+            'server-error-spike-per-route': {
+              field: 'gatewatch.route',
+              value: '/api/v1/search',
+              kind: 'route',
+            },
+          },
+          title: 'A fuzzer drives the search endpoint into 500s',
+          description: '36 malformed POST /api/v1/search in 5 minutes from one address, 30 answered 500.',
+          entity: entity('source.ip', ip!, 'ip'),
+          expectedIncidents: { 'server-errors-from-one-client': 1 },
+          thresholds:
+            'errors 30 > 10 per IP and agent in one 10m window; on the route 30 errors >= 20 and the majority of its answers.',
         },
       };
     },
@@ -889,7 +1033,7 @@ export const ATTACKS: AttackSpec[] = [
           rules: ['bola-object-id-enumeration'],
           title: "A signed-in customer walks other customers' order ids",
           description: `User ${u.id} requests orders ${first}..${first + 74} in 4 minutes with Postman; almost all are 403/404.`,
-          entity: entity('user.id', u.id, 'user'),
+          entity: entity('source.ip', u.ip, 'ip'),
           group: { 'gatewatch.route': '/api/v1/orders/{id}' },
           expectedIncidents: { 'bola-object-id-enumeration': 1 },
           thresholds: 'objects 75 >= 50 and denied share ~1.0 >= 0.3 in one aligned 5m window.',
@@ -979,7 +1123,7 @@ export const ATTACKS: AttackSpec[] = [
         reqs,
         label: {
           id: 'server-error-spike-per-route',
-          rules: ['server-error-spike-per-route'],
+          rules: ['server-error-spike-per-route', 'server-error-burst-per-route'],
           title: 'Payment provider outage: checkout returns 5xx',
           description:
             '50 of 55 checkouts in one 10-minute bucket fail with 502/503/504 (customers retrying).',

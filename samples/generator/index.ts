@@ -222,15 +222,29 @@ function finishLabel(l: Omit<Label, 'start' | 'end' | 'requests'>, reqs: Req[]):
     lo = Math.min(lo, r.t);
     hi = Math.max(hi, r.t);
   }
-  const { id, kind, rules, title, description, entity, group, expectedIncidents, thresholds } = l;
+  const {
+    id,
+    kind,
+    rules,
+    optionalRules,
+    title,
+    description,
+    entity,
+    group,
+    ruleEntities,
+    expectedIncidents,
+    thresholds,
+  } = l;
   return {
     id,
     kind,
     rules,
+    ...(optionalRules ? { optionalRules } : {}),
     title,
     description,
     entity,
     ...(group ? { group } : {}),
+    ...(ruleEntities ? { ruleEntities } : {}),
     start: new Date(Number.isFinite(lo) ? lo : 0).toISOString(),
     end: new Date(Number.isFinite(hi) ? hi + 1 : 0).toISOString(),
     ...(expectedIncidents ? { expectedIncidents } : {}),

@@ -54,7 +54,7 @@ export interface Req {
   tag: string;
 }
 
-export type EntityKind = 'ip' | 'user' | 'api_key' | 'route' | 'asn' | 'user_agent' | 'ja3';
+export type EntityKind = 'ip' | 'user' | 'api_key' | 'route' | 'asn' | 'network' | 'user_agent' | 'ja3';
 
 /** Ground truth for one injected attack (or one benign near-threshold case). */
 export interface Label {
@@ -69,6 +69,17 @@ export interface Label {
   entity: { field: string; value: string; kind: EntityKind };
   /** Other group-by fields of the rule with their expected values (e.g. the route of a WAF bypass). */
   group?: Record<string, string>;
+  /**
+   * Rules that may fire on this attack too, depending on what else happens at the time (a
+   * route-level rule sees several concurrent stuffing runs at once): an incident of theirs that
+   * matches is right, their silence is no miss.
+   */
+  optionalRules?: string[];
+  /**
+   * The entity per rule where a rule groups the same attack by something else (a distributed
+   * stuffing run seen by its user agent, and by the route it hits).
+   */
+  ruleEntities?: Record<string, { field: string; value: string; kind: EntityKind }>;
   /** Time span of the injected traffic (ISO-8601). */
   start: string;
   end: string;
