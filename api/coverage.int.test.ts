@@ -71,7 +71,8 @@ describe('rule coverage', () => {
       headers: t.auth('viewer'),
     });
     expect(empty.json().events).toBe(0);
-    expect(empty.json().summary).toMatch(/^24 of 24 rules cannot fire on these logs: no events \(24\)/);
+    const n = empty.json().rules.length;
+    expect(empty.json().summary).toBe(`${n} of ${n} rules cannot fire on these logs: no events (${n})`);
   });
 
   test('gatewatch rules coverage prints the same report from Elasticsearch', () => {

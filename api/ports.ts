@@ -8,6 +8,7 @@
  * through the API.
  */
 
+import type { SourceType } from '../core/config/schema.ts';
 import type { Incident } from '../core/schema/incident.ts';
 import type { FieldStats } from '../detections/coverage.ts';
 import type { IncidentRepository } from '../detections/incidents/repository.ts';
@@ -82,7 +83,7 @@ export class InvalidEventCursorError extends Error {
 
 export interface SourceStatus {
   name: string;
-  type: 'file' | 'http' | 'syslog';
+  type: SourceType;
   state: 'running' | 'idle' | 'error' | 'unknown';
   /** Seconds between the newest event received and now (null: nothing received yet). */
   lag_seconds: number | null;
@@ -91,6 +92,21 @@ export interface SourceStatus {
   errors_total: number;
   last_error: string | null;
   last_event_at: string | null;
+  /** Pull sources: what is left to read, from the source's own progress report. */
+  backlog?: SourceBacklog;
+}
+
+export interface SourceBacklog {
+  /** Objects, blobs or messages known and not read to the end yet. */
+  objects_pending: number | null;
+  /** Bytes of those not read yet (compressed size for gzip objects). */
+  bytes_behind: number | null;
+  /** Kafka: records between the committed offsets and the partitions' ends. */
+  consumer_lag: number | null;
+  /** How far behind the source's checkpoint is in time (CloudWatch window end, oldest pending object). */
+  behind_seconds: number | null;
+  /** When the source last reported (null: it never ran). */
+  updated_at: string | null;
 }
 
 export interface DeadLetter {

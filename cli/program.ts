@@ -47,7 +47,9 @@ export function buildProgram(): Command {
     .action(lazy(ingest, 'worker'));
   ingestCmd
     .command('sources')
-    .description('Run the configured sources: HTTP push endpoints, syslog listeners, file tailers.')
+    .description(
+      'Run the configured sources: HTTP push endpoints, syslog listeners, file tailers, pull sources (S3, CloudWatch Logs, Kafka, Azure Blob).',
+    )
     .option('--host <host>', 'listen address for HTTP and syslog')
     .action(lazy(ingest, 'sources'));
   const dead = ingestCmd.command('dead-letters').description('Inspect and replay dead letters.');
@@ -83,7 +85,10 @@ export function buildProgram(): Command {
     .description(
       'Replay log files through the whole pipeline (embedded, no servers) and print the incidents.',
     )
-    .argument('<paths...>', 'log files or directories')
+    .argument(
+      '<paths...>',
+      'log files or directories, or s3://bucket/prefix, cloudwatch://log-group, kafka://brokers/topic, azblob://container/prefix',
+    )
     .option('--db <file>', 'embedded store file (default: embedded.path from the configuration)')
     .option('--fresh', 'start from an empty embedded store')
     .option('--rules <paths...>', 'rule files or directories (default: detections.rulePaths)')

@@ -6,7 +6,8 @@ import cliProgress from 'cli-progress';
 
 export interface ProgressState {
   bytes: number;
-  totalBytes: number;
+  /** Undefined when the total is not known beforehand (remote inputs): no share, no ETA. */
+  totalBytes: number | undefined;
   events: number;
 }
 
@@ -33,8 +34,9 @@ export function formatDuration(seconds: number): string {
 /** "12 MB of 48 MB (25 %), 31200 events/s, ETA 0:09" after `elapsedMs`. */
 export function progressText(p: ProgressState, elapsedMs: number): string {
   const seconds = elapsedMs / 1000;
-  const share = p.totalBytes > 0 ? Math.min(1, p.bytes / p.totalBytes) : 1;
   const rate = seconds > 0 ? Math.round(p.events / seconds) : 0;
+  if (p.totalBytes === undefined) return `${formatBytes(p.bytes)} of local files read, ${rate} events/s`;
+  const share = p.totalBytes > 0 ? Math.min(1, p.bytes / p.totalBytes) : 1;
   const eta =
     p.bytes > 0 && seconds > 0 ? formatDuration((seconds * (p.totalBytes - p.bytes)) / p.bytes) : '…';
   return `${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)} (${Math.floor(share * 100)} %), ${rate} events/s, ETA ${eta}`;
@@ -55,7 +57,7 @@ export function startProgress(
 ): Progress {
   const started = performance.now();
   const elapsed = () => performance.now() - started;
-  let last: ProgressState = { bytes: 0, totalBytes: 0, events: 0 };
+  let last: ProgressState = { bytes: 0, totalBytes: undefined, events: 0 };
   if (options.bar) {
     const bar = new cliProgress.SingleBar(
       { format: `${label} |{bar}| {text}`, hideCursor: true, stream: process.stderr },
@@ -66,13 +68,14 @@ export function startProgress(
     return {
       update(p) {
         last = p;
-        bar.setTotal(Math.max(1, p.totalBytes));
+        bar.setTotal(Math.max(1, p.totalBytes ?? p.bytes));
         bar.update(p.bytes, { text: progressText(p, elapsed()) });
       },
       stop() {
         if (stopped) return;
         stopped = true;
-        bar.update(last.totalBytes, { text: progressText({ ...last, bytes: last.totalBytes }, elapsed()) });
+        const end = last.totalBytes ?? last.bytes;
+        bar.update(end, { text: progressText({ ...last, bytes: end }, elapsed()) });
         bar.stop();
       },
     };

@@ -121,11 +121,18 @@ function span(inc: Incident): { start: number; end: number } {
   };
 }
 
+/**
+ * Whether the incident names one of the label's entities. A route is shared by every client of
+ * it, so it counts only when it is what the incident is about (its entity_key: a route-level
+ * detection); addresses, accounts, keys, agents and networks count wherever the incident names them.
+ */
 function sharesEntity(label: GroundTruthLabel, inc: Incident, opts: ScoringOptions): boolean {
   const e: Entities = inc.entities;
   const names = inc.entity_names ?? {};
+  const aboutRoute = inc.entity_key?.startsWith('route:') === true;
   for (const [kind, values] of Object.entries(label.entities) as [LabelEntityKind, string[]][]) {
     if (!values || values.length === 0) continue;
+    if (kind === 'route' && !aboutRoute) continue;
     const mine = e[kind] ?? [];
     for (const v of values) {
       switch (kind) {

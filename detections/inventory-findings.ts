@@ -56,6 +56,7 @@ export function findingToIncident(finding: Finding, now: Date): Incident {
       query: `url.domain == ${JSON.stringify(finding.host)} and http.request.method == ${JSON.stringify(finding.method)} and gatewatch.route == ${JSON.stringify(finding.route)}`,
     },
     suppression_key: null,
+    suppression_keys: [],
     created_at: at,
     updated_at: at,
     acknowledged_at: null,

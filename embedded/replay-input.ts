@@ -12,6 +12,7 @@ import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer, type Normalizer } from '../ingest/pipeline/normalize.ts';
 import { deadLetterId } from '../ingest/sinks/dead-letters.ts';
+import { isRemoteInput } from '../ingest/sources/remote-url.ts';
 import type { ColumnBatch, ColumnEncoder } from './replay-columns.ts';
 
 /** Whether a file starts with gzip's magic number (whatever its name). */
@@ -74,6 +75,42 @@ export async function* readLineBatches(path: string, progress?: { bytes: number 
 /** Non-empty lines of a log file, gzip or plain. */
 export async function* readLines(path: string): AsyncGenerator<string> {
   for await (const lines of readLineBatches(path)) yield* lines;
+}
+
+/** Lines of an input, or why it cannot be read (an object that is not text). */
+export type InputChunk = { lines: string[] } | { unreadable: string; raw: string };
+
+/**
+ * Lines of a local file, or of a remote input (s3://, cloudwatch://, kafka://, azblob://:
+ * ingest/sources/remote.ts, loaded only when one is replayed).
+ */
+export async function* inputChunks(
+  input: string,
+  range: { since?: number | undefined; until?: number | undefined } = {},
+  progress?: { bytes: number },
+): AsyncGenerator<InputChunk> {
+  if (!isRemoteInput(input)) {
+    for await (const lines of readLineBatches(input, progress)) yield { lines };
+    return;
+  }
+  const { remoteLineBatches } = await import('../ingest/sources/remote.ts');
+  try {
+    for await (const lines of remoteLineBatches(input, range)) yield { lines };
+  } catch (err) {
+    if ((err as Error).name !== 'UnreadableInputError') throw err;
+    yield { unreadable: (err as Error).message, raw: input.replace(/\?.*$/, '') };
+  }
+}
+
+/** The batch for an input that could not be read: one dead letter. */
+export function unreadableBatch(source: string, chunk: { unreadable: string; raw: string }): InputBatch {
+  return {
+    records: 1,
+    deadLetters: [{ id: deadLetterId(source, chunk.raw), reason: chunk.unreadable, raw: chunk.raw }],
+    ids: [],
+    ts: new Float64Array(0),
+    docs: '',
+  };
 }
 
 export interface InputOptions {
@@ -174,18 +211,30 @@ export async function* inputBatches(files: string[], options: InputOptions): Asy
   const normalize = createNormalizer(options.config);
   const raw: RawBatch = { source: options.source, receivedAt: options.receivedAt, records: [] };
   const opts = { since: options.since, until: options.until, keepEvents: true };
-  for await (const { lines, bytes } of linesOf(files)) {
+  for await (const chunk of chunksOf(files, options)) {
+    if ('unreadable' in chunk) {
+      yield { ...unreadableBatch(options.source, chunk), events: [], bytes: chunk.bytes };
+      continue;
+    }
+    const { lines, bytes } = chunk;
     for (let i = 0; i < lines.length; i += 2000)
       yield { ...normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts), bytes };
   }
 }
 
-/** The lines of the files in order, with the bytes read of all of them so far. */
-export async function* linesOf(files: string[]): AsyncGenerator<{ lines: string[]; bytes: number }> {
+/**
+ * The inputs' chunks in order, each with the bytes read of the local files so far (remote
+ * inputs add none: their size is not known before they are read).
+ */
+export async function* chunksOf(
+  inputs: string[],
+  range: { since?: number | undefined; until?: number | undefined } = {},
+): AsyncGenerator<({ lines: string[] } | { unreadable: string; raw: string }) & { bytes: number }> {
   let done = 0;
-  for (const file of files) {
+  for (const input of inputs) {
     const progress = { bytes: 0 };
-    for await (const lines of readLineBatches(file, progress)) yield { lines, bytes: done + progress.bytes };
+    for await (const chunk of inputChunks(input, range, progress))
+      yield { ...chunk, bytes: done + progress.bytes };
     done += progress.bytes;
   }
 }

@@ -8,7 +8,13 @@ import type { GatewatchConfig } from '../core/config/schema.ts';
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer } from '../ingest/pipeline/normalize.ts';
 import { columnEncoder } from './replay-columns.ts';
-import { linesOf, normalizeLines, WORKER_CREDITS, type WorkerMessage } from './replay-input.ts';
+import {
+  chunksOf,
+  normalizeLines,
+  unreadableBatch,
+  WORKER_CREDITS,
+  type WorkerMessage,
+} from './replay-input.ts';
 
 const data = workerData as {
   files: string[];
@@ -48,7 +54,12 @@ try {
   const raw: RawBatch = { source: data.source, receivedAt: data.receivedAt, records: [] };
   const encode = data.fields ? columnEncoder(data.fields) : undefined;
   const opts = { since: data.since, until: data.until, keepEvents: false, encode };
-  for await (const { lines, bytes } of linesOf(data.files)) {
+  for await (const chunk of chunksOf(data.files, data)) {
+    if ('unreadable' in chunk) {
+      await post({ batch: { ...unreadableBatch(data.source, chunk), bytes: chunk.bytes } });
+      continue;
+    }
+    const { lines, bytes } = chunk;
     for (let i = 0; i < lines.length; i += 2000)
       await post({ batch: { ...normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts), bytes } });
   }

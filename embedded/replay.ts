@@ -13,6 +13,7 @@ import { evaluateRule, projector, ruleFields, ruleStream } from '../detections/e
 import type { SharedFilters } from '../detections/engine/filter.ts';
 import { toIncident } from '../detections/engine/types.ts';
 import { writeIncidents } from '../detections/incidents/writer.ts';
+import { isRemoteInput } from '../ingest/sources/remote-url.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
 import { type MemoryInventoryJSON, MemoryInventoryStore } from '../inventory/store.ts';
 import type { RuleIR } from '../parser/ir.ts';
@@ -66,9 +67,12 @@ export interface ReplayProgress {
   records: number;
   events: number;
   deadLetters: number;
-  /** Bytes read of the files (compressed bytes for gzip files) and their total size. */
+  /**
+   * Bytes read of the local files (compressed bytes for gzip files) and their total size
+   * (undefined when remote inputs are replayed too: their size is known only once read).
+   */
   bytes: number;
-  totalBytes: number;
+  totalBytes: number | undefined;
 }
 
 /** Dead letters of one reason: how many, and the first few records as examples. */
@@ -146,7 +150,9 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
   let deadLetters = 0;
   const reasons = new Map<string, DeadLetterReason>();
   let bytes = 0;
-  const totalBytes = files.reduce((sum, f) => sum + statSync(f).size, 0);
+  const totalBytes = files.some(isRemoteInput)
+    ? undefined
+    : files.reduce((sum, f) => sum + statSync(f).size, 0);
 
   // Events already in the store (earlier replays) take part in the evaluation: then, and when
   // timestamps are shifted after the load, rules read the stored events at the end. Otherwise
@@ -277,7 +283,7 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
   }
   await inventory.flush();
   store.setJson(INVENTORY_KEY, inventoryStore.toJSON());
-  options.onProgress?.({ records, events, deadLetters, bytes: totalBytes, totalBytes });
+  options.onProgress?.({ records, events, deadLetters, bytes: totalBytes ?? bytes, totalBytes });
 
   if (options.shiftTo !== undefined) shiftTimestamps(store, options.shiftTo);
 

@@ -10,6 +10,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { Incident } from '../core/schema/incident.ts';
 import { type FieldStats, fieldStatsOf } from '../detections/coverage.ts';
+import { suppressionKeyOf } from '../detections/engine/types.ts';
 import { type EntityNames, entityNamesFrom, type IncidentStore } from '../detections/incidents/writer.ts';
 
 // Events: a plain rowid table with separate indexes, so a bulk load into an empty table can
@@ -363,16 +364,22 @@ export class EmbeddedStore {
       },
       async findSuppressing(found, statuses, since) {
         const placeholders = statuses.map(() => '?').join(',');
-        return parse(
-          db
-            .prepare(
-              `SELECT doc FROM incidents WHERE rule_id = ? AND suppression_key = ? AND status IN (${placeholders})
-               AND window_end > ? AND window_end <= ? AND id <> ? ORDER BY window_end LIMIT 1`,
-            )
-            .get(found.rule.id, found.suppression_key, ...statuses, since, found.window.end, found.id) as
-            | { doc: string }
-            | undefined,
-        );
+        const rows = db
+          .prepare(
+            `SELECT doc FROM incidents WHERE status IN (${placeholders}) AND last_seen > ? AND id <> ?
+               AND ((rule_id = ? AND suppression_key = ?)
+                    OR EXISTS (SELECT 1 FROM json_each(doc, '$.suppression_keys') k WHERE k.value = ?))
+             ORDER BY window_end, id LIMIT 20`,
+          )
+          .all(
+            ...statuses,
+            since,
+            found.id,
+            found.rule.id,
+            found.suppression_key,
+            suppressionKeyOf(found.rule.id, found.suppression_key!),
+          ) as { doc: string }[];
+        return rows.map((r) => JSON.parse(r.doc) as Incident);
       },
       async findFolding(entity, keys, statuses, from, to) {
         const colon = entity.indexOf(':');

@@ -11,6 +11,14 @@ import { indexNames } from '../core/store/elasticsearch.ts';
 import type { IngestProducer } from './pipeline/producer.ts';
 import { sourceStatsKey } from './runtime.ts';
 import { type DeadLetterDoc, markReplayed } from './sinks/dead-letters.ts';
+import {
+  backlogOf,
+  type ProgressReport,
+  registerSourceProgressMetrics,
+  sourceProgressKey,
+} from './sources/progress.ts';
+
+const PULL_TYPES = new Set(['s3', 'cloudwatch', 'kafka', 'azure-blob']);
 
 export class IngestAdmin implements IngestAdminPort {
   private readonly options: {
@@ -25,11 +33,22 @@ export class IngestAdmin implements IngestAdminPort {
 
   constructor(options: IngestAdmin['options']) {
     this.options = options;
+    registerSourceProgressMetrics(() => this.progressReports());
+  }
+
+  /** Progress hashes of the pull sources (see ingest/sources/progress.ts). */
+  private async progressReports(): Promise<ProgressReport[]> {
+    const pull = this.options.sources.filter((s) => PULL_TYPES.has(s.type));
+    const hashes = await Promise.all(
+      pull.map((s) => this.options.redis.hgetall(sourceProgressKey(this.options.queuePrefix, s.name))),
+    );
+    return pull.map((s, i) => ({ source: s.name, type: s.type, hash: hashes[i]! }));
   }
 
   async sources(): Promise<SourceStatus[]> {
     const now = Date.now();
     const out: SourceStatus[] = [];
+    const progress = new Map((await this.progressReports()).map((r) => [r.source, r.hash]));
     for (const source of this.options.sources) {
       const stats = await this.options.redis.hgetall(sourceStatsKey(this.options.queuePrefix, source.name));
       const events = Number(stats.events ?? 0);
@@ -38,10 +57,19 @@ export class IngestAdmin implements IngestAdminPort {
       const rate = prev && now > prev.at ? ((events - prev.events) * 1000) / (now - prev.at) : 0;
       const lastBatch = stats.last_batch_at ? Number(stats.last_batch_at) : undefined;
       const lastReceived = stats.last_received_at ? Number(stats.last_received_at) : undefined;
+      const report = progress.get(source.name);
+      const backlog = report ? backlogOf(report, now) : undefined;
+      const pullError = report?.last_error;
       out.push({
         name: source.name,
         type: source.type,
-        state: lastBatch === undefined ? 'idle' : now - lastBatch < 5 * 60_000 ? 'running' : 'idle',
+        state: pullError
+          ? 'error'
+          : lastBatch === undefined
+            ? 'idle'
+            : now - lastBatch < 5 * 60_000
+              ? 'running'
+              : 'idle',
         lag_seconds:
           lastBatch !== undefined && lastReceived !== undefined
             ? Math.max(0, (lastBatch - lastReceived) / 1000)
@@ -49,8 +77,9 @@ export class IngestAdmin implements IngestAdminPort {
         events_per_second: Math.max(0, rate),
         bytes_per_second: 0,
         errors_total: Number(stats.dead_letters ?? 0),
-        last_error: null,
+        last_error: pullError ?? null,
         last_event_at: lastBatch !== undefined ? new Date(lastBatch).toISOString() : null,
+        ...(backlog ? { backlog } : {}),
       });
     }
     return out;

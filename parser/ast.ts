@@ -154,6 +154,7 @@ export type Clause = ItemBase &
     | { kind: 'tags'; tags: Str[] }
     | { kind: 'enabled'; enabled: boolean }
     | { kind: 'schedule'; entries: { key: 'every' | 'lookback' | 'lateness'; value: Dur }[] }
+    | { kind: 'correlate'; within: Dur }
     | { kind: 'where'; filter: Filter }
     | { kind: 'threshold'; items: ThresholdItem[]; trailing: string[] }
     | { kind: 'sequence'; items: SequenceItem[]; trailing: string[] }

@@ -626,6 +626,15 @@ export class Checker {
     const sched = seen.get('schedule');
     if (sched && sched.kind === 'schedule') this.schedule(sched, requiredSpan, spanWhat);
 
+    const corr = seen.get('correlate');
+    if (corr && corr.kind === 'correlate' && (corr.within.ms <= 0 || corr.within.ms > 10 * 60_000))
+      this.err(
+        corr.within.pos,
+        'invalid-correlate',
+        'records of one request are at most 10 minutes apart',
+        "use e.g. `correlate requests within 2s` (the logs' clocks and write delays, not the attack's span)",
+      );
+
     const inc = seen.get('incident');
     if (inc && inc.kind === 'incident') this.incident(inc.items, ctx);
     // Without an incident title, the rule title is the incident title template.

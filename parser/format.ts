@@ -70,6 +70,8 @@ function clause(c: A.Clause): string[] {
       return [`enabled ${c.enabled}`];
     case 'schedule':
       return [`schedule ${c.entries.map((e) => `${e.key} ${formatDuration(e.value.ms)}`).join(' ')}`];
+    case 'correlate':
+      return [`correlate requests within ${formatDuration(c.within.ms)}`];
     case 'where':
       return [`where ${formatFilter(c.filter)}`];
     case 'threshold':

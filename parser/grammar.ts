@@ -86,6 +86,7 @@ export const CLAUSE_KEYWORDS: Record<string, string[]> = {
     'owner',
     'enabled',
     'schedule',
+    'correlate',
     'where',
     'threshold',
     'sequence',
@@ -234,6 +235,14 @@ export class RuleGrammar extends CstParser {
         },
       },
       { ALT: () => this.SUBRULE(this.scheduleClause) },
+      {
+        ALT: () => {
+          this.CONSUME(T.Correlate);
+          this.CONSUME(T.Requests);
+          this.CONSUME(T.Within);
+          this.CONSUME(T.Duration, { LABEL: 'tolerance' });
+        },
+      },
       {
         ALT: () => {
           this.CONSUME(T.Where);

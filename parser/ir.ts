@@ -89,6 +89,17 @@ export interface Output {
   evidence: { sampleSize: number; fields?: string[] };
 }
 
+/**
+ * Records of one request from several logs (a WAF's verdict and the gateway's answer, a CDN's
+ * and a load balancer's line) are one event before the rule looks at them: the same
+ * `http.request.id` when both carry one, else the same client address, method and path within
+ * `withinMs` of each other. Each field comes from the first record that has it, request records
+ * before WAF verdicts (docs/rule-language.md, "Correlating requests across logs").
+ */
+export interface Correlation {
+  withinMs: number;
+}
+
 interface RuleBase {
   irVersion: typeof IR_VERSION;
   id: string;
@@ -103,6 +114,8 @@ interface RuleBase {
   owner?: string;
   enabled: boolean;
   schedule: Schedule;
+  /** Merge the records of one request from several logs before the rule sees them. */
+  correlate?: Correlation;
   /** Events the rule looks at (`where`); `{op:'true'}` when absent. */
   filter: FilterExpr;
   output: Output;

@@ -59,6 +59,8 @@ export const Tags = soft('Tags', 'tags');
 export const Owner = soft('Owner', 'owner');
 export const Enabled = soft('Enabled', 'enabled');
 export const Schedule = soft('Schedule', 'schedule');
+export const Correlate = soft('Correlate', 'correlate');
+export const Requests = soft('Requests', 'requests');
 export const Every = soft('Every', 'every');
 export const Lookback = soft('Lookback', 'lookback');
 export const Lateness = soft('Lateness', 'lateness');
@@ -142,6 +144,8 @@ const keywords: TokenType[] = [
   Owner,
   Enabled,
   Schedule,
+  Correlate,
+  Requests,
   Every,
   Lookback,
   Lateness,

@@ -165,6 +165,7 @@ export class Lowerer {
     let owner: string | undefined;
     let enabled = true;
     let filter: IR.FilterExpr = { op: 'true' };
+    let correlate: IR.Correlation | undefined;
     let interval = DEFAULT_INTERVAL_MS;
     let lateness = DEFAULT_LATENESS_MS;
     let lookback: number | undefined;
@@ -201,6 +202,9 @@ export class Lowerer {
             else if (e.key === 'lateness') lateness = e.value.ms;
             else lookback = e.value.ms;
           }
+          break;
+        case 'correlate':
+          correlate = { withinMs: c.within.ms };
           break;
         case 'where':
           filter = this.filter(c.filter);
@@ -332,6 +336,7 @@ export class Lowerer {
       ...(owner !== undefined ? { owner } : {}),
       enabled,
       schedule,
+      ...(correlate ? { correlate } : {}),
       kind,
       filter,
       ...specific,

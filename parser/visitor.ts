@@ -259,6 +259,10 @@ export class AstBuilder {
       }));
       return { ...base, kind: 'schedule', entries };
     }
+    if (n.children.Correlate) {
+      const within = dur(tok(n, 'tolerance'));
+      return within && { ...base, kind: 'correlate', within };
+    }
     if (n.children.Where) {
       const e = sub(n, 'orExpr');
       const filter = e && this.orExpr(e);

@@ -10,9 +10,19 @@ import { actorOf, audit } from './util.ts';
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
 
+const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
+
 const SourceStatusSchema = Type.Object({
   name: Type.String(),
-  type: Type.Union([Type.Literal('file'), Type.Literal('http'), Type.Literal('syslog')]),
+  type: Type.Union([
+    Type.Literal('file'),
+    Type.Literal('http'),
+    Type.Literal('syslog'),
+    Type.Literal('s3'),
+    Type.Literal('cloudwatch'),
+    Type.Literal('kafka'),
+    Type.Literal('azure-blob'),
+  ]),
   state: Type.Union([
     Type.Literal('running'),
     Type.Literal('idle'),
@@ -25,6 +35,18 @@ const SourceStatusSchema = Type.Object({
   errors_total: Type.Integer(),
   last_error: NullableString,
   last_event_at: NullableTimestamp,
+  backlog: Type.Optional(
+    Type.Object(
+      {
+        objects_pending: NullableNumber,
+        bytes_behind: NullableNumber,
+        consumer_lag: NullableNumber,
+        behind_seconds: NullableNumber,
+        updated_at: NullableTimestamp,
+      },
+      { description: 'Pull sources (s3, cloudwatch, kafka, azure-blob): what is left to read.' },
+    ),
+  ),
 });
 
 const DeadLetterSchema = Type.Object({

@@ -37,6 +37,7 @@ export function makeIncident(
     detections: [],
     evidence: { event_ids: ['e1', 'e2'], query: 'source.ip == "203.0.113.1"' },
     suppression_key: null,
+    suppression_keys: [],
     created_at: at,
     updated_at: at,
     acknowledged_at: null,

@@ -6,9 +6,11 @@ import type { Command } from 'commander';
 import type { GatewatchConfig } from '../../core/config/schema.ts';
 import { EmbeddedIngestAdmin } from '../../embedded/api-ports.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
+import { enrichmentWarnings } from '../../ingest/pipeline/normalize.ts';
 import { startIngest } from '../../ingest/runtime.ts';
 import { listDeadLetters, markReplayed } from '../../ingest/sinks/dead-letters.ts';
 import { FileSource } from '../../ingest/sources/file.ts';
+import { startPullSources } from '../../ingest/sources/pull.ts';
 import { RelpSource } from '../../ingest/sources/relp.ts';
 import { SyslogSource } from '../../ingest/sources/syslog.ts';
 import { configOf } from '../config.ts';
@@ -44,6 +46,7 @@ export async function worker(opts: { workers: string }, cmd: Command): Promise<v
   console.log(
     `ingest worker ready (pid ${process.pid}, ${opts.workers} worker(s), prefix ${config.redis.prefix})`,
   );
+  for (const w of enrichmentWarnings(config)) console.warn(`warning: ${w}`);
   onSignals(() => runtime.close());
 }
 
@@ -100,6 +103,13 @@ export async function sources(opts: { host?: string }, cmd: Command): Promise<vo
       stops.push(() => relp.stop());
     }
   }
+  const pull = await startPullSources({
+    sources: config.ingest.sources,
+    producer: runtime.producer,
+    redis: runtime.redis,
+    prefix: config.redis.prefix,
+  });
+  stops.push(() => pull.stop());
   const address = runtime.http?.server.address();
   console.log(
     `ingest sources ready: HTTP ${JSON.stringify(address)}; ${config.ingest.sources.length} source(s)`,

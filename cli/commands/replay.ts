@@ -10,8 +10,10 @@ import { formatCoverage } from '../../detections/coverage.ts';
 import { embeddedCoverage } from '../../embedded/coverage.ts';
 import { type DeadLetterReason, replay } from '../../embedded/replay.ts';
 import { findReplayFiles } from '../../embedded/replay-files.ts';
-import { linesOf } from '../../embedded/replay-input.ts';
+import { chunksOf } from '../../embedded/replay-input.ts';
+import { replayInputs } from '../../embedded/replay-sources.ts';
 import { EmbeddedStore, type StoreContents } from '../../embedded/store.ts';
+import { isRemoteInput } from '../../ingest/sources/remote-url.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
 import { configOf } from '../config.ts';
 import { EXIT, UserError } from '../errors.ts';
@@ -42,22 +44,46 @@ function parseTime(text: string | undefined, flag: string): number | undefined {
   return t;
 }
 
-/** The files to replay; every file left out is reported on stderr, with its reason. */
-function inputFiles(paths: string[], quiet: boolean): string[] {
-  const found = findReplayFiles(paths);
-  if (found.missing.length > 0)
+/**
+ * What to replay, in the order given: local files (every one left out reported on stderr, with
+ * its reason) and the objects, log groups or topics remote URLs name (s3://, cloudwatch://,
+ * kafka://, azblob://: embedded/replay-sources.ts).
+ */
+async function inputFiles(
+  paths: string[],
+  quiet: boolean,
+  range: { since?: number | undefined; until?: number | undefined },
+): Promise<string[]> {
+  const local = findReplayFiles(paths.filter((p) => !isRemoteInput(p)));
+  if (local.missing.length > 0)
     throw new UserError(
-      `${found.missing.join(', ')}: no such file or directory (give log files or directories)`,
+      `${local.missing.join(', ')}: no such file or directory (give log files or directories)`,
     );
-  if (!quiet) for (const s of found.skipped) console.error(`skipped ${s.path}: ${s.reason}`);
-  if (found.files.length === 0) {
+  if (!quiet) for (const s of local.skipped) console.error(`skipped ${s.path}: ${s.reason}`);
+  const taken = new Set(local.files.map((f) => f.path));
+  const inputs: string[] = [];
+  for (const p of paths) {
+    if (!isRemoteInput(p)) {
+      const found = findReplayFiles([p]).files.map((f) => f.path);
+      inputs.push(...found.filter((f) => taken.delete(f)));
+      continue;
+    }
+    try {
+      inputs.push(...(await replayInputs([p], range)));
+    } catch (err) {
+      if ((err as Error).message.startsWith('nothing to read under'))
+        throw new UserError(`${(err as Error).message}: check the URL (and --since/--until)`);
+      throw err;
+    }
+  }
+  if (inputs.length === 0) {
     const why =
-      found.skipped.length > 0 ? ` (${found.skipped.length} file(s) skipped, reasons above)` : ' (empty)';
+      local.skipped.length > 0 ? ` (${local.skipped.length} file(s) skipped, reasons above)` : ' (empty)';
     throw new UserError(
       `no log files to replay in ${paths.join(', ')}${why}: give the log files or the directory that holds them`,
     );
   }
-  return found.files.map((f) => f.path);
+  return inputs;
 }
 
 /** "8952 events, 26 incidents (3 triaged or commented), 2 API keys" — what a store file holds. */
@@ -158,8 +184,9 @@ async function sendTo(url: string, files: string[], opts: ReplayCliOptions): Pro
     chunk = [];
     progress.update({ bytes, totalBytes, events: sent });
   };
-  for await (const batch of linesOf(files)) {
+  for await (const batch of chunksOf(files)) {
     bytes = batch.bytes;
+    if ('unreadable' in batch) continue; // local files only (remote inputs are refused above)
     for (const line of batch.lines) {
       chunk.push(line);
       if (chunk.length >= 1000) await post();
@@ -179,8 +206,14 @@ export async function replayCommand(paths: string[], opts: ReplayCliOptions, cmd
     throw new UserError(`--speed: "${opts.speed}" is neither max nor a positive number (N× real time)`);
   const since = parseTime(opts.since, '--since');
   const until = parseTime(opts.until, '--until');
-  const files = inputFiles(paths, opts.quiet === true);
-  if (opts.to) return sendTo(opts.to, files, opts);
+  const files = await inputFiles(paths, opts.quiet === true, { since, until });
+  if (opts.to) {
+    if (files.some(isRemoteInput))
+      throw new UserError(
+        '--to sends local files only: replay s3://, cloudwatch://, kafka:// and azblob:// URLs into the embedded store',
+      );
+    return sendTo(opts.to, files, opts);
+  }
 
   const config = configOf(cmd);
   const loaded = await loadRuleFiles(opts.rules ?? config.detections.rulePaths, {

@@ -97,7 +97,7 @@ describe('configuration', () => {
     expect(() =>
       loadConfig({ env: { GATEWATCH_INGEST__SOURCES: '[{"name":"gateway","type":"ftp"}]' } }),
     ).toThrow(
-      'config: ingest.sources.0.type: expected one of "file", "http", "syslog" (file: tail paths; http: push endpoints; syslog: UDP/TCP listener), got "ftp" (from environment variable GATEWATCH_INGEST__SOURCES)',
+      'config: ingest.sources.0.type: expected one of "file", "http", "syslog", "s3", "cloudwatch", "kafka", "azure-blob" (file: tail paths; http: push endpoints; syslog: UDP/TCP listener; s3, cloudwatch, kafka, azure-blob: pull (settings in the block of that name)), got "ftp" (from environment variable GATEWATCH_INGEST__SOURCES)',
     );
   });
 

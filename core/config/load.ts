@@ -166,7 +166,59 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewatchConfig {
   }
   const config = withDefaults as unknown as GatewatchConfig;
   checkTls(config);
+  checkPullSources(config);
   return config;
+}
+
+/** Each pull source type needs its own settings block, and only that one. */
+function checkPullSources(config: GatewatchConfig): void {
+  const blocks = { s3: 's3', cloudwatch: 'cloudwatch', kafka: 'kafka', 'azure-blob': 'azureBlob' } as const;
+  config.ingest.sources.forEach((source, i) => {
+    const at = `ingest.sources[${i}]`;
+    for (const [type, block] of Object.entries(blocks)) {
+      if (source[block] !== undefined && source.type !== type)
+        throw new ConfigError(
+          `config: ${at}.${block}: only for sources of type ${type} (this one is ${source.type})`,
+        );
+    }
+    if (source.type === 's3') {
+      const s3 = source.s3;
+      if (!s3?.bucket && !s3?.queueUrl)
+        throw new ConfigError(
+          `config: ${at}.s3: type s3 needs s3.bucket (listing) or s3.queueUrl (event notifications)`,
+        );
+    } else if (source.type === 'cloudwatch') {
+      const cw = source.cloudwatch;
+      if (!cw || (cw.logGroups.length === 0 && cw.logGroupPrefix === undefined))
+        throw new ConfigError(
+          `config: ${at}.cloudwatch: type cloudwatch needs cloudwatch.logGroups or cloudwatch.logGroupPrefix`,
+        );
+    } else if (source.type === 'kafka') {
+      const kafka = source.kafka;
+      if (!kafka)
+        throw new ConfigError(
+          `config: ${at}.kafka: type kafka needs kafka.brokers and kafka.topics or kafka.topicPattern`,
+        );
+      if (kafka.topics.length === 0 && kafka.topicPattern === undefined)
+        throw new ConfigError(`config: ${at}.kafka: give kafka.topics or kafka.topicPattern`);
+      if (kafka.topicPattern !== undefined) {
+        try {
+          new RegExp(kafka.topicPattern);
+        } catch (err) {
+          throw new ConfigError(
+            `config: ${at}.kafka.topicPattern: not a regular expression: ${(err as Error).message}`,
+          );
+        }
+      }
+      if ((kafka.tlsCertFile === undefined) !== (kafka.tlsKeyFile === undefined))
+        throw new ConfigError(`config: ${at}.kafka: tlsCertFile and tlsKeyFile go together (mutual TLS)`);
+    } else if (source.type === 'azure-blob') {
+      if (!source.azureBlob)
+        throw new ConfigError(
+          `config: ${at}.azureBlob: type azure-blob needs an azureBlob block (accountUrl or connectionString, containers)`,
+        );
+    }
+  });
 }
 
 /** Settings that only make sense together: TLS listeners need a certificate and a key. */

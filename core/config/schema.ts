@@ -45,15 +45,175 @@ export const RedisConfigSchema = Type.Object(
   { default: {} },
 );
 
+/*
+ * Pull sources: where Gatewatch fetches logs that cloud services write (ingest/sources/aws,
+ * kafka.ts, azure-blob.ts). One block per source type, named after it; credentials come the
+ * usual way for each cloud (environment, profile files, instance roles), not from here.
+ */
+
+/** Where a pull source starts the first time it runs (later runs continue from their checkpoints). */
+const PullStart = Type.String({
+  pattern: '^(beginning|now|[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+(Z|[+-][0-9]{2}:?[0-9]{2})?)?)$',
+  default: 'beginning',
+  description: 'First run only: beginning, now, or an ISO-8601 date/time (objects or events from then on).',
+});
+
+const AwsClientSettings = {
+  region: Type.Optional(Type.String({ description: 'AWS region (default: AWS_REGION / the profile).' })),
+  endpoint: Type.Optional(
+    Type.String({
+      pattern: '^https?://',
+      description: 'Endpoint URL of an S3-compatible or emulated service (R2, MinIO, moto).',
+    }),
+  ),
+  profile: Type.Optional(Type.String({ description: 'Named profile from the AWS shared config files.' })),
+};
+
+export const S3SourceSchema = Type.Object(
+  {
+    bucket: Type.Optional(
+      Type.String({ description: 'Bucket to list (without queueUrl) or to accept events of.' }),
+    ),
+    prefix: Type.String({
+      default: '',
+      description: 'Key prefix to read (listing) or accept (notifications).',
+    }),
+    queueUrl: Type.Optional(
+      Type.String({
+        pattern: '^https?://',
+        description: "SQS queue receiving the bucket's event notifications (directly or through SNS).",
+      }),
+    ),
+    ...AwsClientSettings,
+    forcePathStyle: Type.Boolean({
+      default: false,
+      description: 'Path-style bucket URLs (MinIO, most emulators).',
+    }),
+    start: PullStart,
+    pollInterval: Duration('Listing: time between two listings of the bucket.', '1m'),
+    lookback: Duration(
+      'Listing: date partitions this far before the previous listing are listed again (late deliveries).',
+      '2h',
+    ),
+    visibilityTimeout: Duration(
+      'Notifications: how long a received message stays hidden; extended while read.',
+      '5m',
+    ),
+    maxReceiveCount: Type.Integer({
+      minimum: 0,
+      default: 5,
+      description:
+        'Notifications: receives after which a failing message is dead-lettered and deleted (0: never).',
+    }),
+    concurrency: Type.Integer({ minimum: 1, maximum: 32, default: 2, description: 'Objects read at once.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const CloudWatchSourceSchema = Type.Object(
+  {
+    logGroups: Type.Array(Type.String(), { default: [], description: 'Log group names.' }),
+    logGroupPrefix: Type.Optional(
+      Type.String({ description: 'Also every log group whose name starts with this.' }),
+    ),
+    logStreamPrefix: Type.Optional(Type.String({ description: 'Only streams whose name starts with this.' })),
+    filterPattern: Type.Optional(Type.String({ description: 'CloudWatch Logs filter pattern.' })),
+    ...AwsClientSettings,
+    start: PullStart,
+    pollInterval: Duration('Time between two polls of every log group.', '30s'),
+    latency: Duration(
+      'Events newer than this are left for the next poll (CloudWatch Logs ingests with a delay).',
+      '1m',
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const KafkaSourceSchema = Type.Object(
+  {
+    brokers: Type.Array(Type.String({ pattern: '^[^:/]+:[0-9]+$' }), {
+      minItems: 1,
+      description: 'Bootstrap brokers, host:port.',
+    }),
+    topics: Type.Array(Type.String(), { default: [], description: 'Topic names.' }),
+    topicPattern: Type.Optional(
+      Type.String({ description: 'Also every topic whose name matches this regular expression.' }),
+    ),
+    groupId: Type.String({ default: 'gatewatch', description: 'Consumer group.' }),
+    clientId: Type.String({ default: 'gatewatch', description: 'Client id sent to the brokers.' }),
+    start: Type.Union([Type.Literal('earliest'), Type.Literal('latest')], {
+      default: 'earliest',
+      description: 'Where a group without committed offsets starts.',
+    }),
+    tls: Type.Boolean({ default: false, description: 'Connect with TLS.' }),
+    tlsCaFile: Type.Optional(
+      Type.String({ description: "PEM CA bundle that signed the brokers' certificates." }),
+    ),
+    tlsCertFile: Type.Optional(Type.String({ description: 'PEM client certificate (mutual TLS).' })),
+    tlsKeyFile: Type.Optional(Type.String({ description: 'PEM client key (mutual TLS).' })),
+    sasl: Type.Optional(
+      Type.Object(
+        {
+          mechanism: Type.Union(
+            [Type.Literal('plain'), Type.Literal('scram-sha-256'), Type.Literal('scram-sha-512')],
+            { description: 'SASL mechanism.' },
+          ),
+          username: Type.String({ description: 'SASL user.' }),
+          password: Type.String({ description: 'SASL password (never logged).' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const AzureBlobSourceSchema = Type.Object(
+  {
+    accountUrl: Type.Optional(
+      Type.String({
+        pattern: '^https?://',
+        description: 'https://<account>.blob.core.windows.net (a SAS token may follow as ?query).',
+      }),
+    ),
+    connectionString: Type.Optional(
+      Type.String({ description: 'Storage connection string (default: AZURE_STORAGE_CONNECTION_STRING).' }),
+    ),
+    containers: Type.Array(Type.String(), { default: [], description: 'Containers to read.' }),
+    containerPrefix: Type.String({
+      default: 'insights-logs-',
+      description: 'Without containers: every container whose name starts with this.',
+    }),
+    prefix: Type.String({ default: '', description: 'Blob name prefix.' }),
+    start: PullStart,
+    pollInterval: Duration('Time between two listings.', '1m'),
+    lookback: Duration('Date partitions this far before the previous listing are listed again.', '2h'),
+    concurrency: Type.Integer({ minimum: 1, maximum: 32, default: 2, description: 'Blobs read at once.' }),
+  },
+  { additionalProperties: false },
+);
+
 export const SourceConfigSchema = Type.Object(
   {
     name: Type.String({
       pattern: '^[a-z0-9][a-z0-9_.-]*$',
       description: 'Source name, stored as gatewatch.source.name.',
     }),
-    type: Type.Union([Type.Literal('file'), Type.Literal('http'), Type.Literal('syslog')], {
-      description: 'file: tail paths; http: push endpoints; syslog: UDP/TCP listener.',
-    }),
+    type: Type.Union(
+      [
+        Type.Literal('file'),
+        Type.Literal('http'),
+        Type.Literal('syslog'),
+        Type.Literal('s3'),
+        Type.Literal('cloudwatch'),
+        Type.Literal('kafka'),
+        Type.Literal('azure-blob'),
+      ],
+      {
+        description:
+          'file: tail paths; http: push endpoints; syslog: UDP/TCP listener; s3, cloudwatch, kafka, azure-blob: pull (settings in the block of that name).',
+      },
+    ),
     format: Type.Optional(Type.String({ description: 'Fixed format id; absent: auto-detect per line.' })),
     tokens: Type.Array(Type.String({ minLength: 16 }), {
       default: [],
@@ -99,6 +259,10 @@ export const SourceConfigSchema = Type.Object(
         { additionalProperties: false, description: 'Authentication attempt semantics for this source.' },
       ),
     ),
+    s3: Type.Optional(S3SourceSchema),
+    cloudwatch: Type.Optional(CloudWatchSourceSchema),
+    kafka: Type.Optional(KafkaSourceSchema),
+    azureBlob: Type.Optional(AzureBlobSourceSchema),
   },
   { additionalProperties: false },
 );
@@ -266,3 +430,8 @@ export const ConfigSchema = Type.Object({
 
 export type GatewatchConfig = Static<typeof ConfigSchema>;
 export type SourceConfig = Static<typeof SourceConfigSchema>;
+export type SourceType = SourceConfig['type'];
+export type S3SourceConfig = Static<typeof S3SourceSchema>;
+export type CloudWatchSourceConfig = Static<typeof CloudWatchSourceSchema>;
+export type KafkaSourceConfig = Static<typeof KafkaSourceSchema>;
+export type AzureBlobSourceConfig = Static<typeof AzureBlobSourceSchema>;

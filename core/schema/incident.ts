@@ -75,6 +75,7 @@ export const DetectionRecordSchema = Type.Object({
   /** A filter in the rule language that reproduces this detection's events. */
   query: Type.String(),
   event_ids: Type.Array(Type.String()),
+  suppression_key: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 export type DetectionRecord = Static<typeof DetectionRecordSchema>;
 
@@ -149,6 +150,12 @@ export const IncidentSchema = Type.Object({
     query: Type.String(),
   }),
   suppression_key: Type.Union([Type.String(), Type.Null()]),
+  /**
+   * "rule id NUL key" of every suppressing detection the incident holds: a rule's repeat is
+   * suppressed into the incident that holds its first detection, also when that incident is
+   * another rule's (folded).
+   */
+  suppression_keys: Type.Array(Type.String()),
   created_at: Timestamp,
   updated_at: Timestamp,
   acknowledged_at: Type.Union([Timestamp, Type.Null()]),
@@ -223,6 +230,7 @@ export const incidentMappings = {
       },
     },
     suppression_key: { type: 'keyword' },
+    suppression_keys: { type: 'keyword' },
     created_at: { type: 'date' },
     updated_at: { type: 'date' },
     acknowledged_at: { type: 'date' },

@@ -16,6 +16,7 @@
  * first_seen ranges longer than the history fall back to fetching the events and running the
  * evaluator on them. Every limit hit is reported as `degraded`, never silently.
  */
+
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { searchAll } from '../../core/store/elasticsearch.ts';
 import type { FilterExpr, FirstSeenRule, HavingExpr, Metric, RuleIR, SequenceRule } from '../../parser/ir.ts';
@@ -31,6 +32,7 @@ import {
   thresholdWindows,
   type WindowHit,
 } from './aggregate.ts';
+import { relaxForCorrelation } from './correlate.ts';
 import {
   baselineBuiltins,
   evaluateRule,
@@ -180,7 +182,13 @@ export async function runRuleOnElasticsearch(
   const run = new Run(client, index, limits);
   let detections: Detection[];
   const filter = compileFilterQuery(rule.filter);
-  if (rule.kind === 'filter') detections = await filterRule(run, rule, filter.query, filter.exact, range);
+  if (rule.correlate) {
+    // Fields a record lacks may come from a partner record of the same request: fetch every
+    // record the merged event could come from, merge and evaluate in the worker (correlate.ts).
+    const candidates = compileFilterQuery(relaxForCorrelation(rule.filter));
+    detections = await fetchAndEvaluate(run, rule, candidates.query, range);
+  } else if (rule.kind === 'filter')
+    detections = await filterRule(run, rule, filter.query, filter.exact, range);
   else if (rule.kind === 'sequence') detections = await sequenceRule(run, rule, range);
   else if (
     !filter.exact ||

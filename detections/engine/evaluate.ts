@@ -8,6 +8,7 @@
  * decide trailing absence up to its end). first_seen and baseline rules also read the
  * history before `range.start` from `events`.
  */
+
 import { getField, lookupField } from '../../core/schema/catalogue.ts';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
 import type {
@@ -29,6 +30,7 @@ import {
   thresholdWindows,
   type WindowHit,
 } from './aggregate.ts';
+import { CORRELATION_FIELDS, mergeRequests, relaxForCorrelation } from './correlate.ts';
 import { compileFilter, type EventPredicate, type SharedFilters } from './filter.ts';
 import { buildDetection, sortDetections } from './render.ts';
 import { compileSequence, matchPartition, type SeqEvent } from './sequence.ts';
@@ -553,10 +555,13 @@ export function runSequence(
   for (const [key, part] of parts) {
     const res = matchPartition(seq, part.events, range.end, opts.sequenceConsumed?.get(key));
     for (const m of res.matches) {
-      const all = m.chosen.flat();
+      // The events counted for each step (not only the minimum the match chose): "12 failed
+      // logins" comes with its 12 events, from the first of them.
+      const all = m.counted.flat().sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const first = all[0] ?? m.first;
       const metrics: Record<string, number | null> = {};
       const builtins: Record<string, string> = {
-        'match.start': new Date(m.first.ts).toISOString(),
+        'match.start': new Date(first.ts).toISOString(),
         'match.end': new Date(m.end.ts).toISOString(),
       };
       seq.steps.forEach((s, i) => {
@@ -568,15 +573,15 @@ export function runSequence(
           groupFields: rule.sequence.by,
           groupValues: part.values,
           anchor: m.end.id,
-          window: { start: m.first.ts, end: m.end.ts + 1 },
-          firstSeen: m.first.ts,
+          window: { start: first.ts, end: m.end.ts + 1 },
+          firstSeen: first.ts,
           lastSeen: m.end.ts,
           eventCount: all.length,
           metrics,
           sampleEventIds: all.slice(0, sampleSize).map((x) => x.id),
           event: m.end.event,
           builtins,
-          evidenceRange: { start: m.first.ts, end: m.end.ts + 1 },
+          evidenceRange: { start: first.ts, end: m.end.ts + 1 },
         }),
       );
     }
@@ -611,7 +616,11 @@ export function evaluateRule(
   range: TimeRange,
   opts: EvaluateOptions = {},
 ): EvaluationResult {
-  const p = 'order' in events ? events : prepareEvents(events);
+  // A correlated rule sees one event per request, its records from several logs merged.
+  const input = rule.correlate
+    ? mergeRequests('order' in events ? events.events : events, rule.correlate.withinMs)
+    : events;
+  const p = 'order' in input ? input : prepareEvents(input);
   let result: EvaluationResult;
   switch (rule.kind) {
     case 'filter':
@@ -662,6 +671,20 @@ export function ruleStream(
     ...(opts.maxGroups !== undefined ? { maxGroups: opts.maxGroups } : {}),
     ...(opts.sequenceConsumed ? { sequenceConsumed: opts.sequenceConsumed } : {}),
   };
+  if (rule.correlate) {
+    // Records select nothing on their own: a partner may bring the field a filter tests. Keep
+    // every record that can be matched to a request, merge and evaluate at the end.
+    const relaxed = compileFilter(relaxForCorrelation(rule.filter));
+    const kept: unknown[] = [];
+    return {
+      add(e) {
+        if (relaxed(e)) kept.push(project(e));
+      },
+      finish(range) {
+        return evaluateRule(rule, kept as GatewatchEvent[], range, evalOpts);
+      },
+    };
+  }
   if (rule.kind === 'threshold' || rule.kind === 'baseline') {
     const t = rule.kind === 'threshold' ? rule.threshold : undefined;
     const b = rule.kind === 'baseline' ? rule.baseline : undefined;
@@ -772,6 +795,7 @@ export function ruleFields(rule: RuleIR): string[] {
     for (const [k, v] of Object.entries(o)) visit(v, k);
   };
   visit(rule, undefined);
+  if (rule.correlate) for (const f of CORRELATION_FIELDS) out.add(f);
   return [...out].sort();
 }
 

@@ -19,6 +19,11 @@ export interface SeqMatch {
   chosen: SeqEvent[][];
   /** Events matching each non-absent step's filter in the step's counting interval. */
   observed: number[];
+  /**
+   * Those events themselves, per step in event order: what the detection reports (its events,
+   * evidence and start), so that "12 failed logins" comes with the 12.
+   */
+  counted: SeqEvent[][];
   first: SeqEvent;
   end: SeqEvent;
 }
@@ -172,16 +177,20 @@ export function matchPartition(
     if (bad) continue;
     // maxima and observed counts
     const observed: number[] = [];
+    const counted: number[][] = [];
     for (let i = 0; i < k; i++) {
       const f = flags[i]!;
       const hi = i === k - 1 ? p + 1 : chosen[i + 1]![0]!; // exclusive
-      let c = 0;
+      const got: number[] = [];
       if (i === 0) {
-        for (let q = hi - 1; q >= 0 && events[q]!.ts > lowTs; q--) if (f[q]) c++;
+        for (let q = hi - 1; q >= 0 && events[q]!.ts > lowTs; q--) if (f[q]) got.push(q);
+        got.reverse();
       } else {
         const lo = chosen[i - 1]![chosen[i - 1]!.length - 1]!;
-        for (let q = lo + 1; q < hi; q++) if (f[q]) c++;
+        for (let q = lo + 1; q < hi; q++) if (f[q]) got.push(q);
       }
+      const c = got.length;
+      counted.push(got);
       observed.push(c);
       const max = seq.steps[i]!.max;
       if (max !== undefined && c > max) bad = true;
@@ -201,6 +210,7 @@ export function matchPartition(
     matches.push({
       chosen: chosen.map((c) => c.map((q) => events[q]!)),
       observed,
+      counted: counted.map((c) => c.map((q) => events[q]!)),
       first: events[firstPos]!,
       end: e,
     });

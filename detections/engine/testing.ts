@@ -83,3 +83,36 @@ export function resetIds(): void {
 }
 
 export type { RuleIR };
+
+/** Records of a WAF log (verdicts, no status) and the load balancer behind it (statuses, no verdict). */
+export const T0 = Date.parse('2026-03-01T10:00:00Z');
+export const at = (s: number) => new Date(T0 + s * 1000).toISOString();
+
+/** AWS WAF: the verdict, no status. */
+export function waf(s: number, action: 'BLOCK' | 'ALLOW', q: string, requestId?: string): GatewatchEvent {
+  return {
+    '@timestamp': at(s),
+    event: { id: `waf-${s}`, dataset: 'aws.waf' },
+    observer: { type: 'waf' },
+    source: { ip: '198.51.100.9' },
+    url: { path: '/search', query: q },
+    http: { request: { method: 'GET', ...(requestId ? { id: requestId } : {}) } },
+    gatewatch: { source: { name: 'waf' }, route: '/search', waf: { action: action.toLowerCase() } },
+  } as GatewatchEvent;
+}
+
+/** The load balancer behind it: the answer, no verdict. */
+export function alb(s: number, status: number, requestId?: string): GatewatchEvent {
+  return {
+    '@timestamp': at(s),
+    event: { id: `alb-${s}`, dataset: 'aws.alb' },
+    observer: { type: 'load-balancer' },
+    source: { ip: '198.51.100.9' },
+    url: { path: '/search' },
+    http: {
+      request: { method: 'GET', ...(requestId ? { id: requestId } : {}) },
+      response: { status_code: status },
+    },
+    gatewatch: { source: { name: 'alb' }, route: '/search' },
+  } as GatewatchEvent;
+}

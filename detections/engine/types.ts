@@ -91,6 +91,11 @@ function finiteMetrics(m: Record<string, number | null>): Record<string, number>
   return out;
 }
 
+/** A rule's suppression key as incidents index it (`suppression_keys`). */
+export function suppressionKeyOf(ruleId: string, key: string): string {
+  return `${ruleId}\u0000${key}`;
+}
+
 /** A detection as an incident lists it. */
 export function detectionRecord(detection: Detection, rule: RuleIR): DetectionRecord {
   return {
@@ -105,6 +110,7 @@ export function detectionRecord(detection: Detection, rule: RuleIR): DetectionRe
     summary: detection.summary,
     query: detection.evidenceQuery,
     event_ids: detection.sampleEventIds.slice(0, 20),
+    suppression_key: detection.suppressionKey,
   };
 }
 
@@ -138,6 +144,8 @@ export function toIncident(detection: Detection, rule: RuleIR, now: number): Inc
     detections: [detectionRecord(detection, rule)],
     evidence: { event_ids: [...detection.sampleEventIds], query: detection.evidenceQuery },
     suppression_key: detection.suppressionKey,
+    suppression_keys:
+      detection.suppressionKey === null ? [] : [suppressionKeyOf(rule.id, detection.suppressionKey)],
     created_at: at,
     updated_at: at,
     acknowledged_at: null,

@@ -6,6 +6,7 @@ import type { Client } from '@elastic/elasticsearch';
 import { errors } from '@elastic/elasticsearch';
 import type { Incident } from '../../core/schema/incident.ts';
 import { indexNames } from '../../core/store/elasticsearch.ts';
+import { suppressionKeyOf } from '../engine/types.ts';
 import { type EntityNames, entityNamesFrom, type IncidentStore } from './writer.ts';
 
 /** The incidents index is installed by the repository (one definition, with index sorting). */
@@ -36,21 +37,33 @@ export function elasticsearchIncidentStore(client: Client, prefix: string): Inci
       }
     },
     findByDetectionId: (detectionId) => first({ term: { detection_ids: detectionId } }),
-    findSuppressing: (found, statuses, since) =>
-      first(
-        {
+    async findSuppressing(found, statuses, since) {
+      const r = await client.search<Incident>({
+        index,
+        size: 20,
+        query: {
           bool: {
-            filter: [
-              { term: { 'rule.id': found.rule.id } },
-              { term: { suppression_key: found.suppression_key! } },
-              { terms: { status: statuses } },
-              { range: { 'window.end': { gt: since, lte: found.window.end } } },
+            filter: [{ terms: { status: statuses } }, { range: { last_seen: { gt: since } } }],
+            should: [
+              { term: { suppression_keys: suppressionKeyOf(found.rule.id, found.suppression_key!) } },
+              // Incidents written before suppression_keys existed.
+              {
+                bool: {
+                  filter: [
+                    { term: { 'rule.id': found.rule.id } },
+                    { term: { suppression_key: found.suppression_key! } },
+                  ],
+                },
+              },
             ],
+            minimum_should_match: 1,
             must_not: [{ term: { id: found.id } }],
           },
         },
-        [{ 'window.end': 'asc' }],
-      ),
+        sort: [{ 'window.end': 'asc' }, { id: 'asc' }] as never,
+      });
+      return r.hits.hits.map((h) => h._source!);
+    },
     async findFolding(entity, keys, statuses, from, to) {
       const colon = entity.indexOf(':');
       const r = await client.search<Incident>({

@@ -137,9 +137,12 @@ export function entityKeys(entities: Entities): string[] {
  * What absorbing `found` changes on `existing` (never status, history or comments). The same
  * detection found again (late events) replaces its own figures; another detection is added.
  */
-function absorb(existing: Incident, found: Incident, sameDetection: boolean): Partial<Incident> {
-  const detectionIds = union(existing.detection_ids, found.detection_ids);
+function absorb(existing: Incident, raw: Incident, sameDetection: boolean): Partial<Incident> {
+  const detectionIds = union(existing.detection_ids, raw.detection_ids);
   const added = detectionIds.length > existing.detection_ids.length;
+  // A detection found again comes without names: it keeps those the incident already knows.
+  const names = { ...existing.entity_names, ...raw.entity_names };
+  const found = withNamesOn(raw, names);
   const own = found.detections?.[0];
   let records = existing.detections ?? [];
   if (own !== undefined) {
@@ -164,7 +167,8 @@ function absorb(existing: Incident, found: Incident, sameDetection: boolean): Pa
         ? combinedRisk(records, (existing.detections?.length ?? 0) === 0 ? existing.risk : 0)
         : found.risk,
     entities: unionEntities(existing.entities, found.entities),
-    entity_names: { ...existing.entity_names, ...found.entity_names },
+    entity_names: names,
+    suppression_keys: union(existing.suppression_keys ?? [], found.suppression_keys ?? []),
     last_seen: maxIso(existing.last_seen, found.last_seen),
     first_seen: minIso(existing.first_seen, found.first_seen),
     detections: records,
@@ -193,10 +197,11 @@ export interface IncidentStore {
   /** The incident that absorbed a detection id (its own or merged by suppression or folding). */
   findByDetectionId(detectionId: string): Promise<Incident | undefined>;
   /**
-   * An incident of the same rule and suppression key, in `statuses`, whose suppression period
-   * covers `found`: its own event time (window end) is after `since` and not after `found`'s.
+   * Incidents in `statuses` holding a detection of `found`'s rule with its suppression key
+   * (`suppression_keys`), last seen after `since`; the writer checks the period on the
+   * detection records.
    */
-  findSuppressing(found: Incident, statuses: string[], since: string): Promise<Incident | undefined>;
+  findSuppressing(found: Incident, statuses: string[], since: string): Promise<Incident[]>;
   /**
    * Open incidents (`statuses`) whose span [first_seen, last_seen] meets [from, to] and that
    * either name `entity` ("role:value") among their entities or are about one of `keys` (their
@@ -241,27 +246,53 @@ export function withNames(text: string, names: Record<string, string>): string {
   return out;
 }
 
-async function named(found: Incident, names: WriteOptions['names']): Promise<Incident> {
-  if (names === undefined || (found.entities.api_key?.length ?? 0) === 0) return found;
-  const entityNames = await names(found.entities, { from: found.first_seen, to: found.last_seen });
-  if (Object.keys(entityNames).length === 0) return found;
-  const record = found.detections[0];
+/** `found` with `names` recorded and shown in its title, summary and detection record. */
+function withNamesOn(found: Incident, names: Record<string, string>): Incident {
+  if (Object.keys(names).length === 0) return found;
   return {
     ...found,
-    entity_names: { ...found.entity_names, ...entityNames },
-    title: withNames(found.title, entityNames),
-    summary: withNames(found.summary, entityNames),
-    detections: record
-      ? [
-          {
-            ...record,
-            title: withNames(record.title, entityNames),
-            summary: withNames(record.summary, entityNames),
-          },
-          ...found.detections.slice(1),
-        ]
-      : found.detections,
+    entity_names: { ...found.entity_names, ...names },
+    title: withNames(found.title, names),
+    summary: withNames(found.summary, names),
+    detections: (found.detections ?? []).map((r, i) =>
+      i === 0 ? { ...r, title: withNames(r.title, names), summary: withNames(r.summary, names) } : r,
+    ),
   };
+}
+
+async function named(found: Incident, names: WriteOptions['names']): Promise<Incident> {
+  if (names === undefined || (found.entities.api_key?.length ?? 0) === 0) return found;
+  return withNamesOn(found, await names(found.entities, { from: found.first_seen, to: found.last_seen }));
+}
+
+/**
+ * The incident whose suppression period [t, t + P) holds `found`'s event time, t being the window
+ * end of the first detection of `found`'s rule and key there (the period is anchored there and
+ * not extended by what the incident absorbs).
+ */
+function suppressingIncident(
+  candidates: Incident[],
+  found: Incident,
+  periodMs: number,
+): Incident | undefined {
+  const end = Date.parse(found.window.end);
+  let best: { incident: Incident; t: number } | undefined;
+  for (const c of candidates) {
+    if (c.id === found.id) continue;
+    const first =
+      c.detections?.find(
+        (d) => d.rule.id === found.rule.id && (d.suppression_key ?? null) === found.suppression_key,
+      ) ??
+      // Written before detections were recorded: the incident's own window.
+      (c.rule.id === found.rule.id && c.suppression_key === found.suppression_key
+        ? { window: c.window }
+        : undefined);
+    if (!first) continue;
+    const t = Date.parse(first.window.end);
+    if (t > end || end >= t + periodMs) continue;
+    if (!best || t < best.t) best = { incident: c, t };
+  }
+  return best?.incident;
 }
 
 /** The open incident `found` folds into: about its entity, or naming it, close enough in time. */
@@ -321,7 +352,11 @@ export async function writeIncidents(
       // end) and not extended by what it absorbs (docs/rule-language.md, Suppression).
       const since = new Date(Date.parse(found.window.end) - suppression.periodMs).toISOString();
       const statuses = suppression.afterResolution === 'reopen' ? [...OPEN, 'resolved'] : OPEN;
-      const open = await store.findSuppressing(found, statuses, since);
+      const open = suppressingIncident(
+        await store.findSuppressing(found, statuses, since),
+        found,
+        suppression.periodMs,
+      );
       if (open) {
         await updateWithRetry(store, open.id, (current) => {
           const patch = absorb(current, found, false);

@@ -45,6 +45,7 @@ const incident: Incident = {
   detections: [],
   evidence: { event_ids: [], query: 'source.ip == "203.0.113.7"' },
   suppression_key: null,
+  suppression_keys: [],
   created_at: '2026-11-23T10:16:00.000Z',
   updated_at: '2026-11-23T10:16:00.000Z',
   acknowledged_at: null,

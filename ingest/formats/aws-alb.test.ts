@@ -59,6 +59,9 @@ describe('AWS ALB format: exact output', () => {
           },
           gatewatch: {
             upstream_latency_ms: 120,
+            upstream: {
+              status_code: 500,
+            },
             extra: {
               type: 'h2',
               target_status_code: '500',

@@ -113,6 +113,9 @@ function parse(line: string, ctx: ParseContext): ParseResult {
   const gw: Obj = {};
   const upstream = targetTime !== undefined && targetTime >= 0 ? sToMs(targetTime) : undefined;
   if (upstream !== undefined) gw.upstream_latency_ms = upstream;
+  // The target's own answer; "-" when the load balancer (or its WAF) answered itself.
+  const targetCode = targetStatus === undefined ? undefined : uint(targetStatus);
+  if (targetCode !== undefined && targetCode > 0) gw.upstream = { status_code: targetCode };
   if (wafRan && !actions!.includes('waf-failed')) {
     gw.waf = { action: status === 403 && targetStatus === undefined ? 'block' : 'allow' };
   }

@@ -33,6 +33,29 @@ describe('NGINX format: exact output', () => {
           user: {
             name: 'alice',
           },
+          gatewatch: {
+            auth: {
+              present: true,
+              scheme: 'basic',
+              endpoint: true,
+              attempt: true,
+              outcome: 'failure',
+            },
+            source: {
+              format: 'nginx.access',
+              name: 'test',
+            },
+            client: {
+              peer_ip: '10.0.0.5',
+              forwarded_for: '198.51.100.7, 10.0.0.5',
+            },
+            route: '/api/v1/login',
+            resource: '/api/v1/login',
+            network: {
+              id: '10.0.0.0/24',
+              kind: 'prefix',
+            },
+          },
           http: {
             version: '1.1',
             request: {
@@ -52,27 +75,6 @@ describe('NGINX format: exact output', () => {
           url: {
             original: '/api/v1/login',
             path: '/api/v1/login',
-          },
-          gatewatch: {
-            source: {
-              format: 'nginx.access',
-              name: 'test',
-            },
-            client: {
-              peer_ip: '10.0.0.5',
-              forwarded_for: '198.51.100.7, 10.0.0.5',
-            },
-            route: '/api/v1/login',
-            resource: '/api/v1/login',
-            auth: {
-              endpoint: true,
-              attempt: true,
-              outcome: 'failure',
-            },
-            network: {
-              id: '10.0.0.0/24',
-              kind: 'prefix',
-            },
           },
         },
       ],
@@ -357,6 +359,8 @@ describe("nginx.access: the range's combined log", () => {
     expect(e.user?.name).toBe('dferreira1');
     expect(e.user_agent?.original).toBe('Mozilla/4.0 (Hydra)');
     expect(e.http?.response?.status_code).toBe(401);
+    // Basic credentials were carried: a failed authentication on an ordinary GET route.
+    expect(e.gatewatch?.auth).toEqual({ present: true, scheme: 'basic', attempt: true, outcome: 'failure' });
   });
 });
 

@@ -84,7 +84,11 @@ function clfEvent(t: string[], module: string, receivedAt: number): { ev: EventD
   };
   if (addr !== undefined) ev.source = ip === undefined ? { address: addr } : { ip, address: addr };
   const user = str(t[2]);
-  if (user !== undefined) ev.user = { name: user };
+  if (user !== undefined) {
+    ev.user = { name: user };
+    // $remote_user is the user of the request's Basic credentials (accepted or not).
+    ev.gatewatch = { auth: { present: true, scheme: 'basic' } };
+  }
   const http: Obj = {};
   if (req?.version !== undefined) http.version = req.version;
   const referrer = str(t[7]);
@@ -256,6 +260,13 @@ function parseJson(line: string, ctx: ParseContext): ParseResult {
   };
   const { ms } = applyFieldMap(rec, map, ev, raw);
   if (ev.source?.ip !== undefined) ev.source.address ??= ev.source.ip;
+  // $remote_user is the user of the request's Basic credentials (accepted or not).
+  const remoteUser = rec.remote_user;
+  if (typeof remoteUser === 'string' && remoteUser !== '' && remoteUser !== '-') {
+    const gw = ev.gatewatch ?? {};
+    gw.auth ??= { present: true, scheme: 'basic' };
+    ev.gatewatch = gw;
+  }
   ev.event!.outcome = outcomeOf(ev.http?.response?.status_code);
   timestampOr(ev, ms, ctx.receivedAt);
   return { ok: true, event: ev, raw };

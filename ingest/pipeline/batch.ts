@@ -17,6 +17,12 @@ export interface RawBatch {
   receivedAt: number;
   /** Raw records: text lines, or JSON objects serialised as one line each. */
   records: string[];
+  /**
+   * Set when a pull source could not read an input at all (bad gzip, binary object, a record
+   * that is not text): the records then name what was unreadable, and workers store them as
+   * dead letters with this reason instead of parsing them.
+   */
+  unreadable?: string;
 }
 
 /**

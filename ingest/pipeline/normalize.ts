@@ -22,6 +22,23 @@ export interface Normalizer {
   many(records: readonly string[], batch: RawBatch): NormalizeResult[];
 }
 
+/**
+ * What enrichment cannot do with this configuration, for start-up messages: without a GeoIP or
+ * ASN database, rules about countries and networks fall back or fall silent (`rules coverage`).
+ */
+export function enrichmentWarnings(config: GatewatchConfig): string[] {
+  const out: string[] = [];
+  if (config.ingest.asnDatabase === undefined)
+    out.push(
+      'no ASN database configured (ingest.asnDatabase): client networks are /24 and /48 address blocks, and source.as.* stays empty',
+    );
+  if (config.ingest.geoipDatabase === undefined)
+    out.push(
+      'no GeoIP database configured (ingest.geoipDatabase): countries come only from logs that carry them (AWS WAF, Cloudflare); country rules cannot fire on the others',
+    );
+  return out;
+}
+
 export function createNormalizer(config: GatewatchConfig): Normalizer {
   const shared = createSharedEnrichment({
     geo: {

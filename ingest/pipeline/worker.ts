@@ -44,6 +44,7 @@ const YIELD_EVERY = 500;
 
 /** Process one batch end to end. Throws (so the job is retried) only on storage failures. */
 export async function processBatch(batch: RawBatch, options: ProcessBatchOptions): Promise<BatchOutcome> {
+  if (batch.unreadable !== undefined) return deadLetterUnreadable(batch, options);
   const events: GatewatchEvent[] = [];
   const deadLetters: DeadLetter[] = [];
   let skipped = 0;
@@ -107,6 +108,20 @@ export async function processBatch(batch: RawBatch, options: ProcessBatchOptions
     deadLetters: deadLetters.length,
     skipped,
   };
+}
+
+/** Inputs a pull source could not read: stored as dead letters with the source's reason. */
+async function deadLetterUnreadable(batch: RawBatch, options: ProcessBatchOptions): Promise<BatchOutcome> {
+  const letters: DeadLetter[] = batch.records.map((raw) => ({
+    source: batch.source,
+    ...(batch.format ? { format: batch.format } : {}),
+    reason: batch.unreadable!,
+    stage: 'read',
+    raw,
+    at: batch.receivedAt,
+  }));
+  await writeDeadLetters(options.es, options.prefix, letters);
+  return { events: 0, written: 0, duplicates: 0, deadLetters: letters.length, skipped: 0 };
 }
 
 /** Capped exponential backoff: 1 s, 2 s, 4 s … up to 60 s, forever (nothing is given up). */

@@ -14,8 +14,8 @@ export interface DeadLetter {
   source: string;
   format?: string;
   reason: string;
-  /** parse | index | enrich */
-  stage: 'parse' | 'index' | 'enrich';
+  /** read (a pull source could not read the input) | parse | index | enrich */
+  stage: 'read' | 'parse' | 'index' | 'enrich';
   raw: string;
   eventId?: string;
   at: number;

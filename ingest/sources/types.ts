@@ -2,11 +2,9 @@
  * What every pulling or listening source looks like to the ingest process. HTTP push
  * endpoints share one server (./http/server.ts) instead.
  *
- * The shape is meant for S3-compatible bucket polling too: such a source would list objects
- * under a prefix, keep "object key + ETag → offset" in the same Redis offsets hash the file
- * source uses, read objects (gzip or plain) as line streams, and enqueue batches through the
- * IngestProducer with `object key + offset` as the batch discriminator — the file source's
- * readGzip path is that algorithm with a local file in place of an object.
+ * Pull sources (./pull.ts builds them): S3 and CloudWatch Logs (./aws/), Kafka (./kafka.ts),
+ * Azure Blob Storage (./azure-blob.ts). Objects are read by ./objects.ts with per-object
+ * positions in Redis, listed by ./listing.ts, and report their backlog through ./progress.ts.
  */
 export interface SourceStatusSnapshot {
   name: string;

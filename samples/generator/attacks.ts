@@ -1042,6 +1042,64 @@ export const ATTACKS: AttackSpec[] = [
     },
   },
   {
+    id: 'waf-blocks-from-one-client',
+    slots: 1,
+    position: 0.33,
+    inject(ctx) {
+      const { rng } = ctx;
+      const net = network(14061);
+      const [ip] = distinctIps(rng, net, 1, ctx.taken);
+      const ua = 'sqlmap/1.7.2#stable (https://sqlmap.org)';
+      // sqlmap's injection probes on one parameter, every one blocked by the managed SQLi rules.
+      const probes = [
+        "1'",
+        "1' AND 1=1-- x",
+        "1' AND 1=2-- x",
+        "1' ORDER BY 1-- x",
+        "1' UNION ALL SELECT NULL-- x",
+        "1' AND SLEEP(5)-- x",
+        '1) AND 5061=5061 AND (4411=4411',
+        "1' AND EXTRACTVALUE(1,CONCAT(0x7e,(SELECT version())))-- x",
+      ];
+      const reqs: Req[] = spread(ctx.at + 4 * MIN, 3 * MIN, 24, rng).map((t, i) => ({
+        t,
+        fmt: 'aws.waf' as const,
+        ip: ip!,
+        host: API_HOST,
+        method: 'GET',
+        path: '/api/v1/products',
+        query: `id=${encodeURIComponent(probes[i % probes.length]!)}&n=${i}`,
+        ua,
+        status: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+        latencyMs: 0,
+        waf: {
+          action: 'BLOCK' as const,
+          ruleId: 'AWS-AWSManagedRulesSQLiRuleSet',
+          ruleType: 'MANAGED_RULE_GROUP' as const,
+          labels: ['awswaf:managed:aws:sql-database:SQLi_QueryArguments'],
+          country: net.country,
+          conditionType: 'SQL_INJECTION',
+        },
+        tag: 'waf-blocks-from-one-client',
+      }));
+      return {
+        reqs,
+        label: {
+          id: 'waf-blocks-from-one-client',
+          rules: ['waf-blocks-from-one-client'],
+          title: 'sqlmap probes one parameter; AWS WAF blocks every one',
+          description:
+            '24 SQL injection probes on /api/v1/products?id= in 3 minutes from one DigitalOcean address, all blocked by the managed SQLi rule group.',
+          entity: entity('source.ip', ip!, 'ip'),
+          expectedIncidents: { 'waf-blocks-from-one-client': 1 },
+          thresholds: 'blocked 24 >= 10 in one 10m window; nothing reaches the API, so no bypass.',
+        },
+      };
+    },
+  },
+  {
     id: 'waf-block-then-bypass',
     slots: 1,
     position: 0.18,
@@ -1162,6 +1220,8 @@ export const ATTACKS: AttackSpec[] = [
         label: {
           id: 'rate-abuse-per-route-baseline',
           rules: ['rate-abuse-per-route-baseline'],
+          // Its burst reads hundreds of distinct products: scraping too, where the pace allows.
+          optionalRules: ['bulk-scraping-per-api-key'],
           title: 'Scraping through pagination with a sync key',
           description: `Key ${p.key.id} normally fetches page 1 of /api/v1/products every 10 minutes; it pages through 420 pages in 9 minutes.`,
           entity: entity('gatewatch.api_key.fingerprint', ctx.fingerprint(p.key), 'api_key'),

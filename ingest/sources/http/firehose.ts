@@ -2,13 +2,17 @@
  * AWS Kinesis Data Firehose HTTP endpoint delivery:
  *   POST /firehose   X-Amz-Firehose-Access-Key: <token>, X-Amz-Firehose-Request-Id
  *   body {"requestId", "timestamp", "records": [{"data": base64}]}, optionally gzip-encoded.
- * Each record's data is a log line (or several), or a gzip CloudWatch Logs subscription
- * envelope whose logEvents[].message are the lines. The response echoes requestId.
+ * Each record's data is a log line (or several), or gzip CloudWatch Logs subscription
+ * envelopes whose logEvents[].message are the lines (../aws/cloudwatch-envelope.ts); a record
+ * that cannot be read is dead-lettered and the delivery still answered 200. The response echoes requestId.
  * Firehose retries a delivery with the same requestId until it sees 200: a requestId already
  * accepted is answered 200 again without enqueuing anything twice.
  */
 import { gunzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
+import { batchHeader } from '../../pipeline/batch.ts';
+import { envelopeMessages, isEnvelope } from '../aws/cloudwatch-envelope.ts';
+import { binaryReason } from '../objects.ts';
 import { HttpError, type HttpSourceContext, lines } from './server.ts';
 
 interface FirehoseBody {
@@ -17,26 +21,39 @@ interface FirehoseBody {
   records?: unknown;
 }
 
-/** Lines carried by one Firehose record (CloudWatch Logs envelopes unwrapped). */
-export function firehoseRecordLines(data: string, maxBytes: number): string[] {
+/**
+ * Lines carried by one Firehose record: a log line (or several), or gzip CloudWatch Logs
+ * subscription envelopes whose logEvents[].message are the lines (none for CONTROL_MESSAGE).
+ * A record that cannot be read (gzip that does not inflate or is not envelopes, binary data)
+ * is reported as unreadable, to be dead-lettered: retrying the delivery would not help, and
+ * Firehose retries anything not answered 200.
+ */
+export function firehoseRecordLines(
+  data: string,
+  maxBytes: number,
+): { lines: string[] } | { unreadable: string } {
   const bytes = Buffer.from(data, 'base64');
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    let json: { messageType?: string; logEvents?: { message?: unknown }[] };
+    let text: string;
     try {
-      json = JSON.parse(gunzipSync(bytes, { maxOutputLength: maxBytes }).toString('utf8'));
+      text = gunzipSync(bytes, { maxOutputLength: maxBytes }).toString('utf8');
     } catch (err) {
-      throw new HttpError(
-        400,
-        `record is gzip but not a CloudWatch Logs envelope: ${(err as Error).message}`,
-      );
+      return { unreadable: `Firehose record is gzip that does not inflate: ${(err as Error).message}` };
     }
-    if (json.messageType === 'CONTROL_MESSAGE') return [];
-    if (!Array.isArray(json.logEvents)) return [];
-    return json.logEvents
-      .map((e) => e.message)
-      .filter((m): m is string => typeof m === 'string' && m.length > 0);
+    if (isEnvelope(text)) {
+      try {
+        return { lines: envelopeMessages(text) };
+      } catch (err) {
+        return { unreadable: `Firehose record is not a CloudWatch Logs envelope: ${(err as Error).message}` };
+      }
+    }
+    const binary = binaryReason(Buffer.from(text.slice(0, 8192)));
+    if (binary) return { unreadable: `Firehose record holds ${binary}` };
+    return { lines: lines(text) };
   }
-  return lines(bytes.toString('utf8'));
+  const binary = binaryReason(bytes);
+  if (binary) return { unreadable: `Firehose record holds ${binary}` };
+  return { lines: lines(bytes.toString('utf8')) };
 }
 
 export function registerFirehose(app: FastifyInstance, ctx: HttpSourceContext): void {
@@ -70,12 +87,27 @@ export function registerFirehose(app: FastifyInstance, ctx: HttpSourceContext): 
     }
     try {
       const records: string[] = [];
-      for (const record of body.records as { data?: unknown }[]) {
+      const unreadable = new Map<string, string[]>();
+      for (const [i, record] of (body.records as { data?: unknown }[]).entries()) {
         if (typeof record?.data !== 'string')
           return reject(400, 'every record needs base64 "data"', requestId);
-        records.push(...firehoseRecordLines(record.data, ctx.options.maxBodyBytes));
+        const read = firehoseRecordLines(record.data, ctx.options.maxBodyBytes);
+        if ('lines' in read) records.push(...read.lines);
+        else
+          unreadable.set(read.unreadable, [
+            ...(unreadable.get(read.unreadable) ?? []),
+            `firehose request ${requestId} record ${i}`,
+          ]);
       }
       await ctx.accept(source, records, `firehose:${requestId}`, request);
+      // Records that cannot be read become dead letters; the delivery itself succeeds.
+      for (const [reason, what] of unreadable) {
+        await ctx.options.producer.enqueue(
+          { ...batchHeader(source), unreadable: reason },
+          what,
+          `firehose:${requestId}:unreadable:${what[0]}`,
+        );
+      }
     } catch (err) {
       // Not accepted: forget the id so Firehose's retry is processed.
       await seen?.release(`${source.name}:${requestId}`);
