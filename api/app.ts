@@ -19,12 +19,14 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import type { Redis } from 'ioredis';
+import { durationMs } from '../core/config/load.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import { inventoryPlugin } from '../inventory/api-plugin.ts';
 import { ElasticsearchSpecStore, type SpecStore } from '../inventory/specs/registry.ts';
 import { ElasticsearchInventoryStore, type InventoryStore } from '../inventory/store.ts';
 import { AuditLog, type AuditStore } from './audit.ts';
 import { ApiKeyStore, type KeyStore, type Principal, type Role } from './auth/keys.ts';
+import { bodyTimeout } from './body-timeout.ts';
 import { metrics } from './metrics.ts';
 import type { ApiPorts } from './ports.ts';
 import { errorHandler, HttpProblem, sendProblem } from './problem.ts';
@@ -35,6 +37,7 @@ import { eventRoutes } from './routes/events.ts';
 import { healthRoutes, type ReadinessCheck, serverReadiness } from './routes/health.ts';
 import { incidentRoutes } from './routes/incidents.ts';
 import { ruleRoutes } from './routes/rules.ts';
+import { RuleSandbox } from './rules/sandbox.ts';
 import { ElasticsearchRuleStore, type RuleStore } from './rules/store.ts';
 import { COMMON_ERRORS, PUBLIC_ERRORS, problemResponse, simplifySchema } from './schemas.ts';
 import { validatorCompiler } from './validation.ts';
@@ -98,6 +101,12 @@ export interface AppContext {
   inventory: { store: InventoryStore; specs: SpecStore };
   audit: AuditStore;
   readiness: Record<string, ReadinessCheck>;
+  /**
+   * Worker threads for rule work (rules/sandbox.ts): `check` parses rule text and filters and
+   * tests rules over supplied events; `preview` runs previews over Elasticsearch (the
+   * distributed mode; the embedded mode previews through its port).
+   */
+  sandbox: { check: RuleSandbox; preview: RuleSandbox | undefined };
 }
 
 declare module 'fastify' {
@@ -122,6 +131,37 @@ export async function installApiIndices(app: FastifyInstance): Promise<void> {
   ]);
 }
 
+/**
+ * Counts requests that failed authentication per client address in one-minute windows; an
+ * address past `perMinute` is blocked until its window ends. Memory is bounded: old windows
+ * are dropped, and at most 100,000 addresses are tracked (then the table starts over).
+ */
+function failureLimiter(perMinute: number) {
+  const windows = new Map<string, { window: number; failures: number }>();
+  const windowOf = (now: number) => Math.floor(now / 60_000);
+  return {
+    /** Seconds until the address may try again (0: not blocked). */
+    blockedFor(address: string): number {
+      const now = Date.now();
+      const entry = windows.get(address);
+      if (!entry || entry.window !== windowOf(now) || entry.failures < perMinute) return 0;
+      return Math.max(1, Math.ceil(((entry.window + 1) * 60_000 - now) / 1000));
+    },
+    fail(address: string): void {
+      const window = windowOf(Date.now());
+      const entry = windows.get(address);
+      if (entry && entry.window === window) entry.failures++;
+      else {
+        if (windows.size >= 100_000) {
+          for (const [k, v] of windows) if (v.window !== window) windows.delete(k);
+          if (windows.size >= 100_000) windows.clear();
+        }
+        windows.set(address, { window, failures: 1 });
+      }
+    },
+  };
+}
+
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const { config } = options;
   const prefix = config.elasticsearch.indexPrefix;
@@ -138,7 +178,27 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // off by the router (414) or Node's header limit (431) with an undocumented bare reply.
     routerOptions: { maxParamLength: 2048 },
     http: { maxHeaderSize: 64 * 1024 },
+    // What the router refuses before any route (a path segment over maxParamLength, a malformed
+    // URL) is a problem document too, not Fastify's own error body.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      return sendProblem(
+        reply,
+        tooLong ? 414 : 400,
+        tooLong ? 'uri-too-long' : 'bad-url',
+        tooLong
+          ? 'a path segment is longer than 2048 characters; ids are far shorter'
+          : 'the URL is malformed (bad percent-encoding)',
+      );
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // A slow body is cut (408) after api.requestTimeout, not left open for minutes.
+  bodyTimeout(app, durationMs(config.api.requestTimeout), (seconds) => ({
+    type: 'urn:gatewatch:problem:request-timeout',
+    title: 'Request Timeout',
+    status: 408,
+    detail: `the request body did not arrive within ${seconds} s`,
+  }));
 
   const { es, redis } = options;
   const missing = (what: string): never => {
@@ -159,7 +219,32 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     audit: options.audit ?? new AuditLog(es ?? missing('audit'), prefix),
     readiness:
       options.readiness ?? serverReadiness(redis ?? missing('readiness'), es ?? missing('readiness')),
+    sandbox: {
+      check: new RuleSandbox({
+        size: 1,
+        queueLimit: 16,
+        timeoutMs: durationMs(config.api.ruleCheckTimeout),
+        memoryMb: config.api.ruleWorkerMemoryMb,
+      }),
+      preview: es
+        ? new RuleSandbox({
+            size: config.api.previewConcurrency,
+            queueLimit: config.api.previewConcurrency,
+            timeoutMs: durationMs(config.api.previewTimeout),
+            memoryMb: config.api.ruleWorkerMemoryMb,
+            workerData: {
+              elasticsearch: config.elasticsearch,
+              maxGroups: Math.min(config.detections.maxGroups, config.api.previewMaxGroups),
+              foldWindowMs: durationMs(config.detections.foldWindow),
+            },
+          })
+        : undefined,
+    },
   };
+  app.addHook('onClose', async () => {
+    await ctx.sandbox.check.close();
+    await ctx.sandbox.preview?.close();
+  });
   app.decorate('gatewatch', ctx);
   app.decorate('routeTable', [] as RouteEntry[]);
   app.decorateRequest('principal', null);
@@ -228,14 +313,27 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     }
   });
 
-  // Authentication and authorisation.
+  // Authentication and authorisation. A client address that keeps presenting keys that do not
+  // verify is answered 429 before its next key is looked up: random keys cost a lookup each
+  // (a request without any key costs nothing and is always a 401).
+  const unauthenticated = failureLimiter(config.api.unauthenticatedPerMinute);
   app.addHook('onRequest', async (request, reply) => {
     const access: Access = request.routeOptions.config.access ?? 'read';
     if (access === 'public') return;
+    const retryIn = request.headers.authorization ? unauthenticated.blockedFor(request.ip) : 0;
+    if (retryIn > 0) {
+      throw new HttpProblem(
+        429,
+        'rate-limited',
+        `too many requests without a valid API key from this address; retry in ${retryIn} s`,
+        { headers: { 'retry-after': String(retryIn) } },
+      );
+    }
     const header = request.headers.authorization;
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     const principal = token ? await ctx.keys.verify(token) : undefined;
     if (!principal) {
+      if (token) unauthenticated.fail(request.ip);
       reply.header('www-authenticate', 'Bearer realm="gatewatch"');
       throw new HttpProblem(
         401,

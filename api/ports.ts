@@ -27,8 +27,13 @@ export interface TimeRange {
 export type StoredEvent = Record<string, unknown>;
 
 export interface PreviewResult {
-  /** Incidents the rule would have produced over the range (nothing is written). */
+  /**
+   * Incidents the rule would have opened over the range, after its suppression and folding
+   * (nothing is written).
+   */
   incidents: Incident[];
+  /** Its raw detections, each as the incident it would be on its own. */
+  raw_detections: Incident[];
   detections: number;
   degraded?: { reason: string };
 }
@@ -90,6 +95,14 @@ export interface SourceStatus {
   events_per_second: number;
   bytes_per_second: number;
   errors_total: number;
+  /** Events stored since the counters began (a resent record counts once). */
+  events_total: number;
+  /** Records received again and already stored (resends, replays). */
+  duplicates_total: number;
+  /** Records that could not become stored events (listed under dead letters). */
+  dead_letters_total: number;
+  /** Records lost before the queue: UDP datagrams dropped by the kernel or above high water. */
+  dropped_total: number;
   last_error: string | null;
   last_event_at: string | null;
   /** Pull sources: what is left to read, from the source's own progress report. */

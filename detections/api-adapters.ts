@@ -3,8 +3,7 @@
  * engine: the in-process evaluator for rule tests, the Elasticsearch executor for previews and
  * runs, the rule language's filter compiler for event search.
  */
-
-import { type Client, errors } from '@elastic/elasticsearch';
+import type { Client } from '@elastic/elasticsearch';
 import type {
   DetectionPort,
   EventSearchPage,
@@ -18,13 +17,14 @@ import type {
 import { InvalidEventCursorError } from '../api/ports.ts';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { Incident } from '../core/schema/incident.ts';
-import { type estypes, indexNames } from '../core/store/elasticsearch.ts';
+import { type estypes, indexNames, isIndexNotFound } from '../core/store/elasticsearch.ts';
 import type { RuleIR } from '../parser/ir.ts';
 import { elasticsearchFieldStats, type FieldStats } from './coverage.ts';
 import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
 import { compileFilter, evaluateRule } from './engine/evaluate.ts';
 import { compileFilterQuery } from './engine/filter-query.ts';
 import { toIncident } from './engine/types.ts';
+import { previewIncidents } from './incidents/memory-store.ts';
 import type { DetectionScheduler, RunRecord } from './scheduler/scheduler.ts';
 
 /** The range covering a set of events, whole days, so every window that holds them is complete. */
@@ -62,6 +62,7 @@ export class EngineDetectionPort implements DetectionPort {
   private readonly prefix: string;
   private readonly scheduler: DetectionScheduler | undefined;
   private readonly maxGroups: number;
+  private readonly foldWindowMs: number | undefined;
 
   private readonly reloadRules: (() => Promise<void>) | undefined;
 
@@ -70,6 +71,7 @@ export class EngineDetectionPort implements DetectionPort {
     prefix: string;
     scheduler?: DetectionScheduler;
     maxGroups?: number;
+    foldWindowMs?: number;
     /** Re-read the rule set after a rule changed through the API. */
     reloadRules?: () => Promise<void>;
   }) {
@@ -78,6 +80,7 @@ export class EngineDetectionPort implements DetectionPort {
     this.prefix = options.prefix;
     this.scheduler = options.scheduler;
     this.maxGroups = options.maxGroups ?? 100_000;
+    this.foldWindowMs = options.foldWindowMs;
   }
 
   async test(rules: RuleIR[], events: StoredEvent[]): Promise<Incident[]> {
@@ -97,12 +100,17 @@ export class EngineDetectionPort implements DetectionPort {
       });
     } catch (err) {
       // Nothing ingested yet: no events index, so nothing to find.
-      if (isIndexNotFound(err)) return { incidents: [], detections: 0 };
+      if (isIndexNotFound(err)) return { incidents: [], raw_detections: [], detections: 0 };
       throw err;
     }
     const now = Date.now();
+    const raw = result.detections.map((d) => toIncident(d, rule, now));
     return {
-      incidents: result.detections.map((d) => toIncident(d, rule, now)),
+      incidents: await previewIncidents(raw, {
+        ...(rule.output.suppress ? { suppressMs: rule.output.suppress.periodMs } : {}),
+        ...(this.foldWindowMs !== undefined ? { foldWindowMs: this.foldWindowMs } : {}),
+      }),
+      raw_detections: raw,
       detections: result.detections.length,
       ...(result.degraded ? { degraded: result.degraded } : {}),
     };
@@ -233,13 +241,4 @@ export class ElasticsearchEventSearchPort implements EventSearchPort {
     });
     return r.hits.hits[0]?._source;
   }
-}
-
-function isIndexNotFound(err: unknown): boolean {
-  if (err instanceof errors.ResponseError) {
-    return (
-      (err.body as { error?: { type?: string } } | undefined)?.error?.type === 'index_not_found_exception'
-    );
-  }
-  return err instanceof Error && err.message.startsWith('index_not_found_exception');
 }

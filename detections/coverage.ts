@@ -227,7 +227,7 @@ export function coverageReport(
           `no one source carries all of ${needs.fields.join(', ')} (they come from different logs)`,
         );
     }
-    if (needs.history) {
+    if (needs.history && stats.events > 0) {
       const h = needs.history;
       if (h.minimumMs > 0 && spanMs < h.minimumMs) {
         verdict = 'cannot fire';

@@ -21,6 +21,7 @@ import { testRulesOnEvents } from '../detections/api-adapters.ts';
 import type { FieldStats } from '../detections/coverage.ts';
 import { compileFilter, evaluateRule } from '../detections/engine/evaluate.ts';
 import { toIncident } from '../detections/engine/types.ts';
+import { previewIncidents } from '../detections/incidents/memory-store.ts';
 import { writeIncidents } from '../detections/incidents/writer.ts';
 import { loadRuleSetFrom } from '../detections/rule-set.ts';
 import { newRunRecord, type RunRecord } from '../detections/scheduler/scheduler.ts';
@@ -162,8 +163,13 @@ export class EmbeddedDetectionPort implements DetectionPort {
     const events = this.store.eventsBetween(range.start - historyMs(rule), range.end);
     const result = evaluateRule(rule, events, range, { maxGroups: this.maxGroups });
     const now = this.now();
+    const raw = result.detections.map((d) => toIncident(d, rule, now));
     return {
-      incidents: result.detections.map((d) => toIncident(d, rule, now)),
+      incidents: await previewIncidents(raw, {
+        ...(rule.output.suppress ? { suppressMs: rule.output.suppress.periodMs } : {}),
+        ...(this.foldWindowMs !== undefined ? { foldWindowMs: this.foldWindowMs } : {}),
+      }),
+      raw_detections: raw,
       detections: result.detections.length,
       ...(result.degraded ? { degraded: result.degraded } : {}),
     };
@@ -302,6 +308,11 @@ export class EmbeddedIngestAdmin implements IngestAdminPort {
         events_per_second: 0,
         bytes_per_second: 0,
         errors_total: Number(l?.n ?? 0),
+        events_total: Number(e?.n ?? 0),
+        // The embedded store keeps one copy per event id: a resend is not told apart.
+        duplicates_total: 0,
+        dead_letters_total: Number(l?.n ?? 0),
+        dropped_total: 0,
         last_error: l?.reason ?? null,
         last_event_at: e ? new Date(Number(e.last)).toISOString() : null,
       };

@@ -6,7 +6,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -153,8 +152,10 @@ describe('live-fire range (2.5 min, seed 7)', () => {
     ).toBe(1);
     // WAF blocks answer without the upstream; everything else carries its status
     for (const [i, e] of json.entries()) {
+      // "" when nginx answered itself, "-" when the client left first (499), "502, 200" after a retry
+      const last = nginx[i]!.upstream_status.split(/[,:]/).pop()!.trim();
       expect(e.gatewatch?.upstream?.status_code, nginx[i]!.request_uri).toBe(
-        nginx[i]!.upstream_status === '' ? undefined : Number(nginx[i]!.upstream_status),
+        /^\d{3}$/.test(last) ? Number(last) : undefined,
       );
     }
     expect(json.filter((e) => e.gatewatch?.api_key?.location === 'header').length).toBeGreaterThan(50);
@@ -285,21 +286,21 @@ describe('live-fire range (2.5 min, seed 7)', () => {
     expect(fbAudit.every((a) => String(a.transaction.host_port) !== wafPort())).toBe(true);
   });
 
-  it('leaves no process and no listening port behind', async () => {
+  it('leaves no process behind', () => {
+    expect(result.processes.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['api', 'nginx', 'haproxy', 'hydra-form-ato', 'ffuf-bola']),
+    );
+    const alive = result.processes.filter((p) => {
+      // gone, or a zombie (it runs nothing), or its pid reused by something else
+      const stat = existsSync(`/proc/${p.pid}/stat`) ? readFileSync(`/proc/${p.pid}/stat`, 'utf8') : '';
+      if (stat === '' || / Z /.test(stat.slice(stat.lastIndexOf(')')))) return false;
+      return readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').startsWith(p.command);
+    });
+    expect(alive).toEqual([]);
+    // and nothing they forked (hydra's tasks, nginx's worker): all name the scratch directory
     const ps = execFileSync('ps', ['-eo', 'stat=,args='], { encoding: 'utf8' })
       .split('\n')
-      .filter((l) => !l.trim().startsWith('Z') && l.includes('gatewatch-range-'));
+      .filter((l) => !l.trim().startsWith('Z') && l.includes(result.scratchDir));
     expect(ps).toEqual([]);
-    const ports = [...Object.values(result.manifest.lanes)];
-    for (const port of ports) {
-      const open = await new Promise<boolean>((resolve) => {
-        const s = connect({ host: '127.0.0.1', port }, () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      });
-      expect(open, `port ${port}`).toBe(false);
-    }
   });
 });

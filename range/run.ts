@@ -89,6 +89,10 @@ export interface RangeResult {
   manifest: Manifest;
   /** The scratch directory, when kept. */
   workDir?: string;
+  /** Where the scratch directory was (removed unless kept): every gateway and tool names it in its arguments. */
+  scratchDir: string;
+  /** Every process the run started (all stopped by the time it returns). */
+  processes: { name: string; pid: number; command: string }[];
 }
 
 /** Formats Gatewatch reads each log with. */
@@ -257,6 +261,8 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
   const work = mkdtempSync(join(tmpdir(), 'gatewatch-range-'));
   chmodSync(work, 0o755);
   const reg = new ProcessRegistry();
+  // interrupted (Ctrl-C, SIGTERM): the gateways' logs so far stay in OUTDIR, the scratch goes
+  if (!opts.keepWork) reg.atExit(() => rmSync(work, { recursive: true, force: true }));
   const world = buildWorld(opts.seed);
   const rng = new Rng(opts.seed).fork('range');
   let client: TrafficClient | undefined;
@@ -317,17 +323,17 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
       return false;
     };
     const toolPlan = rng.fork('tools').shuffle(TOOL_ATTACKS.filter(laneOn));
-    const windowStart = opts.durationMs * 0.06;
-    const windowEnd = opts.durationMs * 0.88;
-    const busy = toolPlan.reduce((s, a) => s + a.estimateMs, 0);
-    const slack = Math.max(0, windowEnd - windowStart - busy);
-    const gaps = toolPlan.map(() => rng.next());
-    const gapSum = gaps.reduce((s, g) => s + g, 0) || 1;
+    const windowEnd = t0 + opts.durationMs * 0.88;
+    const gaps = toolPlan.map(() => 0.2 + rng.next());
     const toolsDone = (async () => {
-      let at = t0 + windowStart;
       for (const [i, attack] of toolPlan.entries()) {
-        at += (slack * gaps[i]!) / gapSum;
-        await sleep(at - Date.now(), abort.signal);
+        // spread what is left of the window over the attacks still to run, by seeded shares
+        const base = Math.max(Date.now(), t0 + opts.durationMs * 0.06);
+        const rest = toolPlan.slice(i);
+        const restEstimate = rest.reduce((s, a) => s + a.estimateMs(opts.durationMs), 0);
+        const restGaps = gaps.slice(i).reduce((s, g) => s + g, 0);
+        const slack = Math.max(0, windowEnd - base - restEstimate);
+        await sleep(base + (slack * gaps[i]!) / restGaps - Date.now(), abort.signal);
         if (!running(ctx)) {
           skipped.push(`${attack.id} (no time left)`);
           continue;
@@ -338,7 +344,6 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
           drafts.push(d);
           fromTools.add(d.id);
         }
-        at = Math.max(at + attack.estimateMs, Date.now());
       }
     })();
     const scriptedDone = Promise.all(
@@ -366,16 +371,23 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
       const d = activityDraft(a);
       if (d !== undefined) drafts.push(d);
     }
-    // tool runs: requests counted back from the gateway log of their lane (their addresses are theirs alone)
+    // tool runs: their requests are the lines of their addresses (theirs alone) the gateway of
+    // their lane logged while they ran; the last of them ends the label
     const index = logIndex(outDir, ports);
     const labels: Label[] = [];
     for (const d of drafts) {
       let requests = d.requests ?? 0;
-      if (fromTools.has(d.id)) {
+      if (fromTools.has(d.id) && d.window !== undefined) {
         const lane = toolPlan.find((t) => t.id === d.id)!.lane;
-        requests = (index.get(lane) ?? []).filter(
-          (e) => d.ips.has(e.ip) && e.at >= d.first - 2000 && e.at <= d.last + 2000,
-        ).length;
+        const { from, to } = d.window;
+        const seen = (index.get(lane) ?? []).filter(
+          (e) => d.ips.has(e.ip) && e.at >= from - 1000 && e.at <= to + 1000,
+        );
+        requests = seen.length;
+        for (const e of seen) {
+          d.first = Math.min(d.first, e.at);
+          d.last = Math.max(d.last, e.at);
+        }
       }
       if (d.ips.size === 0) {
         skipped.push(`${d.id} (no request was sent)`);
@@ -426,7 +438,14 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
     log(
       `range: wrote ${outDir} (${files.map((f) => `${f.file} ${f.lines}`).join(', ')}; ${labels.length} labels) in ${Math.round((endedAt - startedAt) / 1000)} s`,
     );
-    return { outDir, labels, manifest, ...(opts.keepWork ? { workDir: work } : {}) };
+    return {
+      outDir,
+      labels,
+      manifest,
+      processes: reg.history,
+      scratchDir: work,
+      ...(opts.keepWork ? { workDir: work } : {}),
+    };
   } finally {
     client?.close();
     await reg.stopAll();

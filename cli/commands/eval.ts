@@ -174,15 +174,16 @@ export async function evaluate(
     return;
   }
   if (scores && total) {
-    const table = plainTable(['rule', 'TP', 'FP', 'FN', 'precision', 'recall']);
+    const table = plainTable(['rule', 'TP', 'FP', 'FN', 'duplicates', 'precision', 'recall']);
     for (const [rule, s] of Object.entries(scores).sort()) {
-      table.push([rule, s.tp, s.fp, s.fn, s.precision.toFixed(3), s.recall.toFixed(3)]);
+      table.push([rule, s.tp, s.fp, s.fn, s.duplicates, s.precision.toFixed(3), s.recall.toFixed(3)]);
     }
     table.push([
       'all rules',
       total.tp,
       total.fp,
       total.fn,
+      Object.values(scores).reduce((n, s) => n + s.duplicates, 0),
       total.precision.toFixed(3),
       total.recall.toFixed(3),
     ]);

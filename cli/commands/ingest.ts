@@ -1,17 +1,19 @@
 /**
  * `gatewatch ingest worker|sources|dead-letters` — the distributed ingest processes.
  */
+
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { GatewatchConfig } from '../../core/config/schema.ts';
 import { EmbeddedIngestAdmin } from '../../embedded/api-ports.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
 import { enrichmentWarnings } from '../../ingest/pipeline/normalize.ts';
-import { startIngest } from '../../ingest/runtime.ts';
+import { sourceStatsKey, startIngest } from '../../ingest/runtime.ts';
 import { listDeadLetters, markReplayed } from '../../ingest/sinks/dead-letters.ts';
 import { FileSource } from '../../ingest/sources/file.ts';
 import { startPullSources } from '../../ingest/sources/pull.ts';
 import { RelpSource } from '../../ingest/sources/relp.ts';
+import { Spool } from '../../ingest/sources/spool.ts';
 import { SyslogSource } from '../../ingest/sources/syslog.ts';
 import { configOf } from '../config.ts';
 import { UserError } from '../errors.ts';
@@ -26,6 +28,15 @@ function syslogTlsKeyPair(ingest: GatewatchConfig['ingest']): { cert: Buffer; ke
     throw new Error('ingest.syslogTlsCert and ingest.syslogTlsKey are required for syslog or RELP over TLS');
   return { cert: readFileSync(ingest.syslogTlsCert), key: readFileSync(ingest.syslogTlsKey) };
 }
+
+/** What `ingest sources` says when it has nothing to receive. */
+export const NO_SOURCES = [
+  'no ingest sources configured: nothing will be received. Add at least one under ingest.sources in the',
+  'configuration file (--config or GATEWATCH_CONFIG), or as JSON in GATEWATCH_INGEST__SOURCES, e.g.',
+  `  GATEWATCH_INGEST__SOURCES='[{"name":"gateway","type":"http","tokens":["<a random token of 16+ characters>"]},{"name":"syslog","type":"syslog"}]'`,
+  '(type http: push endpoints on ingest.httpPort; syslog: UDP/TCP on ingest.syslogPort; file: tail paths).',
+  "README.md, 'Running without Docker', has a complete configuration.",
+].join('\n');
 
 function onSignals(close: () => Promise<void>) {
   let closing = false;
@@ -50,7 +61,7 @@ export async function worker(opts: { workers: string }, cmd: Command): Promise<v
   onSignals(() => runtime.close());
 }
 
-/** `ingest sources`: the configured HTTP push endpoints, syslog listeners and file tailers. */
+/** `ingest sources`: the configured push endpoints, syslog listeners, file tailers and pull sources. */
 export async function sources(opts: { host?: string }, cmd: Command): Promise<void> {
   const config = configOf(cmd);
   if (opts.host) config.ingest.httpHost = opts.host;
@@ -72,12 +83,31 @@ export async function sources(opts: { host?: string }, cmd: Command): Promise<vo
   const syslogSource = config.ingest.sources.find((s) => s.type === 'syslog');
   if (syslogSource) {
     const tls = syslogTlsKeyPair(config.ingest);
+    const statsKey = sourceStatsKey(config.redis.prefix, syslogSource.name);
     const syslog = new SyslogSource({
       source: syslogSource,
       producer: runtime.producer,
       host: config.ingest.httpHost,
       port: config.ingest.syslogPort,
-      onError: (err) => console.error(`syslog source ${syslogSource.name}: ${err.message} (kept, retrying)`),
+      spool: new Spool({
+        dir: config.ingest.spoolDir,
+        name: syslogSource.name,
+        maxBytes: config.ingest.spoolMaxBytes,
+      }),
+      udpReceiveBuffer: config.ingest.syslogUdpReceiveBuffer,
+      onError: (err) =>
+        console.error(
+          `syslog source ${syslogSource.name}: ${err.message} (records go to the spool in ${config.ingest.spoolDir} until the queue is back)`,
+        ),
+      onWarning: (message) => console.error(message),
+      publish: async (c) => {
+        await runtime.redis.hset(statsKey, {
+          dropped_kernel: c.droppedKernel,
+          dropped_high_water: c.droppedHighWater,
+          spooled_bytes: c.spooledBytes,
+          ...(c.lastWarning ? { last_warning: c.lastWarning } : {}),
+        });
+      },
       ...(config.ingest.syslogTlsPort !== undefined && tls
         ? { tls: { port: config.ingest.syslogTlsPort, options: tls } }
         : {}),
@@ -110,6 +140,7 @@ export async function sources(opts: { host?: string }, cmd: Command): Promise<vo
     prefix: config.redis.prefix,
   });
   stops.push(() => pull.stop());
+  if (config.ingest.sources.length === 0) console.error(NO_SOURCES);
   const address = runtime.http?.server.address();
   console.log(
     `ingest sources ready: HTTP ${JSON.stringify(address)}; ${config.ingest.sources.length} source(s)`,
@@ -130,8 +161,8 @@ export async function deadLettersList(
     throw new UserError(`--size: "${opts.size}" is not a whole number from 1 to 10000`);
   if (opts.db && !opts.embedded)
     throw new UserError('--db needs --embedded (the SQLite file a replay wrote)');
-  const config = configOf(cmd);
   if (opts.embedded) {
+    const config = configOf(cmd);
     const path = opts.db ?? config.embedded.path;
     if (!existsSync(path))
       throw new UserError(
@@ -151,26 +182,23 @@ export async function deadLettersList(
     }
     return;
   }
-  const runtime = await startIngest(config);
-  try {
-    const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
-      ...(opts.source ? { source: opts.source } : {}),
-      size,
-    });
-    if (opts.json) console.log(JSON.stringify(letters, null, 2));
-    else
-      for (const d of letters)
-        console.log(`${d['@timestamp']}  ${d.source}  ${d.stage}  ${d.reason}\n    ${d.raw.slice(0, 160)}`);
-    if (!opts.json && letters.length === 0) console.error('no dead letters');
-  } finally {
-    await runtime.close();
-  }
+  const config = configOf(cmd);
+  const runtime = await startIngest(config, { waitMs: 30_000 });
+  const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
+    ...(opts.source ? { source: opts.source } : {}),
+    size: Number(opts.size),
+  });
+  if (opts.json) console.log(JSON.stringify(letters, null, 2));
+  else
+    for (const d of letters)
+      console.log(`${d['@timestamp']}  ${d.source}  ${d.stage}  ${d.reason}\n    ${d.raw.slice(0, 160)}`);
+  await runtime.close();
 }
 
 /** `ingest dead-letters replay`: re-enqueue pending dead letters. */
 export async function deadLettersReplay(opts: { source?: string }, cmd: Command): Promise<void> {
   const config = configOf(cmd);
-  const runtime = await startIngest(config);
+  const runtime = await startIngest(config, { waitMs: 30_000 });
   const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
     ...(opts.source ? { source: opts.source } : {}),
     pending: true,

@@ -55,6 +55,8 @@ export const defaultPorts: PortFactory = async (config, es, redis) => {
     queuePrefix: config.redis.prefix,
     highWaterMark: config.ingest.highWaterMark,
     batchSize: config.ingest.batchSize,
+    maxQueuedBytes: config.ingest.maxQueuedBytes,
+    maxRedisMemory: config.ingest.maxRedisMemory,
   });
   return {
     incidents: new ElasticsearchIncidentRepository(es, prefix),
@@ -63,6 +65,7 @@ export const defaultPorts: PortFactory = async (config, es, redis) => {
       prefix,
       scheduler,
       maxGroups: config.detections.maxGroups,
+      foldWindowMs: durationMs(config.detections.foldWindow),
       reloadRules: async () => scheduler.setRules((await loadRuleSet(config, es)).rules),
     }),
     events: new ElasticsearchEventSearchPort(es, prefix),

@@ -238,4 +238,58 @@ describe('detection scheduler (real Redis and Elasticsearch, controlled clock)',
     const stored = await ctx.es.search<{ cells_read?: number }>({ index: runs, query: { match_all: {} } });
     expect(stored.hits.hits.map((h) => h._source!.cells_read)).toEqual([1]);
   });
+
+  it('a baseline rule with less history than it needs says so in its run record', async () => {
+    const [baseline] = parseRules(
+      `rule spike-401 {
+  title "401 spike"
+  severity medium
+  where http.response.status_code == 401
+  baseline {
+    group by source.ip
+    metric failures = count()
+    window 10m
+    history 1d
+    spike ratio >= 3
+    min_buckets 72
+  }
+  incident {
+    entities ip: source.ip
+  }
+}
+`,
+      { file: 'history-test.gwr' },
+    ).rules;
+    const prefix = `${ctx.prefix}-hist`;
+    await installCoreTemplates(ctx.es, { prefix });
+    const w = Math.ceil(now / (5 * MIN)) * 5 * MIN;
+    await bulkWrite(
+      ctx.es,
+      burst('192.0.2.88', w).map((doc) => ({
+        op: 'create' as const,
+        index: indexNames(prefix).eventsIndexFor(doc['@timestamp']),
+        id: doc.event!.id!,
+        doc,
+      })),
+      { refresh: 'wait_for' },
+    );
+    now = w + 2 * 60 * MIN;
+    const s = new DetectionScheduler({
+      es: ctx.es,
+      redis: await redisPromise,
+      redisUrl: ctx.redisUrl,
+      prefix,
+      queuePrefix: prefix,
+      rules: [baseline!],
+      execute: elasticsearchExecutor(ctx.es, prefix, 100_000),
+      maxCatchUpMs: 30 * MIN,
+      clock: () => now,
+    });
+    await s.init();
+    schedulers.push(s);
+    const runs = await s.runRule('spike-401');
+    expect(runs.at(-1)!.note).toMatch(
+      /^needs 12h of history before it compares; the events begin 2h? before/,
+    );
+  });
 });

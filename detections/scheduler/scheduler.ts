@@ -20,6 +20,7 @@ import { createQueue, createWorker } from '../../core/queue/bullmq.ts';
 import type { Incident } from '../../core/schema/incident.ts';
 import { ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
 import type { RuleIR } from '../../parser/ir.ts';
+import { formatDuration, ruleNeeds } from '../coverage.ts';
 import {
   elasticsearchEntityNames,
   elasticsearchIncidentStore,
@@ -70,6 +71,12 @@ export interface RunRecord {
   worker_ms: number;
   /** (group, bucket) cells the run read from aggregations: what threshold and baseline runs cost. */
   cells_read?: number;
+  /**
+   * Why the run could not decide everything it looks at, although nothing failed: e.g. a
+   * baseline with less history than its minimum ("needs 12h of history before it compares; the
+   * events begin 2h before this run").
+   */
+  note?: string;
   degraded_reason?: string;
   error?: string;
 }
@@ -94,6 +101,7 @@ export const runRecordMappings = {
     es_ms: { type: 'long' },
     worker_ms: { type: 'long' },
     cells_read: { type: 'long' },
+    note: { type: 'keyword' },
     degraded_reason: { type: 'keyword' },
     error: { type: 'keyword', index: false, doc_values: false },
   },
@@ -279,6 +287,7 @@ export class DetectionScheduler {
     let record: RunRecord;
     try {
       const result = await this.options.execute(rule, range, this.now());
+      const note = await this.historyNote(rule, range);
       const suppress = rule.output.suppress;
       const written: WriteOutcome = await writeIncidents(this.incidents, result.incidents, {
         ...(suppress ? { suppression: { periodMs: suppress.periodMs } } : {}),
@@ -303,6 +312,7 @@ export class DetectionScheduler {
         es_ms: Math.round(result.esMs),
         worker_ms: Math.round(result.workerMs),
         ...(result.cells !== undefined ? { cells_read: result.cells } : {}),
+        ...(note ? { note } : {}),
         ...(result.degraded ? { degraded_reason: result.degraded.reason } : {}),
       };
       if (this.options.onCreated) {
@@ -325,6 +335,37 @@ export class DetectionScheduler {
     });
     this.options.onRun?.(record);
     return record;
+  }
+
+  /** When the events begin (the earliest @timestamp), re-read every 10 minutes. */
+  private dataStart: { at: number; value: number | undefined } | undefined;
+
+  /**
+   * A rule that compares against history it does not have yet says so in its run record, instead
+   * of running silently without result (rule coverage says the same for a whole data set).
+   */
+  private async historyNote(rule: RuleIR, range: TimeRange): Promise<string | undefined> {
+    const needs = ruleNeeds(rule).history;
+    if (!needs) return undefined;
+    if (!this.dataStart || this.now() - this.dataStart.at > 600_000) {
+      const r = await this.options.es.search({
+        index: indexNames(this.options.prefix).eventsAlias,
+        size: 0,
+        ignore_unavailable: true,
+        allow_no_indices: true,
+        aggs: { first: { min: { field: '@timestamp' } } },
+      });
+      const v = (r.aggregations?.first as { value?: number | null } | undefined)?.value;
+      this.dataStart = { at: this.now(), value: typeof v === 'number' ? v : undefined };
+    }
+    const start = this.dataStart.value;
+    if (start === undefined) return 'no events yet';
+    const have = Math.max(0, range.end - start);
+    if (needs.minimumMs > 0 && have < needs.minimumMs)
+      return `needs ${formatDuration(needs.minimumMs)} of history before it compares; the events begin ${formatDuration(have)} before the end of this run`;
+    if (have < needs.ms)
+      return `looks back ${formatDuration(needs.ms)}; the events begin ${formatDuration(have)} before the end of this run`;
+    return undefined;
   }
 
   async close(): Promise<void> {

@@ -35,7 +35,8 @@ export interface SinkResult {
   /** The events written now (not already present): what statistics such as the inventory count. */
   writtenEvents: GatewatchEvent[];
   duplicates: number;
-  rejected: { event: GatewatchEvent; reason: string }[];
+  /** Events that cannot be stored (bad records, not storage failures), by position in the input. */
+  rejected: { event: GatewatchEvent; position: number; reason: string }[];
 }
 
 export class RetryableIndexError extends Error {
@@ -57,31 +58,37 @@ export async function indexEvents(
 ): Promise<SinkResult> {
   const names = indexNames(options.prefix);
   const result: SinkResult = { written: 0, writtenEvents: [], duplicates: 0, rejected: [] };
-  let pending = events;
+  /** Positions (in `events`) still to write. */
+  let pending = events.map((_, i) => i);
   const attempts = options.itemAttempts ?? 4;
   await ensureDailyIndices(client, new Set(events.map((e) => names.eventsIndexFor(e['@timestamp']))));
   for (let attempt = 1; pending.length > 0; attempt++) {
     const response = await bulkWrite(
       client,
-      pending.map((event) => ({
-        op: 'create',
-        index: names.eventsIndexFor(event['@timestamp']),
-        id: event.event!.id!,
-        doc: event,
-      })),
+      pending.map((i) => {
+        const event = events[i]!;
+        return {
+          op: 'create',
+          index: names.eventsIndexFor(event['@timestamp']),
+          id: event.event!.id!,
+          doc: event,
+        };
+      }),
       { refresh: options.refresh ?? false },
     );
-    const retry: GatewatchEvent[] = [];
-    response.items.forEach((item, i) => {
-      const event = pending[i]!;
+    const retry: number[] = [];
+    response.items.forEach((item, k) => {
+      const position = pending[k]!;
+      const event = events[position]!;
       if (item.duplicate) result.duplicates++;
       else if (item.ok) {
         result.written++;
         result.writtenEvents.push(event);
-      } else if (item.retryable) retry.push(event);
+      } else if (item.retryable) retry.push(position);
       else
         result.rejected.push({
           event,
+          position,
           reason: `${item.error?.type ?? item.status}: ${item.error?.reason ?? ''}`,
         });
     });
@@ -95,4 +102,26 @@ export async function indexEvents(
     await new Promise((r) => setTimeout(r, (options.backoffMs ?? 250) * 2 ** (attempt - 1)));
   }
   return result;
+}
+
+/**
+ * One line saying why a batch could not be stored, for the log: the storage is unreachable or
+ * refusing work (the batch is kept and retried), as opposed to records it rejected (those
+ * become dead letters and never fail a batch).
+ */
+export function describeStorageFailure(err: unknown): string {
+  const e = err as Error & { statusCode?: number; meta?: { statusCode?: number } };
+  switch (e?.name) {
+    case 'ConnectionError':
+    case 'NoLivingConnectionsError':
+      return `Elasticsearch unreachable (${e.message})`;
+    case 'TimeoutError':
+      return `Elasticsearch did not answer in time (${e.message})`;
+    case 'ResponseError':
+      return `Elasticsearch answered ${e.statusCode ?? e.meta?.statusCode}: ${e.message}`;
+    case 'RetryableIndexError':
+      return `Elasticsearch keeps refusing documents for now: ${e.message}`;
+    default:
+      return e?.message ?? String(err);
+  }
 }

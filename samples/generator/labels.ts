@@ -25,6 +25,8 @@ export interface RuleScore {
   /** Incidents of the rule, and how many matched a label. */
   incidents: number;
   matchedIncidents: number;
+  /** Matched incidents beyond one per label: the same attack reported again. */
+  duplicates: number;
   /** Labels not found, and benign labels an incident fired on. */
   missed: string[];
   benignHits: string[];
@@ -97,6 +99,7 @@ export function matchIncidents(
       recall: ls.length === 0 ? 1 : tp / ls.length,
       incidents: incs.length,
       matchedIncidents: matched.length,
+      duplicates: Math.max(0, matched.length - found.length),
       missed: ls.filter((l) => !found.includes(l)).map((l) => l.id),
       benignHits: benign
         .filter((b) => incs.some((i) => matches({ ...b, kind: 'attack' }, i)))
@@ -134,7 +137,8 @@ export function toGroundTruth(labels: Label[]): import('../../detections/evaluat
     const entities: Record<string, string[]> = {};
     const add = (kind: string | undefined, value: string) => {
       if (kind === undefined) return;
-      const list = (entities[kind] ??= []);
+      const list = entities[kind] ?? [];
+      entities[kind] = list;
       if (!list.includes(value)) list.push(value);
     };
     add(GROUND_TRUTH_KIND[l.entity.kind], l.entity.value);
