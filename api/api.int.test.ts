@@ -484,7 +484,7 @@ describe('operations', () => {
   });
 
   test('one convention: the old page-size name and a bad enumeration value are one clear 400 each', async () => {
-    const old = await call('GET', '/api/v1/ingest/dead-letters?limit=5', 'admin');
+    const old = await call('GET', '/api/v1/ingest/dead-letters?size=5', 'admin');
     expect(old.statusCode).toBe(400);
     expect(old.json().errors).toEqual([
       {
