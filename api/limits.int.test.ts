@@ -149,7 +149,9 @@ describe('rule work off the request thread, within budgets', () => {
     expect(r.json().detections).toBe(1_500);
     expect(r.json().raw_detections).toHaveLength(1_000);
     expect(r.json().incidents.length).toBeLessThanOrEqual(1_000);
-    expect(r.json().degraded.reason).toMatch(/^showing the first \d+ of \d+ incidents and 1000 of 1500 detections$/);
+    expect(r.json().degraded.reason).toMatch(
+      /^showing the first \d+ of \d+ incidents and 1000 of 1500 detections$/,
+    );
   });
 
   it('stops a preview past its time budget', async () => {

@@ -176,6 +176,10 @@ export function buildProgram(): Command {
     .option('--public-docs', 'serve /docs and /openapi.json without an API key')
     .option('--embedded', 'serve the embedded SQLite store (no Redis, no Elasticsearch)')
     .option('--db <file>', 'with --embedded: the store file (default: embedded.path from the configuration)')
+    .option(
+      '--console-key <role>',
+      'create a key of this role (viewer, analyst, admin) and print a link that opens the console signed in with it',
+    )
     .action(lazy(serve, 'serve'));
 
   // incidents: what analysts triage

@@ -23,7 +23,11 @@ async function serve(args: string[]) {
     child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
   });
   const url = /listening on (http:\/\/\S+)/.exec(message)![1]!;
-  return { message, url, stop: () => child.kill('SIGTERM') };
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  return { message, url, stdout: () => out, stop: () => child.kill('SIGTERM') };
 }
 
 describe('serve start-up message', () => {
@@ -54,5 +58,29 @@ describe('serve start-up message', () => {
     } finally {
       s.stop();
     }
+  });
+
+  it('--console-key prints a console link signed in with a new key of that role; a bad role is one line', async () => {
+    const s = await serve(['--console-key', 'analyst']);
+    try {
+      expect(s.message).toContain(`console: ${s.url}/`);
+      let link: RegExpExecArray | null = null;
+      for (let i = 0; i < 100 && !link; i++) {
+        link = /(http:\/\/\S+)\/#key=(\S+)/.exec(s.stdout());
+        if (!link) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(link?.[1]).toBe(s.url);
+      const r = await fetch(`${s.url}/api/v1/incidents?limit=1`, {
+        headers: { authorization: `Bearer ${link![2]}` },
+      });
+      expect(r.status).toBe(200);
+    } finally {
+      s.stop();
+    }
+    const bad = runCli(['serve', '--embedded', '--db', db, '--console-key', 'root']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trimEnd().split('\n')).toEqual([
+      'gatewatch: serve: --console-key must be one of viewer, analyst, admin, not "root"',
+    ]);
   });
 });

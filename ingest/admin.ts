@@ -4,7 +4,7 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 import type { Redis } from 'ioredis';
-import type { DeadLetterPage, IngestAdminPort, SourceStatus } from '../api/ports.ts';
+import type { DeadLetterPage, IngestAdminPort, IngestQueueStatus, SourceStatus } from '../api/ports.ts';
 import { HttpProblem } from '../api/problem.ts';
 import type { SourceConfig } from '../core/config/schema.ts';
 import { indexNames } from '../core/store/elasticsearch.ts';
@@ -60,6 +60,23 @@ export class IngestAdmin implements IngestAdminPort {
       pull.map((s) => this.options.redis.hgetall(sourceProgressKey(this.options.queuePrefix, s.name))),
     );
     return pull.map((s, i) => ({ source: s.name, type: s.type, hash: hashes[i]! }));
+  }
+
+  async queue(): Promise<IngestQueueStatus> {
+    const queue = this.options.producer.queue;
+    const [counts, oldest] = await Promise.all([
+      queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed'),
+      queue.getJobs(['wait'], 0, 0, true),
+    ]);
+    const first = oldest[0];
+    return {
+      waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+      active: counts.active ?? 0,
+      delayed: counts.delayed ?? 0,
+      failed: counts.failed ?? 0,
+      oldest_waiting_seconds: first ? Math.max(0, (Date.now() - first.timestamp) / 1000) : null,
+      high_water_mark: this.options.producer.highWaterMark,
+    };
   }
 
   async sources(): Promise<SourceStatus[]> {

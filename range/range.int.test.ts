@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../core/config/load.ts';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import { createNormalizeContext, normalizeLines } from '../ingest/transforms/normalize.ts';
+import { integrationContext } from '../test/harness/context.ts';
+import { formatScores, type ModeScore, scoreDistributed, scoreReplay } from './evaluate.ts';
 import { LOG_FILES } from './gateways.ts';
 import { LABEL_CLASSES, type Label, labelProblems, readLabels } from './labels.ts';
 import { LOG_FORMATS, type RangeResult, runRange } from './run.ts';
@@ -50,6 +52,27 @@ let audit: {
 const events = new Map<string, GatewatchEvent[]>();
 const deadLetters = new Map<string, string[]>();
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+/** A combined line in the JSON lines' shape: whole seconds, no upstream status or port. */
+function combinedLine(line: string): NginxLine {
+  const m =
+    /^(\S+) \S+ (\S+) \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d):(\d\d):(\d\d) \+0000\] "(\S+) (\S+) [^"]*" (\d{3}) \S+ "[^"]*" "([^"]*)"/.exec(
+      line,
+    )!;
+  const at = Date.UTC(+m[5]!, MONTHS.indexOf(m[4]!), +m[3]!, +m[6]!, +m[7]!, +m[8]!);
+  return {
+    msec: String(at / 1000 + 0.999),
+    remote_addr: m[1]!,
+    remote_user: m[2] === '-' ? '' : m[2]!,
+    request_method: m[9]!,
+    request_uri: m[10]!,
+    status: Number(m[11]),
+    upstream_status: 'not logged',
+    server_port: 'waf-detect',
+    http_user_agent: m[12]!,
+  };
+}
+
 const lines = (f: string) =>
   readFileSync(join(out, f), 'utf8')
     .split('\n')
@@ -58,7 +81,12 @@ const lines = (f: string) =>
 beforeAll(async () => {
   result = await runRange({ seed: SEED, durationMs: DURATION_MS, outDir: out, log: () => {} });
   labels = readLabels(join(out, 'labels.jsonl'));
-  nginx = lines(LOG_FILES.nginxJson).map((l) => JSON.parse(l) as NginxLine);
+  // The blocking lane's JSON lines first (the events of that file are read in the same order),
+  // then the detection-only lane's combined lines in the same shape (no upstream status there).
+  nginx = [
+    ...lines(LOG_FILES.nginxJson).map((l) => JSON.parse(l) as NginxLine),
+    ...lines(LOG_FILES.nginxCombined).map(combinedLine),
+  ];
   audit = lines(LOG_FILES.modsecAudit).map((l) => JSON.parse(l));
   const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
   haproxy = lines(LOG_FILES.haproxy).map((line) => {
@@ -302,5 +330,48 @@ describe('live-fire range (2.5 min, seed 7)', () => {
       .split('\n')
       .filter((l) => !l.trim().startsWith('Z') && l.includes(result.scratchDir));
     expect(ps).toEqual([]);
+  });
+});
+
+describe('Gatewatch on the range (both modes)', () => {
+  const ctx = integrationContext('range-score');
+  let replay: ModeScore;
+  let distributed: ModeScore;
+  beforeAll(async () => {
+    replay = await scoreReplay(out);
+    distributed = await scoreDistributed(out, {
+      elasticsearchUrl: ctx.elasticsearchUrl,
+      redisUrl: ctx.redisUrl,
+      prefix: ctx.prefix,
+    });
+    // The table `npm run range` prints, for the test's log.
+    console.log(formatScores([{ seed: SEED, scores: [replay, distributed] }]));
+  }, 900_000);
+  afterAll(() => ctx.cleanup());
+
+  it('finds every attack class the range ran, with precision >= 0.9, in both modes', () => {
+    for (const s of [replay, distributed]) {
+      const missed = s.classes.classes.flatMap((c) => c.missed.map((m) => `${c.class}: ${m}`));
+      expect(missed, s.mode).toEqual([]);
+      expect(
+        s.classes.precision,
+        `${s.mode}: ${JSON.stringify(s.classes.falsePositiveIncidents)}`,
+      ).toBeGreaterThanOrEqual(0.9);
+    }
+  });
+
+  it('the replay and the distributed pipeline open the same incidents', () => {
+    const key = (s: ModeScore) =>
+      s.incidents.map((i) => `${i.rules.join('+')} ${i.entity_key} ${i.window.start}`).sort();
+    expect(key(distributed)).toEqual(key(replay));
+  });
+
+  it('says which rules cannot fire on these logs, and why', () => {
+    const verdict = (id: string) => replay.coverage.rules.find((r) => r.rule === id)!;
+    // no GeoIP database, no TLS fingerprints, minutes of data
+    expect(verdict('api-key-impossible-travel').verdict).toBe('cannot fire');
+    expect(verdict('credential-stuffing-distributed-ja3').reasons.join()).toContain('no TLS fingerprint');
+    expect(verdict('server-error-spike-per-route').reasons.join()).toContain('history longer than the data');
+    expect(verdict('credential-stuffing-single-source').verdict).toBe('can fire');
   });
 });

@@ -108,6 +108,9 @@ export const RunRecordSchema = Type.Object({
   incidents_folded: Type.Optional(
     Type.Integer({ description: 'Detections folded into an open incident of their entity.' }),
   ),
+  incidents_excepted: Type.Optional(
+    Type.Integer({ description: 'Detections dropped by the rule’s exceptions (GET /api/v1/exceptions).' }),
+  ),
   es_ms: Type.Number(),
   worker_ms: Type.Number(),
   cells_read: Type.Optional(

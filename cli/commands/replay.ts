@@ -126,12 +126,17 @@ export function deadLetterSummary(reasons: DeadLetterReason[], total: number, li
 /** What to run next against the file just written (no --db when it is the default file). */
 export function nextSteps(dbPath: string): string {
   const db = dbPath === DEFAULT_EMBEDDED_PATH ? '' : ` --db ${dbPath}`;
+  const browser =
+    process.env.npm_lifecycle_event === 'demo'
+      ? 'npm run demo:console'
+      : `npx gatewatch serve --embedded${db} --console-key analyst`;
   const steps = [
     [
       `npx gatewatch incidents list --embedded${db}`,
       'the incidents (then incidents show <id>, triage, comment)',
     ],
     [`npx gatewatch serve --embedded${db}`, 'the REST API over the same file'],
+    [browser, 'the console in a browser, signed in with a new analyst key'],
     [`npx gatewatch keys create --embedded${db} --role analyst`, 'an API key for it'],
   ];
   const width = Math.max(...steps.map(([c]) => c!.length));

@@ -69,6 +69,6 @@ export async function coverage(opts: CoverageOptions, cmd: Command): Promise<voi
     console.log(
       `${report.events} events from ${report.sources.length} source(s)${report.span ? ` between ${report.span.start} and ${report.span.end}` : ''}:`,
     );
-    console.log(formatCoverage(report));
+    console.log(formatCoverage(report, { all: true }));
   }
 }

@@ -10,6 +10,7 @@ import type { Client } from '@elastic/elasticsearch';
 import type { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { buildApp, installApiIndices } from '../../api/app.ts';
+import { type KeyStore, ROLES, type Role } from '../../api/auth/keys.ts';
 import type { ApiPorts } from '../../api/ports.ts';
 import { durationMs } from '../../core/config/load.ts';
 import type { GatewatchConfig } from '../../core/config/schema.ts';
@@ -86,6 +87,8 @@ export const serveOptions: { portFactory: PortFactory } = { portFactory: default
 
 export interface StartedServer {
   url: string;
+  /** The API's key store (for --console-key). */
+  keys: KeyStore;
   close(): Promise<void>;
 }
 
@@ -127,6 +130,7 @@ export async function startServer(
   const url = await app.listen({ host: config.api.host, port: config.api.port });
   return {
     url,
+    keys: app.gatewatch.keys,
     async close() {
       await app.close();
       redis.disconnect();
@@ -153,6 +157,7 @@ export async function startEmbeddedServer(
     const url = await app.listen({ host: config.api.host, port: config.api.port });
     return {
       url,
+      keys: app.gatewatch.keys,
       path,
       async close() {
         await app.close();
@@ -179,6 +184,9 @@ export function listeningMessage(
     `gatewatch API listening on ${server.url}${where}`,
     `  requests need an API key (Authorization: Bearer <key>); create one with: npx gatewatch keys create${store} --role analyst`,
   ];
+  lines.push(
+    `  console: ${server.url.replace('://0.0.0.0:', '://127.0.0.1:')}/ (sign in with a key; --console-key analyst opens it signed in)`,
+  );
   if (opts.publicDocs) lines.push(`  API docs: ${server.url}/docs (OpenAPI: ${server.url}/openapi.json)`);
   else
     lines.push(
@@ -189,9 +197,21 @@ export function listeningMessage(
 
 /** `serve`: the REST API over Elasticsearch and Redis, or `--embedded` over the SQLite file. */
 export async function serve(
-  opts: { host?: string; port?: string; publicDocs?: boolean; embedded?: boolean; db?: string },
+  opts: {
+    host?: string;
+    port?: string;
+    publicDocs?: boolean;
+    embedded?: boolean;
+    db?: string;
+    consoleKey?: string;
+  },
   cmd: Command,
 ): Promise<void> {
+  const consoleRoles = ROLES.filter((r) => r !== 'ingest');
+  if (opts.consoleKey !== undefined && !(consoleRoles as string[]).includes(opts.consoleKey))
+    throw new UserError(
+      `serve: --console-key must be one of ${consoleRoles.join(', ')}, not "${opts.consoleKey}"`,
+    );
   const config = configOf(cmd);
   if (opts.host) config.api.host = opts.host;
   if (opts.port !== undefined) {
@@ -209,6 +229,14 @@ export async function serve(
       })
     : await startServer(config, { publicDocs: opts.publicDocs ?? false });
   console.error(listeningMessage(server, opts));
+  if (opts.consoleKey) {
+    // The key travels in the URL fragment, which browsers never send to the server; the
+    // console keeps it in the tab's session storage and removes it from the address bar.
+    const { token, key } = await server.keys.create(opts.consoleKey as Role, 'console', 'gatewatch serve');
+    const revoke = `gatewatch keys revoke ${key.id}${'path' in server ? ` --embedded --db ${server.path}` : ''}`;
+    console.log(`Open the console (${key.role} key ${key.id}; revoke it with: ${revoke}):`);
+    console.log(`  ${server.url.replace('://0.0.0.0:', '://127.0.0.1:')}/#key=${token}`);
+  }
   let closing = false;
   const stop = async () => {
     if (closing) return;

@@ -82,6 +82,10 @@ export class IngestProducer {
     return this.options.batchSize;
   }
 
+  get highWaterMark(): number {
+    return this.options.highWaterMark;
+  }
+
   /** Current depth, measured at most every `depthTtlMs` (`fresh`: now, which also checks Redis answers). */
   async currentDepth(fresh = false): Promise<number> {
     return (await this.currentLoad(fresh)).depth;
