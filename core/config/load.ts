@@ -101,7 +101,9 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewatchConfig {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new ConfigError(`config: cannot read configuration file ${file}: ${(err as Error).message}`);
+      throw new ConfigError(
+        `config: cannot read configuration file ${file}: ${(err as Error).message} (check --config or GATEWATCH_CONFIG)`,
+      );
     }
     try {
       const parsed = parseYaml(text) as unknown;

@@ -5,6 +5,9 @@
  */
 import Type, { type Static } from 'typebox';
 
+/** The embedded store file when the configuration names none (what `npm run demo` writes). */
+export const DEFAULT_EMBEDDED_PATH = '.cache/gatewatch.sqlite';
+
 const Duration = (description: string, def: string) =>
   Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', default: def, description });
 
@@ -472,7 +475,7 @@ export const DetectionsConfigSchema = Type.Object(
 
 export const EmbeddedConfigSchema = Type.Object(
   {
-    path: Type.String({ default: '.cache/gatewatch.sqlite', description: 'Embedded store database file.' }),
+    path: Type.String({ default: DEFAULT_EMBEDDED_PATH, description: 'Embedded store database file.' }),
   },
   { default: {} },
 );
