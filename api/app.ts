@@ -21,22 +21,31 @@ import Fastify, {
 import type { Redis } from 'ioredis';
 import { durationMs } from '../core/config/load.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
+import { ElasticsearchExceptionStore, type ExceptionStore } from '../detections/exceptions.ts';
 import { inventoryPlugin } from '../inventory/api-plugin.ts';
 import { ElasticsearchSpecStore, type SpecStore } from '../inventory/specs/registry.ts';
 import { ElasticsearchInventoryStore, type InventoryStore } from '../inventory/store.ts';
 import { AuditLog, type AuditStore } from './audit.ts';
 import { ApiKeyStore, type KeyStore, type Principal, type Role } from './auth/keys.ts';
 import { bodyTimeout } from './body-timeout.ts';
+import { consolePlugin } from './console.ts';
 import { metrics } from './metrics.ts';
 import type { ApiPorts } from './ports.ts';
 import { errorHandler, HttpProblem, sendProblem } from './problem.ts';
 import { sharedRateLimitStore } from './rate-limit-store.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { coverageRoutes } from './routes/coverage.ts';
+import { entityRoutes } from './routes/entities.ts';
+import { eventFieldRoutes } from './routes/event-fields.ts';
 import { eventRoutes } from './routes/events.ts';
+import { exceptionRoutes } from './routes/exceptions.ts';
 import { healthRoutes, type ReadinessCheck, serverReadiness } from './routes/health.ts';
+import { incidentTimelineRoutes } from './routes/incident-timeline.ts';
 import { incidentRoutes } from './routes/incidents.ts';
+import { ingestQueueRoutes } from './routes/ingest-queue.ts';
+import { ruleInsightRoutes } from './routes/rule-insights.ts';
 import { ruleRoutes } from './routes/rules.ts';
+import { sessionRoutes } from './routes/session.ts';
 import { RuleSandbox } from './rules/sandbox.ts';
 import { ElasticsearchRuleStore, type RuleStore } from './rules/store.ts';
 import { COMMON_ERRORS, PUBLIC_ERRORS, problemResponse, simplifySchema } from './schemas.ts';
@@ -85,6 +94,8 @@ export interface BuildAppOptions {
   keys?: KeyStore;
   rules?: RuleStore;
   audit?: AuditStore;
+  /** Rule exceptions (default: Elasticsearch). */
+  exceptions?: ExceptionStore;
   /** API inventory stores (default: Elasticsearch). */
   inventory?: { store: InventoryStore; specs: SpecStore };
   /** Readiness checks by name (default: redis and elasticsearch). */
@@ -100,6 +111,7 @@ export interface AppContext {
   rules: RuleStore;
   inventory: { store: InventoryStore; specs: SpecStore };
   audit: AuditStore;
+  exceptions: ExceptionStore;
   readiness: Record<string, ReadinessCheck>;
   /**
    * Worker threads for rule work (rules/sandbox.ts): `check` parses rule text and filters and
@@ -121,11 +133,12 @@ export const API_VERSION = '1.0.0';
 
 /** Create the API's own indices (keys, audit, rules, incidents template). Idempotent. */
 export async function installApiIndices(app: FastifyInstance): Promise<void> {
-  const { keys, audit, rules, inventory } = app.gatewatch;
+  const { keys, audit, rules, inventory, exceptions } = app.gatewatch;
   await Promise.all([
     keys.install(),
     audit.install(),
     rules.install(),
+    exceptions.install(),
     inventory.store.install(),
     inventory.specs.install(),
   ]);
@@ -217,6 +230,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     rules: options.rules ?? new ElasticsearchRuleStore(es ?? missing('rules'), prefix),
     inventory,
     audit: options.audit ?? new AuditLog(es ?? missing('audit'), prefix),
+    exceptions: options.exceptions ?? new ElasticsearchExceptionStore(es ?? missing('exceptions'), prefix),
     readiness:
       options.readiness ?? serverReadiness(redis ?? missing('readiness'), es ?? missing('readiness')),
     sandbox: {
@@ -381,7 +395,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         version: API_VERSION,
         description:
           'Incidents, detection rules, events, ingest administration and operations. Every endpoint except ' +
-          '/health/live needs `Authorization: Bearer <api key>`; errors are RFC 9457 problem details.',
+          '/health/live needs `Authorization: Bearer <api key>`; errors are RFC 9457 problem details.\n\n' +
+          '**Conventions.** A list answers `{ "items": [...] }`; a paged list adds `next_cursor` (null on the ' +
+          'last page), passed back as `cursor` for the next page. The page size is `limit` on every endpoint ' +
+          '(the older name `size` is answered with a 400 naming `limit`). A request with an unknown ' +
+          'parameter or field, or a value outside an enumeration, is answered with a 400 whose `errors` name ' +
+          'each failing field once, with the allowed values.',
       },
       components: {
         securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'gw_<id>_<secret>' } },
@@ -391,6 +410,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         { name: 'incidents' },
         { name: 'rules' },
         { name: 'events' },
+        { name: 'entities' },
         { name: 'ingest' },
         { name: 'admin' },
         { name: 'operations' },
@@ -406,6 +426,15 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(eventRoutes(ctx), { prefix: '/api/v1' });
   await app.register(adminRoutes(ctx), { prefix: '/api/v1' });
   await app.register(inventoryPlugin, { ...inventory, prefix: '/api/v1' });
+  await app.register(sessionRoutes(), { prefix: '/api/v1' });
+  await app.register(exceptionRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(entityRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(eventFieldRoutes(), { prefix: '/api/v1' });
+  await app.register(incidentTimelineRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(ruleInsightRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(ingestQueueRoutes(ctx), { prefix: '/api/v1' });
+  // The analyst console (console/): static files at /, talking to the routes above.
+  await app.register(consolePlugin);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

@@ -46,6 +46,16 @@ export interface RuleStatus {
   last_run?: RunRecord;
 }
 
+export interface RuleDayActivity {
+  rule_id: string;
+  /** YYYY-MM-DD (UTC). */
+  day: string;
+  runs: number;
+  detections: number;
+  /** Runs that ended in error or degraded. */
+  failed: number;
+}
+
 export interface DetectionPort {
   /** Run the rules over the supplied events in process (nothing is written). */
   test(rules: RuleIR[], events: StoredEvent[]): Promise<Incident[]>;
@@ -56,6 +66,8 @@ export interface DetectionPort {
   /** Most recent runs first. */
   runHistory(ruleId: string, limit: number): Promise<RunRecord[]>;
   status(ruleId: string): Promise<RuleStatus>;
+  /** Runs, detections and failed runs per rule and UTC day whose runs started in the range. */
+  dailyActivity(range: TimeRange): Promise<RuleDayActivity[]>;
   /** Called after a rule was created, changed, enabled, disabled or deleted. */
   rulesChanged?(ruleId: string): Promise<void>;
   /** What the stored events carry, per source, for rule coverage (detections/coverage.ts). */
@@ -77,9 +89,28 @@ export interface EventSearchPage {
   next_cursor: string | null;
 }
 
+/** Events per bucket of a filter over a range (the first bucket starts at the range's start). */
+export interface EventHistogram {
+  /** Bucket starts (epoch ms), empty buckets included. */
+  buckets: { start: number; count: number }[];
+  total: number;
+  /** False when the counts are an upper bound (a filter the store cannot express exactly). */
+  exact: boolean;
+}
+
+/** When a filter's events were first and last seen, over all stored time. */
+export interface EventExtent {
+  first: number | null;
+  last: number | null;
+  total: number;
+}
+
 export interface EventSearchPort {
   search(request: EventSearchRequest): Promise<EventSearchPage>;
   get(id: string): Promise<StoredEvent | undefined>;
+  /** Activity over time: entity pages and incident timelines. */
+  histogram(filter: FilterExpr, range: TimeRange, intervalMs: number): Promise<EventHistogram>;
+  extent(filter: FilterExpr): Promise<EventExtent>;
 }
 
 /** Thrown by EventSearchPort.search for a cursor it did not issue (becomes a 400). */
@@ -140,8 +171,22 @@ export interface DeadLetterPage {
 
 export type { PartialsStats };
 
+/** The ingest queue between sources and workers (distributed mode). */
+export interface IngestQueueStatus {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+  /** Age of the oldest batch waiting for a worker (null: none waiting). */
+  oldest_waiting_seconds: number | null;
+  /** Queued batches above which sources push back. */
+  high_water_mark: number;
+}
+
 export interface IngestAdminPort {
   sources(): Promise<SourceStatus[]>;
+  /** The queue's depth and lag; absent where there is no queue (the embedded mode). */
+  queue?(): Promise<IngestQueueStatus>;
   /** What the rule partials hold (docs/partials.md), where they are kept. */
   partials?(): Promise<PartialsStats | undefined>;
   deadLetters(query: { source?: string; size: number; cursor?: string }): Promise<DeadLetterPage>;

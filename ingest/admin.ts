@@ -4,7 +4,13 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 import type { Redis } from 'ioredis';
-import type { DeadLetterPage, IngestAdminPort, PartialsStats, SourceStatus } from '../api/ports.ts';
+import type {
+  DeadLetterPage,
+  IngestAdminPort,
+  IngestQueueStatus,
+  PartialsStats,
+  SourceStatus,
+} from '../api/ports.ts';
 import { HttpProblem } from '../api/problem.ts';
 import type { SourceConfig } from '../core/config/schema.ts';
 import { indexNames } from '../core/store/elasticsearch.ts';
@@ -65,6 +71,23 @@ export class IngestAdmin implements IngestAdminPort {
 
   async partials(): Promise<PartialsStats | undefined> {
     return partialsStats(this.options.es, this.options.prefix);
+  }
+
+  async queue(): Promise<IngestQueueStatus> {
+    const queue = this.options.producer.queue;
+    const [counts, oldest] = await Promise.all([
+      queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed'),
+      queue.getJobs(['wait'], 0, 0, true),
+    ]);
+    const first = oldest[0];
+    return {
+      waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+      active: counts.active ?? 0,
+      delayed: counts.delayed ?? 0,
+      failed: counts.failed ?? 0,
+      oldest_waiting_seconds: first ? Math.max(0, (Date.now() - first.timestamp) / 1000) : null,
+      high_water_mark: this.options.producer.highWaterMark,
+    };
   }
 
   async sources(): Promise<SourceStatus[]> {

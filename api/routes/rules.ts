@@ -108,6 +108,9 @@ export const RunRecordSchema = Type.Object({
   incidents_folded: Type.Optional(
     Type.Integer({ description: 'Detections folded into an open incident of their entity.' }),
   ),
+  incidents_excepted: Type.Optional(
+    Type.Integer({ description: 'Detections dropped by the rule’s exceptions (GET /api/v1/exceptions).' }),
+  ),
   es_ms: Type.Number(),
   worker_ms: Type.Number(),
   cells_read: Type.Optional(
@@ -676,7 +679,7 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })) },
             { additionalProperties: false },
           ),
-          response: { 200: Type.Object({ status: RuleStatusSchema, runs: Type.Array(RunRecordSchema) }) },
+          response: { 200: Type.Object({ status: RuleStatusSchema, items: Type.Array(RunRecordSchema) }) },
         },
       },
       async (request) => {
@@ -685,7 +688,7 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           detection.status(rule.id),
           detection.runHistory(rule.id, request.query.limit ?? 50),
         ]);
-        return { status, runs };
+        return { status, items: runs };
       },
     );
   };

@@ -43,6 +43,8 @@ export function indexNames(prefix: string) {
     state: `${prefix}-state`,
     /** Rule partials maintained as events arrive (docs/partials.md). */
     partials: `${prefix}-partials`,
+    /** Deployment settings Gatewatch creates itself (the fingerprint secret when none is configured). */
+    settings: `${prefix}-settings`,
   };
 }
 

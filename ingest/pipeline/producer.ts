@@ -8,10 +8,14 @@
  *   - the bytes of records queued and not yet stored (maxQueuedBytes): added here on enqueue,
  *     taken off by workers when a batch is done, reset whenever the queue is seen empty;
  *   - Redis's own memory (maxRedisMemory; by default 80 % of Redis's maxmemory when it has one).
+ *
+ * Every record is scrubbed of secrets before it reaches Redis (and so its append-only file):
+ * only surrogates carrying keyed fingerprints are queued (ingest/transforms/scrub.ts).
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createQueue, queueDepth } from '../../core/queue/bullmq.ts';
+import type { Scrubber } from '../transforms/scrub.ts';
 import { batchJobId, chunk, queuedBytesKey, RAW_QUEUE, type RawBatch } from './batch.ts';
 
 export class BackpressureError extends Error {
@@ -30,6 +34,12 @@ export interface ProducerOptions {
   queuePrefix: string;
   highWaterMark: number;
   batchSize: number;
+  /**
+   * Secret scrubbing applied to every record before it is queued: createScrubber with the
+   * deployment's fingerprint secret (the workers' key), so workers derive the same key
+   * fingerprints from the surrogates as from the secrets.
+   */
+  scrub: Scrubber;
   /** Bytes of queued records above which sources push back (default: no limit). */
   maxQueuedBytes?: number;
   /**
@@ -80,6 +90,10 @@ export class IngestProducer {
 
   get batchSize(): number {
     return this.options.batchSize;
+  }
+
+  get highWaterMark(): number {
+    return this.options.highWaterMark;
   }
 
   /** Current depth, measured at most every `depthTtlMs` (`fresh`: now, which also checks Redis answers). */
@@ -140,13 +154,16 @@ export class IngestProducer {
    */
   async enqueue(batch: Omit<RawBatch, 'records'>, records: string[], discriminator: string): Promise<number> {
     let bytes = 0;
+    const scrub = this.options.scrub;
     const jobs = [...chunk(records, this.options.batchSize)].map((part, i) => {
+      // scrubbed before Redis sees them (what is counted is what is queued)
+      const scrubbed = part.map((r) => scrub(r));
       let partBytes = 0;
-      for (const record of part) partBytes += Buffer.byteLength(record);
+      for (const record of scrubbed) partBytes += Buffer.byteLength(record);
       bytes += partBytes;
       return {
         name: 'batch',
-        data: { ...batch, records: part, bytes: partBytes },
+        data: { ...batch, records: scrubbed, bytes: partBytes, scrubbed: true },
         opts: { jobId: batchJobId(batch.source, `${discriminator}#${i}`) },
       };
     });
@@ -156,6 +173,11 @@ export class IngestProducer {
     this.load.depth += jobs.length;
     this.load.queuedBytes += bytes;
     return jobs.length;
+  }
+
+  /** A record as it is queued: scrubbed of secrets (for other stores at rest, the syslog spool). */
+  scrub(record: string): string {
+    return this.options.scrub(record);
   }
 
   /** The job ids `enqueue` gives the records of one input (what its acknowledgement waits for). */
