@@ -2,7 +2,8 @@
  * Compaction (docs/partials.md): a day chunk's batch documents are merged, per rule version,
  * with that version's compacted generation of the chunk (g) into generation g + 1, which lists
  * the batch ids it holds (`folded`); then generation g and the batch documents are deleted.
- * A generation is written as parts of at most `partCells` cells (split by group), part 0 last:
+ * A generation is written as parts of at most `partCells` cells and `partBytes` of JSON (split by
+ * group, a group never split), part 0 last:
  * it carries the number of parts and the folded batches, so a generation cut short while being
  * written is incomplete and skipped by readers (`newestGeneration`). A crash between the
  * writes and the deletes leaves documents that generation g + 1 lists: readers skip them, and
@@ -52,8 +53,44 @@ async function* docs(
 
 /** Cells per compacted document (a part): bounds document size and memory per request. */
 export const PART_CELLS = 50_000;
-/** Body bytes per bulk request when writing compacted documents. */
-const BULK_BYTES = 20_000_000;
+/** Body bytes per compacted document: a part above it is split again (by group). */
+export const PART_BYTES = 16_000_000;
+/** Body bytes per bulk request when writing compacted documents (ES takes 100 MB at most). */
+const BULK_BYTES = 32_000_000;
+
+/**
+ * A generation's cells as parts: runs of whole groups of at most `partCells` cells, each split
+ * in halves again while its JSON exceeds `partBytes` (cells with large value maps).
+ */
+function encodeParts(
+  groups: GroupBuckets[],
+  exactValues: number,
+  partCells: number,
+  partBytes: number,
+): { enc: EncodedCells; bytes: number }[] {
+  const runs: GroupBuckets[][] = [[]];
+  let cells = 0;
+  for (const g of groups) {
+    if (cells > 0 && cells + g.buckets.size > partCells) {
+      runs.push([]);
+      cells = 0;
+    }
+    runs[runs.length - 1]!.push(g);
+    cells += g.buckets.size;
+  }
+  const out: { enc: EncodedCells; bytes: number }[] = [];
+  const encode = (gs: GroupBuckets[]) => {
+    const enc = encodeCells(gs, exactValues);
+    const bytes = JSON.stringify(enc).length;
+    if (bytes > partBytes && gs.length > 1) {
+      const half = Math.ceil(gs.length / 2);
+      encode(gs.slice(0, half));
+      encode(gs.slice(half));
+    } else out.push({ enc, bytes });
+  };
+  for (const run of runs) encode(run);
+  return out;
+}
 
 /** A merger that keeps cells as they are (no plan knowledge needed: sizes come from the cells). */
 function mergerFor(enc: EncodedCells, exactValues: number): CellMerger {
@@ -83,6 +120,8 @@ export async function compactPartials(
     refresh?: boolean;
     /** Cells per compacted document (default PART_CELLS). */
     partCells?: number;
+    /** Body bytes per compacted document, unless one group holds more (default PART_BYTES). */
+    partBytes?: number;
   },
 ): Promise<CompactionResult> {
   const index = await ensurePartialsIndex(es, prefix);
@@ -105,7 +144,10 @@ export async function compactPartials(
   const result: CompactionResult = { chunks: 0, batchDocs: 0, written: 0 };
   for (const chunk of chunks) {
     if (chunk + DAY_MS > options.before) continue;
-    const r = await compactChunk(es, index, chunk, exactValues, options.partCells ?? PART_CELLS);
+    const r = await compactChunk(es, index, chunk, exactValues, {
+      cells: options.partCells ?? PART_CELLS,
+      bytes: options.partBytes ?? PART_BYTES,
+    });
     result.chunks++;
     result.batchDocs += r.batchDocs;
     result.written += r.written;
@@ -119,7 +161,7 @@ async function compactChunk(
   index: string,
   chunk: number,
   exactValues: number,
-  partCells: number,
+  partSize: { cells: number; bytes: number },
 ): Promise<{ batchDocs: number; written: number }> {
   // every compacted document of the chunk, per rule version
   const compacted = new Map<string, (PartialDoc & { _id: string })[]>();
@@ -181,36 +223,45 @@ async function compactChunk(
   const at = new Date().toISOString();
   let written = 0;
   // Parts 1.. of every generation first, then the parts 0 (a crash in between leaves only
-  // incomplete generations); bulk requests of about BULK_BYTES, one refresh at the end, so
-  // every part is searchable before anything is deleted.
-  const heads: { id: string; doc: PartialDoc; bytes: number }[] = [];
-  let pending: { id: string; doc: PartialDoc; bytes: number }[] = [];
-  const flush = async (docs: typeof pending, refresh: boolean) => {
+  // incomplete generations); bulk requests of at most BULK_BYTES (a part alone may reach
+  // PART_BYTES), one refresh at the end, so every part is searchable before anything is deleted.
+  type Entry = { id: string; doc: PartialDoc; bytes: number };
+  const flush = async (docs: Entry[], refresh: boolean) => {
     if (docs.length === 0) return;
     const res = await es.bulk({
       operations: docs.flatMap((d) => [{ index: { _index: index, _id: d.id } }, d.doc]),
       ...(refresh ? { refresh: 'wait_for' as const } : {}),
     });
-    if (res.errors)
-      throw new Error(`compaction of ${new Date(chunk).toISOString().slice(0, 10)} not written`);
+    if (res.errors) {
+      const err = res.items.find((i) => i.index?.error)?.index?.error;
+      throw new Error(
+        `compaction of ${new Date(chunk).toISOString().slice(0, 10)} not written: ${err?.type ?? ''} ${err?.reason ?? ''}`,
+      );
+    }
     written += docs.length;
   };
+  const writer = () => {
+    let batch: Entry[] = [];
+    let bytes = 0;
+    return {
+      async add(e: Entry) {
+        if (batch.length > 0 && bytes + e.bytes > BULK_BYTES) {
+          await flush(batch, false);
+          batch = [];
+          bytes = 0;
+        }
+        batch.push(e);
+        bytes += e.bytes;
+      },
+      done: (refresh: boolean) => flush(batch, refresh),
+    };
+  };
+  const rest = writer();
+  const heads: Entry[] = [];
   for (const [rule, a] of acc) {
     const groups: GroupBuckets[] = a.merger ? [...a.merger.result().values()] : [];
-    // parts of at most partCells cells (a busy day is tens of MB of JSON), split by group
-    const parts: GroupBuckets[][] = [[]];
-    let cells = 0;
-    for (const g of groups) {
-      if (cells > 0 && cells + g.buckets.size > partCells) {
-        parts.push([]);
-        cells = 0;
-      }
-      parts[parts.length - 1]!.push(g);
-      cells += g.buckets.size;
-    }
-    for (const [part, gs] of parts.entries()) {
-      const enc = encodeCells(gs, exactValues);
-      const bytes = JSON.stringify(enc).length;
+    const parts = encodeParts(groups, exactValues, partSize.cells, partSize.bytes);
+    for (const [part, { enc, bytes }] of parts.entries()) {
       const doc: PartialDoc = {
         level: 'compact',
         chunk,
@@ -227,24 +278,13 @@ async function compactChunk(
       };
       const entry = { id: compactDocId(rule, chunk, a.gen, part), doc, bytes };
       if (part === 0) heads.push(entry);
-      else {
-        pending.push(entry);
-        if (pending.reduce((n, d) => n + d.bytes, 0) >= BULK_BYTES) {
-          await flush(pending, false);
-          pending = [];
-        }
-      }
+      else await rest.add(entry);
     }
   }
-  await flush(pending, false);
-  for (let i = 0, size = 0, from = 0; i <= heads.length; i++) {
-    if (i === heads.length || (size >= BULK_BYTES && i > from)) {
-      await flush(heads.slice(from, i), i === heads.length);
-      from = i;
-      size = 0;
-    }
-    size += heads[i]?.bytes ?? 0;
-  }
+  await rest.done(false);
+  const first = writer();
+  for (const h of heads) await first.add(h);
+  await first.done(true);
   // every older generation of the rule versions compacted (complete or cut short), those left
   // behind their newest complete generation by an earlier crash, and the batches now held
   const superseded = [...compacted].flatMap(([rule, list]) => {

@@ -231,6 +231,27 @@ describe('compaction in parts', () => {
     expect(multi).toBeGreaterThan(0);
     for (const rule of windowed) expect((await same(ctx, rule)).partials?.raw).toEqual([]);
   });
+  it('parts are split again by bytes (large value maps), never inside a group', async () => {
+    // every batch delivered again, so the chunk is compacted anew
+    await deliverWithFaults(ctx.es, ctx.prefix, all, new PartialFolder(windowed), { tag: 'p' });
+    const res = await compactPartials(ctx.es, ctx.prefix, {
+      before: START + DAY,
+      refresh: true,
+      partCells: 1_000_000,
+      partBytes: 2_000,
+    });
+    expect(res.written).toBeGreaterThan(windowed.length);
+    for (const rule of windowed) {
+      const docs = await compacted(`${rule.id}@${rule.version}`);
+      expect(docs.find((d) => d.part === 0)?.parts).toBe(docs.length);
+      for (const d of docs)
+        if ((d.bytes ?? 0) > 2_000)
+          expect(
+            new Set((d.body[d.rule!] as { c: unknown[][] }).c.map((c) => JSON.stringify(c[0]))).size,
+          ).toBe(1);
+    }
+    for (const rule of windowed) expect((await same(ctx, rule)).partials?.raw).toEqual([]);
+  });
   it('a generation cut short while being written (part 0 or another part missing) is skipped, then removed', async () => {
     const rule = windowed.find((r) => r.kind === 'threshold')!;
     const key = `${rule.id}@${rule.version}`;
