@@ -524,6 +524,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--keep-work', 'keep the scratch directory (configs, tool outputs, nginx error log)')
     .option('--no-score', 'only write the logs and labels')
     .option(
+      '--rescore',
+      'run no traffic: score the logs and labels an earlier run wrote to --out (with its seeds), e.g. after changing rules',
+    )
+    .option(
       '--modes <list>',
       'how to score: replay (embedded), distributed (file sources → Redis → Elasticsearch; ELASTICSEARCH_URL and REDIS_URL, else started locally like the tests do)',
       'replay,distributed',
@@ -544,6 +548,7 @@ export async function main(argv: string[]): Promise<number> {
     lanes?: string;
     keepWork?: boolean;
     score: boolean;
+    rescore?: boolean;
     modes: string;
   }>();
   const seeds = o.seeds ? o.seeds.split(',').map((x) => intArg('--seeds')(x.trim())) : [o.seed];
@@ -559,13 +564,19 @@ export async function main(argv: string[]): Promise<number> {
     let servers: { elasticsearchUrl: string; redisUrl: string } | undefined;
     for (const seed of seeds) {
       const outDir = seeds.length > 1 ? join(o.out, `seed-${seed}`) : o.out;
-      await runRange({
-        seed,
-        durationMs: Math.round(o.minutes * 60_000),
-        outDir,
-        ...(o.lanes ? { lanes: o.lanes.split(',').map((s) => s.trim()) as Lane[] } : {}),
-        ...(o.keepWork ? { keepWork: true } : {}),
-      });
+      if (o.rescore) {
+        if (!existsSync(join(outDir, 'manifest.json')))
+          throw new RangeSetupError(
+            `range: ${outDir} holds no range output (no manifest.json): run without --rescore first`,
+          );
+      } else
+        await runRange({
+          seed,
+          durationMs: Math.round(o.minutes * 60_000),
+          outDir,
+          ...(o.lanes ? { lanes: o.lanes.split(',').map((s) => s.trim()) as Lane[] } : {}),
+          ...(o.keepWork ? { keepWork: true } : {}),
+        });
       if (!o.score) continue;
       const scores: ModeScore[] = [];
       if (modes.includes('replay')) scores.push(await scoreReplay(outDir));
