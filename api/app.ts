@@ -34,6 +34,7 @@ import { coverageRoutes } from './routes/coverage.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes, type ReadinessCheck, serverReadiness } from './routes/health.ts';
 import { incidentRoutes } from './routes/incidents.ts';
+import { type OperationsContext, operationsRoutes } from './routes/operations.ts';
 import { ruleRoutes } from './routes/rules.ts';
 import { ElasticsearchRuleStore, type RuleStore } from './rules/store.ts';
 import { COMMON_ERRORS, PUBLIC_ERRORS, problemResponse, simplifySchema } from './schemas.ts';
@@ -86,6 +87,8 @@ export interface BuildAppOptions {
   inventory?: { store: InventoryStore; specs: SpecStore };
   /** Readiness checks by name (default: redis and elasticsearch). */
   readiness?: Record<string, ReadinessCheck>;
+  /** What the status and retention routes read besides the stores. */
+  operations?: OperationsContext;
 }
 
 export interface AppContext {
@@ -158,7 +161,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     inventory,
     audit: options.audit ?? new AuditLog(es ?? missing('audit'), prefix),
     readiness:
-      options.readiness ?? serverReadiness(redis ?? missing('readiness'), es ?? missing('readiness')),
+      options.readiness ??
+      serverReadiness(redis ?? missing('readiness'), es ?? missing('readiness'), options.operations?.watch),
   };
   app.decorate('gatewatch', ctx);
   app.decorate('routeTable', [] as RouteEntry[]);
@@ -307,6 +311,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(ruleRoutes(ctx), { prefix: '/api/v1' });
   await app.register(eventRoutes(ctx), { prefix: '/api/v1' });
   await app.register(adminRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(operationsRoutes(ctx, options.operations), { prefix: '/api/v1' });
   await app.register(inventoryPlugin, { ...inventory, prefix: '/api/v1' });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

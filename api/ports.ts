@@ -79,6 +79,8 @@ export interface EventSearchPage {
 export interface EventSearchPort {
   search(request: EventSearchRequest): Promise<EventSearchPage>;
   get(id: string): Promise<StoredEvent | undefined>;
+  /** The oldest stored event's time (epoch ms), or undefined when none is stored: what retention left. */
+  earliest?(): Promise<number | undefined>;
 }
 
 /** Thrown by EventSearchPort.search for a cursor it did not issue (becomes a 400). */

@@ -12,6 +12,7 @@ import { register as registerReplay } from './commands/replay.ts';
 import { register as registerRules } from './commands/rules.ts';
 import { register as registerScenario } from './commands/scenario.ts';
 import { register as registerServe } from './commands/serve.ts';
+import { register as registerStatus } from './commands/status.ts';
 
 const program = new Command('gatewatch')
   .description('API-security analytics: gateway and WAF logs in, correlated incidents out.')
@@ -26,6 +27,7 @@ registerRules(program);
 registerScenario(program);
 registerServe(program);
 registerKeys(program);
+registerStatus(program);
 
 try {
   await program.parseAsync(process.argv);

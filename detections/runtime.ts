@@ -9,6 +9,7 @@ import { durationMs } from '../core/config/load.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import { assertNoEviction, connectRedis } from '../core/queue/bullmq.ts';
 import { createEsClient, indexNames, waitForElasticsearch } from '../core/store/elasticsearch.ts';
+import { type ProcessOperations, startOperations } from '../operations/process.ts';
 import type { RuleIR } from '../parser/ir.ts';
 import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
 import { toIncident } from './engine/types.ts';
@@ -36,6 +37,8 @@ export interface DetectionRuntime {
   redis: Redis;
   scheduler: DetectionScheduler;
   notifier: Notifier;
+  /** The store's health watch and, with a worker, the lifecycle runner. */
+  operations: ProcessOperations;
   close(): Promise<void>;
 }
 
@@ -82,16 +85,29 @@ export async function startDetection(
   });
   await scheduler.init();
   if (options.schedule) await scheduler.syncSchedules();
-  if (options.worker) {
-    scheduler.startWorker();
-    if (config.detections.webhooks.length > 0) notifier.startWorker();
-  }
+  const worker = options.worker ? scheduler.startWorker() : undefined;
+  if (options.worker && config.detections.webhooks.length > 0) notifier.startWorker();
+  // Runs wait while Elasticsearch refuses writes (flood stage, blocked indices): they would only
+  // fail. Their checkpoints hold, so they catch up without a gap once it takes writes again.
+  const operations = await startOperations({
+    es,
+    redis,
+    config,
+    lifecycle: options.worker ?? false,
+    onChange: (health) => {
+      if (!worker) return;
+      if (health.writes_blocked) void worker.pause(true).catch(() => undefined);
+      else worker.resume();
+    },
+  });
   return {
     es,
     redis,
     scheduler,
     notifier,
+    operations,
     async close() {
+      await operations.close();
       await scheduler.close();
       await notifier.close();
       redis.disconnect();

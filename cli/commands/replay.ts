@@ -14,6 +14,7 @@ import { formatCoverage } from '../../detections/coverage.ts';
 import { embeddedCoverage } from '../../embedded/coverage.ts';
 import { readLines, replay } from '../../embedded/replay.ts';
 import { replayInputs } from '../../embedded/replay-sources.ts';
+import { applyEmbeddedRetention, formatEmbeddedRetention } from '../../embedded/retention.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
 import { isRemoteInput } from '../../ingest/sources/remote-url.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
@@ -194,8 +195,13 @@ export function register(program: Command): void {
         });
         bar?.stop();
         const coverage = embeddedCoverage(store, loaded.rules, config);
+        // The same retention as the distributed mode, measured back from the newest event.
+        const retention = applyEmbeddedRetention(store, config.retention);
+        const expired = Object.values(retention.deleted_documents).reduce((a, b) => a + b, 0);
         if (opts.json) {
-          console.log(JSON.stringify({ ...result, incidents: result.incidents, coverage }, null, 2));
+          console.log(
+            JSON.stringify({ ...result, incidents: result.incidents, coverage, retention }, null, 2),
+          );
         } else if (opts.quiet) {
           console.log(String(result.incidents.length));
         } else {
@@ -209,6 +215,7 @@ export function register(program: Command): void {
           console.log(`\n${result.incidents.length} incident(s):`);
           if (result.incidents.length > 0) console.log(incidentTable(result.incidents));
           console.log(`\n${formatCoverage(coverage)}`);
+          if (expired > 0) console.log(`\n${formatEmbeddedRetention(retention, config.retention)}`);
         }
       } finally {
         store.close();

@@ -1,7 +1,8 @@
 /**
  * The producing side of the ingest queue, shared by every source. It enqueues bounded batches
- * and tells sources when to push back: above the high-water mark HTTP sources answer 429 with
- * Retry-After, file and TCP sources pause reading.
+ * and tells sources when to push back: above the high-water mark, or while the store cannot take
+ * more (Elasticsearch's disk filling up), HTTP sources answer 429 with Retry-After, file and TCP
+ * sources pause reading.
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -26,6 +27,11 @@ export interface ProducerOptions {
   batchSize: number;
   /** How long a measured queue depth is trusted (ms). */
   depthTtlMs?: number;
+  /**
+   * Why the store cannot take more now (e.g. Elasticsearch's disk past its high watermark:
+   * operations/store-health.ts), or undefined. Sources push back while it says so.
+   */
+  storePressure?: () => string | undefined;
 }
 
 export class IngestProducer {
@@ -60,9 +66,19 @@ export class IngestProducer {
     return this.depth;
   }
 
+  /** Why sources should stop accepting data for now, or undefined when they need not. */
+  async pressure(): Promise<string | undefined> {
+    const store = this.options.storePressure?.();
+    if (store !== undefined) return store;
+    const depth = await this.currentDepth();
+    if (depth >= this.options.highWaterMark)
+      return `the ingest queue holds ${depth} batches (high-water mark ${this.options.highWaterMark})`;
+    return undefined;
+  }
+
   /** True when sources should stop accepting data for now. */
   async overHighWater(): Promise<boolean> {
-    return (await this.currentDepth()) >= this.options.highWaterMark;
+    return (await this.pressure()) !== undefined;
   }
 
   /**

@@ -148,14 +148,15 @@ export function registerElasticBulk(app: FastifyInstance, ctx: HttpSourceContext
     const source = authenticate(ctx, request, reply);
     if (!source) return reply;
     reply.headers(PRODUCT_HEADER);
-    if (await ctx.options.producer.overHighWater()) {
+    const why = await ctx.options.producer.pressure();
+    if (why !== undefined) {
       return reply
         .code(429)
         .header('retry-after', String(ctx.options.retryAfterSeconds ?? 5))
         .send({
           error: {
             type: 'es_rejected_execution_exception',
-            reason: 'Gatewatch ingest queue is above its high-water mark',
+            reason: `Gatewatch cannot take more now: ${why}`,
           },
           status: 429,
         });

@@ -137,11 +137,12 @@ export function buildHttpSourceServer(options: HttpSourceOptions): FastifyInstan
       );
     },
     async pushBack(reply, status = 429) {
-      if (!(await options.producer.overHighWater())) return false;
+      const why = await options.producer.pressure();
+      if (why === undefined) return false;
       await reply
         .code(status)
         .header('retry-after', String(options.retryAfterSeconds ?? 5))
-        .send({ error: 'ingest queue above its high-water mark; retry later' });
+        .send({ error: `${why}; retry later` });
       return true;
     },
   };
