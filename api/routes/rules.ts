@@ -113,9 +113,7 @@ export const RunRecordSchema = Type.Object({
     Type.Integer({ description: '(group, bucket) cells read from aggregations: the run’s cost.' }),
   ),
   note: Type.Optional(
-    Type.String({
-      description: 'What the run could not decide although nothing failed, e.g. history it lacks.',
-    }),
+    Type.String({ description: 'What the run could not decide although nothing failed, e.g. history it lacks.' }),
   ),
   degraded_reason: Type.Optional(Type.String()),
   error: Type.Optional(Type.String()),
