@@ -5,8 +5,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { indexNames } from '../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../core/store/templates.ts';
+import { startIngest } from '../ingest/runtime.ts';
+import { eventually } from '../test/harness/eventually.ts';
 import { ACCESS_ROLES } from './app.ts';
 import { ROLES } from './auth/keys.ts';
+import { CONSOLE_ROUTES } from './console.ts';
 import { startTestApp, type TestApp } from './testing/harness.ts';
 
 let t: TestApp;
@@ -43,35 +46,22 @@ beforeAll(async () => {
   ]);
   const r = await t.it.es.bulk({ operations, refresh: true });
   expect(r.errors).toBe(false);
-  t.ports.ingest.sourceList.push({
-    name: 'edge-nginx',
-    type: 'file',
-    state: 'running',
-    lag_seconds: 2.5,
-    events_per_second: 120,
-    bytes_per_second: 48_000,
-    errors_total: 1,
-    last_error: 'unparseable line',
-    last_event_at: '2026-02-01T10:00:00.000Z',
-  });
-  t.ports.ingest.letters.push(
-    {
-      id: 'dl-1',
-      source: 'edge-nginx',
-      at: '2026-02-01T10:00:00.000Z',
-      reason: 'parse',
-      payload: 'garbage',
-      replayed_at: null,
-    },
-    {
-      id: 'dl-2',
-      source: 'edge-nginx',
-      at: '2026-02-01T10:00:01.000Z',
-      reason: 'parse',
-      payload: 'more',
-      replayed_at: null,
-    },
-  );
+  // Sources and dead letters as the ingest pipeline leaves them: a worker takes a batch with two
+  // lines it cannot parse, stores them as dead letters and counts them per source in Redis.
+  const ingest = await startIngest(t.config, { workers: 1, refresh: true });
+  try {
+    await ingest.producer.enqueue(
+      { source: 'edge-nginx', receivedAt: Date.parse('2026-02-01T10:00:00Z') },
+      ['garbage one', 'garbage two'],
+      'api-main-seed',
+    );
+    await eventually(
+      async () => (await t.ports.ingest.sources())[0]?.errors_total ?? 0,
+      (n) => n === 2,
+    );
+  } finally {
+    await ingest.close();
+  }
 });
 afterAll(async () => {
   await t?.close();
@@ -382,19 +372,44 @@ describe('events', () => {
 });
 
 describe('ingest administration, keys', () => {
-  test('sources with status; dead letters list and replay', async () => {
+  test('sources with status; dead letters list and replay, from the real store', async () => {
     const sources = await call('GET', '/api/v1/ingest/sources', 'viewer');
-    expect(sources.json().items[0]).toMatchObject({ name: 'edge-nginx', lag_seconds: 2.5, errors_total: 1 });
+    expect(sources.statusCode).toBe(200);
+    expect(sources.json().items).toEqual([
+      expect.objectContaining({ name: 'edge-nginx', type: 'file', state: 'running', errors_total: 2 }),
+    ]);
     const page = await call('GET', '/api/v1/ingest/dead-letters?size=1', 'admin');
-    expect(page.json().items.map((l: { id: string }) => l.id)).toEqual(['dl-2']);
+    expect(page.statusCode).toBe(200);
+    const first = page.json().items;
+    expect(first).toEqual([
+      expect.objectContaining({ source: 'edge-nginx', at: '2026-02-01T10:00:00.000Z', replayed_at: null }),
+    ]);
     const next = await call(
       'GET',
       `/api/v1/ingest/dead-letters?size=1&cursor=${page.json().next_cursor}`,
       'admin',
     );
-    expect(next.json()).toMatchObject({ items: [{ id: 'dl-1' }], next_cursor: null });
-    const replay = await call('POST', '/api/v1/ingest/dead-letters/replay', 'admin', { ids: ['dl-1'] });
+    expect(next.statusCode).toBe(200);
+    const second = next.json().items;
+    expect(second).toHaveLength(1);
+    expect([first[0].payload, second[0].payload].sort()).toEqual(['garbage one', 'garbage two']);
+    const end = await call(
+      'GET',
+      `/api/v1/ingest/dead-letters?size=1&cursor=${next.json().next_cursor}`,
+      'admin',
+    );
+    expect(end.json()).toEqual({ items: [], next_cursor: null });
+    const bySource = await call('GET', '/api/v1/ingest/dead-letters?source=nobody', 'admin');
+    expect(bySource.json()).toEqual({ items: [], next_cursor: null });
+
+    const depth = await t.producer.currentDepth();
+    const replay = await call('POST', '/api/v1/ingest/dead-letters/replay', 'admin', { ids: [first[0].id] });
     expect(replay.json()).toEqual({ replayed: 1, failed: 0 });
+    const jobs = await t.producer.queue.getJobs(['waiting']);
+    expect(jobs.flatMap((j) => j.data.records)).toEqual([first[0].payload]);
+    expect(await t.producer.queue.count()).toBe(depth + 1);
+    const after = (await call('GET', '/api/v1/ingest/dead-letters?size=10', 'admin')).json().items;
+    expect(after.find((l: { id: string }) => l.id === first[0].id).replayed_at).toEqual(expect.any(String));
     expect((await call('POST', '/api/v1/ingest/dead-letters/replay', 'admin', {})).statusCode).toBe(400);
   });
 
@@ -443,6 +458,11 @@ describe('operations', () => {
     expect(metrics.body).toContain('gatewatch_api_requests_total');
     expect(metrics.body).toContain('gatewatch_rule_run_duration_seconds');
     expect(metrics.body).toContain('gatewatch_incidents_created_total');
+    // Ingest counters from the workers (through Redis), per source and outcome.
+    expect(metrics.body).toContain(
+      'gatewatch_ingest_events_total{source="edge-nginx",outcome="dead_letter"} 2',
+    );
+    expect(metrics.body).toContain('gatewatch_ingest_events_total{source="edge-nginx",outcome="dropped"} 0');
   });
 
   test('an unknown route is a problem, not a stack trace; 5xx hide internals', async () => {
@@ -514,8 +534,16 @@ describe('authorisation matrix (generated from the route table)', () => {
       }
       rows.push(`${route.method} ${route.url} [${route.access}] ${cells.join(' ')}`);
     }
-    // Every route declares an access level and no route is public except liveness.
-    expect(routes.filter((r) => r.access === 'public').map((r) => r.url)).toEqual(['/health/live']);
+    // Every route declares an access level and no route is public except liveness and the
+    // console's static files (which hold no data: the console reads everything with a key).
+    expect(
+      routes.filter((r) => r.access === 'public' && !CONSOLE_ROUTES.includes(r.url)).map((r) => r.url),
+    ).toEqual(['/health/live']);
+    expect(
+      routes
+        .filter((r) => CONSOLE_ROUTES.includes(r.url))
+        .every((r) => r.access === 'public' && r.method === 'GET'),
+    ).toBe(true);
   });
 });
 
@@ -551,7 +579,12 @@ describe('OpenAPI', () => {
       }
     }
     for (const route of t.app.routeTable) {
-      if (route.url.startsWith('/docs') || route.url === '/openapi.json') continue;
+      if (
+        route.url.startsWith('/docs') ||
+        route.url === '/openapi.json' ||
+        CONSOLE_ROUTES.includes(route.url)
+      )
+        continue;
       const path = route.url.replace(/:([a-z_]+)/g, '{$1}');
       expect(documented.has(`${route.method} ${path}`), `${route.method} ${path} documented`).toBe(true);
     }

@@ -19,23 +19,35 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import type { Redis } from 'ioredis';
+import { durationMs } from '../core/config/load.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
+import { ElasticsearchExceptionStore, type ExceptionStore } from '../detections/exceptions.ts';
 import { inventoryPlugin } from '../inventory/api-plugin.ts';
 import { ElasticsearchSpecStore, type SpecStore } from '../inventory/specs/registry.ts';
 import { ElasticsearchInventoryStore, type InventoryStore } from '../inventory/store.ts';
 import { AuditLog, type AuditStore } from './audit.ts';
 import { ApiKeyStore, type KeyStore, type Principal, type Role } from './auth/keys.ts';
+import { bodyTimeout } from './body-timeout.ts';
+import { consolePlugin } from './console.ts';
 import { metrics } from './metrics.ts';
 import type { ApiPorts } from './ports.ts';
 import { errorHandler, HttpProblem, sendProblem } from './problem.ts';
 import { sharedRateLimitStore } from './rate-limit-store.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { coverageRoutes } from './routes/coverage.ts';
+import { entityRoutes } from './routes/entities.ts';
+import { eventFieldRoutes } from './routes/event-fields.ts';
 import { eventRoutes } from './routes/events.ts';
+import { exceptionRoutes } from './routes/exceptions.ts';
 import { healthRoutes, type ReadinessCheck, serverReadiness } from './routes/health.ts';
+import { incidentTimelineRoutes } from './routes/incident-timeline.ts';
 import { incidentRoutes } from './routes/incidents.ts';
+import { ingestQueueRoutes } from './routes/ingest-queue.ts';
 import { type OperationsContext, operationsRoutes } from './routes/operations.ts';
+import { ruleInsightRoutes } from './routes/rule-insights.ts';
 import { ruleRoutes } from './routes/rules.ts';
+import { sessionRoutes } from './routes/session.ts';
+import { RuleSandbox } from './rules/sandbox.ts';
 import { ElasticsearchRuleStore, type RuleStore } from './rules/store.ts';
 import { COMMON_ERRORS, PUBLIC_ERRORS, problemResponse, simplifySchema } from './schemas.ts';
 import { validatorCompiler } from './validation.ts';
@@ -83,6 +95,8 @@ export interface BuildAppOptions {
   keys?: KeyStore;
   rules?: RuleStore;
   audit?: AuditStore;
+  /** Rule exceptions (default: Elasticsearch). */
+  exceptions?: ExceptionStore;
   /** API inventory stores (default: Elasticsearch). */
   inventory?: { store: InventoryStore; specs: SpecStore };
   /** Readiness checks by name (default: redis and elasticsearch). */
@@ -100,7 +114,14 @@ export interface AppContext {
   rules: RuleStore;
   inventory: { store: InventoryStore; specs: SpecStore };
   audit: AuditStore;
+  exceptions: ExceptionStore;
   readiness: Record<string, ReadinessCheck>;
+  /**
+   * Worker threads for rule work (rules/sandbox.ts): `check` parses rule text and filters and
+   * tests rules over supplied events; `preview` runs previews over Elasticsearch (the
+   * distributed mode; the embedded mode previews through its port).
+   */
+  sandbox: { check: RuleSandbox; preview: RuleSandbox | undefined };
 }
 
 declare module 'fastify' {
@@ -115,14 +136,46 @@ export const API_VERSION = '1.0.0';
 
 /** Create the API's own indices (keys, audit, rules, incidents template). Idempotent. */
 export async function installApiIndices(app: FastifyInstance): Promise<void> {
-  const { keys, audit, rules, inventory } = app.gatewatch;
+  const { keys, audit, rules, inventory, exceptions } = app.gatewatch;
   await Promise.all([
     keys.install(),
     audit.install(),
     rules.install(),
+    exceptions.install(),
     inventory.store.install(),
     inventory.specs.install(),
   ]);
+}
+
+/**
+ * Counts requests that failed authentication per client address in one-minute windows; an
+ * address past `perMinute` is blocked until its window ends. Memory is bounded: old windows
+ * are dropped, and at most 100,000 addresses are tracked (then the table starts over).
+ */
+function failureLimiter(perMinute: number) {
+  const windows = new Map<string, { window: number; failures: number }>();
+  const windowOf = (now: number) => Math.floor(now / 60_000);
+  return {
+    /** Seconds until the address may try again (0: not blocked). */
+    blockedFor(address: string): number {
+      const now = Date.now();
+      const entry = windows.get(address);
+      if (!entry || entry.window !== windowOf(now) || entry.failures < perMinute) return 0;
+      return Math.max(1, Math.ceil(((entry.window + 1) * 60_000 - now) / 1000));
+    },
+    fail(address: string): void {
+      const window = windowOf(Date.now());
+      const entry = windows.get(address);
+      if (entry && entry.window === window) entry.failures++;
+      else {
+        if (windows.size >= 100_000) {
+          for (const [k, v] of windows) if (v.window !== window) windows.delete(k);
+          if (windows.size >= 100_000) windows.clear();
+        }
+        windows.set(address, { window, failures: 1 });
+      }
+    },
+  };
 }
 
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
@@ -141,7 +194,27 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // off by the router (414) or Node's header limit (431) with an undocumented bare reply.
     routerOptions: { maxParamLength: 2048 },
     http: { maxHeaderSize: 64 * 1024 },
+    // What the router refuses before any route (a path segment over maxParamLength, a malformed
+    // URL) is a problem document too, not Fastify's own error body.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      return sendProblem(
+        reply,
+        tooLong ? 414 : 400,
+        tooLong ? 'uri-too-long' : 'bad-url',
+        tooLong
+          ? 'a path segment is longer than 2048 characters; ids are far shorter'
+          : 'the URL is malformed (bad percent-encoding)',
+      );
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // A slow body is cut (408) after api.requestTimeout, not left open for minutes.
+  bodyTimeout(app, durationMs(config.api.requestTimeout), (seconds) => ({
+    type: 'urn:gatewatch:problem:request-timeout',
+    title: 'Request Timeout',
+    status: 408,
+    detail: `the request body did not arrive within ${seconds} s`,
+  }));
 
   const { es, redis } = options;
   const missing = (what: string): never => {
@@ -160,10 +233,36 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     rules: options.rules ?? new ElasticsearchRuleStore(es ?? missing('rules'), prefix),
     inventory,
     audit: options.audit ?? new AuditLog(es ?? missing('audit'), prefix),
+    exceptions: options.exceptions ?? new ElasticsearchExceptionStore(es ?? missing('exceptions'), prefix),
     readiness:
       options.readiness ??
       serverReadiness(redis ?? missing('readiness'), es ?? missing('readiness'), options.operations?.watch),
+    sandbox: {
+      check: new RuleSandbox({
+        size: 1,
+        queueLimit: 16,
+        timeoutMs: durationMs(config.api.ruleCheckTimeout),
+        memoryMb: config.api.ruleWorkerMemoryMb,
+      }),
+      preview: es
+        ? new RuleSandbox({
+            size: config.api.previewConcurrency,
+            queueLimit: config.api.previewConcurrency,
+            timeoutMs: durationMs(config.api.previewTimeout),
+            memoryMb: config.api.ruleWorkerMemoryMb,
+            workerData: {
+              elasticsearch: config.elasticsearch,
+              maxGroups: Math.min(config.detections.maxGroups, config.api.previewMaxGroups),
+              foldWindowMs: durationMs(config.detections.foldWindow),
+            },
+          })
+        : undefined,
+    },
   };
+  app.addHook('onClose', async () => {
+    await ctx.sandbox.check.close();
+    await ctx.sandbox.preview?.close();
+  });
   app.decorate('gatewatch', ctx);
   app.decorate('routeTable', [] as RouteEntry[]);
   app.decorateRequest('principal', null);
@@ -232,14 +331,27 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     }
   });
 
-  // Authentication and authorisation.
+  // Authentication and authorisation. A client address that keeps presenting keys that do not
+  // verify is answered 429 before its next key is looked up: random keys cost a lookup each
+  // (a request without any key costs nothing and is always a 401).
+  const unauthenticated = failureLimiter(config.api.unauthenticatedPerMinute);
   app.addHook('onRequest', async (request, reply) => {
     const access: Access = request.routeOptions.config.access ?? 'read';
     if (access === 'public') return;
+    const retryIn = request.headers.authorization ? unauthenticated.blockedFor(request.ip) : 0;
+    if (retryIn > 0) {
+      throw new HttpProblem(
+        429,
+        'rate-limited',
+        `too many requests without a valid API key from this address; retry in ${retryIn} s`,
+        { headers: { 'retry-after': String(retryIn) } },
+      );
+    }
     const header = request.headers.authorization;
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     const principal = token ? await ctx.keys.verify(token) : undefined;
     if (!principal) {
+      if (token) unauthenticated.fail(request.ip);
       reply.header('www-authenticate', 'Bearer realm="gatewatch"');
       throw new HttpProblem(
         401,
@@ -297,6 +409,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         { name: 'incidents' },
         { name: 'rules' },
         { name: 'events' },
+        { name: 'entities' },
         { name: 'ingest' },
         { name: 'admin' },
         { name: 'operations' },
@@ -313,6 +426,15 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(adminRoutes(ctx), { prefix: '/api/v1' });
   await app.register(operationsRoutes(ctx, options.operations), { prefix: '/api/v1' });
   await app.register(inventoryPlugin, { ...inventory, prefix: '/api/v1' });
+  await app.register(sessionRoutes(), { prefix: '/api/v1' });
+  await app.register(exceptionRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(entityRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(eventFieldRoutes(), { prefix: '/api/v1' });
+  await app.register(incidentTimelineRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(ruleInsightRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(ingestQueueRoutes(ctx), { prefix: '/api/v1' });
+  // The analyst console (console/): static files at /, talking to the routes above.
+  await app.register(consolePlugin);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

@@ -45,6 +45,16 @@ export interface RuleStatus {
   last_run?: RunRecord;
 }
 
+export interface RuleDayActivity {
+  rule_id: string;
+  /** YYYY-MM-DD (UTC). */
+  day: string;
+  runs: number;
+  detections: number;
+  /** Runs that ended in error or degraded. */
+  failed: number;
+}
+
 export interface DetectionPort {
   /** Run the rules over the supplied events in process (nothing is written). */
   test(rules: RuleIR[], events: StoredEvent[]): Promise<Incident[]>;
@@ -55,6 +65,8 @@ export interface DetectionPort {
   /** Most recent runs first. */
   runHistory(ruleId: string, limit: number): Promise<RunRecord[]>;
   status(ruleId: string): Promise<RuleStatus>;
+  /** Runs, detections and failed runs per rule and UTC day whose runs started in the range. */
+  dailyActivity(range: TimeRange): Promise<RuleDayActivity[]>;
   /** Called after a rule was created, changed, enabled, disabled or deleted. */
   rulesChanged?(ruleId: string): Promise<void>;
   /** What the stored events carry, per source, for rule coverage (detections/coverage.ts). */
@@ -76,9 +88,28 @@ export interface EventSearchPage {
   next_cursor: string | null;
 }
 
+/** Events per bucket of a filter over a range (the first bucket starts at the range's start). */
+export interface EventHistogram {
+  /** Bucket starts (epoch ms), empty buckets included. */
+  buckets: { start: number; count: number }[];
+  total: number;
+  /** False when the counts are an upper bound (a filter the store cannot express exactly). */
+  exact: boolean;
+}
+
+/** When a filter's events were first and last seen, over all stored time. */
+export interface EventExtent {
+  first: number | null;
+  last: number | null;
+  total: number;
+}
+
 export interface EventSearchPort {
   search(request: EventSearchRequest): Promise<EventSearchPage>;
   get(id: string): Promise<StoredEvent | undefined>;
+  /** Activity over time: entity pages and incident timelines. */
+  histogram(filter: FilterExpr, range: TimeRange, intervalMs: number): Promise<EventHistogram>;
+  extent(filter: FilterExpr): Promise<EventExtent>;
   /** The oldest stored event's time (epoch ms), or undefined when none is stored: what retention left. */
   earliest?(): Promise<number | undefined>;
 }
@@ -97,6 +128,14 @@ export interface SourceStatus {
   events_per_second: number;
   bytes_per_second: number;
   errors_total: number;
+  /** Events stored since the counters began (a resent record counts once). */
+  events_total: number;
+  /** Records received again and already stored (resends, replays). */
+  duplicates_total: number;
+  /** Records that could not become stored events (listed under dead letters). */
+  dead_letters_total: number;
+  /** Records lost before the queue: UDP datagrams dropped by the kernel or above high water. */
+  dropped_total: number;
   last_error: string | null;
   last_event_at: string | null;
   /** Pull sources: what is left to read, from the source's own progress report. */
@@ -131,8 +170,22 @@ export interface DeadLetterPage {
   next_cursor: string | null;
 }
 
+/** The ingest queue between sources and workers (distributed mode). */
+export interface IngestQueueStatus {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+  /** Age of the oldest batch waiting for a worker (null: none waiting). */
+  oldest_waiting_seconds: number | null;
+  /** Queued batches above which sources push back. */
+  high_water_mark: number;
+}
+
 export interface IngestAdminPort {
   sources(): Promise<SourceStatus[]>;
+  /** The queue's depth and lag; absent where there is no queue (the embedded mode). */
+  queue?(): Promise<IngestQueueStatus>;
   deadLetters(query: { source?: string; size: number; cursor?: string }): Promise<DeadLetterPage>;
   /** Replay dead letters by id, or every un-replayed one of a source. */
   replayDeadLetters(request: {

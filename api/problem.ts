@@ -47,7 +47,9 @@ const TITLES: Record<number, string> = {
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
   409: 'Conflict',
+  408: 'Request Timeout',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
@@ -128,6 +130,22 @@ function validationFields(error: FastifyError): ProblemField[] {
   });
 }
 
+/** Whether an error comes from the Elasticsearch client, and whether it means "try again later". */
+function storageFailure(error: Error): 'unavailable' | 'failed' | undefined {
+  switch (error.name) {
+    case 'ConnectionError':
+    case 'NoLivingConnectionsError':
+    case 'TimeoutError':
+      return 'unavailable';
+    case 'ResponseError': {
+      const status = (error as { statusCode?: number }).statusCode ?? 500;
+      return [429, 502, 503, 504].includes(status) ? 'unavailable' : 'failed';
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** Fastify error handler: everything becomes a problem document. */
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof HttpProblem) {
@@ -139,7 +157,20 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     const detail = `request validation failed: ${fields.map((f) => `${f.field} ${f.message}`).join('; ')}`;
     return sendProblem(reply, 400, 'validation', detail, fields);
   }
-  const status = error.statusCode ?? 500;
+  // Elasticsearch unreachable, slow or shedding load: the service is unavailable for a moment.
+  // Its other answers are the server's failure, not the client's (ResponseError carries
+  // Elasticsearch's status code, which must not pass for this API's).
+  const storage = storageFailure(error);
+  if (storage === 'unavailable') {
+    reply.header('retry-after', '5');
+    return sendProblem(
+      reply,
+      503,
+      'storage-unavailable',
+      'Elasticsearch does not answer for now; retry shortly',
+    );
+  }
+  const status = storage === 'failed' ? 500 : (error.statusCode ?? 500);
   if (status >= 400 && status < 500) {
     const slug =
       status === 413

@@ -26,10 +26,10 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   409: 'Conflict with the current state.',
   413: 'Request body too large.',
   415: 'Unsupported content type.',
-  422: 'Rule text does not parse or check (errors carry line and column).',
+  422: 'Rule text does not parse or check (errors carry line and column), or its check or preview exceeded its budget.',
   429: 'Rate limit exceeded for this key.',
   500: 'Server error (no internals disclosed).',
-  503: 'Not ready.',
+  503: 'Temporarily unavailable (Redis or Elasticsearch does not answer); retry after Retry-After seconds.',
 };
 
 export function problemResponse(status: number) {
@@ -44,7 +44,7 @@ export function json(schema: TSchema, description: string) {
 }
 
 /** Error responses every authenticated route can give. */
-export const COMMON_ERRORS = [400, 401, 403, 404, 413, 415, 429, 500] as const;
+export const COMMON_ERRORS = [400, 401, 403, 404, 413, 415, 429, 500, 503] as const;
 export const PUBLIC_ERRORS = [400, 404, 500] as const;
 
 /**

@@ -3,14 +3,16 @@
  * engine: the in-process evaluator for rule tests, the Elasticsearch executor for previews and
  * runs, the rule language's filter compiler for event search.
  */
-
-import { type Client, errors } from '@elastic/elasticsearch';
+import type { Client } from '@elastic/elasticsearch';
 import type {
   DetectionPort,
+  EventExtent,
+  EventHistogram,
   EventSearchPage,
   EventSearchPort,
   EventSearchRequest,
   PreviewResult,
+  RuleDayActivity,
   RuleStatus,
   StoredEvent,
   TimeRange,
@@ -18,8 +20,8 @@ import type {
 import { InvalidEventCursorError } from '../api/ports.ts';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { Incident } from '../core/schema/incident.ts';
-import { type estypes, indexNames } from '../core/store/elasticsearch.ts';
-import type { RuleIR } from '../parser/ir.ts';
+import { type estypes, indexNames, isIndexNotFound } from '../core/store/elasticsearch.ts';
+import type { FilterExpr, RuleIR } from '../parser/ir.ts';
 import { elasticsearchFieldStats, type FieldStats } from './coverage.ts';
 import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
 import { compileFilter, evaluateRule } from './engine/evaluate.ts';
@@ -156,6 +158,46 @@ export class EngineDetectionPort implements DetectionPort {
     };
   }
 
+  async dailyActivity(range: TimeRange): Promise<RuleDayActivity[]> {
+    const r = await this.es.search({
+      index: indexNames(this.prefix).ruleRuns,
+      size: 0,
+      ignore_unavailable: true,
+      query: { range: { started_at: { gte: range.start, lt: range.end, format: 'epoch_millis' } } },
+      aggs: {
+        rules: {
+          terms: { field: 'rule_id', size: 10_000 },
+          aggs: {
+            days: {
+              date_histogram: { field: 'started_at', calendar_interval: 'day', min_doc_count: 1 },
+              aggs: {
+                detections: { sum: { field: 'detections' } },
+                failed: { filter: { terms: { outcome: ['error', 'degraded'] } } },
+              },
+            },
+          },
+        },
+      },
+    });
+    type Day = {
+      key: number;
+      doc_count: number;
+      detections: { value: number };
+      failed: { doc_count: number };
+    };
+    const rules = (r.aggregations?.rules as { buckets?: { key: string; days: { buckets: Day[] } }[] })
+      ?.buckets;
+    return (rules ?? []).flatMap((rule) =>
+      rule.days.buckets.map((d) => ({
+        rule_id: rule.key,
+        day: new Date(d.key).toISOString().slice(0, 10),
+        runs: d.doc_count,
+        detections: Math.round(d.detections.value),
+        failed: d.failed.doc_count,
+      })),
+    );
+  }
+
   async rulesChanged(_ruleId?: string): Promise<void> {
     // This process's scheduler (run now) sees the change at once; detection workers re-read
     // the rule set on their own reload interval.
@@ -259,6 +301,60 @@ export class ElasticsearchEventSearchPort implements EventSearchPort {
     };
   }
 
+  async histogram(filter: FilterExpr, range: TimeRange, intervalMs: number): Promise<EventHistogram> {
+    const compiled = compileFilterQuery(filter);
+    if (!compiled.exact) return histogramByReading(this, filter, range, intervalMs);
+    const r = await this.es.search({
+      index: indexNames(this.prefix).eventsAlias,
+      size: 0,
+      track_total_hits: true,
+      ignore_unavailable: true,
+      query: {
+        bool: {
+          filter: [
+            compiled.query,
+            { range: { '@timestamp': { gte: range.start, lt: range.end, format: 'epoch_millis' } } },
+          ],
+        },
+      },
+      aggs: {
+        h: {
+          date_histogram: {
+            field: '@timestamp',
+            fixed_interval: `${intervalMs}ms`,
+            offset: `${((range.start % intervalMs) + intervalMs) % intervalMs}ms`,
+            min_doc_count: 0,
+            extended_bounds: { min: range.start, max: range.end - 1 },
+          },
+        },
+      },
+    });
+    const counts = new Map(
+      ((r.aggregations?.h as { buckets?: { key: number; doc_count: number }[] })?.buckets ?? []).map((b) => [
+        b.key,
+        b.doc_count,
+      ]),
+    );
+    const total = typeof r.hits.total === 'number' ? r.hits.total : (r.hits.total?.value ?? 0);
+    return { buckets: emptyBuckets(range, intervalMs, counts), total, exact: true };
+  }
+
+  async extent(filter: FilterExpr): Promise<EventExtent> {
+    const compiled = compileFilterQuery(filter);
+    const r = await this.es.search({
+      index: indexNames(this.prefix).eventsAlias,
+      size: 0,
+      track_total_hits: true,
+      ignore_unavailable: true,
+      query: compiled.query,
+      aggs: { first: { min: { field: '@timestamp' } }, last: { max: { field: '@timestamp' } } },
+    });
+    const value = (name: string) =>
+      (r.aggregations?.[name] as { value: number | null } | undefined)?.value ?? null;
+    const total = typeof r.hits.total === 'number' ? r.hits.total : (r.hits.total?.value ?? 0);
+    return { first: value('first'), last: value('last'), total };
+  }
+
   async get(id: string): Promise<StoredEvent | undefined> {
     const r = await this.es.search<StoredEvent>({
       index: indexNames(this.prefix).eventsAlias,
@@ -270,11 +366,54 @@ export class ElasticsearchEventSearchPort implements EventSearchPort {
   }
 }
 
-function isIndexNotFound(err: unknown): boolean {
-  if (err instanceof errors.ResponseError) {
-    return (
-      (err.body as { error?: { type?: string } } | undefined)?.error?.type === 'index_not_found_exception'
-    );
+/** The start of the bucket holding `t`: buckets start at the range's start. */
+export function bucketStart(t: number, range: TimeRange, intervalMs: number): number {
+  return range.start + Math.floor((t - range.start) / intervalMs) * intervalMs;
+}
+
+/** Every bucket of the range (the first starts at the range's start), with its count. */
+export function emptyBuckets(
+  range: TimeRange,
+  intervalMs: number,
+  counts: Map<number, number>,
+): EventHistogram['buckets'] {
+  const out: EventHistogram['buckets'] = [];
+  for (let t = range.start; t < range.end; t += intervalMs) out.push({ start: t, count: counts.get(t) ?? 0 });
+  return out;
+}
+
+/** Most events read to bucket a filter that has to be checked event by event. */
+export const HISTOGRAM_READ_LIMIT = 50_000;
+
+/**
+ * A histogram by reading the matching events page by page (filters the store cannot express
+ * exactly, checked by the search itself); an upper bound past HISTOGRAM_READ_LIMIT events.
+ */
+export async function histogramByReading(
+  port: EventSearchPort,
+  filter: FilterExpr,
+  range: TimeRange,
+  intervalMs: number,
+): Promise<EventHistogram> {
+  const counts = new Map<number, number>();
+  let total = 0;
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await port.search({
+      filter,
+      range,
+      size: 1000,
+      order: 'asc',
+      ...(cursor ? { cursor } : {}),
+    });
+    for (const e of page.events) {
+      const bucket = bucketStart(Date.parse(String(e['@timestamp'])), range, intervalMs);
+      counts.set(bucket, (counts.get(bucket) ?? 0) + 1);
+      total++;
+    }
+    if (!page.next_cursor || total >= HISTOGRAM_READ_LIMIT) {
+      return { buckets: emptyBuckets(range, intervalMs, counts), total, exact: !page.next_cursor };
+    }
+    cursor = page.next_cursor;
   }
-  return err instanceof Error && err.message.startsWith('index_not_found_exception');
 }

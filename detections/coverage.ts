@@ -227,7 +227,7 @@ export function coverageReport(
           `no one source carries all of ${needs.fields.join(', ')} (they come from different logs)`,
         );
     }
-    if (needs.history) {
+    if (needs.history && stats.events > 0) {
       const h = needs.history;
       if (h.minimumMs > 0 && spanMs < h.minimumMs) {
         verdict = 'cannot fire';
@@ -326,10 +326,12 @@ export function fieldStatsOf(events: readonly unknown[], fields: readonly string
   };
 }
 
-export function formatCoverage(report: CoverageReport): string {
+/** The report as text: every rule (`all`), or only those that cannot fire fully (after a replay). */
+export function formatCoverage(report: CoverageReport, options: { all?: boolean } = {}): string {
   const lines: string[] = [];
   const width = Math.max(...report.rules.map((r) => r.rule.length), 4);
   for (const r of report.rules) {
+    if (!options.all && r.verdict === 'can fire') continue;
     const mark =
       r.verdict === 'can fire' ? 'can fire   ' : r.verdict === 'limited' ? 'limited    ' : 'cannot fire';
     lines.push(`  ${r.rule.padEnd(width)}  ${mark}${r.reasons.length ? `  ${r.reasons.join('; ')}` : ''}`);

@@ -8,7 +8,12 @@ import type { Redis } from 'ioredis';
 import { durationMs } from '../core/config/load.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import { assertNoEviction, connectRedis } from '../core/queue/bullmq.ts';
-import { createEsClient, indexNames, waitForElasticsearch } from '../core/store/elasticsearch.ts';
+import {
+  createEsClient,
+  indexNames,
+  isIndexNotFound,
+  waitForElasticsearch,
+} from '../core/store/elasticsearch.ts';
 import { type ProcessOperations, startOperations } from '../operations/process.ts';
 import type { RuleIR } from '../parser/ir.ts';
 import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
@@ -17,10 +22,31 @@ import { Notifier } from './notify/webhooks.ts';
 import { DetectionScheduler, type RuleExecutor, type RunRecord } from './scheduler/scheduler.ts';
 
 /** The distributed executor: one rule over one range, in Elasticsearch. */
-export function elasticsearchExecutor(es: Client, prefix: string, maxGroups: number): RuleExecutor {
+export function elasticsearchExecutor(
+  es: Client,
+  prefix: string,
+  maxGroups: number,
+  /** Told once when there are no events yet (default: one line on stdout). */
+  onNoEvents: (message: string) => void = (message) => console.log(message),
+): RuleExecutor {
   const index = indexNames(prefix).eventsAlias;
+  let told = false;
   return async (rule, range, now) => {
-    const result = await runRuleOnElasticsearch(es, index, rule, range, { maxGroups });
+    let result: Awaited<ReturnType<typeof runRuleOnElasticsearch>>;
+    try {
+      result = await runRuleOnElasticsearch(es, index, rule, range, { maxGroups });
+    } catch (err) {
+      // A fresh deployment has no events index until the first event is stored: no data yet
+      // is a normal state, and the run finds nothing (its checkpoint moves on as with data).
+      if (!isIndexNotFound(err)) throw err;
+      if (!told) {
+        told = true;
+        onNoEvents(
+          `no events stored yet (${index} does not exist): rules run and find nothing until the first event is ingested`,
+        );
+      }
+      return { incidents: [], detections: 0, esMs: 0, workerMs: 0 };
+    }
     return {
       incidents: result.detections.map((d) => toIncident(d, rule, now)),
       detections: result.detections.length,

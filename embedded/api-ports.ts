@@ -2,11 +2,14 @@ import type {
   DeadLetter,
   DeadLetterPage,
   DetectionPort,
+  EventExtent,
+  EventHistogram,
   EventSearchPage,
   EventSearchPort,
   EventSearchRequest,
   IngestAdminPort,
   PreviewResult,
+  RuleDayActivity,
   RuleStatus,
   SourceStatus,
   StoredEvent,
@@ -17,7 +20,7 @@ import { HttpProblem } from '../api/problem.ts';
 import type { RuleStore } from '../api/rules/store.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import type { Incident } from '../core/schema/incident.ts';
-import { testRulesOnEvents } from '../detections/api-adapters.ts';
+import { bucketStart, emptyBuckets, testRulesOnEvents } from '../detections/api-adapters.ts';
 import type { FieldStats } from '../detections/coverage.ts';
 import { compileFilter, evaluateRule } from '../detections/engine/evaluate.ts';
 import { toIncident } from '../detections/engine/types.ts';
@@ -28,8 +31,9 @@ import { newRunRecord, type RunRecord } from '../detections/scheduler/scheduler.
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer } from '../ingest/pipeline/normalize.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
-import type { RuleIR } from '../parser/ir.ts';
+import type { FilterExpr, RuleIR } from '../parser/ir.ts';
 import { installApiSchema, KvInventoryStore } from './api-stores.ts';
+import { SqliteExceptionStore } from './exceptions.ts';
 import { replayRange } from './replay.ts';
 import type { EmbeddedStore } from './store.ts';
 
@@ -123,6 +127,41 @@ export class EmbeddedEventSearchPort implements EventSearchPort {
   async get(id: string): Promise<StoredEvent | undefined> {
     return this.store.getEvent(id) as StoredEvent | undefined;
   }
+
+  async histogram(filter: FilterExpr, range: TimeRange, intervalMs: number): Promise<EventHistogram> {
+    const matches = compileFilter(filter);
+    const counts = new Map<number, number>();
+    let total = 0;
+    const rows = this.store.db
+      .prepare('SELECT ts, doc FROM events WHERE ts >= ? AND ts < ?')
+      .iterate(range.start, range.end) as Iterable<{ ts: number; doc: string }>;
+    for (const row of rows) {
+      if (!matches(JSON.parse(row.doc))) continue;
+      const bucket = bucketStart(Number(row.ts), range, intervalMs);
+      counts.set(bucket, (counts.get(bucket) ?? 0) + 1);
+      total++;
+    }
+    return { buckets: emptyBuckets(range, intervalMs, counts), total, exact: true };
+  }
+
+  async extent(filter: FilterExpr): Promise<EventExtent> {
+    const matches = compileFilter(filter);
+    let first: number | null = null;
+    let last: number | null = null;
+    let total = 0;
+    const rows = this.store.db.prepare('SELECT ts, doc FROM events').iterate() as Iterable<{
+      ts: number;
+      doc: string;
+    }>;
+    for (const row of rows) {
+      if (!matches(JSON.parse(row.doc))) continue;
+      const t = Number(row.ts);
+      if (first === null || t < first) first = t;
+      if (last === null || t > last) last = t;
+      total++;
+    }
+    return { first, last, total };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,6 +246,7 @@ export class EmbeddedDetectionPort implements DetectionPort {
       const workerMs = Math.round(performance.now() - t);
       const now = this.now();
       const suppress = rule.output.suppress;
+      const exceptions = await new SqliteExceptionStore(this.store).list({ rule_id: rule.id, activeAt: now });
       const written = await writeIncidents(
         this.store.incidentStore(),
         result.detections.map((d) => toIncident(d, rule, now)),
@@ -214,6 +254,7 @@ export class EmbeddedDetectionPort implements DetectionPort {
           ...(suppress ? { suppression: { periodMs: suppress.periodMs } } : {}),
           ...(this.foldWindowMs !== undefined ? { foldWindowMs: this.foldWindowMs } : {}),
           names: this.store.entityNames(),
+          exceptions: { list: exceptions, now },
         },
       );
       if (bounds) this.store.setCheckpoint(rule.id, range.end);
@@ -223,6 +264,8 @@ export class EmbeddedDetectionPort implements DetectionPort {
         incidents_created: written.created.length,
         incidents_updated: written.updated.length,
         incidents_suppressed: written.suppressed.length,
+        incidents_folded: written.folded.length,
+        incidents_excepted: written.excepted.length,
         worker_ms: workerMs,
         ...(result.degraded ? { degraded_reason: result.degraded.reason } : {}),
       };
@@ -251,6 +294,31 @@ export class EmbeddedDetectionPort implements DetectionPort {
       ...(degraded ? { reason: last.degraded_reason ?? last.error ?? last.outcome } : {}),
       last_run: last,
     };
+  }
+
+  async dailyActivity(range: TimeRange): Promise<RuleDayActivity[]> {
+    const rows = this.store.db
+      .prepare(
+        `SELECT rule_id, substr(started_at, 1, 10) AS day, count(*) AS runs,
+                sum(json_extract(doc, '$.detections')) AS detections,
+                sum(json_extract(doc, '$.outcome') IN ('error', 'degraded')) AS failed
+         FROM rule_runs WHERE started_at >= ? AND started_at < ?
+         GROUP BY rule_id, day ORDER BY rule_id, day`,
+      )
+      .all(new Date(range.start).toISOString(), new Date(range.end).toISOString()) as {
+      rule_id: string;
+      day: string;
+      runs: number;
+      detections: number;
+      failed: number;
+    }[];
+    return rows.map((r) => ({
+      rule_id: r.rule_id,
+      day: r.day,
+      runs: Number(r.runs),
+      detections: Number(r.detections ?? 0),
+      failed: Number(r.failed ?? 0),
+    }));
   }
 
   async rulesChanged(): Promise<void> {
@@ -312,6 +380,11 @@ export class EmbeddedIngestAdmin implements IngestAdminPort {
         events_per_second: 0,
         bytes_per_second: 0,
         errors_total: Number(l?.n ?? 0),
+        events_total: Number(e?.n ?? 0),
+        // The embedded store keeps one copy per event id: a resend is not told apart.
+        duplicates_total: 0,
+        dead_letters_total: Number(l?.n ?? 0),
+        dropped_total: 0,
         last_error: l?.reason ?? null,
         last_event_at: e ? new Date(Number(e.last)).toISOString() : null,
       };

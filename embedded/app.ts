@@ -25,6 +25,7 @@ import {
   SqliteKeyStore,
   SqliteRuleStore,
 } from './api-stores.ts';
+import { SqliteExceptionStore } from './exceptions.ts';
 import { SqliteIncidentRepository } from './incidents.ts';
 import { lastEmbeddedRetention } from './retention.ts';
 import type { EmbeddedStore } from './store.ts';
@@ -78,6 +79,7 @@ export async function buildEmbeddedApp(options: EmbeddedAppOptions): Promise<Fas
     keys: new SqliteKeyStore(store),
     rules: new SqliteRuleStore(store),
     audit: new SqliteAuditLog(store),
+    exceptions: new SqliteExceptionStore(store),
     inventory: { store: new KvInventoryStore(store), specs: new KvSpecStore(store) },
     readiness: sqliteReadiness(store, options.path),
     operations: {

@@ -4,13 +4,13 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 import type { Redis } from 'ioredis';
-import type { DeadLetterPage, IngestAdminPort, SourceStatus } from '../api/ports.ts';
+import type { DeadLetterPage, IngestAdminPort, IngestQueueStatus, SourceStatus } from '../api/ports.ts';
 import { HttpProblem } from '../api/problem.ts';
 import type { SourceConfig } from '../core/config/schema.ts';
 import { indexNames } from '../core/store/elasticsearch.ts';
 import type { IngestProducer } from './pipeline/producer.ts';
 import { sourceStatsKey } from './runtime.ts';
-import { type DeadLetterDoc, markReplayed } from './sinks/dead-letters.ts';
+import { type DeadLetterDoc, listDeadLetters, markReplayed } from './sinks/dead-letters.ts';
 import {
   backlogOf,
   type ProgressReport,
@@ -19,6 +19,23 @@ import {
 } from './sources/progress.ts';
 
 const PULL_TYPES = new Set(['s3', 'cloudwatch', 'kafka', 'azure-blob']);
+
+/**
+ * A call to Redis (the ingest queue and the per-source counters). Redis not answering is the
+ * service being unavailable for a moment, not a server fault: a 503 problem with Retry-After.
+ */
+async function queueCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw new HttpProblem(
+      503,
+      'queue-unavailable',
+      `Redis (the ingest queue and its counters) does not answer: ${(err as Error).message}; retry shortly`,
+      { headers: { 'retry-after': '5' } },
+    );
+  }
+}
 
 export class IngestAdmin implements IngestAdminPort {
   private readonly options: {
@@ -45,13 +62,33 @@ export class IngestAdmin implements IngestAdminPort {
     return pull.map((s, i) => ({ source: s.name, type: s.type, hash: hashes[i]! }));
   }
 
+  async queue(): Promise<IngestQueueStatus> {
+    const queue = this.options.producer.queue;
+    const [counts, oldest] = await Promise.all([
+      queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed'),
+      queue.getJobs(['wait'], 0, 0, true),
+    ]);
+    const first = oldest[0];
+    return {
+      waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+      active: counts.active ?? 0,
+      delayed: counts.delayed ?? 0,
+      failed: counts.failed ?? 0,
+      oldest_waiting_seconds: first ? Math.max(0, (Date.now() - first.timestamp) / 1000) : null,
+      high_water_mark: this.options.producer.highWaterMark,
+    };
+  }
+
   async sources(): Promise<SourceStatus[]> {
     const now = Date.now();
     const out: SourceStatus[] = [];
-    const progress = new Map((await this.progressReports()).map((r) => [r.source, r.hash]));
+    const progress = new Map((await queueCall(() => this.progressReports())).map((r) => [r.source, r.hash]));
     for (const source of this.options.sources) {
-      const stats = await this.options.redis.hgetall(sourceStatsKey(this.options.queuePrefix, source.name));
+      const stats = await queueCall(() =>
+        this.options.redis.hgetall(sourceStatsKey(this.options.queuePrefix, source.name)),
+      );
       const events = Number(stats.events ?? 0);
+      const dropped = Number(stats.dropped_kernel ?? 0) + Number(stats.dropped_high_water ?? 0);
       const prev = this.previous.get(source.name);
       this.previous.set(source.name, { at: now, events });
       const rate = prev && now > prev.at ? ((events - prev.events) * 1000) / (now - prev.at) : 0;
@@ -76,8 +113,12 @@ export class IngestAdmin implements IngestAdminPort {
             : null,
         events_per_second: Math.max(0, rate),
         bytes_per_second: 0,
-        errors_total: Number(stats.dead_letters ?? 0),
-        last_error: pullError ?? null,
+        errors_total: Number(stats.dead_letters ?? 0) + dropped,
+        events_total: events,
+        duplicates_total: Number(stats.duplicates ?? 0),
+        dead_letters_total: Number(stats.dead_letters ?? 0),
+        dropped_total: dropped,
+        last_error: pullError ?? stats.last_warning ?? null,
         last_event_at: lastBatch !== undefined ? new Date(lastBatch).toISOString() : null,
         ...(backlog ? { backlog } : {}),
       });
@@ -97,27 +138,23 @@ export class IngestAdmin implements IngestAdminPort {
         });
       }
     }
-    const response = await this.options.es.search<DeadLetterDoc & { replayed_at?: string }>({
-      index: indexNames(this.options.prefix).deadLetters,
+    const letters = await listDeadLetters(this.options.es, this.options.prefix, {
       size: query.size,
-      query: { bool: { filter: query.source ? [{ term: { source: query.source } }] : [] } },
-      sort: [{ '@timestamp': 'desc' }, { _id: 'asc' } as never],
-      ...(after ? { search_after: after as never } : {}),
-      ignore_unavailable: true,
+      ...(query.source ? { source: query.source } : {}),
+      ...(after ? { after } : {}),
     });
-    const hits = response.hits.hits;
-    const last = hits[hits.length - 1];
+    const last = letters[letters.length - 1];
     return {
-      items: hits.map((h) => ({
-        id: h._id!,
-        source: h._source!.source,
-        at: h._source!['@timestamp'],
-        reason: h._source!.reason,
-        payload: h._source!.raw,
-        replayed_at: h._source!.replayed_at ?? null,
+      items: letters.map((d) => ({
+        id: d.id,
+        source: d.source,
+        at: d['@timestamp'],
+        reason: d.reason,
+        payload: d.raw,
+        replayed_at: d.replayed_at ?? null,
       })),
       next_cursor:
-        last && hits.length === query.size
+        last && letters.length === query.size
           ? Buffer.from(JSON.stringify(last.sort)).toString('base64url')
           : null,
     };
@@ -139,10 +176,12 @@ export class IngestAdmin implements IngestAdminPort {
     const bySource = Map.groupBy(response.hits.hits, (h) => h._source!.source);
     let replayed = 0;
     for (const [source, hits] of bySource) {
-      await this.options.producer.enqueue(
-        { source, receivedAt: Date.now() },
-        hits.map((h) => h._source!.raw),
-        `replay:${hits.map((h) => h._id).join(',')}`,
+      await queueCall(() =>
+        this.options.producer.enqueue(
+          { source, receivedAt: Date.now() },
+          hits.map((h) => h._source!.raw),
+          `replay:${hits.map((h) => h._id).join(',')}`,
+        ),
       );
       await markReplayed(
         this.options.es,

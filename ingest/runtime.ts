@@ -8,18 +8,19 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { durationMs } from '../core/config/load.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
-import { assertNoEviction, connectRedis } from '../core/queue/bullmq.ts';
+import { assertNoEviction, displayUrl, waitForRedis } from '../core/queue/bullmq.ts';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import { createEsClient, waitForElasticsearch } from '../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../core/store/templates.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
 import { ElasticsearchInventoryStore } from '../inventory/store.ts';
 import { type ProcessOperations, startOperations } from '../operations/process.ts';
-import type { RawBatch } from './pipeline/batch.ts';
+import { queuedBytesKey, type RawBatch } from './pipeline/batch.ts';
 import { createNormalizer } from './pipeline/normalize.ts';
 import { IngestProducer } from './pipeline/producer.ts';
 import { type BatchOutcome, startIngestWorker } from './pipeline/worker.ts';
 import { buildHttpSourceServer } from './sources/http/server.ts';
+import type { HecAckStore } from './sources/http/splunk-hec.ts';
 
 export interface IngestRuntime {
   es: Client;
@@ -48,9 +49,41 @@ export function redisRequestIdStore(redis: Redis, prefix: string) {
   };
 }
 
+/** Splunk HEC indexer acknowledgements in Redis: ack ids per source and channel, kept a day. */
+export function redisHecAckStore(redis: Redis, prefix: string): HecAckStore {
+  const DAY = 86_400;
+  const key = (source: string, channel: string) => `${prefix}:hec-ack:${source}:${channel.toLowerCase()}`;
+  return {
+    async register(source, channel, jobIds) {
+      const k = key(source, channel);
+      const [[, next]] = (await redis.multi().hincrby(k, 'next', 1).expire(k, DAY).exec()) as [
+        [Error | null, number],
+      ];
+      const id = next - 1;
+      await redis.hset(k, `ack:${id}`, jobIds.join(','));
+      return id;
+    },
+    async jobs(source, channel, ackIds) {
+      if (ackIds.length === 0) return new Map();
+      const found = await redis.hmget(key(source, channel), ...ackIds.map((id) => `ack:${id}`));
+      const out = new Map<number, string[]>();
+      ackIds.forEach((id, i) => {
+        const jobs = found[i];
+        if (jobs !== null && jobs !== undefined) out.set(id, jobs === '' ? [] : jobs.split(','));
+      });
+      return out;
+    },
+    async forget(source, channel, ackIds) {
+      if (ackIds.length > 0) await redis.hdel(key(source, channel), ...ackIds.map((id) => `ack:${id}`));
+    },
+  };
+}
+
 export interface StartIngestOptions {
   workers?: number;
   http?: boolean;
+  /** How long to wait for Elasticsearch and Redis at start (default: as long as it takes). */
+  waitMs?: number;
   /** Refresh after each bulk (tests: makes writes visible at once). */
   refresh?: boolean | 'wait_for';
   onBatch?: (outcome: BatchOutcome) => void;
@@ -61,10 +94,27 @@ export async function startIngest(
   options: StartIngestOptions = {},
 ): Promise<IngestRuntime> {
   const es = createEsClient(config.elasticsearch);
-  await waitForElasticsearch(es, 60_000, (err) =>
-    console.error(`waiting up to 60 s for Elasticsearch at ${config.elasticsearch.url}: ${err.message}`),
+  // Long-running processes wait for their servers as long as it takes (started before them, or
+  // during an outage), saying what they wait for; one-shot commands give up after waitMs.
+  const waitMs = options.waitMs ?? Number.POSITIVE_INFINITY;
+  await waitForElasticsearch(es, waitMs, (err) =>
+    console.error(
+      `waiting for Elasticsearch at ${displayUrl(config.elasticsearch.url)} (elasticsearch.url / ELASTICSEARCH_URL): ${err.message}; retrying`,
+    ),
   );
-  const redis = await connectRedis(config.redis.url, 'producer');
+  const redis = await waitForRedis(config.redis.url, 'producer', { timeoutMs: waitMs });
+  // Redis going away later is survived (sources push back or spool, workers wait): say so once
+  // per outage instead of ioredis's "unhandled error event" on every reconnection attempt.
+  let redisDown = false;
+  redis.on('error', (err) => {
+    if (redisDown) return;
+    redisDown = true;
+    console.error(`Redis at ${displayUrl(config.redis.url)} unreachable: ${err.message}; reconnecting`);
+  });
+  redis.on('ready', () => {
+    if (redisDown) console.error(`Redis at ${displayUrl(config.redis.url)} reachable again`);
+    redisDown = false;
+  });
   if (config.redis.requireNoEviction) await assertNoEviction(redis);
   await installCoreTemplates(es, {
     prefix: config.elasticsearch.indexPrefix,
@@ -91,6 +141,8 @@ export async function startIngest(
     queuePrefix: config.redis.prefix,
     highWaterMark: config.ingest.highWaterMark,
     batchSize: config.ingest.batchSize,
+    maxQueuedBytes: config.ingest.maxQueuedBytes,
+    maxRedisMemory: config.ingest.maxRedisMemory,
     storePressure: () => operations.watch.pushBack(),
   });
   const normalize = createNormalizer(config);
@@ -143,8 +195,12 @@ export async function startIngest(
         void redis
           .multi()
           .hincrby(key, 'records', job.data.records.length)
-          .hincrby(key, 'events', outcome.events)
+          // Events newly stored: a resent record (same id) is counted apart, not again.
+          .hincrby(key, 'events', outcome.written)
+          .hincrby(key, 'duplicates', outcome.duplicates)
           .hincrby(key, 'dead_letters', outcome.deadLetters)
+          // Stored (or dead-lettered): its bytes leave the queue's byte total.
+          .decrby(queuedBytesKey(config.redis.prefix), job.data.bytes ?? 0)
           .hset(key, 'last_batch_at', String(Date.now()), 'last_received_at', String(job.data.receivedAt))
           .exec()
           .catch(() => undefined);
@@ -160,7 +216,9 @@ export async function startIngest(
       sources: config.ingest.sources.filter((s) => s.type === 'http'),
       producer,
       maxBodyBytes: config.ingest.maxBodyBytes,
+      bodyTimeoutMs: durationMs(config.ingest.requestTimeout),
       seenRequestIds: redisRequestIdStore(redis, config.redis.prefix),
+      hecAcks: redisHecAckStore(redis, config.redis.prefix),
     });
     await http.listen({ host: config.ingest.httpHost, port: config.ingest.httpPort });
   }

@@ -179,4 +179,28 @@ describe('inventory on Elasticsearch', () => {
     ]);
     expect(new Set(seen).size).toBe(5);
   });
+  it('reads one endpoint, one spec and the OpenAPI export, and deletes a spec, on Elasticsearch', async () => {
+    const id = endpointId('api.example.com', 'GET', '/api/v1/pets');
+    const one = await app.inject({ url: `/inventory/endpoints/${id}` });
+    expect(one.statusCode).toBe(200);
+    expect(one.json()).toMatchObject({ id, host: 'api.example.com', method: 'GET', route: '/api/v1/pets' });
+    expect((await app.inject({ url: '/inventory/endpoints/no-such-endpoint' })).statusCode).toBe(404);
+
+    const listed = (await app.inject({ url: '/inventory/specs' })).json().items as {
+      id: string;
+      version: number;
+    }[];
+    const v1 = listed.find((s) => s.version === 1)!;
+    const spec = await app.inject({ url: `/inventory/specs/${v1.id}` });
+    expect(spec.statusCode).toBe(200);
+    expect(spec.json().operation_list.length).toBeGreaterThan(0);
+
+    const exported = await app.inject({ url: '/inventory/openapi?host=api.example.com' });
+    expect(exported.statusCode).toBe(200);
+    expect(Object.keys(exported.json().paths)).toContain('/api/v1/pets');
+
+    expect((await app.inject({ method: 'DELETE', url: `/inventory/specs/${v1.id}` })).statusCode).toBe(204);
+    expect((await app.inject({ url: `/inventory/specs/${v1.id}` })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'DELETE', url: `/inventory/specs/${v1.id}` })).statusCode).toBe(404);
+  });
 });

@@ -19,6 +19,11 @@ export interface Diagnostic {
   excerpt: string;
 }
 
+/** Longest excerpt line shown (characters); longer lines are shown around the span. */
+const MAX_EXCERPT_LINE = 160;
+/** Characters shown before the span on a long line. */
+const EXCERPT_CONTEXT = 40;
+
 /** Source text of one file, for excerpts. */
 export class SourceText {
   readonly file: string;
@@ -31,11 +36,21 @@ export class SourceText {
   excerpt(pos: Pos): string {
     const lineText = this.lines[pos.line - 1];
     if (lineText === undefined) return '';
-    const shown = lineText.replace(/\t/g, ' ');
+    let shown = lineText.replace(/\t/g, ' ');
     const gutter = String(pos.line);
-    const start = Math.max(1, Math.min(pos.column, shown.length + 1));
-    const end =
+    let start = Math.max(1, Math.min(pos.column, shown.length + 1));
+    let end =
       pos.endLine === pos.line ? Math.max(start, Math.min(pos.endColumn, shown.length)) : shown.length;
+    if (shown.length > MAX_EXCERPT_LINE) {
+      // A long line is shown around the span only: every diagnostic of a 250 KB one-line rule
+      // carried the whole line (hundreds of MB for the answer).
+      const from = Math.max(0, start - 1 - EXCERPT_CONTEXT);
+      const to = Math.min(shown.length, from + MAX_EXCERPT_LINE);
+      const left = from > 0 ? '…' : '';
+      shown = `${left}${shown.slice(from, to)}${to < shown.length ? '…' : ''}`;
+      start = start - from + left.length;
+      end = Math.min(end, to) - from + left.length;
+    }
     const width = Math.max(1, end - start + 1);
     return `${gutter} | ${shown}\n${' '.repeat(gutter.length)} | ${' '.repeat(start - 1)}${'^'.repeat(width)}`;
   }
@@ -97,16 +112,24 @@ export function editDistance(a: string, b: string): number {
   return d[m]![n]!;
 }
 
+/** Names longer than this get no "did you mean" (no field or keyword is nearly this long). */
+const MAX_SUGGESTED_NAME = 96;
+
 /**
  * The closest candidate to `name`, if it is close enough: distance at most a third of the
  * name's length (min 1, max 4), or else the closest candidate with the same last segment (`client.ip` -> `source.ip`).
  */
 export function suggest(name: string, candidates: Iterable<string>): string | undefined {
+  // Bounded work: a name far longer than any candidate has no close one, and the distance of
+  // two names is at least the difference of their lengths, so only candidates of about the
+  // same length are measured (a long name otherwise costs its length × every candidate).
+  if (name.length > MAX_SUGGESTED_NAME) return undefined;
   const limit = Math.min(4, Math.max(1, Math.floor(name.length / 3)));
   let best: string | undefined;
   let bestD = Number.POSITIVE_INFINITY;
   const list = [...candidates];
   for (const c of list) {
+    if (Math.abs(c.length - name.length) > limit) continue;
     const dist = editDistance(name.toLowerCase(), c.toLowerCase());
     if (dist < bestD || (dist === bestD && best !== undefined && c < best)) {
       bestD = dist;

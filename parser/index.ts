@@ -81,10 +81,61 @@ export function parseSyntax(text: string, file: string): Syntax {
     );
   }
   checkNumbers(lexed.tokens, src, diags);
-  const { cst, errors } = parseCst(lexed.tokens, 'file');
-  addParseErrors(errors, src, diags, lexed.tokens);
+  // Past the size limits nothing is parsed: the one diagnostic says what to shorten.
+  const tokens = withinLimits(lexed.tokens, src, diags) ? lexed.tokens : [];
+  const { cst, errors } = parseCst(tokens, 'file');
+  addParseErrors(errors, src, diags, tokens);
   const ast = new AstBuilder((lexed.groups.comments ?? []) as IToken[]).file(cst);
   return { ast, src, diags };
+}
+
+/** Longest identifier (field, macro, list, rule id) accepted: far above any real name. */
+export const MAX_IDENTIFIER_LENGTH = 256;
+/** Deepest nesting of brackets and `not`s accepted in one expression. */
+export const MAX_NESTING = 64;
+
+/**
+ * Size limits that keep checking fast and the parser's recursion shallow: identifiers of at
+ * most MAX_IDENTIFIER_LENGTH characters, nesting of at most MAX_NESTING levels. Adds a
+ * diagnostic and returns false at the first excess.
+ */
+function withinLimits(tokens: IToken[], src: SourceText, diags: Diagnostic[]): boolean {
+  let depth = 0;
+  let nots = 0;
+  for (const t of tokens) {
+    const at = () => {
+      const line = t.startLine ?? 1;
+      const column = t.startColumn ?? 1;
+      return { line, column, endLine: line, endColumn: column };
+    };
+    const type = t.tokenType.name;
+    if (t.image.length > MAX_IDENTIFIER_LENGTH && type !== 'StringLit' && type !== 'RegexLit') {
+      diags.push(
+        src.diag(
+          at(),
+          'too-long',
+          `name of ${t.image.length} characters; names are at most ${MAX_IDENTIFIER_LENGTH}`,
+          'field, macro, list and rule names are short: check for a missing space or quote',
+        ),
+      );
+      return false;
+    }
+    if (type === 'LParen' || type === 'LBracket' || type === 'LCurly') depth++;
+    else if (type === 'RParen' || type === 'RBracket' || type === 'RCurly') depth = Math.max(0, depth - 1);
+    nots = type === 'Not' ? nots + 1 : 0;
+    if (depth + nots > MAX_NESTING) {
+      diags.push(
+        src.diag(
+          at(),
+          'too-deep',
+          `expression nested more than ${MAX_NESTING} levels deep`,
+          'flatten it: `a or b or c` needs no parentheses, and `not not x` is `x`',
+        ),
+      );
+      return false;
+    }
+  }
+  return true;
 }
 
 function checkNumbers(tokens: IToken[], src: SourceText, diags: Diagnostic[]): void {
@@ -423,6 +474,7 @@ export function parseFilterExpression(
       return { diagnostics: diags };
     }
     checkNumbers(lexed.tokens, src, diags);
+    if (!withinLimits(lexed.tokens, src, diags)) return { diagnostics: diags };
     const { cst, errors } = parseCst(lexed.tokens, 'filterOnly');
     addParseErrors(errors, src, diags, lexed.tokens);
     const orExpr = cst.children.orExpr?.[0];

@@ -4,8 +4,10 @@
  * - lane `waf`: nginx + ModSecurity v3 + OWASP CRS, blocking (anomaly score >= 5 → 403);
  * - lane `waf-detect`: the same nginx and rules with `SecRuleEngine DetectionOnly`;
  * - lane `haproxy`: HAProxy with `option httplog` and request header captures, no WAF.
- * Both nginx lanes write the same nginx JSON access log, `combined` access log and ModSecurity
- * JSON audit log (the audit `unique_id` is nginx's `$request_id`); HAProxy logs to its stdout.
+ * The blocking lane writes a JSON access log, the detection-only lane the default `combined`
+ * format (two deployments whose teams chose differently; one access log per request, as shipped
+ * in practice: two logs of the same requests would count each request twice). Both write the
+ * ModSecurity JSON audit log (its `unique_id` is nginx's `$request_id`); HAProxy logs to stdout.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -65,6 +67,7 @@ function nginxConf(work: string, out: string, ports: Ports): string {
     server {
         listen 127.0.0.1:${port};
         server_name ${detectOnly ? 'partner-api' : 'api'};${detectOnly ? "\n        modsecurity_rules 'SecRuleEngine DetectionOnly';" : ''}
+        access_log ${detectOnly ? `${out}/${LOG_FILES.nginxCombined} combined` : `${out}/${LOG_FILES.nginxJson} api_json`};
         location / {
             proxy_pass http://testapi;
             proxy_set_header Host            $host;
@@ -93,8 +96,6 @@ http {
     keepalive_timeout 15s;
 
     log_format api_json escape=json '{${NGINX_JSON_FORMAT}}';
-    access_log ${out}/${LOG_FILES.nginxJson} api_json;
-    access_log ${out}/${LOG_FILES.nginxCombined} combined;
 
     # A load balancer in front (any 127/8 peer) passes the client address in X-Forwarded-For.
     # The range's ffuf runs use it: ffuf is a Go binary the source-address shim cannot reach.

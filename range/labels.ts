@@ -61,6 +61,12 @@ export interface LabelDraft {
   last: number;
   /** Requests sent, when the client counted them; else counted from the gateway log (see run.ts). */
   requests?: number;
+  /**
+   * Tool runs: from the tool's start to its exit (and the attacker's follow-up). The requests of
+   * its addresses the gateway logged in this window are the run's requests; the last of them ends
+   * the label (a tool that keeps its connections open sends after its last connect).
+   */
+  window?: { from: number; to: number };
 }
 
 function sorted(v: Iterable<string> | undefined): string[] | undefined {

@@ -24,6 +24,7 @@ export const PREREQUISITES: { pkg: string; paths: string[] }[] = [
   { pkg: 'sqlmap', paths: ['/usr/bin/sqlmap'] },
   { pkg: 'siege', paths: ['/usr/bin/siege'] },
   { pkg: 'gcc', paths: ['/usr/bin/gcc'] },
+  { pkg: 'libc6-dev', paths: ['/usr/include/dlfcn.h'] },
   { pkg: 'coreutils', paths: ['/usr/bin/timeout'] },
 ];
 
@@ -85,9 +86,15 @@ export interface SpawnOptions {
 /** Every process group the range started and has not seen exit yet. */
 export class ProcessRegistry {
   private readonly live = new Map<number, Started>();
-  private readonly onExit = () => this.killAllSync();
-  private readonly onSignal = (sig: NodeJS.Signals) => {
+  /** Every process started (pid and command), for checking afterwards that none is left. */
+  readonly history: { name: string; pid: number; command: string }[] = [];
+  private readonly cleanups: (() => void)[] = [];
+  private readonly onExit = () => {
     this.killAllSync();
+    for (const c of this.cleanups.splice(0)) c();
+  };
+  private readonly onSignal = (sig: NodeJS.Signals) => {
+    this.onExit();
     // the conventional exit code of a process ended by a signal
     process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGHUP' ? 1 : 15));
   };
@@ -97,6 +104,11 @@ export class ProcessRegistry {
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
     process.on('SIGHUP', this.onSignal);
+  }
+
+  /** Run `fn` (synchronously) if the process exits or is signalled before dispose(). */
+  atExit(fn: () => void): void {
+    this.cleanups.push(fn);
   }
 
   spawn(name: string, command: string, args: string[], opts: SpawnOptions = {}): Started {
@@ -119,7 +131,10 @@ export class ProcessRegistry {
       });
     });
     const started = { name, child, exited };
-    if (child.pid !== undefined) this.live.set(child.pid, started);
+    if (child.pid !== undefined) {
+      this.live.set(child.pid, started);
+      this.history.push({ name, pid: child.pid, command });
+    }
     return started;
   }
 
@@ -149,6 +164,7 @@ export class ProcessRegistry {
 
   /** Remove the process handlers (after stopAll). */
   dispose(): void {
+    this.cleanups.length = 0;
     process.off('exit', this.onExit);
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);

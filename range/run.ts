@@ -28,6 +28,7 @@ import { type RunContext, running } from './actors.ts';
 import { SCRIPTED_ATTACKS } from './attacks/scripted.ts';
 import { buildShim, TOOL_ATTACKS, type ToolEnv, type ToolRun, upstreamVersion } from './attacks/tools.ts';
 import { runBenign } from './benign.ts';
+import { formatScores, type ModeScore, scoreDistributed, scoreReplay } from './evaluate.ts';
 import {
   choosePorts,
   LANES,
@@ -89,6 +90,10 @@ export interface RangeResult {
   manifest: Manifest;
   /** The scratch directory, when kept. */
   workDir?: string;
+  /** Where the scratch directory was (removed unless kept): every gateway and tool names it in its arguments. */
+  scratchDir: string;
+  /** Every process the run started (all stopped by the time it returns). */
+  processes: { name: string; pid: number; command: string }[];
 }
 
 /** Formats Gatewatch reads each log with. */
@@ -138,10 +143,36 @@ function logIndex(outDir: string, ports: Ports): Map<Lane, { ip: string; at: num
       l.push({ ip: o.remote_addr, at: Math.round(Number(o.msec) * 1000) });
     }
   }
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  // The detection-only lane logs in the combined format: whole seconds, taken as their end so
+  // a span read from it is never shorter than the requests it holds.
+  const combined = join(outDir, LOG_FILES.nginxCombined);
+  if (existsSync(combined)) {
+    const l: { ip: string; at: number }[] = [];
+    for (const line of readFileSync(combined, 'utf8').split('\n')) {
+      const m = /^(\S+) \S+ \S+ \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\]/.exec(
+        line,
+      );
+      if (!m) continue;
+      const offset = (m[8] === '-' ? -1 : 1) * (Number(m[9]) * 60 + Number(m[10])) * 60_000;
+      const at =
+        Date.UTC(
+          Number(m[4]),
+          months.indexOf(m[3]!),
+          Number(m[2]),
+          Number(m[5]),
+          Number(m[6]),
+          Number(m[7]),
+        ) -
+        offset +
+        999;
+      l.push({ ip: m[1]!, at });
+    }
+    byLane.set('waf-detect', l);
+  }
   const hap = join(outDir, LOG_FILES.haproxy);
   if (existsSync(hap)) {
     const l: { ip: string; at: number }[] = [];
-    const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
     for (const line of readFileSync(hap, 'utf8').split('\n')) {
       const m = /^(\d+\.\d+\.\d+\.\d+):\d+ \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d):(\d\d):(\d\d)\.(\d{3})\]/.exec(
         line,
@@ -184,11 +215,17 @@ export function gatewatchConfig(outDir: string): string {
     '        capture.request.3: "@header:authorization"\n';
   return `# Gatewatch configuration for this live-fire range output (written by range/run.ts).
 # Replay:  node cli/gatewatch.ts --config ${join(outDir, 'gatewatch.yaml')} replay ${outDir} --fresh --db .cache/range.sqlite
+# Score:   node cli/gatewatch.ts --config ${join(outDir, 'gatewatch.yaml')} eval ${outDir}
 # Ingest:  the four file sources below, each with its fixed format.
 #
 # Every client address is in 127.0.0.0/8 and there is no GeoIP/ASN database: networks are
 # /24 prefixes. nginx already resolved X-Forwarded-For (realip module, trusted 127.0.0.0/8) into
 # remote_addr, so no trusted proxies are configured here: the logged client is the client.
+# The range's clients are outside the API's own network: only the gateways' own address
+# (127.0.0.1, the hop to the API) is internal, instead of the rule pack's default 127.0.0.0/8.
+detections:
+  lists:
+    internal_networks: ["127.0.0.1/32", "::1/128"]
 ingest:
   fingerprintSecret: gatewatch-dev-fingerprint-secret-change-me
   trustedProxies: []
@@ -257,6 +294,8 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
   const work = mkdtempSync(join(tmpdir(), 'gatewatch-range-'));
   chmodSync(work, 0o755);
   const reg = new ProcessRegistry();
+  // interrupted (Ctrl-C, SIGTERM): the gateways' logs so far stay in OUTDIR, the scratch goes
+  if (!opts.keepWork) reg.atExit(() => rmSync(work, { recursive: true, force: true }));
   const world = buildWorld(opts.seed);
   const rng = new Rng(opts.seed).fork('range');
   let client: TrafficClient | undefined;
@@ -317,17 +356,17 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
       return false;
     };
     const toolPlan = rng.fork('tools').shuffle(TOOL_ATTACKS.filter(laneOn));
-    const windowStart = opts.durationMs * 0.06;
-    const windowEnd = opts.durationMs * 0.88;
-    const busy = toolPlan.reduce((s, a) => s + a.estimateMs, 0);
-    const slack = Math.max(0, windowEnd - windowStart - busy);
-    const gaps = toolPlan.map(() => rng.next());
-    const gapSum = gaps.reduce((s, g) => s + g, 0) || 1;
+    const windowEnd = t0 + opts.durationMs * 0.88;
+    const gaps = toolPlan.map(() => 0.2 + rng.next());
     const toolsDone = (async () => {
-      let at = t0 + windowStart;
       for (const [i, attack] of toolPlan.entries()) {
-        at += (slack * gaps[i]!) / gapSum;
-        await sleep(at - Date.now(), abort.signal);
+        // spread what is left of the window over the attacks still to run, by seeded shares
+        const base = Math.max(Date.now(), t0 + opts.durationMs * 0.06);
+        const rest = toolPlan.slice(i);
+        const restEstimate = rest.reduce((s, a) => s + a.estimateMs(opts.durationMs), 0);
+        const restGaps = gaps.slice(i).reduce((s, g) => s + g, 0);
+        const slack = Math.max(0, windowEnd - base - restEstimate);
+        await sleep(base + (slack * gaps[i]!) / restGaps - Date.now(), abort.signal);
         if (!running(ctx)) {
           skipped.push(`${attack.id} (no time left)`);
           continue;
@@ -338,7 +377,6 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
           drafts.push(d);
           fromTools.add(d.id);
         }
-        at = Math.max(at + attack.estimateMs, Date.now());
       }
     })();
     const scriptedDone = Promise.all(
@@ -366,16 +404,23 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
       const d = activityDraft(a);
       if (d !== undefined) drafts.push(d);
     }
-    // tool runs: requests counted back from the gateway log of their lane (their addresses are theirs alone)
+    // tool runs: their requests are the lines of their addresses (theirs alone) the gateway of
+    // their lane logged while they ran; the last of them ends the label
     const index = logIndex(outDir, ports);
     const labels: Label[] = [];
     for (const d of drafts) {
       let requests = d.requests ?? 0;
-      if (fromTools.has(d.id)) {
+      if (fromTools.has(d.id) && d.window !== undefined) {
         const lane = toolPlan.find((t) => t.id === d.id)!.lane;
-        requests = (index.get(lane) ?? []).filter(
-          (e) => d.ips.has(e.ip) && e.at >= d.first - 2000 && e.at <= d.last + 2000,
-        ).length;
+        const { from, to } = d.window;
+        const seen = (index.get(lane) ?? []).filter(
+          (e) => d.ips.has(e.ip) && e.at >= from - 1000 && e.at <= to + 1000,
+        );
+        requests = seen.length;
+        for (const e of seen) {
+          d.first = Math.min(d.first, e.at);
+          d.last = Math.max(d.last, e.at);
+        }
       }
       if (d.ips.size === 0) {
         skipped.push(`${d.id} (no request was sent)`);
@@ -426,7 +471,14 @@ export async function runRange(opts: RangeOptions): Promise<RangeResult> {
     log(
       `range: wrote ${outDir} (${files.map((f) => `${f.file} ${f.lines}`).join(', ')}; ${labels.length} labels) in ${Math.round((endedAt - startedAt) / 1000)} s`,
     );
-    return { outDir, labels, manifest, ...(opts.keepWork ? { workDir: work } : {}) };
+    return {
+      outDir,
+      labels,
+      manifest,
+      processes: reg.history,
+      scratchDir: work,
+      ...(opts.keepWork ? { workDir: work } : {}),
+    };
   } finally {
     client?.close();
     await reg.stopAll();
@@ -447,10 +499,14 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command()
     .name('npm run range --')
     .description(
-      'Live-fire range: real gateways (nginx + ModSecurity CRS, HAProxy) and real attack tools on loopback; writes logs and ground-truth labels.',
+      'Live-fire range: real gateways (nginx + ModSecurity CRS, HAProxy) and real attack tools on loopback; writes logs and ground-truth labels, then scores Gatewatch on them (replay, and the distributed pipeline on Elasticsearch and Redis).',
     )
-    .requiredOption('--out <dir>', 'output directory (new or empty)')
+    .requiredOption(
+      '--out <dir>',
+      'output directory (new or empty); with several seeds, one seed-N directory each',
+    )
     .option('--seed <n>', 'seed of the traffic plan', intArg('--seed'), 1)
+    .option('--seeds <list>', 'several seeds, comma-separated (e.g. 1,2,3): one range each, one table')
     .option(
       '--minutes <m>',
       'minutes of traffic',
@@ -464,6 +520,12 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option('--lanes <list>', `comma-separated lanes to run (${LANES.join(', ')})`)
     .option('--keep-work', 'keep the scratch directory (configs, tool outputs, nginx error log)')
+    .option('--no-score', 'only write the logs and labels')
+    .option(
+      '--modes <list>',
+      'how to score: replay (embedded), distributed (file sources → Redis → Elasticsearch; ELASTICSEARCH_URL and REDIS_URL, else started locally like the tests do)',
+      'replay,distributed',
+    )
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   try {
@@ -475,18 +537,51 @@ export async function main(argv: string[]): Promise<number> {
   const o = program.opts<{
     out: string;
     seed: number;
+    seeds?: string;
     minutes: number;
     lanes?: string;
     keepWork?: boolean;
+    score: boolean;
+    modes: string;
   }>();
+  const seeds = o.seeds ? o.seeds.split(',').map((x) => intArg('--seeds')(x.trim())) : [o.seed];
+  const modes = o.modes.split(',').map((m) => m.trim());
+  for (const m of modes)
+    if (m !== 'replay' && m !== 'distributed') {
+      process.stderr.write(`range: unknown mode ${m}: use replay, distributed or both\n`);
+      return 2;
+    }
+  const stop: (() => Promise<void>)[] = [];
   try {
-    await runRange({
-      seed: o.seed,
-      durationMs: Math.round(o.minutes * 60_000),
-      outDir: o.out,
-      ...(o.lanes ? { lanes: o.lanes.split(',').map((s) => s.trim()) as Lane[] } : {}),
-      ...(o.keepWork ? { keepWork: true } : {}),
-    });
+    const runs: { seed: number; scores: ModeScore[] }[] = [];
+    let servers: { elasticsearchUrl: string; redisUrl: string } | undefined;
+    for (const seed of seeds) {
+      const outDir = seeds.length > 1 ? join(o.out, `seed-${seed}`) : o.out;
+      await runRange({
+        seed,
+        durationMs: Math.round(o.minutes * 60_000),
+        outDir,
+        ...(o.lanes ? { lanes: o.lanes.split(',').map((s) => s.trim()) as Lane[] } : {}),
+        ...(o.keepWork ? { keepWork: true } : {}),
+      });
+      if (!o.score) continue;
+      const scores: ModeScore[] = [];
+      if (modes.includes('replay')) scores.push(await scoreReplay(outDir));
+      if (modes.includes('distributed')) {
+        servers ??= await rangeServers(stop);
+        scores.push(await scoreDistributed(outDir, { ...servers, prefix: `range-${seed}-${Date.now()}` }));
+      }
+      runs.push({ seed, scores });
+    }
+    if (runs.length > 0) {
+      process.stdout.write(`${formatScores(runs)}\n`);
+      const all = runs.flatMap((r) => r.scores);
+      const minRecall = Math.min(...all.map((s) => s.classes.minClassRecall));
+      const minPrecision = Math.min(...all.map((s) => s.classes.precision));
+      process.stdout.write(
+        `\nTargets (recall >= 0.9 per attack class, precision >= 0.9): lowest class recall ${minRecall.toFixed(3)}, lowest precision ${minPrecision.toFixed(3)} — ${minRecall >= 0.9 && minPrecision >= 0.9 ? 'met' : 'NOT met'}\n`,
+      );
+    }
     return 0;
   } catch (e) {
     if (e instanceof RangeSetupError) {
@@ -495,7 +590,33 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stderr.write(`range: failed: ${(e as Error).message.split('\n')[0]}\n`);
     return 1;
+  } finally {
+    for (const s of stop) await s().catch(() => undefined);
   }
+}
+
+/** Elasticsearch and Redis for scoring: from the environment, else started as the tests start them. */
+async function rangeServers(
+  stop: (() => Promise<void>)[],
+): Promise<{ elasticsearchUrl: string; redisUrl: string }> {
+  let elasticsearchUrl = process.env.ELASTICSEARCH_URL;
+  let redisUrl = process.env.REDIS_URL;
+  if (!redisUrl) {
+    const { startRedisServer } = await import('../test/harness/redis.ts');
+    const redis = await startRedisServer();
+    stop.push(() => redis.dispose());
+    redisUrl = redis.url;
+  }
+  if (!elasticsearchUrl) {
+    const { startElasticsearch } = await import('../test/harness/elasticsearch.ts');
+    process.stderr.write(
+      'range: starting Elasticsearch for the distributed scoring (ELASTICSEARCH_URL to use your own)\n',
+    );
+    const es = await startElasticsearch();
+    stop.push(() => es.dispose());
+    elasticsearchUrl = es.url;
+  }
+  return { elasticsearchUrl, redisUrl };
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

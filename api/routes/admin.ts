@@ -33,6 +33,13 @@ const SourceStatusSchema = Type.Object({
   events_per_second: Type.Number(),
   bytes_per_second: Type.Number(),
   errors_total: Type.Integer(),
+  events_total: Type.Integer({ description: 'Events stored (a resent record counts once).' }),
+  duplicates_total: Type.Integer({ description: 'Records received again and already stored.' }),
+  dead_letters_total: Type.Integer({ description: 'Records that became dead letters.' }),
+  dropped_total: Type.Integer({
+    description:
+      'Records lost before the queue (UDP syslog: kernel receive-buffer drops and drops above high water).',
+  }),
   last_error: NullableString,
   last_event_at: NullableTimestamp,
   backlog: Type.Optional(

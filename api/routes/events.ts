@@ -5,11 +5,11 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { parseFilterExpression } from '../../parser/index.ts';
 import type { AppContext } from '../app.ts';
 import { InvalidEventCursorError } from '../ports.ts';
 import { HttpProblem } from '../problem.ts';
-import { Cursor, IdParams, NextCursor, Timestamp } from '../schemas.ts';
+import { sandboxed } from '../rules/sandbox-problems.ts';
+import { Cursor, IdParams, NextCursor, problemResponse, Timestamp } from '../schemas.ts';
 
 const EventSchema = Type.Record(Type.String(), Type.Unknown(), {
   description: 'A stored event (ECS fields).',
@@ -44,7 +44,10 @@ export function eventRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             },
             { additionalProperties: false },
           ),
-          response: { 200: Type.Object({ events: Type.Array(EventSchema), next_cursor: NextCursor }) },
+          response: {
+            200: Type.Object({ events: Type.Array(EventSchema), next_cursor: NextCursor }),
+            422: problemResponse(422),
+          },
         },
       },
       async (request) => {
@@ -56,7 +59,10 @@ export function eventRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             errors: [{ field: '/body/to', message: 'after from, within 92 days' }],
           });
         }
-        const parsed = parseFilterExpression(text, { file: 'filter' });
+        // Parsed and checked off the thread that serves requests, within the check budget.
+        const parsed = await sandboxed('check', () =>
+          ctx.sandbox.check.run({ kind: 'parse-filter', text, file: 'filter' }),
+        );
         const errors = parsed.diagnostics.filter((d) => d.severity === 'error');
         if (!parsed.filter || errors.length > 0) {
           throw new HttpProblem(400, 'invalid-filter', `the filter has ${errors.length || 1} error(s)`, {

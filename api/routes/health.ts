@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import Type from 'typebox';
 import type { StoreHealthWatch } from '../../operations/store-health.ts';
 import type { AppContext } from '../app.ts';
-import { registry } from '../metrics.ts';
+import { metrics, registry } from '../metrics.ts';
 import { problemResponse } from '../schemas.ts';
 
 const Check = Type.Object({
@@ -64,6 +64,27 @@ async function timed(
     return { ok: true, latency_ms: Math.round(performance.now() - start), ...(detail ? { detail } : {}) };
   } catch (err) {
     return { ok: false, latency_ms: Math.round(performance.now() - start), detail: (err as Error).message };
+  }
+}
+
+/**
+ * Ingest runs in other processes: its per-source counters (kept in Redis by workers and
+ * receivers) are read at each scrape, so one scrape of the API sees them. Redis not answering
+ * leaves them out of this scrape rather than failing it.
+ */
+async function refreshIngestCounters(ctx: AppContext): Promise<void> {
+  let sources: Awaited<ReturnType<AppContext['ports']['ingest']['sources']>>;
+  try {
+    sources = await ctx.ports.ingest.sources();
+  } catch {
+    return;
+  }
+  metrics.ingestEvents.reset();
+  for (const s of sources) {
+    metrics.ingestEvents.inc({ source: s.name, outcome: 'indexed' }, s.events_total);
+    metrics.ingestEvents.inc({ source: s.name, outcome: 'duplicate' }, s.duplicates_total);
+    metrics.ingestEvents.inc({ source: s.name, outcome: 'dead_letter' }, s.dead_letters_total);
+    metrics.ingestEvents.inc({ source: s.name, outcome: 'dropped' }, s.dropped_total);
   }
 }
 
@@ -124,6 +145,7 @@ export function healthRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         },
       },
       async (_request, reply) => {
+        await refreshIngestCounters(ctx);
         const body = await registry.metrics();
         return reply.type(registry.contentType).send(body);
       },

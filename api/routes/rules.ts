@@ -8,9 +8,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { IncidentSchema } from '../../core/schema/incident.ts';
 import { type CatalogueEntry, ruleCatalogue, ruleText } from '../../detections/rule-set.ts';
-import { type Diagnostic, loadRuleFiles, parseRules, type RuleIR } from '../../parser/index.ts';
+import { type Diagnostic, loadRuleFiles, type RuleIR } from '../../parser/index.ts';
 import type { AppContext } from '../app.ts';
 import { HttpProblem } from '../problem.ts';
+import { sandboxed } from '../rules/sandbox-problems.ts';
 import { RuleConflictError, RuleExistsError, RuleNotFoundError, type StoredRule } from '../rules/store.ts';
 import { problemResponse, Timestamp } from '../schemas.ts';
 import { actorOf, audit } from './util.ts';
@@ -107,13 +108,18 @@ export const RunRecordSchema = Type.Object({
   incidents_folded: Type.Optional(
     Type.Integer({ description: 'Detections folded into an open incident of their entity.' }),
   ),
+  incidents_excepted: Type.Optional(
+    Type.Integer({ description: 'Detections dropped by the rule’s exceptions (GET /api/v1/exceptions).' }),
+  ),
   es_ms: Type.Number(),
   worker_ms: Type.Number(),
   cells_read: Type.Optional(
     Type.Integer({ description: '(group, bucket) cells read from aggregations: the run’s cost.' }),
   ),
   note: Type.Optional(
-    Type.String({ description: 'What the run could not decide although nothing failed, e.g. history it lacks.' }),
+    Type.String({
+      description: 'What the run could not decide although nothing failed, e.g. history it lacks.',
+    }),
   ),
   degraded_reason: Type.Optional(Type.String()),
   error: Type.Optional(Type.String()),
@@ -186,8 +192,23 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
   const store = ctx.rules;
   const detection = ctx.ports.detection;
 
+  /** Rule text parsed and checked in the rule sandbox, off the thread that serves requests. */
   const parse = (text: string, file = 'request.gwr') =>
-    parseRules(text, { file, ...(ctx.ports.ruleReaders ?? {}), lists: ctx.config.detections.lists });
+    sandboxed('check', () =>
+      ctx.sandbox.check.run({
+        kind: 'parse-rules',
+        text,
+        file,
+        diskReaders: ctx.ports.ruleReaders !== undefined,
+        lists: ctx.config.detections.lists,
+      }),
+    );
+
+  /** A preview over stored events: in a sandbox worker when there is one, else through the port. */
+  const preview = (rule: RuleIR, range: { start: number; end: number }) =>
+    ctx.sandbox.preview
+      ? sandboxed('preview', () => ctx.sandbox.preview!.run({ kind: 'preview', rule, range }))
+      : detection.preview(rule, range);
 
   const unprocessable = (detail: string, diagnostics: Diagnostic[]) =>
     new HttpProblem(422, 'invalid-rule', detail, {
@@ -202,8 +223,8 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     });
 
   /** Exactly the rules in `text`, or a 422 listing the errors with positions. */
-  const parseOrFail = (text: string, exactlyOne: boolean): RuleIR[] => {
-    const result = parse(text);
+  const parseOrFail = async (text: string, exactlyOne: boolean): Promise<RuleIR[]> => {
+    const result = await parse(text);
     const errors = result.diagnostics.filter((d) => d.severity === 'error');
     if (errors.length > 0) throw unprocessable(`the rule text has ${errors.length} error(s)`, errors);
     if (result.rules.length === 0) throw unprocessable('the text defines no rule', []);
@@ -289,11 +310,12 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
               ),
               diagnostics: Type.Array(DiagnosticSchema),
             }),
+            422: problemResponse(422),
           },
         },
       },
       async (request) => {
-        const result = parse(request.body.text);
+        const result = await parse(request.body.text);
         return {
           valid: !result.diagnostics.some((d) => d.severity === 'error'),
           rules: result.rules.map((r) => ({ id: r.id, kind: r.kind, title: r.title })),
@@ -324,8 +346,12 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         },
       },
       async (request) => {
-        const rules = parseOrFail(request.body.text, false);
-        return { incidents: await detection.test(rules, request.body.events) };
+        const rules = await parseOrFail(request.body.text, false);
+        // Rules over supplied events are CPU work too: in the sandbox, with its budget.
+        const incidents = await sandboxed('check', () =>
+          ctx.sandbox.check.run({ kind: 'test', rules, events: request.body.events, now: Date.now() }),
+        );
+        return { incidents };
       },
     );
 
@@ -379,11 +405,11 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         if (rule_id !== undefined) {
           const entry = await find(rule_id);
           // A file rule is previewed as loaded (its includes and lists resolved from its file).
-          if (!entry.stored) return detection.preview({ ...entry.file!, enabled: true }, { start, end });
+          if (!entry.stored) return preview({ ...entry.file!, enabled: true }, { start, end });
           ruleText = entry.stored.text;
         }
-        const [rule] = parseOrFail(ruleText!, true);
-        return detection.preview(rule!, { start, end });
+        const [rule] = await parseOrFail(ruleText!, true);
+        return preview(rule!, { start, end });
       },
     );
 
@@ -420,7 +446,7 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         },
       },
       async (request, reply) => {
-        const [rule] = parseOrFail(request.body.text, true);
+        const [rule] = await parseOrFail(request.body.text, true);
         try {
           const stored = await store.create(
             content(rule!, request.body.text),
@@ -460,7 +486,7 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         },
       },
       async (request) => {
-        const [rule] = parseOrFail(request.body.text, true);
+        const [rule] = await parseOrFail(request.body.text, true);
         if (rule!.id !== request.params.id) {
           throw unprocessable(`the text defines rule ${rule!.id}, not ${request.params.id}`, []);
         }

@@ -20,11 +20,13 @@ import type { ApiPorts } from '../ports.ts';
 export { makeIncident } from './fixtures.ts';
 
 import { durationMs } from '../../core/config/load.ts';
+import { connectRedis } from '../../core/queue/bullmq.ts';
 import { ElasticsearchEventSearchPort, EngineDetectionPort } from '../../detections/api-adapters.ts';
 import { loadRuleSet } from '../../detections/rule-set.ts';
 import { elasticsearchExecutor } from '../../detections/runtime.ts';
 import { DetectionScheduler } from '../../detections/scheduler/scheduler.ts';
-import { InMemoryIngestAdmin } from './ports.ts';
+import { IngestAdmin } from '../../ingest/admin.ts';
+import { IngestProducer } from '../../ingest/pipeline/producer.ts';
 
 /** The engine's detection port, remembering which rules the API reported as changed. */
 export class RecordingDetectionPort extends EngineDetectionPort {
@@ -40,7 +42,9 @@ export interface TestApp {
   it: IntegrationContext;
   config: GatewatchConfig;
   redis: Redis;
-  ports: ApiPorts & { detection: RecordingDetectionPort; ingest: InMemoryIngestAdmin };
+  ports: ApiPorts & { detection: RecordingDetectionPort; ingest: IngestAdmin };
+  /** The ingest queue the API's dead-letter replay writes to. */
+  producer: IngestProducer;
   repo: ElasticsearchIncidentRepository;
   tokens: Record<Role, string>;
   auth(role: Role): { authorization: string };
@@ -57,6 +61,7 @@ export function testConfig(
       elasticsearch: { url: it.elasticsearchUrl, indexPrefix: it.prefix },
       redis: { url: it.redisUrl, prefix: it.prefix, requireNoEviction: false },
       api: { rateLimitPerMinute: 100_000, ...api },
+      ingest: { sources: [{ name: 'edge-nginx', type: 'file', paths: [] }] },
     },
   });
 }
@@ -81,6 +86,13 @@ export async function startTestApp(
     maxCatchUpMs: durationMs(config.detections.maxCatchUp),
   });
   await scheduler.init();
+  const producerConnection = await connectRedis(it.redisUrl, 'producer');
+  const producer = new IngestProducer({
+    producer: producerConnection,
+    queuePrefix: it.prefix,
+    highWaterMark: config.ingest.highWaterMark,
+    batchSize: config.ingest.batchSize,
+  });
   const ports = {
     incidents: repo,
     detection: new RecordingDetectionPort({
@@ -90,7 +102,14 @@ export async function startTestApp(
       reloadRules: async () => scheduler.setRules((await loadRuleSet(config, it.es)).rules),
     }),
     events: new ElasticsearchEventSearchPort(it.es, it.prefix),
-    ingest: new InMemoryIngestAdmin(),
+    ingest: new IngestAdmin({
+      es: it.es,
+      redis,
+      prefix: it.prefix,
+      queuePrefix: it.prefix,
+      sources: config.ingest.sources,
+      producer,
+    }),
   };
   const app = await buildApp({ config, es: it.es, redis, ports, publicDocs: options.publicDocs ?? false });
   await installApiIndices(app);
@@ -105,12 +124,15 @@ export async function startTestApp(
     config,
     redis,
     ports,
+    producer,
     repo,
     tokens,
     auth: (role) => ({ authorization: `Bearer ${tokens[role]}` }),
     async close() {
       await app.close();
       await scheduler.close();
+      await producer.close();
+      producerConnection.disconnect();
       const keys = await redis.keys(`${it.prefix}:*`);
       if (keys.length) await redis.del(...keys);
       redis.disconnect();

@@ -7,11 +7,12 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../core/config/load.ts';
 import type { GatewatchConfig } from '../../core/config/schema.ts';
 import { enrichmentWarnings } from '../../ingest/pipeline/normalize.ts';
-import { startIngest } from '../../ingest/runtime.ts';
+import { sourceStatsKey, startIngest } from '../../ingest/runtime.ts';
 import { listDeadLetters, markReplayed } from '../../ingest/sinks/dead-letters.ts';
 import { FileSource } from '../../ingest/sources/file.ts';
 import { startPullSources } from '../../ingest/sources/pull.ts';
 import { RelpSource } from '../../ingest/sources/relp.ts';
+import { Spool } from '../../ingest/sources/spool.ts';
 import { SyslogSource } from '../../ingest/sources/syslog.ts';
 
 /**
@@ -24,6 +25,15 @@ function syslogTlsKeyPair(ingest: GatewatchConfig['ingest']): { cert: Buffer; ke
     throw new Error('ingest.syslogTlsCert and ingest.syslogTlsKey are required for syslog or RELP over TLS');
   return { cert: readFileSync(ingest.syslogTlsCert), key: readFileSync(ingest.syslogTlsKey) };
 }
+
+/** What `ingest sources` says when it has nothing to receive. */
+export const NO_SOURCES = [
+  'no ingest sources configured: nothing will be received. Add at least one under ingest.sources in the',
+  'configuration file (--config or GATEWATCH_CONFIG), or as JSON in GATEWATCH_INGEST__SOURCES, e.g.',
+  `  GATEWATCH_INGEST__SOURCES='[{"name":"gateway","type":"http","tokens":["<a random token of 16+ characters>"]},{"name":"syslog","type":"syslog"}]'`,
+  '(type http: push endpoints on ingest.httpPort; syslog: UDP/TCP on ingest.syslogPort; file: tail paths).',
+  "README.md, 'Running without Docker', has a complete configuration.",
+].join('\n');
 
 function configFrom(program: Command) {
   return loadConfig({ file: program.opts().config });
@@ -85,13 +95,31 @@ export function register(program: Command): void {
       const syslogSource = config.ingest.sources.find((s) => s.type === 'syslog');
       if (syslogSource) {
         const tls = syslogTlsKeyPair(config.ingest);
+        const statsKey = sourceStatsKey(config.redis.prefix, syslogSource.name);
         const syslog = new SyslogSource({
           source: syslogSource,
           producer: runtime.producer,
           host: config.ingest.httpHost,
           port: config.ingest.syslogPort,
+          spool: new Spool({
+            dir: config.ingest.spoolDir,
+            name: syslogSource.name,
+            maxBytes: config.ingest.spoolMaxBytes,
+          }),
+          udpReceiveBuffer: config.ingest.syslogUdpReceiveBuffer,
           onError: (err) =>
-            console.error(`syslog source ${syslogSource.name}: ${err.message} (kept, retrying)`),
+            console.error(
+              `syslog source ${syslogSource.name}: ${err.message} (records go to the spool in ${config.ingest.spoolDir} until the queue is back)`,
+            ),
+          onWarning: (message) => console.error(message),
+          publish: async (c) => {
+            await runtime.redis.hset(statsKey, {
+              dropped_kernel: c.droppedKernel,
+              dropped_high_water: c.droppedHighWater,
+              spooled_bytes: c.spooledBytes,
+              ...(c.lastWarning ? { last_warning: c.lastWarning } : {}),
+            });
+          },
           ...(config.ingest.syslogTlsPort !== undefined && tls
             ? { tls: { port: config.ingest.syslogTlsPort, options: tls } }
             : {}),
@@ -124,6 +152,7 @@ export function register(program: Command): void {
         prefix: config.redis.prefix,
       });
       stops.push(() => pull.stop());
+      if (config.ingest.sources.length === 0) console.error(NO_SOURCES);
       const address = runtime.http?.server.address();
       console.log(
         `ingest sources ready: HTTP ${JSON.stringify(address)}; ${config.ingest.sources.length} source(s)`,
@@ -142,7 +171,7 @@ export function register(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (opts: { source?: string; size: string; json?: boolean }) => {
       const config = configFrom(program);
-      const runtime = await startIngest(config);
+      const runtime = await startIngest(config, { waitMs: 30_000 });
       const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
         ...(opts.source ? { source: opts.source } : {}),
         size: Number(opts.size),
@@ -159,7 +188,7 @@ export function register(program: Command): void {
     .option('--source <name>')
     .action(async (opts: { source?: string }) => {
       const config = configFrom(program);
-      const runtime = await startIngest(config);
+      const runtime = await startIngest(config, { waitMs: 30_000 });
       const letters = await listDeadLetters(runtime.es, config.elasticsearch.indexPrefix, {
         ...(opts.source ? { source: opts.source } : {}),
         pending: true,

@@ -216,6 +216,14 @@ export function register(program: Command): void {
           if (result.incidents.length > 0) console.log(incidentTable(result.incidents));
           console.log(`\n${formatCoverage(coverage)}`);
           if (expired > 0) console.log(`\n${formatEmbeddedRetention(retention, config.retention)}`);
+          const configFile = program.opts().config as string | undefined;
+          console.log(
+            `\nWork these incidents in the console (opens signed in with a new analyst key):\n  ${
+              process.env.npm_lifecycle_event === 'demo'
+                ? 'npm run demo:console'
+                : `npm run gatewatch --${configFile ? ` --config ${configFile}` : ''} serve --embedded --db ${dbPath} --console-key analyst`
+            }`,
+          );
         }
       } finally {
         store.close();

@@ -79,7 +79,7 @@ export function registerRulesCoverage(rules: Command, program: Command): void {
         console.log(
           `${report.events} events from ${report.sources.length} source(s)${report.span ? ` between ${report.span.start} and ${report.span.end}` : ''}:`,
         );
-        console.log(formatCoverage(report));
+        console.log(formatCoverage(report, { all: true }));
       }
     });
 }

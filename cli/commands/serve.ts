@@ -10,6 +10,7 @@ import type { Client } from '@elastic/elasticsearch';
 import type { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { buildApp, installApiIndices } from '../../api/app.ts';
+import { type KeyStore, ROLES, type Role } from '../../api/auth/keys.ts';
 import type { ApiPorts } from '../../api/ports.ts';
 import { durationMs, loadConfig } from '../../core/config/load.ts';
 import type { GatewatchConfig } from '../../core/config/schema.ts';
@@ -56,6 +57,8 @@ export const defaultPorts: PortFactory = async (config, es, redis) => {
     queuePrefix: config.redis.prefix,
     highWaterMark: config.ingest.highWaterMark,
     batchSize: config.ingest.batchSize,
+    maxQueuedBytes: config.ingest.maxQueuedBytes,
+    maxRedisMemory: config.ingest.maxRedisMemory,
   });
   return {
     incidents: new ElasticsearchIncidentRepository(es, prefix),
@@ -85,6 +88,8 @@ export const serveOptions: { portFactory: PortFactory } = { portFactory: default
 
 export interface StartedServer {
   url: string;
+  /** The API's key store (for --console-key). */
+  keys: KeyStore;
   close(): Promise<void>;
 }
 
@@ -149,6 +154,7 @@ export async function startServer(
   const url = await app.listen({ host: config.api.host, port: config.api.port });
   return {
     url,
+    keys: app.gatewatch.keys,
     async close() {
       await app.close();
       await operations.close();
@@ -176,6 +182,7 @@ export async function startEmbeddedServer(
     const url = await app.listen({ host: config.api.host, port: config.api.port });
     return {
       url,
+      keys: app.gatewatch.keys,
       path,
       async close() {
         await app.close();
@@ -197,6 +204,10 @@ export function register(program: Command): void {
     .option('--public-docs', 'serve /docs and /openapi.json without an API key')
     .option('--embedded', 'serve the embedded SQLite store (no Redis, no Elasticsearch)')
     .option('--db <file>', 'with --embedded: the store file (default: embedded.path from the configuration)')
+    .option(
+      '--console-key <role>',
+      'create a key of this role (viewer, analyst, admin) and print a link that opens the console signed in with it',
+    )
     .action(
       async (opts: {
         host?: string;
@@ -204,8 +215,17 @@ export function register(program: Command): void {
         publicDocs?: boolean;
         embedded?: boolean;
         db?: string;
+        consoleKey?: string;
       }) => {
         const config = loadConfig({ file: program.opts().config });
+        const consoleRoles = ROLES.filter((r) => r !== 'ingest');
+        if (opts.consoleKey !== undefined && !(consoleRoles as string[]).includes(opts.consoleKey)) {
+          console.error(
+            `serve: --console-key must be one of ${consoleRoles.join(', ')}, got "${opts.consoleKey}"`,
+          );
+          process.exitCode = 2;
+          return;
+        }
         if (opts.host) config.api.host = opts.host;
         if (opts.port) config.api.port = Number(opts.port);
         if (opts.db && !opts.embedded) {
@@ -221,6 +241,21 @@ export function register(program: Command): void {
           : await startServer(config, { publicDocs: opts.publicDocs ?? false });
         const where = 'path' in server ? ` over ${server.path}` : '';
         console.error(`gatewatch API listening on ${server.url}${where} (docs at ${server.url}/docs)`);
+        const consoleUrl = server.url.replace('://0.0.0.0:', '://127.0.0.1:');
+        if (opts.consoleKey) {
+          // The key travels in the URL fragment, which browsers never send to the server; the
+          // console keeps it in the tab's session storage and removes it from the address bar.
+          const { token, key } = await server.keys.create(
+            opts.consoleKey as Role,
+            'console',
+            'gatewatch serve',
+          );
+          const revoke = `gatewatch keys revoke ${key.id}${'path' in server ? ` --embedded --db ${server.path}` : ''}`;
+          console.log(`Open the console (${key.role} key ${key.id}; revoke it with: ${revoke}):`);
+          console.log(`  ${consoleUrl}/#key=${token}`);
+        } else {
+          console.error(`Console at ${consoleUrl}/ (sign in with an API key)`);
+        }
         let closing = false;
         const stop = async () => {
           if (closing) return;

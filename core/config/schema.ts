@@ -287,6 +287,10 @@ export const IngestConfigSchema = Type.Object(
       default: 8088,
       description: 'Port of the HTTP push endpoints.',
     }),
+    requestTimeout: Duration(
+      'Longest time to receive a whole push body (slower ones are cut with 408 and retried by shippers).',
+      '120s',
+    ),
     maxBodyBytes: Type.Integer({
       minimum: 1024,
       default: 32 * 1024 * 1024,
@@ -309,6 +313,23 @@ export const IngestConfigSchema = Type.Object(
           'RELP (reliable syslog, e.g. rsyslog omrelp) port for the syslog source: messages are acknowledged once queued.',
       }),
     ),
+    syslogUdpReceiveBuffer: Type.Integer({
+      minimum: 4096,
+      default: 4 * 1024 * 1024,
+      description:
+        'UDP receive buffer asked for the syslog socket (bytes). The kernel caps it at net.core.rmem_max (a warning says so); datagrams beyond it are dropped by the kernel, counted and warned about.',
+    }),
+    spoolDir: Type.String({
+      default: '.cache/spool',
+      description:
+        'Local disk buffer of sources without acknowledgement (plain syslog): records received while Redis is unavailable are kept here and queued once it is back, also after a restart.',
+    }),
+    spoolMaxBytes: Type.Integer({
+      minimum: 1024 * 1024,
+      default: 1024 * 1024 * 1024,
+      description:
+        'Largest size of the spool per source; beyond it TCP reading pauses and UDP drops (counted).',
+    }),
     relpTls: Type.Boolean({
       default: false,
       description: 'Serve RELP over TLS with syslogTlsCert and syslogTlsKey (rsyslog omrelp tls="on").',
@@ -329,6 +350,17 @@ export const IngestConfigSchema = Type.Object(
       minimum: 1,
       default: 2_000,
       description: 'Queued jobs above which sources push back (HTTP 429, paused reads).',
+    }),
+    maxQueuedBytes: Type.Integer({
+      minimum: 1024 * 1024,
+      default: 512 * 1024 * 1024,
+      description: 'Bytes of records queued and not yet stored above which sources push back.',
+    }),
+    maxRedisMemory: Type.Integer({
+      minimum: 0,
+      default: 0,
+      description:
+        "Redis memory (used_memory, bytes) above which sources push back; 0: 80 % of Redis's maxmemory when set, else 4 GiB.",
     }),
     keepOriginal: Type.Boolean({ default: true, description: 'Store the original line as event.original.' }),
     fingerprintSecret: Type.String({
@@ -370,6 +402,37 @@ export const ApiConfigSchema = Type.Object(
       minimum: 1,
       default: 1200,
       description: 'Requests per key per minute.',
+    }),
+    unauthenticatedPerMinute: Type.Integer({
+      minimum: 1,
+      default: 60,
+      description:
+        'Requests with a key that does not verify, per client address and minute; beyond, 429 without looking the key up.',
+    }),
+    requestTimeout: Duration(
+      'Longest time to receive a whole request (slow bodies are cut with 408).',
+      '30s',
+    ),
+    ruleCheckTimeout: Duration(
+      'Time budget for checking rule text or a filter, or testing rules over supplied events.',
+      '10s',
+    ),
+    previewTimeout: Duration('Time budget of one rule preview over stored events.', '60s'),
+    previewConcurrency: Type.Integer({
+      minimum: 1,
+      default: 2,
+      description: 'Rule previews run at once per API process (more wait briefly, then 503).',
+    }),
+    previewMaxGroups: Type.Integer({
+      minimum: 1,
+      default: 10_000,
+      description:
+        'Groups one preview reads before it stops and says so (degraded); a preview answers at most 1,000 incidents.',
+    }),
+    ruleWorkerMemoryMb: Type.Integer({
+      minimum: 64,
+      default: 512,
+      description: 'Heap limit of each worker thread that checks, tests and previews rules (MB).',
     }),
   },
   { default: {} },

@@ -26,11 +26,20 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
 export async function connectRedis(url: string, role: RedisRole, timeoutMs = 10_000): Promise<Redis> {
   const redis = createRedis(url, role);
   if (redis.status === 'ready') return redis;
+  let lastError: Error | undefined;
+  const onError = (err: Error) => {
+    lastError = err;
+  };
+  redis.on('error', onError);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
       redis.disconnect();
-      reject(new Error(`Redis at ${url} not ready within ${timeoutMs} ms`));
+      reject(
+        new Error(
+          `Redis at ${displayUrl(url)} not ready within ${timeoutMs} ms${lastError ? ` (${lastError.message})` : ''}`,
+        ),
+      );
     }, timeoutMs);
     const onReady = () => {
       cleanup();
@@ -39,10 +48,52 @@ export async function connectRedis(url: string, role: RedisRole, timeoutMs = 10_
     const cleanup = () => {
       clearTimeout(timer);
       redis.off('ready', onReady);
+      redis.off('error', onError);
     };
     redis.on('ready', onReady);
   });
   return redis;
+}
+
+/** A Redis or Elasticsearch URL fit for a log line: any password replaced. */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//***@');
+  }
+}
+
+/**
+ * Connect, waiting as long as it takes (or `timeoutMs`) for Redis to answer: a process that
+ * starts before Redis (a reboot, a container started first) waits instead of exiting. Says
+ * what it waits for on the first failure and every `reportEveryMs` after.
+ */
+export async function waitForRedis(
+  url: string,
+  role: RedisRole,
+  options: { timeoutMs?: number; reportEveryMs?: number; log?: (line: string) => void } = {},
+): Promise<Redis> {
+  const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
+  const log = options.log ?? ((line: string) => console.error(line));
+  let reported = Number.NEGATIVE_INFINITY;
+  for (;;) {
+    try {
+      return await connectRedis(url, role, Math.max(1_000, Math.min(5_000, deadline - Date.now())));
+    } catch (err) {
+      if (Date.now() >= deadline)
+        throw new Error(`Redis at ${displayUrl(url)} did not answer: ${(err as Error).message}`);
+      if (Date.now() - reported >= (options.reportEveryMs ?? 30_000)) {
+        log(
+          `waiting for Redis at ${displayUrl(url)} (redis.url / REDIS_URL): ${(err as Error).message}; retrying`,
+        );
+        reported = Date.now();
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
 }
 
 export class RedisPolicyError extends Error {
@@ -88,7 +139,10 @@ export function createQueue<T, R = unknown>(
       // Completed jobs are dropped at once (the data lives in Elasticsearch); failed ones stay
       // for inspection, bounded.
       removeOnComplete: true,
-      removeOnFail: { count: 10_000 },
+      removeOnFail: { count: 1_000, age: 7 * 86_400 },
+      // Each failed attempt keeps its stack trace on the job: a job retried through a long
+      // outage would otherwise keep one per attempt, in Redis's memory.
+      stackTraceLimit: 3,
       ...options.defaultJobOptions,
     },
   });

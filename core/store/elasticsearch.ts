@@ -170,53 +170,124 @@ export interface BulkResult {
  * Bulk write with per-item results in request order. A transport failure (node down,
  * timeout) throws: the caller keeps the batch and retries it whole. Item failures never
  * throw: they are classified so the caller retries the retryable ones and dead-letters the
- * rest.
+ * rest. A document that cannot be sent at all is such an item failure too, not a failure of
+ * the request: one nested too deeply to serialise, or one too large for the node's request
+ * limit (a 413 splits the request until the offending document stands alone).
  */
 export async function bulkWrite(
   client: Client,
   items: BulkItem[],
   options: { refresh?: boolean | 'wait_for' } = {},
 ): Promise<BulkResult> {
-  if (items.length === 0) return { items: [], took: 0, written: 0, duplicates: 0, retryable: 0, rejected: 0 };
-  const operations: unknown[] = [];
-  for (const item of items) {
-    operations.push({
-      [item.op]: { _index: item.index, _id: item.id, ...(item.requireAlias ? { require_alias: true } : {}) },
-    });
-    operations.push(item.op === 'update' ? { doc: item.doc, doc_as_upsert: item.upsert ?? false } : item.doc);
-  }
-  const response = await client.bulk({ operations, refresh: options.refresh ?? false });
-  const result: BulkResult = {
-    items: [],
-    took: response.took,
-    written: 0,
-    duplicates: 0,
-    retryable: 0,
-    rejected: 0,
-  };
-  response.items.forEach((entry, i) => {
+  const result: BulkResult = { items: [], took: 0, written: 0, duplicates: 0, retryable: 0, rejected: 0 };
+  if (items.length === 0) return result;
+  const results: BulkItemResult[] = new Array(items.length);
+  const unsendable = (i: number, status: number, type: string, reason: string) => {
     const requested = items[i]!;
-    const op = (entry.create ?? entry.index ?? entry.update ?? entry.delete)!;
-    const status = op.status;
-    const duplicate = requested.op === 'create' && status === 409;
-    const ok = (status >= 200 && status < 300) || duplicate;
-    const retryable = !ok && (status === 429 || status >= 500);
-    const item: BulkItemResult = {
+    results[i] = {
       id: requested.id,
       index: requested.index,
       status,
-      ok,
-      duplicate,
-      retryable,
-      ...(op._index ? { writtenTo: op._index } : {}),
+      ok: false,
+      duplicate: false,
+      retryable: false,
+      error: { type, reason },
     };
-    if (op.error && !duplicate) item.error = { type: op.error.type, reason: op.error.reason ?? '' };
-    result.items.push(item);
-    if (duplicate) result.duplicates++;
-    else if (ok) result.written++;
-    else if (retryable) result.retryable++;
-    else result.rejected++;
+  };
+  // Each document is serialised here, one by one, so one that cannot be (the client would
+  // throw for the whole request) is set apart with its reason.
+  const lines: string[] = [];
+  const sent: number[] = [];
+  /** Where item i's action line sits in `lines`. */
+  const lineOf = new Int32Array(items.length);
+  items.forEach((item, i) => {
+    let doc: string | undefined;
+    try {
+      doc = JSON.stringify(
+        item.op === 'update' ? { doc: item.doc, doc_as_upsert: item.upsert ?? false } : item.doc,
+      );
+    } catch (err) {
+      unsendable(
+        i,
+        400,
+        'serialization_exception',
+        err instanceof RangeError
+          ? `the document is nested too deeply to be serialised (${err.message})`
+          : `the document cannot be serialised: ${(err as Error).message}`,
+      );
+      return;
+    }
+    if (doc === undefined) {
+      unsendable(i, 400, 'serialization_exception', 'the document is empty');
+      return;
+    }
+    lineOf[i] = lines.length;
+    lines.push(
+      JSON.stringify({
+        [item.op]: {
+          _index: item.index,
+          _id: item.id,
+          ...(item.requireAlias ? { require_alias: true } : {}),
+        },
+      }),
+      doc,
+    );
+    sent.push(i);
   });
+  const send = async (part: number[]): Promise<void> => {
+    if (part.length === 0) return;
+    let response: estypes.BulkResponse;
+    try {
+      response = await client.bulk({
+        operations: part.flatMap((i) => [lines[lineOf[i]!]!, lines[lineOf[i]! + 1]!]),
+        refresh: options.refresh ?? false,
+      });
+    } catch (err) {
+      if (!(err instanceof errors.ResponseError) || err.statusCode !== 413) throw err;
+      if (part.length === 1) {
+        const bytes = Buffer.byteLength(lines[lineOf[part[0]!]! + 1]!);
+        return unsendable(
+          part[0]!,
+          413,
+          'request_entity_too_large',
+          `the document (${bytes} bytes) is larger than Elasticsearch accepts in one request (http.max_content_length)`,
+        );
+      }
+      const half = Math.ceil(part.length / 2);
+      await send(part.slice(0, half));
+      await send(part.slice(half));
+      return;
+    }
+    result.took += response.took;
+    response.items.forEach((entry, k) => {
+      const i = part[k]!;
+      const requested = items[i]!;
+      const op = (entry.create ?? entry.index ?? entry.update ?? entry.delete)!;
+      const status = op.status;
+      const duplicate = requested.op === 'create' && status === 409;
+      const ok = (status >= 200 && status < 300) || duplicate;
+      const retryable = !ok && (status === 429 || status >= 500);
+      const item: BulkItemResult = {
+        id: requested.id,
+        index: requested.index,
+        status,
+        ok,
+        duplicate,
+        retryable,
+        ...(op._index ? { writtenTo: op._index } : {}),
+      };
+      if (op.error && !duplicate) item.error = { type: op.error.type, reason: op.error.reason ?? '' };
+      results[i] = item;
+    });
+  };
+  await send(sent);
+  for (const item of results) {
+    result.items.push(item);
+    if (item.duplicate) result.duplicates++;
+    else if (item.ok) result.written++;
+    else if (item.retryable) result.retryable++;
+    else result.rejected++;
+  }
   return result;
 }
 
@@ -284,22 +355,37 @@ export async function* searchAll<T = Record<string, unknown>>(
 export async function waitForElasticsearch(
   client: Client,
   timeoutMs = 60_000,
-  /** Called once, on the first failed attempt (e.g. to say what start-up is waiting for). */
+  /** Called on the first failed attempt and every `reportEveryMs` after (to say what start-up waits for). */
   onWaiting?: (err: Error) => void,
+  reportEveryMs = 30_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
+  let reported = Number.NEGATIVE_INFINITY;
   while (Date.now() < deadline) {
     try {
       await client.cluster.health({ wait_for_status: 'yellow', timeout: '1s' });
       return;
     } catch (err) {
-      if (last === undefined) onWaiting?.(err as Error);
+      if (Date.now() - reported >= reportEveryMs) {
+        onWaiting?.(err as Error);
+        reported = Date.now();
+      }
       last = err;
       await new Promise((r) => setTimeout(r, 500));
     }
   }
   throw new Error(`Elasticsearch did not become ready within ${timeoutMs} ms: ${(last as Error)?.message}`);
+}
+
+/** Elasticsearch answered that an index (or every index behind an alias) does not exist. */
+export function isIndexNotFound(err: unknown): boolean {
+  if (err instanceof errors.ResponseError) {
+    return (
+      (err.body as { error?: { type?: string } } | undefined)?.error?.type === 'index_not_found_exception'
+    );
+  }
+  return err instanceof Error && err.message.startsWith('index_not_found_exception');
 }
 
 export interface EsCapabilities {

@@ -9,6 +9,7 @@ import { ensureIndex, indexNames, putIndexTemplate } from './elasticsearch.ts';
 export const deadLetterMappings = {
   dynamic: 'strict',
   properties: {
+    id: { type: 'keyword' },
     '@timestamp': { type: 'date' },
     source: { type: 'keyword' },
     format: { type: 'keyword' },
@@ -49,5 +50,7 @@ export async function installCoreTemplates(client: Client, options: TemplateOpti
   });
   // Created up front (not on first write) so readers never meet a shard still being allocated.
   await ensureIndex(client, names.deadLetters);
+  // An index created before a field was added to the mapping gets it (additions only).
+  await client.indices.putMapping({ index: names.deadLetters, properties: deadLetterMappings.properties });
   await client.cluster.health({ index: names.deadLetters, wait_for_status: 'yellow', timeout: '30s' });
 }

@@ -22,6 +22,9 @@
  * Updates are partial documents guarded by sequence numbers (optimistic concurrency); no
  * scripts, which the test node does not have. Several processes writing at once (detect
  * workers) pass `lock`, which serialises the look-up-then-write of folding.
+ *
+ * Exceptions: given the rule's exceptions (detections/exceptions.ts), detections on an excepted
+ * entity are dropped first: they neither open, update, fold into nor feed a suppressed incident.
  */
 import {
   type DetectionRecord,
@@ -32,6 +35,7 @@ import {
   SEVERITY_RANK,
   type Severity,
 } from '../../core/schema/incident.ts';
+import { applyExceptions, type RuleException } from '../exceptions.ts';
 
 export interface SuppressionPolicy {
   /** Suppression period in ms. */
@@ -52,6 +56,8 @@ export interface WriteOptions {
    * from the events of [from, to].
    */
   names?: EntityNames;
+  /** The rule's exceptions in force at `now`: detections on their entities are not written. */
+  exceptions?: { list: readonly RuleException[]; now: number };
 }
 
 export type EntityNames = (
@@ -80,6 +86,8 @@ export interface WriteOutcome {
   suppressed: string[];
   /** Detections folded into an incident of their entity (another rule's, or an unsuppressed repeat). */
   folded: string[];
+  /** Detections dropped because an exception of the rule covers one of their entities. */
+  excepted: string[];
 }
 
 const OPEN = ['new', 'triaged', 'in_remediation'];
@@ -328,11 +336,17 @@ export async function writeIncidents(
   incidents: Incident[],
   options: WriteOptions = {},
 ): Promise<WriteOutcome> {
-  const outcome: WriteOutcome = { created: [], updated: [], suppressed: [], folded: [] };
+  const outcome: WriteOutcome = { created: [], updated: [], suppressed: [], folded: [], excepted: [] };
   const suppression = options.suppression;
   const foldWindow = options.foldWindowMs ?? DEFAULT_FOLD_WINDOW_MS;
   const serial = options.lock ?? (<T>(fn: () => Promise<T>) => fn());
-  for (const raw of incidents) {
+  let toWrite = incidents;
+  if (options.exceptions && options.exceptions.list.length > 0) {
+    const split = applyExceptions(incidents, options.exceptions.list, options.exceptions.now);
+    toWrite = split.kept;
+    outcome.excepted = split.excepted.map((e) => e.incident.id);
+  }
+  for (const raw of toWrite) {
     // Already known under its own id: update in place.
     if (await store.get(raw.id)) {
       const changed = await updateWithRetry(store, raw.id, (current) => absorb(current, raw, true));

@@ -21,6 +21,7 @@ import type { Incident } from '../../core/schema/incident.ts';
 import { ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
 import type { RuleIR } from '../../parser/ir.ts';
 import { formatDuration, ruleNeeds } from '../coverage.ts';
+import { ElasticsearchExceptionStore, type ExceptionStore } from '../exceptions.ts';
 import {
   elasticsearchEntityNames,
   elasticsearchIncidentStore,
@@ -67,6 +68,8 @@ export interface RunRecord {
   incidents_suppressed: number;
   /** Detections folded into an open incident of their entity. */
   incidents_folded?: number;
+  /** Detections dropped by the rule's exceptions (detections/exceptions.ts). */
+  incidents_excepted?: number;
   es_ms: number;
   worker_ms: number;
   /** (group, bucket) cells the run read from aggregations: what threshold and baseline runs cost. */
@@ -98,6 +101,7 @@ export const runRecordMappings = {
     incidents_updated: { type: 'long' },
     incidents_suppressed: { type: 'long' },
     incidents_folded: { type: 'long' },
+    incidents_excepted: { type: 'long' },
     es_ms: { type: 'long' },
     worker_ms: { type: 'long' },
     cells_read: { type: 'long' },
@@ -154,6 +158,8 @@ export interface SchedulerOptions {
   /** Called with every incident created (notifications). */
   onCreated?: (incident: Incident) => Promise<void> | void;
   onRun?: (record: RunRecord) => void;
+  /** Where the rules' exceptions are read (default: Elasticsearch, same prefix). */
+  exceptions?: ExceptionStore;
 }
 
 export class DetectionScheduler {
@@ -162,10 +168,12 @@ export class DetectionScheduler {
   private rules: Map<string, RuleIR>;
   private worker?: Worker<{ ruleId: string }, RunRecord[]>;
   private readonly incidents: IncidentStore;
+  private readonly exceptions: ExceptionStore;
 
   constructor(options: SchedulerOptions) {
     this.options = options;
     this.incidents = elasticsearchIncidentStore(options.es, options.prefix);
+    this.exceptions = options.exceptions ?? new ElasticsearchExceptionStore(options.es, options.prefix);
     this.rules = new Map(options.rules.map((r) => [r.id, r]));
     this.queue = createQueue<{ ruleId: string }>(
       DETECT_QUEUE,
@@ -190,6 +198,7 @@ export class DetectionScheduler {
 
   async init(): Promise<void> {
     await ensureIncidentIndex(this.options.es, this.options.prefix);
+    await this.exceptions.install();
     await ensureIndex(this.options.es, indexNames(this.options.prefix).ruleRuns, {
       settings: { number_of_shards: 1, number_of_replicas: 0 },
       mappings: runRecordMappings,
@@ -289,12 +298,15 @@ export class DetectionScheduler {
       const result = await this.options.execute(rule, range, this.now());
       const note = await this.historyNote(rule, range);
       const suppress = rule.output.suppress;
+      const now = this.now();
+      const exceptions = await this.exceptions.list({ rule_id: rule.id, activeAt: now });
       const written: WriteOutcome = await writeIncidents(this.incidents, result.incidents, {
         ...(suppress ? { suppression: { periodMs: suppress.periodMs } } : {}),
         ...(this.options.foldWindowMs !== undefined ? { foldWindowMs: this.options.foldWindowMs } : {}),
         // Rules run on several workers at once: one fold at a time across them.
         lock: redisLock(this.options.redis, this.key('incident-fold'), 30_000),
         names: elasticsearchEntityNames(this.options.es, this.options.prefix),
+        exceptions: { list: exceptions, now },
       });
       record = {
         ...newRunRecord(
@@ -309,6 +321,7 @@ export class DetectionScheduler {
         incidents_updated: written.updated.length,
         incidents_suppressed: written.suppressed.length,
         incidents_folded: written.folded.length,
+        incidents_excepted: written.excepted.length,
         es_ms: Math.round(result.esMs),
         worker_ms: Math.round(result.workerMs),
         ...(result.cells !== undefined ? { cells_read: result.cells } : {}),

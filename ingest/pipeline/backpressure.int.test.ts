@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config/load.ts';
 import { integrationContext } from '../../test/harness/context.ts';
 import { eventually } from '../../test/harness/eventually.ts';
+import { startRedisServer } from '../../test/harness/redis.ts';
 import { startIngest } from '../runtime.ts';
 import { FileSource } from '../sources/file.ts';
 import { createNormalizer } from './normalize.ts';
@@ -84,6 +85,87 @@ describe('back-pressure', () => {
       }
     } finally {
       await runtime.close();
+    }
+  });
+  it('pushes back on the bytes queued, not only on the number of batches', async () => {
+    const prefix = `${ctx.prefix}-bytes`;
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        elasticsearch: { url: ctx.elasticsearchUrl, indexPrefix: prefix },
+        redis: { url: ctx.redisUrl, prefix },
+        ingest: {
+          httpPort: 0,
+          maxQueuedBytes: 1024 * 1024,
+          sources: [{ name: 'edge', type: 'http', tokens: [TOKEN] }],
+        },
+      },
+    });
+    // No workers: nothing leaves the queue.
+    const runtime = await startIngest(config, { http: true });
+    const port = (runtime.http!.server.address() as { port: number }).port;
+    const post = (i: number) =>
+      fetch(`http://127.0.0.1:${port}/ingest/edge`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}` },
+        body: `192.0.2.1 - - [23/Nov/2026:10:00:00 +0000] "GET /bytes/${i}?pad=${'p'.repeat(600_000)} HTTP/1.1" 200 1 "-" "bp"`,
+      });
+    try {
+      expect((await post(1)).status).toBe(202);
+      expect((await post(2)).status).toBe(202);
+      // Two batches, far below the 2,000-batch mark, but 1.2 MB of records: the limit is 1 MiB.
+      await new Promise((r) => setTimeout(r, 300));
+      const refused = await post(3);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(((await refused.json()) as { error: string }).error).toMatch(
+        /of records not yet stored \(limit 1 MiB\)/,
+      );
+      expect(await runtime.producer.currentDepth(true)).toBe(2);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('pushes back on Redis memory before Redis refuses writes, and keeps failed batches bounded', async () => {
+    const redis = await startRedisServer({ extraArgs: ['--maxmemory', '48mb'] });
+    const prefix = `${ctx.prefix}-mem`;
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        elasticsearch: { url: ctx.elasticsearchUrl, indexPrefix: prefix },
+        redis: { url: redis.url, prefix },
+        ingest: {
+          httpPort: 0,
+          maxQueuedBytes: 1024 ** 3,
+          sources: [{ name: 'edge', type: 'http', tokens: [TOKEN] }],
+        },
+      },
+    });
+    const runtime = await startIngest(config, { http: true });
+    const port = (runtime.http!.server.address() as { port: number }).port;
+    const answers: number[] = [];
+    try {
+      for (let i = 0; i < 30 && !answers.includes(429); i++) {
+        const r = await fetch(`http://127.0.0.1:${port}/ingest/edge`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}` },
+          body: `192.0.2.2 - - [23/Nov/2026:10:00:00 +0000] "GET /mem/${i}?pad=${'m'.repeat(3_000_000)} HTTP/1.1" 200 1 "-" "bp"`,
+        });
+        answers.push(r.status);
+        if (r.status === 429)
+          expect(((await r.json()) as { error: string }).error).toMatch(/^Redis uses \d+ MiB/);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      // Pushed back (429) before Redis itself ran out of memory (which would answer 503).
+      expect(answers).toContain(429);
+      expect(answers).not.toContain(503);
+      const job = (await runtime.producer.queue.getJobs(['waiting']))[0]!;
+      expect(job.opts.stackTraceLimit).toBe(3);
+      expect(job.opts.removeOnFail).toEqual({ count: 100 });
+    } finally {
+      await runtime.close();
+      await redis.dispose();
     }
   });
 });

@@ -89,4 +89,47 @@ describe('bad input', () => {
     // The worker is still alive and processing.
     expect(runtime.workers[0]!.isRunning()).toBe(true);
   });
+  it('dead-letters a record that cannot be stored and stores the rest of its batch', async () => {
+    // An nginx JSON line carrying an extra field nested 6,000 levels deep: it parses, but no
+    // JSON serialiser can write it back out. Before, it failed its whole batch forever.
+    const depth = 6_000;
+    const deep = `{"time":"2026-11-23T10:00:00+00:00","remote_addr":"198.51.100.99","method":"GET","uri":"/deep","status":200,"nested":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`;
+    const valid = Array.from(
+      { length: 200 },
+      (_, i) =>
+        `192.0.2.${i % 250} - - [23/Nov/2026:11:00:00 +0000] "GET /api/poison/${i} HTTP/1.1" 200 10 "-" "ok/1.0"`,
+    );
+    await runtime.producer.enqueue(
+      { source: 'poison', receivedAt: Date.now() },
+      [...valid.slice(0, 100), deep, ...valid.slice(100)],
+      'poison-batch',
+    );
+    const read = async () => {
+      await ctx.es.indices.refresh({
+        index: `${ctx.prefix}-*`,
+        ignore_unavailable: true,
+        allow_no_indices: true,
+      });
+      const events = await ctx.countEvents({ prefix: { 'url.path': '/api/poison/' } });
+      const letters = await ctx.es.search<{ reason: string; stage: string; raw: string }>({
+        index: names.deadLetters,
+        query: { term: { source: 'poison' } },
+        ignore_unavailable: true,
+      });
+      return {
+        events,
+        letters: letters.hits.hits.map((h) => h._source!),
+        depth: await runtime.producer.currentDepth(),
+      };
+    };
+    const seen = await eventually(read, (s) => s.events === 200 && s.letters.length === 1 && s.depth === 0, {
+      timeoutMs: 60_000,
+    });
+    expect(seen.events).toBe(200);
+    expect(seen.letters).toHaveLength(1);
+    expect(seen.letters[0]!.stage).toBe('index');
+    expect(seen.letters[0]!.reason).toMatch(/nested too deeply/);
+    expect(seen.letters[0]!.raw).toContain('"remote_addr":"198.51.100.99"');
+    expect(seen.depth).toBe(0);
+  });
 });

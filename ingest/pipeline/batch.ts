@@ -17,6 +17,8 @@ export interface RawBatch {
   receivedAt: number;
   /** Raw records: text lines, or JSON objects serialised as one line each. */
   records: string[];
+  /** UTF-8 bytes of the records, counted in the queue's byte total until the batch is done. */
+  bytes?: number;
   /**
    * Set when a pull source could not read an input at all (bad gzip, binary object, a record
    * that is not text): the records then name what was unreadable, and workers store them as
@@ -39,6 +41,11 @@ export function batchHeader(
     ...(peerIp !== undefined ? { peerIp } : {}),
     receivedAt: Date.now(),
   };
+}
+
+/** Redis key of the bytes of records queued and not yet stored (see IngestProducer). */
+export function queuedBytesKey(queuePrefix: string): string {
+  return `${queuePrefix}:${RAW_QUEUE}:queued-bytes`;
 }
 
 /** Largest number of records per job (sources split bigger inputs). */

@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import { createWorker, type Job } from '../../core/queue/bullmq.ts';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
 import { type DeadLetter, writeDeadLetters } from '../sinks/dead-letters.ts';
-import { indexEvents } from '../sinks/elasticsearch.ts';
+import { describeStorageFailure, indexEvents } from '../sinks/elasticsearch.ts';
 import { RAW_QUEUE, type RawBatch } from './batch.ts';
 
 import type { NormalizeResult, Normalizer } from './normalize.ts';
@@ -42,10 +42,33 @@ export interface ProcessBatchOptions {
  */
 const YIELD_EVERY = 500;
 
+/**
+ * Message sizes at which common senders cut longer lines into several messages: util-linux
+ * `logger` at its --size (1 KiB by default, RFC 3164's limit), others at 2, 4 or 8 KiB.
+ */
+const SENDER_CUTS = new Set([1024, 2048, 4096, 8192]);
+
+/**
+ * Why a record that does not parse may be a piece of a longer line: it is exactly as long as
+ * a sender's cut, or it follows one that is. Undefined when nothing suggests it.
+ */
+export function cutLineHint(record: string, previous: string | undefined): string | undefined {
+  const advice = 'util-linux logger cuts lines at --size, 1024 bytes by default: send with --size 65536';
+  const bytes = Buffer.byteLength(record);
+  if (SENDER_CUTS.has(bytes))
+    return `the record is exactly ${bytes} bytes, so the sender probably cut a longer line there (${advice})`;
+  const before = previous === undefined ? 0 : Buffer.byteLength(previous);
+  if (SENDER_CUTS.has(before))
+    return `it probably continues the previous record, which the sender cut at ${before} bytes (${advice})`;
+  return undefined;
+}
+
 /** Process one batch end to end. Throws (so the job is retried) only on storage failures. */
 export async function processBatch(batch: RawBatch, options: ProcessBatchOptions): Promise<BatchOutcome> {
   if (batch.unreadable !== undefined) return deadLetterUnreadable(batch, options);
   const events: GatewatchEvent[] = [];
+  /** The raw record of each event (same positions): what a dead letter keeps. */
+  const eventRecords: string[] = [];
   const deadLetters: DeadLetter[] = [];
   let skipped = 0;
   const records = batch.records;
@@ -72,14 +95,18 @@ export async function processBatch(batch: RawBatch, options: ProcessBatchOptions
       const result = results[i]!;
       const failures = result.ok ? result.failures : [result];
       if (result.ok) {
-        events.push(...result.events);
+        for (const event of result.events) {
+          events.push(event);
+          eventRecords.push(part[i]!);
+        }
         if (result.skipped !== undefined) skipped++;
       }
       for (const failure of failures) {
+        const hint = result.ok ? undefined : cutLineHint(part[i]!, records[at + i - 1]);
         deadLetters.push({
           source: batch.source,
           ...(failure.format ? { format: failure.format } : {}),
-          reason: failure.reason,
+          reason: hint ? `${failure.reason}; ${hint}` : failure.reason,
           stage: 'parse',
           raw: part[i]!,
           at: batch.receivedAt,
@@ -88,13 +115,17 @@ export async function processBatch(batch: RawBatch, options: ProcessBatchOptions
     }
   }
   const sink = await indexEvents(options.es, events, { prefix: options.prefix, refresh: options.refresh });
-  for (const { event, reason } of sink.rejected) {
+  // Records Elasticsearch cannot take (or that cannot even be sent) are dead-lettered with the
+  // reason; the rest of the batch is stored.
+  for (const { event, position, reason } of sink.rejected) {
     deadLetters.push({
       source: batch.source,
       ...(event.event?.dataset ? { format: event.event.dataset } : {}),
       reason,
       stage: 'index',
-      raw: event.event?.original ?? JSON.stringify(event),
+      // The redacted original when kept, else the record as received (never the event itself:
+      // it may be the very thing that cannot be serialised).
+      raw: event.event?.original ?? eventRecords[position]!,
       eventId: event.event?.id,
       at: batch.receivedAt,
     });
@@ -136,10 +167,32 @@ export interface IngestWorkerOptions extends ProcessBatchOptions {
   /** Lock duration (ms): after a crash, the job is taken over once this expires. */
   lockMs?: number;
   onBatch?: (outcome: BatchOutcome, job: Job<RawBatch>) => void;
+  /** Where storage failures are reported (default: stderr), at most every 30 s. */
+  log?: (line: string) => void;
+}
+
+/**
+ * Reports batches that could not be stored: the first at once, then at most one line every
+ * `everyMs` with how many failed since, so an outage is visible without flooding the log.
+ */
+export function storageFailureReporter(log: (line: string) => void, everyMs = 30_000) {
+  let last = Number.NEGATIVE_INFINITY;
+  let since = 0;
+  return (err: unknown): void => {
+    since++;
+    const now = Date.now();
+    if (now - last < everyMs) return;
+    log(
+      `ingest worker: ${since} batch(es) not stored, kept in the queue and retried with backoff: ${describeStorageFailure(err)}`,
+    );
+    last = now;
+    since = 0;
+  };
 }
 
 export function startIngestWorker(options: IngestWorkerOptions) {
-  return createWorker<RawBatch, BatchOutcome>(
+  const report = storageFailureReporter(options.log ?? ((line) => console.error(line)));
+  const worker = createWorker<RawBatch, BatchOutcome>(
     RAW_QUEUE,
     async (job) => {
       const outcome = await processBatch(job.data, options);
@@ -155,6 +208,8 @@ export function startIngestWorker(options: IngestWorkerOptions) {
       settings: { backoffStrategy: (attemptsMade: number) => ingestBackoff(attemptsMade) },
     },
   );
+  worker.on('failed', (_job, err) => report(err));
+  return worker;
 }
 
 export type { Redis };

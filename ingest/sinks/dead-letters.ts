@@ -22,6 +22,8 @@ export interface DeadLetter {
 }
 
 export interface DeadLetterDoc {
+  /** The document's own id again, as a sortable field (Elasticsearch does not sort on `_id`). */
+  id: string;
   '@timestamp': string;
   source: string;
   format?: string;
@@ -42,6 +44,7 @@ export function toDeadLetterDoc(d: DeadLetter): DeadLetterDoc {
   const bytes = Buffer.byteLength(d.raw, 'utf8');
   const truncated = d.raw.length > MAX_STORED_RAW;
   return {
+    id: deadLetterId(d.source, d.raw),
     '@timestamp': new Date(d.at).toISOString(),
     source: d.source,
     ...(d.format ? { format: d.format } : {}),
@@ -62,7 +65,10 @@ export async function writeDeadLetters(client: Client, prefix: string, letters: 
   const index = indexNames(prefix).deadLetters;
   const result = await bulkWrite(
     client,
-    letters.map((d) => ({ op: 'create', index, id: deadLetterId(d.source, d.raw), doc: toDeadLetterDoc(d) })),
+    letters.map((d) => {
+      const doc = toDeadLetterDoc(d);
+      return { op: 'create', index, id: doc.id, doc };
+    }),
   );
   const failed = result.items.filter((i) => !i.ok);
   if (failed.length > 0) {
@@ -78,25 +84,39 @@ export interface DeadLetterQuery {
   size?: number;
   /** Only those not replayed yet. */
   pending?: boolean;
+  /** The `sort` of the last letter of the previous page. */
+  after?: unknown[];
 }
 
+export interface ListedDeadLetter extends DeadLetterDoc {
+  replayed_at?: string;
+  /** Where this letter sits in the listing order: pass as `after` for the next page. */
+  sort: unknown[];
+}
+
+/**
+ * Dead letters, newest first. Ties (every letter of one batch has the batch's time) are broken
+ * by the `id` field: Elasticsearch refuses to sort on `_id` (no field data). Letters stored
+ * before that field existed have no `id` and come last among their equals.
+ */
 export async function listDeadLetters(
   client: Client,
   prefix: string,
   query: DeadLetterQuery = {},
-): Promise<(DeadLetterDoc & { id: string })[]> {
+): Promise<ListedDeadLetter[]> {
   const filter: object[] = [];
   if (query.source) filter.push({ term: { source: query.source } });
   if (query.stage) filter.push({ term: { stage: query.stage } });
   if (query.pending) filter.push({ bool: { must_not: { exists: { field: 'replayed_at' } } } });
-  const response = await client.search<DeadLetterDoc>({
+  const response = await client.search<DeadLetterDoc & { replayed_at?: string }>({
     index: indexNames(prefix).deadLetters,
     size: query.size ?? 100,
     query: { bool: { filter } },
-    sort: [{ '@timestamp': 'desc' }, { _id: 'asc' } as never],
+    sort: [{ '@timestamp': 'desc' }, { id: { order: 'asc', missing: '_last', unmapped_type: 'keyword' } }],
+    ...(query.after ? { search_after: query.after as never } : {}),
     ignore_unavailable: true,
   });
-  return response.hits.hits.map((h) => ({ ...(h._source as DeadLetterDoc), id: h._id! }));
+  return response.hits.hits.map((h) => ({ ...h._source!, id: h._id!, sort: h.sort ?? [] }));
 }
 
 /** Mark dead letters replayed (the records themselves are re-enqueued by the caller). */

@@ -61,7 +61,8 @@ export interface SinkResult {
   /** The events written now (not already present): what statistics such as the inventory count. */
   writtenEvents: GatewatchEvent[];
   duplicates: number;
-  rejected: { event: GatewatchEvent; reason: string }[];
+  /** Events that cannot be stored (bad records, not storage failures), by position in the input. */
+  rejected: { event: GatewatchEvent; position: number; reason: string }[];
 }
 
 export class RetryableIndexError extends Error {
@@ -93,7 +94,7 @@ export async function indexEvents(
   for (const day of new Set(dayOfEvent)) if (!days.has(day)) await prepareDay(client, prefix, day);
   /** Stored now (or found stored in the index written to): checked against earlier generations below. */
   const landed: { event: GatewatchEvent; day: string; index: string; created: boolean }[] = [];
-  let pending = events.map((event, i) => ({ event, day: dayOfEvent[i]! }));
+  let pending = events.map((event, position) => ({ event, position, day: dayOfEvent[position]! }));
   for (let attempt = 1; pending.length > 0; attempt++) {
     const response = await bulkWrite(
       client,
@@ -110,7 +111,7 @@ export async function indexEvents(
     /** Days to make writable again (alias deleted by retention) or to roll over (write index sealed). */
     const redo = new Map<string, 'prepare' | 'roll'>();
     response.items.forEach((item, i) => {
-      const { event, day } = pending[i]!;
+      const { event, position, day } = pending[i]!;
       if (item.ok) {
         landed.push({
           event,
@@ -128,6 +129,7 @@ export async function indexEvents(
       else
         result.rejected.push({
           event,
+          position,
           reason: `${item.error?.type ?? item.status}: ${item.error?.reason ?? ''}`,
         });
     });
@@ -188,4 +190,26 @@ async function copiesInLaterGenerations(
     for (const id of found) copies.add(id);
   }
   return copies;
+}
+
+/**
+ * One line saying why a batch could not be stored, for the log: the storage is unreachable or
+ * refusing work (the batch is kept and retried), as opposed to records it rejected (those
+ * become dead letters and never fail a batch).
+ */
+export function describeStorageFailure(err: unknown): string {
+  const e = err as Error & { statusCode?: number; meta?: { statusCode?: number } };
+  switch (e?.name) {
+    case 'ConnectionError':
+    case 'NoLivingConnectionsError':
+      return `Elasticsearch unreachable (${e.message})`;
+    case 'TimeoutError':
+      return `Elasticsearch did not answer in time (${e.message})`;
+    case 'ResponseError':
+      return `Elasticsearch answered ${e.statusCode ?? e.meta?.statusCode}: ${e.message}`;
+    case 'RetryableIndexError':
+      return `Elasticsearch keeps refusing documents for now: ${e.message}`;
+    default:
+      return e?.message ?? String(err);
+  }
 }

@@ -5,14 +5,22 @@
  *
  * Back-pressure: TCP sockets are paused while the queue is above its high-water mark. UDP has
  * no way to push back; datagrams arriving then are counted as dropped (visible in status).
+ *
+ * Plain syslog has no acknowledgement, so what was read cannot be asked for again: while the
+ * queue (Redis) is unavailable, records go to a local disk spool (spool.ts) rather than
+ * memory, and are queued when it is back, also after a restart. The kernel's own UDP drops
+ * (receive buffer full) are read from /proc/net/udp, published with the other counters and
+ * warned about.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { SourceConfig } from '../../core/config/schema.ts';
 import { batchHeader } from '../pipeline/batch.ts';
 import type { IngestProducer } from '../pipeline/producer.ts';
 import { ReadPause } from './read-pause.ts';
+import type { Spool } from './spool.ts';
 import type { Source, SourceStatusSnapshot } from './types.ts';
 
 export interface SyslogMessage {
@@ -161,12 +169,61 @@ export interface SyslogSourceOptions {
   tls?: { port: number; options: TlsOptions };
   /** Flush buffered records at least this often (ms). */
   flushMs?: number;
+  /**
+   * Where records go while the queue is unavailable (see spool.ts). Without one, at most
+   * `maxMemoryRecords` wait in memory and TCP reading pauses meanwhile (UDP drops).
+   */
+  spool?: Spool;
+  /** Records held in memory for the queue before TCP reading pauses (default 10,000). */
+  maxMemoryRecords?: number;
+  /** UDP receive buffer asked of the kernel (bytes; the kernel caps it at net.core.rmem_max). */
+  udpReceiveBuffer?: number;
   /** Called when a batch could not be queued (it is kept and tried again). */
   onError?: (err: Error) => void;
+  /** Warnings an operator must see (UDP drops, a receive buffer smaller than asked). */
+  onWarning?: (message: string) => void;
+  /** Where the drop counters are published (the sources status and metrics read them). */
+  publish?: (counters: SyslogCounters) => Promise<void>;
 }
 
-/** Records held here while Redis is unreachable before TCP reading pauses and UDP drops. */
-const MAX_PENDING_RECORDS = 50_000;
+/** What the syslog source counts besides what it queues. */
+export interface SyslogCounters {
+  /** Datagrams the kernel dropped because the socket's receive buffer was full. */
+  droppedKernel: number;
+  /** Datagrams dropped here: the queue above its high-water mark, or the spool full. */
+  droppedHighWater: number;
+  /** Records waiting on local disk for the queue. */
+  spooledBytes: number;
+  lastWarning?: string;
+}
+
+/**
+ * Drops the kernel counted on a UDP socket bound to `port`: the last column of its line in
+ * /proc/net/udp or /proc/net/udp6 (Linux). Undefined where that is not available.
+ */
+export function udpKernelDrops(port: number): number | undefined {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let found: number | undefined;
+  for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 13 || !cols[1]!.endsWith(hexPort)) continue;
+      found = (found ?? 0) + Number(cols[cols.length - 1]);
+    }
+  }
+  return found;
+}
+
+/** How often drop counters are read and published (ms). */
+const COUNTERS_EVERY_MS = 2_000;
+/** Warnings about the same kind of drop at most this often (ms). */
+const WARN_EVERY_MS = 60_000;
 
 export class SyslogSource implements Source {
   private readonly options: SyslogSourceOptions;
@@ -174,13 +231,26 @@ export class SyslogSource implements Source {
   private servers: Server[] = [];
   private pending: { records: string[]; peer: string }[] = [];
   private timer?: NodeJS.Timeout;
+  private countersTimer?: NodeJS.Timeout;
   private readonly sockets = new Set<Socket>();
+  private readonly paused = new Set<Socket>();
   private sequence = 0;
+  /** The last attempt to queue failed: records go to the spool until it is drained. */
+  private queueDown = false;
+  private draining = false;
+  private flushing: Promise<void> = Promise.resolve();
+  private kernelDropsAtStart = 0;
+  private warnedAt = { kernel: Number.NEGATIVE_INFINITY, highWater: Number.NEGATIVE_INFINITY };
+  private warnedCounts = { kernel: 0, highWater: 0 };
+  private lastWarning: string | undefined;
   droppedUdp = 0;
+  droppedKernel = 0;
   received = 0;
   udpPort?: number;
   tcpPort?: number;
   tlsPort?: number;
+  /** The UDP receive buffer the kernel granted (bytes). */
+  udpReceiveBuffer?: number;
 
   constructor(options: SyslogSourceOptions) {
     this.options = options;
@@ -191,15 +261,40 @@ export class SyslogSource implements Source {
   }
 
   status(): SourceStatusSnapshot {
-    return { name: this.name, records: this.received, dropped: this.droppedUdp };
+    return { name: this.name, records: this.received, dropped: this.droppedUdp + this.droppedKernel };
+  }
+
+  counters(): SyslogCounters {
+    return {
+      droppedKernel: this.droppedKernel,
+      droppedHighWater: this.droppedUdp,
+      spooledBytes: this.options.spool?.bytes ?? 0,
+      ...(this.lastWarning ? { lastWarning: this.lastWarning } : {}),
+    };
+  }
+
+  private warn(message: string): void {
+    this.lastWarning = message;
+    (this.options.onWarning ?? ((m: string) => console.error(m)))(message);
   }
 
   private add(peer: string, frames: string[]): void {
     const records = frames.map((f) => parseSyslog(f).msg).filter((m) => m.length > 0);
     if (records.length === 0) return;
     this.received += records.length;
+    const spool = this.options.spool;
+    if (this.queueDown && spool) {
+      // Queue unavailable: straight to disk, nothing more in memory.
+      if (!spool.append(peer, records)) {
+        this.droppedUdp += records.length;
+        this.pauseAll();
+      }
+      return;
+    }
     this.pending.push({ records, peer });
-    if (this.pendingRecords() >= this.options.producer.batchSize) void this.flush();
+    const held = this.pendingRecords();
+    if (held >= this.options.producer.batchSize) void this.flush();
+    if (held >= (this.options.maxMemoryRecords ?? 10_000)) this.pauseAll();
   }
 
   private pendingRecords(): number {
@@ -208,11 +303,31 @@ export class SyslogSource implements Source {
     return n;
   }
 
+  private pauseAll(): void {
+    for (const socket of this.sockets) {
+      if (this.paused.has(socket)) continue;
+      this.paused.add(socket);
+      socket.pause();
+    }
+  }
+
+  private resumeAll(): void {
+    for (const socket of this.paused) if (!socket.destroyed) socket.resume();
+    this.paused.clear();
+  }
+
   /**
-   * Enqueue what was received. Records that could not be queued (Redis unreachable) stay
-   * pending for the next flush instead of being dropped; TCP reading pauses while they pile up.
+   * Enqueue what was received. If the queue does not take it, it goes to the spool (or, without
+   * one, stays pending while TCP reading pauses) instead of being dropped. Flushes run one at a
+   * time, in order.
    */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.flushOnce());
+    return this.flushing;
+  }
+
+  private async flushOnce(): Promise<void> {
+    if (this.queueDown || this.options.spool?.pending) await this.tryDrain();
     const groups = this.pending;
     this.pending = [];
     const byPeer = new Map<string, string[]>();
@@ -221,6 +336,7 @@ export class SyslogSource implements Source {
     for (let i = 0; i < entries.length; i++) {
       const [peer, records] = entries[i]!;
       try {
+        if (this.queueDown) throw new Error('ingest queue unavailable');
         await this.options.producer.enqueue(
           batchHeader(this.options.source, peer),
           records,
@@ -228,17 +344,60 @@ export class SyslogSource implements Source {
           `syslog:${process.pid}:${Date.now()}:${this.sequence++}`,
         );
       } catch (err) {
-        this.pending.unshift(...entries.slice(i).map(([p, r]) => ({ peer: p, records: r })));
-        this.options.onError?.(err as Error);
+        if (!this.queueDown) this.options.onError?.(err as Error);
+        this.queueDown = true;
+        const rest = entries.slice(i);
+        const spool = this.options.spool;
+        if (spool) {
+          for (const [p, r] of rest) {
+            if (!spool.append(p, r)) {
+              this.droppedUdp += r.length;
+              this.pauseAll();
+            }
+          }
+        } else {
+          this.pending.unshift(...rest.map(([p, r]) => ({ peer: p, records: r })));
+          this.pauseAll();
+        }
         return;
       }
     }
+    if (this.pendingRecords() < (this.options.maxMemoryRecords ?? 10_000) && !(await this.overHighWater()))
+      this.resumeAll();
   }
 
-  /** True when sources should stop reading: queue above high water, unreachable, or a backlog here. */
+  /** Queue what the spool holds once the queue answers again. */
+  private async tryDrain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      await this.options.producer.currentDepth(true);
+      const spool = this.options.spool;
+      if (spool?.pending) {
+        await spool.drain(
+          (peer, records, discriminator) =>
+            this.options.producer.enqueue(batchHeader(this.options.source, peer), records, discriminator),
+          this.options.producer.batchSize,
+        );
+      }
+      this.queueDown = false;
+    } catch {
+      // Still unavailable: try again at the next flush.
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private overHighWater(): Promise<boolean> {
+    // Unreachable: with a spool, reading goes on (records go to disk); without, it pauses.
+    return this.options.producer.overHighWater().catch(() => !this.options.spool);
+  }
+
+  /** True when stream sources should stop reading now. */
   private async mustPushBack(): Promise<boolean> {
-    if (this.pendingRecords() >= MAX_PENDING_RECORDS) return true;
-    return this.options.producer.overHighWater().catch(() => true);
+    if (this.pendingRecords() >= (this.options.maxMemoryRecords ?? 10_000)) return true;
+    if (this.queueDown) return !this.options.spool;
+    return this.overHighWater();
   }
 
   private handleConnection(socket: Socket): void {
@@ -252,20 +411,50 @@ export class SyslogSource implements Source {
     });
     socket.on('end', () => this.add(peer, framer.flush()));
     socket.on('error', () => undefined);
-    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      this.paused.delete(socket);
+    });
+  }
+
+  /** Read the kernel's drop counter, publish the counters, warn about new drops. */
+  private async publishCounters(): Promise<void> {
+    if (this.udpPort !== undefined) {
+      const drops = udpKernelDrops(this.udpPort);
+      if (drops !== undefined) this.droppedKernel = Math.max(0, drops - this.kernelDropsAtStart);
+    }
+    const now = Date.now();
+    const newKernel = this.droppedKernel - this.warnedCounts.kernel;
+    if (newKernel > 0 && now - this.warnedAt.kernel >= WARN_EVERY_MS) {
+      this.warn(
+        `syslog source ${this.name}: the kernel dropped ${newKernel} UDP datagram(s) (${this.droppedKernel} since start): ` +
+          `the ${this.udpReceiveBuffer ?? '?'}-byte receive buffer filled faster than it was read. Raise ` +
+          'ingest.syslogUdpReceiveBuffer (and net.core.rmem_max), or send over TCP or RELP.',
+      );
+      this.warnedAt.kernel = now;
+      this.warnedCounts.kernel = this.droppedKernel;
+    }
+    const newHighWater = this.droppedUdp - this.warnedCounts.highWater;
+    if (newHighWater > 0 && now - this.warnedAt.highWater >= WARN_EVERY_MS) {
+      this.warn(
+        `syslog source ${this.name}: dropped ${newHighWater} UDP record(s) (${this.droppedUdp} since start): ` +
+          'the ingest queue is above its high-water mark (workers behind) or the spool is full; UDP cannot push back.',
+      );
+      this.warnedAt.highWater = now;
+      this.warnedCounts.highWater = this.droppedUdp;
+    }
+    await this.options.publish?.(this.counters()).catch(() => undefined);
   }
 
   async start(): Promise<void> {
     const { host, port } = this.options;
     this.timer = setInterval(() => void this.flush(), this.options.flushMs ?? 200);
     if (this.options.udp ?? true) {
-      const udp = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+      const udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
       udp.on('message', async (msg, rinfo) => {
-        // UDP cannot push back: past the high-water mark (or a full local backlog) it drops.
-        const full =
-          this.pendingRecords() >= MAX_PENDING_RECORDS ||
-          (await this.options.producer.overHighWater().catch(() => false));
-        if (full) {
+        // UDP cannot push back: past the high-water mark it drops (counted); while the queue is
+        // unavailable records go to the spool.
+        if (!this.queueDown && (await this.options.producer.overHighWater().catch(() => false))) {
           this.droppedUdp++;
           return;
         }
@@ -283,6 +472,28 @@ export class SyslogSource implements Source {
       });
       this.udp = udp;
       this.udpPort = udp.address().port;
+      const asked = this.options.udpReceiveBuffer;
+      if (asked !== undefined) {
+        try {
+          udp.setRecvBufferSize(asked);
+        } catch (err) {
+          this.warn(
+            `syslog source ${this.name}: cannot set the UDP receive buffer: ${(err as Error).message}`,
+          );
+        }
+      }
+      this.udpReceiveBuffer = udp.getRecvBufferSize();
+      // Linux reports twice what it grants (the other half is bookkeeping); a smaller answer
+      // means the asked size was capped at net.core.rmem_max.
+      if (asked !== undefined && this.udpReceiveBuffer < asked) {
+        this.warn(
+          `syslog source ${this.name}: the UDP receive buffer is ${this.udpReceiveBuffer} bytes, not the ${asked} asked ` +
+            `(ingest.syslogUdpReceiveBuffer): the kernel caps it at net.core.rmem_max; raise that (sysctl -w net.core.rmem_max=${asked}) or bursts will be dropped.`,
+        );
+      }
+      this.kernelDropsAtStart = udpKernelDrops(this.udpPort) ?? 0;
+      this.countersTimer = setInterval(() => void this.publishCounters(), COUNTERS_EVERY_MS);
+      this.countersTimer.unref();
     }
     if (this.options.tcp ?? true) {
       const server = createServer((socket) => this.handleConnection(socket));
@@ -300,13 +511,18 @@ export class SyslogSource implements Source {
       this.servers.push(server);
       this.tlsPort = (server.address() as { port: number }).port;
     }
+    // Records a previous process left on disk are queued first.
+    if (this.options.spool?.pending) void this.flush();
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.countersTimer) clearInterval(this.countersTimer);
     this.udp?.close();
     for (const s of this.sockets) s.destroy();
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(() => r(undefined)))));
     await this.flush();
+    if (this.udpPort !== undefined) await this.publishCounters();
+    this.options.spool?.close();
   }
 }

@@ -162,13 +162,22 @@ async function runTool(
   return { exit, start, end, conns, stdout };
 }
 
-function fromConns(r: RunResult): { ips: Set<string>; first: number; last: number } {
-  if (r.conns.length === 0) return { ips: new Set(), first: r.start, last: r.end };
-  return {
-    ips: new Set(r.conns.map((c) => c.ip)),
-    first: Math.min(...r.conns.map((c) => c.at)),
-    last: Math.max(...r.conns.map((c) => c.at)),
-  };
+/** Addresses and times of a run from the shim's connection records, and the run's window. */
+function fromConns(r: RunResult): {
+  ips: Set<string>;
+  first: number;
+  last: number;
+  window: { from: number; to: number };
+} {
+  const window = { from: r.start, to: r.end };
+  if (r.conns.length === 0) return { ips: new Set(), first: r.start, last: r.end, window };
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  for (const c of r.conns) {
+    first = Math.min(first, c.at);
+    last = Math.max(last, c.at);
+  }
+  return { ips: new Set(r.conns.map((c) => c.ip)), first, last, window };
 }
 
 /** "[8080][http-post-form] host: 127.0.0.1   login: bob   password: hunter2" lines of hydra's stdout. */
@@ -179,13 +188,16 @@ export function hydraFound(stdout: string): { login: string; password: string }[
   return out;
 }
 
+/** Runs at least this long spray slowly. */
+const SLOW_SPRAY_FROM_MS = 8 * 60_000;
+
 const ATTACK_UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/115.0';
 
 export interface ToolAttack {
   id: string;
   lane: Lane;
-  /** Rough duration, for the schedule. */
-  estimateMs: number;
+  /** Rough duration for a run of the given length, for the schedule. */
+  estimateMs(durationMs: number): number;
   run(ctx: RunContext, env: ToolEnv, rng: Rng): Promise<LabelDraft[]>;
 }
 
@@ -193,7 +205,7 @@ export interface ToolAttack {
 const hydraFormStuffing: ToolAttack = {
   id: 'hydra-form-stuffing',
   lane: 'waf',
-  estimateMs: 8_000,
+  estimateMs: () => 8_000,
   async run(ctx, env, rng) {
     const accounts = benignAccounts(ctx.world);
     const combos: string[] = [];
@@ -257,7 +269,8 @@ const hydraFormStuffing: ToolAttack = {
 const hydraBasicSpray: ToolAttack = {
   id: 'hydra-basic-spray',
   lane: 'waf-detect',
-  estimateMs: 10_000,
+  // slow spraying (-c 1: one try per ~2 s) in runs long enough for it
+  estimateMs: (d) => (d >= SLOW_SPRAY_FROM_MS ? 150_000 : 10_000),
   async run(ctx, env) {
     const benignStaff = new Set(ctx.world.staff.filter((s) => s !== ctx.world.basicBruteVictim).slice(0, 6));
     const users = [
@@ -271,7 +284,7 @@ const hydraBasicSpray: ToolAttack = {
       'test',
       'helpdesk',
     ];
-    const slow = env.durationMs >= 8 * 60_000;
+    const slow = env.durationMs >= SLOW_SPRAY_FROM_MS;
     const r = await runTool(env, ctx, {
       id: this.id,
       tool: 'hydra',
@@ -313,7 +326,7 @@ const hydraBasicSpray: ToolAttack = {
 const hydraBasicBrute: ToolAttack = {
   id: 'hydra-basic-brute',
   lane: 'haproxy',
-  estimateMs: 6_000,
+  estimateMs: () => 6_000,
   async run(ctx, env) {
     const victim = ctx.world.basicBruteVictim;
     const r = await runTool(env, ctx, {
@@ -360,7 +373,7 @@ const hydraBasicBrute: ToolAttack = {
 const hydraFormAto: ToolAttack = {
   id: 'hydra-form-ato',
   lane: 'waf',
-  estimateMs: 25_000,
+  estimateMs: () => 25_000,
   async run(ctx, env, rng) {
     const victim = ctx.world.atoVictim;
     const ip = '127.66.4.10';
@@ -414,7 +427,10 @@ const hydraFormAto: ToolAttack = {
       }
     }
     for (const x of follow.ips) c.ips.add(x);
-    if (follow.requests > 0) c.last = Math.max(c.last, follow.last);
+    if (follow.requests > 0) {
+      c.last = Math.max(c.last, follow.last);
+      c.window.to = Math.max(c.window.to, follow.last + 1000);
+    }
     const outcome =
       found === undefined
         ? 'hydra did not find the password (the run was cut short)'
@@ -438,7 +454,7 @@ const hydraFormAto: ToolAttack = {
 const ffufBola: ToolAttack = {
   id: 'ffuf-bola',
   lane: 'waf',
-  estimateMs: 20_000,
+  estimateMs: () => 20_000,
   async run(ctx, env) {
     const ip = '127.66.5.10';
     const me = ctx.world.attackerAccount;
@@ -498,6 +514,7 @@ const ffufBola: ToolAttack = {
         ips: new Set([ip]),
         first,
         last: r.end,
+        window: { from: first, to: r.end },
         users: [me.username],
         routes: ['/api/users/{id}/addresses'],
         userAgents: [ATTACK_UA],
@@ -510,7 +527,7 @@ const ffufBola: ToolAttack = {
 const wfuzzForcedBrowsing: ToolAttack = {
   id: 'wfuzz-forced-browsing',
   lane: 'waf-detect',
-  estimateMs: 15_000,
+  estimateMs: () => 15_000,
   async run(_ctx, env) {
     const out = join(env.work, 'tools', this.id, 'wfuzz.json');
     mkdirSync(join(env.work, 'tools', this.id), { recursive: true });
@@ -569,7 +586,7 @@ function sqlmapArgs(env: ToolEnv, id: string, key: string, extra: string[]): str
 const sqlmapBlocked: ToolAttack = {
   id: 'sqlmap-blocked',
   lane: 'waf',
-  estimateMs: 10_000,
+  estimateMs: () => 10_000,
   async run(ctx, env) {
     const key = ctx.world.apiClients.find((c) => c.name === 'tenant-trial')!.key;
     const r = await runTool(env, ctx, {
@@ -599,7 +616,7 @@ const sqlmapBlocked: ToolAttack = {
 const sqlmapTamper: ToolAttack = {
   id: 'sqlmap-tamper',
   lane: 'waf',
-  estimateMs: 10_000,
+  estimateMs: () => 10_000,
   async run(ctx, env) {
     const key = ctx.world.apiClients.find((c) => c.name === 'tenant-trial')!.key;
     const r = await runTool(env, ctx, {
@@ -629,7 +646,7 @@ const sqlmapTamper: ToolAttack = {
 const siegeSpike: ToolAttack = {
   id: 'siege-5xx-spike',
   lane: 'haproxy',
-  estimateMs: 12_000,
+  estimateMs: () => 12_000,
   async run(ctx, env) {
     const base = `http://127.0.0.1:${env.ports.lanes[this.lane]}`;
     const urls = [

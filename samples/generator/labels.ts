@@ -137,7 +137,8 @@ export function toGroundTruth(labels: Label[]): import('../../detections/evaluat
     const entities: Record<string, string[]> = {};
     const add = (kind: string | undefined, value: string) => {
       if (kind === undefined) return;
-      const list = (entities[kind] ??= []);
+      const list = entities[kind] ?? [];
+      entities[kind] = list;
       if (!list.includes(value)) list.push(value);
     };
     add(GROUND_TRUTH_KIND[l.entity.kind], l.entity.value);

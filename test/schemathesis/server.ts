@@ -32,7 +32,7 @@ const config = loadConfig({
     logLevel: 'warn',
     elasticsearch: { url: esUrl, indexPrefix: prefix },
     redis: { url: redisUrl, prefix, requireNoEviction: false },
-    api: { host: '127.0.0.1', port: 0, rateLimitPerMinute: 1_000_000 },
+    api: { host: '127.0.0.1', port: 0, rateLimitPerMinute: 1_000_000, unauthenticatedPerMinute: 1_000_000 },
   },
 });
 const server = await startServer(config, { logger: false });

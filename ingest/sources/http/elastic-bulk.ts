@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SourceConfig } from '../../../core/config/schema.ts';
-import { type HttpSourceContext, tokenFromAuthorization } from './server.ts';
+import { authenticatedRoute, type HttpSourceContext, tokenFromAuthorization } from './server.ts';
 
 /** The version Gatewatch reports; shippers of 7.x–9.x accept 8.x. */
 export const EMULATED_ES_VERSION = '8.19.0';
@@ -86,6 +86,29 @@ export function parseBulkBody(text: string): ParsedBulk {
   return { items };
 }
 
+/**
+ * Elasticsearch's own 401 (security_exception with root_cause and the WWW-Authenticate
+ * challenges, status), so a shipper treats missing or wrong credentials here exactly as it
+ * would against Elasticsearch. The reason names the request path, as Elasticsearch's does.
+ */
+export function unauthorizedBody(path: string, presented: boolean) {
+  const reason = presented
+    ? `unable to authenticate with the provided credentials for REST request [${path}]`
+    : `missing authentication credentials for REST request [${path}]`;
+  const header = { 'WWW-Authenticate': [...WWW_AUTHENTICATE] };
+  return {
+    error: {
+      root_cause: [{ type: 'security_exception', reason, header }],
+      type: 'security_exception',
+      reason,
+      header,
+    },
+    status: 401,
+  };
+}
+
+const WWW_AUTHENTICATE = ['Basic realm="security", charset="UTF-8"', 'ApiKey'] as const;
+
 function authenticate(
   ctx: HttpSourceContext,
   request: FastifyRequest,
@@ -95,11 +118,9 @@ function authenticate(
   if (!source) {
     void reply
       .code(401)
-      .headers({ ...PRODUCT_HEADER, 'www-authenticate': 'Basic realm="gatewatch", ApiKey' })
-      .send({
-        error: { type: 'security_exception', reason: 'missing or invalid credentials for Gatewatch ingest' },
-        status: 401,
-      });
+      .headers(PRODUCT_HEADER)
+      .header('www-authenticate', [...WWW_AUTHENTICATE])
+      .send(unauthorizedBody(request.url.split('?')[0] ?? '/', request.headers.authorization !== undefined));
   }
   return source;
 }
@@ -145,18 +166,17 @@ export function registerElasticBulk(app: FastifyInstance, ctx: HttpSourceContext
   );
 
   const bulk = async (request: FastifyRequest<{ Params: { index?: string } }>, reply: FastifyReply) => {
-    const source = authenticate(ctx, request, reply);
-    if (!source) return reply;
+    const source = request.ingestSource!;
     reply.headers(PRODUCT_HEADER);
-    const why = await ctx.options.producer.pressure();
-    if (why !== undefined) {
+    const busy = await ctx.queue(() => ctx.options.producer.pressure());
+    if (busy !== undefined) {
       return reply
         .code(429)
         .header('retry-after', String(ctx.options.retryAfterSeconds ?? 5))
         .send({
           error: {
             type: 'es_rejected_execution_exception',
-            reason: `Gatewatch cannot take more now: ${why}`,
+            reason: `Gatewatch cannot take more now: ${busy}`,
           },
           status: 429,
         });
@@ -199,10 +219,11 @@ export function registerElasticBulk(app: FastifyInstance, ctx: HttpSourceContext
     });
     return reply.send({ took: Date.now() - started, errors, items });
   };
-  app.post('/_bulk', bulk);
-  app.put('/_bulk', bulk);
-  app.post('/:index/_bulk', bulk);
-  app.put('/:index/_bulk', bulk);
+  const guarded = authenticatedRoute((request, reply) => authenticate(ctx, request, reply));
+  app.post<{ Params: { index?: string } }>('/_bulk', guarded, bulk);
+  app.put<{ Params: { index?: string } }>('/_bulk', guarded, bulk);
+  app.post<{ Params: { index?: string } }>('/:index/_bulk', guarded, bulk);
+  app.put<{ Params: { index?: string } }>('/:index/_bulk', guarded, bulk);
 
   // Template, ILM, pipeline and data-stream probes: Gatewatch manages its own; say yes.
   const harmlessGet = async (_request: FastifyRequest, reply: FastifyReply) =>

@@ -9,11 +9,11 @@
  * accepted is answered 200 again without enqueuing anything twice.
  */
 import { gunzipSync } from 'node:zlib';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { batchHeader } from '../../pipeline/batch.ts';
 import { envelopeMessages, isEnvelope } from '../aws/cloudwatch-envelope.ts';
 import { binaryReason } from '../objects.ts';
-import { HttpError, type HttpSourceContext, lines } from './server.ts';
+import { authenticatedRoute, HttpError, type HttpSourceContext, lines } from './server.ts';
 
 interface FirehoseBody {
   requestId?: unknown;
@@ -57,15 +57,25 @@ export function firehoseRecordLines(
 }
 
 export function registerFirehose(app: FastifyInstance, ctx: HttpSourceContext): void {
-  app.post('/firehose', async (request, reply) => {
+  const authenticate = (request: FastifyRequest, reply: FastifyReply) => {
+    const key = request.headers['x-amz-firehose-access-key'];
+    const source = ctx.sourceForToken(typeof key === 'string' ? key : undefined);
+    if (!source) {
+      void reply.code(401).send({
+        requestId: request.headers['x-amz-firehose-request-id'] ?? '',
+        timestamp: Date.now(),
+        errorMessage: 'missing or invalid X-Amz-Firehose-Access-Key',
+      });
+    }
+    return source;
+  };
+  app.post('/firehose', authenticatedRoute(authenticate), async (request, reply) => {
     const headerId = request.headers['x-amz-firehose-request-id'];
     const reject = (status: number, message: string, requestId?: string) =>
       reply
         .code(status)
         .send({ requestId: requestId ?? headerId ?? '', timestamp: Date.now(), errorMessage: message });
-    const key = request.headers['x-amz-firehose-access-key'];
-    const source = ctx.sourceForToken(typeof key === 'string' ? key : undefined);
-    if (!source) return reject(401, 'missing or invalid X-Amz-Firehose-Access-Key');
+    const source = request.ingestSource!;
     let body: FirehoseBody;
     try {
       body = JSON.parse(ctx.bodyText(request)) as FirehoseBody;
@@ -77,13 +87,13 @@ export function registerFirehose(app: FastifyInstance, ctx: HttpSourceContext): 
     if (!requestId) return reject(400, 'requestId missing');
     if (!Array.isArray(body.records)) return reject(400, 'records must be an array', requestId);
 
-    const why = await ctx.options.producer.pressure();
-    if (why !== undefined) {
+    const busy = await ctx.queue(() => ctx.options.producer.pressure());
+    if (busy !== undefined) {
       reply.header('retry-after', String(ctx.options.retryAfterSeconds ?? 5));
-      return reject(429, why, requestId);
+      return reject(429, busy, requestId);
     }
     const seen = ctx.options.seenRequestIds;
-    if (seen && !(await seen.claim(`${source.name}:${requestId}`))) {
+    if (seen && !(await ctx.queue(() => seen.claim(`${source.name}:${requestId}`)))) {
       return reply.code(200).send({ requestId, timestamp: Date.now() });
     }
     try {
@@ -111,7 +121,7 @@ export function registerFirehose(app: FastifyInstance, ctx: HttpSourceContext): 
       }
     } catch (err) {
       // Not accepted: forget the id so Firehose's retry is processed.
-      await seen?.release(`${source.name}:${requestId}`);
+      await seen?.release(`${source.name}:${requestId}`).catch(() => undefined);
       throw err;
     }
     return reply.code(200).send({ requestId, timestamp: Date.now() });

@@ -1,9 +1,12 @@
+import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../core/config/load.ts';
 import type { GatewatchConfig } from '../../../core/config/schema.ts';
 import { indexNames } from '../../../core/store/elasticsearch.ts';
 import { integrationContext } from '../../../test/harness/context.ts';
+import { eventually } from '../../../test/harness/eventually.ts';
+import { IngestAdmin } from '../../admin.ts';
 import { type IngestRuntime, startIngest } from '../../runtime.ts';
 
 const ctx = integrationContext('http-sources');
@@ -101,6 +104,58 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
     ).toBe(403);
   });
 
+  it('refuses an unauthenticated push on its headers, before reading its body, and closes the connection', async () => {
+    const port = (runtime.http!.server.address() as { port: number }).port;
+    // A sender announcing 30 MB and sending only the first 64 KB: the answer must not wait for the rest.
+    const refusal = (path: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; connection?: string }>((resolve) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            path,
+            method: 'POST',
+            headers: { ...headers, 'content-length': String(30 * 1024 * 1024) },
+          },
+          (res) => {
+            res.resume();
+            clearTimeout(giveUp);
+            resolve({
+              status: res.statusCode!,
+              ...(res.headers.connection ? { connection: res.headers.connection } : {}),
+            });
+            req.destroy();
+          },
+        );
+        req.on('error', () => undefined);
+        req.write(Buffer.alloc(64 * 1024, 0x61));
+        const giveUp = setTimeout(() => {
+          req.destroy();
+          resolve({ status: 0 });
+        }, 20_000);
+      });
+    const wrong = 'wrong-token-000000000000';
+    expect(await refusal('/ingest/edge', { authorization: `Bearer ${wrong}` })).toEqual({
+      status: 401,
+      connection: 'close',
+    });
+    expect(await refusal('/ingest/edge', { authorization: `Bearer ${OTHER}` })).toEqual({
+      status: 403,
+      connection: 'close',
+    });
+    expect(await refusal('/_bulk', {})).toEqual({ status: 401, connection: 'close' });
+    expect(await refusal('/services/collector/event', { authorization: `Splunk ${wrong}` })).toEqual({
+      status: 403,
+      connection: 'close',
+    });
+    expect(await refusal('/services/collector/raw', {})).toEqual({ status: 401, connection: 'close' });
+    expect(await refusal('/firehose', { 'x-amz-firehose-access-key': wrong })).toEqual({
+      status: 401,
+      connection: 'close',
+    });
+    expect(await refusal('/logpush/edge', {})).toEqual({ status: 401, connection: 'close' });
+  });
+
   it('speaks Elasticsearch _bulk, including the probes shippers make first', async () => {
     const auth = `Basic ${Buffer.from(`filebeat:${TOKEN}`).toString('base64')}`;
     const root = await fetch(`${base}/`, { headers: { authorization: auth } });
@@ -180,6 +235,78 @@ describe('HTTP push sources deliver into Elasticsearch through Redis', () => {
     });
     expect(raw.status).toBe(200);
     expect(await settle(3, { term: { 'source.ip': '192.0.2.50' } })).toBe(3);
+  });
+
+  it('HEC: data it cannot take is "Invalid data format", not a resend invitation', async () => {
+    const depth = 6_000;
+    const deep = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+    const r = await fetch(`${base}/services/collector/event`, {
+      method: 'POST',
+      headers: { authorization: `Splunk ${TOKEN}` },
+      body: `{"event":"fine"}{"event":${deep}}`,
+    });
+    expect(r.headers.get('retry-after')).toBeNull();
+    expect([r.status, await r.json()]).toEqual([
+      400,
+      { text: 'Invalid data format', code: 6, 'invalid-event-number': 1 },
+    ]);
+  });
+
+  it('HEC: indexer acknowledgement per channel, true once stored; dead letters counted per source', async () => {
+    const channel = '0aa6e6b5-36f0-4c0d-9a4c-4c2c9d9b7f11';
+    const hec = (path: string, body: string, headers: Record<string, string> = {}) =>
+      fetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Splunk ${OTHER}`, 'x-splunk-request-channel': channel, ...headers },
+        body,
+      });
+    const sent = await hec(
+      '/services/collector/event',
+      `{"event":${JSON.stringify(nginx(60, '192.0.2.66'))}}{"event":"not a gateway log line"}`,
+    );
+    expect([sent.status, await sent.json()]).toEqual([200, { text: 'Success', code: 0, ackId: 0 }]);
+    const second = await hec('/services/collector/raw', `${nginx(61, '192.0.2.66')}\n`);
+    expect(await second.json()).toEqual({ text: 'Success', code: 0, ackId: 1 });
+    const acks = await eventually(
+      async () =>
+        (await (await hec('/services/collector/ack', '{"acks":[0,1,7]}')).json()) as { acks: object },
+      (a) => JSON.stringify(a.acks) === JSON.stringify({ 0: true, 1: true, 7: false }),
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
+    expect(acks).toEqual({ acks: { 0: true, 1: true, 7: false } });
+    // Stored means stored: the event is searchable, the bad record is a dead letter.
+    expect(await count({ term: { 'source.ip': '192.0.2.66' } })).toBe(2);
+    // An id reported true is forgotten, as in Splunk.
+    expect(await (await hec('/services/collector/ack', '{"acks":[0]}')).json()).toEqual({
+      acks: { 0: false },
+    });
+    const noChannel = await fetch(`${base}/services/collector/ack`, {
+      method: 'POST',
+      headers: { authorization: `Splunk ${OTHER}` },
+      body: '{"acks":[0]}',
+    });
+    expect([noChannel.status, await noChannel.json()]).toEqual([
+      400,
+      { text: 'Data channel is missing', code: 10 },
+    ]);
+    const badChannel = await hec('/services/collector/event', '{"event":"x"}', {
+      'x-splunk-request-channel': 'not-a-guid',
+    });
+    expect([badChannel.status, await badChannel.json()]).toEqual([
+      400,
+      { text: 'Invalid data channel', code: 11 },
+    ]);
+
+    const admin = new IngestAdmin({
+      es: runtime.es,
+      redis: runtime.redis,
+      prefix: ctx.prefix,
+      queuePrefix: ctx.prefix,
+      sources: config.ingest.sources,
+      producer: runtime.producer,
+    });
+    const other = (await admin.sources()).find((s) => s.name === 'other');
+    expect(other).toMatchObject({ events_total: 2, dead_letters_total: 1, dropped_total: 0 });
   });
 
   it('speaks the Firehose HTTP endpoint protocol, unwrapping CloudWatch Logs and dropping retried request ids', async () => {

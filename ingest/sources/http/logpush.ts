@@ -3,18 +3,29 @@
  * validates a destination by uploading `{"content":"tests"}`; that is answered 200 and dropped.
  */
 import { createHash } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
-import { type HttpSourceContext, lines, tokenFromAuthorization } from './server.ts';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticatedRoute, type HttpSourceContext, lines, tokenFromAuthorization } from './server.ts';
 
 export function registerLogpush(app: FastifyInstance, ctx: HttpSourceContext): void {
+  const authenticate = (request: FastifyRequest, reply: FastifyReply) => {
+    const token =
+      tokenFromAuthorization(request.headers.authorization) ?? (request.query as { token?: string }).token;
+    const source = ctx.sourceForToken(token);
+    if (!source) {
+      void reply.code(401).send({ error: 'missing or invalid token' });
+      return undefined;
+    }
+    if (source.name !== (request.params as { source: string }).source) {
+      void reply.code(403).send({ error: 'token does not belong to source' });
+      return undefined;
+    }
+    return source;
+  };
   app.post<{ Params: { source: string }; Querystring: { token?: string } }>(
     '/logpush/:source',
+    authenticatedRoute(authenticate),
     async (request, reply) => {
-      const token = tokenFromAuthorization(request.headers.authorization) ?? request.query.token;
-      const source = ctx.sourceForToken(token);
-      if (!source) return reply.code(401).send({ error: 'missing or invalid token' });
-      if (source.name !== request.params.source)
-        return reply.code(403).send({ error: 'token does not belong to source' });
+      const source = request.ingestSource!;
       const text = ctx.bodyText(request);
       const records = lines(text);
       if (records.length === 1 && /^\{\s*"content"\s*:\s*"tests"\s*\}$/.test(records[0]!.trim())) {

@@ -3,8 +3,8 @@
  * Authorization: Bearer <source token>.
  */
 import { createHash } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
-import { type HttpSourceContext, lines, tokenFromAuthorization } from './server.ts';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticatedRoute, type HttpSourceContext, lines, tokenFromAuthorization } from './server.ts';
 
 /** Records of a push body: array elements, one object, or lines. */
 export function recordsOf(text: string): string[] {
@@ -22,18 +22,31 @@ export function recordsOf(text: string): string[] {
 }
 
 export function registerNdjson(app: FastifyInstance, ctx: HttpSourceContext): void {
-  app.post<{ Params: { source: string } }>('/ingest/:source', async (request, reply) => {
-    const source = ctx.sourceByName(request.params.source);
+  const authenticate = (request: FastifyRequest, reply: FastifyReply) => {
+    const name = (request.params as { source: string }).source;
+    const source = ctx.sourceByName(name);
     const bySource = ctx.sourceForToken(tokenFromAuthorization(request.headers.authorization));
-    if (!bySource) return reply.code(401).send({ error: 'missing or invalid token' });
-    if (!source || bySource.name !== source.name) {
-      return reply.code(403).send({ error: `token does not belong to source "${request.params.source}"` });
+    if (!bySource) {
+      void reply.code(401).send({ error: 'missing or invalid token' });
+      return undefined;
     }
-    if (await ctx.pushBack(reply)) return reply;
-    const text = ctx.bodyText(request);
-    const records = recordsOf(text);
-    const digest = createHash('sha256').update(text).digest('base64url');
-    const batches = await ctx.accept(source, records, `ndjson:${digest}`, request);
-    return reply.code(202).send({ accepted: records.length, batches });
-  });
+    if (!source || bySource.name !== source.name) {
+      void reply.code(403).send({ error: `token does not belong to source "${name}"` });
+      return undefined;
+    }
+    return source;
+  };
+  app.post<{ Params: { source: string } }>(
+    '/ingest/:source',
+    authenticatedRoute(authenticate),
+    async (request, reply) => {
+      const source = request.ingestSource!;
+      if (await ctx.pushBack(reply)) return reply;
+      const text = ctx.bodyText(request);
+      const records = recordsOf(text);
+      const digest = createHash('sha256').update(text).digest('base64url');
+      const batches = await ctx.accept(source, records, `ndjson:${digest}`, request);
+      return reply.code(202).send({ accepted: records.length, batches });
+    },
+  );
 }

@@ -15,6 +15,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { bodyTimeout } from '../../../api/body-timeout.ts';
 import type { SourceConfig } from '../../../core/config/schema.ts';
 import { batchHeader } from '../../pipeline/batch.ts';
 import type { IngestProducer } from '../../pipeline/producer.ts';
@@ -22,17 +23,21 @@ import { registerElasticBulk } from './elastic-bulk.ts';
 import { registerFirehose } from './firehose.ts';
 import { registerLogpush } from './logpush.ts';
 import { registerNdjson } from './ndjson.ts';
-import { registerSplunkHec } from './splunk-hec.ts';
+import { type HecAckStore, registerSplunkHec } from './splunk-hec.ts';
 
 export interface HttpSourceOptions {
   sources: SourceConfig[];
   producer: IngestProducer;
   /** Largest body accepted, compressed or not (bytes). */
   maxBodyBytes: number;
+  /** Longest time to receive a body (ms); slower ones are cut with 408. Default 120 s. */
+  bodyTimeoutMs?: number;
   /** Seconds suggested to clients pushed back with 429/503. */
   retryAfterSeconds?: number;
   /** Replay-detection store for Firehose request ids. */
   seenRequestIds?: { claim(id: string): Promise<boolean>; release(id: string): Promise<void> };
+  /** Splunk HEC indexer acknowledgements (without: requests get no ackId). */
+  hecAcks?: HecAckStore;
   logger?: boolean;
 }
 
@@ -52,6 +57,37 @@ export interface HttpSourceContext {
   ): Promise<number>;
   /** Reply 429 when the queue is over its high-water mark; returns true when it did. */
   pushBack(reply: FastifyReply, status?: 429 | 503): Promise<boolean>;
+  /** Whether the queue is over its high-water mark; QueueUnavailableError when Redis does not answer. */
+  overHighWater(): Promise<boolean>;
+  /** Run a call to the queue's Redis; its failure becomes QueueUnavailableError (503, retry). */
+  queue<T>(call: () => Promise<T>): Promise<T>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The source whose token the request carries, set before its body is read. */
+    ingestSource: SourceConfig | null;
+  }
+}
+
+/**
+ * Route options that authenticate a push on its headers alone, before any of its body is read:
+ * an unauthenticated sender costs no memory for what it sends, and the connection is closed
+ * after the refusal instead of draining the body. `authenticate` answers the refusal in the
+ * protocol's own shape and returns the source, or undefined when it refused.
+ */
+export function authenticatedRoute(
+  authenticate: (request: FastifyRequest, reply: FastifyReply) => SourceConfig | undefined,
+) {
+  return {
+    onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
+      reply.header('connection', 'close');
+      const source = authenticate(request, reply);
+      if (!source) return reply;
+      reply.removeHeader('connection');
+      request.ingestSource = source;
+    },
+  };
 }
 
 export class HttpError extends Error {
@@ -59,6 +95,20 @@ export class HttpError extends Error {
   constructor(status: number, message: string) {
     super(message);
     this.status = status;
+  }
+}
+
+/**
+ * The queue (Redis) did not take the data: nothing was accepted, the sender should retry. The
+ * only failure answered 503 with Retry-After; anything else unexpected is a 500, so a request
+ * that fails on its content is never invited back forever.
+ */
+export class QueueUnavailableError extends HttpError {
+  constructor(cause: unknown) {
+    super(
+      503,
+      `ingest queue unavailable, nothing was accepted; retry later (${(cause as Error)?.message ?? cause})`,
+    );
   }
 }
 
@@ -102,6 +152,10 @@ export function buildHttpSourceServer(options: HttpSourceOptions): FastifyInstan
     exposeHeadRoutes: false,
     // Shippers send odd content types (x-ndjson, charset suffixes, none): take every body raw.
   });
+  app.decorateRequest('ingestSource', null);
+  bodyTimeout(app, options.bodyTimeoutMs ?? 120_000, (seconds) => ({
+    error: `the request body did not arrive within ${seconds} s`,
+  }));
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
@@ -130,19 +184,29 @@ export function buildHttpSourceServer(options: HttpSourceOptions): FastifyInstan
       );
     },
     async accept(source, records, discriminator, request) {
-      return options.producer.enqueue(
-        batchHeader(source, request.socket.remoteAddress?.replace(/^::ffff:/, '')),
-        records,
-        discriminator,
+      return ctx.queue(() =>
+        options.producer.enqueue(
+          batchHeader(source, request.socket.remoteAddress?.replace(/^::ffff:/, '')),
+          records,
+          discriminator,
+        ),
       );
     },
+    async queue(call) {
+      try {
+        return await call();
+      } catch (err) {
+        throw new QueueUnavailableError(err);
+      }
+    },
+    overHighWater: () => ctx.queue(() => options.producer.overHighWater()),
     async pushBack(reply, status = 429) {
-      const why = await options.producer.pressure();
-      if (why === undefined) return false;
+      const reason = await ctx.queue(() => options.producer.pressure());
+      if (reason === undefined) return false;
       await reply
         .code(status)
         .header('retry-after', String(options.retryAfterSeconds ?? 5))
-        .send({ error: `${why}; retry later` });
+        .send({ error: `${reason}; retry later` });
       return true;
     },
   };
@@ -152,9 +216,11 @@ export function buildHttpSourceServer(options: HttpSourceOptions): FastifyInstan
     const status =
       error instanceof HttpError ? error.status : ((error as { statusCode?: number }).statusCode ?? 500);
     // Redis unreachable: the data was not accepted; tell the shipper to retry.
-    const code = status >= 500 ? 503 : status;
-    if (code === 503) reply.header('retry-after', String(options.retryAfterSeconds ?? 5));
-    void reply.code(code).send({ error: error.message });
+    if (status === 503) reply.header('retry-after', String(options.retryAfterSeconds ?? 5));
+    // An unexpected failure says no more than that: the log has the rest.
+    const message = status >= 500 && status !== 503 ? 'internal error' : error.message;
+    if (status >= 500 && status !== 503) console.error(`ingest HTTP: ${error.stack ?? error.message}`);
+    void reply.code(status).send({ error: message });
   });
 
   app.get('/health', async () => ({ status: 'ok' }));
