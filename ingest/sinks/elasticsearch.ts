@@ -20,14 +20,19 @@ import {
   writeAlias,
 } from '../../core/store/event-indices.ts';
 
-/** Per client: the days this process has made writable, with their indices as last seen. */
-const knownDays = new WeakMap<Client, Map<string, DayIndices>>();
+/** Per client and prefix: the days this process has made writable, with their indices as last seen. */
+const knownDays = new WeakMap<Client, Map<string, Map<string, DayIndices>>>();
 
-function daysOf(client: Client): Map<string, DayIndices> {
-  let days = knownDays.get(client);
+function daysOf(client: Client, prefix: string): Map<string, DayIndices> {
+  let prefixes = knownDays.get(client);
+  if (!prefixes) {
+    prefixes = new Map();
+    knownDays.set(client, prefixes);
+  }
+  let days = prefixes.get(prefix);
   if (!days) {
     days = new Map();
-    knownDays.set(client, days);
+    prefixes.set(prefix, days);
   }
   return days;
 }
@@ -52,7 +57,7 @@ async function prepareDay(client: Client, prefix: string, day: string): Promise<
     state = await dayIndices(client, prefix, day);
   }
   await client.cluster.health({ index: state.write!, wait_for_status: 'yellow', timeout: '30s' });
-  daysOf(client).set(day, state);
+  daysOf(client, prefix).set(day, state);
   return state;
 }
 
@@ -87,7 +92,7 @@ export async function indexEvents(
   options: EsSinkOptions,
 ): Promise<SinkResult> {
   const prefix = options.prefix;
-  const days = daysOf(client);
+  const days = daysOf(client, prefix);
   const result: SinkResult = { written: 0, writtenEvents: [], duplicates: 0, rejected: [] };
   const attempts = options.itemAttempts ?? 4;
   const dayOfEvent = events.map((e) => dayOf(e['@timestamp']));
@@ -169,7 +174,7 @@ async function copiesInLaterGenerations(
   landed: { event: GatewatchEvent; day: string; index: string }[],
 ): Promise<Set<string>> {
   const copies = new Set<string>();
-  const days = daysOf(client);
+  const days = daysOf(client, prefix);
   const byIndex = Map.groupBy(landed, (l) => l.index);
   for (const [index, group] of byIndex) {
     const day = group[0]!.day;
