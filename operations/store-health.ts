@@ -112,11 +112,8 @@ export async function readStoreHealth(es: Client, prefix: string, now = Date.now
     return { ...empty, reachable: false, error: (err as Error).message };
   }
   const [settings, stats, blocks] = await Promise.all([
-    es.cluster.getSettings({
-      include_defaults: true,
-      flat_settings: true,
-      filter_path: [`*.${DISK}*`],
-    }),
+    // Not flat_settings: filter_path cannot match flat keys (they hold dots); flattened below.
+    es.cluster.getSettings({ include_defaults: true, filter_path: ['*.cluster.routing.allocation.disk'] }),
     es.nodes.stats({ metric: ['fs'], filter_path: ['nodes.*.name', 'nodes.*.roles', 'nodes.*.fs.total'] }),
     es.indices.getSettings({
       index: `${prefix}-*`,
@@ -126,10 +123,12 @@ export async function readStoreHealth(es: Client, prefix: string, now = Date.now
       allow_no_indices: true,
     }),
   ]);
-  const setting = (key: string): string | undefined => {
-    const s = settings as unknown as Record<string, Record<string, string> | undefined>;
-    return s.transient?.[DISK + key] ?? s.persistent?.[DISK + key] ?? s.defaults?.[DISK + key];
-  };
+  const layers = settings as unknown as Record<string, unknown>;
+  const flat = Object.fromEntries(
+    ['transient', 'persistent', 'defaults'].map((layer) => [layer, flatten(layers[layer])]),
+  );
+  const setting = (key: string): string | undefined =>
+    flat.transient![DISK + key] ?? flat.persistent![DISK + key] ?? flat.defaults![DISK + key];
   const watermarks = {
     low: setting('watermark.low') ?? '85%',
     high: setting('watermark.high') ?? '90%',
@@ -217,6 +216,17 @@ export async function readStoreHealth(es: Client, prefix: string, now = Date.now
     ...(push_back ? { push_back } : {}),
     ...(writes_blocked ? { writes_blocked } : {}),
   };
+}
+
+/** Nested settings as `a.b.c` → value (Elasticsearch nests some keys and leaves dots in others). */
+function flatten(value: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
+  if (value === null || typeof value !== 'object') {
+    if (prefix) out[prefix] = String(value);
+    return out;
+  }
+  for (const [k, v] of Object.entries(value as Record<string, unknown>))
+    flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  return out;
 }
 
 export function gib(bytes: number): string {
@@ -346,13 +356,14 @@ export class StoreHealthWatch {
         );
       } else if (health.level === 'ok' || health.level === 'low')
         log(
-          `Elasticsearch disk back ${health.level === 'ok' ? 'below every watermark' : 'below the high watermark'} on every node${before?.push_back && !health.push_back ? '; ingest resumes' : ''}.`,
+          `Elasticsearch disk back ${health.level === 'ok' ? 'below every watermark' : 'below the high watermark'} on every node.`,
         );
     }
     if (health.blocked.length > 0 && (before?.blocked.length ?? 0) === 0)
       log(`warning: ${health.writes_blocked}. To do: ${DISK_ACTION}.`);
+    if (before?.push_back && !health.push_back && health.reachable)
+      log('Elasticsearch takes writes again: ingest resumes.');
     if (!!before?.push_back !== !!health.push_back || !!before?.writes_blocked !== !!health.writes_blocked) {
-      if (before?.blocked.length && health.blocked.length === 0) log('Gatewatch indices writable again.');
       for (const listener of this.listeners) listener(health);
     }
     return health;
