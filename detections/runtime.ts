@@ -14,6 +14,7 @@ import {
   isIndexNotFound,
   waitForElasticsearch,
 } from '../core/store/elasticsearch.ts';
+import { wholeResultsOnly } from '../core/store/whole-results.ts';
 import { type ProcessOperations, startOperations } from '../operations/process.ts';
 import type { RuleIR } from '../parser/ir.ts';
 import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
@@ -30,11 +31,14 @@ export function elasticsearchExecutor(
   onNoEvents: (message: string) => void = (message) => console.log(message),
 ): RuleExecutor {
   const index = indexNames(prefix).eventsAlias;
+  // A search answered by some shards only (a node just left) fails the run, which is then run
+  // again: a partial answer would lose incidents and still move the checkpoint on.
+  const whole = wholeResultsOnly(es);
   let told = false;
   return async (rule, range, now) => {
     let result: Awaited<ReturnType<typeof runRuleOnElasticsearch>>;
     try {
-      result = await runRuleOnElasticsearch(es, index, rule, range, { maxGroups });
+      result = await runRuleOnElasticsearch(whole, index, rule, range, { maxGroups });
     } catch (err) {
       // A fresh deployment has no events index until the first event is stored: no data yet
       // is a normal state, and the run finds nothing (its checkpoint moves on as with data).

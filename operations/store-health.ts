@@ -342,8 +342,9 @@ export class StoreHealthWatch {
     clusterStatus.set(health.cluster ? ['green', 'yellow', 'red'].indexOf(health.cluster.status) : -1);
     pushingBack.set(health.push_back ? 1 : 0);
     const log = this.options.log ?? ((line: string) => console.warn(line));
-    if (before?.level !== health.level && health.reachable) {
-      if (LEVELS.indexOf(health.level) > LEVELS.indexOf(before?.level ?? 'ok')) {
+    const previous = before?.reachable ? before.level : 'ok';
+    if (previous !== health.level && health.reachable) {
+      if (LEVELS.indexOf(health.level) > LEVELS.indexOf(previous)) {
         const what =
           health.level === 'low'
             ? `past the low watermark (${health.watermarks.low}): Elasticsearch allocates no new shards there`
