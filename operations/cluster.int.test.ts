@@ -13,6 +13,7 @@ import type { GatewatchEvent } from '../core/schema/event.ts';
 import type { Incident } from '../core/schema/incident.ts';
 import { createEsClient, indexNames } from '../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../core/store/templates.ts';
+import { wholeResultsOnly } from '../core/store/whole-results.ts';
 import { elasticsearchExecutor } from '../detections/runtime.ts';
 import { DetectionScheduler, type RunRecord } from '../detections/scheduler/scheduler.ts';
 import { type IngestRuntime, startIngest } from '../ingest/runtime.ts';
@@ -167,9 +168,25 @@ describe('a three-node cluster', () => {
         (n) => n >= 2,
         { timeoutMs: 60_000 },
       );
+      // An index without replicas, one shard on each node: what a search sees with a node gone.
+      const unreplicated = `${ctx.prefix}-unreplicated`;
+      await es.indices.create({
+        index: unreplicated,
+        settings: {
+          number_of_shards: 3,
+          number_of_replicas: 0,
+          'index.routing.allocation.total_shards_per_node': 1,
+        },
+      });
+      await green();
       const victim = await dataNodeNotMaster();
       await victim.stop();
       const stoppedAt = Date.now();
+      // Elasticsearch answers from the shards it still has; detection's client refuses that.
+      const partial = await es.search({ index: unreplicated, size: 0 });
+      expect(partial._shards.failed).toBeGreaterThan(0);
+      await expect(wholeResultsOnly(es).search({ index: unreplicated, size: 0 })).rejects.toThrow(/shards/);
+      await es.indices.delete({ index: unreplicated });
       await enqueue(10, 20);
       // Work goes on while it is down: batches stored, rule runs done.
       await eventually(
