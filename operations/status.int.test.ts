@@ -124,7 +124,7 @@ describe('deployment status', () => {
     expect(run.stdout).toMatch(/Elasticsearch +unreachable: .*\n/);
     expect(run.stdout).toMatch(
       new RegExp(
-        `CRITICAL {2}elasticsearch: Elasticsearch at http://127\\.0\\.0\\.1:${port} does not answer`,
+        `CRITICAL {2}elasticsearch: Elasticsearch at http://127\\.0\\.0\\.1:${port}/? does not answer`,
       ),
     );
     expect(run.stdout).not.toMatch(/\n\s+at /);

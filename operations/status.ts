@@ -18,7 +18,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { durationMs } from '../core/config/load.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
-import { createQueue } from '../core/queue/bullmq.ts';
+import { createQueue, displayUrl } from '../core/queue/bullmq.ts';
 import { indexNames } from '../core/store/elasticsearch.ts';
 import { RAW_QUEUE } from '../ingest/pipeline/batch.ts';
 import type { LifecycleReport } from './lifecycle.ts';
@@ -197,7 +197,7 @@ export async function deploymentStatus(options: StatusOptions): Promise<StatusRe
     warn({
       component: 'elasticsearch',
       level: 'critical',
-      message: `Elasticsearch at ${config.elasticsearch.url} does not answer: ${health.error}`,
+      message: `Elasticsearch at ${config.elasticsearch.url.split(',').map((u) => displayUrl(u.trim())).join(', ')} does not answer: ${health.error}`,
       action:
         'start it or fix elasticsearch.url / credentials; ingest keeps batches queued in Redis and detection catches up afterwards',
     });
@@ -276,7 +276,7 @@ export async function deploymentStatus(options: StatusOptions): Promise<StatusRe
     warn({
       component: 'redis',
       level: 'critical',
-      message: `Redis at ${config.redis.url} does not answer: ${info.error}`,
+      message: `Redis at ${displayUrl(config.redis.url)} does not answer: ${info.error}`,
       action: 'start it or fix redis.url; sources push back (HTTP 503, paused reads) until it answers',
     });
   } else {
