@@ -1,12 +1,13 @@
 /**
- * A disk that fills up, on a real node whose data path is a 64 MiB tmpfs and whose watermarks
- * are a few MiB of free space: before Elasticsearch makes the indices read-only, Gatewatch says
+ * A disk that fills up, on a real node whose data path is a 64 MiB tmpfs (or, where no tmpfs can
+ * be mounted, the disk) and whose watermarks are a few steps below the free space: before
+ * Elasticsearch makes the indices read-only, Gatewatch says
  * so (health, metrics, log) and pushes back — HTTP 429 with Retry-After, ingest workers paused —
  * so batches wait in Redis instead of failing; past the flood stage nothing is refused or
  * dead-lettered either; once space returns everything resumes by itself, and every event is
  * stored once.
  */
-import { rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -27,21 +28,41 @@ let es: Client;
 let runtime: IngestRuntime | undefined;
 const fillers: string[] = [];
 
+/** Free bytes on the node's data path. */
+function free(): number {
+  const s = statfsSync(node.dataPath);
+  return s.bavail * s.bsize;
+}
+
+/**
+ * The watermarks, as free space, a few steps below what is free now: on the 64 MiB tmpfs a step
+ * is a few MiB; on a machine's disk (no tmpfs without CAP_SYS_ADMIN) 128 MiB, wide enough that
+ * whatever else writes to that disk meanwhile does not matter.
+ */
+let step = 0;
+let start = 0;
+
 beforeAll(async () => {
   node = await startElasticsearch({
     heapMb: 256,
     dataLimitMb: 64,
     settings: {
-      // Watermarks as free space: a few MiB of filler trip them.
-      'cluster.routing.allocation.disk.watermark.low': '24mb',
-      'cluster.routing.allocation.disk.watermark.high': '16mb',
-      'cluster.routing.allocation.disk.watermark.flood_stage': '8mb',
       // Elasticsearch's own disk check, as often as it allows.
       'cluster.info.update.interval': '10s',
       'cluster.routing.allocation.disk.reroute_interval': '1s',
     },
   });
   es = new Client({ node: node.url });
+  start = free();
+  step = node.dataLimited ? Math.floor(start / 8) : 128 * MIB;
+  const mb = (b: number) => `${Math.floor(b / MIB)}mb`;
+  await es.cluster.putSettings({
+    persistent: {
+      'cluster.routing.allocation.disk.watermark.low': mb(start - 2 * step),
+      'cluster.routing.allocation.disk.watermark.high': mb(start - 3 * step),
+      'cluster.routing.allocation.disk.watermark.flood_stage': mb(start - 5 * step),
+    },
+  });
 });
 
 afterAll(async () => {
@@ -52,17 +73,19 @@ afterAll(async () => {
   await ctx.cleanup();
 });
 
-/** Fill the data path until `freeMib` MiB are left. */
-function fillUntil(freeMib: number): void {
-  const free = () => {
-    const s = statfsSync(node.dataPath);
-    return s.bavail * s.bsize;
-  };
-  const size = free() - freeMib * MIB;
-  if (size <= 0) return;
+/** Fill the data path until `left` bytes are free, in chunks. */
+function fillUntil(left: number): void {
   const file = join(node.dataPath, `filler-${fillers.length}`);
-  writeFileSync(file, Buffer.alloc(size, 1));
   fillers.push(file);
+  const fd = openSync(file, 'w');
+  try {
+    const chunk = Buffer.alloc(16 * MIB, 1);
+    for (let todo = free() - left; todo > 0; todo = free() - left)
+      writeSync(fd, chunk, 0, Math.min(chunk.length, todo));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const line = (i: number) =>
@@ -112,16 +135,16 @@ describe('a filling disk (real node on a 64 MiB data path)', () => {
       expect((await post(0, 100)).status).toBe(202);
       expect(await eventually(stored, (n) => n === 100, { timeoutMs: 60_000 })).toBe(100);
 
-      // Past the high watermark (12 MiB left of 64; high at 16, flood stage at 8): Gatewatch
+      // Past the high watermark (four steps used; high at three, flood stage at five): Gatewatch
       // sees it on its next check, before Elasticsearch does anything.
-      fillUntil(12);
+      fillUntil(start - 4 * step);
       const pushBack = await eventually(
         async () => runtime!.operations.watch.pushBack(),
         (p) => p !== undefined,
         { timeoutMs: 30_000 },
       );
       expect(pushBack).toMatch(
-        /^Elasticsearch disk past the high watermark \(16mb\): node .* is [\d.]+ % full/,
+        /^Elasticsearch disk past the high watermark \(\d+mb\): node .* is [\d.]+ % full/,
       );
       const refused = await post(100, 100);
       expect(refused.status).toBe(429);
@@ -129,7 +152,7 @@ describe('a filling disk (real node on a 64 MiB data path)', () => {
       expect(await refused.text()).toContain('past the high watermark');
       expect(await registry.metrics()).toMatch(/gatewatch_elasticsearch_push_back 1/);
       expect(warnings.join('\n')).toMatch(
-        /warning: Elasticsearch disk on .* past the high watermark \(16mb\): Gatewatch pushes back/,
+        /warning: Elasticsearch disk on .* past the high watermark \(\d+mb\): Gatewatch pushes back/,
       );
 
       // Batches that reached the queue before the push-back wait there (the worker is paused).
@@ -140,7 +163,7 @@ describe('a filling disk (real node on a 64 MiB data path)', () => {
       );
 
       // Past the flood stage: Elasticsearch makes the index read-only (within its info interval).
-      fillUntil(4);
+      fillUntil(start - 6 * step);
       const blocked = await eventually(
         async () => runtime!.operations.watch.refresh(),
         (h) => h.blocked.length > 0,
