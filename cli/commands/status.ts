@@ -125,8 +125,10 @@ export async function statusOf(config: GatewatchConfig): Promise<StatusReport> {
   }
 }
 
-export async function status(opts: { json?: boolean }, configFile?: string): Promise<void> {
-  const config = loadConfig({ ...(configFile ? { file: configFile } : {}) });
+/** `gatewatch status [--json]` (commander calls it with the options and the command). */
+export async function status(opts: { json?: boolean }, cmd: Command): Promise<void> {
+  const file = cmd.optsWithGlobals().config as string | undefined;
+  const config = loadConfig(file ? { file } : {});
   const report = await statusOf(config);
   console.log(opts.json ? JSON.stringify(report, null, 2) : formatStatus(report));
   if (report.warnings.some((w) => w.level === 'critical')) process.exitCode = 1;
@@ -139,5 +141,5 @@ export function register(program: Command): void {
       'The deployment at a glance: Elasticsearch health and disk, Redis memory and persistence, queues and lag per source, dead letters, rules late or failing, retention — and what to do about each warning (exit 1 on a critical one).',
     )
     .option('--json', 'the report as JSON (what GET /api/v1/status answers)')
-    .action(async (opts: { json?: boolean }) => status(opts, program.opts().config));
+    .action(status);
 }
