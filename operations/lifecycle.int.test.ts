@@ -19,7 +19,7 @@ import { installCoreTemplates } from '../core/store/templates.ts';
 import { writeDeadLetters } from '../ingest/sinks/dead-letters.ts';
 import { indexEvents } from '../ingest/sinks/elasticsearch.ts';
 import { runLifecycle } from './lifecycle.ts';
-import { LifecycleRunner, lastLifecycleRun } from './runner.ts';
+import { exposeLifecycleMetrics, LifecycleRunner, lastLifecycleRun } from './runner.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -354,6 +354,15 @@ describe('index lifecycle and retention (real Elasticsearch)', () => {
     expect(metrics).toMatch(/gatewatch_lifecycle_runs_total\{outcome="ok"\} [1-9]/);
     expect(metrics).toMatch(/gatewatch_lifecycle_last_run_timestamp_seconds [1-9]/);
     await Promise.all(runners.map((r) => r.stop()));
+    // The API process, which runs no pass, shows the deployment's last one from Redis.
+    exposeLifecycleMetrics(t.redis, prefix);
+    await t.redis.set(
+      `${prefix}:lifecycle:last`,
+      JSON.stringify({ ...last, finished_at: '2000-01-01T00:00:00.000Z', outcome: 'error' }),
+    );
+    const scraped = await registry.metrics();
+    expect(scraped).toMatch(/gatewatch_lifecycle_last_run_timestamp_seconds 946684800\n/);
+    expect(scraped).toMatch(/gatewatch_lifecycle_last_run_ok 0\n/);
     await t.redis.del(`${prefix}:lifecycle:last`);
   });
 });

@@ -13,7 +13,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@elastic/elasticsearch';
 import type { Redis } from 'ioredis';
-import { getOrCreateCounter, getOrCreateGauge } from '../api/metrics.ts';
+import { Gauge } from 'prom-client';
+import { getOrCreateCounter, registry } from '../api/metrics.ts';
 import { durationMs } from '../core/config/load.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import { ensureIndex } from '../core/store/elasticsearch.ts';
@@ -22,10 +23,57 @@ import { type LifecycleReport, lifecycleRunsIndex, runLifecycle } from './lifecy
 const runs = getOrCreateCounter('gatewatch_lifecycle_runs_total', 'Lifecycle passes by outcome.', [
   'outcome',
 ]);
-const lastRun = getOrCreateGauge(
+/** Where the API process reads the deployment's last pass from (set by exposeLifecycleMetrics). */
+let lastRunSource: { redis: Redis; redisPrefix: string } | undefined;
+
+let reading: { at: number; done: Promise<void> } | undefined;
+
+/** One read of Redis per scrape, shared by the gauges below (collected concurrently). */
+async function readLastIntoGauges(): Promise<void> {
+  if (!lastRunSource) return;
+  const source = lastRunSource;
+  if (!reading || Date.now() - reading.at > 1_000)
+    reading = {
+      at: Date.now(),
+      done: lastLifecycleRun(source.redis, source.redisPrefix).then(
+        (last) => setLifecycleGauges(last),
+        () => undefined,
+      ),
+    };
+  await reading.done;
+}
+
+function lifecycleGauge(name: string, help: string): Gauge {
+  return (
+    (registry.getSingleMetric(name) as Gauge | undefined) ??
+    new Gauge({ name, help, registers: [registry], collect: readLastIntoGauges })
+  );
+}
+
+const lastRun = lifecycleGauge(
   'gatewatch_lifecycle_last_run_timestamp_seconds',
-  'When the last lifecycle pass finished (any process of the deployment).',
+  'When the last lifecycle pass of the deployment finished.',
 );
+const lastRunOk = lifecycleGauge(
+  'gatewatch_lifecycle_last_run_ok',
+  'Whether the last lifecycle pass of the deployment went without error (1) or not (0).',
+);
+const eventIndices = lifecycleGauge(
+  'gatewatch_lifecycle_events_indices',
+  'Events indices after the last lifecycle pass.',
+);
+const eventBytes = lifecycleGauge(
+  'gatewatch_lifecycle_events_primary_bytes',
+  'Primary store size of the events indices after the last lifecycle pass.',
+);
+
+/**
+ * In a process that does not run the lifecycle (the API), `/metrics` shows the deployment's last
+ * pass, read from Redis at each scrape.
+ */
+export function exposeLifecycleMetrics(redis: Redis, redisPrefix: string): void {
+  lastRunSource = { redis, redisPrefix };
+}
 const deletedIndices = getOrCreateCounter(
   'gatewatch_lifecycle_deleted_indices_total',
   'Events indices deleted past retention.',
@@ -66,7 +114,11 @@ export async function lastLifecycleRun(
 
 /** Publish the last pass's figures as gauges (the API process reads them from Redis on scrape). */
 export function setLifecycleGauges(report: LifecycleReport | undefined): void {
-  if (report) lastRun.set(Date.parse(report.finished_at) / 1000);
+  if (!report) return;
+  lastRun.set(Date.parse(report.finished_at) / 1000);
+  lastRunOk.set(report.outcome === 'ok' ? 1 : 0);
+  eventIndices.set(report.events.indices);
+  eventBytes.set(report.events.primary_bytes);
 }
 
 export interface LifecycleRunnerOptions {

@@ -197,7 +197,10 @@ export async function deploymentStatus(options: StatusOptions): Promise<StatusRe
     warn({
       component: 'elasticsearch',
       level: 'critical',
-      message: `Elasticsearch at ${config.elasticsearch.url.split(',').map((u) => displayUrl(u.trim())).join(', ')} does not answer: ${health.error}`,
+      message: `Elasticsearch at ${config.elasticsearch.url
+        .split(',')
+        .map((u) => displayUrl(u.trim()))
+        .join(', ')} does not answer: ${health.error}`,
       action:
         'start it or fix elasticsearch.url / credentials; ingest keeps batches queued in Redis and detection catches up afterwards',
     });

@@ -28,7 +28,7 @@ import { EmbeddedStore } from '../../embedded/store.ts';
 import { IngestAdmin } from '../../ingest/admin.ts';
 import { IngestProducer } from '../../ingest/pipeline/producer.ts';
 import { startOperations } from '../../operations/process.ts';
-import { lastLifecycleRun } from '../../operations/runner.ts';
+import { exposeLifecycleMetrics, lastLifecycleRun } from '../../operations/runner.ts';
 import type { StatusRule } from '../../operations/status.ts';
 import { diskReaders } from '../../parser/index.ts';
 
@@ -106,6 +106,7 @@ export async function startServer(
   await redis.connect();
   const ports = await serveOptions.portFactory(config, es, redis);
   const operations = await startOperations({ es, redis, config });
+  exposeLifecycleMetrics(redis, config.redis.prefix);
   let rulesRead: { at: number; rules: Promise<StatusRule[]> } | undefined;
   const app = await buildApp({
     config,
