@@ -140,11 +140,11 @@ describe('rules', () => {
     expect(renamed.statusCode).toBe(422);
 
     const runs0 = (await call('GET', '/api/v1/rules/admin-probe/runs', 'viewer')).json();
-    expect(runs0).toEqual({ status: { degraded: false }, runs: [] });
+    expect(runs0).toEqual({ status: { degraded: false }, items: [] });
     const run = await call('POST', '/api/v1/rules/admin-probe/run', 'admin');
     expect(run.statusCode).toBe(200);
     const runs = (await call('GET', '/api/v1/rules/admin-probe/runs?limit=5', 'viewer')).json();
-    expect(runs.runs).toHaveLength(1);
+    expect(runs.items).toHaveLength(1);
     expect(runs.status.last_run.id).toBe(run.json().id);
 
     expect((await call('DELETE', '/api/v1/rules/admin-probe', 'admin')).statusCode).toBe(204);
@@ -152,7 +152,7 @@ describe('rules', () => {
     expect((await call('DELETE', '/api/v1/rules/admin-probe', 'admin')).statusCode).toBe(404);
 
     await t.it.es.indices.refresh({ index: `${t.it.prefix}-audit` });
-    const audit = (await call('GET', '/api/v1/audit?size=50', 'admin')).json().items;
+    const audit = (await call('GET', '/api/v1/audit?limit=50', 'admin')).json().items;
     const actions = audit.map((e: { action: string }) => e.action);
     expect(actions).toEqual(
       expect.arrayContaining([
@@ -239,7 +239,7 @@ describe('rules', () => {
     expect((await call('GET', `/api/v1/rules/${BUILT_IN}/revisions`, 'viewer')).statusCode).toBe(404);
     const runs = await call('GET', `/api/v1/rules/${BUILT_IN}/runs`, 'viewer');
     expect(runs.statusCode).toBe(200);
-    expect(runs.json().runs).toEqual([]);
+    expect(runs.json().items).toEqual([]);
     const preview = await call('POST', '/api/v1/rules/preview', 'analyst', {
       rule_id: BUILT_IN,
       from: '2026-02-01T00:00:00Z',
@@ -273,7 +273,7 @@ describe('rules', () => {
     expect((await loaded())?.title).not.toBe('Admin route probed');
 
     await t.it.es.indices.refresh({ index: `${t.it.prefix}-audit` });
-    const audit = (await call('GET', '/api/v1/audit?size=100', 'admin')).json().items as {
+    const audit = (await call('GET', '/api/v1/audit?limit=100', 'admin')).json().items as {
       action: string;
       target_id: string;
     }[];
@@ -344,12 +344,12 @@ describe('events', () => {
     do {
       const r = await search({
         filter: 'http.request.method == "GET"',
-        size: 4,
+        limit: 4,
         order: 'asc',
         ...(cursor ? { cursor } : {}),
       });
       expect(r.statusCode).toBe(200);
-      seen.push(...r.json().events.map((e: { event: { id: string } }) => e.event.id));
+      seen.push(...r.json().items.map((e: { event: { id: string } }) => e.event.id));
       cursor = r.json().next_cursor;
     } while (cursor);
     expect(seen).toEqual(Array.from({ length: 15 }, (_, i) => `ev-${String(i * 2 + 1).padStart(4, '0')}`));
@@ -378,7 +378,7 @@ describe('ingest administration, keys', () => {
     expect(sources.json().items).toEqual([
       expect.objectContaining({ name: 'edge-nginx', type: 'file', state: 'running', errors_total: 2 }),
     ]);
-    const page = await call('GET', '/api/v1/ingest/dead-letters?size=1', 'admin');
+    const page = await call('GET', '/api/v1/ingest/dead-letters?limit=1', 'admin');
     expect(page.statusCode).toBe(200);
     const first = page.json().items;
     expect(first).toEqual([
@@ -386,7 +386,7 @@ describe('ingest administration, keys', () => {
     ]);
     const next = await call(
       'GET',
-      `/api/v1/ingest/dead-letters?size=1&cursor=${page.json().next_cursor}`,
+      `/api/v1/ingest/dead-letters?limit=1&cursor=${page.json().next_cursor}`,
       'admin',
     );
     expect(next.statusCode).toBe(200);
@@ -395,7 +395,7 @@ describe('ingest administration, keys', () => {
     expect([first[0].payload, second[0].payload].sort()).toEqual(['garbage one', 'garbage two']);
     const end = await call(
       'GET',
-      `/api/v1/ingest/dead-letters?size=1&cursor=${next.json().next_cursor}`,
+      `/api/v1/ingest/dead-letters?limit=1&cursor=${next.json().next_cursor}`,
       'admin',
     );
     expect(end.json()).toEqual({ items: [], next_cursor: null });
@@ -408,7 +408,7 @@ describe('ingest administration, keys', () => {
     const jobs = await t.producer.queue.getJobs(['waiting']);
     expect(jobs.flatMap((j) => j.data.records)).toEqual([first[0].payload]);
     expect(await t.producer.queue.count()).toBe(depth + 1);
-    const after = (await call('GET', '/api/v1/ingest/dead-letters?size=10', 'admin')).json().items;
+    const after = (await call('GET', '/api/v1/ingest/dead-letters?limit=10', 'admin')).json().items;
     expect(after.find((l: { id: string }) => l.id === first[0].id).replayed_at).toEqual(expect.any(String));
     expect((await call('POST', '/api/v1/ingest/dead-letters/replay', 'admin', {})).statusCode).toBe(400);
   });
@@ -482,6 +482,25 @@ describe('operations', () => {
     } finally {
       t.ports.ingest.sources = original;
     }
+  });
+
+  test('one convention: the old page-size name and a bad enumeration value are one clear 400 each', async () => {
+    const old = await call('GET', '/api/v1/ingest/dead-letters?size=5', 'admin');
+    expect(old.statusCode).toBe(400);
+    expect(old.json().errors).toEqual([
+      {
+        field: '/querystring/size',
+        message: '`size` is not a parameter: the page size is `limit` (one name across the API)',
+      },
+    ]);
+    const bad = await call('GET', '/api/v1/incidents?status=closed', 'viewer');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().errors).toEqual([
+      {
+        field: '/querystring/status/0',
+        message: '"closed" is not one of: new, triaged, in_remediation, resolved, false_positive',
+      },
+    ]);
   });
 
   test('body size limit and content type are problems', async () => {

@@ -399,7 +399,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         version: API_VERSION,
         description:
           'Incidents, detection rules, events, ingest administration and operations. Every endpoint except ' +
-          '/health/live needs `Authorization: Bearer <api key>`; errors are RFC 9457 problem details.',
+          '/health/live needs `Authorization: Bearer <api key>`; errors are RFC 9457 problem details.\n\n' +
+          '**Conventions.** A list answers `{ "items": [...] }`; a paged list adds `next_cursor` (null on the ' +
+          'last page), passed back as `cursor` for the next page. The page size is `limit` on every endpoint ' +
+          '(the older name `size` is answered with a 400 naming `limit`). A request with an unknown ' +
+          'parameter or field, or a value outside an enumeration, is answered with a 400 whose `errors` name ' +
+          'each failing field once, with the allowed values.',
       },
       components: {
         securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'gw_<id>_<secret>' } },

@@ -9,6 +9,7 @@ import { installCoreTemplates } from '../core/store/templates.ts';
 import { exceptionsIndex } from '../detections/exceptions.ts';
 import { IngestAdmin } from '../ingest/admin.ts';
 import { IngestProducer } from '../ingest/pipeline/producer.ts';
+import { createScrubber } from '../ingest/transforms/scrub.ts';
 import { startTestApp, type TestApp } from './testing/harness.ts';
 
 let t: TestApp;
@@ -181,6 +182,7 @@ describe('ingest queue on Redis', () => {
       queuePrefix: t.it.prefix,
       highWaterMark: 2000,
       batchSize: 2,
+      scrub: createScrubber(),
     });
     const admin = new IngestAdmin({
       es: t.it.es,

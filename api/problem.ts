@@ -111,22 +111,86 @@ export function sendProblem(
 
 interface AjvError {
   instancePath: string;
+  schemaPath?: string;
   keyword: string;
   message?: string;
   params?: Record<string, unknown>;
+  /** The value that failed (ajv's `verbose` option). */
+  data?: unknown;
+}
+
+/**
+ * Parameters renamed for one convention across the API (page size `limit`); the old name is
+ * answered with a message naming the new one.
+ */
+export const RENAMED_PARAMETERS: Record<string, string> = { size: 'limit' };
+
+/** A value as a message quotes it (short). */
+function quote(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
+}
+
+const list = (values: unknown[]) =>
+  values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ');
+
+/**
+ * One error per mistake. A value failing a union (`anyOf` of constants or types, as TypeBox
+ * writes enums and nullable fields) is one error naming what is allowed, instead of one
+ * "must be equal to constant" per alternative and a "must match a schema in anyOf"; `enum`
+ * names its values too.
+ */
+function oneErrorPerMistake(errors: AjvError[]): AjvError[] {
+  const out: AjvError[] = [];
+  const absorbed = new Set<AjvError>();
+  for (const e of errors) {
+    if (e.keyword !== 'anyOf' || !e.schemaPath) continue;
+    const branches = errors.filter(
+      (b) => b !== e && b.instancePath === e.instancePath && b.schemaPath?.startsWith(`${e.schemaPath}/`),
+    );
+    if (branches.length === 0 || !branches.every((b) => b.keyword === 'const' || b.keyword === 'type'))
+      continue;
+    const allowed = [
+      ...branches.filter((b) => b.keyword === 'const').map((b) => b.params?.allowedValue),
+      ...branches.filter((b) => b.keyword === 'type').map((b) => b.params?.type),
+    ];
+    for (const b of branches) absorbed.add(b);
+    e.message =
+      branches.every((b) => b.keyword === 'const') && e.data !== undefined
+        ? `${quote(e.data)} is not one of: ${list(allowed)}`
+        : `must be one of: ${list(allowed)}`;
+    e.keyword = 'enum';
+  }
+  for (const e of errors) {
+    if (absorbed.has(e)) continue;
+    if (e.keyword === 'enum' && Array.isArray(e.params?.allowedValues))
+      e.message = `${e.data !== undefined ? `${quote(e.data)} is not one of` : 'must be one of'}: ${list(e.params.allowedValues)}`;
+    out.push(e);
+  }
+  return out;
 }
 
 function validationFields(error: FastifyError): ProblemField[] {
   const context = (error as FastifyError & { validationContext?: string }).validationContext ?? 'request';
-  return ((error.validation ?? []) as AjvError[]).map((e) => {
+  return oneErrorPerMistake((error.validation ?? []) as AjvError[]).map((e) => {
     let pointer = e.instancePath;
+    let message = e.message ?? e.keyword;
     if (e.keyword === 'required' && typeof e.params?.missingProperty === 'string') {
       pointer += `/${e.params.missingProperty}`;
     }
     if (e.keyword === 'additionalProperties' && typeof e.params?.additionalProperty === 'string') {
-      pointer += `/${e.params.additionalProperty}`;
+      const name = e.params.additionalProperty;
+      pointer += `/${name}`;
+      const what = context === 'querystring' ? 'parameter' : 'field';
+      const renamed = RENAMED_PARAMETERS[name];
+      const properties = (e as { parentSchema?: { properties?: Record<string, unknown> } }).parentSchema
+        ?.properties;
+      message =
+        renamed && properties && renamed in properties
+          ? `\`${name}\` is not a ${what}: the page size is \`${renamed}\` (one name across the API)`
+          : `\`${name}\` is not a ${what} here${properties ? ` (known: ${Object.keys(properties).join(', ')})` : ''}`;
     }
-    return { field: `/${context}${pointer}`, message: e.message ?? e.keyword };
+    return { field: `/${context}${pointer}`, message };
   });
 }
 

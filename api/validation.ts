@@ -20,6 +20,9 @@ function make(options: Options): Ajv {
     removeAdditional: false,
     useDefaults: true,
     allErrors: true,
+    // errors carry the failing value and schema (api/problem.ts names the value and, for a
+    // renamed parameter, its new name)
+    verbose: true,
     strict: false,
     ...options,
   });

@@ -20,6 +20,7 @@ import { connectRedis } from '../core/queue/bullmq.ts';
 import { IngestProducer } from '../ingest/pipeline/producer.ts';
 import { createPullSource } from '../ingest/sources/pull.ts';
 import { albLine } from '../ingest/sources/testing/pull-fixtures.ts';
+import { createScrubber } from '../ingest/transforms/scrub.ts';
 import { startMoto } from '../test/harness/moto.ts';
 import { startRedisServer } from '../test/harness/redis.ts';
 
@@ -59,6 +60,8 @@ const producer = new IngestProducer({
   queuePrefix: run,
   highWaterMark: 1_000_000,
   batchSize: 500,
+  // as a receiver does: records are scrubbed before they are queued (part of what is measured)
+  scrub: createScrubber({ fingerprintSecret: 'bench-fingerprint-secret-0123456789' }),
 });
 
 try {

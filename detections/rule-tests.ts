@@ -527,7 +527,13 @@ let defaultNormalizer: Normalizer | undefined;
 
 function eventsOf(c: RuleTestCase, opts: RunOptions, diagnostics: string[]): GatewatchEvent[] {
   if (!c.lines) return c.events;
-  defaultNormalizer ??= createNormalizer(loadConfig({ env: {} }));
+  // A fixed key of its own: rule tests group by fingerprints, never compare them with a deployment's.
+  defaultNormalizer ??= createNormalizer(
+    loadConfig({
+      env: {},
+      overrides: { ingest: { fingerprintSecret: 'gatewatch-rule-tests-fingerprints' } },
+    }),
+  );
   const normalize = opts.normalizer ?? defaultNormalizer;
   const batch = {
     source: c.lines.source,

@@ -28,6 +28,7 @@ import { previewIncidents } from '../detections/incidents/memory-store.ts';
 import { writeIncidents } from '../detections/incidents/writer.ts';
 import { loadRuleSetFrom } from '../detections/rule-set.ts';
 import { newRunRecord, type RunRecord } from '../detections/scheduler/scheduler.ts';
+import { embeddedFingerprintSecret, withFingerprintSecret } from '../ingest/fingerprint-secret.ts';
 import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer } from '../ingest/pipeline/normalize.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
@@ -467,7 +468,9 @@ export class EmbeddedIngestAdmin implements IngestAdminPort {
       )
       .all(...params) as { id: string; source: string; raw: string }[];
     if (rows.length === 0) return { replayed: 0, failed: 0 };
-    const normalize = createNormalizer(this.config);
+    const normalize = createNormalizer(
+      withFingerprintSecret(this.config, embeddedFingerprintSecret(this.store, this.config)),
+    );
     const inventory = new InventoryAccumulator(new KvInventoryStore(this.store));
     const receivedAt = this.now();
     const mark = db.prepare('INSERT OR REPLACE INTO dead_letter_replays (id, at) VALUES (?, ?)');

@@ -225,7 +225,7 @@ describe('embedded API', () => {
       filter: 'http.response.status_code >= 500',
       from: new Date(bounds.min).toISOString(),
       to: new Date(bounds.max + 1).toISOString(),
-      size: Math.max(1, Math.ceil(expected / 3)),
+      limit: Math.max(1, Math.ceil(expected / 3)),
       order: 'asc',
     };
     const ids: string[] = [];
@@ -240,14 +240,14 @@ describe('embedded API', () => {
       });
       expect(r.statusCode).toBe(200);
       const page = r.json() as {
-        events: {
+        items: {
           '@timestamp': string;
           event: { id: string };
           http: { response: { status_code: number } };
         }[];
         next_cursor: string | null;
       };
-      for (const e of page.events) {
+      for (const e of page.items) {
         expect(e.http.response.status_code).toBeGreaterThanOrEqual(500);
         expect(e['@timestamp'] >= last).toBe(true);
         last = e['@timestamp'];

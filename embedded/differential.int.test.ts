@@ -43,7 +43,14 @@ describe('embedded and distributed modes agree', () => {
   afterAll(() => ctx.cleanup());
 
   it('yields identical incidents for the demo scenario', async () => {
-    const base = loadConfig({ env: {}, file: `${SCENARIO}/gatewatch.yaml` });
+    // One key for both modes (the scenario's own is a public example value, which a distributed
+    // deployment refuses): incidents name keys by fingerprint.
+    const fingerprintSecret = 'differential-test-fingerprint-key';
+    const base = loadConfig({
+      env: {},
+      file: `${SCENARIO}/gatewatch.yaml`,
+      overrides: { ingest: { fingerprintSecret } },
+    });
     const { rules, diagnostics } = await loadRuleFiles(['detections/rules']);
     expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
     const files = replayFiles([SCENARIO]);
@@ -63,7 +70,7 @@ describe('embedded and distributed modes agree', () => {
       overrides: {
         elasticsearch: { url: ctx.elasticsearchUrl, indexPrefix: ctx.prefix },
         redis: { url: ctx.redisUrl, prefix: ctx.prefix },
-        ingest: { batchSize: 1000, highWaterMark: 100_000 },
+        ingest: { batchSize: 1000, highWaterMark: 100_000, fingerprintSecret },
       },
     });
     const runtime = await startIngest(config, { workers: 1 });

@@ -4,7 +4,7 @@
  * learned state — route templates, format detection — sees every line in file order exactly
  * as in one thread), leaving the main thread to the store, the inventory and the rules.
  */
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
 import type { GatewatchConfig } from '../core/config/schema.ts';
@@ -13,16 +13,29 @@ import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer, type Normalizer } from '../ingest/pipeline/normalize.ts';
 import { deadLetterId } from '../ingest/sinks/dead-letters.ts';
 import { isRemoteInput } from '../ingest/sources/remote-url.ts';
+import { storableRecord } from '../ingest/transforms/scrub.ts';
 import type { ColumnBatch, ColumnEncoder } from './replay-columns.ts';
 
+/** Whether a file starts with gzip's magic number (whatever its name). */
+function isGzip(path: string): boolean {
+  const head = Buffer.alloc(2);
+  const fd = openSync(path, 'r');
+  try {
+    return readSync(fd, head, 0, 2, 0) === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
- * Non-empty lines of a log file, gzip or plain, in arrays of up to a few MB of text. Lines end
- * at \n, \r\n or a lone \r, as with node:readline.
+ * Non-empty lines of a log file, gzip (told by its first bytes, not its name) or plain, in
+ * arrays of up to a few MB of text. Lines end at \n, \r\n or a lone \r, as with
+ * node:readline. `progress.bytes` follows the bytes read from the file (compressed bytes for
+ * gzip), so progress can be told against the files' sizes.
  */
-export async function* readLineBatches(path: string): AsyncGenerator<string[]> {
-  const input = path.endsWith('.gz')
-    ? createReadStream(path).pipe(createGunzip())
-    : createReadStream(path, { highWaterMark: 1 << 20 });
+export async function* readLineBatches(path: string, progress?: { bytes: number }): AsyncGenerator<string[]> {
+  const file = createReadStream(path, { highWaterMark: 1 << 20 });
+  const input = isGzip(path) ? file.pipe(createGunzip()) : file;
   let rest: Buffer | undefined;
   // Whole lines are decoded at once ('\n' never occurs inside a UTF-8 sequence, so this reads
   // the same as decoding line by line), then split.
@@ -49,8 +62,10 @@ export async function* readLineBatches(path: string): AsyncGenerator<string[]> {
     const lines: string[] = [];
     split(buf.toString('utf8', 0, nl), lines);
     rest = nl + 1 < buf.length ? buf.subarray(nl + 1) : undefined;
+    if (progress) progress.bytes = file.bytesRead;
     if (lines.length > 0) yield lines;
   }
+  if (progress) progress.bytes = file.bytesRead;
   if (rest !== undefined) {
     const lines: string[] = [];
     split(rest.toString('utf8'), lines);
@@ -73,9 +88,10 @@ export type InputChunk = { lines: string[] } | { unreadable: string; raw: string
 export async function* inputChunks(
   input: string,
   range: { since?: number | undefined; until?: number | undefined } = {},
+  progress?: { bytes: number },
 ): AsyncGenerator<InputChunk> {
   if (!isRemoteInput(input)) {
-    for await (const lines of readLineBatches(input)) yield { lines };
+    for await (const lines of readLineBatches(input, progress)) yield { lines };
     return;
   }
   const { remoteLineBatches } = await import('../ingest/sources/remote.ts');
@@ -123,6 +139,8 @@ export interface InputOptions {
 export interface InputBatch {
   /** Lines read. */
   records: number;
+  /** Bytes read from the files so far, all files together (set by the reader). */
+  bytes?: number;
   deadLetters: { id: string; reason: string; raw: string }[];
   ids: string[];
   ts: Float64Array;
@@ -160,8 +178,12 @@ export function normalizeLines(
     const line = lines[i]!;
     const result = results[i]!;
     const failures = result.ok ? result.failures : [result];
-    for (const f of failures)
-      deadLetters.push({ id: deadLetterId(raw.source, line), reason: f.reason, raw: line });
+    if (failures.length > 0) {
+      // what the normaliser read: scrubbed, with keyed surrogates (the id), stored without them
+      const record = normalize.scrub(line, raw);
+      const id = deadLetterId(raw.source, record);
+      for (const f of failures) deadLetters.push({ id, reason: f.reason, raw: storableRecord(record) });
+    }
     if (!result.ok) continue;
     for (const event of result.events) {
       const ts = Date.parse(event['@timestamp']);
@@ -194,16 +216,31 @@ export async function* inputBatches(files: string[], options: InputOptions): Asy
   const normalize = createNormalizer(options.config);
   const raw: RawBatch = { source: options.source, receivedAt: options.receivedAt, records: [] };
   const opts = { since: options.since, until: options.until, keepEvents: true };
-  for (const file of files) {
-    for await (const chunk of inputChunks(file, options)) {
-      if ('unreadable' in chunk) {
-        yield { ...unreadableBatch(options.source, chunk), events: [] };
-        continue;
-      }
-      const { lines } = chunk;
-      for (let i = 0; i < lines.length; i += 2000)
-        yield normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts);
+  for await (const chunk of chunksOf(files, options)) {
+    if ('unreadable' in chunk) {
+      yield { ...unreadableBatch(options.source, chunk), events: [], bytes: chunk.bytes };
+      continue;
     }
+    const { lines, bytes } = chunk;
+    for (let i = 0; i < lines.length; i += 2000)
+      yield { ...normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts), bytes };
+  }
+}
+
+/**
+ * The inputs' chunks in order, each with the bytes read of the local files so far (remote
+ * inputs add none: their size is not known before they are read).
+ */
+export async function* chunksOf(
+  inputs: string[],
+  range: { since?: number | undefined; until?: number | undefined } = {},
+): AsyncGenerator<({ lines: string[] } | { unreadable: string; raw: string }) & { bytes: number }> {
+  let done = 0;
+  for (const input of inputs) {
+    const progress = { bytes: 0 };
+    for await (const chunk of inputChunks(input, range, progress))
+      yield { ...chunk, bytes: done + progress.bytes };
+    done += progress.bytes;
   }
 }
 

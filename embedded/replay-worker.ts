@@ -9,7 +9,7 @@ import type { RawBatch } from '../ingest/pipeline/batch.ts';
 import { createNormalizer } from '../ingest/pipeline/normalize.ts';
 import { columnEncoder } from './replay-columns.ts';
 import {
-  inputChunks,
+  chunksOf,
   normalizeLines,
   unreadableBatch,
   WORKER_CREDITS,
@@ -54,16 +54,14 @@ try {
   const raw: RawBatch = { source: data.source, receivedAt: data.receivedAt, records: [] };
   const encode = data.fields ? columnEncoder(data.fields) : undefined;
   const opts = { since: data.since, until: data.until, keepEvents: false, encode };
-  for (const file of data.files) {
-    for await (const chunk of inputChunks(file, data)) {
-      if ('unreadable' in chunk) {
-        await post({ batch: unreadableBatch(data.source, chunk) });
-        continue;
-      }
-      const { lines } = chunk;
-      for (let i = 0; i < lines.length; i += 2000)
-        await post({ batch: normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts) });
+  for await (const chunk of chunksOf(data.files, data)) {
+    if ('unreadable' in chunk) {
+      await post({ batch: { ...unreadableBatch(data.source, chunk), bytes: chunk.bytes } });
+      continue;
     }
+    const { lines, bytes } = chunk;
+    for (let i = 0; i < lines.length; i += 2000)
+      await post({ batch: { ...normalizeLines(lines.slice(i, i + 2000), normalize, raw, opts), bytes } });
   }
   const cpu = process.threadCpuUsage();
   port.postMessage({ done: true, cpuMs: (cpu.user + cpu.system) / 1000 } satisfies WorkerMessage);

@@ -5,8 +5,7 @@
  * (none: records flow straight on) and the store (SQLite) differ.
  */
 import { randomUUID } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { statSync } from 'node:fs';
 import { durationMs } from '../core/config/load.ts';
 import type { GatewatchConfig } from '../core/config/schema.ts';
 import type { GatewatchEvent } from '../core/schema/event.ts';
@@ -16,12 +15,15 @@ import type { SharedFilters } from '../detections/engine/filter.ts';
 import { toIncident } from '../detections/engine/types.ts';
 import { writeIncidents } from '../detections/incidents/writer.ts';
 import type { RunRecord } from '../detections/scheduler/scheduler.ts';
+import { embeddedFingerprintSecret, withFingerprintSecret } from '../ingest/fingerprint-secret.ts';
+import { isRemoteInput } from '../ingest/sources/remote-url.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
 import { type MemoryInventoryJSON, MemoryInventoryStore } from '../inventory/store.ts';
 import type { RuleIR } from '../parser/ir.ts';
 import { installApiSchema } from './api-stores.ts';
 import { SqliteExceptionStore } from './exceptions.ts';
 import { columnDecoder } from './replay-columns.ts';
+import { findReplayFiles } from './replay-files.ts';
 import { type InputBatch, inputBatches } from './replay-input.ts';
 import type { EmbeddedStore } from './store.ts';
 
@@ -42,21 +44,9 @@ export const INVENTORY_FIELDS = [
   'url.domain',
 ];
 
-/** Files a replay reads: logs, not the scenario's labels or notes. */
+/** The files a replay of these paths reads (embedded/replay-files.ts says which and why). */
 export function replayFiles(paths: string[]): string[] {
-  const out: string[] = [];
-  const visit = (path: string) => {
-    const info = statSync(path);
-    if (info.isDirectory()) {
-      for (const entry of readdirSync(path).sort()) visit(join(path, entry));
-      return;
-    }
-    const name = basename(path);
-    if (/\.(log|ndjson|jsonl|json|txt|csv)(\.gz)?$/.test(name) && !/^(labels|README|manifest)/i.test(name))
-      out.push(path);
-  };
-  for (const p of paths) visit(p);
-  return out;
+  return findReplayFiles(paths).files.map((f) => f.path);
 }
 
 export { readLineBatches, readLines } from './replay-input.ts';
@@ -74,9 +64,31 @@ export interface ReplayOptions {
   shiftTo?: number;
   /** 0: as fast as possible; N: N× real time, keeping the gaps between events. */
   speed?: number;
-  onProgress?: (p: { records: number; events: number; deadLetters: number }) => void;
+  onProgress?: (p: ReplayProgress) => void;
   now?: () => number;
 }
+
+export interface ReplayProgress {
+  records: number;
+  events: number;
+  deadLetters: number;
+  /**
+   * Bytes read of the local files (compressed bytes for gzip files) and their total size
+   * (undefined when remote inputs are replayed too: their size is known only once read).
+   */
+  bytes: number;
+  totalBytes: number | undefined;
+}
+
+/** Dead letters of one reason: how many, and the first few records as examples. */
+export interface DeadLetterReason {
+  reason: string;
+  count: number;
+  examples: string[];
+}
+
+/** Examples kept per dead-letter reason. */
+export const DEAD_LETTER_EXAMPLES = 3;
 
 export interface ReplayResult {
   records: number;
@@ -85,6 +97,8 @@ export interface ReplayResult {
   /** Endpoints (host, method, route template) in the embedded API inventory. */
   endpoints: number;
   deadLetters: number;
+  /** Dead letters by reason, most frequent first. */
+  deadLetterReasons: DeadLetterReason[];
   incidents: Incident[];
   createdIncidents: number;
   /** Per rule: detections, and the time of its evaluation (after the load when streamed). */
@@ -139,6 +153,11 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
   let events = 0;
   let newEvents = 0;
   let deadLetters = 0;
+  const reasons = new Map<string, DeadLetterReason>();
+  let bytes = 0;
+  const totalBytes = files.some(isRemoteInput)
+    ? undefined
+    : files.reduce((sum, f) => sum + statSync(f).size, 0);
 
   // Events already in the store (earlier replays) take part in the evaluation: then, and when
   // timestamps are shifted after the load, rules read the stored events at the end. Otherwise
@@ -217,7 +236,8 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
 
   try {
     for await (const batch of inputBatches(files, {
-      config: options.config,
+      // the file's own fingerprint secret unless one is configured (ingest/fingerprint-secret.ts)
+      config: withFingerprintSecret(options.config, embeddedFingerprintSecret(store, options.config)),
       source,
       receivedAt,
       ...(options.since !== undefined ? { since: options.since } : {}),
@@ -228,9 +248,17 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
       stats: inputStats,
     })) {
       records += batch.records;
+      if (batch.bytes !== undefined) bytes = batch.bytes;
       for (const d of batch.deadLetters) {
         deadLetters++;
         store.addDeadLetter(d.id, source, d.reason, d.raw, receivedAt);
+        let r = reasons.get(d.reason);
+        if (!r) {
+          r = { reason: d.reason, count: 0, examples: [] };
+          reasons.set(d.reason, r);
+        }
+        r.count++;
+        if (r.examples.length < DEAD_LETTER_EXAMPLES) r.examples.push(d.raw);
       }
       const n = batch.ids.length;
       events += n;
@@ -254,14 +282,14 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
         }
         take(batch, docs, objects, flat, from, n);
       }
-      options.onProgress?.({ records, events, deadLetters });
+      options.onProgress?.({ records, events, deadLetters, bytes, totalBytes });
     }
   } finally {
     store.endBulkLoad();
   }
   await inventory.flush();
   store.setJson(INVENTORY_KEY, inventoryStore.toJSON());
-  options.onProgress?.({ records, events, deadLetters });
+  options.onProgress?.({ records, events, deadLetters, bytes: totalBytes ?? bytes, totalBytes });
 
   if (options.shiftTo !== undefined) shiftTimestamps(store, options.shiftTo);
 
@@ -333,6 +361,9 @@ export async function replay(files: string[], options: ReplayOptions): Promise<R
     newEvents,
     endpoints,
     deadLetters,
+    deadLetterReasons: [...reasons.values()].sort(
+      (a, b) => b.count - a.count || a.reason.localeCompare(b.reason),
+    ),
     incidents: store.incidents(),
     createdIncidents,
     rules: perRule,

@@ -74,6 +74,19 @@ export interface EventRow {
   doc: string;
 }
 
+/** What a store file holds: what deleting it loses (`replay --fresh` says so first). */
+export interface StoreContents {
+  events: number;
+  incidents: number;
+  /** Incidents a person changed: status, assignee, severity, comments. */
+  triagedIncidents: number;
+  deadLetters: number;
+  /** API keys not revoked (tables of the REST API: absent until `serve --embedded` or `keys`). */
+  apiKeys: number;
+  /** Rules created or changed through the REST API. */
+  apiRules: number;
+}
+
 export class EmbeddedStore {
   readonly db: DatabaseSync;
   private readonly insertEvent: StatementSync;
@@ -431,6 +444,27 @@ export class EmbeddedStore {
         linkDetections(next);
         return 'ok';
       },
+    };
+  }
+
+  contents(): StoreContents {
+    const count = (sql: string) => Number((this.db.prepare(sql).get() as { n: number }).n);
+    const hasTable = (name: string) =>
+      this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !==
+      undefined;
+    return {
+      events: count('SELECT count(*) AS n FROM events'),
+      incidents: count('SELECT count(*) AS n FROM incidents'),
+      triagedIncidents: count(
+        `SELECT count(*) AS n FROM incidents WHERE json_array_length(doc, '$.comments') > 0
+           OR json_extract(doc, '$.assignee') IS NOT NULL
+           OR EXISTS (SELECT 1 FROM json_each(doc, '$.history') h WHERE json_extract(h.value, '$.by') <> 'gatewatch')`,
+      ),
+      deadLetters: count('SELECT count(*) AS n FROM dead_letters'),
+      apiKeys: hasTable('api_keys')
+        ? count("SELECT count(*) AS n FROM api_keys WHERE json_extract(doc, '$.revoked_at') IS NULL")
+        : 0,
+      apiRules: hasTable('rules') ? count('SELECT count(*) AS n FROM rules WHERE deleted = 0') : 0,
     };
   }
 

@@ -15,14 +15,18 @@ import { installCoreTemplates } from '../core/store/templates.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
 import { ElasticsearchInventoryStore } from '../inventory/store.ts';
 import { type ProcessOperations, startOperations } from '../operations/process.ts';
+import { deploymentFingerprintSecret, withFingerprintSecret } from './fingerprint-secret.ts';
 import { queuedBytesKey, type RawBatch } from './pipeline/batch.ts';
 import { createNormalizer } from './pipeline/normalize.ts';
 import { IngestProducer } from './pipeline/producer.ts';
 import { type BatchOutcome, startIngestWorker } from './pipeline/worker.ts';
 import { buildHttpSourceServer } from './sources/http/server.ts';
 import type { HecAckStore } from './sources/http/splunk-hec.ts';
+import { createScrubber } from './transforms/scrub.ts';
 
 export interface IngestRuntime {
+  /** The configuration with its fingerprint secret resolved (configured, or the deployment's own). */
+  config: GatewatchConfig;
   es: Client;
   redis: Redis;
   producer: IngestProducer;
@@ -90,18 +94,21 @@ export interface StartIngestOptions {
 }
 
 export async function startIngest(
-  config: GatewatchConfig,
+  configured: GatewatchConfig,
   options: StartIngestOptions = {},
 ): Promise<IngestRuntime> {
-  const es = createEsClient(config.elasticsearch);
+  const es = createEsClient(configured.elasticsearch);
   // Long-running processes wait for their servers as long as it takes (started before them, or
   // during an outage), saying what they wait for; one-shot commands give up after waitMs.
   const waitMs = options.waitMs ?? Number.POSITIVE_INFINITY;
   await waitForElasticsearch(es, waitMs, (err) =>
     console.error(
-      `waiting for Elasticsearch at ${displayUrl(config.elasticsearch.url)} (elasticsearch.url / ELASTICSEARCH_URL): ${err.message}; retrying`,
+      `waiting for Elasticsearch at ${displayUrl(configured.elasticsearch.url)} (elasticsearch.url / ELASTICSEARCH_URL): ${err.message}; retrying`,
     ),
   );
+  // Receivers scrub with it before queueing, workers fingerprint with it: one key per deployment.
+  const fingerprintSecret = await deploymentFingerprintSecret(es, configured);
+  const config = withFingerprintSecret(configured, fingerprintSecret);
   const redis = await waitForRedis(config.redis.url, 'producer', { timeoutMs: waitMs });
   // Redis going away later is survived (sources push back or spool, workers wait): say so once
   // per outage instead of ioredis's "unhandled error event" on every reconnection attempt.
@@ -141,6 +148,7 @@ export async function startIngest(
     queuePrefix: config.redis.prefix,
     highWaterMark: config.ingest.highWaterMark,
     batchSize: config.ingest.batchSize,
+    scrub: createScrubber({ fingerprintSecret }),
     maxQueuedBytes: config.ingest.maxQueuedBytes,
     maxRedisMemory: config.ingest.maxRedisMemory,
     storePressure: () => operations.watch.pushBack(),
@@ -223,6 +231,7 @@ export async function startIngest(
     await http.listen({ host: config.ingest.httpHost, port: config.ingest.httpPort });
   }
   return {
+    config,
     es,
     redis,
     producer,

@@ -55,7 +55,7 @@ describe('inventory API (embedded stores)', () => {
       await app.inject({ url: `/inventory/endpoints?classification=shadow&limit=3&cursor=${b1.next_cursor}` })
     ).json();
     expect(page2.items).toHaveLength(2);
-    expect(page2.next_cursor).toBeUndefined();
+    expect(page2.next_cursor).toBeNull();
     const routes = [...b1.items, ...page2.items].map((i: { route: string }) => i.route);
     expect(new Set(routes).size).toBe(5);
     expect(routes[0]).toBe('/api/v1/shadow-e'); // last_seen desc

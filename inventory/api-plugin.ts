@@ -22,6 +22,7 @@ import type {
 } from 'fastify';
 import Type from 'typebox';
 import { sendProblem } from '../api/problem.ts';
+import { NextCursor } from '../api/schemas.ts';
 import { Classifier, type ClassifierOptions, type EndpointClassification, type Finding } from './classify.ts';
 import { exportOpenApi } from './export.ts';
 import { SpecInvalidError, type SpecProblem } from './specs/parse.ts';
@@ -202,24 +203,30 @@ export const SpecProblemSchema = Type.Object(
 // Ids are hashes; 100 is also Fastify's router limit for a path parameter.
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
 
-const EndpointsQuery = Type.Object({
-  host: Type.Optional(Str),
-  method: Type.Optional(Type.String({ pattern: '^[A-Za-z]{1,16}$' })),
-  classification: Type.Optional(ClassificationSchema),
-  route_prefix: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, pattern: '^/' })),
-  sort: Type.Optional(SortSchema),
-  order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
-  cursor: Type.Optional(Type.String({ maxLength: 1024, description: 'next_cursor of the previous page.' })),
-});
+const EndpointsQuery = Type.Object(
+  {
+    host: Type.Optional(Str),
+    method: Type.Optional(Type.String({ pattern: '^[A-Za-z]{1,16}$' })),
+    classification: Type.Optional(ClassificationSchema),
+    route_prefix: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, pattern: '^/' })),
+    sort: Type.Optional(SortSchema),
+    order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+    cursor: Type.Optional(Type.String({ maxLength: 1024, description: 'next_cursor of the previous page.' })),
+  },
+  { additionalProperties: false },
+);
 
-const FindingsQuery = Type.Object({
-  kind: Type.Optional(FindingKindSchema),
-  host: Type.Optional(Str),
-  severity: Type.Optional(Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high')])),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
-  cursor: Type.Optional(Type.String({ maxLength: 256, description: 'next_cursor of the previous page.' })),
-});
+const FindingsQuery = Type.Object(
+  {
+    kind: Type.Optional(FindingKindSchema),
+    host: Type.Optional(Str),
+    severity: Type.Optional(Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high')])),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
+    cursor: Type.Optional(Type.String({ maxLength: 256, description: 'next_cursor of the previous page.' })),
+  },
+  { additionalProperties: false },
+);
 
 const UploadQuery = Type.Object({
   key: Type.Optional(
@@ -317,10 +324,7 @@ export async function inventoryPlugin(parent: FastifyInstance, opts: InventoryPl
           'Endpoints seen in traffic per (host, method, route template), with classification against the imported specs.',
         querystring: EndpointsQuery,
         response: {
-          200: Type.Object({
-            items: Type.Array(EndpointViewSchema),
-            next_cursor: Type.Optional(Type.String()),
-          }),
+          200: Type.Object({ items: Type.Array(EndpointViewSchema), next_cursor: NextCursor }),
         },
       },
     },
@@ -370,7 +374,7 @@ export async function inventoryPlugin(parent: FastifyInstance, opts: InventoryPl
           );
         throw err;
       }
-      return { items, ...(next ? { next_cursor: next } : {}) };
+      return { items, next_cursor: next ?? null };
     },
   );
 
@@ -543,7 +547,7 @@ export async function inventoryPlugin(parent: FastifyInstance, opts: InventoryPl
           'Shadow, zombie and orphan APIs, undocumented parameters and status codes, anonymous success on authenticated endpoints. Ids are deterministic, so re-reading yields the same findings.',
         querystring: FindingsQuery,
         response: {
-          200: Type.Object({ items: Type.Array(FindingSchema), next_cursor: Type.Optional(Type.String()) }),
+          200: Type.Object({ items: Type.Array(FindingSchema), next_cursor: NextCursor }),
         },
       },
     },
@@ -562,7 +566,7 @@ export async function inventoryPlugin(parent: FastifyInstance, opts: InventoryPl
       const rest = q.cursor ? sorted.filter((f) => key(f) > q.cursor!) : sorted;
       const limit = q.limit ?? 200;
       const items = rest.slice(0, limit);
-      return { items, ...(rest.length > limit ? { next_cursor: key(items[items.length - 1]!) } : {}) };
+      return { items, next_cursor: rest.length > limit ? key(items[items.length - 1]!) : null };
     },
   );
 

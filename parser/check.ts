@@ -11,9 +11,9 @@ import { type Diagnostic, type SourceText, suggest } from './diagnostics.ts';
 import { formatDuration } from './lexer.ts';
 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
-export { ENTITY_ROLES } from '../core/schema/incident.ts';
+export { ENTITY_ROLES } from '../core/schema/entity-roles.ts';
 
-import { ENTITY_ROLES } from '../core/schema/incident.ts';
+import { ENTITY_ROLES } from '../core/schema/entity-roles.ts';
 export const METRIC_FUNCTIONS = [
   'count',
   'distinct_count',
@@ -420,7 +420,7 @@ export class Checker {
         v.pos,
         'type-mismatch',
         `${describeValue(v.value)} does not fit field \`${fieldName}\`, which is ${describeKind(k)}`,
-        hintFor(k, v.value),
+        hintFor(k, v.value, fieldName),
       );
     }
   }
@@ -1262,8 +1262,10 @@ function describeValue(v: A.LiteralValue): string {
   return `the boolean ${v}`;
 }
 
-function hintFor(k: FieldKind, v: A.LiteralValue): string | undefined {
+function hintFor(k: FieldKind, v: A.LiteralValue, fieldName: string): string | undefined {
   if (k === 'number' && typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v)) return `remove the quotes: ${v}`;
+  if (k === 'number' && typeof v === 'string')
+    return `\`${fieldName}\` holds numbers: compare it with a number, without quotes (e.g. ${fieldName.endsWith('status_code') ? '404' : '100'})`;
   if (k === 'string' && typeof v === 'number') return `quote it: "${v}"`;
   if (k === 'ip') return 'write an address in quotes, e.g. "192.0.2.1"; for ranges use `cidr`';
   if (k === 'boolean') return 'use true or false';

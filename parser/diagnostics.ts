@@ -116,8 +116,9 @@ export function editDistance(a: string, b: string): number {
 const MAX_SUGGESTED_NAME = 96;
 
 /**
- * The closest candidate to `name`, if it is close enough: distance at most a third of the
- * name's length (min 1, max 4), or else the closest candidate with the same last segment (`client.ip` -> `source.ip`).
+ * The closest candidate to `name`, if it is close enough: one it begins up to a `_` (a word
+ * left off), else distance at most a third of the name's length (min 1, max 4), or else the
+ * closest candidate with the same last segment (`client.ip` -> `source.ip`).
  */
 export function suggest(name: string, candidates: Iterable<string>): string | undefined {
   // Bounded work: a name far longer than any candidate has no close one, and the distance of
@@ -128,6 +129,13 @@ export function suggest(name: string, candidates: Iterable<string>): string | un
   let best: string | undefined;
   let bestD = Number.POSITIVE_INFINITY;
   const list = [...candidates];
+  // A name cut short of its last word (`http.response.status` for `…status_code`): the
+  // shortest candidate it begins.
+  const lower = name.toLowerCase();
+  const longer = list
+    .filter((c) => c.length > name.length && c[name.length] === '_' && c.toLowerCase().startsWith(lower))
+    .sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
+  if (longer[0] !== undefined) return longer[0];
   for (const c of list) {
     if (Math.abs(c.length - name.length) > limit) continue;
     const dist = editDistance(name.toLowerCase(), c.toLowerCase());

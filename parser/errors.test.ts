@@ -247,4 +247,125 @@ rule c {
     expect(formatRules('rule {').text).toBeUndefined();
     expect(formatRules('rule x { title "a" }').text).toBe('rule x {\n  title "a"\n}\n');
   });
+
+  describe('one error per mistake, at the mistake, with a fix (issue 19, item 20)', () => {
+    const threshold = [
+      '  threshold {',
+      '    group by source.ip',
+      '    window 5m',
+      '    metric n = count()',
+      '    having n > 10',
+    ];
+
+    it('a block left open: reported where its `}` is missing, not at the next clause', () => {
+      const text = [
+        'rule a {',
+        '  title "T"',
+        '  severity low',
+        ...threshold,
+        '  incident {',
+        '    title "x"',
+        '  }',
+        '}',
+      ].join('\n');
+      expect(errorsOf(text)).toMatchInlineSnapshot(`
+        "test.gwr:8:18: error: missing \`}\` to close \`threshold {\` (line 4) [syntax]
+        8 |     having n > 10
+          |                  ^
+          = hint: add \`}\` after line 8"
+      `);
+    });
+
+    it('a block left open before the rule’s `}`: the `}` indented like the rule belongs to it', () => {
+      const text = [
+        'rule a {',
+        '  title "T"',
+        '  severity low',
+        ...threshold,
+        '}',
+        '',
+        rule('  where source.ip exists', 'b'),
+      ].join('\n');
+      expect(errorsOf(text)).toMatchInlineSnapshot(`
+        "test.gwr:8:18: error: missing \`}\` to close \`threshold {\` (line 4) [syntax]
+        8 |     having n > 10
+          |                  ^
+          = hint: add \`}\` before line 9"
+      `);
+    });
+
+    it('an incident block left open before the next rule', () => {
+      const text = [
+        'rule a {',
+        '  title "T"',
+        '  severity low',
+        ...threshold,
+        '  }',
+        '  incident {',
+        '    title "x"',
+        '',
+        rule('  where source.ip exists', 'b'),
+      ].join('\n');
+      expect(errorsOf(text)).toMatchInlineSnapshot(`
+        "test.gwr:11:14: error: missing \`}\` to close \`incident {\` (line 10) [syntax]
+        11 |     title "x"
+           |              ^
+          = hint: add \`}\` after line 11"
+      `);
+    });
+
+    it('a misspelled block keyword: one error, not again at the `}` its block leaves over', () => {
+      expect(
+        errorsOf(rule(['  treshold {', ...threshold.slice(1), '  }'].join('\n'))),
+      ).toMatchInlineSnapshot(`
+        "test.gwr:4:3: error: expected a rule clause or \`}\` but found \`treshold\` [syntax]
+        4 |   treshold {
+          |   ^^^^^^^^
+          = hint: did you mean \`threshold\`?"
+      `);
+    });
+
+    it('a misspelled metric keyword: not also "unknown metric"', () => {
+      expect(
+        errorsOf(
+          rule([...threshold.slice(0, 3), '    metrc n = count()', '    having n > 10', '  }'].join('\n')),
+        ),
+      ).toMatchInlineSnapshot(`
+          "test.gwr:7:5: error: expected a threshold clause or \`}\` but found \`metrc\` [syntax]
+          7 |     metrc n = count()
+            |     ^^^^^
+            = hint: did you mean \`metric\`?"
+        `);
+    });
+
+    it('upper-case operators: each one, with the word to write', () => {
+      expect(
+        errorsOf(rule('  where http.response.status_code >= 500 AND source.ip exists OR user.name exists')),
+      ).toMatchInlineSnapshot(`
+          "test.gwr:4:42: error: \`AND\` is not a keyword: keywords and operators are written in lower case [syntax]
+          4 |   where http.response.status_code >= 500 AND source.ip exists OR user.name exists
+            |                                          ^^^
+            = hint: write \`and\`
+          test.gwr:4:63: error: \`OR\` is not a keyword: keywords and operators are written in lower case [syntax]
+          4 |   where http.response.status_code >= 500 AND source.ip exists OR user.name exists
+            |                                                               ^^
+            = hint: write \`or\`"
+        `);
+    });
+
+    it('a string compared with a number field: a fix; a field cut short: the field it begins', () => {
+      expect(errorsOf(rule('  where http.response.status_code > "abc"'))).toMatchInlineSnapshot(`
+        "test.gwr:4:37: error: the string "abc" does not fit field \`http.response.status_code\`, which is a number [type-mismatch]
+        4 |   where http.response.status_code > "abc"
+          |                                     ^^^^^
+          = hint: \`http.response.status_code\` holds numbers: compare it with a number, without quotes (e.g. 404)"
+      `);
+      expect(errorsOf(rule('  where http.response.status > 499'))).toMatchInlineSnapshot(`
+        "test.gwr:4:9: error: unknown field \`http.response.status\` [unknown-field]
+        4 |   where http.response.status > 499
+          |         ^^^^^^^^^^^^^^^^^^^^
+          = hint: did you mean \`http.response.status_code\`?"
+      `);
+    });
+  });
 });

@@ -164,6 +164,98 @@ function lexHint(ch: string): string | undefined {
   return undefined;
 }
 
+/** Where a token is, as a diagnostic position. */
+function tokenPos(t: IToken): A.Pos {
+  return {
+    line: t.startLine ?? 1,
+    column: t.startColumn ?? 1,
+    endLine: t.endLine ?? t.startLine ?? 1,
+    endColumn: t.endColumn ?? t.startColumn ?? 1,
+  };
+}
+
+/** Just after a token: where something missing after it goes. */
+function afterToken(t: IToken): A.Pos {
+  const line = t.endLine ?? t.startLine ?? 1;
+  const column = (t.endColumn ?? t.startColumn ?? 0) + 1;
+  return { line, column, endLine: line, endColumn: column };
+}
+
+const OPERATOR_WORDS =
+  /^(and|or|not|in|like|contains|matches|cidr|exists|startswith|endswith|true|false|nocase)$/;
+
+/** `AND`, `Or`: an operator word in the wrong case. */
+const isUpperOperator = (t: IToken) =>
+  t.tokenType.name === 'Identifier' &&
+  OPERATOR_WORDS.test(t.image.toLowerCase()) &&
+  t.image !== t.image.toLowerCase();
+
+/** Braces of the token stream: pairs, and what is still open before a given offset. */
+function braces(tokens: IToken[], before: number) {
+  const open: IToken[] = [];
+  const pairs: { open: IToken; close: IToken }[] = [];
+  for (const t of tokens) {
+    if (t.startOffset >= before) break;
+    if (t.tokenType.name === 'LCurly') open.push(t);
+    else if (t.tokenType.name === 'RCurly') {
+      const o = open.pop();
+      if (o) pairs.push({ open: o, close: t });
+    }
+  }
+  return { open, pairs };
+}
+
+/**
+ * A block not closed, told by an error at `at` (a clause of an enclosing block, a declaration
+ * or the end of input where the block's own clauses or `}` were expected): the block and the
+ * token after which its `}` is missing. When a `}` further in is indented like an outer block's
+ * opening line rather than like its own, it was meant for the outer block: the block it
+ * closed is the one left open, its `}` missing before it.
+ */
+function unclosedBlock(
+  tokens: IToken[],
+  src: SourceText,
+  at: IToken | undefined,
+): { opener: IToken; after: IToken; before?: IToken } | undefined {
+  const lefts = tokens.filter((t) => t.tokenType.name === 'LCurly').length;
+  const rights = tokens.filter((t) => t.tokenType.name === 'RCurly').length;
+  if (lefts <= rights) return undefined;
+  const offset =
+    at && Number.isFinite(at.startOffset) && at.tokenType.name !== 'EOF' ? at.startOffset : Infinity;
+  const { open, pairs } = braces(tokens, offset);
+  const candidate = open[open.length - 1];
+  if (!candidate) return undefined;
+  const indent = (t: IToken) => {
+    const line = src.lines[(t.startLine ?? 1) - 1] ?? '';
+    return line.length - line.trimStart().length;
+  };
+  const index = (t: IToken) => tokens.indexOf(t);
+  for (const p of pairs) {
+    if (p.open.startOffset <= candidate.startOffset) continue;
+    const lineStart = (p.close.startColumn ?? 1) - 1 === indent(p.close);
+    if (lineStart && indent(p.close) !== indent(p.open) && indent(p.close) === indent(candidate)) {
+      return { opener: p.open, after: tokens[index(p.close) - 1]!, before: p.close };
+    }
+  }
+  const last = at && at.tokenType.name !== 'EOF' ? tokens[index(at) - 1] : tokens[tokens.length - 1];
+  return last ? { opener: candidate, after: last } : undefined;
+}
+
+/** The words before a `{` on its line: `threshold {`, `rule a {`. */
+function openerText(tokens: IToken[], brace: IToken): string {
+  const line = brace.startLine;
+  const words = tokens
+    .filter((t) => t.startLine === line && t.startOffset < brace.startOffset)
+    .map((t) => t.image);
+  return `${words.join(' ')} {`.trim();
+}
+
+/**
+ * Chevrotain's errors as diagnostics, one per mistake: a block left open is reported where its
+ * `}` is missing (not at the next clause), a misspelled clause keyword once (not again at the
+ * `}` its block leaves over), an upper-case operator with the word to write; the errors that
+ * follow from a reported mistake are dropped.
+ */
 function addParseErrors(
   errors: { message: string; token: IToken; previousToken?: IToken }[],
   src: SourceText,
@@ -171,38 +263,81 @@ function addParseErrors(
   tokens: IToken[],
 ): void {
   const seen = new Set<string>();
+  let quietUntil = -1;
+  let quietLine = -1;
+  let unclosedReported = false;
+  /** `}` left over by misspelled blocks, not to be reported again. */
+  let leftOverCloses = 0;
+  const push = (pos: A.Pos, message: string, hint?: string) => {
+    const key = `${pos.line}:${pos.column}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    diags.push(src.diag(pos, 'syntax', message, hint));
+  };
   for (const e of errors) {
     let t = e.token;
     const placed = (x: IToken | undefined): x is IToken =>
       x !== undefined && Number.isFinite(x.startLine) && (x.startLine ?? 0) >= 1 && (x.startColumn ?? 0) >= 1;
+    const offset = placed(t) ? t.startOffset : Number.POSITIVE_INFINITY;
+    // errors that follow from one already reported
+    if (offset <= quietUntil || (placed(t) && t.startLine === quietLine)) continue;
+    if (/^unexpected `\}`/.test(e.message) && (unclosedReported || leftOverCloses > 0)) {
+      leftOverCloses = Math.max(0, leftOverCloses - 1);
+      continue;
+    }
+    const blockEnd = /^expected (an? [a-z_]+ clause|a declaration.*) or `\}` but found /.test(e.message);
+    const atEnd = e.message.endsWith('but found end of input');
+    if ((blockEnd || atEnd) && !unclosedReported) {
+      const u = unclosedBlock(tokens, src, placed(t) ? t : undefined);
+      if (u) {
+        unclosedReported = true;
+        const where = u.before
+          ? `before line ${u.before.startLine}`
+          : `after line ${u.after.endLine ?? u.after.startLine}`;
+        push(
+          afterToken(u.after),
+          `missing \`}\` to close \`${openerText(tokens, u.opener)}\` (line ${u.opener.startLine})`,
+          `add \`}\` ${where}`,
+        );
+        continue;
+      }
+    }
+    if (placed(t) && isUpperOperator(t)) {
+      // every one on the line is its own mistake; nothing else there is reported
+      for (const u of tokens.filter((x) => x.startLine === t.startLine && x.startOffset >= t.startOffset))
+        if (isUpperOperator(u))
+          push(
+            tokenPos(u),
+            `\`${u.image}\` is not a keyword: keywords and operators are written in lower case`,
+            `write \`${u.image.toLowerCase()}\``,
+          );
+      quietLine = t.startLine ?? -1;
+      continue;
+    }
     // At end of input chevrotain points at EOF (no position): use the last real token.
     if (!placed(t)) {
       const last = placed(e.previousToken) ? e.previousToken : tokens[tokens.length - 1];
       if (last) {
-        const pos = {
-          line: last.endLine ?? 1,
-          column: (last.endColumn ?? 0) + 1,
-          endLine: last.endLine ?? 1,
-          endColumn: (last.endColumn ?? 0) + 1,
-        };
-        const key = `${pos.line}:${pos.column}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        diags.push(src.diag(pos, 'syntax', e.message, syntaxHint(e.message)));
+        push(afterToken(last), e.message, syntaxHint(e.message));
         continue;
       }
       t = Object.assign({}, e.token, { startLine: 1, startColumn: 1, endLine: 1, endColumn: 1 });
     }
-    const pos = {
-      line: t.startLine ?? 1,
-      column: t.startColumn ?? 1,
-      endLine: t.endLine ?? t.startLine ?? 1,
-      endColumn: t.endColumn ?? t.startColumn ?? 1,
-    };
-    const key = `${pos.line}:${pos.column}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    diags.push(src.diag(pos, 'syntax', e.message, syntaxHint(e.message, t)));
+    const hint = syntaxHint(e.message, t);
+    push(tokenPos(t), e.message, hint);
+    // A misspelled clause keyword: its block or the rest of its line are not errors again,
+    // nor the `}` its block leaves over.
+    if (blockEnd && hint?.startsWith('did you mean')) {
+      quietLine = t.startLine ?? -1;
+      const brace = tokens.find(
+        (x) => x.startLine === t.startLine && x.tokenType.name === 'LCurly' && x.startOffset > t.startOffset,
+      );
+      if (brace) {
+        const close = braces(tokens, Number.POSITIVE_INFINITY).pairs.find((p) => p.open === brace)?.close;
+        if (close) quietUntil = close.startOffset;
+        leftOverCloses++;
+      }
+    }
   }
 }
 
@@ -418,10 +553,25 @@ function parseRulesUnsafe(text: string, opts: ParseOptions): ParseResult {
       );
     } else ids.set(d.id.name, d);
     checker.rule(d);
-    // A clause lost to a syntax error inside the rule is not also reported as missing.
-    const broken = a.syntax.diags.some((x) => x.line >= d.pos.line && x.line <= d.pos.endLine);
+    // A clause lost to a syntax error inside the rule is not also reported as missing, nor a
+    // name it declared as unknown (`metrc n = count()` is one mistake, not also "unknown metric n").
+    const brokenLines = a.syntax.diags
+      .filter((x) => x.code === 'syntax' && x.line >= d.pos.line && x.line <= d.pos.endLine)
+      .map((x) => a.syntax.src.lines[x.line - 1] ?? '');
+    const broken = brokenLines.length > 0;
+    const lostName = (x: Diagnostic) => {
+      const name = /^unknown (?:metric|macro|list|step) `([^`]+)`/.exec(x.message)?.[1];
+      return (
+        name !== undefined &&
+        brokenLines.some((l) =>
+          new RegExp(`(^|[^\\w.])${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*=`).test(l),
+        )
+      );
+    };
     diags.push(
-      ...checker.diags.filter((x) => !(broken && (x.code === 'missing-clause' || x.code === 'bare-field'))),
+      ...checker.diags.filter(
+        (x) => !(broken && (x.code === 'missing-clause' || x.code === 'bare-field' || lostName(x))),
+      ),
     );
     if (!globalErrors && !checker.diags.some((x) => x.severity === 'error') && !prev)
       rules.push(lowerer.rule(d, opts.file));

@@ -77,9 +77,9 @@ export interface Template {
   parts: TemplatePart[];
 }
 
-export type { EntityRole } from '../core/schema/incident.ts';
+export type { EntityRole } from '../core/schema/entity-roles.ts';
 
-import type { EntityRole } from '../core/schema/incident.ts';
+import type { EntityRole } from '../core/schema/entity-roles.ts';
 
 export interface Output {
   title: Template;

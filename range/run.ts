@@ -8,6 +8,7 @@
  * truth from what was sent), `gatewatch.yaml` and `manifest.json`. Installs nothing: a missing
  * Debian package ends the run with one line naming it.
  */
+import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
@@ -227,7 +228,8 @@ detections:
   lists:
     internal_networks: ["127.0.0.1/32", "::1/128"]
 ingest:
-  fingerprintSecret: gatewatch-dev-fingerprint-secret-change-me
+  # this output's own key: the distributed processes refuse the public example values
+  fingerprintSecret: ${randomBytes(24).toString('base64url')}
   trustedProxies: []
   sources:
 ${src('range-nginx-json', LOG_FORMATS.nginxJson, LOG_FILES.nginxJson)}${src('range-nginx-combined', LOG_FORMATS.nginxCombined, LOG_FILES.nginxCombined)}${src('range-modsecurity', LOG_FORMATS.modsecAudit, LOG_FILES.modsecAudit)}${src('range-haproxy', LOG_FORMATS.haproxy, LOG_FILES.haproxy, captures)}`;

@@ -31,7 +31,7 @@ describe('README: running without Docker', () => {
 
   it('runs every process with commands that exist', () => {
     const commands = [
-      ...section.matchAll(/npm run gatewatch -- --config gatewatch\.yaml ([a-z -]+?)(?: --| *#|$)/gm),
+      ...section.matchAll(/npx gatewatch --config gatewatch\.yaml ([a-z -]+?)(?: --| *#|$)/gm),
     ].map((m) => m[1]!.trim());
     expect(commands).toEqual(['ingest sources', 'ingest worker', 'detect worker', 'serve', 'keys create']);
     for (const command of commands) {

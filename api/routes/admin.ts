@@ -122,7 +122,7 @@ export function adminRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           querystring: Type.Object(
             {
               source: Type.Optional(SourceName),
-              size: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
               cursor: Type.Optional(Cursor),
             },
             { additionalProperties: false },
@@ -131,9 +131,9 @@ export function adminRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         },
       },
       async (request) => {
-        const { source, size, cursor } = request.query;
+        const { source, limit, cursor } = request.query;
         return ingest.deadLetters({
-          size: size ?? 50,
+          size: limit ?? 50,
           ...(source ? { source } : {}),
           ...(cursor ? { cursor } : {}),
         });
@@ -247,7 +247,7 @@ export function adminRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             {
               action: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
               target_id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-              size: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
             },
             { additionalProperties: false },
           ),
@@ -256,7 +256,7 @@ export function adminRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       },
       async (request) => ({
         items: await ctx.audit.list({
-          size: request.query.size ?? 100,
+          size: request.query.limit ?? 100,
           ...(request.query.action ? { action: request.query.action } : {}),
           ...(request.query.target_id ? { target_id: request.query.target_id } : {}),
         }),

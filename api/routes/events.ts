@@ -36,7 +36,7 @@ export function eventRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
               }),
               from: Timestamp,
               to: Timestamp,
-              size: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
               order: Type.Optional(
                 Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'desc' }),
               ),
@@ -45,13 +45,13 @@ export function eventRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             { additionalProperties: false },
           ),
           response: {
-            200: Type.Object({ events: Type.Array(EventSchema), next_cursor: NextCursor }),
+            200: Type.Object({ items: Type.Array(EventSchema), next_cursor: NextCursor }),
             422: problemResponse(422),
           },
         },
       },
       async (request) => {
-        const { filter: text, from, to, size, order, cursor } = request.body;
+        const { filter: text, from, to, limit, order, cursor } = request.body;
         const start = Date.parse(from);
         const end = Date.parse(to);
         if (!(end > start) || end - start > MAX_RANGE_MS) {
@@ -75,13 +75,14 @@ export function eventRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           });
         }
         try {
-          return await port.search({
+          const page = await port.search({
             filter: parsed.filter,
             range: { start, end },
-            size: size ?? 100,
+            size: limit ?? 100,
             order: order ?? 'desc',
             ...(cursor ? { cursor } : {}),
           });
+          return { items: page.events, next_cursor: page.next_cursor };
         } catch (err) {
           if (err instanceof InvalidEventCursorError) {
             throw new HttpProblem(400, 'invalid-cursor', err.message, {

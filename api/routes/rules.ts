@@ -664,7 +664,7 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })) },
             { additionalProperties: false },
           ),
-          response: { 200: Type.Object({ status: RuleStatusSchema, runs: Type.Array(RunRecordSchema) }) },
+          response: { 200: Type.Object({ status: RuleStatusSchema, items: Type.Array(RunRecordSchema) }) },
         },
       },
       async (request) => {
@@ -673,7 +673,7 @@ export function ruleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           detection.status(rule.id),
           detection.runHistory(rule.id, request.query.limit ?? 50),
         ]);
-        return { status, runs };
+        return { status, items: runs };
       },
     );
   };

@@ -27,6 +27,7 @@ import { elasticsearchExecutor } from '../../detections/runtime.ts';
 import { DetectionScheduler } from '../../detections/scheduler/scheduler.ts';
 import { IngestAdmin } from '../../ingest/admin.ts';
 import { IngestProducer } from '../../ingest/pipeline/producer.ts';
+import { createScrubber } from '../../ingest/transforms/scrub.ts';
 
 /** The engine's detection port, remembering which rules the API reported as changed. */
 export class RecordingDetectionPort extends EngineDetectionPort {
@@ -92,6 +93,8 @@ export async function startTestApp(
     queuePrefix: it.prefix,
     highWaterMark: config.ingest.highWaterMark,
     batchSize: config.ingest.batchSize,
+    // records queued through the API (dead-letter replays) are scrubbed like received ones
+    scrub: createScrubber(),
   });
   const ports = {
     incidents: repo,

@@ -26,10 +26,13 @@ import {
 import { embeddedCoverage } from '../../embedded/coverage.ts';
 import { replay, replayFiles } from '../../embedded/replay.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
+import { embeddedFingerprintSecret, withFingerprintSecret } from '../../ingest/fingerprint-secret.ts';
 import { createIdentityResolver, keyIdentityString } from '../../ingest/transforms/identity.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
 import { matchIncidents, type RuleScore, toGroundTruth } from '../../samples/generator/labels.ts';
 import type { Label } from '../../samples/generator/types.ts';
+import { EXIT, UserError } from '../errors.ts';
+import { cliTableStyle } from '../table.ts';
 
 export interface EvalResult {
   /** Per-rule scores, when the directory has the generator's per-rule labels. */
@@ -81,20 +84,29 @@ export async function evaluateScenario(
       `${dir} is not a directory: give the directory that holds the logs and their labels`,
     );
   const scenarioConfig = join(dir, 'gatewatch.yaml');
-  const config = loadConfig({
+  const configured = loadConfig({
     env: {},
     ...(configFile ? { file: configFile } : existsSync(scenarioConfig) ? { file: scenarioConfig } : {}),
   });
   const { perRule, groundTruth } = readLabels(dir, options.labelsFile);
-  const loaded = await loadRuleFiles(rulePaths, { lists: config.detections.lists });
+  const loaded = await loadRuleFiles(rulePaths, { lists: configured.detections.lists });
   const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0) throw new Error(errors.map(formatDiagnostic).join('\n'));
+  if (errors.length > 0) {
+    for (const d of errors) console.error(formatDiagnostic(d));
+    throw new UserError(
+      `${errors.length} error(s) in the rule files (above): fix them, or choose rules with --rules`,
+      EXIT.failure,
+    );
+  }
+  const store = new EmbeddedStore(':memory:');
+  // labels name keys raw: they are fingerprinted with the key the replay uses (the configured one,
+  // else the in-memory store's own)
+  const config = withFingerprintSecret(configured, embeddedFingerprintSecret(store, configured));
   const identity = createIdentityResolver({ fingerprintSecret: config.ingest.fingerprintSecret });
   const keyFingerprints = (raw: string) =>
     (['header', 'gateway', 'basic'] as const)
       .map((s) => identity.fingerprint(keyIdentityString(s, raw)))
       .filter((x): x is string => x !== undefined);
-  const store = new EmbeddedStore(':memory:');
   try {
     await replay(replayFiles([dir]), { config, store, rules: loaded.rules });
     const incidents = store.incidents();
@@ -124,10 +136,9 @@ export async function evaluateScenario(
   }
 }
 
-/** Tables without colour codes unless standard output is a terminal and NO_COLOR is unset. */
+/** Tables with colour codes only where colour is allowed (a terminal, no NO_COLOR: cli/table.ts). */
 export function plainTable(head: string[]): Table.Table {
-  const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
-  return new Table({ head, ...(colour ? {} : { style: { head: [], border: [] } }) });
+  return new Table({ head, ...cliTableStyle() });
 }
 
 export function formatClassReport(r: EvaluationReport): string {
@@ -146,57 +157,46 @@ export function formatClassReport(r: EvaluationReport): string {
   return lines.join('\n');
 }
 
-export function register(program: Command): void {
-  program
-    .command('eval')
-    .description(
-      'Replay a labelled directory of logs and score the incidents: recall per attack class, precision, duplicates.',
-    )
-    .argument(
-      '<dir>',
-      'directory of logs with labels.jsonl (tool-neutral ground truth) or labels.json (generator)',
-    )
-    .option('--labels <file>', 'ground truth in JSON Lines (default <dir>/labels.jsonl)')
-    .option('--rules <paths...>', 'rule files or directories', ['detections/rules'])
-    .option('--json', 'JSON output')
-    .action(async (dir: string, opts: { rules: string[]; json?: boolean; labels?: string }) => {
-      let result: EvalResult;
-      try {
-        result = await evaluateScenario(dir, opts.rules, program.opts().config, {
-          ...(opts.labels ? { labelsFile: opts.labels } : {}),
-        });
-      } catch (e) {
-        if (!(e instanceof EvalInputError)) throw e;
-        console.error(`gatewatch eval: ${e.message}`);
-        process.exitCode = 2;
-        return;
-      }
-      const { scores, total, classes, coverage } = result;
-      if (opts.json) {
-        console.log(JSON.stringify({ classes, coverage, ...(scores ? { scores, total } : {}) }, null, 2));
-        return;
-      }
-      if (scores && total) {
-        const table = plainTable(['rule', 'TP', 'FP', 'FN', 'duplicates', 'precision', 'recall']);
-        for (const [rule, s] of Object.entries(scores).sort()) {
-          table.push([rule, s.tp, s.fp, s.fn, s.duplicates, s.precision.toFixed(3), s.recall.toFixed(3)]);
-        }
-        table.push([
-          'all rules',
-          total.tp,
-          total.fp,
-          total.fn,
-          Object.values(scores).reduce((n, s) => n + s.duplicates, 0),
-          total.precision.toFixed(3),
-          total.recall.toFixed(3),
-        ]);
-        console.log(table.toString());
-        for (const [rule, s] of Object.entries(scores)) {
-          for (const m of s.missed) console.log(`  missed   ${rule}: ${m}`);
-          for (const b of s.benignHits) console.log(`  benign   ${rule}: ${b}`);
-        }
-      }
-      console.log(formatClassReport(classes));
-      console.log(formatCoverage(coverage));
+/** `eval <dir>`: score a labelled directory's incidents. */
+export async function evaluate(
+  dir: string,
+  opts: { rules: string[]; json?: boolean; labels?: string },
+  cmd: Command,
+): Promise<void> {
+  let result: EvalResult;
+  try {
+    result = await evaluateScenario(dir, opts.rules, cmd.optsWithGlobals().config, {
+      ...(opts.labels ? { labelsFile: opts.labels } : {}),
     });
+  } catch (e) {
+    if (e instanceof EvalInputError) throw new UserError(`eval: ${e.message}`);
+    throw e;
+  }
+  const { scores, total, classes, coverage } = result;
+  if (opts.json) {
+    console.log(JSON.stringify({ classes, coverage, ...(scores ? { scores, total } : {}) }, null, 2));
+    return;
+  }
+  if (scores && total) {
+    const table = plainTable(['rule', 'TP', 'FP', 'FN', 'duplicates', 'precision', 'recall']);
+    for (const [rule, s] of Object.entries(scores).sort()) {
+      table.push([rule, s.tp, s.fp, s.fn, s.duplicates, s.precision.toFixed(3), s.recall.toFixed(3)]);
+    }
+    table.push([
+      'all rules',
+      total.tp,
+      total.fp,
+      total.fn,
+      Object.values(scores).reduce((n, s) => n + s.duplicates, 0),
+      total.precision.toFixed(3),
+      total.recall.toFixed(3),
+    ]);
+    console.log(table.toString());
+    for (const [rule, s] of Object.entries(scores)) {
+      for (const m of s.missed) console.log(`  missed   ${rule}: ${m}`);
+      for (const b of s.benignHits) console.log(`  benign   ${rule}: ${b}`);
+    }
+  }
+  console.log(formatClassReport(classes));
+  console.log(formatCoverage(coverage));
 }

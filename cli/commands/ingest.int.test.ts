@@ -9,6 +9,7 @@ import { connectRedis } from '../../core/queue/bullmq.ts';
 import { installCoreTemplates } from '../../core/store/templates.ts';
 import { IngestProducer } from '../../ingest/pipeline/producer.ts';
 import { writeDeadLetters } from '../../ingest/sinks/dead-letters.ts';
+import { createScrubber } from '../../ingest/transforms/scrub.ts';
 import { integrationContext } from '../../test/harness/context.ts';
 
 const ctx = integrationContext('cli-dead-letters');
@@ -64,6 +65,7 @@ describe('ingest dead-letters (CLI)', () => {
       queuePrefix: ctx.prefix,
       highWaterMark: 10,
       batchSize: 10,
+      scrub: createScrubber(),
     });
     try {
       const jobs = await producer.queue.getJobs(['waiting']);

@@ -7,10 +7,11 @@ import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { AuditLog, type AuditStore } from '../../api/audit.ts';
 import { ApiKeyStore, type KeyStore, ROLES, type Role } from '../../api/auth/keys.ts';
-import { loadConfig } from '../../core/config/load.ts';
 import { createEsClient } from '../../core/store/elasticsearch.ts';
 import { SqliteAuditLog, SqliteKeyStore } from '../../embedded/api-stores.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
+import { configOf } from '../config.ts';
+import { describeUserError, EXIT, UserError } from '../errors.ts';
 
 interface StoreOptions {
   embedded?: boolean;
@@ -18,11 +19,11 @@ interface StoreOptions {
 }
 
 async function withStore<T>(
-  program: Command,
+  cmd: Command,
   fn: (store: KeyStore, audit: AuditStore) => Promise<T>,
   where: StoreOptions = {},
 ): Promise<T> {
-  const config = loadConfig({ file: program.opts().config });
+  const config = configOf(cmd);
   if (where.embedded) {
     const embedded = new EmbeddedStore(where.db ?? config.embedded.path);
     try {
@@ -37,6 +38,14 @@ async function withStore<T>(
     const audit = new AuditLog(es, config.elasticsearch.indexPrefix);
     await Promise.all([store.install(), audit.install()]);
     return await fn(store, audit);
+  } catch (err) {
+    const known = describeUserError(err);
+    if (known?.exitCode === EXIT.unavailable)
+      throw new UserError(
+        `${known.message}; for the embedded store (serve --embedded), add --embedded`,
+        known.exitCode,
+      );
+    throw err;
   } finally {
     await es.close();
   }
@@ -44,103 +53,79 @@ async function withStore<T>(
 
 const actor = () => `cli:${userInfo().username}`;
 
-export function register(program: Command): void {
-  const keys = program.command('keys').description('REST API keys: create, list, revoke.');
-
-  keys
-    .command('create')
-    .description('Create a key and print it once (it cannot be shown again).')
-    .requiredOption('--role <role>', `one of: ${ROLES.join(', ')}`)
-    .option('--name <name>', 'what the key is for', 'cli')
-    .option('--json', 'machine-readable output')
-    .option('--embedded', 'in the embedded SQLite store (gatewatch serve --embedded)')
-    .option('--db <file>', 'with --embedded: the store file (default: embedded.path)')
-    .action(async (opts: { role: string; name: string; json?: boolean } & StoreOptions) => {
-      if (!(ROLES as readonly string[]).includes(opts.role)) {
+/** `keys create --role R`: create a key and print it once. */
+export async function create(
+  opts: { role: string; name: string; json?: boolean } & StoreOptions,
+  cmd: Command,
+): Promise<void> {
+  if (!(ROLES as readonly string[]).includes(opts.role)) {
+    console.error(`keys create: --role must be one of ${ROLES.join(', ')}, not ${JSON.stringify(opts.role)}`);
+    process.exitCode = 2;
+    return;
+  }
+  await withStore(
+    cmd,
+    async (store, audit) => {
+      const { token, key } = await store.create(opts.role as Role, opts.name, actor());
+      await audit.record({
+        actor: actor(),
+        actor_role: 'cli',
+        action: 'key.create',
+        target_type: 'api_key',
+        target_id: key.id,
+        request_id: null,
+        details: { role: key.role, name: key.name },
+      });
+      if (opts.json) console.log(JSON.stringify({ token, key }));
+      else {
+        console.log(token);
         console.error(
-          `keys create: --role must be one of ${ROLES.join(', ')}, not ${JSON.stringify(opts.role)}`,
+          `key ${key.id} (${key.role}, ${key.name}) created; store the token now, it is not shown again`,
         );
-        process.exitCode = 2;
+      }
+    },
+    opts,
+  );
+}
+
+/** `keys list`: every key, never its secret. */
+export async function list(opts: { json?: boolean } & StoreOptions, cmd: Command): Promise<void> {
+  await withStore(
+    cmd,
+    async (store) => {
+      const items = await store.list();
+      if (opts.json) {
+        console.log(JSON.stringify(items));
         return;
       }
-      await withStore(
-        program,
-        async (store, audit) => {
-          const { token, key } = await store.create(opts.role as Role, opts.name, actor());
-          await audit.record({
-            actor: actor(),
-            actor_role: 'cli',
-            action: 'key.create',
-            target_type: 'api_key',
-            target_id: key.id,
-            request_id: null,
-            details: { role: key.role, name: key.name },
-          });
-          if (opts.json) console.log(JSON.stringify({ token, key }));
-          else {
-            console.log(token);
-            console.error(
-              `key ${key.id} (${key.role}, ${key.name}) created; store the token now, it is not shown again`,
-            );
-          }
-        },
-        opts,
-      );
-    });
+      for (const k of items) {
+        const state = k.revoked_at ? `revoked ${k.revoked_at}` : 'active';
+        console.log(`${k.id}  ${k.role.padEnd(7)}  ${state.padEnd(32)}  ${k.created_at}  ${k.name}`);
+      }
+      if (items.length === 0) console.error('no keys');
+    },
+    opts,
+  );
+}
 
-  keys
-    .command('list')
-    .description('List keys (never their secrets).')
-    .option('--json', 'machine-readable output')
-    .option('--embedded', 'in the embedded SQLite store (gatewatch serve --embedded)')
-    .option('--db <file>', 'with --embedded: the store file (default: embedded.path)')
-    .action(async (opts: { json?: boolean } & StoreOptions) => {
-      await withStore(
-        program,
-        async (store) => {
-          const items = await store.list();
-          if (opts.json) {
-            console.log(JSON.stringify(items));
-            return;
-          }
-          for (const k of items) {
-            const state = k.revoked_at ? `revoked ${k.revoked_at}` : 'active';
-            console.log(`${k.id}  ${k.role.padEnd(7)}  ${state.padEnd(32)}  ${k.created_at}  ${k.name}`);
-          }
-          if (items.length === 0) console.error('no keys');
-        },
-        opts,
-      );
-    });
-
-  keys
-    .command('revoke')
-    .description('Revoke a key by id (the part after gw_).')
-    .argument('<id>', 'key id, 16 hex digits')
-    .option('--embedded', 'in the embedded SQLite store (gatewatch serve --embedded)')
-    .option('--db <file>', 'with --embedded: the store file (default: embedded.path)')
-    .action(async (id: string, opts: StoreOptions) => {
-      await withStore(
-        program,
-        async (store, audit) => {
-          const key = await store.revoke(id, actor());
-          if (!key) {
-            console.error(`keys revoke: no key ${id}`);
-            process.exitCode = 1;
-            return;
-          }
-          await audit.record({
-            actor: actor(),
-            actor_role: 'cli',
-            action: 'key.revoke',
-            target_type: 'api_key',
-            target_id: key.id,
-            request_id: null,
-            details: { role: key.role, name: key.name },
-          });
-          console.log(`revoked ${key.id} (${key.role}, ${key.name})`);
-        },
-        opts,
-      );
-    });
+/** `keys revoke <id>`. */
+export async function revoke(id: string, opts: StoreOptions, cmd: Command): Promise<void> {
+  await withStore(
+    cmd,
+    async (store, audit) => {
+      const key = await store.revoke(id, actor());
+      if (!key) throw new UserError(`keys revoke: no key ${id} (keys list shows the ids)`, EXIT.failure);
+      await audit.record({
+        actor: actor(),
+        actor_role: 'cli',
+        action: 'key.revoke',
+        target_type: 'api_key',
+        target_id: key.id,
+        request_id: null,
+        details: { role: key.role, name: key.name },
+      });
+      console.log(`revoked ${key.id} (${key.role}, ${key.name})`);
+    },
+    opts,
+  );
 }

@@ -5,7 +5,6 @@
  */
 import { readdirSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import type { Command } from 'commander';
 import { formatRuleTestReport, loadRuleTests, runRuleTests } from '../../detections/rule-tests.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
 
@@ -87,17 +86,7 @@ function isoTimes(key: string, value: unknown): unknown {
   return value;
 }
 
-/** Add `test` to the existing `rules` command (called from cli/commands/rules.ts). */
-export function registerRulesTest(rules: Command): void {
-  rules
-    .command('test')
-    .description('Run rule test cases (tests/*.yaml next to rule files); non-zero exit on a failure.')
-    .argument('[paths...]', 'rule directories, rule files or test files', [DEFAULT_RULES_PATH])
-    .option('--rules <paths...>', 'additional rule files or directories (user rules)')
-    .option('--grep <text>', 'only cases whose rule id or name contains the text')
-    .option('-v, --verbose', 'also list the incidents of passing cases')
-    .option('--json', 'machine-readable output')
-    .action(async (paths: string[], opts: RulesTestOptions) => {
-      process.exitCode = await rulesTest(paths, opts, { stdout: process.stdout, stderr: process.stderr });
-    });
+/** `rules test [paths...]`. */
+export async function test(paths: string[], opts: RulesTestOptions): Promise<void> {
+  process.exitCode = await rulesTest(paths, opts, { stdout: process.stdout, stderr: process.stderr });
 }

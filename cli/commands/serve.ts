@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { buildApp, installApiIndices } from '../../api/app.ts';
 import { type KeyStore, ROLES, type Role } from '../../api/auth/keys.ts';
 import type { ApiPorts } from '../../api/ports.ts';
-import { durationMs, loadConfig } from '../../core/config/load.ts';
+import { durationMs } from '../../core/config/load.ts';
 import type { GatewatchConfig } from '../../core/config/schema.ts';
 import { createEsClient } from '../../core/store/elasticsearch.ts';
 import { ElasticsearchEventSearchPort, EngineDetectionPort } from '../../detections/api-adapters.ts';
@@ -26,11 +26,15 @@ import { DetectionScheduler } from '../../detections/scheduler/scheduler.ts';
 import { buildEmbeddedApp } from '../../embedded/app.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
 import { IngestAdmin } from '../../ingest/admin.ts';
+import { deploymentFingerprintSecret } from '../../ingest/fingerprint-secret.ts';
 import { IngestProducer } from '../../ingest/pipeline/producer.ts';
+import { createScrubber } from '../../ingest/transforms/scrub.ts';
 import { startOperations } from '../../operations/process.ts';
 import { exposeLifecycleMetrics, lastLifecycleRun } from '../../operations/runner.ts';
 import type { StatusRule } from '../../operations/status.ts';
 import { diskReaders } from '../../parser/index.ts';
+import { configOf } from '../config.ts';
+import { EXIT, UserError } from '../errors.ts';
 
 export type PortFactory = (config: GatewatchConfig, es: Client, redis: Redis) => Promise<ApiPorts>;
 
@@ -52,11 +56,14 @@ export const defaultPorts: PortFactory = async (config, es, redis) => {
     leaseMs: durationMs(config.detections.leaseTime),
   });
   await scheduler.init();
+  // Dead letters replayed through the API are queued like received records: scrubbed first.
+  const fingerprintSecret = await deploymentFingerprintSecret(es, config);
   const producer = new IngestProducer({
     producer: redis,
     queuePrefix: config.redis.prefix,
     highWaterMark: config.ingest.highWaterMark,
     batchSize: config.ingest.batchSize,
+    scrub: createScrubber({ fingerprintSecret }),
     maxQueuedBytes: config.ingest.maxQueuedBytes,
     maxRedisMemory: config.ingest.maxRedisMemory,
   });
@@ -103,7 +110,21 @@ export async function startServer(
     enableOfflineQueue: false,
     lazyConnect: true,
   });
-  await redis.connect();
+  let connectError: Error | undefined;
+  const onError = (err: Error) => {
+    connectError ??= err;
+  };
+  redis.on('error', onError);
+  try {
+    await redis.connect();
+  } catch (err) {
+    redis.disconnect();
+    throw new UserError(
+      `cannot reach Redis at ${config.redis.url} (${(connectError ?? (err as Error)).message}): start it, or point redis.url / REDIS_URL at it; for the embedded store, use serve --embedded`,
+      EXIT.unavailable,
+    );
+  }
+  redis.off('error', onError);
   const ports = await serveOptions.portFactory(config, es, redis);
   const operations = await startOperations({ es, redis, config });
   exposeLifecycleMetrics(redis, config.redis.prefix);
@@ -196,76 +217,80 @@ export async function startEmbeddedServer(
   }
 }
 
-export function register(program: Command): void {
-  program
-    .command('serve')
-    .description('Run the REST API (incidents, rules, events, ingest administration, health, metrics).')
-    .option('--host <host>', 'listen address (api.host)')
-    .option('--port <port>', 'listen port (api.port)')
-    .option('--public-docs', 'serve /docs and /openapi.json without an API key')
-    .option('--embedded', 'serve the embedded SQLite store (no Redis, no Elasticsearch)')
-    .option('--db <file>', 'with --embedded: the store file (default: embedded.path from the configuration)')
-    .option(
-      '--console-key <role>',
-      'create a key of this role (viewer, analyst, admin) and print a link that opens the console signed in with it',
-    )
-    .action(
-      async (opts: {
-        host?: string;
-        port?: string;
-        publicDocs?: boolean;
-        embedded?: boolean;
-        db?: string;
-        consoleKey?: string;
-      }) => {
-        const config = loadConfig({ file: program.opts().config });
-        const consoleRoles = ROLES.filter((r) => r !== 'ingest');
-        if (opts.consoleKey !== undefined && !(consoleRoles as string[]).includes(opts.consoleKey)) {
-          console.error(
-            `serve: --console-key must be one of ${consoleRoles.join(', ')}, got "${opts.consoleKey}"`,
-          );
-          process.exitCode = 2;
-          return;
-        }
-        if (opts.host) config.api.host = opts.host;
-        if (opts.port) config.api.port = Number(opts.port);
-        if (opts.db && !opts.embedded) {
-          console.error('serve: --db needs --embedded');
-          process.exitCode = 2;
-          return;
-        }
-        const server = opts.embedded
-          ? await startEmbeddedServer(config, {
-              ...(opts.db ? { db: opts.db } : {}),
-              publicDocs: opts.publicDocs ?? false,
-            })
-          : await startServer(config, { publicDocs: opts.publicDocs ?? false });
-        const where = 'path' in server ? ` over ${server.path}` : '';
-        console.error(`gatewatch API listening on ${server.url}${where} (docs at ${server.url}/docs)`);
-        const consoleUrl = server.url.replace('://0.0.0.0:', '://127.0.0.1:');
-        if (opts.consoleKey) {
-          // The key travels in the URL fragment, which browsers never send to the server; the
-          // console keeps it in the tab's session storage and removes it from the address bar.
-          const { token, key } = await server.keys.create(
-            opts.consoleKey as Role,
-            'console',
-            'gatewatch serve',
-          );
-          const revoke = `gatewatch keys revoke ${key.id}${'path' in server ? ` --embedded --db ${server.path}` : ''}`;
-          console.log(`Open the console (${key.role} key ${key.id}; revoke it with: ${revoke}):`);
-          console.log(`  ${consoleUrl}/#key=${token}`);
-        } else {
-          console.error(`Console at ${consoleUrl}/ (sign in with an API key)`);
-        }
-        let closing = false;
-        const stop = async () => {
-          if (closing) return;
-          closing = true;
-          await server.close();
-          process.exit(0);
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      },
+/**
+ * What `serve` prints once listening: where, how requests authenticate, and a docs link that
+ * works — /docs needs an API key unless --public-docs, and a browser cannot send one.
+ */
+export function listeningMessage(
+  server: StartedServer & { path?: string },
+  opts: { publicDocs?: boolean; embedded?: boolean; db?: string },
+): string {
+  const where = server.path !== undefined ? ` over ${server.path}` : '';
+  const store = opts.embedded ? ` --embedded${opts.db ? ` --db ${opts.db}` : ''}` : '';
+  const lines = [
+    `gatewatch API listening on ${server.url}${where}`,
+    `  requests need an API key (Authorization: Bearer <key>); create one with: npx gatewatch keys create${store} --role analyst`,
+  ];
+  lines.push(
+    `  console: ${server.url.replace('://0.0.0.0:', '://127.0.0.1:')}/ (sign in with a key; --console-key analyst opens it signed in)`,
+  );
+  if (opts.publicDocs) lines.push(`  API docs: ${server.url}/docs (OpenAPI: ${server.url}/openapi.json)`);
+  else
+    lines.push(
+      `  API docs: ${server.url}/docs needs a key too, which a browser does not send: restart with --public-docs to browse them, or read the OpenAPI document with: curl -H "Authorization: Bearer <key>" ${server.url}/openapi.json`,
     );
+  return lines.join('\n');
+}
+
+/** `serve`: the REST API over Elasticsearch and Redis, or `--embedded` over the SQLite file. */
+export async function serve(
+  opts: {
+    host?: string;
+    port?: string;
+    publicDocs?: boolean;
+    embedded?: boolean;
+    db?: string;
+    consoleKey?: string;
+  },
+  cmd: Command,
+): Promise<void> {
+  const consoleRoles = ROLES.filter((r) => r !== 'ingest');
+  if (opts.consoleKey !== undefined && !(consoleRoles as string[]).includes(opts.consoleKey))
+    throw new UserError(
+      `serve: --console-key must be one of ${consoleRoles.join(', ')}, not "${opts.consoleKey}"`,
+    );
+  const config = configOf(cmd);
+  if (opts.host) config.api.host = opts.host;
+  if (opts.port !== undefined) {
+    const port = Number(opts.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new UserError(`serve: --port must be a port number (0-65535), not "${opts.port}"`);
+    config.api.port = port;
+  }
+  if (opts.db && !opts.embedded)
+    throw new UserError('serve: --db needs --embedded (the API over that SQLite file)');
+  const server = opts.embedded
+    ? await startEmbeddedServer(config, {
+        ...(opts.db ? { db: opts.db } : {}),
+        publicDocs: opts.publicDocs ?? false,
+      })
+    : await startServer(config, { publicDocs: opts.publicDocs ?? false });
+  console.error(listeningMessage(server, opts));
+  if (opts.consoleKey) {
+    // The key travels in the URL fragment, which browsers never send to the server; the
+    // console keeps it in the tab's session storage and removes it from the address bar.
+    const { token, key } = await server.keys.create(opts.consoleKey as Role, 'console', 'gatewatch serve');
+    const revoke = `gatewatch keys revoke ${key.id}${'path' in server ? ` --embedded --db ${server.path}` : ''}`;
+    console.log(`Open the console (${key.role} key ${key.id}; revoke it with: ${revoke}):`);
+    console.log(`  ${server.url.replace('://0.0.0.0:', '://127.0.0.1:')}/#key=${token}`);
+  }
+  let closing = false;
+  const stop = async () => {
+    if (closing) return;
+    closing = true;
+    await server.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }

@@ -20,6 +20,20 @@ describe('configuration', () => {
     expect(config.ingest.trustedProxies).toEqual([]);
   });
 
+  it('has no fingerprint secret unless one is set; an empty environment value counts as unset', () => {
+    expect(loadConfig({ env: {} }).ingest.fingerprintSecret).toBeUndefined();
+    expect(
+      loadConfig({ env: { GATEWATCH_INGEST__FINGERPRINT_SECRET: '' } }).ingest.fingerprintSecret,
+    ).toBeUndefined();
+    const secret = 'x'.repeat(32);
+    expect(
+      loadConfig({ env: { GATEWATCH_INGEST__FINGERPRINT_SECRET: secret } }).ingest.fingerprintSecret,
+    ).toBe(secret);
+    expect(() => loadConfig({ env: { GATEWATCH_INGEST__FINGERPRINT_SECRET: 'short' } })).toThrow(
+      /ingest\.fingerprintSecret: expected string at least 16 characters/,
+    );
+  });
+
   it('reads a YAML file and lets environment variables override it', () => {
     const path = file('api:\n  port: 9000\nelasticsearch:\n  url: http://es.internal:9200\n');
     const config = loadConfig({

@@ -11,6 +11,7 @@
  *                                      Keys holding objects or lists of objects take JSON, e.g.
  *                                      GATEWATCH_INGEST__SOURCES='[{"name":"edge","type":"http"}]'
  *                                      (containers are configured this way, without a file).
+ *                                      An empty value counts as unset.
  */
 import { readFileSync } from 'node:fs';
 import Value from 'typebox/value';
@@ -100,7 +101,9 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewatchConfig {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new ConfigError(`config: cannot read configuration file ${file}: ${(err as Error).message}`);
+      throw new ConfigError(
+        `config: cannot read configuration file ${file}: ${(err as Error).message} (check --config or GATEWATCH_CONFIG)`,
+      );
     }
     try {
       const parsed = parseYaml(text) as unknown;
@@ -131,7 +134,9 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewatchConfig {
   if (env.ELASTICSEARCH_URL) fromEnv(['elasticsearch', 'url'], env.ELASTICSEARCH_URL, 'ELASTICSEARCH_URL');
   if (env.REDIS_URL) fromEnv(['redis', 'url'], env.REDIS_URL, 'REDIS_URL');
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || name === 'GATEWATCH_CONFIG' || value === undefined) continue;
+    // An empty value is no value (compose's `${VAR:-}` passes unset variables on as empty ones).
+    if (!name.startsWith(ENV_PREFIX) || name === 'GATEWATCH_CONFIG' || value === undefined || value === '')
+      continue;
     const path = name.slice(ENV_PREFIX.length).split('__').map(camel);
     if (!schemaAt(path)) {
       throw new ConfigError(

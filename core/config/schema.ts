@@ -5,6 +5,9 @@
  */
 import Type, { type Static } from 'typebox';
 
+/** The embedded store file when the configuration names none (what `npm run demo` writes). */
+export const DEFAULT_EMBEDDED_PATH = '.cache/gatewatch.sqlite';
+
 const Duration = (description: string, def: string) =>
   Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', default: def, description });
 
@@ -363,11 +366,13 @@ export const IngestConfigSchema = Type.Object(
         "Redis memory (used_memory, bytes) above which sources push back; 0: 80 % of Redis's maxmemory when set, else 4 GiB.",
     }),
     keepOriginal: Type.Boolean({ default: true, description: 'Store the original line as event.original.' }),
-    fingerprintSecret: Type.String({
-      minLength: 16,
-      default: 'gatewatch-dev-fingerprint-secret-change-me',
-      description: 'HMAC secret for API key and token fingerprints. Set your own in production.',
-    }),
+    fingerprintSecret: Type.Optional(
+      Type.String({
+        minLength: 16,
+        description:
+          'HMAC secret for API key and token fingerprints, scrubbed secrets and event ids. No default: when unset, a distributed deployment creates one and keeps it in Elasticsearch (<prefix>-settings), the embedded mode one per SQLite file.',
+      }),
+    ),
     trustedProxies: Type.Array(Type.String(), {
       default: [],
       description: 'CIDRs whose X-Forwarded-For entries are trusted.',
@@ -531,7 +536,7 @@ export const LifecycleConfigSchema = Type.Object(
 
 export const EmbeddedConfigSchema = Type.Object(
   {
-    path: Type.String({ default: '.cache/gatewatch.sqlite', description: 'Embedded store database file.' }),
+    path: Type.String({ default: DEFAULT_EMBEDDED_PATH, description: 'Embedded store database file.' }),
   },
   { default: {} },
 );

@@ -2,9 +2,13 @@
  * The flat field catalogue: every leaf field of the event schema by its dotted ECS name,
  * with its Elasticsearch type. The rule language checks field names and types against it
  * ("did you mean `source.ip`?"), and the compilers use it to pick query forms.
+ *
+ * The fields are read from catalogue.json, derived from event.ts by catalogue-derive.ts
+ * (`npm run schema:catalogue`; a test fails while they disagree), so that loading the
+ * catalogue does not load TypeBox.
  */
-import { EventSchema } from './event.ts';
-import { type EsFieldType, type FieldAnnotation, isLeaf } from './fields.ts';
+import catalogue from './catalogue.json' with { type: 'json' };
+import type { EsFieldType } from './fields.ts';
 
 export interface FieldInfo {
   name: string;
@@ -14,33 +18,10 @@ export interface FieldInfo {
   description: string;
 }
 
-function walk(schema: unknown, prefix: string, out: Map<string, FieldInfo>): void {
-  if (isLeaf(schema)) {
-    const a = schema as unknown as FieldAnnotation;
-    out.set(prefix, {
-      name: prefix,
-      type: a.es,
-      array: a.array ?? false,
-      indexed: a.indexed ?? true,
-      description: a.description,
-    });
-    return;
-  }
-  const properties = (schema as { properties?: Record<string, unknown> }).properties;
-  if (!properties) return;
-  for (const [key, child] of Object.entries(properties)) {
-    walk(child, prefix ? `${prefix}.${key}` : key, out);
-  }
-}
-
-function build(): ReadonlyMap<string, FieldInfo> {
-  const out = new Map<string, FieldInfo>();
-  walk(EventSchema, '', out);
-  return out;
-}
-
 /** All event fields by dotted name. */
-export const FIELDS: ReadonlyMap<string, FieldInfo> = build();
+export const FIELDS: ReadonlyMap<string, FieldInfo> = new Map(
+  (catalogue as FieldInfo[]).map((f) => [f.name, f]),
+);
 
 /** Fields under a `flattened` parent accept any sub-key (e.g. `gatewatch.extra.tenant`). */
 export function lookupField(name: string): FieldInfo | undefined {

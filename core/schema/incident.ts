@@ -8,6 +8,7 @@
  * on the same document and updates it instead of creating a second one.
  */
 import Type, { type Static } from 'typebox';
+import { ENTITY_ROLES, type EntityRole } from './entity-roles.ts';
 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -26,23 +27,7 @@ export const TRANSITIONS: Record<IncidentStatus, readonly IncidentStatus[]> = {
 
 const Timestamp = Type.String({ format: 'date-time' });
 
-/**
- * The kinds of entity an incident names (the roles of a rule's `entities` clause): the things an
- * analyst triages — a client address, an account, an API key, a route, a network (an ASN or an
- * address prefix), a country, a client program.
- */
-export const ENTITY_ROLES = [
-  'ip',
-  'user',
-  'api_key',
-  'route',
-  'asn',
-  'network',
-  'country',
-  'user_agent',
-  'ja3',
-] as const;
-export type EntityRole = (typeof ENTITY_ROLES)[number];
+export { ENTITY_ROLES, type EntityRole } from './entity-roles.ts';
 
 export const EntitiesSchema = Type.Object(
   Object.fromEntries(ENTITY_ROLES.map((r) => [r, Type.Optional(Type.Array(Type.String()))])) as Record<

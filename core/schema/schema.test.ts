@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import Value from 'typebox/value';
 import { describe, expect, it } from 'vitest';
 import { FIELDS, getField, kindOf, lookupField, setField } from './catalogue.ts';
+import { CATALOGUE_FILE, catalogueJson } from './catalogue-derive.ts';
 import { EventSchema, type GatewatchEvent } from './event.ts';
 import { eventMappings } from './mapping.ts';
 
@@ -14,6 +16,13 @@ describe('event schema', () => {
     expect(kindOf(FIELDS.get('user_agent.original')!.type)).toBe('string');
     expect(lookupField('gatewatch.extra.tenant')?.type).toBe('keyword');
     expect(lookupField('source.ipp')).toBeUndefined();
+  });
+
+  it('catalogue.json is the catalogue event.ts derives (npm run schema:catalogue after changing event.ts)', () => {
+    expect(
+      readFileSync(CATALOGUE_FILE, 'utf8'),
+      'catalogue.json is stale: run npm run schema:catalogue',
+    ).toBe(catalogueJson());
   });
 
   it('derives explicit Elasticsearch mappings, strict at the root', () => {

@@ -65,6 +65,8 @@ export function indexNames(prefix: string) {
     ruleRuns: `${prefix}-rule-runs`,
     rules: `${prefix}-rules`,
     state: `${prefix}-state`,
+    /** Deployment settings Gatewatch creates itself (the fingerprint secret when none is configured). */
+    settings: `${prefix}-settings`,
   };
 }
 

@@ -19,7 +19,7 @@ describe('AWS ALB format: exact output', () => {
             dataset: 'aws.alb',
             original:
               'h2 2024-01-05T10:00:02.000001Z app/api-alb/50dc6c495c0c9188 [2001:db8::1f]:61000 10.0.1.6:8080 0.000 0.120 0.001 500 500 0 73 "GET https://api.example.com:443/v1/reports/export?api_key=[REDACTED]&fmt=csv HTTP/2.0" "curl/8.4.0" TLS_AES_128_GCM_SHA256 TLSv1.3 arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/api-tg/73e2d6bc24d8a067 "Root=1-65a3f2e2-2222222222222222bbbbbbbb" "api.example.com" "-" 2 2024-01-05T10:00:01.879000Z "forward" "-" "-" "10.0.1.6:8080" "500" "-" "-" -',
-            id: 'rs_P4BYU459dh0yg3vWwpv',
+            id: 'TMSmQk-mgc8CfuV-6dAWO8',
           },
           observer: {
             vendor: 'AWS',

@@ -19,7 +19,7 @@ describe('AWS API Gateway format: exact output', () => {
             dataset: 'aws.apigateway',
             original:
               '{"requestId":"0f1e2d3c-4b5a-6978-8877-665544332211","extendedRequestId":"Rk3PbEXAMPLEabc=","ip":"198.51.100.4","requestTimeEpoch":"1704448802345","httpMethod":"GET","resourcePath":"/users/{id}/keys","path":"/prod/users/991/keys","status":"429","protocol":"HTTP/1.1","responseLength":"44","responseLatency":"3","integrationLatency":"-","userAgent":"python-requests/2.31.0","apiKeyId":"a1b2c3d4e5","apiKey":"[REDACTED]","errorMessage":"Too Many Requests","errorResponseType":"THROTTLED","domainName":"api.example.com","stage":"prod"}',
-            id: 'nlXYlMaidN_r1yG3jEwTc4',
+            id: 'P0QkNFHAhghwg_qVBSePF6',
           },
           observer: {
             vendor: 'AWS',

@@ -19,7 +19,7 @@ describe('CloudFront format: exact output', () => {
             dataset: 'aws.cloudfront',
             original:
               '2024-01-05\t10:00:00\tAMS1-C1\t2390\t203.0.113.70\tGET\td111111abcdef8.cloudfront.net\t/api/v1/catalog/items/48213\t200\thttps://shop.example.com/\tMozilla/5.0%20(Windows%20NT%2010.0;%20Win64;%20x64)%20AppleWebKit/537.36%20(KHTML,%20like%20Gecko)%20Chrome/120.0.0.0%20Safari/537.36\tlang=en\t[REDACTED]\tMiss\tSOX4xwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==\tshop.example.com\thttps\t412\t0.081\t-\tTLSv1.3\tTLS_AES_128_GCM_SHA256\tMiss\tHTTP/2.0\t-\t-\t53211\t0.079\tMiss\tapplication/json\t2100\t-\t-',
-            id: '9WINGfGCo3SP58mRr8GbEq',
+            id: 'S979kxwMLf6DhnS8farXy7',
           },
           observer: {
             vendor: 'AWS',

@@ -123,7 +123,7 @@ describe('AWS WAF format: exact output', () => {
             dataset: 'aws.waf',
             original:
               '{"timestamp":1704448803000,"formatVersion":1,"webaclId":"arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/api-acl/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111","terminatingRuleId":"Default_Action","terminatingRuleType":"REGULAR","action":"ALLOW","terminatingRuleMatchDetails":[],"httpSourceName":"ALB","httpSourceId":"123456789012-app/api-alb/50dc6c495c0c9188","ruleGroupList":[{"ruleGroupId":"AWS#AWSManagedRulesBotControlRuleSet","terminatingRule":null,"nonTerminatingMatchingRules":[{"ruleId":"CategoryHttpLibrary","action":"COUNT"}],"excludedRules":null}],"rateBasedRuleList":[],"nonTerminatingMatchingRules":[],"requestHeadersInserted":null,"responseCodeSent":null,"httpRequest":{"clientIp":"198.51.100.23","country":"DE","headers":[{"name":"Host","value":"api.example.com"},{"name":"x-api-key","value":"[REDACTED]"},{"name":"User-Agent","value":"Go-http-client/1.1"}],"uri":"/v1/users/8812/profile","args":"fields=name%2Cemail&access_token=[REDACTED]","httpVersion":"HTTP/1.1","httpMethod":"GET","requestId":"1-65a3f2e3-00aa11bb22cc33dd44ee55ff"},"labels":[{"name":"awswaf:managed:aws:bot-control:bot:category:http_library"}]}',
-            id: 'tdHAGfvI25ZA_pFIoEWNLf',
+            id: 'mPnu9Z4WfiegHOTRPn0n41',
           },
           observer: {
             vendor: 'AWS',

@@ -19,7 +19,7 @@ describe('Cloudflare format: exact output', () => {
             dataset: 'cloudflare.http_requests',
             original:
               '{"ClientIP":"198.51.100.88","ClientCountry":"XX","ClientRequestHost":"api.example.com","ClientRequestMethod":"GET","ClientRequestURI":"/v1/search?q=1%27%20or%20%271%27=%271&api_key=[REDACTED]","ClientRequestProtocol":"HTTP/1.1","ClientRequestScheme":"http","ClientRequestUserAgent":"sqlmap/1.7.2#stable (https://sqlmap.org)","EdgeStartTimestamp":1704448802,"EdgeEndTimestamp":1704448802,"EdgeResponseStatus":403,"EdgeResponseBytes":512,"RayID":"84a1b2c3d4e5f609","WAFAction":"drop","WAFRuleID":"100001","WAFRuleMessage":"SQLi - OR 1=1","WAFAttackScore":4,"ZoneName":"example.com"}',
-            id: 'NL0BiIkBgOtZzDhIvthl08',
+            id: 'oOkjJ4r_wLa6iYKhfNHrZ-',
           },
           observer: {
             vendor: 'Cloudflare',

@@ -19,7 +19,7 @@ describe('Envoy/Istio format: exact output', () => {
             dataset: 'envoy.access',
             original:
               '[2024-01-05T10:00:04.000Z] "GET /reviews/0?token=[REDACTED] HTTP/1.1" 503 UF upstream_reset_before_response_started{connection_failure} - "delayed_connect_error:_111" 0 91 1 - "-" "Go-http-client/1.1" "e3f2a1b0-c9d8-4765-b432-10fedcba9876" "reviews:9080" "10.244.0.30:9080" outbound|9080||reviews.default.svc.cluster.local - 10.96.10.20:9080 [2001:db8::9]:33000 - default',
-            id: 'gp5vAsh9ZghkBD-FSFfrPP',
+            id: 'TloTDwVMycV48zDigV77hl',
           },
           observer: {
             vendor: 'Istio',

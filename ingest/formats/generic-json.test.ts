@@ -30,7 +30,7 @@ describe('generic JSON format: exact output', () => {
             dataset: 'generic.json',
             original:
               '{"ts":"05/Jan/2024:10:00:02 +0000","client":"not-an-ip","verb":"DELETE","target":"https://api.example.com/v1/items/77?confirm=yes&password=[REDACTED]","code":204,"took_ms":4,"tenant":"initech"}',
-            id: '4ffHABFfOFZINUEksVWGkm',
+            id: 'QvvnDo3H304hIr9sVTmqUG',
           },
           observer: {
             type: 'api-gateway',

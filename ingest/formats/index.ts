@@ -201,8 +201,17 @@ export type PreparedLine =
   /** A JSON array or envelope: several records, each detected on its own. */
   | { done?: undefined; line: string; json: unknown; batch: unknown[]; format?: undefined };
 
-/** Decode, trim, parse JSON once and detect the format of one received line. Never throws. */
-export function prepareLine(sp: SourceParser, input: string | Uint8Array): PreparedLine {
+/**
+ * Decode, trim, parse JSON once and detect the format of one received line. Never throws.
+ * `scrub` is applied to the decoded, trimmed line before anything else reads it: secret
+ * scrubbing (ingest/transforms/scrub.ts), so everything parsed, hashed into ids or stored is
+ * scrubbed.
+ */
+export function prepareLine(
+  sp: SourceParser,
+  input: string | Uint8Array,
+  scrub?: (line: string) => string,
+): PreparedLine {
   let line: string;
   if (typeof input === 'string') line = input;
   else {
@@ -227,6 +236,7 @@ export function prepareLine(sp: SourceParser, input: string | Uint8Array): Prepa
   if (end !== line.length) line = line.slice(0, end);
   if (line.length === 0) return { done: { ok: false, reason: 'empty line', skip: true } };
   if (!line.isWellFormed()) line = line.toWellFormed();
+  if (scrub !== undefined) line = scrub(line);
 
   const first = line.charCodeAt(0);
   let json: unknown;
@@ -303,9 +313,14 @@ export function parseRecordOf(
   return runFormat(sp, p.format, p.line, p.json, receivedAt);
 }
 
-/** Split one received line into records and parse them. Never throws. */
-export function parseLine(sp: SourceParser, input: string | Uint8Array, receivedAt = Date.now()): LineResult {
-  return finishLine(sp, prepareLine(sp, input), receivedAt);
+/** Split one received line into records and parse them (after `scrub`, see prepareLine). Never throws. */
+export function parseLine(
+  sp: SourceParser,
+  input: string | Uint8Array,
+  receivedAt = Date.now(),
+  scrub?: (line: string) => string,
+): LineResult {
+  return finishLine(sp, prepareLine(sp, input, scrub), receivedAt);
 }
 
 function invalidJson(e: unknown): { ok: false; reason: string } {

@@ -190,7 +190,7 @@ describe('NGINX format: exact output', () => {
             dataset: 'nginx.json',
             original:
               '{"time":"2024-01-05T10:00:00+00:00","remote_addr":"10.0.0.5","xff":"203.0.113.9, 10.0.0.5","request_id":"7f3c1e2a9b8d4c5e6f708192a3b4c5d6","method":"GET","host":"api.example.com","uri":"/v1/users/1234/orders","args":"page=1&access_token=[REDACTED]","status":200,"body_bytes_sent":2048,"request_length":412,"request_time":0.052,"upstream_status":"200","upstream_response_time":"0.050","ua":"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.144 Mobile Safari/537.36","ssl_protocol":"TLSv1.3","ssl_cipher":"TLS_AES_256_GCM_SHA384","api_key_id":"key_live_42"}',
-            id: '96mlukIYC6ht0kmS9MMChV',
+            id: 'bDTFfTOfoLQfPLF-zfxi00',
           },
           observer: {
             vendor: 'F5',

@@ -19,7 +19,7 @@ describe('Traefik format: exact output', () => {
             dataset: 'traefik.access',
             original:
               '{"ClientAddr":"[2001:db8::5]:40100","ClientHost":"2001:db8::5","ClientPort":"40100","DownstreamContentSize":19,"DownstreamStatus":401,"Duration":2100000,"OriginDuration":1900000,"OriginStatus":401,"RequestHost":"api.example.com","RequestMethod":"post","RequestPath":"/v1/auth/token","RequestProtocol":"HTTP/1.1","RequestScheme":"https","RouterName":"auth@file","ServiceName":"auth@file","StartUTC":"2024-01-05T10:00:01.5Z","TLSVersion":"1.2","TLSCipher":"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256","entryPointName":"websecure","request_User-Agent":"python-requests/2.31.0","request_Authorization":"[REDACTED]","level":"info","msg":"","time":"2024-01-05T10:00:01Z"}',
-            id: 'odVEoOp8VZwoAR2QpwzIoR',
+            id: 'La0m0LYRXdHEjMKy5DYfZ7',
           },
           observer: {
             vendor: 'Traefik Labs',

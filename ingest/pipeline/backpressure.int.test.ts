@@ -67,7 +67,8 @@ describe('back-pressure', () => {
       const worker = startIngestWorker({
         es: runtime.es,
         prefix: ctx.prefix,
-        normalize: createNormalizer(config),
+        // the runtime's configuration: its fingerprint secret is resolved (the deployment's own)
+        normalize: createNormalizer(runtime.config),
         redisUrl: ctx.redisUrl,
         queuePrefix: ctx.prefix,
       });

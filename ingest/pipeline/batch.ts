@@ -20,6 +20,11 @@ export interface RawBatch {
   /** UTF-8 bytes of the records, counted in the queue's byte total until the batch is done. */
   bytes?: number;
   /**
+   * The records were scrubbed of secrets before they were queued (ingest/transforms/scrub.ts,
+   * with the deployment's fingerprint secret): workers do not scrub them again.
+   */
+  scrubbed?: boolean;
+  /**
    * Set when a pull source could not read an input at all (bad gzip, binary object, a record
    * that is not text): the records then name what was unreadable, and workers store them as
    * dead letters with this reason instead of parsing them.

@@ -20,6 +20,8 @@ export interface Normalizer {
   (record: string, batch: RawBatch): NormalizeResult;
   /** Every record of a batch, results in record order (parsed grouped by format, see normalizeLines). */
   many(records: readonly string[], batch: RawBatch): NormalizeResult[];
+  /** A record as the normaliser reads it: secrets scrubbed (what a dead letter may keep). */
+  scrub(record: string, batch: RawBatch): string;
 }
 
 /**
@@ -39,7 +41,16 @@ export function enrichmentWarnings(config: GatewatchConfig): string[] {
   return out;
 }
 
+/**
+ * `config.ingest.fingerprintSecret` must be resolved (ingest/fingerprint-secret.ts): the secret
+ * keys fingerprints, scrubbed secrets and event ids, so running without one is never silent.
+ */
 export function createNormalizer(config: GatewatchConfig): Normalizer {
+  const fingerprintSecret = config.ingest.fingerprintSecret;
+  if (fingerprintSecret === undefined)
+    throw new Error(
+      'ingest.fingerprintSecret is not resolved: use deploymentFingerprintSecret or embeddedFingerprintSecret (ingest/fingerprint-secret.ts) first',
+    );
   const shared = createSharedEnrichment({
     geo: {
       ...(config.ingest.geoipDatabase ? { cityDatabase: config.ingest.geoipDatabase } : {}),
@@ -58,7 +69,7 @@ export function createNormalizer(config: GatewatchConfig): Normalizer {
         ...(source?.fieldMap ? { fieldMap: source.fieldMap } : {}),
         keepOriginal: config.ingest.keepOriginal,
         clientIp: { trustedProxies: source?.trustedProxies ?? config.ingest.trustedProxies },
-        identity: { fingerprintSecret: config.ingest.fingerprintSecret },
+        identity: { fingerprintSecret },
         ...(source?.auth ? { auth: source.auth } : {}),
         shared,
       });
@@ -72,8 +83,13 @@ export function createNormalizer(config: GatewatchConfig): Normalizer {
     ctx.now = () => batch.receivedAt;
     return ctx;
   };
-  const one = (record: string, batch: RawBatch) => normalizeLine(record, contextOf(batch));
+  // Batches a receiver queued hold scrubbed records already (batch.scrubbed).
+  const one = (record: string, batch: RawBatch) =>
+    normalizeLine(record, contextOf(batch), { scrubbed: batch.scrubbed === true });
   return Object.assign(one, {
-    many: (records: readonly string[], batch: RawBatch) => normalizeLines(records, contextOf(batch)),
+    many: (records: readonly string[], batch: RawBatch) =>
+      normalizeLines(records, contextOf(batch), { scrubbed: batch.scrubbed === true }),
+    scrub: (record: string, batch: RawBatch) =>
+      batch.scrubbed === true ? record : contextFor(batch).scrub(record),
   });
 }

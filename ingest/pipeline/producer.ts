@@ -10,10 +10,14 @@
  *   - Redis's own memory (maxRedisMemory; by default 80 % of Redis's maxmemory when it has one);
  *   - the store: Elasticsearch's disk past its high watermark, or indices it made read-only
  *     (storePressure, from operations/store-health.ts).
+ *
+ * Every record is scrubbed of secrets before it reaches Redis (and so its append-only file):
+ * only surrogates carrying keyed fingerprints are queued (ingest/transforms/scrub.ts).
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createQueue, queueDepth } from '../../core/queue/bullmq.ts';
+import type { Scrubber } from '../transforms/scrub.ts';
 import { batchJobId, chunk, queuedBytesKey, RAW_QUEUE, type RawBatch } from './batch.ts';
 
 export class BackpressureError extends Error {
@@ -32,6 +36,12 @@ export interface ProducerOptions {
   queuePrefix: string;
   highWaterMark: number;
   batchSize: number;
+  /**
+   * Secret scrubbing applied to every record before it is queued: createScrubber with the
+   * deployment's fingerprint secret (the workers' key), so workers derive the same key
+   * fingerprints from the surrogates as from the secrets.
+   */
+  scrub: Scrubber;
   /** Bytes of queued records above which sources push back (default: no limit). */
   maxQueuedBytes?: number;
   /**
@@ -152,13 +162,16 @@ export class IngestProducer {
    */
   async enqueue(batch: Omit<RawBatch, 'records'>, records: string[], discriminator: string): Promise<number> {
     let bytes = 0;
+    const scrub = this.options.scrub;
     const jobs = [...chunk(records, this.options.batchSize)].map((part, i) => {
+      // scrubbed before Redis sees them (what is counted is what is queued)
+      const scrubbed = part.map((r) => scrub(r));
       let partBytes = 0;
-      for (const record of part) partBytes += Buffer.byteLength(record);
+      for (const record of scrubbed) partBytes += Buffer.byteLength(record);
       bytes += partBytes;
       return {
         name: 'batch',
-        data: { ...batch, records: part, bytes: partBytes },
+        data: { ...batch, records: scrubbed, bytes: partBytes, scrubbed: true },
         opts: { jobId: batchJobId(batch.source, `${discriminator}#${i}`) },
       };
     });
@@ -168,6 +181,11 @@ export class IngestProducer {
     this.load.depth += jobs.length;
     this.load.queuedBytes += bytes;
     return jobs.length;
+  }
+
+  /** A record as it is queued: scrubbed of secrets (for other stores at rest, the syslog spool). */
+  scrub(record: string): string {
+    return this.options.scrub(record);
   }
 
   /** The job ids `enqueue` gives the records of one input (what its acknowledgement waits for). */

@@ -108,7 +108,8 @@ export async function processBatch(batch: RawBatch, options: ProcessBatchOptions
           ...(failure.format ? { format: failure.format } : {}),
           reason: hint ? `${failure.reason}; ${hint}` : failure.reason,
           stage: 'parse',
-          raw: part[i]!,
+          // as the normaliser read it: scrubbed (a batch queued before scrubbing existed too)
+          raw: options.normalize.scrub(part[i]!, batch),
           at: batch.receivedAt,
         });
       }

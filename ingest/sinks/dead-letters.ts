@@ -1,11 +1,13 @@
 /**
  * Dead letters: records that could not become events (unparseable lines, mapping rejections).
- * Stored in Elasticsearch with source, reason and the raw record; listable and replayable.
- * Ids are deterministic, so a record dead-lettered twice is stored once.
+ * Stored in Elasticsearch with source, reason and the raw record, scrubbed of secrets (a line
+ * that cannot be parsed still goes through pattern scrubbing: ingest/transforms/scrub.ts);
+ * listable and replayable. Ids are deterministic, so a record dead-lettered twice is stored once.
  */
 import { createHash } from 'node:crypto';
 import type { Client } from '@elastic/elasticsearch';
 import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
+import { storableRecord } from '../transforms/scrub.ts';
 
 /** Raw records above this size are stored truncated (the reason says so). */
 export const MAX_STORED_RAW = 64 * 1024;
@@ -16,6 +18,10 @@ export interface DeadLetter {
   reason: string;
   /** read (a pull source could not read the input) | parse | index | enrich */
   stage: 'read' | 'parse' | 'index' | 'enrich';
+  /**
+   * The record as the pipeline read it (scrubbed, its secrets replaced by keyed surrogates, when
+   * it came through a receiver or the normaliser); stored scrubbed, without fingerprints.
+   */
   raw: string;
   eventId?: string;
   at: number;
@@ -43,15 +49,19 @@ export function deadLetterId(source: string, raw: string): string {
 export function toDeadLetterDoc(d: DeadLetter): DeadLetterDoc {
   const bytes = Buffer.byteLength(d.raw, 'utf8');
   const truncated = d.raw.length > MAX_STORED_RAW;
+  // what is kept of a long record is scrubbed (with a margin: a secret cut at the end is still
+  // recognised by its name or prefix), not all of it
+  const raw = storableRecord(truncated ? d.raw.slice(0, MAX_STORED_RAW + 4096) : d.raw);
   return {
     id: deadLetterId(d.source, d.raw),
     '@timestamp': new Date(d.at).toISOString(),
     source: d.source,
     ...(d.format ? { format: d.format } : {}),
-    reason: d.reason.slice(0, 4000),
+    // parser messages may quote the record (JSON.parse does)
+    reason: storableRecord(d.reason.slice(0, 4000)),
     stage: d.stage,
     // Lone surrogates from invalid input are replaced so the document itself is valid JSON.
-    raw: (truncated ? d.raw.slice(0, MAX_STORED_RAW) : d.raw).toWellFormed(),
+    raw: (truncated ? raw.slice(0, MAX_STORED_RAW) : raw).toWellFormed(),
     raw_truncated: truncated,
     raw_bytes: bytes,
     ...(d.eventId ? { event_id: d.eventId } : {}),

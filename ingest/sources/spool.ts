@@ -31,6 +31,11 @@ export interface SpoolOptions {
   maxBytes: number;
   /** How often written records are forced to disk (ms). */
   syncMs?: number;
+  /**
+   * Applied to every record before it is written: secret scrubbing, so that nothing on this disk
+   * holds a secret in clear either (IngestProducer.scrub; draining queues them as they are).
+   */
+  scrub?: (record: string) => string;
 }
 
 export class Spool {
@@ -65,7 +70,8 @@ export class Spool {
   /** Append records; false (nothing written) when the spool is full. */
   append(peer: string, records: string[]): boolean {
     if (records.length === 0) return true;
-    const text = `${records.map((r) => JSON.stringify([peer, r])).join('\n')}\n`;
+    const scrub = this.options.scrub;
+    const text = `${records.map((r) => JSON.stringify([peer, scrub === undefined ? r : scrub(r)])).join('\n')}\n`;
     const size = Buffer.byteLength(text);
     if (this.bytes + size > this.options.maxBytes) return false;
     if (this.fd === undefined) {

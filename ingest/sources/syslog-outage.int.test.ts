@@ -10,6 +10,7 @@ import { eventually } from '../../test/harness/eventually.ts';
 import { freePort } from '../../test/harness/processes.ts';
 import { type RedisServer, startRedisServer } from '../../test/harness/redis.ts';
 import { IngestProducer } from '../pipeline/producer.ts';
+import { createScrubber } from '../transforms/scrub.ts';
 import { SyslogSource } from './syslog.ts';
 
 const line = (i: number) =>
@@ -31,6 +32,7 @@ describe('syslog source during a Redis outage', () => {
       queuePrefix: 'gwt-syslog-outage',
       highWaterMark: 10_000,
       batchSize: 50,
+      scrub: createScrubber(),
     });
     const errors: Error[] = [];
     const syslog = new SyslogSource({

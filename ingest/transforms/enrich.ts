@@ -15,6 +15,7 @@ import { applyNetwork } from './network.ts';
 import { createRedactor, type RedactionConfig } from './redact.ts';
 import { applyResource } from './resource.ts';
 import { type RouteConfig, RouteLearner } from './route.ts';
+import { dropFingerprints, mayHoldSurrogate, SURROGATE_LENGTH } from './surrogate.ts';
 import { createUserAgentEnricher, type UserAgentConfig, type UserAgentEnricher } from './user-agent.ts';
 
 export interface EnricherConfig {
@@ -66,8 +67,11 @@ export type Enricher = (
 
 /**
  * Deterministic event id: SHA-256 of (key, source name, original record), truncated to 128 bits,
- * base64url (22 characters). With a key (the fingerprint secret) the id cannot be used to
- * brute-force a short secret that was redacted out of the stored original.
+ * base64url (22 characters). The record is the scrubbed one (ingest/transforms/scrub.ts: the
+ * same text whether a receiver or the normaliser scrubbed it), whose surrogates carry keyed
+ * fingerprints: records that differ only in a secret keep distinct ids. With a key (the
+ * fingerprint secret) the id cannot be used to brute-force a short secret that was redacted out
+ * of the stored original.
  */
 export function eventId(sourceName: string, original: string, key?: string | Uint8Array): string {
   return eventIdWithPrefix(eventIdPrefix(sourceName, key), original);
@@ -135,6 +139,55 @@ function shallow(o: Record<string, unknown>): Record<string, unknown> | undefine
   return undefined;
 }
 
+/** dropFingerprints on a string that is long enough to hold a surrogate. */
+function dropped(v: string): string {
+  return v.length < SURROGATE_LENGTH ? v : dropFingerprints(v);
+}
+
+/** dropFingerprints on every string of a JSON value (gatewatch.extra, labels), in place. */
+function dropFingerprintsDeep(o: Record<string, unknown> | unknown[], depth: number): void {
+  const keys = Object.keys(o);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = (o as Record<string, unknown>)[k];
+    if (typeof v === 'string') {
+      const d = dropped(v);
+      if (d !== v) (o as Record<string, unknown>)[k] = d;
+    } else if (typeof v === 'object' && v !== null && depth < 8)
+      dropFingerprintsDeep(v as Record<string, unknown>, depth + 1);
+  }
+}
+
+/**
+ * Surrogates replaced by the plain marker in the fields that hold text of the record: the
+ * original, the URL, the referrer, the user agent, the user name, error messages, and whatever
+ * the format kept under gatewatch.extra, labels and tags (the other fields are typed values the
+ * formats derive: addresses, numbers, enumerations). A walk over every object of the event cost
+ * a fifth of a worker's time: its objects have dozens of shapes.
+ */
+function dropFingerprintsIn(ev: EventDraft): void {
+  const e = ev.event;
+  if (e?.original !== undefined) e.original = dropped(e.original);
+  const u = ev.url;
+  if (u !== undefined) {
+    if (u.original !== undefined) u.original = dropped(u.original);
+    if (u.path !== undefined) u.path = dropped(u.path);
+    if (u.query !== undefined) u.query = dropped(u.query);
+  }
+  const request = ev.http?.request;
+  if (request?.referrer !== undefined) request.referrer = dropped(request.referrer);
+  const ua = ev.user_agent;
+  if (ua?.original !== undefined) ua.original = dropped(ua.original);
+  const user = ev.user;
+  if (user?.name !== undefined) user.name = dropped(user.name);
+  const error = ev.error;
+  if (error?.message !== undefined) error.message = dropped(error.message);
+  const extra = ev.gatewatch?.extra;
+  if (extra !== undefined) dropFingerprintsDeep(extra, 0);
+  if (ev.labels !== undefined) dropFingerprintsDeep(ev.labels, 0);
+  if (ev.tags !== undefined) dropFingerprintsDeep(ev.tags, 0);
+}
+
 export function createEnricher(config: EnricherConfig): Enricher {
   const keepOriginal = config.keepOriginal ?? true;
   const clientIp = createClientIpResolver(config.clientIp);
@@ -191,6 +244,9 @@ export function createEnricher(config: EnricherConfig): Enricher {
     const redacted = redactor.apply(ev, raw, original, gw);
     if (keepOriginal && redacted !== undefined && redacted !== '') evt.original = redacted;
     else delete evt.original;
+    // Fields parsed from a scrubbed record may hold surrogates: what is stored keeps the plain
+    // marker only (identity has taken the fingerprints it needs by now).
+    if (original !== undefined && mayHoldSurrogate(original)) dropFingerprintsIn(ev);
 
     const url = ev.url;
     if (learner !== undefined && gw.route === undefined) {

@@ -16,6 +16,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { CredentialCandidate, CredentialLocation, EventDraft, RawRequest } from '../formats/types.ts';
 import { child } from '../formats/util.ts';
 import { Lru } from './lru.ts';
+import { carriedFingerprint } from './surrogate.ts';
 
 export interface IdentityConfig {
   /** HMAC key for fingerprints. Without it no fingerprint is computed (values are still redacted). */
@@ -89,6 +90,8 @@ const PLACEHOLDER =
   /^(?:-|null|none|undefined|n\/a|\*+|x{3,}|#+|\.{3,}|\[[^\]]*\]|<[^>]*>|\{[^}]*\}|(?:[a-z]+[-_ ])?(?:redacted|masked|hidden|removed|filtered|obfuscated|scrubbed|sanitized|sanitised|omitted)(?:[-_ ][a-z0-9]+)*)$/i;
 
 export function isPlaceholderSecret(value: string): boolean {
+  // a secret scrubbed before it was queued: it stands for one client's key, not a mask
+  if (carriedFingerprint(value) !== undefined) return false;
   if (value.length < 4) return true;
   if (PLACEHOLDER.test(value)) return true;
   // One character repeated (`xxxxxxxx`, `00000000`)
@@ -269,6 +272,9 @@ export function createIdentityResolver(config: IdentityConfig = {}): IdentityRes
     if (pads === undefined) return undefined;
     let fp = fingerprints.get(value);
     if (fp === undefined) {
+      // a value scrubbed before it was queued carries the fingerprint of the secret it replaced
+      fp = carriedFingerprint(value);
+      if (fp !== undefined) return fp;
       const inner = pads.inner.copy().update(value).digest();
       fp = pads.outer.copy().update(inner).digest('hex').slice(0, 32);
       fingerprints.set(value, fp);

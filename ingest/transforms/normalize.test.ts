@@ -3,6 +3,7 @@ import { formatIds } from '../formats/index.ts';
 import { sampleLines } from '../formats/testing/helpers.ts';
 import { eventId } from './enrich.ts';
 import { createNormalizeContext, normalizeLine, normalizeLines } from './normalize.ts';
+import { createScrubber } from './scrub.ts';
 
 const NOW = () => Date.UTC(2024, 0, 5, 12);
 
@@ -127,5 +128,42 @@ describe('normalizeLines (a batch, parsed grouped by format)', () => {
     );
     expect(paths).toContain('POST /reordered/fields');
     expect(paths).toContain('DELETE /second/layout');
+  });
+
+  it('gives the same events, ids included, whether a receiver scrubbed the line before queueing it or the normaliser does', () => {
+    const secret = 'ids-across-paths-secret';
+    const config = { name: 'edge', identity: { fingerprintSecret: secret } };
+    const receiver = createScrubber({ fingerprintSecret: secret });
+    const lines = formatIds()
+      .filter((id) => id !== 'generic.json')
+      .flatMap((id) => sampleLines(id));
+    // in one context each, in order (formats keep state: CloudFront #Fields, route templates)
+    const direct = normalizeLines(lines, createNormalizeContext(config, { now: NOW }));
+    const queued = normalizeLines(
+      lines.map((l) => receiver(l)),
+      createNormalizeContext(config, { now: NOW }),
+      { scrubbed: true },
+    );
+    expect(queued).toEqual(direct);
+    const fingerprints = direct.flatMap((r) =>
+      r.ok ? r.events.map((e) => e.gatewatch?.api_key?.fingerprint).filter((f) => f !== undefined) : [],
+    );
+    expect(fingerprints.length).toBeGreaterThan(5);
+  });
+
+  it('keeps one id for a resent record and distinct ids for records that differ only in a secret', () => {
+    const ctx = createNormalizeContext(
+      { name: 'edge', identity: { fingerprintSecret: 'k'.repeat(16) } },
+      { now: NOW },
+    );
+    const line = (key: string) =>
+      `203.0.113.9 - - [05/Jan/2024:10:00:00 +0000] "GET /v1/orders?api_key=${key} HTTP/1.1" 401 12 "-" "curl/8.5"`;
+    const id = (l: string) => {
+      const r = normalizeLine(l, ctx);
+      if (!r.ok) throw new Error(r.reason);
+      return r.events[0]!.event!.id!;
+    };
+    expect(id(line('key-aaaaaaaa'))).toBe(id(line('key-aaaaaaaa')));
+    expect(id(line('key-aaaaaaaa'))).not.toBe(id(line('key-bbbbbbbb')));
   });
 });

@@ -18,6 +18,7 @@ import {
 } from '../formats/index.ts';
 import type { Format } from '../formats/types.ts';
 import { createEnricher, type Enricher, type EnricherConfig } from './enrich.ts';
+import { createScrubber, type Scrubber } from './scrub.ts';
 
 export interface SourceConfig extends SourceParseOptions, Omit<EnricherConfig, 'sourceName'> {}
 
@@ -25,6 +26,8 @@ export interface NormalizeContext {
   readonly name: string;
   readonly parser: SourceParser;
   readonly enrich: Enricher;
+  /** The secret scrubbing every line goes through before it is parsed (keyed like fingerprints). */
+  readonly scrub: Scrubber;
   /** Clock for records without a timestamp (ms since the epoch). */
   now: () => number;
 }
@@ -52,15 +55,32 @@ export function createNormalizeContext(
   config: SourceConfig,
   options: { now?: () => number } = {},
 ): NormalizeContext {
+  const secret = config.identity?.fingerprintSecret;
+  const scrub = createScrubber(secret === undefined ? {} : { fingerprintSecret: secret });
   const parser = createSourceParser(config);
   const enrich = createEnricher({ ...config, sourceName: config.name });
-  return { name: config.name, parser, enrich, now: options.now ?? Date.now };
+  return { name: config.name, parser, enrich, scrub, now: options.now ?? Date.now };
 }
 
 const NO_FAILURES = Object.freeze([]) as unknown as DeadLetter[];
 
-export function normalizeLine(line: string | Uint8Array, ctx: NormalizeContext): NormalizeResult {
-  return enrichLineResult(parseLine(ctx.parser, line, ctx.now()), ctx);
+export interface NormalizeOptions {
+  /**
+   * The lines were scrubbed already with this context's key (a receiver did it before they were
+   * queued): scrubbing is idempotent, so doing it again would only cost time.
+   */
+  scrubbed?: boolean;
+}
+
+export function normalizeLine(
+  line: string | Uint8Array,
+  ctx: NormalizeContext,
+  options: NormalizeOptions = {},
+): NormalizeResult {
+  return enrichLineResult(
+    parseLine(ctx.parser, line, ctx.now(), options.scrubbed === true ? undefined : ctx.scrub),
+    ctx,
+  );
 }
 
 /**
@@ -73,13 +93,15 @@ export function normalizeLine(line: string | Uint8Array, ctx: NormalizeContext):
 export function normalizeLines(
   lines: readonly (string | Uint8Array)[],
   ctx: NormalizeContext,
+  options: NormalizeOptions = {},
 ): NormalizeResult[] {
+  const scrub = options.scrubbed === true ? undefined : ctx.scrub;
   const receivedAt = ctx.now();
   const results = new Array<NormalizeResult>(lines.length);
   const prepared = new Array<PreparedLine>(lines.length);
   const groups = new Map<Format | undefined, number[]>();
   for (let i = 0; i < lines.length; i++) {
-    const p = prepareLine(ctx.parser, lines[i]!);
+    const p = prepareLine(ctx.parser, lines[i]!, scrub);
     if (p.done !== undefined) {
       results[i] = enrichLineResult(p.done, ctx);
       continue;

@@ -10,6 +10,7 @@ import type { EventDraft, RawRequest } from '../formats/types.ts';
 import { child } from '../formats/util.ts';
 import { cookiePairs, queryParamNames } from './identity.ts';
 import { Lru } from './lru.ts';
+import { isScrubbed } from './surrogate.ts';
 
 export interface RedactionConfig {
   /** Extra header names to redact (lower-case). */
@@ -94,7 +95,7 @@ const KEY_QUALIFIERS = [
   'encryption',
 ];
 
-function splitWords(name: string): string[] {
+export function splitWords(name: string): string[] {
   const out: string[] = [];
   let word = '';
   let prevLower = false;
@@ -260,8 +261,9 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
       const v = s.value;
       if (v.length === 0 || v === marker) continue;
       if (v.length >= 6) {
-        // a value of URL-unreserved characters only has one form: no cache lookup
-        if (unreservedOnly(v)) {
+        // a value of URL-unreserved characters only has one form: no cache lookup; nor has a
+        // surrogate (the scrubber wrote it into the record as it is)
+        if (unreservedOnly(v) || isScrubbed(v)) {
           if (!(seen === undefined ? literals.includes(v) : seen.has(v))) {
             seen?.add(v);
             literals.push(v);

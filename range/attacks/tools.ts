@@ -205,13 +205,14 @@ export interface ToolAttack {
 const hydraFormStuffing: ToolAttack = {
   id: 'hydra-form-stuffing',
   lane: 'waf',
-  estimateMs: () => 8_000,
+  estimateMs: () => 30_000,
   async run(ctx, env, rng) {
     const accounts = benignAccounts(ctx.world);
     const combos: string[] = [];
     const users: string[] = [];
-    // a leak from another site: some of our users (with their password from elsewhere), mostly strangers
-    for (let i = 0; i < 60; i++) {
+    // a leak from another site: some of our users (with their password from elsewhere), mostly
+    // strangers; a combo list of a few hundred lines (real ones run to millions), not a handful
+    for (let i = 0; i < 600; i++) {
       let user: string;
       let pass: string;
       if (i % 5 < 2) {

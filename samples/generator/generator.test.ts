@@ -7,7 +7,7 @@ import type { GatewatchEvent } from '../../core/schema/event.ts';
 import { createNormalizer } from '../../ingest/pipeline/normalize.ts';
 import { loadRuleFiles } from '../../parser/index.ts';
 import type { RuleIR, ThresholdRule } from '../../parser/ir.ts';
-import { ATTACK_IDS, generateScenario, writeScenario } from './index.ts';
+import { ATTACK_IDS, generateScenario, SCENARIO_FINGERPRINT_SECRET, writeScenario } from './index.ts';
 import { matchIncidents } from './labels.ts';
 import { evaluateThreshold, getField } from './quick-eval.ts';
 import type { Scenario } from './types.ts';
@@ -20,7 +20,12 @@ function parseAll(s: Scenario, dir: string): { events: GatewatchEvent[]; dead: s
   const config = loadConfig({
     env: {},
     overrides: {
-      ingest: { geoipDatabase: join(dir, 'geoip-city.mmdb'), asnDatabase: join(dir, 'geoip-asn.mmdb') },
+      ingest: {
+        geoipDatabase: join(dir, 'geoip-city.mmdb'),
+        asnDatabase: join(dir, 'geoip-asn.mmdb'),
+        // the scenarios' own key: labels carry fingerprints made with it
+        fingerprintSecret: SCENARIO_FINGERPRINT_SECRET,
+      },
     },
   });
   const normalize = createNormalizer(config);

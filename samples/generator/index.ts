@@ -43,8 +43,12 @@ import { kongCredentialId, render } from './writers.ts';
 export { matchIncidents } from './labels.ts';
 export type { Label, Scenario, ScenarioLine } from './types.ts';
 
-/** The configuration default; labels carry fingerprints computed with it. */
-export const DEFAULT_FINGERPRINT_SECRET = 'gatewatch-dev-fingerprint-secret-change-me';
+/**
+ * A generated scenario's fingerprint secret (unless one is given), written into its
+ * gatewatch.yaml: its labels carry fingerprints computed with it. Scenarios are synthetic, so the
+ * key is public; a distributed deployment refuses it (ingest/fingerprint-secret.ts).
+ */
+export const SCENARIO_FINGERPRINT_SECRET = 'gatewatch-dev-fingerprint-secret-change-me';
 export const ATTACK_IDS: string[] = ATTACKS.map((a) => a.id);
 
 export interface ScenarioOptions {
@@ -69,7 +73,7 @@ export function generateScenario(opts: ScenarioOptions): Scenario {
   const start = typeof opts.start === 'number' ? opts.start : Date.parse(opts.start);
   if (!Number.isFinite(start)) throw new Error(`invalid start ${String(opts.start)}`);
   const end = start + opts.durationMs;
-  const secret = opts.fingerprintSecret ?? DEFAULT_FINGERPRINT_SECRET;
+  const secret = opts.fingerprintSecret ?? SCENARIO_FINGERPRINT_SECRET;
   const identity = createIdentityResolver({ fingerprintSecret: secret });
   const fingerprint = (key: { id: string }) =>
     identity.fingerprint(keyIdentityString('gateway', kongCredentialId(key.id))) ?? '';

@@ -13,6 +13,8 @@ export interface RedisServer {
   url: string;
   port: number;
   version: string;
+  /** Its data directory: the append-only files (appendonlydir/) and dump.rdb, for tests that read them. */
+  dir: string;
   /** Graceful stop (SIGTERM: AOF flushed). */
   stop(): Promise<void>;
   /** Start again on the same port and data directory (after stop or crash). */
@@ -94,6 +96,7 @@ export async function startRedisServer(
     url: `redis://127.0.0.1:${port}`,
     port,
     version,
+    dir,
     async stop() {
       if (child) await stopProcessGroup(child);
     },

@@ -36,10 +36,8 @@ const letters = () =>
     .replace(/[^A-Za-z]/g, '')
     .slice(0, 24);
 const INGEST_TOKEN = `push-${letters()}`;
-const stack = readComposeStack(ROOT, {
-  GATEWATCH_INGEST_TOKEN: INGEST_TOKEN,
-  GATEWATCH_FINGERPRINT_SECRET: `fp-${letters()}`,
-});
+// No fingerprint secret: the stack creates its own on first start and keeps it in Elasticsearch.
+const stack = readComposeStack(ROOT, { GATEWATCH_INGEST_TOKEN: INGEST_TOKEN });
 
 /** A service's process setup: its environment and its commands, on mapped ports. */
 interface Prepared {

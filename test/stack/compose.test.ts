@@ -27,6 +27,17 @@ describe('docker-compose.yml', () => {
     expect(() => readComposeStack(ROOT, {})).toThrow(/required variable GATEWATCH_INGEST_TOKEN/);
   });
 
+  it('has no fingerprint secret default: unset, every process gets an empty value (one is created then)', () => {
+    const built = readComposeStack(ROOT, VARS).services.filter((s) => s.built);
+    for (const s of built) expect(s.environment.GATEWATCH_INGEST__FINGERPRINT_SECRET, s.name).toBe('');
+    const own = readComposeStack(ROOT, {
+      ...VARS,
+      GATEWATCH_FINGERPRINT_SECRET: 'an-operator-secret-of-32-chars!!',
+    });
+    for (const s of own.services.filter((x) => x.built))
+      expect(s.environment.GATEWATCH_INGEST__FINGERPRINT_SECRET).toBe('an-operator-secret-of-32-chars!!');
+  });
+
   it('runs the four Gatewatch processes from the image, every one with the same sources', () => {
     const stack = readComposeStack(ROOT, VARS);
     const built = stack.services.filter((s) => s.built);

@@ -23,7 +23,7 @@ export default function EventsPage() {
       filter
         ? must(
             api.POST('/api/v1/events/search', {
-              body: { filter, from, to, size: 50, order: 'desc', ...(cursor ? { cursor } : {}) },
+              body: { filter, from, to, limit: 50, order: 'desc', ...(cursor ? { cursor } : {}) },
             }),
           )
         : Promise.resolve(undefined),
@@ -85,11 +85,11 @@ export default function EventsPage() {
         </Empty>
       )}
       {filter && result.loading && <Loading what="events" />}
-      {result.data && result.data.events.length === 0 && <Empty>No event matches.</Empty>}
-      {result.data && result.data.events.length > 0 && (
+      {result.data && result.data.items.length === 0 && <Empty>No event matches.</Empty>}
+      {result.data && result.data.items.length > 0 && (
         <>
-          <p data-testid="events-count">{result.data.events.length} events on this page</p>
-          <EventTable events={result.data.events} />
+          <p data-testid="events-count">{result.data.items.length} events on this page</p>
+          <EventTable events={result.data.items} />
           <nav class="pager" aria-label="Pages">
             <button type="button" disabled={pages.length === 0} onClick={() => setPages(pages.slice(0, -1))}>
               Previous page

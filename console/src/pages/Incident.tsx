@@ -279,7 +279,7 @@ function Evidence({ incident: i }: { incident: Incident }) {
     () =>
       must(
         api.POST('/api/v1/events/search', {
-          body: { filter: i.evidence.query, from, to, size: 20, order: 'asc' },
+          body: { filter: i.evidence.query, from, to, limit: 20, order: 'asc' },
         }),
       ),
     [i.id],
@@ -292,10 +292,10 @@ function Evidence({ incident: i }: { incident: Incident }) {
         {i.evidence.query}
       </pre>
       {events.error && <ErrorNote error={events.error} />}
-      {events.data && events.data.events.length === 0 && (
+      {events.data && events.data.items.length === 0 && (
         <Empty>No stored events match (they may have aged out).</Empty>
       )}
-      {events.data && events.data.events.length > 0 && <EventTable events={events.data.events} />}
+      {events.data && events.data.items.length > 0 && <EventTable events={events.data.items} />}
     </Section>
   );
 }

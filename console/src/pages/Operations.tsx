@@ -24,7 +24,7 @@ export function OperationsPage() {
   const letters = useLoad(
     () =>
       session.can.admin
-        ? must(api.GET('/api/v1/ingest/dead-letters', { params: { query: { size: 50 } } }))
+        ? must(api.GET('/api/v1/ingest/dead-letters', { params: { query: { limit: 50 } } }))
         : Promise.resolve(undefined),
     [],
   );

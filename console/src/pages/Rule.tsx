@@ -494,8 +494,8 @@ function Runs({ id, refresh }: { id: string; refresh: number }) {
   return (
     <Section title="Runs">
       <ErrorNote error={runs.error} />
-      {runs.data && runs.data.runs.length === 0 && <Empty>No runs recorded yet.</Empty>}
-      {runs.data && runs.data.runs.length > 0 && (
+      {runs.data && runs.data.items.length === 0 && <Empty>No runs recorded yet.</Empty>}
+      {runs.data && runs.data.items.length > 0 && (
         <table class="grid small" aria-label="Run history" data-testid="runs">
           <thead>
             <tr>
@@ -511,7 +511,7 @@ function Runs({ id, refresh }: { id: string; refresh: number }) {
             </tr>
           </thead>
           <tbody>
-            {runs.data.runs.map((r) => (
+            {runs.data.items.map((r) => (
               <tr key={r.id}>
                 <td class="nowrap">{when(r.started_at)}</td>
                 <td class="nowrap small">
