@@ -37,7 +37,10 @@ export function wholeResultsOnly(es: Client): Client {
         };
       }
       if (property === 'msearch') {
-        return async (params: Parameters<Client['msearch']>[0], options?: Parameters<Client['msearch']>[1]) => {
+        return async (
+          params: Parameters<Client['msearch']>[0],
+          options?: Parameters<Client['msearch']>[1],
+        ) => {
           const response = await target.msearch(params, options);
           for (const r of response.responses) if (!('error' in r)) assertWhole(r as ShardCounts, 'msearch');
           return response;
