@@ -14,6 +14,8 @@ import {
   isIndexNotFound,
   waitForElasticsearch,
 } from '../core/store/elasticsearch.ts';
+import { wholeResultsOnly } from '../core/store/whole-results.ts';
+import { type ProcessOperations, startOperations } from '../operations/process.ts';
 import type { RuleIR } from '../parser/ir.ts';
 import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
 import { toIncident } from './engine/types.ts';
@@ -29,11 +31,14 @@ export function elasticsearchExecutor(
   onNoEvents: (message: string) => void = (message) => console.log(message),
 ): RuleExecutor {
   const index = indexNames(prefix).eventsAlias;
+  // A search answered by some shards only (a node just left) fails the run, which is then run
+  // again: a partial answer would lose incidents and still move the checkpoint on.
+  const whole = wholeResultsOnly(es);
   let told = false;
   return async (rule, range, now) => {
     let result: Awaited<ReturnType<typeof runRuleOnElasticsearch>>;
     try {
-      result = await runRuleOnElasticsearch(es, index, rule, range, { maxGroups });
+      result = await runRuleOnElasticsearch(whole, index, rule, range, { maxGroups });
     } catch (err) {
       // A fresh deployment has no events index until the first event is stored: no data yet
       // is a normal state, and the run finds nothing (its checkpoint moves on as with data).
@@ -62,6 +67,8 @@ export interface DetectionRuntime {
   redis: Redis;
   scheduler: DetectionScheduler;
   notifier: Notifier;
+  /** The store's health watch and, with a worker, the lifecycle runner. */
+  operations: ProcessOperations;
   close(): Promise<void>;
 }
 
@@ -108,16 +115,29 @@ export async function startDetection(
   });
   await scheduler.init();
   if (options.schedule) await scheduler.syncSchedules();
-  if (options.worker) {
-    scheduler.startWorker();
-    if (config.detections.webhooks.length > 0) notifier.startWorker();
-  }
+  const worker = options.worker ? scheduler.startWorker() : undefined;
+  if (options.worker && config.detections.webhooks.length > 0) notifier.startWorker();
+  // Runs wait while Elasticsearch refuses writes (flood stage, blocked indices): they would only
+  // fail. Their checkpoints hold, so they catch up without a gap once it takes writes again.
+  const operations = await startOperations({
+    es,
+    redis,
+    config,
+    lifecycle: options.worker ?? false,
+    onChange: (health) => {
+      if (!worker) return;
+      if (health.writes_blocked) void worker.pause(true).catch(() => undefined);
+      else worker.resume();
+    },
+  });
   return {
     es,
     redis,
     scheduler,
     notifier,
+    operations,
     async close() {
+      await operations.close();
       await scheduler.close();
       await notifier.close();
       redis.disconnect();
