@@ -30,6 +30,7 @@ COPY detections ./detections
 COPY api ./api
 COPY inventory ./inventory
 COPY embedded ./embedded
+COPY operations ./operations
 COPY cli ./cli
 COPY samples ./samples
 # The console, served at / by `gatewatch serve`.

@@ -43,6 +43,7 @@ import { healthRoutes, type ReadinessCheck, serverReadiness } from './routes/hea
 import { incidentTimelineRoutes } from './routes/incident-timeline.ts';
 import { incidentRoutes } from './routes/incidents.ts';
 import { ingestQueueRoutes } from './routes/ingest-queue.ts';
+import { type OperationsContext, operationsRoutes } from './routes/operations.ts';
 import { ruleInsightRoutes } from './routes/rule-insights.ts';
 import { ruleRoutes } from './routes/rules.ts';
 import { sessionRoutes } from './routes/session.ts';
@@ -100,6 +101,8 @@ export interface BuildAppOptions {
   inventory?: { store: InventoryStore; specs: SpecStore };
   /** Readiness checks by name (default: redis and elasticsearch). */
   readiness?: Record<string, ReadinessCheck>;
+  /** What the status and retention routes read besides the stores. */
+  operations?: OperationsContext;
 }
 
 export interface AppContext {
@@ -232,7 +235,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     audit: options.audit ?? new AuditLog(es ?? missing('audit'), prefix),
     exceptions: options.exceptions ?? new ElasticsearchExceptionStore(es ?? missing('exceptions'), prefix),
     readiness:
-      options.readiness ?? serverReadiness(redis ?? missing('readiness'), es ?? missing('readiness')),
+      options.readiness ??
+      serverReadiness(redis ?? missing('readiness'), es ?? missing('readiness'), options.operations?.watch),
     sandbox: {
       check: new RuleSandbox({
         size: 1,
@@ -425,6 +429,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(ruleRoutes(ctx), { prefix: '/api/v1' });
   await app.register(eventRoutes(ctx), { prefix: '/api/v1' });
   await app.register(adminRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(operationsRoutes(ctx, options.operations), { prefix: '/api/v1' });
   await app.register(inventoryPlugin, { ...inventory, prefix: '/api/v1' });
   await app.register(sessionRoutes(), { prefix: '/api/v1' });
   await app.register(exceptionRoutes(ctx), { prefix: '/api/v1' });

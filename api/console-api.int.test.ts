@@ -112,7 +112,7 @@ describe('exceptions on Elasticsearch', () => {
       incidents_created: 0,
     });
     const runs = (await call('GET', '/api/v1/rules/console-probe/runs?limit=1', 'viewer')).json();
-    expect(runs.runs[0].incidents_excepted).toBe(1);
+    expect(runs.items[0].incidents_excepted).toBe(1);
 
     const lifted = await call('DELETE', `/api/v1/exceptions/${created.json().id}`, 'analyst');
     expect(lifted.json()).toMatchObject({ active: false });

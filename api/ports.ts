@@ -111,6 +111,8 @@ export interface EventSearchPort {
   /** Activity over time: entity pages and incident timelines. */
   histogram(filter: FilterExpr, range: TimeRange, intervalMs: number): Promise<EventHistogram>;
   extent(filter: FilterExpr): Promise<EventExtent>;
+  /** The oldest stored event's time (epoch ms), or undefined when none is stored: what retention left. */
+  earliest?(): Promise<number | undefined>;
 }
 
 /** Thrown by EventSearchPort.search for a cursor it did not issue (becomes a 400). */

@@ -28,6 +28,7 @@ const rulesCoverage = () => import('./commands/rules-coverage.ts');
 const rulesTest = () => import('./commands/rules-test.ts');
 const scenario = () => import('./commands/scenario.ts');
 const serve = () => import('./commands/serve.ts');
+const status = () => import('./commands/status.ts');
 
 const EMBEDDED_HELP = 'in the embedded SQLite store (gatewatch serve --embedded)';
 const DB_HELP = 'with --embedded: the store file (default: embedded.path)';
@@ -265,6 +266,14 @@ export function buildProgram(): Command {
     .option('--embedded', EMBEDDED_HELP)
     .option('--db <file>', DB_HELP)
     .action(lazy(keys, 'revoke'));
+
+  program
+    .command('status')
+    .description(
+      'The deployment at a glance: Elasticsearch health and disk, Redis memory and persistence, queues and lag per source, dead letters, rules late or failing, retention — and what to do about each warning (exit 1 on a critical one).',
+    )
+    .option('--json', 'the report as JSON (what GET /api/v1/status answers)')
+    .action(lazy(status, 'status'));
 
   return program;
 }

@@ -218,6 +218,32 @@ export class ElasticsearchEventSearchPort implements EventSearchPort {
     this.prefix = prefix;
   }
 
+  private oldest: { at: number; value: Promise<number | undefined> } | undefined;
+
+  /** The oldest stored event (a min aggregation, answered from index metadata), re-read every minute. */
+  async earliest(): Promise<number | undefined> {
+    const now = Date.now();
+    if (!this.oldest || now - this.oldest.at > 60_000) {
+      const value = this.es
+        .search({
+          index: indexNames(this.prefix).eventsAlias,
+          size: 0,
+          ignore_unavailable: true,
+          allow_no_indices: true,
+          aggs: { first: { min: { field: '@timestamp' } } },
+        })
+        .then((r) => {
+          const v = (r.aggregations?.first as { value?: number | null } | undefined)?.value;
+          return typeof v === 'number' ? v : undefined;
+        });
+      this.oldest = { at: now, value };
+      value.catch(() => {
+        this.oldest = undefined;
+      });
+    }
+    return this.oldest.value;
+  }
+
   async search(request: EventSearchRequest): Promise<EventSearchPage> {
     let after: estypes.SortResults | undefined;
     if (request.cursor) {

@@ -14,6 +14,8 @@ import {
   isIndexNotFound,
   waitForElasticsearch,
 } from '../core/store/elasticsearch.ts';
+import { wholeResultsOnly } from '../core/store/whole-results.ts';
+import { type ProcessOperations, startOperations } from '../operations/process.ts';
 import type { RuleIR } from '../parser/ir.ts';
 import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
 import { toIncident } from './engine/types.ts';
@@ -33,11 +35,14 @@ export function elasticsearchExecutor(
   partials?: { exactValues: number },
 ): RuleExecutor {
   const index = indexNames(prefix).eventsAlias;
+  // A search answered by some shards only (a node just left) fails the run, which is then run
+  // again: a partial answer would lose incidents and still move the checkpoint on.
+  const whole = wholeResultsOnly(es);
   let told = false;
   return async (rule, range, now) => {
     let result: Awaited<ReturnType<typeof runRuleOnElasticsearch>>;
     try {
-      result = await runRuleOnElasticsearch(es, index, rule, range, {
+      result = await runRuleOnElasticsearch(whole, index, rule, range, {
         maxGroups,
         ...(partials
           ? { partials: { index: indexNames(prefix).partials, exactValues: partials.exactValues } }
@@ -81,6 +86,8 @@ export interface DetectionRuntime {
   redis: Redis;
   scheduler: DetectionScheduler;
   notifier: Notifier;
+  /** The store's health watch and, with a worker, the lifecycle runner. */
+  operations: ProcessOperations;
   close(): Promise<void>;
 }
 
@@ -135,10 +142,21 @@ export async function startDetection(
   });
   await scheduler.init();
   if (options.schedule) await scheduler.syncSchedules();
-  if (options.worker) {
-    scheduler.startWorker();
-    if (config.detections.webhooks.length > 0) notifier.startWorker();
-  }
+  const worker = options.worker ? scheduler.startWorker() : undefined;
+  if (options.worker && config.detections.webhooks.length > 0) notifier.startWorker();
+  // Runs wait while Elasticsearch refuses writes (flood stage, blocked indices): they would only
+  // fail. Their checkpoints hold, so they catch up without a gap once it takes writes again.
+  const operations = await startOperations({
+    es,
+    redis,
+    config,
+    lifecycle: options.worker ?? false,
+    onChange: (health) => {
+      if (!worker) return;
+      if (health.writes_blocked) void worker.pause(true).catch(() => undefined);
+      else worker.resume();
+    },
+  });
   // Compaction of rule partials (docs/partials.md): every 10 minutes, the days that ended more
   // than compactAfter ago, a few at a time, under a Redis lease so one worker does it.
   let compaction: NodeJS.Timeout | undefined;
@@ -163,8 +181,10 @@ export async function startDetection(
     redis,
     scheduler,
     notifier,
+    operations,
     async close() {
       if (compaction) clearInterval(compaction);
+      await operations.close();
       await scheduler.close();
       await notifier.close();
       redis.disconnect();

@@ -121,6 +121,10 @@ export class EmbeddedEventSearchPort implements EventSearchPort {
     };
   }
 
+  async earliest(): Promise<number | undefined> {
+    return this.store.timeBounds()?.min;
+  }
+
   async get(id: string): Promise<StoredEvent | undefined> {
     return this.store.getEvent(id) as StoredEvent | undefined;
   }

@@ -27,6 +27,7 @@ import {
 } from './api-stores.ts';
 import { SqliteExceptionStore } from './exceptions.ts';
 import { SqliteIncidentRepository } from './incidents.ts';
+import { lastEmbeddedRetention } from './retention.ts';
 import type { EmbeddedStore } from './store.ts';
 
 export interface EmbeddedAppOptions {
@@ -81,6 +82,21 @@ export async function buildEmbeddedApp(options: EmbeddedAppOptions): Promise<Fas
     exceptions: new SqliteExceptionStore(store),
     inventory: { store: new KvInventoryStore(store), specs: new KvSpecStore(store) },
     readiness: sqliteReadiness(store, options.path),
+    operations: {
+      lastRun: async () => {
+        const r = lastEmbeddedRetention(store);
+        return r
+          ? {
+              started_at: r.started_at,
+              finished_at: r.finished_at,
+              outcome: r.outcome,
+              deleted_indices: r.deleted_indices,
+              deleted_documents: r.deleted_documents,
+              errors: r.errors,
+            }
+          : null;
+      },
+    },
     ...(options.logger !== undefined ? { logger: options.logger } : {}),
     publicDocs: options.publicDocs ?? false,
   });

@@ -98,8 +98,11 @@ export class EmbeddedStore {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new DatabaseSync(path);
     // Events are ~3 KB of JSON each: 64 KiB pages hold many per page (4 KiB pages hold one and
-    // made inserts 5× slower). Only effective when the file is created.
-    this.db.exec('PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    // made inserts 5× slower). Only effective when the file is created, as is auto_vacuum:
+    // pages freed by retention (embedded/retention.ts) go back to the disk incrementally.
+    this.db.exec(
+      'PRAGMA page_size = 65536; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;',
+    );
     this.db.exec(SCHEMA);
     this.createEventIndexes();
     this.insertEvent = this.db.prepare('INSERT OR IGNORE INTO events (id, ts, doc) VALUES (?, ?, ?)');

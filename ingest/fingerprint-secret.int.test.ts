@@ -54,6 +54,33 @@ describe('the deployment fingerprint secret', () => {
     }
   });
 
+  it('waits for a settings index another process has just created, whose shard is not started yet', async () => {
+    const prefix = `${ctx.prefix}-c`;
+    const settings = indexNames(prefix).settings;
+    // a shard that cannot start until the allocation filter is lifted: reads answer 503
+    // no_shard_available_action_exception, as they do for the instant after another process
+    // created the index
+    await ctx.es.indices.create({
+      index: settings,
+      settings: {
+        number_of_shards: 1,
+        number_of_replicas: 0,
+        'index.routing.allocation.require._name': 'no-such-node',
+      },
+      wait_for_active_shards: 0,
+    });
+    const pending = deploymentFingerprintSecret(ctx.es, configFor(prefix), () => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    await ctx.es.indices.putSettings({
+      index: settings,
+      settings: { 'index.routing.allocation.require._name': null },
+    });
+    const secret = await pending;
+    expect(secret.length).toBeGreaterThanOrEqual(32);
+    const doc = await ctx.es.get<{ secret: string }>({ index: settings, id: 'fingerprint-secret' });
+    expect(doc._source?.secret).toBe(secret);
+  });
+
   it('uses a configured secret without storing one', async () => {
     const prefix = `${ctx.prefix}-b`;
     const own = 'an-operator-secret-0123456789abcdef';

@@ -89,13 +89,19 @@ export async function deploymentFingerprintSecret(
 }
 
 async function readStored(es: Client, index: string): Promise<string | undefined> {
-  try {
-    const doc = await es.get<{ secret?: unknown }>({ index, id: DOC_ID });
-    const secret = doc._source?.secret;
-    return typeof secret === 'string' && secret.length >= 16 ? secret : undefined;
-  } catch (err) {
-    if (err instanceof esErrors.ResponseError && err.statusCode === 404) return undefined;
-    throw err;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const doc = await es.get<{ secret?: unknown }>({ index, id: DOC_ID });
+      const secret = doc._source?.secret;
+      return typeof secret === 'string' && secret.length >= 16 ? secret : undefined;
+    } catch (err) {
+      if (err instanceof esErrors.ResponseError && err.statusCode === 404) return undefined;
+      // Another process has just created the index and its shard is not started yet (concurrent
+      // first starts): wait until it is, then read again.
+      const unavailable = err instanceof esErrors.ResponseError && err.statusCode === 503;
+      if (!unavailable || attempt >= 3) throw err;
+      await es.cluster.health({ index, wait_for_status: 'yellow', timeout: '30s' });
+    }
   }
 }
 

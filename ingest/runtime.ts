@@ -16,6 +16,7 @@ import { PartialFolder } from '../detections/partials/fold.ts';
 import { loadRuleSet } from '../detections/rule-set.ts';
 import { InventoryAccumulator } from '../inventory/accumulator.ts';
 import { ElasticsearchInventoryStore } from '../inventory/store.ts';
+import { type ProcessOperations, startOperations } from '../operations/process.ts';
 import { deploymentFingerprintSecret, withFingerprintSecret } from './fingerprint-secret.ts';
 import { queuedBytesKey, type RawBatch } from './pipeline/batch.ts';
 import { createNormalizer } from './pipeline/normalize.ts';
@@ -33,6 +34,8 @@ export interface IngestRuntime {
   producer: IngestProducer;
   workers: Worker<RawBatch, BatchOutcome>[];
   http?: FastifyInstance;
+  /** The store's health watch (push-back) and, with workers, the lifecycle runner. */
+  operations: ProcessOperations;
   close(): Promise<void>;
 }
 
@@ -127,6 +130,21 @@ export async function startIngest(
     shards: config.elasticsearch.shards,
     replicas: config.elasticsearch.replicas,
   });
+  // Workers stop taking batches while Elasticsearch's disk is past its high watermark (they
+  // stay queued) and take them again by themselves once it is back below.
+  const workers: Worker<RawBatch, BatchOutcome>[] = [];
+  const operations = await startOperations({
+    es,
+    redis,
+    config,
+    lifecycle: (options.workers ?? 0) > 0,
+    onChange: (health) => {
+      for (const w of workers) {
+        if (health.push_back) void w.pause(true).catch(() => undefined);
+        else w.resume();
+      }
+    },
+  });
   const producer = new IngestProducer({
     producer: redis,
     queuePrefix: config.redis.prefix,
@@ -135,6 +153,7 @@ export async function startIngest(
     scrub: createScrubber({ fingerprintSecret }),
     maxQueuedBytes: config.ingest.maxQueuedBytes,
     maxRedisMemory: config.ingest.maxRedisMemory,
+    storePressure: () => operations.watch.pushBack(),
   });
   const normalize = createNormalizer(config);
   // The API inventory is maintained incrementally from what workers write.
@@ -180,8 +199,8 @@ export async function startIngest(
     partialsTimer = setInterval(() => void load().catch(() => undefined), 60_000);
     partialsTimer.unref();
   }
-  const workers = Array.from({ length: options.workers ?? 0 }, () =>
-    startIngestWorker({
+  for (let n = 0; n < (options.workers ?? 0); n++) {
+    const worker = startIngestWorker({
       partials: () => folder,
       es,
       prefix: config.elasticsearch.indexPrefix,
@@ -213,8 +232,10 @@ export async function startIngest(
           .catch(() => undefined);
         options.onBatch?.(outcome);
       },
-    }),
-  );
+    });
+    if (operations.watch.pushBack()) void worker.pause(true).catch(() => undefined);
+    workers.push(worker);
+  }
   let http: FastifyInstance | undefined;
   if (options.http) {
     http = buildHttpSourceServer({
@@ -234,8 +255,10 @@ export async function startIngest(
     producer,
     workers,
     ...(http ? { http } : {}),
+    operations,
     async close() {
       await http?.close();
+      await operations.close();
       await Promise.all(workers.map((w) => w.close()));
       await inventoryWork;
       if (inventoryTimer) clearInterval(inventoryTimer);

@@ -6,6 +6,7 @@ import type { Client } from '@elastic/elasticsearch';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import Type from 'typebox';
+import type { StoreHealthWatch } from '../../operations/store-health.ts';
 import type { AppContext } from '../app.ts';
 import { metrics, registry } from '../metrics.ts';
 import { problemResponse } from '../schemas.ts';
@@ -19,8 +20,15 @@ const Check = Type.Object({
 /** One readiness check: resolves (with an optional detail) when the dependency answers. */
 export type ReadinessCheck = () => Promise<string | undefined>;
 
-/** The distributed mode's checks: Redis and Elasticsearch. */
-export function serverReadiness(redis: Redis, es: Client): Record<string, ReadinessCheck> {
+/**
+ * The distributed mode's checks: Redis and Elasticsearch (with what the disk watch says: the API
+ * stays ready while ingest pushes back on a filling disk, and says so).
+ */
+export function serverReadiness(
+  redis: Redis,
+  es: Client,
+  watch?: StoreHealthWatch,
+): Record<string, ReadinessCheck> {
   return {
     redis: async () => {
       const pong = await redis.ping();
@@ -30,7 +38,8 @@ export function serverReadiness(redis: Redis, es: Client): Record<string, Readin
     elasticsearch: async () => {
       const h = await es.cluster.health({ timeout: '2s' });
       if (h.status === 'red') throw new Error('cluster health is red');
-      return `cluster ${h.status}`;
+      const pushBack = watch?.pushBack();
+      return `cluster ${h.status}${pushBack ? `; ingest pushes back: ${pushBack}` : ''}`;
     },
   };
 }

@@ -1,6 +1,7 @@
 /** Incidents: list, get, triage (status / assignee / severity), comments, bulk status, statistics. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { durationMs } from '../../core/config/load.ts';
 import {
   CommentSchema,
   IncidentSchema,
@@ -16,6 +17,7 @@ import {
   InvalidQueryError,
   MAX_STATS_BUCKETS,
 } from '../../detections/incidents/repository.ts';
+import { evidenceExpiry } from '../../operations/retention.ts';
 import type { AppContext } from '../app.ts';
 import { HttpProblem } from '../problem.ts';
 import { Cursor, IdParams, NextCursor, problemResponse, Timestamp } from '../schemas.ts';
@@ -243,6 +245,17 @@ export function incidentRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         const incident = await repo.get(request.params.id);
         if (!incident)
           throw new HttpProblem(404, 'incident-not-found', `incident ${request.params.id} does not exist`);
+        // Incidents outlive their events (retention): the evidence says when they expired.
+        const earliest = ctx.ports.events.earliest;
+        if (earliest) {
+          const expired = evidenceExpiry(
+            incident.window,
+            await earliest.call(ctx.ports.events),
+            durationMs(ctx.config.retention.events),
+            ctx.config.retention.events,
+          );
+          if (expired) return { ...incident, evidence: { ...incident.evidence, expired } };
+        }
         return incident;
       },
     );

@@ -12,6 +12,7 @@ import { type DeadLetterReason, replay } from '../../embedded/replay.ts';
 import { findReplayFiles } from '../../embedded/replay-files.ts';
 import { chunksOf } from '../../embedded/replay-input.ts';
 import { replayInputs } from '../../embedded/replay-sources.ts';
+import { applyEmbeddedRetention, formatEmbeddedRetention } from '../../embedded/retention.ts';
 import { EmbeddedStore, type StoreContents } from '../../embedded/store.ts';
 import { isRemoteInput } from '../../ingest/sources/remote-url.ts';
 import { formatDiagnostic, loadRuleFiles } from '../../parser/index.ts';
@@ -254,8 +255,11 @@ export async function replayCommand(paths: string[], opts: ReplayCliOptions, cmd
     });
     progress.stop();
     const coverage = embeddedCoverage(store, loaded.rules, config);
+    // The same retention as the distributed mode, measured back from the newest event.
+    const retention = applyEmbeddedRetention(store, config.retention);
+    const expired = Object.values(retention.deleted_documents).reduce((a, b) => a + b, 0);
     if (opts.json) {
-      console.log(JSON.stringify({ ...result, coverage, store: dbPath }, null, 2));
+      console.log(JSON.stringify({ ...result, coverage, retention, store: dbPath }, null, 2));
     } else if (opts.quiet) {
       console.log(String(result.incidents.length));
     } else {
@@ -283,6 +287,7 @@ export async function replayCommand(paths: string[], opts: ReplayCliOptions, cmd
       console.log(`\n${result.incidents.length} incident(s):`);
       if (result.incidents.length > 0) console.log(incidentTable(result.incidents));
       console.log(`\n${formatCoverage(coverage)}`);
+      if (expired > 0) console.log(`\n${formatEmbeddedRetention(retention, config.retention)}`);
       if (dbPath !== ':memory:') console.log(`\n${nextSteps(dbPath)}`);
     }
   } finally {

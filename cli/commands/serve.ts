@@ -29,6 +29,9 @@ import { IngestAdmin } from '../../ingest/admin.ts';
 import { deploymentFingerprintSecret } from '../../ingest/fingerprint-secret.ts';
 import { IngestProducer } from '../../ingest/pipeline/producer.ts';
 import { createScrubber } from '../../ingest/transforms/scrub.ts';
+import { startOperations } from '../../operations/process.ts';
+import { exposeLifecycleMetrics, lastLifecycleRun } from '../../operations/runner.ts';
+import type { StatusRule } from '../../operations/status.ts';
 import { diskReaders } from '../../parser/index.ts';
 import { configOf } from '../config.ts';
 import { EXIT, UserError } from '../errors.ts';
@@ -123,6 +126,9 @@ export async function startServer(
   }
   redis.off('error', onError);
   const ports = await serveOptions.portFactory(config, es, redis);
+  const operations = await startOperations({ es, redis, config });
+  exposeLifecycleMetrics(redis, config.redis.prefix);
+  let rulesRead: { at: number; rules: Promise<StatusRule[]> } | undefined;
   const app = await buildApp({
     config,
     es,
@@ -130,6 +136,41 @@ export async function startServer(
     ports,
     publicDocs: options.publicDocs ?? false,
     logger: options.logger === false ? false : { level: config.logLevel },
+    operations: {
+      watch: operations.watch,
+      // The enabled rules (files and API), re-read at most once a minute.
+      rules: () => {
+        if (!rulesRead || Date.now() - rulesRead.at > 60_000) {
+          const rules = loadRuleSet(config, es).then((set) =>
+            set.rules
+              .filter((r) => r.enabled)
+              .map((r) => ({
+                id: r.id,
+                intervalMs: r.schedule.intervalMs,
+                latenessMs: r.schedule.latenessMs,
+              })),
+          );
+          rules.catch(() => {
+            rulesRead = undefined;
+          });
+          rulesRead = { at: Date.now(), rules };
+        }
+        return rulesRead.rules;
+      },
+      lastRun: async () => {
+        const r = await lastLifecycleRun(redis, config.redis.prefix);
+        return r
+          ? {
+              started_at: r.started_at,
+              finished_at: r.finished_at,
+              outcome: r.outcome,
+              deleted_indices: r.deleted_indices,
+              deleted_documents: r.deleted_documents as Record<string, number>,
+              errors: r.errors,
+            }
+          : null;
+      },
+    },
   });
   await installApiIndices(app);
   const url = await app.listen({ host: config.api.host, port: config.api.port });
@@ -138,6 +179,7 @@ export async function startServer(
     keys: app.gatewatch.keys,
     async close() {
       await app.close();
+      await operations.close();
       redis.disconnect();
       await es.close();
     },

@@ -281,6 +281,16 @@ function findUnknownKey(value: Json, schema: Json, path: string[]): string | und
   return undefined;
 }
 
+/** Parse "512mb", "30gb", "1tb" (powers of 1024) into bytes. */
+export function byteSize(text: string): number {
+  const m = /^([0-9]+)(b|kb|mb|gb|tb)$/.exec(text);
+  if (!m) throw new ConfigError(`config: "${text}" is not a size like 512mb, 30gb`);
+  const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 }[
+    m[2] as 'b' | 'kb' | 'mb' | 'gb' | 'tb'
+  ];
+  return Number(m[1]) * unit;
+}
+
 /** Parse "30s", "5m", "1h", "7d", "250ms" into milliseconds. */
 export function durationMs(text: string): number {
   const m = /^([0-9]+)(ms|s|m|h|d)$/.exec(text);

@@ -11,9 +11,19 @@ export const DEFAULT_EMBEDDED_PATH = '.cache/gatewatch.sqlite';
 const Duration = (description: string, def: string) =>
   Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', default: def, description });
 
+const ByteSize = (description: string, def: string) =>
+  Type.String({ pattern: '^[0-9]+(b|kb|mb|gb|tb)$', default: def, description });
+
 export const ElasticsearchConfigSchema = Type.Object(
   {
-    url: Type.String({ default: 'http://127.0.0.1:9200', description: 'Elasticsearch URL.' }),
+    url: Type.String({
+      default: 'http://127.0.0.1:9200',
+      description:
+        'Elasticsearch URL; several nodes of one cluster separated by commas (requests are spread across them, and a node that goes away is left out until it answers again).',
+    }),
+    caFile: Type.Optional(
+      Type.String({ description: 'PEM CA bundle that signed the cluster’s HTTPS certificates.' }),
+    ),
     username: Type.Optional(Type.String({ description: 'Basic auth user.' })),
     password: Type.Optional(Type.String({ description: 'Basic auth password.' })),
     apiKey: Type.Optional(Type.String({ description: 'Elasticsearch API key (base64).' })),
@@ -490,6 +500,57 @@ export const DetectionsConfigSchema = Type.Object(
   { default: {} },
 );
 
+/*
+ * How long each kind of data is kept, and the Elasticsearch index lifecycle that enforces it
+ * (operations/lifecycle.ts): run by the workers, once per cluster under a lease in Redis.
+ */
+export const RetentionConfigSchema = Type.Object(
+  {
+    events: Duration('Events: their indices are deleted once their newest event is this old.', '30d'),
+    deadLetters: Duration('Dead letters (records that did not become events).', '30d'),
+    ruleRuns: Duration('Rule run records and lifecycle run records.', '30d'),
+    incidents: Duration(
+      'Incidents, kept longest: closed incidents not updated for this long are deleted; open ones stay. An incident outlives its events, and its evidence says when they expired.',
+      '365d',
+    ),
+    inventory: Duration('API inventory endpoints not seen for this long (derived from events).', '180d'),
+    audit: Duration('API audit log entries.', '365d'),
+  },
+  { default: {} },
+);
+
+export const LifecycleConfigSchema = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: true,
+      description: 'Workers run the index lifecycle and retention (once per cluster, leased in Redis).',
+    }),
+    interval: Duration('How often the lifecycle runs.', '15m'),
+    rolloverAge: Duration(
+      'An events index takes writes at most this long before the next one (each UTC day starts its own anyway).',
+      '1d',
+    ),
+    shardSize: ByteSize(
+      'Target primary shard size: an events index rolls over when a primary shard reaches it, and new indices get as many shards as the last day’s data needs at this size.',
+      '30gb',
+    ),
+    maxShards: Type.Integer({
+      minimum: 0,
+      default: 0,
+      description: 'Most primary shards of a new events index (0: the number of data nodes).',
+    }),
+    sealAfter: Duration(
+      'Events indices no longer written to are made read-only and force-merged to one segment after this long.',
+      '1h',
+    ),
+    diskCheckInterval: Duration(
+      'How often each process reads the cluster’s health and disk use (disk watermarks, back-pressure).',
+      '10s',
+    ),
+  },
+  { default: {} },
+);
+
 export const EmbeddedConfigSchema = Type.Object(
   {
     path: Type.String({ default: DEFAULT_EMBEDDED_PATH, description: 'Embedded store database file.' }),
@@ -508,10 +569,14 @@ export const ConfigSchema = Type.Object({
   api: ApiConfigSchema,
   detections: DetectionsConfigSchema,
   embedded: EmbeddedConfigSchema,
+  retention: RetentionConfigSchema,
+  lifecycle: LifecycleConfigSchema,
 });
 
 export type GatewatchConfig = Static<typeof ConfigSchema>;
 export type SourceConfig = Static<typeof SourceConfigSchema>;
+export type RetentionConfig = Static<typeof RetentionConfigSchema>;
+export type LifecycleConfig = Static<typeof LifecycleConfigSchema>;
 export type SourceType = SourceConfig['type'];
 export type S3SourceConfig = Static<typeof S3SourceSchema>;
 export type CloudWatchSourceConfig = Static<typeof CloudWatchSourceSchema>;

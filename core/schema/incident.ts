@@ -148,6 +148,17 @@ export const IncidentSchema = Type.Object({
     event_ids: Type.Array(Type.String()),
     /** A filter in the rule language that reproduces the detection's events. */
     query: Type.String(),
+    /**
+     * Set in API answers (never stored) once retention has deleted the incident's events: when,
+     * and what the query still finds.
+     */
+    expired: Type.Optional(
+      Type.Object({
+        at: Timestamp,
+        partial: Type.Boolean(),
+        note: Type.String(),
+      }),
+    ),
   }),
   suppression_key: Type.Union([Type.String(), Type.Null()]),
   /**

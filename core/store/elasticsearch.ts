@@ -4,13 +4,22 @@
  * what the connected node supports. Everything Gatewatch stores goes through here.
  */
 
+import { readFileSync } from 'node:fs';
 import type { estypes } from '@elastic/elasticsearch';
 import { Client, errors } from '@elastic/elasticsearch';
-import { durationMs } from '../config/load.ts';
+import { ConfigError, durationMs } from '../config/load.ts';
 import type { GatewatchConfig } from '../config/schema.ts';
 
 export type { estypes };
 export { errors as esErrors };
+
+/** The node URLs of `elasticsearch.url` (several nodes of one cluster are separated by commas). */
+export function nodeUrls(url: string): string[] {
+  return url
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u.length > 0);
+}
 
 export function createEsClient(config: GatewatchConfig['elasticsearch']): Client {
   const auth = config.apiKey
@@ -18,13 +27,28 @@ export function createEsClient(config: GatewatchConfig['elasticsearch']): Client
     : config.username
       ? { username: config.username, password: config.password ?? '' }
       : undefined;
+  const nodes = nodeUrls(config.url);
+  let ca: Buffer | undefined;
+  if (config.caFile !== undefined) {
+    try {
+      ca = readFileSync(config.caFile);
+    } catch (err) {
+      throw new ConfigError(
+        `config: elasticsearch.caFile: cannot read ${config.caFile}: ${(err as Error).message}`,
+      );
+    }
+  }
   return new Client({
-    node: config.url,
+    nodes,
     ...(auth ? { auth } : {}),
+    ...(ca ? { tls: { ca } } : {}),
     requestTimeout: durationMs(config.requestTimeout),
-    // Retries are the caller's business (per-item backoff, dead letters); the client's own
-    // retry would re-send whole bulk bodies.
-    maxRetries: 0,
+    // Retries are the caller's business (per-item backoff, dead letters): on one node the
+    // client's own retry would only re-send whole bulk bodies. With several nodes, a request
+    // that could not reach one (connection refused or reset, 502/503/504; never a timeout) is
+    // sent to the next: the client spreads requests round the nodes and leaves a dead one out
+    // until it answers again.
+    maxRetries: nodes.length > 1 ? nodes.length - 1 : 0,
   });
 }
 
@@ -118,6 +142,8 @@ export interface BulkItem<T = unknown> {
   doc: T;
   /** For update: create the document with `doc` if missing. */
   upsert?: boolean;
+  /** `index` must be an alias: fail (404) rather than auto-create an index of that name. */
+  requireAlias?: boolean;
 }
 
 export interface BulkItemResult {
@@ -130,6 +156,8 @@ export interface BulkItemResult {
   duplicate: boolean;
   /** A failure worth retrying later (429, 5xx, shard unavailable). */
   retryable: boolean;
+  /** The concrete index the operation went to (`index` may be an alias). */
+  writtenTo?: string;
   error?: { type: string; reason: string };
 }
 
@@ -198,7 +226,16 @@ export async function bulkWrite(
       return;
     }
     lineOf[i] = lines.length;
-    lines.push(JSON.stringify({ [item.op]: { _index: item.index, _id: item.id } }), doc);
+    lines.push(
+      JSON.stringify({
+        [item.op]: {
+          _index: item.index,
+          _id: item.id,
+          ...(item.requireAlias ? { require_alias: true } : {}),
+        },
+      }),
+      doc,
+    );
     sent.push(i);
   });
   const send = async (part: number[]): Promise<void> => {
@@ -241,6 +278,7 @@ export async function bulkWrite(
         ok,
         duplicate,
         retryable,
+        ...(op._index ? { writtenTo: op._index } : {}),
       };
       if (op.error && !duplicate) item.error = { type: op.error.type, reason: op.error.reason ?? '' };
       results[i] = item;

@@ -1,13 +1,15 @@
 /**
  * The producing side of the ingest queue, shared by every source. It enqueues bounded batches
  * and tells sources when to push back: HTTP sources answer 429 with Retry-After, file and TCP
- * sources pause reading. Push-back comes from any of three limits, because job counts alone do
+ * sources pause reading. Push-back comes from any of four limits, because job counts alone do
  * not bound memory (40 jobs of 28 MB put 1.1 GB into Redis):
  *
  *   - the number of queued batches (highWaterMark);
  *   - the bytes of records queued and not yet stored (maxQueuedBytes): added here on enqueue,
  *     taken off by workers when a batch is done, reset whenever the queue is seen empty;
- *   - Redis's own memory (maxRedisMemory; by default 80 % of Redis's maxmemory when it has one).
+ *   - Redis's own memory (maxRedisMemory; by default 80 % of Redis's maxmemory when it has one);
+ *   - the store: Elasticsearch's disk past its high watermark, or indices it made read-only
+ *     (storePressure, from operations/store-health.ts).
  *
  * Every record is scrubbed of secrets before it reaches Redis (and so its append-only file):
  * only surrogates carrying keyed fingerprints are queued (ingest/transforms/scrub.ts).
@@ -49,6 +51,11 @@ export interface ProducerOptions {
   maxRedisMemory?: number;
   /** How long a measured queue depth is trusted (ms). */
   depthTtlMs?: number;
+  /**
+   * Why the store cannot take more now (e.g. Elasticsearch's disk past its high watermark:
+   * operations/store-health.ts), or undefined. Sources push back while it says so.
+   */
+  storePressure?: () => string | undefined;
 }
 
 /** Where the queue stands, measured together in one round of requests. */
@@ -131,6 +138,8 @@ export class IngestProducer {
 
   /** Why sources should stop accepting data for now, or undefined when they need not. */
   async pressure(): Promise<string | undefined> {
+    const store = this.options.storePressure?.();
+    if (store !== undefined) return store;
     const load = await this.currentLoad();
     if (load.depth >= this.options.highWaterMark)
       return `the ingest queue holds ${load.depth} batches (high-water mark ${this.options.highWaterMark})`;
@@ -141,7 +150,6 @@ export class IngestProducer {
       return `Redis uses ${mib(load.redisMemory)} (limit ${mib(load.redisMemoryLimit)})`;
     return undefined;
   }
-
   /** True when sources should stop accepting data for now. */
   async overHighWater(): Promise<boolean> {
     return (await this.pressure()) !== undefined;

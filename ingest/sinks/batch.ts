@@ -8,7 +8,6 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
-import { indexNames } from '../../core/store/elasticsearch.ts';
 import type { PartialFolder } from '../../detections/partials/fold.ts';
 import { writeBatchPartials } from '../../detections/partials/store.ts';
 import { indexEvents, type SinkResult } from './elasticsearch.ts';
@@ -47,13 +46,13 @@ export async function storeBatch(
   if (!folding) return { ...sink, owned: 0, partialDocs: 0, foldMs: 0 };
   // An event twice in one batch (the same line sent twice) is created once: count it once.
   const ids = new Set(sink.writtenEvents.map((e) => e.event!.id!));
-  const candidates = sink.duplicateEvents.filter((e) => {
-    const id = e.event!.id!;
+  const candidates = sink.duplicateEvents.filter(({ event }) => {
+    const id = event.event!.id!;
     if (ids.has(id)) return false;
     ids.add(id);
     return true;
   });
-  const owned = [...sink.writtenEvents, ...(await ownedDuplicates(es, options.prefix, batchId, candidates))];
+  const owned = [...sink.writtenEvents, ...(await ownedDuplicates(es, batchId, candidates))];
   const t = performance.now();
   const folded = partials.fold(owned);
   const foldMs = performance.now() - t;
@@ -64,22 +63,23 @@ export async function storeBatch(
 /** The duplicates whose stored copy was stored by this very batch (an earlier delivery of it). */
 async function ownedDuplicates(
   es: Client,
-  prefix: string,
   batchId: string,
-  duplicates: GatewatchEvent[],
+  duplicates: { event: GatewatchEvent; indices: string[] }[],
 ): Promise<GatewatchEvent[]> {
   if (duplicates.length === 0) return [];
-  const names = indexNames(prefix);
+  // Realtime gets (a copy stored a moment ago, not refreshed yet, is found): one per index the
+  // stored copy may be in (one, unless the day rolled over in between).
+  const asks = duplicates.flatMap(({ event }, i) =>
+    duplicates[i]!.indices.map((index) => ({ i, index, id: event.event!.id! })),
+  );
   const res = await es.mget<{ gatewatch?: { ingest?: { batch?: string } } }>({
-    docs: duplicates.map((e) => ({
-      _index: names.eventsIndexFor(e['@timestamp']),
-      _id: e.event!.id!,
-      _source: ['gatewatch.ingest.batch'],
-    })),
+    docs: asks.map((a) => ({ _index: a.index, _id: a.id, _source: ['gatewatch.ingest.batch'] })),
     realtime: true,
   });
-  return duplicates.filter((_, i) => {
-    const d = res.docs[i] as { found?: boolean; _source?: { gatewatch?: { ingest?: { batch?: string } } } };
-    return d?.found === true && d._source?.gatewatch?.ingest?.batch === batchId;
+  const owned = new Set<number>();
+  res.docs.forEach((d, k) => {
+    const doc = d as { found?: boolean; _source?: { gatewatch?: { ingest?: { batch?: string } } } };
+    if (doc.found === true && doc._source?.gatewatch?.ingest?.batch === batchId) owned.add(asks[k]!.i);
   });
+  return duplicates.filter((_, i) => owned.has(i)).map((d) => d.event);
 }

@@ -44,6 +44,12 @@ export interface ElasticsearchNode {
   url: string;
   port: number;
   version: string;
+  /** The node's name (node.name). */
+  name: string;
+  /** Its data directory (path.data): a size-limited mount with `dataLimitMb`. */
+  dataPath: string;
+  /** `dataPath` is a tmpfs of `dataLimitMb` (else it is on the machine's disk). */
+  dataLimited: boolean;
   stop(): Promise<void>;
   restart(): Promise<void>;
   kill(): Promise<void>;
@@ -130,6 +136,23 @@ export interface StartElasticsearchOptions {
   port?: number;
   heapMb?: number;
   version?: string;
+  /** node.name (default gatewatch-test-1). */
+  name?: string;
+  /** Transport port (default: a free one). */
+  transportPort?: number;
+  /**
+   * Join or form a cluster instead of running single-node: the transport addresses of every
+   * node (discovery.seed_hosts) and the names of the master-eligible ones that bootstrap it.
+   */
+  cluster?: { seedHosts: string[]; initialMasterNodes: string[] };
+  /**
+   * Put path.data on a tmpfs of this many MiB (root only: a disk that really fills up, else it
+   * stays on the disk: see `dataLimited`), for tests of the disk watermarks. The node's disk
+   * thresholds are then enabled.
+   */
+  dataLimitMb?: number;
+  /** More elasticsearch.yml lines. */
+  settings?: Record<string, string | number | boolean>;
 }
 
 export async function startElasticsearch(
@@ -139,32 +162,66 @@ export async function startElasticsearch(
   const jdk = findJdk();
   const home = ensureDistribution(version);
   const port = options.port ?? (await freePort());
-  const transportPort = await freePort();
+  const transportPort = options.transportPort ?? (await freePort());
   const heap = options.heapMb ?? 512;
+  const name = options.name ?? 'gatewatch-test-1';
 
   const runs = join(cacheDir(), 'runs');
   mkdirSync(runs, { recursive: true, mode: 0o755 });
   const runDir = mkdtempSync(join(runs, `node-${port}-`));
   const conf = join(runDir, 'config');
   cpSync(join(home, 'config'), conf, { recursive: true });
-  mkdirSync(join(runDir, 'data'));
+  const dataPath = join(runDir, 'data');
+  mkdirSync(dataPath);
   mkdirSync(join(runDir, 'logs'));
   mkdirSync(join(runDir, 'tmp'));
+  let mounted = false;
+  if (options.dataLimitMb !== undefined) {
+    // A tmpfs of its own needs root with CAP_SYS_ADMIN; without, the data path stays on the
+    // machine's disk and the caller sets watermarks from its free space instead.
+    try {
+      if (!isRoot()) throw new Error('not root');
+      // To try the fallback where mounting is allowed.
+      if (process.env.GATEWATCH_TEST_NO_TMPFS) throw new Error('GATEWATCH_TEST_NO_TMPFS is set');
+      run(requireCommand('mount', 'install the `mount` package'), [
+        '-t',
+        'tmpfs',
+        '-o',
+        `size=${options.dataLimitMb}m,mode=0755`,
+        'tmpfs',
+        dataPath,
+      ]);
+      mounted = true;
+    } catch (err) {
+      console.warn(
+        `test harness: no ${options.dataLimitMb} MiB tmpfs for the data path (${(err as Error).message.split('\n')[0]}); it stays on the disk`,
+      );
+    }
+  }
   writeFileSync(
     join(conf, 'elasticsearch.yml'),
     [
-      'cluster.name: gatewatch-test',
-      'node.name: gatewatch-test-1',
+      `cluster.name: ${options.settings?.['cluster.name'] ?? 'gatewatch-test'}`,
+      `node.name: ${name}`,
       'network.host: 127.0.0.1',
       `http.port: ${port}`,
       `transport.port: ${transportPort}`,
-      'discovery.type: single-node',
+      ...(options.cluster
+        ? [
+            `discovery.seed_hosts: [${options.cluster.seedHosts.map((h) => `"${h}"`).join(', ')}]`,
+            `cluster.initial_master_nodes: [${options.cluster.initialMasterNodes.map((n) => `"${n}"`).join(', ')}]`,
+          ]
+        : ['discovery.type: single-node']),
       'xpack.security.enabled: false',
-      // Test machines can be short of disk: never flip indices read-only mid-run.
-      'cluster.routing.allocation.disk.threshold_enabled: false',
+      // Test machines can be short of disk: never flip indices read-only mid-run (except on a
+      // node whose data path is a small mount of its own, which is there to fill up).
+      `cluster.routing.allocation.disk.threshold_enabled: ${options.dataLimitMb !== undefined}`,
       'action.destructive_requires_name: false',
-      `path.data: ${join(runDir, 'data')}`,
+      `path.data: ${dataPath}`,
       `path.logs: ${join(runDir, 'logs')}`,
+      ...Object.entries(options.settings ?? {})
+        .filter(([k]) => k !== 'cluster.name')
+        .map(([k, v]) => `${k}: ${v}`),
       '',
     ].join('\n'),
   );
@@ -202,7 +259,13 @@ export async function startElasticsearch(
         );
       }
       try {
-        const res = await fetch(`${url}/_cluster/health?wait_for_status=yellow&timeout=1s`);
+        // A cluster node answers once it has joined a cluster with an elected master (health
+        // then answers, whatever the colour); a single node once its indices are usable.
+        const res = await fetch(
+          options.cluster
+            ? `${url}/_cluster/health?timeout=1s`
+            : `${url}/_cluster/health?wait_for_status=yellow&timeout=1s`,
+        );
         if (res.ok) return;
       } catch {
         // not listening yet
@@ -213,11 +276,19 @@ export async function startElasticsearch(
     throw new Error(`Elasticsearch did not become ready on ${url} within 180 s:\n${tail()}`);
   };
 
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    if (mounted) unmount(dataPath);
+    throw err;
+  }
   return {
     url,
     port,
     version,
+    name,
+    dataPath,
+    dataLimited: mounted,
     async stop() {
       if (child) await stopProcessGroup(child, 30_000);
     },
@@ -234,7 +305,81 @@ export async function startElasticsearch(
     },
     async dispose() {
       if (child) await stopProcessGroup(child, 30_000);
+      if (mounted) unmount(dataPath);
       rmSync(runDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function unmount(path: string): void {
+  try {
+    run(requireCommand('umount', 'install the `mount` package'), [path]);
+  } catch {
+    // left mounted: a tmpfs goes with the machine
+  }
+}
+
+export interface ElasticsearchCluster {
+  nodes: ElasticsearchNode[];
+  /** Every node's URL, for a client that spreads its requests. */
+  urls: string[];
+  dispose(): Promise<void>;
+}
+
+/**
+ * Several nodes of the same distribution on loopback forming one cluster (every node master
+ * eligible and a data node), e.g. three with small heaps for the fault tests. Resolves once the
+ * cluster has all its nodes.
+ */
+export async function startElasticsearchCluster(
+  options: { nodes?: number; heapMb?: number; version?: string } = {},
+): Promise<ElasticsearchCluster> {
+  const count = options.nodes ?? 3;
+  const ports = await Promise.all(
+    Array.from({ length: count }, async () => ({ http: await freePort(), transport: await freePort() })),
+  );
+  const names = ports.map((_, i) => `gatewatch-cluster-${i + 1}`);
+  const cluster = {
+    seedHosts: ports.map((p) => `127.0.0.1:${p.transport}`),
+    initialMasterNodes: names,
+  };
+  const clusterName = `gatewatch-cluster-${ports[0]!.http}`;
+  const started = await Promise.allSettled(
+    ports.map((p, i) =>
+      startElasticsearch({
+        port: p.http,
+        transportPort: p.transport,
+        name: names[i]!,
+        heapMb: options.heapMb ?? 320,
+        ...(options.version ? { version: options.version } : {}),
+        cluster,
+        settings: { 'cluster.name': clusterName },
+      }),
+    ),
+  );
+  const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(nodes.map((n) => n.dispose().catch(() => undefined)));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const res = await fetch(`${nodes[0]!.url}/_cluster/health?wait_for_nodes=${count}&timeout=5s`).catch(
+      () => undefined,
+    );
+    if (res?.ok && !((await res.json()) as { timed_out: boolean }).timed_out) break;
+    if (Date.now() > deadline) {
+      await Promise.all(nodes.map((n) => n.dispose().catch(() => undefined)));
+      throw new Error(`the ${count} Elasticsearch nodes did not form one cluster within 120 s`);
+    }
+    await sleep(500);
+  }
+  return {
+    nodes,
+    urls: nodes.map((n) => n.url),
+    async dispose() {
+      await Promise.all(nodes.map((n) => n.dispose()));
     },
   };
 }

@@ -168,14 +168,15 @@ export function registerElasticBulk(app: FastifyInstance, ctx: HttpSourceContext
   const bulk = async (request: FastifyRequest<{ Params: { index?: string } }>, reply: FastifyReply) => {
     const source = request.ingestSource!;
     reply.headers(PRODUCT_HEADER);
-    if (await ctx.overHighWater()) {
+    const busy = await ctx.queue(() => ctx.options.producer.pressure());
+    if (busy !== undefined) {
       return reply
         .code(429)
         .header('retry-after', String(ctx.options.retryAfterSeconds ?? 5))
         .send({
           error: {
             type: 'es_rejected_execution_exception',
-            reason: 'Gatewatch ingest queue is above its high-water mark',
+            reason: `Gatewatch cannot take more now: ${busy}`,
           },
           status: 429,
         });

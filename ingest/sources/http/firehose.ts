@@ -87,9 +87,10 @@ export function registerFirehose(app: FastifyInstance, ctx: HttpSourceContext): 
     if (!requestId) return reject(400, 'requestId missing');
     if (!Array.isArray(body.records)) return reject(400, 'records must be an array', requestId);
 
-    if (await ctx.overHighWater()) {
+    const busy = await ctx.queue(() => ctx.options.producer.pressure());
+    if (busy !== undefined) {
       reply.header('retry-after', String(ctx.options.retryAfterSeconds ?? 5));
-      return reject(429, 'ingest queue above its high-water mark', requestId);
+      return reject(429, busy, requestId);
     }
     const seen = ctx.options.seenRequestIds;
     if (seen && !(await ctx.queue(() => seen.claim(`${source.name}:${requestId}`)))) {
