@@ -7,7 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
 import { indexNames } from '../../core/store/elasticsearch.ts';
+import { dayIndices, dayOf, rollOver } from '../../core/store/event-indices.ts';
 import { installCoreTemplates } from '../../core/store/templates.ts';
+import { storeBatch } from '../../ingest/sinks/batch.ts';
 import { indexEvents } from '../../ingest/sinks/elasticsearch.ts';
 import { loadRuleFiles } from '../../parser/index.ts';
 import type { Metric, RuleIR } from '../../parser/ir.ts';
@@ -284,6 +286,41 @@ describe('compaction in parts', () => {
     expect(new Set(after.map((d) => d.gen))).toEqual(new Set([gen + 3]));
     expect(after.find((d) => d.part === 0)?.parts).toBe(after.length);
     expect((await same(ctx, rule)).partials?.raw).toEqual([]);
+  });
+});
+
+describe('a batch redelivered after its day rolled over to a new generation', () => {
+  const ctx = integrationContext('partials-rollover');
+  beforeAll(() => installCoreTemplates(ctx.es, { prefix: ctx.prefix }));
+  afterAll(() => ctx.cleanup());
+  it('owns the events its first delivery stored in the earlier generation, once; another batch owns none', async () => {
+    const batch = day1.slice(0, 300);
+    const folder = new PartialFolder(windowed);
+    // the first delivery stored the events, then the worker died before the partials
+    const first = structuredClone(batch);
+    for (const e of first) {
+      e.gatewatch ??= {} as NonNullable<GatewatchEvent['gatewatch']>;
+      e.gatewatch.ingest = { batch: 'roll-0' };
+    }
+    await indexEvents(ctx.es, first, { prefix: ctx.prefix });
+    const day = dayOf(batch[0]!['@timestamp']);
+    const before = await dayIndices(ctx.es, ctx.prefix, day);
+    expect(before.indices).toHaveLength(1);
+    await rollOver(ctx.es, ctx.prefix, day, before.write!);
+    // redelivered: its copies land in the new generation and are taken out again
+    const again = await storeBatch(ctx.es, structuredClone(batch), {
+      prefix: ctx.prefix,
+      batchId: 'roll-0',
+      partials: folder,
+    });
+    expect((await dayIndices(ctx.es, ctx.prefix, day)).indices).toHaveLength(2);
+    expect(again).toMatchObject({ written: 0, duplicates: batch.length, owned: batch.length });
+    const resent = await storeBatch(ctx.es, structuredClone(batch.slice(0, 50)), {
+      prefix: ctx.prefix,
+      batchId: 'roll-1',
+      partials: folder,
+    });
+    expect(resent).toMatchObject({ written: 0, duplicates: 50, owned: 0 });
   });
 });
 
