@@ -183,7 +183,7 @@ async function onElasticsearch(rule: RuleIR, viaPartials: boolean, r = range): P
   };
 }
 
-/** The evaluator: every rule over the events in memory, or threshold/baseline rules streamed. */
+/** The evaluator: every rule over the events in memory, or the rules with partials streamed. */
 function evaluator(
   seeds: [number, number][],
   all: boolean,
@@ -203,7 +203,14 @@ function evaluator(
     rule: r,
     s: ruleStream(r),
     ms: 0,
-    from: r.kind === 'baseline' ? range.start - r.baseline.historyMs : range.start,
+    // what the rule reads: its history before the range too (a first-seen key known before the
+    // range is not new in it)
+    from:
+      r.kind === 'baseline'
+        ? range.start - r.baseline.historyMs
+        : r.kind === 'first_seen'
+          ? range.start - r.firstSeen.historyMs
+          : range.start,
   }));
   for (const [seed, n] of seeds)
     for (const e of eventsOf(seed, n)) {
@@ -296,7 +303,7 @@ async function measure(events: number, seeds: [number, number][], first: boolean
         ? `; raw ${fmt(total(res.raw)!)} (threshold and baseline rules ${fmt(total(res.raw, windowed)!)})`
         : '') +
       (res.local
-        ? `; in-process evaluator ${fmt(total(res.local)!)}${first ? '' : ' (threshold and baseline rules, streamed)'}`
+        ? `; in-process evaluator ${fmt(total(res.local)!)}${first ? '' : ' (rules with partials, streamed)'}`
         : ''),
   );
   // one scheduled run of the pack at the end of the data, through partials
