@@ -183,9 +183,23 @@ describe('a three-node cluster', () => {
       await victim.stop();
       const stoppedAt = Date.now();
       // Elasticsearch answers from the shards it still has; detection's client refuses that.
-      const partial = await es.search({ index: unreplicated, size: 0 });
-      expect(partial._shards.failed).toBeGreaterThan(0);
-      await expect(wholeResultsOnly(es).search({ index: unreplicated, size: 0 })).rejects.toThrow(/shards/);
+      // (asked of the nodes left, so that the client's retries cannot end on the stopped one)
+      const left = createEsClient({
+        ...config.elasticsearch,
+        url: cluster.nodes
+          .filter((n) => n !== victim)
+          .map((n) => n.url)
+          .join(','),
+      });
+      try {
+        const partial = await left.search({ index: unreplicated, size: 0 });
+        expect(partial._shards.failed).toBeGreaterThan(0);
+        await expect(wholeResultsOnly(left).search({ index: unreplicated, size: 0 })).rejects.toThrow(
+          /shards/,
+        );
+      } finally {
+        await left.close();
+      }
       await es.indices.delete({ index: unreplicated });
       await enqueue(10, 20);
       // Work goes on while it is down: batches stored, rule runs done.
