@@ -10,7 +10,7 @@
  * the next compaction deletes them.
  */
 import type { Client, estypes } from '@elastic/elasticsearch';
-import { indexNames } from '../../core/store/elasticsearch.ts';
+import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
 import type { GroupBuckets } from '../engine/aggregate.ts';
 import { DAY_MS } from '../engine/es/run.ts';
 import { CellMerger, type EncodedCells, encodeCells } from './cells.ts';
@@ -54,9 +54,12 @@ async function* docs(
 /** Cells per compacted document (a part): bounds document size and memory per request. */
 export const PART_CELLS = 50_000;
 /** Body bytes per compacted document: a part above it is split again (by group). */
-export const PART_BYTES = 16_000_000;
-/** Body bytes per bulk request when writing compacted documents (ES takes 100 MB at most). */
-const BULK_BYTES = 32_000_000;
+export const PART_BYTES = 4_000_000;
+/**
+ * Body bytes per bulk request when writing compacted documents: well under a small node's
+ * indexing pressure limit (10 % of its heap, 54 MB at 512 MB, shared with ingest).
+ */
+const BULK_BYTES = 8_000_000;
 
 /**
  * A generation's cells as parts: runs of whole groups of at most `partCells` cells, each split
@@ -228,17 +231,27 @@ async function compactChunk(
   type Entry = { id: string; doc: PartialDoc; bytes: number };
   const flush = async (docs: Entry[], refresh: boolean) => {
     if (docs.length === 0) return;
-    const res = await es.bulk({
-      operations: docs.flatMap((d) => [{ index: { _index: index, _id: d.id } }, d.doc]),
-      ...(refresh ? { refresh: 'wait_for' as const } : {}),
-    });
-    if (res.errors) {
-      const err = res.items.find((i) => i.index?.error)?.index?.error;
-      throw new Error(
-        `compaction of ${new Date(chunk).toISOString().slice(0, 10)} not written: ${err?.type ?? ''} ${err?.reason ?? ''}`,
+    // Elasticsearch sheds load with 429s (indexing pressure, queues full): those are sent again.
+    let pending = docs;
+    for (let attempt = 1; ; attempt++) {
+      const res = await bulkWrite(
+        es,
+        pending.map((d) => ({ op: 'index' as const, index, id: d.id, doc: d.doc })),
+        refresh ? { refresh: 'wait_for' } : {},
       );
+      const failed = res.items.flatMap((item, i) => (item.ok ? [] : [{ item, doc: pending[i]! }]));
+      written += pending.length - failed.length;
+      if (failed.length === 0) return;
+      const fatal = failed.find((f) => !f.item.retryable);
+      if (fatal || attempt >= 6) {
+        const err = (fatal ?? failed[0]!).item.error;
+        throw new Error(
+          `compaction of ${new Date(chunk).toISOString().slice(0, 10)} not written: ${err?.type ?? ''} ${err?.reason ?? ''}`,
+        );
+      }
+      pending = failed.map((f) => f.doc);
+      await new Promise((r) => setTimeout(r, 500 * 2 ** (attempt - 1)));
     }
-    written += docs.length;
   };
   const writer = () => {
     let batch: Entry[] = [];
