@@ -7,6 +7,7 @@
  * Time: indices cannot be made old, so the passes run "later" (now + N days); everything they
  * read is then as old as it would be by then.
  */
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registry } from '../api/metrics.ts';
 import { makeIncident, startTestApp, storeIncidents, type TestApp } from '../api/testing/harness.ts';
@@ -16,6 +17,7 @@ import type { GatewatchEvent } from '../core/schema/event.ts';
 import { bulkWrite, indexNames } from '../core/store/elasticsearch.ts';
 import { dayIndices, dayOf, dayRange, writeAlias } from '../core/store/event-indices.ts';
 import { installCoreTemplates } from '../core/store/templates.ts';
+import { ensurePartialsIndex } from '../detections/partials/store.ts';
 import { writeDeadLetters } from '../ingest/sinks/dead-letters.ts';
 import { indexEvents } from '../ingest/sinks/elasticsearch.ts';
 import { runLifecycle } from './lifecycle.ts';
@@ -166,6 +168,27 @@ describe('index lifecycle and retention (real Elasticsearch)', () => {
         id,
         document: { id, last_seen: new Date(at).toISOString() },
       });
+    // Rule partials per day chunk: the old day's go with its events; the cutoff day keeps its
+    // partials (events of it are left), as does a recent day.
+    const partials = await ensurePartialsIndex(es, prefix);
+    for (const [id, at] of [
+      ['old-chunk', later - 45 * DAY],
+      ['cutoff-chunk', dayRange(cutoffDay).start],
+      ['new-chunk', later - 2 * DAY],
+    ] as const)
+      await es.index({
+        index: partials,
+        id,
+        document: {
+          level: 'batch',
+          chunk: dayRange(dayOf(at)).start,
+          batch: id,
+          rules: [],
+          events: 1,
+          written_at: new Date(at).toISOString(),
+          body: {},
+        },
+      });
     await es.indices.refresh({ index: `${prefix}-*` });
 
     const before = await eventIndicesOf(prefix);
@@ -187,6 +210,7 @@ describe('index lifecycle and retention (real Elasticsearch)', () => {
       incidents: 1,
       audit: 1,
       inventory: 1,
+      partials: 1,
     });
     const ids = async (index: string) =>
       (await es.search({ index, size: 100, _source: false })).hits.hits.map((h) => h._id).sort();
@@ -194,6 +218,7 @@ describe('index lifecycle and retention (real Elasticsearch)', () => {
     expect(await ids(runs)).toEqual(['new-run']);
     expect(await ids(`${prefix}-audit`)).toEqual(['new-audit']);
     expect(await ids(`${prefix}-inventory`)).toEqual(['new-endpoint']);
+    expect(await ids(partials)).toEqual(['cutoff-chunk', 'new-chunk']);
     expect(
       (await es.search({ index: indexNames(prefix).deadLetters, size: 10 })).hits.hits.map(
         (h) => (h._source as { raw: string }).raw,

@@ -42,7 +42,7 @@ const DAY_MS = 86_400_000;
 /** Documents deleted per kind and pass at most (the rest go at the next pass). */
 const MAX_DELETES_PER_PASS = 200_000;
 
-export type DocumentKind = Exclude<RetentionKind, 'events'> | 'lifecycleRuns';
+export type DocumentKind = Exclude<RetentionKind, 'events'> | 'lifecycleRuns' | 'partials';
 
 export interface LifecycleReport {
   started_at: string;
@@ -96,12 +96,17 @@ export function documentIndices(prefix: string) {
     },
     { kind: 'inventory', index: `${prefix}-inventory`, field: 'last_seen', retention: 'inventory' },
     { kind: 'audit', index: `${prefix}-audit`, field: 'at', retention: 'audit' },
+    // Rule partials (docs/partials.md) go with their day's events: `chunk` is the day's start,
+    // so a day's partials are deleted one day after its start passes the events' retention.
+    { kind: 'partials', index: names.partials, field: 'chunk', retention: 'events', offsetMs: 86_400_000 },
   ] as const satisfies readonly {
     kind: DocumentKind;
     index: string;
     field: string;
     retention: RetentionKind;
     filter?: object;
+    /** Kept this much longer than the retention (the field is the start of a span). */
+    offsetMs?: number;
   }[];
 }
 
@@ -118,6 +123,7 @@ function singleIndices(prefix: string): string[] {
     names.ruleRuns,
     names.rules,
     names.state,
+    names.partials,
     lifecycleRunsIndex(prefix),
     `${prefix}-api-keys`,
     `${prefix}-audit`,
@@ -335,7 +341,7 @@ export async function runLifecycle(options: LifecycleOptions): Promise<Lifecycle
   // 6. Documents past retention in the single indices.
   await step('deleting documents past retention', async () => {
     for (const d of documentIndices(prefix)) {
-      const before = now - policy[d.retention];
+      const before = now - policy[d.retention] - ('offsetMs' in d ? d.offsetMs : 0);
       const query: estypes.QueryDslQueryContainer = {
         bool: {
           filter: [
