@@ -17,6 +17,7 @@ import {
 import { bucketize } from '../engine/es/bucketize.ts';
 import { coarsen, DAY_MS, MAX_RANGES, mergeSpans, type Query, type Run } from '../engine/es/run.ts';
 import type { TimeRange } from '../engine/types.ts';
+import { type BuildProgress, buildProgress } from './build.ts';
 import { CellMerger, type EncodedCells, inexact } from './cells.ts';
 import { newestGeneration, type PartialDoc, partialsSort } from './store.ts';
 
@@ -36,6 +37,8 @@ export interface PartialsUse {
   raw: { chunk: number; folded: number; stored: number }[];
   /** Groups whose windows were re-read raw because a cell held values only as sketches. */
   reread: number;
+  /** When days were read raw: where the background build of this version stands. */
+  build?: BuildProgress;
 }
 
 export interface PartialsRead {
@@ -57,6 +60,15 @@ export function describeUse(use: PartialsUse): string | undefined {
         )
         .join(', ')}`,
     );
+  const b = use.build;
+  if (use.raw.length > 0 && b && b.daysBuilt < b.daysToBuild)
+    parts.push(
+      `partials build in progress, ${b.daysBuilt} of ${b.daysToBuild} days built${b.waiting > 0 ? ` (${b.waiting} waiting for batches in flight)` : ''}`,
+    );
+  if (use.raw.length > 0 && b && b.stuck > 0)
+    parts.push(
+      `${b.stuck} built day(s) received events of an older rule set after their build was compacted`,
+    );
   if (use.reread > 0) parts.push(`${use.reread} group(s) re-read raw for exact distinct values`);
   return parts.length > 0 ? `partials: ${use.chunks} day(s) from partials; ${parts.join('; ')}` : undefined;
 }
@@ -70,16 +82,24 @@ interface ChunkCount {
   compactEvents: number;
 }
 
+/** One day chunk's coverage for a rule version: the events its partials hold against those stored. */
+export interface ChunkCoverage {
+  covered: boolean;
+  folded: number;
+  stored: number;
+  mixed: boolean;
+}
+
 /**
  * Per day chunk of `read`: whether this rule version's partials hold every stored event of it
- * (exactly once), with the two counts.
+ * (exactly once), with the two counts. Also the background build's test of what to build.
  */
-async function coverage(
+export async function coverage(
   run: Run,
   source: PartialsSource,
   key: string,
   read: TimeRange,
-): Promise<Map<number, { covered: boolean; folded: number; stored: number; mixed: boolean }>> {
+): Promise<Map<number, ChunkCoverage>> {
   const first = Math.floor(read.start / DAY_MS) * DAY_MS;
   const last = Math.floor((read.end - 1) / DAY_MS) * DAY_MS;
   const days = (last - first) / DAY_MS + 1;
@@ -134,7 +154,7 @@ async function coverage(
       compactEvents: kk.e.value,
     });
   }
-  const out = new Map<number, { covered: boolean; folded: number; stored: number; mixed: boolean }>();
+  const out = new Map<number, ChunkCoverage>();
   for (let chunk = first; chunk <= last; chunk += DAY_MS) {
     const s = storedPer.get(chunk) ?? 0;
     const c = counts.get(chunk);
@@ -292,9 +312,14 @@ export async function readCells(
       else for (const [t, p] of g.buckets) into.buckets.set(t, p);
     }
   }
+  const build =
+    rawDays.length > 0
+      ? (await run.es(() => buildProgress(run.client, source.index, req.key)))[0]
+      : undefined;
   return {
     groups: [...groups.values()],
     use: {
+      ...(build ? { build } : {}),
       chunks: covered.length,
       raw: rawDays.map((chunk) => ({
         chunk,
