@@ -99,6 +99,8 @@ export interface BuiltDay {
   events: number;
   /** Events read (those left to their batches included). */
   read: number;
+  /** Reading and folding (without the write). */
+  foldMs: number;
   ms: number;
 }
 
@@ -151,6 +153,10 @@ export async function buildPartials(es: Client, prefix: string, options: BuildOp
       stuck: [],
       updated_at: new Date().toISOString(),
     };
+    // Build documents not compacted yet: also those written by a call that stopped before its
+    // status (a restart), so what is built is never built again nor left out of the progress.
+    const docs = await buildDocs(es, index, rule.key);
+    for (const [d, n] of docs) status.built[d] = n;
     // built days whose events are gone (retention) no longer count
     for (const d of Object.keys(status.built))
       if (!storedDays.includes(chunkOfDay(d))) delete status.built[d];
@@ -163,7 +169,7 @@ export async function buildPartials(es: Client, prefix: string, options: BuildOp
       // A built day no longer covered (a batch of an older worker after the build, a stalled
       // batch redelivered to a newer one): built again while its document is still a batch
       // document; once compacted it cannot be replaced, and stays raw.
-      if (day in status.built && !(await buildDocExists(es, index, rule.key, chunk))) stuck.push(day);
+      if (day in status.built && !docs.has(day)) stuck.push(day);
       else todo.push(day);
     }
     status.todo = todo;
@@ -192,8 +198,8 @@ export async function buildPartials(es: Client, prefix: string, options: BuildOp
       status.built[day] = out.events;
       status.todo = status.todo.filter((d) => d !== day);
       status.waiting = status.waiting.filter((d) => d !== day);
-      if (out.ms > 0) status.eventsPerSecond = Math.round((out.read / out.ms) * 1000);
-      result.built.push({ rule: w.rule.key, day, events: out.events, read: out.read, ms: out.ms });
+      if (out.foldMs > 0) status.eventsPerSecond = Math.round((out.read / out.foldMs) * 1000);
+      result.built.push({ rule: w.rule.key, day, ...out });
     }
     await writeStatus(es, index, status, options.refresh ?? false);
   }
@@ -204,8 +210,17 @@ export async function buildPartials(es: Client, prefix: string, options: BuildOp
   return result;
 }
 
-async function buildDocExists(es: Client, index: string, key: string, chunk: number): Promise<boolean> {
-  return es.exists({ index, id: batchDocId(buildBatchId(key, chunk), chunk) });
+/** A rule version's build documents not compacted yet: day → events folded. */
+async function buildDocs(es: Client, index: string, key: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for await (const h of searchAll<PartialDoc>(es, {
+    index,
+    query: { bool: { filter: [{ term: { level: 'batch' } }, { prefix: { batch: `build:${key}:` } }] } },
+    source: ['chunk', 'events'],
+    pageSize: 1000,
+  }))
+    out.set(dayOf(h._source!.chunk), h._source!.events);
+  return out;
 }
 
 /** Per batch of a chunk: the rule versions it folded (from its documents or compacted generations). */
@@ -238,7 +253,9 @@ async function batchesOf(es: Client, index: string, chunk: number): Promise<Map<
   return out;
 }
 
-type DayOutcome = { events: number; read: number; ms: number } | { undecided: number; read: number };
+type DayOutcome =
+  | { events: number; read: number; foldMs: number; ms: number }
+  | { undecided: number; read: number };
 
 async function buildDay(
   es: Client,
@@ -315,6 +332,7 @@ async function buildDay(
   if (undecided.size > 0)
     return { undecided: [...undecided.values()].reduce((a, l) => a + l.length, 0), read };
   const folded = fold.finish();
+  const foldMs = performance.now() - t0;
   const cells = folded.chunks.get(chunk);
   // Every event read lies in the day; a day whose events were all left to their batches still
   // gets its (empty) document, so the build is recorded.
@@ -329,7 +347,7 @@ async function buildDay(
     doc,
     options.refresh ? 'wait_for' : false,
   );
-  return { events, read, ms: performance.now() - t0 };
+  return { events, read, foldMs, ms: performance.now() - t0 };
 }
 
 async function readStatus(es: Client, index: string, key: string): Promise<BuildStatus | undefined> {
