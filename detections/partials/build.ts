@@ -89,6 +89,7 @@ export interface BuildOptions {
   recheckMs?: number;
   /** Events of undecided batches held while looking again; past it the day waits (default 100,000). */
   maxUndecided?: number;
+  /** Refresh the partials index at the end (tests: what was built is searchable on return). */
   refresh?: boolean;
 }
 
@@ -201,12 +202,13 @@ export async function buildPartials(es: Client, prefix: string, options: BuildOp
       if (out.foldMs > 0) status.eventsPerSecond = Math.round((out.read / out.foldMs) * 1000);
       result.built.push({ rule: w.rule.key, day, ...out });
     }
-    await writeStatus(es, index, status, options.refresh ?? false);
+    await writeStatus(es, index, status);
   }
   for (const status of statuses.values()) {
-    await writeStatus(es, index, status, options.refresh ?? false);
+    await writeStatus(es, index, status);
     result.progress.push(progressOf(status));
   }
+  if (options.refresh) await es.indices.refresh({ index });
   return result;
 }
 
@@ -360,7 +362,7 @@ async function readStatus(es: Client, index: string, key: string): Promise<Build
   }
 }
 
-async function writeStatus(es: Client, index: string, status: BuildStatus, refresh: boolean): Promise<void> {
+async function writeStatus(es: Client, index: string, status: BuildStatus): Promise<void> {
   status.updated_at = new Date().toISOString();
   const p = progressOf(status);
   await es.index({
@@ -374,7 +376,6 @@ async function writeStatus(es: Client, index: string, status: BuildStatus, refre
       written_at: status.updated_at,
       body: status as unknown as Record<string, unknown>,
     } satisfies Omit<PartialDoc, 'chunk'>,
-    ...(refresh ? { refresh: 'wait_for' as const } : {}),
   });
 }
 
