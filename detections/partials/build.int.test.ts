@@ -8,6 +8,7 @@
  * a batch in flight, and compaction.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../core/config/load.ts';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
 import { indexNames } from '../../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../../core/store/templates.ts';
@@ -21,6 +22,7 @@ import { evaluateRule } from '../engine/evaluate.ts';
 import { generateEvents } from '../engine/generate.ts';
 import { baselineRule, thresholdRule } from '../engine/testing.ts';
 import type { Detection, TimeRange } from '../engine/types.ts';
+import { startDetection } from '../runtime.ts';
 import { type BuildProgress, buildPartials, buildStatusId } from './build.ts';
 import { compactPartials } from './compact.ts';
 import { PartialFolder, partialRule } from './fold.ts';
@@ -337,5 +339,55 @@ describe('the background build of a new rule version', () => {
     }
     const final = await progress();
     expect(final.get(key(v1[0]!))).toMatchObject({ daysBuilt: 1, daysToBuild: 1, events: next.length });
+  });
+});
+
+describe('the detection worker builds in the background', () => {
+  const ctx = integrationContext('partials-build-worker');
+  afterAll(() => ctx.cleanup());
+  it('builds the days a rule version lacks within seconds of starting', async () => {
+    await installCoreTemplates(ctx.es, { prefix: ctx.prefix });
+    // a day stored before any partials existed
+    const day = onDay(0).slice(0, 600);
+    await indexEvents(ctx.es, structuredClone(day), { prefix: ctx.prefix, refresh: true });
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        elasticsearch: { url: ctx.elasticsearchUrl, indexPrefix: ctx.prefix },
+        redis: { url: ctx.redisUrl, prefix: ctx.prefix },
+      },
+    });
+    const rules = custom;
+    const runtime = await startDetection(config, { rules, worker: true });
+    try {
+      const deadline = Date.now() + 90_000;
+      let builds: BuildProgress[] = [];
+      while (Date.now() < deadline) {
+        builds = (await partialsStats(ctx.es, ctx.prefix))?.builds ?? [];
+        if (builds.length === rules.length && builds.every((b) => b.daysBuilt === 1)) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(new Map(builds.map((b) => [b.rule, b]))).toEqual(
+        new Map(
+          rules.map((r) => [
+            key(r),
+            { rule: key(r), daysBuilt: 1, daysToBuild: 1, events: day.length, waiting: 0, stuck: 0 },
+          ]),
+        ),
+      );
+    } finally {
+      await runtime.close();
+    }
+    await ctx.es.indices.refresh({ index: indexNames(ctx.prefix).partials });
+    const dayRange = { start: START, end: START + DAY };
+    for (const rule of rules) {
+      const res = await runRuleOnElasticsearch(ctx.es, indexNames(ctx.prefix).eventsAlias, rule, dayRange, {
+        partials: { index: indexNames(ctx.prefix).partials },
+      });
+      expect(res.partials?.raw).toEqual([]);
+      expect(res.detections.map(comparable)).toEqual(
+        evaluateRule(rule, day, dayRange).detections.map(comparable),
+      );
+    }
   });
 });
