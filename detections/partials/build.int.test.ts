@@ -121,7 +121,7 @@ describe('the background build of a new rule version', () => {
       },
       aggs: { e: { sum: { field: 'events' } } },
     });
-    return (res.aggregations?.e as { value: number }).value;
+    return (res.aggregations!.e as { value: number }).value;
   }
   const storedOn = (day: string) => stored.filter((e) => e['@timestamp'].startsWith(day)).length;
   const progress = async (): Promise<Map<string, BuildProgress>> =>
