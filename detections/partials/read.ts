@@ -18,7 +18,7 @@ import { bucketize } from '../engine/es/bucketize.ts';
 import { coarsen, DAY_MS, MAX_RANGES, mergeSpans, type Query, type Run } from '../engine/es/run.ts';
 import type { TimeRange } from '../engine/types.ts';
 import { type BuildProgress, buildProgress } from './build.ts';
-import { CellMerger, type EncodedCells, inexact } from './cells.ts';
+import { CellMerger, type EncodedCells, inexact, type ValuesNeeded } from './cells.ts';
 import { newestGeneration, type PartialDoc, partialsSort } from './store.ts';
 
 /** Where a run finds partials. */
@@ -260,6 +260,8 @@ export interface CellsRequest {
   straddling?: boolean;
   /** Only when every day is covered (else undefined: the caller reads raw). */
   requireAll?: boolean;
+  /** Which buckets need their values merged (default: all); see `ValuesNeeded`. */
+  needed?: ValuesNeeded;
 }
 
 /**
@@ -298,7 +300,6 @@ export async function readCells(
       const enc = d.body?.[req.key] as EncodedCells | undefined;
       if (enc) merger.add(enc);
     }
-  const groups = merger.result();
   run.cells += merger.cells;
   // Days the partials do not cover: their cells from the raw events (buckets never straddle days).
   const rawDays = [...cov].filter(([, c]) => !c.covered).map(([chunk]) => chunk);
@@ -306,12 +307,11 @@ export async function readCells(
   for (const span of spans) {
     const part = { start: Math.max(span.start, req.read.start), end: Math.min(span.end, req.read.end) };
     if (part.start >= part.end) continue;
-    for (const g of await bucketize(run, req.plan, req.query, req.groupBy, req.bucketMs, part)) {
-      const into = groups.get(g.key);
-      if (!into) groups.set(g.key, g);
-      else for (const [t, p] of g.buckets) into.buckets.set(t, p);
-    }
+    for (const g of await bucketize(run, req.plan, req.query, req.groupBy, req.bucketMs, part))
+      merger.addGroup(g);
   }
+  // Values last, and only where a window may need them: merging value maps is most of the work.
+  const groups = merger.result(req.needed);
   const build =
     rawDays.length > 0
       ? (await run.es(() => buildProgress(run.client, source.index, req.key)))[0]
@@ -355,7 +355,8 @@ export async function rereadInexact(
         const p = g.buckets.get(t);
         if (p) parts.push(p);
       }
-      if (parts.length === 0) continue;
+      // a window holding a cell whose values were left unmerged cannot fire (ValuesNeeded)
+      if (parts.length === 0 || parts.some((p) => p.deferred)) continue;
       const m = computeMetrics(req.plan, combine(req.plan, parts, 0));
       const known: Record<string, number | null> = {};
       for (const [k, v] of Object.entries(m.values)) if (!m.approximate.includes(k)) known[k] = v;

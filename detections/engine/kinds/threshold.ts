@@ -10,12 +10,15 @@
  *   run; the raw path above is the fallback for what they do not cover.
  */
 import type { ThresholdRule } from '../../../parser/ir.ts';
-import { partialRuleKey } from '../../partials/cells.ts';
+import { partialRuleKey, type ValuesNeeded } from '../../partials/cells.ts';
 import { type PartialsSource, readCells, rereadInexact } from '../../partials/read.ts';
 import {
   type AggPlan,
   buildPlan,
   type GroupBuckets,
+  havingMaybe,
+  knownMetrics,
+  type Partial,
   thresholdWindows,
   type WindowHit,
 } from '../aggregate.ts';
@@ -125,6 +128,38 @@ export async function thresholdDetections(
 }
 
 /**
+ * The buckets whose values (distinct counts, percentiles) a run must merge: those of windows
+ * that may fire judging by counts and numeric stats alone, the same test `thresholdWindows`
+ * applies before it combines a window. On a busy rule most windows fail it, and merging their
+ * value maps was most of a read's cost.
+ */
+export function valuesNeeded(rule: ThresholdRule, tp: ThresholdPlan, range: TimeRange): ValuesNeeded {
+  const per = Math.round(tp.windowMs / tp.bucketMs);
+  const sums = new Array<number>(tp.plan.filters.length + 1);
+  const having = rule.threshold.having;
+  return (g) => {
+    const needed = new Set<number>();
+    const starts = new Set<number>();
+    for (const b of g.buckets.keys())
+      for (let j = 0; j < per; j++) {
+        const s = b - j * tp.bucketMs;
+        if (s >= range.start && s + tp.windowMs <= range.end) starts.add(s);
+      }
+    const parts: Partial[] = [];
+    for (const s of starts) {
+      parts.length = 0;
+      for (let j = 0; j < per; j++) {
+        const p = g.buckets.get(s + j * tp.bucketMs);
+        if (p) parts.push(p);
+      }
+      if (havingMaybe(having, knownMetrics(tp.plan, parts, sums)) === false) continue;
+      for (let j = 0; j < per; j++) needed.add(s + j * tp.bucketMs);
+    }
+    return needed;
+  };
+}
+
+/**
  * The partials path: cells from partials where they cover the range (raw elsewhere), windows
  * with sketched values that may fire re-read raw. Undefined when no day of the range is covered
  * (then the raw path runs, pruning included).
@@ -144,6 +179,7 @@ export async function thresholdFromPartials(
     bucketMs: tp.bucketMs,
     query,
     read: range,
+    needed: valuesNeeded(rule, tp, range),
   };
   const read = await readCells(run, source, req);
   if (!read) return undefined;
