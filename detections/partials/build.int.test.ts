@@ -339,6 +339,9 @@ describe('the background build of a new rule version', () => {
     }
     const final = await progress();
     expect(final.get(key(v1[0]!))).toMatchObject({ daysBuilt: 1, daysToBuild: 1, events: next.length });
+    // version 1 leaves the rule set: its progress goes, version 2's stays
+    await buildPartials(ctx.es, ctx.prefix, { rules: v2, refresh: true });
+    expect([...(await progress()).keys()].sort()).toEqual(v2.map(key).sort());
   });
 });
 

@@ -208,6 +208,18 @@ export async function buildPartials(es: Client, prefix: string, options: BuildOp
     await writeStatus(es, index, status);
     result.progress.push(progressOf(status));
   }
+  // versions no longer in the rule set are no longer built: their progress goes
+  // (a search and deletes by id: delete-by-query needs a module a minimal node may lack)
+  const keys = new Set(folderAll.keys);
+  const statusDocs = await es.search<PartialDoc>({
+    index,
+    size: 1000,
+    query: { term: { level: 'build' } },
+    _source: ['rule'],
+  });
+  const gone = statusDocs.hits.hits.filter((h) => !keys.has(h._source?.rule ?? ''));
+  if (gone.length > 0)
+    await es.bulk({ operations: gone.map((h) => ({ delete: { _index: index, _id: h._id! } })) });
   if (options.refresh) await es.indices.refresh({ index });
   return result;
 }
@@ -284,12 +296,10 @@ async function buildDay(
   let batches = await batchesOf(es, index, chunk);
   const undecided = new Map<string, GatewatchEvent[]>();
   let held = 0;
-  let events = 0;
   let read = 0;
   let page: GatewatchEvent[] = [];
   const flush = () => {
     fold.add(page);
-    events += page.length;
     page = [];
   };
   const take = (e: GatewatchEvent) => {
@@ -336,20 +346,16 @@ async function buildDay(
   const folded = fold.finish();
   const foldMs = performance.now() - t0;
   const cells = folded.chunks.get(chunk);
-  // Every event read lies in the day; a day whose events were all left to their batches still
-  // gets its (empty) document, so the build is recorded.
+  // The events the folder placed in the day (all of them: the day was read by its time range);
+  // one it did not would be left out of `events`, so the day reads raw rather than wrong. A day
+  // whose events were all left to their batches still gets its (empty) document: the build is
+  // recorded.
   const doc: FoldedBatch = {
     rules: [rule.key],
-    chunks: new Map([[chunk, { events, body: cells?.body ?? {} }]]),
+    chunks: new Map([[chunk, { events: cells?.events ?? 0, body: cells?.body ?? {} }]]),
   };
-  await writeBatchPartials(
-    es,
-    prefix,
-    buildBatchId(rule.key, chunk),
-    doc,
-    options.refresh ? 'wait_for' : false,
-  );
-  return { events, read, foldMs, ms: performance.now() - t0 };
+  await writeBatchPartials(es, prefix, buildBatchId(rule.key, chunk), doc);
+  return { events: cells?.events ?? 0, read, foldMs, ms: performance.now() - t0 };
 }
 
 async function readStatus(es: Client, index: string, key: string): Promise<BuildStatus | undefined> {
