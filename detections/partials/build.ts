@@ -47,6 +47,8 @@ export interface BuildStatus {
   waiting: string[];
   /** Built days not covered whose build was compacted already: read raw until they age out. */
   stuck: string[];
+  /** Built days not covered at the last pass, with their counts (`folded/stored`). */
+  short?: Record<string, string>;
   /** Events folded per second by the last day built. */
   eventsPerSecond?: number;
   updated_at: string;
@@ -164,15 +166,28 @@ export async function buildPartials(es: Client, prefix: string, options: BuildOp
     const cov = await coverage(run, source, rule.key, { start: first, end: last + DAY_MS });
     const todo: string[] = [];
     const stuck: string[] = [];
+    const short: Record<string, string> = {};
     for (const [chunk, c] of cov) {
       if (c.covered) continue;
       const day = dayOf(chunk);
-      // A built day no longer covered (a batch of an older worker after the build, a stalled
-      // batch redelivered to a newer one): built again while its document is still a batch
-      // document; once compacted it cannot be replaced, and stays raw.
-      if (day in status.built && !docs.has(day)) stuck.push(day);
-      else todo.push(day);
+      if (!(day in status.built)) {
+        todo.push(day);
+        continue;
+      }
+      // A built day no longer covered: a batch of an older worker after the build, a stalled
+      // batch redelivered to a newer one, or only batches whose partials are a moment behind
+      // their events (a day still receiving events). Built again once its counts held still
+      // between two passes, while its document is still a batch document (same id, overwritten);
+      // once compacted it cannot be replaced, and stays raw.
+      if (!docs.has(day)) {
+        stuck.push(day);
+        continue;
+      }
+      const counts = `${c.folded}/${c.stored}`;
+      if (status.short?.[day] === counts) todo.push(day);
+      short[day] = counts;
     }
+    status.short = short;
     status.todo = todo;
     status.stuck = stuck;
     status.waiting = status.waiting.filter((d) => todo.includes(d));
