@@ -80,7 +80,7 @@ export interface BuildOptions {
   /** The rule set (the versions the workers fold); disabled and non-partial rules are skipped. */
   rules: readonly RuleIR[];
   exactValues?: number;
-  /** Days built per call (default 4). */
+  /** Days built per call, each for every version that needs it (default 4). */
   maxDays?: number;
   /** Events read per call: no further day starts past it (default 2,000,000). */
   maxEvents?: number;
@@ -100,8 +100,10 @@ export interface BuiltDay {
   day: string;
   /** Events folded into the build document. */
   events: number;
-  /** Events read (those left to their batches included). */
+  /** Events read (those left to their batches included), once for all versions built with it. */
   read: number;
+  /** Versions built from the same read of the day. */
+  versions: number;
   /** Reading and folding (without the write). */
   foldMs: number;
   ms: number;
@@ -194,30 +196,44 @@ export async function buildPartials(es: Client, prefix: string, options: BuildOp
     statuses.set(rule.key, status);
     for (const day of todo) work.push({ rule, chunk: chunkOfDay(day) });
   }
-  // newest days first: they matter most to scheduled runs
-  work.sort((a, b) => b.chunk - a.chunk || a.rule.key.localeCompare(b.rule.key));
+  // newest days first (they matter most to scheduled runs); every version needing a day is
+  // built from one read of it
+  const byDay = new Map<number, PartialRule[]>();
+  for (const w of work) byDay.set(w.chunk, [...(byDay.get(w.chunk) ?? []), w.rule]);
   const maxDays = options.maxDays ?? 4;
   const maxEvents = options.maxEvents ?? 2_000_000;
   let read = 0;
   let days = 0;
-  for (const w of work) {
+  for (const chunk of [...byDay.keys()].sort((a, b) => b - a)) {
     if (days >= maxDays || read >= maxEvents) break;
-    const status = statuses.get(w.rule.key)!;
-    const day = dayOf(w.chunk);
-    const out = await buildDay(es, prefix, index, names.eventsAlias, w.rule, w.chunk, options);
+    const rules = byDay.get(chunk)!.sort((a, b) => a.key.localeCompare(b.key));
+    const day = dayOf(chunk);
+    const out = await buildDay(es, prefix, index, names.eventsAlias, rules, chunk, options);
     days++;
     read += out.read;
-    if ('undecided' in out) {
-      if (!status.waiting.includes(day)) status.waiting.push(day);
-      result.waiting.push({ rule: w.rule.key, day, undecided: out.undecided });
-    } else {
-      status.built[day] = out.events;
-      status.todo = status.todo.filter((d) => d !== day);
-      status.waiting = status.waiting.filter((d) => d !== day);
-      if (out.foldMs > 0) status.eventsPerSecond = Math.round((out.read / out.foldMs) * 1000);
-      result.built.push({ rule: w.rule.key, day, ...out });
+    for (const rule of rules) {
+      const status = statuses.get(rule.key)!;
+      if ('undecided' in out) {
+        if (!status.waiting.includes(day)) status.waiting.push(day);
+        result.waiting.push({ rule: rule.key, day, undecided: out.undecided });
+      } else {
+        const events = out.built.find((b) => b.rule === rule.key)!.events;
+        status.built[day] = events;
+        status.todo = status.todo.filter((d) => d !== day);
+        status.waiting = status.waiting.filter((d) => d !== day);
+        if (out.foldMs > 0) status.eventsPerSecond = Math.round((out.read / out.foldMs) * 1000);
+        result.built.push({
+          rule: rule.key,
+          day,
+          events,
+          read: out.read,
+          versions: rules.length,
+          foldMs: out.foldMs,
+          ms: out.ms,
+        });
+      }
+      await writeStatus(es, index, status);
     }
-    await writeStatus(es, index, status);
   }
   for (const status of statuses.values()) {
     await writeStatus(es, index, status);
@@ -283,22 +299,35 @@ async function batchesOf(es: Client, index: string, chunk: number): Promise<Map<
 }
 
 type DayOutcome =
-  | { events: number; read: number; foldMs: number; ms: number }
+  | { built: { rule: string; events: number }[]; read: number; foldMs: number; ms: number }
   | { undecided: number; read: number };
 
+/**
+ * One day for every version in `rules` that needs it, in one read of the day's events: each
+ * version folds the events no batch folded for it (its own `PartialFolder`, so its document is
+ * what a build of it alone writes).
+ */
 async function buildDay(
   es: Client,
   prefix: string,
   index: string,
   eventsIndex: string,
-  rule: PartialRule,
+  rules: PartialRule[],
   chunk: number,
   options: BuildOptions,
 ): Promise<DayOutcome> {
   const t0 = performance.now();
-  const folder = new PartialFolder([rule.rule], { exactValues: options.exactValues ?? 256 });
-  const fold = folder.begin();
-  const fields = [...new Set([...ruleFields(rule.rule), 'gatewatch.ingest.batch'])];
+  const exactValues = options.exactValues ?? 256;
+  const folds = rules.map((rule) => ({
+    rule,
+    fold: new PartialFolder([rule.rule], { exactValues }).begin(),
+    page: [] as GatewatchEvent[],
+  }));
+  const flush = (f: (typeof folds)[number]) => {
+    f.fold.add(f.page);
+    f.page = [];
+  };
+  const fields = [...new Set([...rules.flatMap((r) => ruleFields(r.rule)), 'gatewatch.ingest.batch'])];
   const it = searchAll<GatewatchEvent>(es, {
     index: eventsIndex,
     query: { range: { '@timestamp': { gte: chunk, lt: chunk + DAY_MS, format: 'epoch_millis' } } },
@@ -312,27 +341,24 @@ async function buildDay(
   const undecided = new Map<string, GatewatchEvent[]>();
   let held = 0;
   let read = 0;
-  let page: GatewatchEvent[] = [];
-  const flush = () => {
-    fold.add(page);
-    page = [];
+  /** Fold `e` into every version its batch (`folded`: the versions it folded) did not fold. */
+  const give = (e: GatewatchEvent, folded: Set<string> | undefined) => {
+    for (const f of folds) {
+      if (folded?.has(f.rule.key)) continue; // its batch counts it
+      f.page.push(e);
+      if (f.page.length >= 5000) flush(f);
+    }
   };
   const take = (e: GatewatchEvent) => {
     read++;
     const owner = e.gatewatch?.ingest?.batch;
-    if (owner !== undefined) {
-      const rules = batches.get(owner);
-      if (rules === undefined) {
-        const list = undecided.get(owner) ?? [];
-        list.push(e);
-        undecided.set(owner, list);
-        held++;
-        return;
-      }
-      if (rules.has(rule.key)) return; // its batch counts it
-    }
-    page.push(e);
-    if (page.length >= 5000) flush();
+    if (owner === undefined) return give(e, undefined);
+    const folded = batches.get(owner);
+    if (folded !== undefined) return give(e, folded);
+    const list = undecided.get(owner) ?? [];
+    list.push(e);
+    undecided.set(owner, list);
+    held++;
   };
   if (!firstHit.done) {
     take(firstHit.value._source!);
@@ -341,36 +367,38 @@ async function buildDay(
       if (held > (options.maxUndecided ?? 100_000)) return { undecided: held, read };
     }
   }
-  flush();
   // Batches whose events are stored but whose partials were not written yet: look again.
   for (let i = 0; undecided.size > 0 && i < (options.rechecks ?? 3); i++) {
     await new Promise((r) => setTimeout(r, options.recheckMs ?? 1000));
     batches = await batchesOf(es, index, chunk);
     for (const [owner, list] of undecided) {
-      const rules = batches.get(owner);
-      if (rules === undefined) continue;
+      const folded = batches.get(owner);
+      if (folded === undefined) continue;
       undecided.delete(owner);
-      if (!rules.has(rule.key)) {
-        page = list;
-        flush();
-      }
+      for (const e of list) give(e, folded);
     }
   }
   if (undecided.size > 0)
     return { undecided: [...undecided.values()].reduce((a, l) => a + l.length, 0), read };
-  const folded = fold.finish();
+  const built: { rule: string; events: number }[] = [];
+  const docs: { key: string; doc: FoldedBatch }[] = [];
+  for (const f of folds) {
+    flush(f);
+    const cells = f.fold.finish().chunks.get(chunk);
+    // The events the folder placed in the day (all of them: the day was read by its time
+    // range); one it did not would be left out of `events`, so the day reads raw rather than
+    // wrong. A day whose events were all left to their batches still gets its (empty)
+    // document: the build is recorded.
+    const events = cells?.events ?? 0;
+    docs.push({
+      key: f.rule.key,
+      doc: { rules: [f.rule.key], chunks: new Map([[chunk, { events, body: cells?.body ?? {} }]]) },
+    });
+    built.push({ rule: f.rule.key, events });
+  }
   const foldMs = performance.now() - t0;
-  const cells = folded.chunks.get(chunk);
-  // The events the folder placed in the day (all of them: the day was read by its time range);
-  // one it did not would be left out of `events`, so the day reads raw rather than wrong. A day
-  // whose events were all left to their batches still gets its (empty) document: the build is
-  // recorded.
-  const doc: FoldedBatch = {
-    rules: [rule.key],
-    chunks: new Map([[chunk, { events: cells?.events ?? 0, body: cells?.body ?? {} }]]),
-  };
-  await writeBatchPartials(es, prefix, buildBatchId(rule.key, chunk), doc);
-  return { events: cells?.events ?? 0, read, foldMs, ms: performance.now() - t0 };
+  for (const d of docs) await writeBatchPartials(es, prefix, buildBatchId(d.key, chunk), d.doc);
+  return { built, read, foldMs, ms: performance.now() - t0 };
 }
 
 async function readStatus(es: Client, index: string, key: string): Promise<BuildStatus | undefined> {
