@@ -1,12 +1,13 @@
 /**
  * The background build of a new rule version's partials (docs/partials.md, "New rule versions"):
- * for each partial rule version and each stored day its partials do not cover, that day's
- * stored events are read (point in time, in pages), the events no batch folded for the version
+ * for each stored day that some partial rule versions' partials do not cover, the day's stored
+ * events are read once (point in time, in pages); per version, the events no batch folded for it
  * are folded with the ingest workers' own `PartialFolder`, and the cells are written as one
  * `batch`-level document with batch id `build:<rule@version>:<day>`, carrying the events it
  * folded. The coverage check (read.ts) then counts the day as covered and compaction folds it
  * like any batch. Newest days first, bounded per call, resumable: a day's document has one id,
- * so building a day again overwrites it.
+ * so building a day again overwrites it (a built day found short twice with the same counts,
+ * e.g. late events from a worker still on the old rule set, is built again).
  *
  * Which events a build folds. Every stored event names the batch that stored it
  * (`gatewatch.ingest.batch`); a batch's partial documents list the rule versions it folded
@@ -16,8 +17,9 @@
  * has written no partials yet (in flight, or killed before its partials and waiting for
  * redelivery) is undecided: the build looks again a few times, and if it is still undecided the
  * day is left for a later call. So a day where ingest started folding the version mid-day is
- * built for its other events only, and no event is counted twice or missed; late events that
- * arrive after the build land in batches of their own.
+ * built for its other events only: the build and the batches count disjoint events. Late
+ * events that arrive after the build land in batches of their own; where those do not fold the
+ * version, the day falls short, reads raw, and is built again.
  */
 import type { Client, estypes } from '@elastic/elasticsearch';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
