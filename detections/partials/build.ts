@@ -24,6 +24,7 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
 import { indexNames, isIndexNotFound, searchAll } from '../../core/store/elasticsearch.ts';
+import { wholeResultsOnly } from '../../core/store/whole-results.ts';
 import type { RuleIR } from '../../parser/ir.ts';
 import { DAY_MS, Run } from '../engine/es/run.ts';
 import { ruleFields } from '../engine/in-process.ts';
@@ -122,7 +123,14 @@ const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const chunkOfDay = (day: string) => Date.parse(`${day}T00:00:00Z`);
 
 /** Build the next uncovered days of every partial rule version, newest first, within the bounds. */
-export async function buildPartials(es: Client, prefix: string, options: BuildOptions): Promise<BuildResult> {
+export async function buildPartials(
+  client: Client,
+  prefix: string,
+  options: BuildOptions,
+): Promise<BuildResult> {
+  // A shard that cannot answer fails the pass (retried at the next): a partial answer would
+  // build a day short of events (caught by coverage, but read again for nothing).
+  const es = wholeResultsOnly(client);
   const names = indexNames(prefix);
   const index = await ensurePartialsIndex(es, prefix);
   const folderAll = new PartialFolder(options.rules, { exactValues: options.exactValues ?? 256 });
