@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import { indexNames } from '../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../core/store/templates.ts';
-import { PartialFolder } from '../detections/partials/fold.ts';
+import { buildPartials } from '../detections/partials/build.ts';
+import { PartialFolder, partialRule } from '../detections/partials/fold.ts';
 import { writeBatchPartials } from '../detections/partials/store.ts';
 import { startIngest } from '../ingest/runtime.ts';
 import { loadRuleFiles } from '../parser/index.ts';
@@ -477,6 +478,15 @@ describe('operations', () => {
     expect(after.body).toMatch(/gatewatch_partials_documents\{level="batch"\} 1/);
     expect(after.body).toMatch(/gatewatch_partials_index_bytes [1-9]/);
     expect(after.body).toMatch(/gatewatch_partials_pending_cells [1-9]/);
+    // the background build of a rule version's partials: days built, to build, events folded
+    expect(after.body).not.toContain('gatewatch_partials_build_days{');
+    const rule = pack.find((r) => partialRule(r))!;
+    await buildPartials(t.it.es, t.it.prefix, { rules: [rule], refresh: true });
+    const built = await call('GET', '/metrics', 'viewer');
+    const label = `rule="${rule.id}@${rule.version}"`;
+    expect(built.body).toContain(`gatewatch_partials_build_days{${label},state="built"} 1`);
+    expect(built.body).toContain(`gatewatch_partials_build_days{${label},state="to_build"} 1`);
+    expect(built.body).toContain(`gatewatch_partials_build_events{${label}} 30`);
   });
 
   test('an unknown route is a problem, not a stack trace; 5xx hide internals', async () => {

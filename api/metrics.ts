@@ -78,6 +78,17 @@ export const metrics = {
     'gatewatch_partials_pending_cells',
     'Cells in batch documents not compacted yet (all rules).',
   ),
+  /** The background build of new rule versions' partials (detections/partials/build.ts). */
+  partialsBuildDays: getOrCreateGauge(
+    'gatewatch_partials_build_days',
+    'Days of a rule version whose partials are built from the stored events, by state (built, to_build: the total to build).',
+    ['rule', 'state'],
+  ),
+  partialsBuildEvents: getOrCreateGauge(
+    'gatewatch_partials_build_events',
+    'Stored events folded by the background build of a rule version.',
+    ['rule'],
+  ),
   ruleRunDuration: getOrCreateHistogram(
     'gatewatch_rule_run_duration_seconds',
     'Duration of detection rule runs.',

@@ -5,6 +5,7 @@
  *
  *   node bench/detect.ts [--steps 1000000,3000000,10000000] [--raw-steps 1000000,10000000]
  *                        [--days 8] [--population 500,500,100] [--local true] [--elastalert true]
+ *                        [--build true]
  *
  * Seeded events (detections/engine/generate.ts) over `--days`, with a fixed population
  * (`--population ips,users,keys`; `--population scaled` for the old n/50, n/100, n/500), are
@@ -22,7 +23,9 @@
  * one composite aggregation (gatewatch.route × 10 min, doc counts) paged to the end. Then one
  * scheduled run of the pack at the end of the data (each rule over the range the scheduler gives
  * it between two ticks) through partials, and the cost of threshold rules through partials
- * against the events (flat within 2× at a fixed population is the target).
+ * against the events (flat within 2× at a fixed population is the target). At the first step
+ * (`--build`), the background build of a new version of every rule with partials
+ * (detections/partials/build.ts) over the newest day: events read and folded per second.
  */
 import { parseArgs } from 'node:util';
 import { Client } from '@elastic/elasticsearch';
@@ -33,6 +36,7 @@ import { runRuleOnElasticsearch } from '../detections/engine/elasticsearch.ts';
 import { evaluateRule, ruleStream } from '../detections/engine/evaluate.ts';
 import { type GenerateOptions, generateEvents } from '../detections/engine/generate.ts';
 import type { Detection } from '../detections/engine/types.ts';
+import { buildPartials } from '../detections/partials/build.ts';
 import { compactPartials, partialsSize } from '../detections/partials/compact.ts';
 import { PartialFolder, partialRule } from '../detections/partials/fold.ts';
 import { storeBatch } from '../ingest/sinks/batch.ts';
@@ -48,6 +52,7 @@ const { values } = parseArgs({
     population: { type: 'string', default: '500,500,100' },
     local: { type: 'string', default: 'true' },
     elastalert: { type: 'string', default: 'true' },
+    build: { type: 'string', default: 'true' },
   },
 });
 const steps = values.steps.split(',').map(Number);
@@ -351,6 +356,42 @@ async function measure(events: number, seeds: [number, number][], first: boolean
   return res;
 }
 
+/**
+ * The background build of a new version of every rule with partials, over the newest day of
+ * the data (print only). The built documents are removed after, so the steps measure as before.
+ */
+async function measureBuild(): Promise<void> {
+  const renamed = enabled.map((r) => ({ ...r, version: `${r.version}-bench-build` }) as RuleIR);
+  const versions = new PartialFolder(renamed).rules.length;
+  const t = performance.now();
+  const res = await buildPartials(es, prefix, { rules: renamed, maxDays: 1, maxEvents: Infinity });
+  const ms = performance.now() - t;
+  const b = res.built[0];
+  console.log(
+    b
+      ? `background build of a new version of ${versions} rules over the newest day (${num(b.read)} events, read once for all ${b.versions} versions): ${fmt(ms)} in all; ${num(Math.round((b.read / b.foldMs) * 1000))} events/s read and folded into ${b.versions} versions, ${num(Math.round(((b.read * b.versions) / b.foldMs) * 1000))} event-versions/s`
+      : `background build: nothing built (${res.waiting.length} waiting)`,
+  );
+  const index = names.partials;
+  await es.indices.refresh({ index });
+  const built = await es.search({
+    index,
+    size: 10_000,
+    _source: false,
+    query: {
+      bool: {
+        should: [{ prefix: { batch: 'build:' } }, { term: { level: 'build' } }],
+        minimum_should_match: 1,
+      },
+    },
+  });
+  if (built.hits.hits.length > 0)
+    await es.bulk({
+      refresh: true,
+      operations: built.hits.hits.map((h) => ({ delete: { _index: index, _id: h._id! } })),
+    });
+}
+
 try {
   await installCoreTemplates(es, { prefix });
   console.log(
@@ -371,6 +412,7 @@ try {
     console.log(
       `\nstored ${num(n)} more events in ${fmt(ix.ms)} (folding into partials ${fmt(ix.foldMs)} of it, ${num(ix.partialDocs)} batch documents); compacted ${compacted.chunks} days (${num(compacted.batchDocs)} batch documents) in ${fmt(compactMs)}; partials index ${num(size.docs)} documents, ${(size.bytes / 1048576).toFixed(1)} MiB`,
     );
+    if (i === 0 && values.build === 'true') await measureBuild();
     results.push(await measure(target, seeds, i === 0));
   }
   if (results.length > 1) {

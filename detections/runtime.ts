@@ -20,6 +20,7 @@ import type { RuleIR } from '../parser/ir.ts';
 import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
 import { toIncident } from './engine/types.ts';
 import { Notifier } from './notify/webhooks.ts';
+import { buildPartials } from './partials/build.ts';
 import { compactPartials } from './partials/compact.ts';
 import { redisLock } from './scheduler/lock.ts';
 import { DetectionScheduler, type RuleExecutor, type RunRecord } from './scheduler/scheduler.ts';
@@ -160,6 +161,8 @@ export async function startDetection(
   // Compaction of rule partials (docs/partials.md): every 10 minutes, the days that ended more
   // than compactAfter ago, a few at a time, under a Redis lease so one worker does it.
   let compaction: NodeJS.Timeout | undefined;
+  let build: NodeJS.Timeout | undefined;
+  let firstBuild: NodeJS.Timeout | undefined;
   if (options.worker && config.detections.partials.enabled) {
     const compactAfter = durationMs(config.detections.partials.compactAfter);
     const lock = redisLock(redis, `${config.redis.prefix}:partials-compaction`, 10 * 60_000);
@@ -175,6 +178,34 @@ export async function startDetection(
       );
     }, 10 * 60_000);
     compaction.unref();
+    // The background build of new rule versions' partials (docs/partials.md, "New rule
+    // versions"): every minute, the newest uncovered days first, a few per tick, under a lease so
+    // one worker builds; what is built stays built, so a restart resumes where it stopped.
+    const buildLock = redisLock(redis, `${config.redis.prefix}:partials-build`, 10 * 60_000);
+    let building = false;
+    const buildTick = () => {
+      // a tick still building (a dense day) is not joined by the next one
+      if (building) return;
+      building = true;
+      void buildLock(() =>
+        buildPartials(es, config.elasticsearch.indexPrefix, {
+          rules: options.rules,
+          exactValues: config.detections.partials.exactValues,
+          maxDays: 2,
+          maxEvents: 1_000_000,
+        }),
+      )
+        .catch((err: Error) =>
+          console.error(`background build of rule partials failed (retried in a minute): ${err.message}`),
+        )
+        .finally(() => {
+          building = false;
+        });
+    };
+    build = setInterval(buildTick, 60_000);
+    build.unref();
+    firstBuild = setTimeout(buildTick, 5_000);
+    firstBuild.unref();
   }
   return {
     es,
@@ -184,6 +215,8 @@ export async function startDetection(
     operations,
     async close() {
       if (compaction) clearInterval(compaction);
+      if (build) clearInterval(build);
+      if (firstBuild) clearTimeout(firstBuild);
       await operations.close();
       await scheduler.close();
       await notifier.close();

@@ -100,6 +100,13 @@ async function refreshPartials(ctx: AppContext): Promise<void> {
     metrics.partialsRuleCells.set({ rule: r.rule }, r.cells);
     metrics.partialsRuleBytes.set({ rule: r.rule }, r.bytes);
   }
+  metrics.partialsBuildDays.reset();
+  metrics.partialsBuildEvents.reset();
+  for (const b of stats.builds) {
+    metrics.partialsBuildDays.set({ rule: b.rule, state: 'built' }, b.daysBuilt);
+    metrics.partialsBuildDays.set({ rule: b.rule, state: 'to_build' }, b.daysToBuild);
+    metrics.partialsBuildEvents.set({ rule: b.rule }, b.events);
+  }
 }
 
 export function healthRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {

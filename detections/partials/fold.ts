@@ -78,6 +78,16 @@ export class PartialFolder {
 
   /** Fold `events` (the events a batch owns). Events without a valid @timestamp are not stored, so not counted. */
   fold(events: readonly GatewatchEvent[]): FoldedBatch {
+    const f = this.begin();
+    f.add(events);
+    return f.finish();
+  }
+
+  /**
+   * A fold fed in pages (the background build reads a day of stored events page by page): the
+   * same cells as one `fold` over all the pages.
+   */
+  begin(): { add(events: readonly GatewatchEvent[]): void; finish(): FoldedBatch } {
     const shared: SharedFilters = new Map();
     const folders: { filter: EventPredicate; bz: Bucketizer; rule: PartialRule }[] = this.rules.map((r) => ({
       rule: r,
@@ -85,24 +95,30 @@ export class PartialFolder {
       bz: new Bucketizer(r.plan, r.groupBy, r.bucketMs, 0, Number.POSITIVE_INFINITY, shared),
     }));
     const chunks: FoldedBatch['chunks'] = new Map();
-    for (const e of events) {
-      const t = Date.parse(e['@timestamp']);
-      if (Number.isNaN(t)) continue;
-      const chunk = chunkOf(t);
-      let c = chunks.get(chunk);
-      if (!c) {
-        c = { events: 0, body: {} };
-        chunks.set(chunk, c);
-      }
-      c.events++;
-      const id = String(e.event?.id ?? '');
-      for (const f of folders) if (f.filter(e)) f.bz.add(e, t, id);
-    }
-    for (const f of folders) {
-      const { groups } = f.bz.result();
-      for (const [chunk, part] of splitByChunk(groups.values()))
-        chunks.get(chunk)!.body[f.rule.key] = encodeCells(part, this.exactValues);
-    }
-    return { rules: this.keys, chunks };
+    return {
+      add(events) {
+        for (const e of events) {
+          const t = Date.parse(e['@timestamp']);
+          if (Number.isNaN(t)) continue;
+          const chunk = chunkOf(t);
+          let c = chunks.get(chunk);
+          if (!c) {
+            c = { events: 0, body: {} };
+            chunks.set(chunk, c);
+          }
+          c.events++;
+          const id = String(e.event?.id ?? '');
+          for (const f of folders) if (f.filter(e)) f.bz.add(e, t, id);
+        }
+      },
+      finish: () => {
+        for (const f of folders) {
+          const { groups } = f.bz.result();
+          for (const [chunk, part] of splitByChunk(groups.values()))
+            chunks.get(chunk)!.body[f.rule.key] = encodeCells(part, this.exactValues);
+        }
+        return { rules: this.keys, chunks };
+      },
+    };
   }
 }

@@ -18,6 +18,7 @@ import { bucketize } from '../engine/es/bucketize.ts';
 import { coarsen, DAY_MS, MAX_RANGES, mergeSpans, type Query, type Run } from '../engine/es/run.ts';
 import type { TimeRange } from '../engine/types.ts';
 import { groupKeyOf } from '../engine/values.ts';
+import { type BuildProgress, buildProgress } from './build.ts';
 import { CellMerger, type EncodedCells, inexact, type ValuesNeeded } from './cells.ts';
 import type { GroupSummary } from './compact.ts';
 import { compactDocId, newestGeneration, type PartialDoc, partialsSort } from './store.ts';
@@ -38,6 +39,8 @@ export interface PartialsUse {
   raw: { chunk: number; folded: number; stored: number }[];
   /** Groups whose windows were re-read raw because a cell held values only as sketches. */
   reread: number;
+  /** When days were read raw: where the background build of this version stands. */
+  build?: BuildProgress;
 }
 
 export interface PartialsRead {
@@ -59,11 +62,21 @@ export function describeUse(use: PartialsUse): string | undefined {
         )
         .join(', ')}`,
     );
+  const b = use.build;
+  if (use.raw.length > 0 && b && b.daysBuilt < b.daysToBuild)
+    parts.push(
+      `partials build in progress, ${b.daysBuilt} of ${b.daysToBuild} days built${b.waiting > 0 ? ` (${b.waiting} waiting for batches in flight)` : ''}`,
+    );
+  if (use.raw.length > 0 && b && b.stuck > 0)
+    parts.push(
+      `${b.stuck} built day(s) received events of an older rule set after their build was compacted`,
+    );
   if (use.reread > 0) parts.push(`${use.reread} group(s) re-read raw for exact distinct values`);
   return parts.length > 0 ? `partials: ${use.chunks} day(s) from partials; ${parts.join('; ')}` : undefined;
 }
 
-interface ChunkCoverage {
+/** One day chunk's coverage for a rule version: the events its partials hold against those stored. */
+export interface ChunkCoverage {
   covered: boolean;
   folded: number;
   stored: number;
@@ -84,9 +97,9 @@ interface ChunkCount {
 
 /**
  * Per day chunk of `read`: whether this rule version's partials hold every stored event of it
- * (exactly once), with the two counts.
+ * (exactly once), with the two counts. Also the background build's test of what to build.
  */
-async function coverage(
+export async function coverage(
   run: Run,
   source: PartialsSource,
   key: string,
@@ -440,9 +453,14 @@ export async function readCells(
   }
   // Values last, and only where a window may need them: merging value maps is most of the work.
   const groups = merger.result(req.needed);
+  const build =
+    rawDays.length > 0
+      ? (await run.es(() => buildProgress(run.client, source.index, req.key)))[0]
+      : undefined;
   return {
     groups: [...groups.values()],
     use: {
+      ...(build ? { build } : {}),
       chunks: covered.length,
       raw: rawDays.map((chunk) => ({
         chunk,

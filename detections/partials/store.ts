@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { bulkWrite, ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
+import { type BuildProgress, buildProgress } from './build.ts';
 import type { FoldedBatch } from './fold.ts';
 
 export const partialsMappings = {
@@ -35,7 +36,8 @@ export const partialsMappings = {
 } as const;
 
 export interface PartialDoc {
-  level: 'batch' | 'compact';
+  /** `build`: a rule version's build status (build.ts), not cells. */
+  level: 'batch' | 'compact' | 'build';
   chunk: number;
   batch?: string;
   rules?: string[];
@@ -167,6 +169,8 @@ export interface PartialsStats {
   rules: { rule: string; cells: number; bytes: number }[];
   /** Cells and body bytes of batch documents not compacted yet (all rules). */
   pending: { cells: number; bytes: number };
+  /** Per rule version with a background build (build.ts): days built, to build, events folded. */
+  builds: BuildProgress[];
 }
 
 /** What the partials hold, for /metrics and the bench: index size, documents, per rule. */
@@ -180,7 +184,7 @@ export async function partialsStats(es: Client, prefix: string): Promise<Partial
         size: 0,
         aggs: {
           levels: {
-            terms: { field: 'level', size: 2 },
+            terms: { field: 'level', size: 3 },
             aggs: { cells: { sum: { field: 'cells' } }, bytes: { sum: { field: 'bytes' } } },
           },
           rules: {
@@ -197,6 +201,7 @@ export async function partialsStats(es: Client, prefix: string): Promise<Partial
       .catch(() => undefined),
   ]);
   if (!stats || !agg) return undefined;
+  const builds = await buildProgress(es, index).catch(() => []);
   type Sum = { key: string; doc_count: number; cells: { value: number }; bytes: { value: number } };
   const levels = (agg.aggregations?.levels as { buckets: Sum[] } | undefined)?.buckets ?? [];
   const rules = (agg.aggregations?.rules as { r: { buckets: Sum[] } } | undefined)?.r.buckets ?? [];
@@ -206,5 +211,6 @@ export async function partialsStats(es: Client, prefix: string): Promise<Partial
     documents: { batch: level('batch')?.doc_count ?? 0, compact: level('compact')?.doc_count ?? 0 },
     rules: rules.map((b) => ({ rule: b.key, cells: b.cells.value, bytes: b.bytes.value })),
     pending: { cells: level('batch')?.cells.value ?? 0, bytes: level('batch')?.bytes.value ?? 0 },
+    builds,
   };
 }
