@@ -28,6 +28,8 @@ export const partialsMappings = {
     parts: { type: 'long' },
     folded: { type: 'keyword', index: false, doc_values: false },
     written_at: { type: 'date' },
+    /** Level `sequence`: the watermark the sequence state was kept at (./sequence-state.ts). */
+    watermark: { type: 'date' },
     body: { type: 'object', enabled: false },
   },
 } as const;
@@ -177,7 +179,7 @@ export async function partialsStats(es: Client, prefix: string): Promise<Partial
         size: 0,
         aggs: {
           levels: {
-            terms: { field: 'level', size: 2 },
+            terms: { field: 'level', size: 3 },
             aggs: { cells: { sum: { field: 'cells' } }, bytes: { sum: { field: 'bytes' } } },
           },
           rules: {
