@@ -80,7 +80,7 @@ export async function runRuleOnElasticsearch(
         ? await firstSeenFromPartials(run, rule, filter.query, range, limits.partials)
         : undefined) ?? (await firstSeenOnElasticsearch(run, rule, filter.query, range));
   const result = finishRun(run, detections);
-  if (!sequence || !scheduled?.sequence) return result;
+  if (!sequence) return result;
   const note = [result.note, sequence.note].filter((n) => n !== undefined).join('; ');
   return {
     ...result,

@@ -189,11 +189,12 @@ export async function writeSequenceState(
     };
     await es.index({ index, id: sequenceStateId(rule, state.watermark), document: doc });
   }
-  // The state at the checkpoint stays (a rerun of this range after a crash reads it).
-  await es.deleteByQuery({
+  // The state at the checkpoint stays (a rerun of this range after a crash reads it); older
+  // ones and other versions' go. A handful of documents: found by a search, deleted by id.
+  const old = await es.search({
     index,
-    conflicts: 'proceed',
-    refresh: false,
+    size: 1000,
+    _source: false,
     query: {
       bool: {
         filter: [{ term: { level: 'sequence' } }, { prefix: { rule: `${rule.id}@` } }],
@@ -205,5 +206,7 @@ export async function writeSequenceState(
       },
     },
   });
+  if (old.hits.hits.length > 0)
+    await es.bulk({ operations: old.hits.hits.map((h) => ({ delete: { _index: index, _id: h._id! } })) });
   return note;
 }

@@ -50,7 +50,7 @@ export interface EsRunResult {
   partials?: PartialsUse;
   /** What the run record should say about how it read (e.g. days read raw and why). */
   note?: string;
-  /** A scheduled sequence run: the state to keep at the range's end, the events it read. */
+  /** A sequence run: the events it read and, when scheduled, the state to keep at the range end. */
   sequence?: { next?: SequenceCarry; eventsRead: number };
 }
 
