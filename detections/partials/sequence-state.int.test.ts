@@ -85,9 +85,10 @@ const builtIn = (await loadRuleFiles(['detections/rules'])).rules.filter(
   (r): r is SequenceRule => r.kind === 'sequence',
 );
 const rules: SequenceRule[] = [...builtIn, ...custom];
-/** The same rule under another version: each scenario keeps its own states. */
+/** The same rule under another id and version: each scenario keeps its own states and checkpoints. */
 const as = (rule: SequenceRule, tag: string): SequenceRule => ({
   ...rule,
+  id: `${rule.id}-${tag}`,
   version: `${rule.version}-${tag}`,
 });
 
@@ -374,44 +375,56 @@ describe('sequence state across scheduled runs (real Redis and Elasticsearch, co
     }
   });
 
-  for (const rule of rules)
-    it(`${rule.id}: runs carrying their state open exactly the one-pass detections`, async () => {
+  /** The series with state of each rule, run at once (they wait mostly on refreshes). */
+  const withState = new Map<string, Promise<Series>>();
+  const seriesOf = (rule: SequenceRule) => {
+    let p = withState.get(rule.id);
+    if (!p) {
+      p = series(as(rule, 'series'), stateful());
+      withState.set(rule.id, p);
+    }
+    return p;
+  };
+
+  it('every rule: runs carrying their state open exactly the one-pass detections', async () => {
+    const all = await Promise.all(rules.map(seriesOf));
+    for (const [i, rule] of rules.entries()) {
       const r = as(rule, 'series');
-      const withState = await series(r, stateful());
-      expect(withState.detections).toEqual(onePass(r));
+      const done = all[i]!;
+      expect(done.detections, rule.id).toEqual(onePass(r));
       // after the first run, every run read only its new events plus the state
-      expect(withState.records[0]!.note).toMatch(/no sequence state at the checkpoint \(first run/);
-      for (const rec of withState.records.slice(1))
+      expect(done.records[0]!.note).toMatch(/no sequence state at the checkpoint \(first run/);
+      for (const rec of done.records.slice(1))
         expect(rec.note).toMatch(/^sequence state at the checkpoint: read/);
       // Measured, not asserted: events read per run with the state, and by today's runs (no
       // state: the look-back, pruned by partition) over the same ranges.
       const today: number[] = [];
-      for (const rec of withState.records) {
+      for (const rec of done.records) {
         const range = { start: Date.parse(rec.range_start), end: Date.parse(rec.range_end) };
         today.push((await stateless()(r, range, 0)).eventsRead ?? 0);
       }
       console.log(
-        `${rule.id}: ${withState.records.length} runs, events read with state ${sum(readPerRun(withState))} (per run ${readPerRun(withState).join(' ')}), without ${sum(today)} (per run ${today.join(' ')})`,
+        `${rule.id}: ${done.records.length} runs, events read with state ${sum(readPerRun(done))} (per run ${readPerRun(done).join(' ')}), without ${sum(today)} (per run ${today.join(' ')})`,
       );
-    });
+    }
+  });
 
   it('today without state two runs open a match one pass does not; with state they do not', async () => {
-    const rule = builtIn.find((r) => r.id === 'account-takeover-failures-then-success')!;
+    const base = builtIn.find((r) => r.id === 'account-takeover-failures-then-success')!;
     const mine = (s: Series) => s.detections.filter((d) => d.group_key.includes('consumed-user'));
-    const expected = onePass(rule).filter((d) => d.group_key.includes('consumed-user'));
+    const expected = onePass(as(base, 'series')).filter((d) => d.group_key.includes('consumed-user'));
     expect(expected.map((d) => d.last_seen)).toEqual([new Date(CONSUMED_AT + 14 * M + 54_000).toISOString()]);
-    const without = await series(as(rule, 'bug-stateless'), stateless());
+    const without = await series(as(base, 'bug-stateless'), stateless());
     // the success B re-uses the failures A consumed
-    expect(mine(without).length).toBe(2);
-    const withState = await series(as(rule, 'bug-state'), stateful());
-    expect(mine(withState)).toEqual(expected);
+    expect(mine(without).map((d) => d.last_seen)).toEqual([
+      new Date(CONSUMED_AT + 14 * M + 54_000).toISOString(),
+      new Date(CONSUMED_AT + 15 * M + 30_000).toISOString(),
+    ]);
+    expect(mine(await seriesOf(base))).toEqual(expected);
   });
 
   it('a crash between the state write and the checkpoint write: the rerun gives the same result', async () => {
-    for (const base of [
-      builtIn.find((r) => r.id === 'account-takeover-failures-then-success')!,
-      custom.find((r) => r.id === 's-trailing')!,
-    ]) {
+    const crash = async (base: SequenceRule) => {
       const rule = as(base, 'crash');
       const reruns: RunRecord[][] = [];
       const result = await series(rule, stateful(), async (step, s, records) => {
@@ -432,7 +445,11 @@ describe('sequence state across scheduled runs (real Redis and Elasticsearch, co
       expect(result.detections).toEqual(onePass(rule));
       // the series went on from the states the reruns rewrote
       expect(result.records.at(-1)!.note).toMatch(/^sequence state at the checkpoint: read/);
-    }
+    };
+    await Promise.all([
+      crash(builtIn.find((r) => r.id === 'account-takeover-failures-then-success')!),
+      crash(custom.find((r) => r.id === 's-trailing')!),
+    ]);
   });
 
   it('state over its cap keeps only the ends of earlier matches, or nothing; said in the run record', async () => {
@@ -440,6 +457,7 @@ describe('sequence state across scheduled runs (real Redis and Elasticsearch, co
     // A few kB: the events do not fit, the partitions' consumed ends do. The runs read their
     // look-back raw but honour them: still exactly the one-pass detections.
     const rule = as(base, 'consumed-only');
+    const capped1 = series(as(base, 'capped'), stateful(1));
     const lean = await series(rule, stateful(4000));
     expect(lean.detections).toEqual(onePass(rule));
     for (const r of lean.records)
@@ -451,7 +469,7 @@ describe('sequence state across scheduled runs (real Redis and Elasticsearch, co
         /^sequence state at the checkpoint kept no events \(over its size cap\): read the look-back raw/,
       );
     // 1 byte: nothing kept, every run reads its look-back raw as today and says why
-    const capped = await series(as(base, 'capped'), stateful(1));
+    const capped = await capped1;
     for (const r of capped.records)
       expect(r.note).toMatch(
         /sequence state not kept \(\d+ bytes > detections.partials.sequenceStateBytes 1\)/,
@@ -462,7 +480,7 @@ describe('sequence state across scheduled runs (real Redis and Elasticsearch, co
 
   it('state missing or at the wrong watermark: the look-back read raw as today, said in the run record', async () => {
     const base = builtIn.find((r) => r.id === 'account-takeover-failures-then-success')!;
-    for (const [tag, lose] of [
+    const cases = [
       // the states deleted after the fourth step's runs
       [
         'missing',
@@ -493,7 +511,8 @@ describe('sequence state across scheduled runs (real Redis and Elasticsearch, co
           await s.setCheckpoint(rule.id, (await s.getCheckpoint(rule.id))! + 2 * M);
         },
       ],
-    ] as const) {
+    ] as const;
+    const check = async ([tag, lose]: (typeof cases)[number]) => {
       const rule = as(base, tag);
       const found = await series(rule, stateful(), async (step, s) => {
         if (step === 3) await lose(rule, s);
@@ -515,6 +534,7 @@ describe('sequence state across scheduled runs (real Redis and Elasticsearch, co
       const after = found.records.slice(found.records.indexOf(fallback[1]!) + 1);
       expect(after.length).toBeGreaterThan(0);
       for (const r of after) expect(r.note).toMatch(/^sequence state at the checkpoint: read/);
-    }
+    };
+    await Promise.all(cases.map(check));
   });
 });
