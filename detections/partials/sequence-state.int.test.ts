@@ -26,7 +26,6 @@ import { DetectionScheduler, type RuleExecutor, type RunRecord } from '../schedu
 const ctx = integrationContext('seq-state');
 const names = indexNames(ctx.prefix);
 const M = 60_000;
-const H = 60 * M;
 /** Events lie in [T0, T0 + 75m); the first scheduled run ends at T0 + 30m, the last at T0 + 80m. */
 const T0 = Date.parse('2026-11-20T10:00:00.000Z');
 const FIRST_END = T0 + 30 * M;
