@@ -263,6 +263,7 @@ async function measure(events: number, seeds: [number, number][], first: boolean
       'kind'.padEnd(10),
       'det'.padStart(7),
       'partials'.padStart(9),
+      '(es)'.padStart(8),
       'cells'.padStart(9),
       'raw'.padStart(9),
       'raw cells'.padStart(9),
@@ -281,6 +282,7 @@ async function measure(events: number, seeds: [number, number][], first: boolean
         `${rule.kind}${partialRule(rule) ? '*' : ''}`.padEnd(10),
         String(p.detections.length).padStart(7),
         fmt(p.ms).padStart(9),
+        fmt(p.esMs).padStart(8),
         String(p.cells).padStart(9),
         (r ? fmt(r.ms) : '-').padStart(9),
         (r ? String(r.cells) : '-').padStart(9),
@@ -293,6 +295,27 @@ async function measure(events: number, seeds: [number, number][], first: boolean
         p.note ?? '',
       ].join(' '),
     );
+  }
+  // Where paths disagree, the detections only one side has: which window, which group, what
+  // metrics (so the closing note can say which path is right and why).
+  for (const rule of enabled) {
+    if (res.partials.get(rule.id)!.degraded) continue; // capped: said in its row
+    const p = res.partials.get(rule.id)!.detections;
+    for (const [name, other] of [
+      ['raw', res.raw?.get(rule.id)?.detections],
+      ['evaluator', res.local?.get(rule.id)?.detections],
+    ] as const) {
+      if (!other || same(p, other)) continue;
+      const show = (d: Detection) =>
+        `${d.groupKey} [${new Date(d.window.start).toISOString()}, ${new Date(d.window.end).toISOString()}) events ${d.eventCount} ${JSON.stringify(d.metrics)}`;
+      const ids = new Map(other.map((d) => [d.id, d]));
+      const mine = new Map(p.map((d) => [d.id, d]));
+      const onlyPartials = p.filter((d) => ids.get(d.id)?.eventCount !== d.eventCount).slice(0, 5);
+      const onlyOther = other.filter((d) => mine.get(d.id)?.eventCount !== d.eventCount).slice(0, 5);
+      console.log(`  ${rule.id}: partials vs ${name} differ`);
+      for (const d of onlyPartials) console.log(`    partials only: ${show(d)}`);
+      for (const d of onlyOther) console.log(`    ${name} only: ${show(d)}`);
+    }
   }
   const total = (m: Map<string, { ms: number }> | undefined, only?: (r: RuleIR) => boolean) =>
     m ? enabled.filter((r) => !only || only(r)).reduce((a, r) => a + (m.get(r.id)?.ms ?? 0), 0) : undefined;

@@ -31,6 +31,11 @@ export interface Partial {
   approx?: Record<string, number | null>;
   /** Earliest event ids by (@timestamp, event.id), at most the sample size (evaluator only). */
   samples?: string[];
+  /**
+   * Read from partials with its values not merged (`terms` not filled): it lies in no window
+   * that can fire, as decided from `knownMetrics`. Combining it is a bug, so `combine` refuses.
+   */
+  deferred?: boolean;
 }
 
 export interface AggPlan {
@@ -99,10 +104,12 @@ export function emptyPartial(plan: AggPlan): Partial {
 
 /** Merge partials of consecutive buckets (sliding windows). */
 export function combine(plan: AggPlan, parts: Partial[], sampleSize: number): Partial {
-  if (parts.length === 1) return parts[0]!;
+  if (parts.length === 1 && !parts[0]!.deferred) return parts[0]!;
   const out = emptyPartial(plan);
   let samples: string[] | undefined;
   for (const p of parts) {
+    if (p.deferred)
+      throw new Error('internal: a window that cannot fire was combined (cell values not merged)');
     out.count += p.count;
     out.firstTs = Math.min(out.firstTs, p.firstTs);
     out.lastTs = Math.max(out.lastTs, p.lastTs);
@@ -307,7 +314,7 @@ export function thresholdWindows(
 ): WindowHit[] {
   const hits: WindowHit[] = [];
   const per = Math.round(sizeMs / slideMs);
-  const countsOnly = plan.metrics.some((m) => m.fn === 'count' || m.fn === 'ratio');
+  const cheap = plan.metrics.some((m) => CHEAP.has(m.fn));
   const counts = new Array<number>(plan.filters.length + 1);
   for (const group of groups) {
     const starts = new Set<number>();
@@ -323,9 +330,10 @@ export function thresholdWindows(
         const p = group.buckets.get(s + j * slideMs);
         if (p) parts.push(p);
       }
-      // Windows that cannot fire whatever their other metrics (from event counts alone) are not
-      // combined: most windows of a busy rule, and combining merges every value map.
-      if (countsOnly && havingMaybe(having, countMetrics(plan, parts, counts)) === false) continue;
+      // Windows that cannot fire whatever their other metrics (from event counts and numeric
+      // stats alone) are not combined: most windows of a busy rule, and combining merges every
+      // value map. Partials read the same way leave those windows' values unmerged.
+      if (cheap && havingMaybe(having, knownMetrics(plan, parts, counts)) === false) continue;
       const partial = combine(plan, parts, sampleSize);
       const metrics = computeMetrics(plan, partial);
       if (evalHaving(having, metrics.values))
@@ -341,8 +349,19 @@ export interface BaselineHit extends WindowHit {
   buckets: number;
 }
 
-/** The count() / count(where) / ratio metrics of the events in `parts` (the others unknown). */
-function countMetrics(plan: AggPlan, parts: Partial[], sums: number[]): Record<string, number | null> {
+/** Metrics known exactly from event counts and numeric stats, without merging value maps. */
+const CHEAP = new Set(['count', 'ratio', 'sum', 'avg', 'min', 'max']);
+
+/**
+ * The metrics of the events in `parts` that counts and numeric stats give exactly: count(),
+ * count(where), ratio, sum, avg, min, max (distinct counts and percentiles unknown). `sums` is
+ * scratch space of `plan.filters.length + 1` numbers.
+ */
+export function knownMetrics(
+  plan: AggPlan,
+  parts: Partial[],
+  sums: number[] = new Array<number>(plan.filters.length + 1),
+): Record<string, number | null> {
   sums.fill(0);
   for (const p of parts) {
     sums[0]! += p.count;
@@ -355,6 +374,22 @@ function countMetrics(plan: AggPlan, parts: Partial[], sums: number[]): Record<s
     else if (m.fn === 'ratio') {
       const den = ref.of === undefined ? sums[0]! : sums[ref.of + 1]!;
       known[m.name] = den === 0 ? null : sums[ref.where! + 1]! / den;
+    } else if (ref.stats !== undefined) {
+      let n = 0;
+      let sum = 0;
+      let min = Number.POSITIVE_INFINITY;
+      let max = Number.NEGATIVE_INFINITY;
+      for (const p of parts) {
+        const s = p.stats[ref.stats]!;
+        n += s.n;
+        sum += s.sum;
+        if (s.min < min) min = s.min;
+        if (s.max > max) max = s.max;
+      }
+      if (m.fn === 'sum') known[m.name] = sum;
+      else if (m.fn === 'avg') known[m.name] = n === 0 ? null : sum / n;
+      else if (m.fn === 'min') known[m.name] = n === 0 ? null : min;
+      else if (m.fn === 'max') known[m.name] = n === 0 ? null : max;
     }
   });
   return known;

@@ -147,6 +147,31 @@ export interface Finding {
   evidenceRange: TimeRange;
 }
 
+/**
+ * The detection of one event (filter rules; first seen: the key's first event): its window is
+ * the event's millisecond, its evidence the event itself.
+ */
+export function eventDetection(
+  rule: RuleIR,
+  event: { ts: number; id: string; fields: unknown },
+  group: { fields: string[]; values: (string | number | boolean)[] } = { fields: [], values: [] },
+): Detection {
+  const { ts, id } = event;
+  return buildDetection(rule, {
+    groupFields: group.fields,
+    groupValues: group.values,
+    anchor: id,
+    window: { start: ts, end: ts + 1 },
+    firstSeen: ts,
+    lastSeen: ts,
+    eventCount: 1,
+    metrics: {},
+    sampleEventIds: rule.output.evidence.sampleSize > 0 ? [id] : [],
+    event: event.fields,
+    evidenceRange: { start: ts, end: ts + 1 },
+  });
+}
+
 export function buildDetection(rule: RuleIR, f: Finding): Detection {
   const group: Record<string, GroupValue> = {};
   f.groupFields.forEach((name, i) => {

@@ -46,7 +46,15 @@ export interface Overflow {
 /** A merged cell: a Partial whose overflowing value fields carry sketches. */
 export interface Cell extends Partial {
   sketches?: (Overflow | undefined)[];
+  /** Encoded value lists not merged yet: merging them is most of a read's work, so it waits for `finish`. */
+  pending?: EncodedTerms[][];
 }
+
+/**
+ * Which buckets of a group need their values (distinct counts, percentiles): the others are in
+ * no window that can fire, decided from counts and numeric stats alone. Undefined: all of them.
+ */
+export type ValuesNeeded = (group: GroupBuckets) => Set<number> | undefined;
 
 type EncodedStat = [n: number, sum: number, min: number | null, max: number | null];
 type EncodedTerms = [TermKey, number][] | { n: number; h: DistinctSketchJSON; q: SizeHistogramJSON };
@@ -182,8 +190,19 @@ export class CellMerger {
         if (min !== null && min < s.min) s.min = min;
         if (max !== null && max > s.max) s.max = max;
       }
-      for (let i = 0; i < terms.length; i++) this.mergeTerms(p, i, terms[i]!);
+      if (terms.length > 0) {
+        if (p.pending) p.pending.push(terms);
+        else p.pending = [terms];
+        p.deferred = true;
+      }
     }
+  }
+
+  /** Add cells read some other way (the raw events of days the partials do not cover). */
+  addGroup(g: GroupBuckets): void {
+    const into = this.groups.get(g.key);
+    if (!into) this.groups.set(g.key, g);
+    else for (const [t, p] of g.buckets) into.buckets.set(t, p);
   }
 
   private mergeTerms(p: Cell, i: number, enc: EncodedTerms): void {
@@ -216,11 +235,23 @@ export class CellMerger {
     p.terms[i] = null;
   }
 
-  /** The merged groups; inexact cells carry estimates (`approx`) for their metrics. */
-  result(): Map<string, GroupBuckets> {
-    for (const g of this.groups.values())
-      for (const p of g.buckets.values()) {
+  /**
+   * The merged groups; inexact cells carry estimates (`approx`) for their metrics. With
+   * `needed`, only the buckets it names get their values merged; the others stay `deferred`
+   * (their counts and stats are exact, and no window that reads their values may use them).
+   */
+  result(needed?: ValuesNeeded): Map<string, GroupBuckets> {
+    for (const g of this.groups.values()) {
+      const want = needed?.(g);
+      for (const [t, p] of g.buckets) {
         const cell = p as Cell;
+        if (cell.pending) {
+          if (want && !want.has(t)) continue;
+          for (const terms of cell.pending)
+            for (let i = 0; i < terms.length; i++) this.mergeTerms(cell, i, terms[i]!);
+          delete cell.pending;
+          delete cell.deferred;
+        }
         if (!cell.sketches) continue;
         cell.approx = {};
         this.plan.metrics.forEach((m, k) => {
@@ -231,11 +262,12 @@ export class CellMerger {
           else if (m.fn === 'percentile') cell.approx![m.name] = histQuantile(o.hist, m.p / 100) ?? null;
         });
       }
+    }
     return this.groups;
   }
 }
 
 /** Whether a cell holds values only as sketches (its distinct counts and percentiles are estimates). */
 export function inexact(p: Partial): boolean {
-  return p.terms.some((t) => t === null);
+  return !p.deferred && p.terms.some((t) => t === null);
 }

@@ -17,8 +17,10 @@ import {
 import { bucketize } from '../engine/es/bucketize.ts';
 import { coarsen, DAY_MS, MAX_RANGES, mergeSpans, type Query, type Run } from '../engine/es/run.ts';
 import type { TimeRange } from '../engine/types.ts';
-import { CellMerger, type EncodedCells, inexact } from './cells.ts';
-import { newestGeneration, type PartialDoc, partialsSort } from './store.ts';
+import { groupKeyOf } from '../engine/values.ts';
+import { CellMerger, type EncodedCells, inexact, type ValuesNeeded } from './cells.ts';
+import type { GroupSummary } from './compact.ts';
+import { compactDocId, newestGeneration, type PartialDoc, partialsSort } from './store.ts';
 
 /** Where a run finds partials. */
 export interface PartialsSource {
@@ -61,6 +63,16 @@ export function describeUse(use: PartialsUse): string | undefined {
   return parts.length > 0 ? `partials: ${use.chunks} day(s) from partials; ${parts.join('; ')}` : undefined;
 }
 
+interface ChunkCoverage {
+  covered: boolean;
+  folded: number;
+  stored: number;
+  /** Batch and compacted documents side by side, or several generations. */
+  mixed: boolean;
+  /** One compacted generation (when not mixed): its part 0 summarises its groups. */
+  compacted: boolean;
+}
+
 interface ChunkCount {
   batches: number;
   batchEvents: number;
@@ -79,7 +91,7 @@ async function coverage(
   source: PartialsSource,
   key: string,
   read: TimeRange,
-): Promise<Map<number, { covered: boolean; folded: number; stored: number; mixed: boolean }>> {
+): Promise<Map<number, ChunkCoverage>> {
   const first = Math.floor(read.start / DAY_MS) * DAY_MS;
   const last = Math.floor((read.end - 1) / DAY_MS) * DAY_MS;
   const days = (last - first) / DAY_MS + 1;
@@ -134,12 +146,12 @@ async function coverage(
       compactEvents: kk.e.value,
     });
   }
-  const out = new Map<number, { covered: boolean; folded: number; stored: number; mixed: boolean }>();
+  const out = new Map<number, ChunkCoverage>();
   for (let chunk = first; chunk <= last; chunk += DAY_MS) {
     const s = storedPer.get(chunk) ?? 0;
     const c = counts.get(chunk);
     if (!c) {
-      out.set(chunk, { covered: s === 0, folded: 0, stored: s, mixed: false });
+      out.set(chunk, { covered: s === 0, folded: 0, stored: s, mixed: false, compacted: false });
       continue;
     }
     // Compacted and batch documents side by side (late batches, or a compaction interrupted
@@ -147,7 +159,7 @@ async function coverage(
     // the newest complete generation and the batches it does not hold count.
     const mixed = c.gens > 1 || (c.compacts > 0 && c.batches > 0);
     const folded = mixed ? await mixedCount(run, source, key, chunk) : c.batchEvents + c.compactEvents;
-    out.set(chunk, { covered: folded === s, folded, stored: s, mixed });
+    out.set(chunk, { covered: folded === s, folded, stored: s, mixed, compacted: c.compacts > 0 });
   }
   return out;
 }
@@ -227,6 +239,135 @@ async function* searchAllDocs(
   }
 }
 
+/** Lower bounds `having` puts on a window's counts: [slot (0: events, i + 1: where i), least]. */
+export interface CountFloors {
+  floors: [slot: number, least: number][];
+  windowMs: number;
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * Compacted days, read by the groups that can fire: part 0 of each day's generation lists every
+ * group with the part holding its cells and its events and where-counts per hour (compact.ts
+ * `GroupSummary`). A window spans at most ⌈W / 1 h⌉ + 1 consecutive hours, so a group's cells can
+ * only matter where some run of that many hours holds at least every floor (`count() >= 30`,
+ * `count(where) >= 25`); hours of a day in the read without a summary (not compacted, read raw,
+ * mixed) count as unbounded, hours outside the read as empty. Only the parts holding a group
+ * on a day such a run touches are fetched; the other groups' cells of that day lie in windows
+ * that cannot fire. Without hourly figures (a day past SUMMARY_HOURS) the same holds with day
+ * totals and the events floor. Returns the days it read; the others (generations compacted
+ * before summaries existed) are read whole by the caller.
+ */
+async function readPrunedParts(
+  run: Run,
+  source: PartialsSource,
+  key: string,
+  chunks: number[],
+  cov: Map<number, ChunkCoverage>,
+  prune: CountFloors,
+  merger: CellMerger,
+): Promise<Set<number>> {
+  const heads = new Map<number, { gen: number; summary: GroupSummary }>();
+  for (let i = 0; i < chunks.length; i += 64) {
+    const query: Query = {
+      bool: {
+        filter: [
+          { terms: { chunk: chunks.slice(i, i + 64) } },
+          { term: { level: 'compact' } },
+          { term: { rule: key } },
+          { term: { part: 0 } },
+        ],
+      },
+    };
+    for await (const d of searchAllDocs(run, source, query, ['chunk', 'gen', `summary.${key}`])) {
+      const summary = d.summary?.[key] as GroupSummary | undefined;
+      if (summary && d.gen !== undefined) heads.set(Number(d.chunk), { gen: d.gen, summary });
+    }
+  }
+  // a day in the read without a summary but with events bounds nothing
+  const unbounded = (chunk: number): boolean => {
+    if (heads.has(chunk)) return false;
+    const c = cov.get(chunk);
+    return c !== undefined && c.stored > 0;
+  };
+  const wanted = new Map<number, Set<string>>([...heads.keys()].map((c) => [c, new Set<string>()]));
+  const floor0 = Math.max(0, ...prune.floors.map(([, least]) => least));
+  if ([...heads.values()].every((h) => h.summary.h)) {
+    // per group: absolute hour → [events, where-counts…]
+    const hourly = new Map<string, Map<number, number[]>>();
+    for (const [chunk, h] of heads)
+      h.summary.g.forEach((values, i) => {
+        const k = groupKeyOf(values);
+        let m = hourly.get(k);
+        if (!m) {
+          m = new Map();
+          hourly.set(k, m);
+        }
+        for (const row of h.summary.h![i]!) m.set(chunk / HOUR_MS + row[0]!, row.slice(1));
+      });
+    const span = Math.ceil(prune.windowMs / HOUR_MS) + 1;
+    const dayOfHour = (hour: number) => Math.floor((hour * HOUR_MS) / DAY_MS) * DAY_MS;
+    for (const [k, hours] of hourly) {
+      const tried = new Set<number>();
+      for (const present of hours.keys())
+        for (let s = present - span + 1; s <= present; s++) {
+          if (tried.has(s)) continue;
+          tried.add(s);
+          let open = false;
+          const sums: number[] = [];
+          for (let x = s; x < s + span; x++) {
+            if (unbounded(dayOfHour(x))) open = true;
+            const row = hours.get(x);
+            if (row) for (let i = 0; i < row.length; i++) sums[i] = (sums[i] ?? 0) + row[i]!;
+          }
+          if (!open && !prune.floors.every(([slot, least]) => (sums[slot] ?? 0) >= least)) continue;
+          for (let x = s; x < s + span; x++) wanted.get(dayOfHour(x))?.add(k);
+        }
+    }
+  } else {
+    // day totals: a window lies in one day or straddles two
+    const totals = new Map<number, Map<string, number>>();
+    for (const [chunk, h] of heads)
+      totals.set(chunk, new Map(h.summary.g.map((values, i) => [groupKeyOf(values), h.summary.n[i]!])));
+    const neighbour = (chunk: number, group: string): number =>
+      unbounded(chunk) ? Number.POSITIVE_INFINITY : (totals.get(chunk)?.get(group) ?? 0);
+    for (const [chunk, mine] of totals)
+      for (const [k, n] of mine)
+        if (
+          n >= floor0 ||
+          n + neighbour(chunk - DAY_MS, k) >= floor0 ||
+          n + neighbour(chunk + DAY_MS, k) >= floor0
+        )
+          wanted.get(chunk)!.add(k);
+  }
+  const ids: string[] = [];
+  for (const [chunk, h] of heads) {
+    const groups = wanted.get(chunk)!;
+    const parts = new Set<number>();
+    h.summary.g.forEach((values, i) => {
+      if (groups.has(groupKeyOf(values))) parts.add(h.summary.p[i]!);
+    });
+    for (const part of parts) ids.push(compactDocId(key, chunk, h.gen, part));
+  }
+  for (let i = 0; i < ids.length; i += 32) {
+    const res = await run.es(() =>
+      run.client.mget<PartialDoc>({
+        index: source.index,
+        ids: ids.slice(i, i + 32),
+        _source_includes: [`body.${key}`],
+      }),
+    );
+    for (const d of res.docs) {
+      if (!('found' in d) || !d.found)
+        throw new Error(`partials: part ${d._id} of a complete generation is missing`);
+      const enc = d._source?.body?.[key] as EncodedCells | undefined;
+      if (enc) merger.add(enc);
+    }
+  }
+  return new Set(heads.keys());
+}
+
 export interface CellsRequest {
   key: string;
   plan: AggPlan;
@@ -240,6 +381,10 @@ export interface CellsRequest {
   straddling?: boolean;
   /** Only when every day is covered (else undefined: the caller reads raw). */
   requireAll?: boolean;
+  /** Which buckets need their values merged (default: all); see `ValuesNeeded`. */
+  needed?: ValuesNeeded;
+  /** What a window must hold to fire: compacted days then fetch only the groups that can (see `readPrunedParts`). */
+  prune?: CountFloors;
 }
 
 /**
@@ -261,8 +406,13 @@ export async function readCells(
       }
     : req.read;
   const merger = new CellMerger(req.plan, req.bucketMs, source.exactValues ?? 256, within);
-  const plain = covered.filter((c) => !cov.get(c)!.mixed);
+  let plain = covered.filter((c) => !cov.get(c)!.mixed);
   const mixed = covered.filter((c) => cov.get(c)!.mixed);
+  if (req.prune && req.prune.floors.length > 0 && req.prune.windowMs <= DAY_MS) {
+    const compacted = plain.filter((c) => cov.get(c)!.compacted);
+    const fetched = await readPrunedParts(run, source, req.key, compacted, cov, req.prune, merger);
+    plain = plain.filter((c) => !fetched.has(c));
+  }
   for (let i = 0; i < plain.length; i += 16) {
     const chunks = plain.slice(i, i + 16);
     for await (const d of searchAllDocs(run, source, partialsQuery(req.key, 0, 0, chunks), [
@@ -278,7 +428,6 @@ export async function readCells(
       const enc = d.body?.[req.key] as EncodedCells | undefined;
       if (enc) merger.add(enc);
     }
-  const groups = merger.result();
   run.cells += merger.cells;
   // Days the partials do not cover: their cells from the raw events (buckets never straddle days).
   const rawDays = [...cov].filter(([, c]) => !c.covered).map(([chunk]) => chunk);
@@ -286,12 +435,11 @@ export async function readCells(
   for (const span of spans) {
     const part = { start: Math.max(span.start, req.read.start), end: Math.min(span.end, req.read.end) };
     if (part.start >= part.end) continue;
-    for (const g of await bucketize(run, req.plan, req.query, req.groupBy, req.bucketMs, part)) {
-      const into = groups.get(g.key);
-      if (!into) groups.set(g.key, g);
-      else for (const [t, p] of g.buckets) into.buckets.set(t, p);
-    }
+    for (const g of await bucketize(run, req.plan, req.query, req.groupBy, req.bucketMs, part))
+      merger.addGroup(g);
   }
+  // Values last, and only where a window may need them: merging value maps is most of the work.
+  const groups = merger.result(req.needed);
   return {
     groups: [...groups.values()],
     use: {
@@ -330,7 +478,8 @@ export async function rereadInexact(
         const p = g.buckets.get(t);
         if (p) parts.push(p);
       }
-      if (parts.length === 0) continue;
+      // a window holding a cell whose values were left unmerged cannot fire (ValuesNeeded)
+      if (parts.length === 0 || parts.some((p) => p.deferred)) continue;
       const m = computeMetrics(req.plan, combine(req.plan, parts, 0));
       const known: Record<string, number | null> = {};
       for (const [k, v] of Object.entries(m.values)) if (!m.approximate.includes(k)) known[k] = v;

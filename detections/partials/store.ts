@@ -31,6 +31,8 @@ export const partialsMappings = {
     /** Level `sequence`: the watermark the sequence state was kept at (./sequence-state.ts). */
     watermark: { type: 'date' },
     body: { type: 'object', enabled: false },
+    /** On part 0: per rule version, each group's events in the chunk and its part (compact.ts). */
+    summary: { type: 'object', enabled: false },
   },
 } as const;
 
@@ -49,6 +51,7 @@ export interface PartialDoc {
   folded?: string[];
   written_at: string;
   body: Record<string, unknown>;
+  summary?: Record<string, unknown>;
 }
 
 const ready = new WeakMap<Client, Set<string>>();

@@ -8,28 +8,13 @@ import { and, hitId, hitTs, type Query, type Run, timeRange } from '../es/run.ts
 import { ruleFields } from '../evaluate.ts';
 import { compileFilter } from '../filter.ts';
 import { type PreparedEvents, scan } from '../in-process.ts';
-import { buildDetection } from '../render.ts';
+import { eventDetection } from '../render.ts';
 import type { Detection, TimeRange } from '../types.ts';
 
 export function evaluateFilter(rule: FilterRule, p: PreparedEvents, range: TimeRange): Detection[] {
   const out: Detection[] = [];
   scan(p, compileFilter(rule.filter), range.start, range.end, (i) => {
-    const t = p.ts[i]!;
-    out.push(
-      buildDetection(rule, {
-        groupFields: [],
-        groupValues: [],
-        anchor: p.ids[i]!,
-        window: { start: t, end: t + 1 },
-        firstSeen: t,
-        lastSeen: t,
-        eventCount: 1,
-        metrics: {},
-        sampleEventIds: rule.output.evidence.sampleSize > 0 ? [p.ids[i]!] : [],
-        event: p.events[i],
-        evidenceRange: { start: t, end: t + 1 },
-      }),
-    );
+    out.push(eventDetection(rule, { ts: p.ts[i]!, id: p.ids[i]!, fields: p.events[i] }));
   });
   return out;
 }
@@ -56,23 +41,7 @@ export async function filterOnElasticsearch(
       run.degrade(`more than ${max} matching events: only the first ${max} became detections`);
       break;
     }
-    const t = hitTs(hit);
-    const id = hitId(hit);
-    out.push(
-      buildDetection(rule, {
-        groupFields: [],
-        groupValues: [],
-        anchor: id,
-        window: { start: t, end: t + 1 },
-        firstSeen: t,
-        lastSeen: t,
-        eventCount: 1,
-        metrics: {},
-        sampleEventIds: rule.output.evidence.sampleSize > 0 ? [id] : [],
-        event,
-        evidenceRange: { start: t, end: t + 1 },
-      }),
-    );
+    out.push(eventDetection(rule, { ts: hitTs(hit), id: hitId(hit), fields: event }));
     if (run.overBudget()) break;
   }
   return out;

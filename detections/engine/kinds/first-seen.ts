@@ -23,7 +23,7 @@ import {
 } from '../es/run.ts';
 import { compileFilter } from '../filter.ts';
 import { keyGetters, keyTuples, type PreparedEvents, scan } from '../in-process.ts';
-import { buildDetection } from '../render.ts';
+import { eventDetection } from '../render.ts';
 import type { Detection, TimeRange } from '../types.ts';
 import { canonicalValue, fieldKind, groupKeyOf } from '../values.ts';
 
@@ -66,19 +66,7 @@ export function firstSeenDetection(
   id: string,
   event: unknown,
 ): Detection {
-  return buildDetection(rule, {
-    groupFields: keyFields,
-    groupValues: tuple,
-    anchor: id,
-    window: { start: t, end: t + 1 },
-    firstSeen: t,
-    lastSeen: t,
-    eventCount: 1,
-    metrics: {},
-    sampleEventIds: rule.output.evidence.sampleSize > 0 ? [id] : [],
-    event,
-    evidenceRange: { start: t, end: t + 1 },
-  });
+  return eventDetection(rule, { ts: t, id, fields: event }, { fields: keyFields, values: tuple });
 }
 
 export interface FsBucket {

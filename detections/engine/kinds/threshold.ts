@@ -9,18 +9,21 @@
  * - Partials (../../partials/): the same cells maintained as events arrive, read and merged per
  *   run; the raw path above is the fallback for what they do not cover.
  */
-import type { ThresholdRule } from '../../../parser/ir.ts';
-import { partialRuleKey } from '../../partials/cells.ts';
+import type { HavingExpr, ThresholdRule } from '../../../parser/ir.ts';
+import { partialRuleKey, type ValuesNeeded } from '../../partials/cells.ts';
 import { type PartialsSource, readCells, rereadInexact } from '../../partials/read.ts';
 import {
   type AggPlan,
   buildPlan,
   type GroupBuckets,
+  havingMaybe,
+  knownMetrics,
+  type Partial,
   thresholdWindows,
   type WindowHit,
 } from '../aggregate.ts';
 import { bucketize as bucketizeOnElasticsearch } from '../es/bucketize.ts';
-import { pruneGroups } from '../es/pruning.ts';
+import { minEvents, pruneGroups } from '../es/pruning.ts';
 import type { Query, Run } from '../es/run.ts';
 import { sampleIds } from '../es/samples.ts';
 import { compileFilter } from '../filter.ts';
@@ -125,6 +128,65 @@ export async function thresholdDetections(
 }
 
 /**
+ * The buckets whose values (distinct counts, percentiles) a run must merge: those of windows
+ * that may fire judging by counts and numeric stats alone, the same test `thresholdWindows`
+ * applies before it combines a window. On a busy rule most windows fail it, and merging their
+ * value maps was most of a read's cost.
+ */
+export function valuesNeeded(rule: ThresholdRule, tp: ThresholdPlan, range: TimeRange): ValuesNeeded {
+  const per = Math.round(tp.windowMs / tp.bucketMs);
+  const sums = new Array<number>(tp.plan.filters.length + 1);
+  const having = rule.threshold.having;
+  return (g) => {
+    const needed = new Set<number>();
+    const starts = new Set<number>();
+    for (const b of g.buckets.keys())
+      for (let j = 0; j < per; j++) {
+        const s = b - j * tp.bucketMs;
+        if (s >= range.start && s + tp.windowMs <= range.end) starts.add(s);
+      }
+    const parts: Partial[] = [];
+    for (const s of starts) {
+      parts.length = 0;
+      for (let j = 0; j < per; j++) {
+        const p = g.buckets.get(s + j * tp.bucketMs);
+        if (p) parts.push(p);
+      }
+      if (havingMaybe(having, knownMetrics(tp.plan, parts, sums)) === false) continue;
+      for (let j = 0; j < per; j++) needed.add(s + j * tp.bucketMs);
+    }
+    return needed;
+  };
+}
+
+/**
+ * The least events (slot 0) and where-counts (slot i + 1 for the plan's filter i) a window must
+ * hold for `having` to be true: the `count() >= T` / `count(where) >= T` conjuncts, and
+ * `minEvents` for the events (which also sees through `or`). Partials fetch only the groups that
+ * reach them (../../partials/read.ts).
+ */
+export function countFloors(having: HavingExpr, plan: AggPlan): [slot: number, least: number][] {
+  const floors = new Map<number, number>();
+  const raise = (slot: number, least: number) => {
+    if (least >= 2 && least > (floors.get(slot) ?? 0)) floors.set(slot, least);
+  };
+  const visit = (h: HavingExpr) => {
+    if (h.op === 'and') for (const a of h.args) visit(a);
+    if (h.op !== 'cmp' || !Number.isFinite(h.value)) return;
+    const i = plan.metrics.findIndex((m) => m.name === h.metric);
+    if (i < 0 || plan.metrics[i]!.fn !== 'count') return;
+    const least =
+      h.cmp === '>=' || h.cmp === '==' ? Math.ceil(h.value) : h.cmp === '>' ? Math.floor(h.value) + 1 : 0;
+    const where = plan.refs[i]!.where;
+    raise(where === undefined ? 0 : where + 1, least);
+    raise(0, least); // count(where) >= T needs T events
+  };
+  visit(having);
+  raise(0, minEvents(having, plan.metrics, new Set()));
+  return [...floors];
+}
+
+/**
  * The partials path: cells from partials where they cover the range (raw elsewhere), windows
  * with sketched values that may fire re-read raw. Undefined when no day of the range is covered
  * (then the raw path runs, pruning included).
@@ -144,6 +206,8 @@ export async function thresholdFromPartials(
     bucketMs: tp.bucketMs,
     query,
     read: range,
+    needed: valuesNeeded(rule, tp, range),
+    prune: { floors: countFloors(rule.threshold.having, tp.plan), windowMs: tp.windowMs },
   };
   const read = await readCells(run, source, req);
   if (!read) return undefined;
