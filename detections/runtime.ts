@@ -22,6 +22,7 @@ import { toIncident } from './engine/types.ts';
 import { Notifier } from './notify/webhooks.ts';
 import { buildPartials } from './partials/build.ts';
 import { compactPartials } from './partials/compact.ts';
+import { readSequenceState, writeSequenceState } from './partials/sequence-state.ts';
 import { redisLock } from './scheduler/lock.ts';
 import { DetectionScheduler, type RuleExecutor, type RunRecord } from './scheduler/scheduler.ts';
 
@@ -32,23 +33,39 @@ export function elasticsearchExecutor(
   maxGroups: number,
   /** Told once when there are no events yet (default: one line on stdout). */
   onNoEvents: (message: string) => void = (message) => console.log(message),
-  /** Read rule partials where they cover a run (docs/partials.md); raw events elsewhere. */
-  partials?: { exactValues: number },
+  /**
+   * Read rule partials where they cover a run (docs/partials.md); raw events elsewhere. With
+   * `sequenceStateBytes`, sequence rules keep their state across scheduled runs up to that size.
+   */
+  partials?: { exactValues: number; sequenceStateBytes?: number },
 ): RuleExecutor {
   const index = indexNames(prefix).eventsAlias;
   // A search answered by some shards only (a node just left) fails the run, which is then run
   // again: a partial answer would lose incidents and still move the checkpoint on.
   const whole = wholeResultsOnly(es);
   let told = false;
-  return async (rule, range, now) => {
+  return async (rule, range, now, context) => {
     let result: Awaited<ReturnType<typeof runRuleOnElasticsearch>>;
+    const cap = partials?.sequenceStateBytes;
+    const stateful =
+      cap !== undefined && context && rule.kind === 'sequence' && !rule.correlate ? rule : undefined;
+    const sequence = stateful
+      ? await readSequenceState(es, prefix, stateful, context?.checkpoint)
+      : undefined;
     try {
-      result = await runRuleOnElasticsearch(whole, index, rule, range, {
-        maxGroups,
-        ...(partials
-          ? { partials: { index: indexNames(prefix).partials, exactValues: partials.exactValues } }
-          : {}),
-      });
+      result = await runRuleOnElasticsearch(
+        whole,
+        index,
+        rule,
+        range,
+        {
+          maxGroups,
+          ...(partials
+            ? { partials: { index: indexNames(prefix).partials, exactValues: partials.exactValues } }
+            : {}),
+        },
+        sequence ? { sequence } : undefined,
+      );
     } catch (err) {
       // A fresh deployment has no events index until the first event is stored: no data yet
       // is a normal state, and the run finds nothing (its checkpoint moves on as with data).
@@ -78,6 +95,17 @@ export function elasticsearchExecutor(
           }
         : {}),
       ...(result.note ? { note: result.note } : {}),
+      ...(result.sequence ? { eventsRead: result.sequence.eventsRead } : {}),
+      ...(stateful && cap !== undefined
+        ? {
+            commit: async () => {
+              const next = result.sequence?.next;
+              if (!next)
+                return 'sequence state not kept (the run was degraded): the next run reads its look-back raw';
+              return writeSequenceState(es, prefix, stateful, context?.checkpoint, next, cap);
+            },
+          }
+        : {}),
     };
   };
 }
@@ -131,7 +159,10 @@ export async function startDetection(
       config.detections.maxGroups,
       undefined,
       config.detections.partials.enabled
-        ? { exactValues: config.detections.partials.exactValues }
+        ? {
+            exactValues: config.detections.partials.exactValues,
+            sequenceStateBytes: config.detections.partials.sequenceStateBytes,
+          }
         : undefined,
     ),
     maxCatchUpMs: durationMs(config.detections.maxCatchUp),

@@ -116,6 +116,12 @@ export const RunRecordSchema = Type.Object({
   cells_read: Type.Optional(
     Type.Integer({ description: '(group, bucket) cells read from aggregations: the run’s cost.' }),
   ),
+  events_read: Type.Optional(
+    Type.Integer({
+      description:
+        'Events read from Elasticsearch (sequence rules: the new events only when the rule’s state was kept, docs/partials.md).',
+    }),
+  ),
   partials: Type.Optional(
     Type.Object(
       {

@@ -493,6 +493,12 @@ export const DetectionsConfigSchema = Type.Object(
             'Distinct values kept exactly per partial cell and field; past it a sketch (re-read raw when it matters).',
         }),
         compactAfter: Duration('Age past the end of a day chunk before its partials are compacted.', '2h'),
+        sequenceStateBytes: Type.Integer({
+          minimum: 0,
+          default: 8_388_608,
+          description:
+            'Bytes (JSON) of the state a sequence rule keeps between scheduled runs; past it the next run reads its look-back raw.',
+        }),
       },
       { default: {} },
     ),

@@ -24,7 +24,7 @@ import { compileFilterQuery } from './filter-query.ts';
 import { baselineFromPartials, baselineOnElasticsearch } from './kinds/baseline.ts';
 import { filterOnElasticsearch } from './kinds/filter.ts';
 import { firstSeenFromPartials, firstSeenOnElasticsearch } from './kinds/first-seen.ts';
-import { sequenceOnElasticsearch } from './kinds/sequence.ts';
+import { type SequenceRunInput, type SequenceRunOutput, sequenceRun } from './kinds/sequence.ts';
 import { thresholdFromPartials, thresholdOnElasticsearch } from './kinds/threshold.ts';
 import { sortDetections } from './render.ts';
 import type { SeqEvent } from './sequence.ts';
@@ -41,12 +41,15 @@ export async function runRuleOnElasticsearch(
   rule: RuleIR,
   range: TimeRange,
   limits: EsLimits = {},
+  /** A scheduled run's context (none for backtests and replays): a sequence rule's kept state. */
+  scheduled?: { sequence?: SequenceRunInput },
 ): Promise<EsRunResult> {
   // A shard that fails (a circuit breaker, too_many_buckets, a node leaving) would otherwise
   // leave its buckets out of a 200 answer: every caller — scheduler, previews, backtests,
   // benchmarks — gets the whole answer or an error, never fewer detections in silence.
   const run = new Run(wholeResultsOnly(client), index, limits);
   let detections: Detection[];
+  let sequence: SequenceRunOutput | undefined;
   const filter = compileFilterQuery(rule.filter);
   if (rule.correlate) {
     // Fields a record lacks may come from a partner record of the same request: fetch every
@@ -55,9 +58,10 @@ export async function runRuleOnElasticsearch(
     detections = await fetchAndEvaluate(run, rule, candidates.query, range);
   } else if (rule.kind === 'filter')
     detections = await filterOnElasticsearch(run, rule, filter.query, filter.exact, range);
-  else if (rule.kind === 'sequence')
-    detections = await sequenceOnElasticsearch(run, rule, range, fetchEvents);
-  else if (
+  else if (rule.kind === 'sequence') {
+    sequence = await sequenceRun(run, rule, range, fetchEvents, scheduled?.sequence);
+    detections = sequence.detections;
+  } else if (
     !filter.exact ||
     (rule.kind === 'first_seen' &&
       (range.end - range.start > rule.firstSeen.historyMs ||
@@ -79,7 +83,14 @@ export async function runRuleOnElasticsearch(
       (limits.partials && partialsKept(rule)
         ? await firstSeenFromPartials(run, rule, filter.query, range, limits.partials)
         : undefined) ?? (await firstSeenOnElasticsearch(run, rule, filter.query, range));
-  return finishRun(run, detections);
+  const result = finishRun(run, detections);
+  if (!sequence) return result;
+  const note = [result.note, sequence.note].filter((n) => n !== undefined).join('; ');
+  return {
+    ...result,
+    ...(note ? { note } : {}),
+    sequence: { ...(sequence.next ? { next: sequence.next } : {}), eventsRead: sequence.eventsRead },
+  };
 }
 
 /** The run's result: detections sorted, degraded reasons joined, timing split. */

@@ -81,15 +81,29 @@ export interface PartitionResult {
   pendingFrom?: SeqEvent;
 }
 
+/** An event's place in event order: (time, id). */
+export interface EventPos {
+  ts: number;
+  id: string;
+}
+
+/** Whether `e` comes before or at `pos` in event order. */
+export function atOrBefore(e: EventPos, pos: EventPos): boolean {
+  return e.ts < pos.ts || (e.ts === pos.ts && e.id <= pos.id);
+}
+
 /**
  * Match one partition. `events` in event order; `after`: the end of the last match emitted
  * before (events up to it are consumed); `watermark`: event time known complete (range end).
+ * `resume`: only events at or after it may end a match — the ends before it were decided by an
+ * earlier run (which kept the events a later end still needs; see ./kinds/sequence.ts).
  */
 export function matchPartition(
   seq: CompiledSequence,
   events: SeqEvent[],
   watermark: number,
-  after?: { ts: number; id: string },
+  after?: EventPos,
+  resume?: EventPos,
 ): PartitionResult {
   const n = events.length;
   const k = seq.steps.length;
@@ -110,18 +124,20 @@ export function matchPartition(
     for (let i = 0; i < n; i++) until[i] = seq.until(events[i]!.event) ? 1 : 0;
   }
   let consumed = -1;
-  if (after) {
+  if (after) while (consumed + 1 < n && atOrBefore(events[consumed + 1]!, after)) consumed++;
+  let from = consumed + 1;
+  if (resume) {
+    // before `resume`, in event order: (ts, id) < resume
     while (
-      consumed + 1 < n &&
-      (events[consumed + 1]!.ts < after.ts ||
-        (events[consumed + 1]!.ts === after.ts && events[consumed + 1]!.id <= after.id))
+      from < n &&
+      (events[from]!.ts < resume.ts || (events[from]!.ts === resume.ts && events[from]!.id < resume.id))
     )
-      consumed++;
+      from++;
   }
   const span = seq.maxSpanMs;
   const matches: SeqMatch[] = [];
   const last = flags[k - 1]!;
-  for (let p = consumed + 1; p < n; p++) {
+  for (let p = from; p < n; p++) {
     if (!last[p]) continue;
     const e = events[p]!;
     const lowTs = e.ts - span; // chosen events need ts > lowTs

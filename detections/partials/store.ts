@@ -29,6 +29,8 @@ export const partialsMappings = {
     parts: { type: 'long' },
     folded: { type: 'keyword', index: false, doc_values: false },
     written_at: { type: 'date' },
+    /** Level `sequence`: the watermark the sequence state was kept at (./sequence-state.ts). */
+    watermark: { type: 'date' },
     body: { type: 'object', enabled: false },
     /** On part 0: per rule version, each group's events in the chunk and its part (compact.ts). */
     summary: { type: 'object', enabled: false },

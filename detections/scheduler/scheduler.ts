@@ -49,6 +49,13 @@ export interface RuleRunResult {
   partials?: RunPartials;
   /** How the run read, for its record (e.g. days read from raw events and why). */
   note?: string;
+  /** Events read from Elasticsearch, when the executor counts them (sequence rules). */
+  eventsRead?: number;
+  /**
+   * Work to do once the run's incidents are written and before its checkpoint moves (a sequence
+   * rule keeps its state at the range end); returns what the run record should add to its note.
+   */
+  commit?: () => Promise<string | undefined>;
 }
 
 /** A run's use of rule partials: days read from partials, days read raw, groups re-read raw. */
@@ -58,8 +65,21 @@ export interface RunPartials {
   reread_groups: number;
 }
 
+/**
+ * What a scheduled run knows beyond its range: its checkpoint, the end of the range processed
+ * before (the range's new part starts there; none on a rule's first run).
+ */
+export interface RunContext {
+  checkpoint?: number;
+}
+
 /** Runs one rule over one range (Elasticsearch in the distributed mode). */
-export type RuleExecutor = (rule: RuleIR, range: TimeRange, now: number) => Promise<RuleRunResult>;
+export type RuleExecutor = (
+  rule: RuleIR,
+  range: TimeRange,
+  now: number,
+  context?: RunContext,
+) => Promise<RuleRunResult>;
 
 export type RunOutcome = 'ok' | 'degraded' | 'error' | 'skipped';
 
@@ -87,6 +107,8 @@ export interface RunRecord {
   cells_read?: number;
   /** What the run read from rule partials, when it read any (docs/partials.md). */
   partials?: RunPartials;
+  /** Events the run read from Elasticsearch, when counted (sequence rules). */
+  events_read?: number;
   /**
    * Why the run could not decide everything it looks at, although nothing failed: e.g. a
    * baseline with less history than its minimum ("needs 12h of history before it compares; the
@@ -118,6 +140,7 @@ export const runRecordMappings = {
     es_ms: { type: 'long' },
     worker_ms: { type: 'long' },
     cells_read: { type: 'long' },
+    events_read: { type: 'long' },
     partials: {
       properties: {
         chunks: { type: 'long' },
@@ -294,7 +317,7 @@ export class DetectionScheduler {
         if (checkpoint !== undefined && checkpoint >= target) break;
         const end = Math.min(target, from + this.options.maxCatchUpMs);
         const range = { start: (checkpoint ?? end) - rule.schedule.lookbackMs, end };
-        const record = await this.runRange(rule, range);
+        const record = await this.runRange(rule, range, checkpoint);
         records.push(record);
         if (record.outcome === 'error') throw new Error(record.error);
         await this.setCheckpoint(ruleId, end);
@@ -310,14 +333,18 @@ export class DetectionScheduler {
     return records;
   }
 
-  private async runRange(rule: RuleIR, range: TimeRange): Promise<RunRecord> {
+  private async runRange(rule: RuleIR, range: TimeRange, checkpoint: number | undefined): Promise<RunRecord> {
     const started = performance.now();
     const startedAt = new Date(this.now()).toISOString();
     let record: RunRecord;
     try {
-      const result = await this.options.execute(rule, range, this.now());
+      const result = await this.options.execute(
+        rule,
+        range,
+        this.now(),
+        checkpoint !== undefined ? { checkpoint } : {},
+      );
       const history = await this.historyNote(rule, range);
-      const note = [history, result.note].filter((n) => n !== undefined).join('; ') || undefined;
       const suppress = rule.output.suppress;
       const now = this.now();
       const exceptions = await this.exceptions.list({ rule_id: rule.id, activeAt: now });
@@ -329,6 +356,11 @@ export class DetectionScheduler {
         names: elasticsearchEntityNames(this.options.es, this.options.prefix),
         exceptions: { list: exceptions, now },
       });
+      // After the incidents, before the checkpoint (runRule moves it once this returns).
+      const committed = result.commit
+        ? await result.commit().catch((err: Error) => `sequence state not kept: ${err.message}`)
+        : undefined;
+      const note = [history, result.note, committed].filter((n) => n !== undefined).join('; ') || undefined;
       record = {
         ...newRunRecord(
           rule,
@@ -346,6 +378,7 @@ export class DetectionScheduler {
         es_ms: Math.round(result.esMs),
         worker_ms: Math.round(result.workerMs),
         ...(result.cells !== undefined ? { cells_read: result.cells } : {}),
+        ...(result.eventsRead !== undefined ? { events_read: result.eventsRead } : {}),
         ...(result.partials ? { partials: result.partials } : {}),
         ...(note ? { note } : {}),
         ...(result.degraded ? { degraded_reason: result.degraded.reason } : {}),

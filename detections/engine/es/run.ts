@@ -6,6 +6,7 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { searchAll } from '../../../core/store/elasticsearch.ts';
 import type { PartialsSource, PartialsUse } from '../../partials/read.ts';
+import type { SequenceCarry } from '../kinds/sequence.ts';
 import type { Degraded, Detection, TimeRange } from '../types.ts';
 
 export type Query = estypes.QueryDslQueryContainer;
@@ -49,6 +50,8 @@ export interface EsRunResult {
   partials?: PartialsUse;
   /** What the run record should say about how it read (e.g. days read raw and why). */
   note?: string;
+  /** A sequence run: the events it read and, when scheduled, the state to keep at the range end. */
+  sequence?: { next?: SequenceCarry; eventsRead: number };
 }
 
 export class Run {

@@ -10,7 +10,7 @@ import { compileFilter } from '../filter.ts';
 import { compileFilterQuery } from '../filter-query.ts';
 import { type EvaluateOptions, keyGetters, keyTuples, type PreparedEvents, scan } from '../in-process.ts';
 import { buildDetection } from '../render.ts';
-import { compileSequence, matchPartition, type SeqEvent } from '../sequence.ts';
+import { compileSequence, type EventPos, matchPartition, type SeqEvent, type SeqMatch } from '../sequence.ts';
 import type { Detection, TimeRange } from '../types.ts';
 import { groupKeyOf } from '../values.ts';
 
@@ -22,6 +22,28 @@ export type FetchEvents = (
   read: TimeRange,
 ) => Promise<SeqEvent[]>;
 
+/**
+ * What a sequence rule carries from one scheduled run to the next (docs/partials.md, "Sequences
+ * across runs"): at the watermark W (the run's range end), per partition the candidate events a
+ * later match can still read — those after min(W, pending) − within — the end of its last
+ * emitted match (`consumed`, kept while it is inside that stretch) and the end event of a match
+ * whose trailing absence W could not decide yet (`pending`).
+ */
+export interface SequenceCarry {
+  watermark: number;
+  /** false: the events were over the size cap; only `consumed` and `pending` were kept. */
+  eventsKept: boolean;
+  partitions: Map<string, PartitionCarry>;
+}
+
+export interface PartitionCarry {
+  values: (string | number | boolean)[];
+  /** In event order, all before the watermark. */
+  events: SeqEvent[];
+  consumed?: EventPos;
+  pending?: EventPos;
+}
+
 /** Partition sequence candidates by join key and match; shared by both backends. */
 export function runSequence(
   rule: SequenceRule,
@@ -29,57 +51,116 @@ export function runSequence(
   range: TimeRange,
   opts: EvaluateOptions,
 ): Detection[] {
+  const consumed = opts.sequenceConsumed;
+  const prior: SequenceCarry | undefined = consumed
+    ? {
+        // the ends to decide are all of the range's: no watermark before which they were decided
+        watermark: Number.NEGATIVE_INFINITY,
+        eventsKept: false,
+        partitions: new Map([...consumed].map(([k, c]) => [k, { values: [], events: [], consumed: c }])),
+      }
+    : undefined;
+  return matchSequence(rule, candidates, range.end, prior, false).detections;
+}
+
+/**
+ * Match the candidates (event order) of every partition up to `watermark`. With `prior` (the
+ * state kept at its watermark), its events are prepended to their partitions (when kept), its
+ * `consumed` honoured, and only events at or after its watermark — or a partition's pending end
+ * — may end a match: the ends before were decided by the runs before. Returns the detections
+ * and, when `carry`, the state to keep at `watermark`.
+ */
+export function matchSequence(
+  rule: SequenceRule,
+  candidates: Iterable<SeqEvent>,
+  watermark: number,
+  prior: SequenceCarry | undefined,
+  carry: boolean,
+): { detections: Detection[]; next?: SequenceCarry } {
   const seq = compileSequence(rule);
   const getters = keyGetters(rule.sequence.by);
-  const parts = new Map<string, { values: (string | number | boolean)[]; events: SeqEvent[] }>();
+  const parts = new Map<string, PartitionCarry & { fresh: boolean }>();
+  if (prior)
+    for (const [k, p] of prior.partitions)
+      parts.set(k, { ...p, events: prior.eventsKept ? [...p.events] : [], fresh: false });
   for (const c of candidates) {
     for (const tuple of keyTuples(getters, c.event)) {
       const k = groupKeyOf(tuple);
       let part = parts.get(k);
       if (!part) {
-        part = { values: tuple, events: [] };
+        part = { values: tuple, events: [], fresh: true };
         parts.set(k, part);
-      }
+      } else if (part.values.length === 0) part.values = tuple;
+      part.fresh = true;
       part.events.push(c);
     }
   }
   const out: Detection[] = [];
-  const sampleSize = rule.output.evidence.sampleSize;
+  const next: SequenceCarry | undefined = carry
+    ? { watermark, eventsKept: true, partitions: new Map() }
+    : undefined;
+  const decidedBefore: EventPos | undefined = prior ? { ts: prior.watermark, id: '' } : undefined;
+  const span = seq.maxSpanMs;
   for (const [key, part] of parts) {
-    const res = matchPartition(seq, part.events, range.end, opts.sequenceConsumed?.get(key));
-    for (const m of res.matches) {
-      // The events counted for each step (not only the minimum the match chose): "12 failed
-      // logins" comes with its 12 events, from the first of them.
-      const all = m.counted.flat().sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      const first = all[0] ?? m.first;
-      const metrics: Record<string, number | null> = {};
-      const builtins: Record<string, string> = {
-        'match.start': new Date(first.ts).toISOString(),
-        'match.end': new Date(m.end.ts).toISOString(),
-      };
-      seq.steps.forEach((s, i) => {
-        metrics[`${s.name}.count`] = m.observed[i]!;
-        builtins[`${s.name}.count`] = String(m.observed[i]!);
-      });
-      out.push(
-        buildDetection(rule, {
-          groupFields: rule.sequence.by,
-          groupValues: part.values,
-          anchor: m.end.id,
-          window: { start: first.ts, end: m.end.ts + 1 },
-          firstSeen: first.ts,
-          lastSeen: m.end.ts,
-          eventCount: all.length,
-          metrics,
-          sampleEventIds: all.slice(0, sampleSize).map((x) => x.id),
-          event: m.end.event,
-          builtins,
-          evidenceRange: { start: first.ts, end: m.end.ts + 1 },
-        }),
-      );
+    let consumed = part.consumed;
+    let pending: EventPos | undefined;
+    // A partition with no new event and no pending end has nothing left to decide.
+    if (part.fresh || part.pending) {
+      const res = matchPartition(seq, part.events, watermark, consumed, part.pending ?? decidedBefore);
+      for (const m of res.matches) out.push(detectionOf(rule, seq, part.values, m));
+      const lastMatch = res.matches[res.matches.length - 1];
+      if (lastMatch) consumed = { ts: lastMatch.end.ts, id: lastMatch.end.id };
+      if (res.pendingFrom) pending = { ts: res.pendingFrom.ts, id: res.pendingFrom.id };
     }
+    if (!next) continue;
+    // A later end e (at or after the watermark, or the pending one) reads events after e − within.
+    const low = Math.min(watermark, pending?.ts ?? watermark) - span;
+    const events = part.events.filter((e) => e.ts > low);
+    if (consumed && consumed.ts <= low) consumed = undefined;
+    if (events.length === 0 && !pending) continue;
+    next.partitions.set(key, {
+      values: part.values,
+      events,
+      ...(consumed ? { consumed } : {}),
+      ...(pending ? { pending } : {}),
+    });
   }
-  return out;
+  return { detections: out, ...(next ? { next } : {}) };
+}
+
+function detectionOf(
+  rule: SequenceRule,
+  seq: ReturnType<typeof compileSequence>,
+  values: (string | number | boolean)[],
+  m: SeqMatch,
+): Detection {
+  // The events counted for each step (not only the minimum the match chose): "12 failed
+  // logins" comes with its 12 events, from the first of them.
+  const all = m.counted.flat().sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const first = all[0] ?? m.first;
+  const metrics: Record<string, number | null> = {};
+  const builtins: Record<string, string> = {
+    'match.start': new Date(first.ts).toISOString(),
+    'match.end': new Date(m.end.ts).toISOString(),
+  };
+  seq.steps.forEach((s, i) => {
+    metrics[`${s.name}.count`] = m.observed[i]!;
+    builtins[`${s.name}.count`] = String(m.observed[i]!);
+  });
+  return buildDetection(rule, {
+    groupFields: rule.sequence.by,
+    groupValues: values,
+    anchor: m.end.id,
+    window: { start: first.ts, end: m.end.ts + 1 },
+    firstSeen: first.ts,
+    lastSeen: m.end.ts,
+    eventCount: all.length,
+    metrics,
+    sampleEventIds: all.slice(0, rule.output.evidence.sampleSize).map((x) => x.id),
+    event: m.end.event,
+    builtins,
+    evidenceRange: { start: first.ts, end: m.end.ts + 1 },
+  });
 }
 
 export function evaluateSequence(
@@ -103,12 +184,42 @@ export function evaluateSequence(
   return runSequence(rule, cands, range, opts);
 }
 
-export async function sequenceOnElasticsearch(
+/**
+ * A scheduled run's sequence context (none for backtests and replays): the run's checkpoint
+ * (its range's new part starts there) and the state kept at it, if any.
+ */
+export interface SequenceRunInput {
+  /** The state kept at the checkpoint (its watermark is the checkpoint). */
+  prior?: SequenceCarry;
+  /** Why there is no usable state (for the run record's note). */
+  missing?: string;
+}
+
+export interface SequenceRunOutput {
+  detections: Detection[];
+  /** The state to keep at the range's end; absent when the run could not compute it exactly. */
+  next?: SequenceCarry;
+  /** Candidate events read from Elasticsearch. */
+  eventsRead: number;
+  note?: string;
+}
+
+const minutes = (ms: number) => `${Math.round(ms / 60_000)}m`;
+
+/**
+ * One sequence run. Without `input` (backtests, replays): the range read raw, pruned by
+ * partition. With a state at the checkpoint: only [checkpoint, end) is read, the state's events
+ * prepended. With a state that kept only `consumed` (its events were over the size cap): the
+ * look-back read raw, unpruned, honouring it. Otherwise the look-back read raw; either way the
+ * state at the range's end is computed (every partition is needed for it: no pruning).
+ */
+export async function sequenceRun(
   run: Run,
   rule: SequenceRule,
   range: TimeRange,
   fetchEvents: FetchEvents,
-): Promise<Detection[]> {
+  input?: SequenceRunInput,
+): Promise<SequenceRunOutput> {
   const seq = compileSequence(rule);
   const q = compileFilterQuery({
     op: 'and',
@@ -118,35 +229,62 @@ export async function sequenceOnElasticsearch(
       ...rule.sequence.by.map((f): FilterExpr => ({ op: 'exists', field: f })),
     ],
   });
-  // A match holds Σ mᵢ events of its partition matching some step, all within `within`: the
-  // partitions (by their first key) that never reach that count in a stretch cannot match.
   const { by, steps, maxSpanMs } = rule.sequence;
-  const needed = steps.reduce((a, s) => a + (s.absent ? 0 : s.minCount), 0);
   let query = q.query;
-  if (by.length > 0 && needed >= 2) {
-    const counted = compileFilterQuery({
-      op: 'and',
-      args: [
-        rule.filter,
-        { op: 'or', args: steps.filter((s) => !s.absent).map((s) => s.filter) },
-        ...by.map((f): FilterExpr => ({ op: 'exists', field: f })),
-      ],
-    });
-    // an inexact (superset) query only counts more: still a superset of the candidates
-    const values = await countCandidates(
-      run,
-      counted.query,
-      by[0]!,
-      needed,
-      stretchesOf(range, 1, maxSpanMs),
-    );
-    if (values?.length === 0) return runSequence(rule, [], range, {});
-    if (values && values.length <= TERMS_CHUNK) query = and(query, { terms: { [by[0]!]: values } });
+  let read = range;
+  let note: string | undefined;
+  const prior = input?.prior;
+  if (input && prior?.eventsKept) {
+    read = { start: prior.watermark, end: range.end };
+    let kept = 0;
+    for (const p of prior.partitions.values()) kept += p.events.length;
+    note = `sequence state at the checkpoint: read ${minutes(range.end - prior.watermark)} of new events and ${kept} kept events of ${prior.partitions.size} partitions instead of the ${minutes(range.end - range.start)} look-back`;
+  } else if (input && prior) {
+    // A pending end needs the events within `within` before it, which may precede the look-back.
+    let low = prior.watermark - maxSpanMs;
+    for (const p of prior.partitions.values()) if (p.pending) low = Math.min(low, p.pending.ts - maxSpanMs);
+    read = { start: Math.min(range.start, low + 1), end: range.end };
+    note = `sequence state at the checkpoint kept no events (over its size cap): read the look-back raw, honouring the ends of earlier matches`;
+  } else if (input) {
+    note = `no sequence state at the checkpoint (${input.missing ?? 'none kept'}): read the look-back raw`;
+  } else {
+    // A match holds Σ mᵢ events of its partition matching some step, all within `within`: the
+    // partitions (by their first key) that never reach that count in a stretch cannot match.
+    const needed = steps.reduce((a, s) => a + (s.absent ? 0 : s.minCount), 0);
+    if (by.length > 0 && needed >= 2) {
+      const counted = compileFilterQuery({
+        op: 'and',
+        args: [
+          rule.filter,
+          { op: 'or', args: steps.filter((s) => !s.absent).map((s) => s.filter) },
+          ...by.map((f): FilterExpr => ({ op: 'exists', field: f })),
+        ],
+      });
+      // an inexact (superset) query only counts more: still a superset of the candidates
+      const values = await countCandidates(
+        run,
+        counted.query,
+        by[0]!,
+        needed,
+        stretchesOf(range, 1, maxSpanMs),
+      );
+      if (values?.length === 0) return { detections: [], eventsRead: 0 };
+      if (values && values.length <= TERMS_CHUNK) query = and(query, { terms: { [by[0]!]: values } });
+    }
   }
-  let events = await fetchEvents(run, rule, query, range);
+  let events = await fetchEvents(run, rule, query, read);
+  const eventsRead = events.length;
   if (!q.exact) {
     const pred = compileFilter(rule.filter);
     events = events.filter((e) => pred(e.event) && seq.candidate(e.event));
   }
-  return runSequence(rule, events, range, {});
+  const { detections, next } = matchSequence(rule, events, range.end, prior, input !== undefined);
+  // A truncated read (too many events) cannot seed the next run: it reads its look-back raw.
+  const exact = run.reasons.length === 0;
+  return {
+    detections,
+    ...(next && exact ? { next } : {}),
+    eventsRead,
+    ...(note ? { note } : {}),
+  };
 }
