@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { HavingExpr, Metric } from '../../parser/ir.ts';
-import { buildPlan, combine, emptyPartial, type GroupBuckets, thresholdWindows } from '../engine/aggregate.ts';
+import {
+  buildPlan,
+  combine,
+  emptyPartial,
+  type GroupBuckets,
+  thresholdWindows,
+} from '../engine/aggregate.ts';
 import { CellMerger, encodeCells, inexact } from './cells.ts';
 
 const MIN = 60_000;

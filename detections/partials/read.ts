@@ -227,6 +227,24 @@ async function* searchAllDocs(
   }
 }
 
+/**
+ * Coverage alone, for readers that take their data elsewhere (the first-seen key index): the
+ * days of `read` and whether every one is covered for `key`, as `PartialsUse` (covered days
+ * counted in `chunks`, the others in `raw`).
+ */
+export async function coveredDays(
+  run: Run,
+  source: PartialsSource,
+  key: string,
+  read: TimeRange,
+): Promise<{ all: boolean; use: PartialsUse }> {
+  const cov = await coverage(run, source, key, read);
+  const raw = [...cov]
+    .filter(([, c]) => !c.covered)
+    .map(([chunk, c]) => ({ chunk, folded: c.folded, stored: c.stored }));
+  return { all: raw.length === 0, use: { chunks: cov.size - raw.length, raw, reread: 0 } };
+}
+
 export interface CellsRequest {
   key: string;
   plan: AggPlan;

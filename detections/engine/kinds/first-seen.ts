@@ -7,7 +7,8 @@
 import type { estypes } from '@elastic/elasticsearch';
 import type { FirstSeenRule } from '../../../parser/ir.ts';
 import { partialRuleKey } from '../../partials/cells.ts';
-import { type PartialsSource, readCells } from '../../partials/read.ts';
+import { HOUR_MS, type KeyHours, keysCoverageKey, readKeys } from '../../partials/first-seen-keys.ts';
+import { coveredDays, type PartialsSource } from '../../partials/read.ts';
 import { type AggPlan, buildPlan } from '../aggregate.ts';
 import {
   ACTIVE_VALUES,
@@ -365,11 +366,10 @@ export async function firstSeenFromKeys(
   return out;
 }
 
-const HOUR_MS = 3_600_000;
-
 /**
- * The key cells first-seen partials keep: per key (`by` + `values`) and hour, the earliest and
- * latest event time (docs/partials.md, "First seen").
+ * The key cells first-seen partials fold at ingest: per key (`by` + `values`) and hour, the
+ * earliest and latest event time. They are upserted into the key index
+ * (../../partials/first-seen-keys.ts), not stored as cells (docs/partials.md, "First seen").
  */
 export function firstSeenPlan(rule: FirstSeenRule): { plan: AggPlan; groupBy: string[]; bucketMs: number } {
   return {
@@ -380,10 +380,13 @@ export function firstSeenPlan(rule: FirstSeenRule): { plan: AggPlan; groupBy: st
 }
 
 /**
- * The partials path: each key's latest history time and earliest in-range time from its hour
- * cells; an hour holding a bound of the range with events on both sides of it (the current hour
- * of a scheduled run) is read raw for those keys only. Undefined unless every day of history and
- * range is covered (then the raw path runs).
+ * The key index path: only the keys active since the range's start (and, for `ignore new
+ * groups`, the other keys of their groups) are read, each with its hours: the latest history
+ * time and the earliest in-range time come from its hours' exact first/last times; the hour
+ * holding `start` when the key has events on both sides of it (the current hour of a scheduled
+ * run) is read raw for those keys only. Undefined unless every day of history and range is
+ * covered (the batches of each day upserted their keys before their partials): then the raw
+ * path runs.
  */
 export async function firstSeenFromPartials(
   run: Run,
@@ -393,60 +396,76 @@ export async function firstSeenFromPartials(
   source: PartialsSource,
 ): Promise<Detection[] | undefined> {
   const fs = rule.firstSeen;
-  const fp = firstSeenPlan(rule);
+  const ruleKey = partialRuleKey(rule);
+  const keyFields = [...fs.groupBy, ...fs.fields];
   const read = { start: range.start - fs.historyMs, end: range.end };
-  const cells = await readCells(run, source, {
-    key: partialRuleKey(rule),
-    plan: fp.plan,
-    groupBy: fp.groupBy,
-    bucketMs: HOUR_MS,
-    query,
-    read,
-    straddling: true,
-    requireAll: true,
-  });
-  if (!cells) return undefined;
-  run.partials = cells.use;
+  const cov = await coveredDays(run, source, keysCoverageKey(ruleKey), read);
+  if (!cov.all) {
+    // some days covered, not all: say which days sent the run to the raw events
+    if (cov.use.chunks > 0) run.partials = { ...cov.use, chunks: 0 };
+    return undefined;
+  }
+  run.partials = cov.use;
+  const index = source.index;
+  const fromHour = Math.floor(read.start / HOUR_MS) * HOUR_MS;
   const keys = new Map<string, FsBucket>();
-  /** Hours read raw (start → the first values of the keys that need them). */
-  const unsure = new Map<number, Map<string, estypes.FieldValue>>();
-  for (const g of cells.groups) {
-    const k: FsBucket = { key: g.values };
+  /** The hour holding `start`, read raw for these keys (first values). */
+  const unsure = new Map<string, estypes.FieldValue>();
+  const take = (kh: KeyHours) => {
+    if (keys.has(kh.key)) return;
+    const k: FsBucket = { key: kh.values };
     const earlier = (ts: number) => {
       if (ts >= read.start && (k.preMax === undefined || ts > k.preMax)) k.preMax = ts;
     };
-    const inRange = (ts: number) => {
-      if (!k.cur || ts < k.cur.ts) k.cur = { ts, id: '', source: undefined };
-    };
-    for (const [t, p] of g.buckets) {
-      if (p.lastTs < range.start) earlier(p.lastTs);
-      else if (p.firstTs >= range.end) continue;
-      else if (p.firstTs >= range.start && p.lastTs < range.end) inRange(p.firstTs);
-      else {
-        // events on both sides of a bound in this hour: read them
-        let m = unsure.get(t);
-        if (!m) {
-          m = new Map();
-          unsure.set(t, m);
-        }
-        m.set(String(g.values[0]), g.values[0]!);
-        if (p.firstTs < range.start) earlier(p.firstTs);
+    for (const h of kh.hours) {
+      if (h.lastTs < range.start) earlier(h.lastTs);
+      else if (h.firstTs >= range.end) continue;
+      else if (h.firstTs >= range.start) {
+        // the hour's first event is in the range: the key's earliest there if the earliest hour
+        if (!k.cur || h.firstTs < k.cur.ts) k.cur = { ts: h.firstTs, id: '', source: undefined };
+      } else {
+        // events on both sides of `start` in this hour: read it
+        unsure.set(String(kh.values[0]), kh.values[0]!);
+        earlier(h.firstTs);
       }
     }
-    keys.set(g.key, k);
+    keys.set(kh.key, k);
+  };
+  // Only keys with an event in [start, end) can be new.
+  const active: Query[] = [
+    { range: { last: { gte: range.start, format: 'epoch_millis' } } },
+    { range: { first: { lt: range.end, format: 'epoch_millis' } } },
+  ];
+  for await (const kh of readKeys(run, index, ruleKey, active, fromHour, read.end)) take(kh);
+  if (fs.ignoreNewGroups) {
+    // A group is known through its earlier keys: the other keys of the active groups that had
+    // events in the history.
+    const groups = [...new Set([...keys.values()].map((k) => groupKeyOf(k.key.slice(0, fs.groupBy.length))))];
+    for (let i = 0; i < groups.length; i += TERMS_CHUNK) {
+      const filter: Query[] = [
+        { terms: { group: groups.slice(i, i + TERMS_CHUNK) } },
+        { range: { last: { gte: read.start, format: 'epoch_millis' } } },
+        { range: { first: { lt: range.start, format: 'epoch_millis' } } },
+      ];
+      for await (const kh of readKeys(run, index, ruleKey, filter, fromHour, read.end)) take(kh);
+    }
   }
-  for (const [t, values] of unsure) {
-    const hour = { start: Math.max(t, read.start), end: Math.min(t + HOUR_MS, range.end) };
-    const split = Math.min(Math.max(range.start, hour.start), hour.end);
-    const first = [...values.values()];
+  if (keys.size > run.limits.maxGroups) {
+    run.degrade(`more than ${run.limits.maxGroups} first_seen keys: the rest were not evaluated`);
+    for (const k of [...keys.keys()].slice(run.limits.maxGroups)) keys.delete(k);
+  }
+  if (unsure.size > 0) {
+    const hourStart = Math.floor(range.start / HOUR_MS) * HOUR_MS;
+    const hour = { start: Math.max(hourStart, read.start), end: Math.min(hourStart + HOUR_MS, range.end) };
+    const first = [...unsure.values()];
     for (let i = 0; i < first.length; i += TERMS_CHUNK) {
       const chunk = first.slice(i, i + TERMS_CHUNK);
       const exact = await compositeFs(
         run,
-        fp.groupBy,
-        and(query, { terms: { [fp.groupBy[0]!]: chunk } }),
+        keyFields,
+        and(query, { terms: { [keyFields[0]!]: chunk } }),
         hour,
-        split,
+        range.start,
         'lite',
       );
       for (const [key, b] of exact) {

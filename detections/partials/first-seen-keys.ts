@@ -1,0 +1,262 @@
+/**
+ * The first-seen key index (docs/partials.md "First seen"): one document of level `key` in the
+ * partials index per (first_seen rule version, key tuple) with the key's earliest and latest event time and, per
+ * UTC hour it had events in, that hour's earliest and latest event time. Ingest upserts it as it
+ * stores a batch (before the batch's partials document, so the day coverage of the partials
+ * proves the index holds the day's keys); a run reads only the keys active since its start.
+ *
+ * Every upsert is a min / max / union, so a redelivered batch or a resent record changes
+ * nothing, in any order.
+ */
+import { createHash } from 'node:crypto';
+import type { Client, estypes } from '@elastic/elasticsearch';
+import type { GroupBuckets } from '../engine/aggregate.ts';
+import type { Query, Run } from '../engine/es/run.ts';
+import { groupKeyOf } from '../engine/values.ts';
+import { chunkOf } from './cells.ts';
+
+export const HOUR_MS = 3_600_000;
+
+/**
+ * The name batch documents list a first_seen rule version under (`rules`) once its keys are in
+ * the key index: the coverage check then counts only batches whose keys were upserted (a batch
+ * folded by code that kept hour cells instead does not count).
+ */
+export function keysCoverageKey(ruleKey: string): string {
+  return `${ruleKey}#keys`;
+}
+
+/**
+ * The fields of key documents (level `key`) in the partials index's mapping. Key documents live
+ * beside the batch documents in that one-shard index so that a refresh which shows a batch
+ * document also shows the keys upserted before it: the day coverage then proves the keys.
+ */
+export const firstSeenKeyFields = {
+  /** The key tuple (`by` + `values`) as the engine's group key: unique per rule, the paging order. */
+  key: { type: 'keyword' },
+  /** The `by` part of the key (for `ignore new groups`: the group's other keys). */
+  group: { type: 'keyword' },
+  /** The key tuple as JSON (read back, not searched). */
+  values: { type: 'keyword', index: false, doc_values: false },
+  /** Earliest and latest event time of the key. */
+  first: { type: 'date', format: 'epoch_millis' },
+  last: { type: 'date', format: 'epoch_millis' },
+  /** Epoch hour start (ms, as a string) → [earliest, latest] event time in that hour. */
+  hours: { type: 'object', enabled: false },
+} as const;
+
+/** One key's contribution of one batch. */
+export interface KeyUpsert {
+  rule: string;
+  key: string;
+  group: string;
+  values: (string | number | boolean)[];
+  first: number;
+  last: number;
+  hours: Record<string, [number, number]>;
+}
+
+/** The key upserts of one rule's folded hour cells (group = key tuple, bucket = hour). */
+export function keyUpserts(rule: string, groupFields: number, groups: Iterable<GroupBuckets>): KeyUpsert[] {
+  const out: KeyUpsert[] = [];
+  for (const g of groups) {
+    const hours: Record<string, [number, number]> = {};
+    let first = Number.POSITIVE_INFINITY;
+    let last = Number.NEGATIVE_INFINITY;
+    for (const [t, p] of g.buckets) {
+      if (p.count === 0) continue;
+      hours[String(t)] = [p.firstTs, p.lastTs];
+      first = Math.min(first, p.firstTs);
+      last = Math.max(last, p.lastTs);
+    }
+    if (first > last) continue;
+    out.push({
+      rule,
+      key: g.key,
+      group: groupKeyOf(g.values.slice(0, groupFields)),
+      values: g.values,
+      first,
+      last,
+      hours,
+    });
+  }
+  return out;
+}
+
+export function keyDocId(rule: string, key: string): string {
+  return createHash('sha256').update(`${rule}\u0000${key}`).digest('hex').slice(0, 32);
+}
+
+/** A key document (level `key` in the partials index). */
+interface KeyDoc {
+  level: 'key';
+  /** The day of `last`: the lifecycle deletes partials by `chunk`, so a key goes with its last events. */
+  chunk: number;
+  rule: string;
+  key: string;
+  group: string;
+  values: string;
+  first: number;
+  last: number;
+  hours: Record<string, [number, number]>;
+}
+
+/**
+ * `doc` with `u` folded in: min first, max last, per hour min/max, union of hours; hours whose
+ * events all lie more than `keepMs` before the key's latest event are dropped. The cut is
+ * relative to `last`, which only grows, so the result does not depend on the order in which
+ * batches arrive. Undefined when nothing changes (a redelivered batch, a resent record).
+ */
+export function mergeKey(doc: KeyDoc | undefined, u: KeyUpsert, keepMs?: number): KeyDoc | undefined {
+  const out: KeyDoc = doc
+    ? { ...doc, hours: { ...doc.hours } }
+    : {
+        level: 'key',
+        chunk: 0,
+        rule: u.rule,
+        key: u.key,
+        group: u.group,
+        values: JSON.stringify(u.values),
+        first: u.first,
+        last: u.last,
+        hours: {},
+      };
+  let changed = doc === undefined;
+  for (const [h, [f, l]] of Object.entries(u.hours)) {
+    const c = out.hours[h];
+    if (!c) {
+      out.hours[h] = [f, l];
+      changed = true;
+    } else if (f < c[0] || l > c[1]) {
+      out.hours[h] = [Math.min(f, c[0]), Math.max(l, c[1])];
+      changed = true;
+    }
+  }
+  if (u.first < out.first) {
+    out.first = u.first;
+    changed = true;
+  }
+  if (u.last > out.last) {
+    out.last = u.last;
+    changed = true;
+  }
+  if (keepMs !== undefined) {
+    const cut = out.last - keepMs;
+    for (const h of Object.keys(out.hours))
+      if (Number(h) + HOUR_MS <= cut) {
+        delete out.hours[h];
+        changed = true;
+      }
+  }
+  out.chunk = chunkOf(out.last);
+  return changed ? out : undefined;
+}
+
+/**
+ * Upsert a batch's keys into `index` (the partials index): read the documents, merge, write
+ * them back conditionally (`if_seq_no`/`if_primary_term`, `create` for new keys); a write that
+ * lost a race with another worker is merged again from the newer document. No script: the
+ * merge is the same anywhere, and clusters without scripting work. Throws when a key cannot be
+ * written, so the batch is retried before its partials document names it.
+ */
+export async function writeFirstSeenKeys(
+  es: Client,
+  index: string,
+  keys: readonly KeyUpsert[],
+  options: { keepMs?: number } = {},
+): Promise<number> {
+  let written = 0;
+  for (let i = 0; i < keys.length; i += KEYS_PAGE) {
+    let pending = keys.slice(i, i + KEYS_PAGE);
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > 8) throw new Error(`first-seen keys not written: ${pending.length} kept conflicting`);
+      const ids = pending.map((k) => keyDocId(k.rule, k.key));
+      const got = await es.mget<KeyDoc>({ index, ids, realtime: true });
+      const ops: unknown[] = [];
+      const sent: KeyUpsert[] = [];
+      got.docs.forEach((d, j) => {
+        const found = 'found' in d && d.found ? (d as estypes.GetGetResult<KeyDoc>) : undefined;
+        const merged = mergeKey(found?._source, pending[j]!, options.keepMs);
+        if (!merged) return;
+        ops.push(
+          found
+            ? {
+                index: {
+                  _index: index,
+                  _id: ids[j],
+                  if_seq_no: found._seq_no,
+                  if_primary_term: found._primary_term,
+                },
+              }
+            : { create: { _index: index, _id: ids[j] } },
+          merged,
+        );
+        sent.push(pending[j]!);
+      });
+      if (sent.length === 0) break;
+      const res = await es.bulk({ operations: ops as estypes.BulkOperationContainer[] });
+      const again: KeyUpsert[] = [];
+      res.items.forEach((item, j) => {
+        const r = item.index ?? item.create;
+        if (r && r.status < 300) written++;
+        else if (r?.status === 409 || r?.status === 429) again.push(sent[j]!);
+        else
+          throw new Error(`first-seen keys not written: ${r?.error?.type ?? ''} ${r?.error?.reason ?? ''}`);
+      });
+      pending = again;
+      if (again.length > 0) await new Promise((r) => setTimeout(r, 20 * attempt));
+    }
+  }
+  return written;
+}
+
+const KEYS_PAGE = 1000;
+
+/** A key document as a run reads it: the hour cells within the run's reach. */
+export interface KeyHours {
+  key: string;
+  values: (string | number | boolean)[];
+  hours: { t: number; firstTs: number; lastTs: number }[];
+}
+
+/**
+ * The key documents of a rule version matching `filter` (paged by key), with their hours in
+ * `[from, to)` (hour starts). Counts the documents read in `run.cells`.
+ */
+export async function* readKeys(
+  run: Run,
+  index: string,
+  rule: string,
+  filter: Query[],
+  from: number,
+  to: number,
+): AsyncGenerator<KeyHours> {
+  let after: estypes.SortResults | undefined;
+  const size = 1000;
+  for (;;) {
+    const res = await run.es(() =>
+      run.client.search<Pick<KeyDoc, 'key' | 'values' | 'hours'>>({
+        index,
+        size,
+        query: { bool: { filter: [{ term: { level: 'key' } }, { term: { rule } }, ...filter] } },
+        _source: ['key', 'values', 'hours'],
+        sort: [{ key: 'asc' }],
+        ...(after ? { search_after: after } : {}),
+        track_total_hits: false,
+      }),
+    );
+    const hits = res.hits.hits;
+    run.cells += hits.length;
+    for (const h of hits) {
+      const d = h._source!;
+      const hours: KeyHours['hours'] = [];
+      for (const [t, [f, l]] of Object.entries(d.hours ?? {})) {
+        const start = Number(t);
+        if (start >= from && start < to) hours.push({ t: start, firstTs: Number(f), lastTs: Number(l) });
+      }
+      yield { key: d.key, values: JSON.parse(d.values) as KeyHours['values'], hours };
+    }
+    if (hits.length < size) return;
+    after = hits[hits.length - 1]!.sort;
+  }
+}
