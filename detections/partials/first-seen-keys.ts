@@ -88,7 +88,7 @@ export function keyDocId(rule: string, key: string): string {
 }
 
 /** A key document (level `key` in the partials index). */
-interface KeyDoc {
+export interface KeyDoc {
   level: 'key';
   /** The day of `last`: the lifecycle deletes partials by `chunk`, so a key goes with its last events. */
   chunk: number;
@@ -122,16 +122,6 @@ export function mergeKey(doc: KeyDoc | undefined, u: KeyUpsert, keepMs?: number)
         hours: {},
       };
   let changed = doc === undefined;
-  for (const [h, [f, l]] of Object.entries(u.hours)) {
-    const c = out.hours[h];
-    if (!c) {
-      out.hours[h] = [f, l];
-      changed = true;
-    } else if (f < c[0] || l > c[1]) {
-      out.hours[h] = [Math.min(f, c[0]), Math.max(l, c[1])];
-      changed = true;
-    }
-  }
   if (u.first < out.first) {
     out.first = u.first;
     changed = true;
@@ -140,13 +130,24 @@ export function mergeKey(doc: KeyDoc | undefined, u: KeyUpsert, keepMs?: number)
     out.last = u.last;
     changed = true;
   }
-  if (keepMs !== undefined) {
-    const cut = out.last - keepMs;
-    for (const h of Object.keys(out.hours))
-      if (Number(h) + HOUR_MS <= cut) {
-        delete out.hours[h];
-        changed = true;
-      }
+  // hours ending before the cut are dropped, and not added back by a late or resent event
+  const cut = keepMs === undefined ? Number.NEGATIVE_INFINITY : out.last - keepMs;
+  const kept = (h: string) => Number(h) + HOUR_MS > cut;
+  for (const h of Object.keys(out.hours))
+    if (!kept(h)) {
+      delete out.hours[h];
+      changed = true;
+    }
+  for (const [h, [f, l]] of Object.entries(u.hours)) {
+    if (!kept(h)) continue;
+    const c = out.hours[h];
+    if (!c) {
+      out.hours[h] = [f, l];
+      changed = true;
+    } else if (f < c[0] || l > c[1]) {
+      out.hours[h] = [Math.min(f, c[0]), Math.max(l, c[1])];
+      changed = true;
+    }
   }
   out.chunk = chunkOf(out.last);
   return changed ? out : undefined;

@@ -103,7 +103,9 @@ describe('a day without partials is read from the raw events, and the run says s
     if (rule.kind === 'first_seen') {
       expect(res.partials?.chunks).toBe(0);
       expect(res.partials?.raw).toEqual([{ chunk: START + DAY, folded: 0, stored: day2.length }]);
-      expect(res.note).toMatch(/^partials: 0 day\(s\) from partials; read raw for 2025-04-02 \(0 of [\d,]+ events/);
+      expect(res.note).toMatch(
+        /^partials: 0 day\(s\) from partials; read raw for 2025-04-02 \(0 of [\d,]+ events/,
+      );
       return;
     }
     // baselines read a week of history: the empty days before the data count as covered
