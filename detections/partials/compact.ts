@@ -51,8 +51,11 @@ async function* docs(
   }
 }
 
-/** Cells per compacted document (a part): bounds document size and memory per request. */
-export const PART_CELLS = 50_000;
+/**
+ * Cells per compacted document (a part): bounds document size and memory per request, and is
+ * the unit a run fetches (smaller parts: fewer cells of groups that cannot fire come along).
+ */
+export const PART_CELLS = 10_000;
 /** Body bytes per compacted document: a part above it is split again (by group). */
 export const PART_BYTES = 4_000_000;
 /**
@@ -63,14 +66,16 @@ const BULK_BYTES = 8_000_000;
 
 /**
  * A generation's cells as parts: runs of whole groups of at most `partCells` cells, each split
- * in halves again while its JSON exceeds `partBytes` (cells with large value maps).
+ * in halves again while its JSON exceeds `partBytes` (cells with large value maps). Groups come
+ * busiest first (`byTotal`), so the groups a run must decide — those with enough events for
+ * their rule to fire — sit together in the first parts and the rest are never fetched.
  */
 function encodeParts(
   groups: GroupBuckets[],
   exactValues: number,
   partCells: number,
   partBytes: number,
-): { enc: EncodedCells; bytes: number }[] {
+): { enc: EncodedCells; bytes: number; groups: GroupBuckets[] }[] {
   const runs: GroupBuckets[][] = [[]];
   let cells = 0;
   for (const g of groups) {
@@ -81,7 +86,7 @@ function encodeParts(
     runs[runs.length - 1]!.push(g);
     cells += g.buckets.size;
   }
-  const out: { enc: EncodedCells; bytes: number }[] = [];
+  const out: { enc: EncodedCells; bytes: number; groups: GroupBuckets[] }[] = [];
   const encode = (gs: GroupBuckets[]) => {
     const enc = encodeCells(gs, exactValues);
     const bytes = JSON.stringify(enc).length;
@@ -89,10 +94,28 @@ function encodeParts(
       const half = Math.ceil(gs.length / 2);
       encode(gs.slice(0, half));
       encode(gs.slice(half));
-    } else out.push({ enc, bytes });
+    } else out.push({ enc, bytes, groups: gs });
   };
   for (const run of runs) encode(run);
   return out;
+}
+
+/** Events of a group in the chunk (its cells' counts). */
+const totalOf = (g: GroupBuckets): number => {
+  let n = 0;
+  for (const p of g.buckets.values()) n += p.count;
+  return n;
+};
+
+/**
+ * Per group of a generation: its events in the chunk and the part holding its cells. Stored on
+ * part 0, so a run reads it first and fetches only the parts of groups that can fire
+ * (docs/partials.md, "Reading only the groups that can fire").
+ */
+export interface GroupSummary {
+  g: (string | number | boolean)[][];
+  n: number[];
+  p: number[];
 }
 
 /** A merger that keeps cells as they are (no plan knowledge needed: sizes come from the cells). */
@@ -272,8 +295,18 @@ async function compactChunk(
   const rest = writer();
   const heads: Entry[] = [];
   for (const [rule, a] of acc) {
-    const groups: GroupBuckets[] = a.merger ? [...a.merger.result().values()] : [];
+    const merged: GroupBuckets[] = a.merger ? [...a.merger.result().values()] : [];
+    const totals = new Map(merged.map((g) => [g, totalOf(g)]));
+    const groups = merged.sort((x, y) => totals.get(y)! - totals.get(x)! || (x.key < y.key ? -1 : 1));
     const parts = encodeParts(groups, exactValues, partSize.cells, partSize.bytes);
+    const summary: GroupSummary = { g: [], n: [], p: [] };
+    parts.forEach((part, i) => {
+      for (const g of part.groups) {
+        summary.g.push(g.values);
+        summary.n.push(totals.get(g)!);
+        summary.p.push(i);
+      }
+    });
     for (const [part, { enc, bytes }] of parts.entries()) {
       const doc: PartialDoc = {
         level: 'compact',
@@ -285,7 +318,7 @@ async function compactChunk(
         bytes,
         gen: a.gen,
         part,
-        ...(part === 0 ? { parts: parts.length, folded: [...a.folded] } : {}),
+        ...(part === 0 ? { parts: parts.length, folded: [...a.folded], summary: { [rule]: summary } } : {}),
         written_at: at,
         body: { [rule]: enc },
       };

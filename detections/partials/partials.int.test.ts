@@ -17,7 +17,7 @@ import { integrationContext } from '../../test/harness/context.ts';
 import { runRuleOnElasticsearch } from '../engine/elasticsearch.ts';
 import { evaluateRule } from '../engine/evaluate.ts';
 import { generateEvents } from '../engine/generate.ts';
-import { baselineRule, thresholdRule } from '../engine/testing.ts';
+import { baselineRule, ev, thresholdRule } from '../engine/testing.ts';
 import type { Detection, TimeRange } from '../engine/types.ts';
 import { compactPartials } from './compact.ts';
 import { PartialFolder, partialRule } from './fold.ts';
@@ -340,6 +340,71 @@ describe('a rule version added after the data', () => {
     const changed = { ...custom[0]!, version: 'v-changed' } as RuleIR;
     const res = await same(ctx, changed);
     expect(res.partials).toBeUndefined();
+  });
+});
+
+describe('compacted days: only the parts of groups that can fire are read', () => {
+  const ctx = integrationContext('partials-pruned');
+  // `n >= 20` in a 10-minute window sliding every 5: a window needs 20 events
+  const rule = thresholdRule('pt-pruned', {
+    groupBy: ['source.ip'],
+    window: { sizeMs: 10 * M, mode: 'sliding', slideMs: 5 * M },
+    metrics: [
+      { name: 'n', fn: 'count' },
+      { name: 'paths', fn: 'distinct_count', field: 'url.path' },
+    ],
+    having: {
+      op: 'and',
+      args: [
+        { op: 'cmp', metric: 'n', cmp: '>=', value: 20 },
+        { op: 'cmp', metric: 'paths', cmp: '>=', value: 2 },
+      ],
+    },
+  });
+  const events: GatewatchEvent[] = [];
+  const hit = (ip: string, t: number, i: number) =>
+    events.push(ev(t, { 'source.ip': ip, 'url.path': `/p/${i % 3}` }, `${ip}-${t}-${i}`));
+  // 60 quiet addresses: 3 events a day, every day
+  for (let a = 0; a < 60; a++)
+    for (let d = 0; d < 3; d++)
+      for (let i = 0; i < 3; i++) hit(`10.0.0.${a}`, START + d * DAY + a * 7 * M + i * H, i);
+  // a burst inside day 2
+  for (let i = 0; i < 25; i++) hit('10.9.9.1', START + DAY + 12 * H + i * 10_000, i);
+  // 12 events before the first midnight and 12 after: neither day alone reaches 20, the window does
+  for (let i = 0; i < 12; i++) hit('10.9.9.2', START + DAY - 4 * M + i * 10_000, i);
+  for (let i = 0; i < 12; i++) hit('10.9.9.2', START + DAY + i * 10_000, i + 12);
+  // 15 on day 1 and 15 on day 3: never in one window
+  for (let i = 0; i < 15; i++) hit('10.9.9.3', START + 2 * H + i * 10_000, i);
+  for (let i = 0; i < 15; i++) hit('10.9.9.3', START + 2 * DAY + 2 * H + i * 10_000, i);
+  const range = { start: START, end: START + 3 * DAY };
+  const run = () =>
+    runRuleOnElasticsearch(ctx.es, indexNames(ctx.prefix).eventsAlias, rule, range, {
+      partials: { index: indexNames(ctx.prefix).partials },
+      pruneMinEvents: 0,
+    });
+  beforeAll(async () => {
+    await installCoreTemplates(ctx.es, { prefix: ctx.prefix });
+    await deliverWithFaults(ctx.es, ctx.prefix, events, new PartialFolder([rule]), { tag: 'q' });
+  });
+  afterAll(() => ctx.cleanup());
+
+  it('finds what the evaluator and the raw path find, reading a fraction of the cells', async () => {
+    const before = await run(); // batch documents: every cell is read
+    await compactPartials(ctx.es, ctx.prefix, { before: START + 4 * DAY, refresh: true, partCells: 12 });
+    const after = await run();
+    const local = evaluateRule(rule, events, range).detections;
+    const raw = await runRuleOnElasticsearch(ctx.es, indexNames(ctx.prefix).eventsAlias, rule, range, {
+      pruneMinEvents: 0,
+    });
+    expect(local.map((d) => d.group['source.ip'])).toEqual(expect.arrayContaining(['10.9.9.1', '10.9.9.2']));
+    expect(new Set(local.map((d) => d.group['source.ip']))).toEqual(new Set(['10.9.9.1', '10.9.9.2']));
+    expect(after.partials?.raw).toEqual([]);
+    expect(after.detections.map(comparable)).toEqual(local.map(comparable));
+    expect(raw.detections.map(comparable)).toEqual(local.map(comparable));
+    expect(before.detections.map(comparable)).toEqual(local.map(comparable));
+    // every quiet address has 3 cells a day; the busy ones are read, the quiet ones' parts not
+    expect(before.cells).toBeGreaterThanOrEqual(60 * 9);
+    expect(after.cells).toBeLessThan(before.cells / 4);
   });
 });
 

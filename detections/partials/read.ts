@@ -17,8 +17,10 @@ import {
 import { bucketize } from '../engine/es/bucketize.ts';
 import { coarsen, DAY_MS, MAX_RANGES, mergeSpans, type Query, type Run } from '../engine/es/run.ts';
 import type { TimeRange } from '../engine/types.ts';
+import { groupKeyOf } from '../engine/values.ts';
 import { CellMerger, type EncodedCells, inexact, type ValuesNeeded } from './cells.ts';
-import { newestGeneration, type PartialDoc, partialsSort } from './store.ts';
+import type { GroupSummary } from './compact.ts';
+import { compactDocId, newestGeneration, type PartialDoc, partialsSort } from './store.ts';
 
 /** Where a run finds partials. */
 export interface PartialsSource {
@@ -61,6 +63,16 @@ export function describeUse(use: PartialsUse): string | undefined {
   return parts.length > 0 ? `partials: ${use.chunks} day(s) from partials; ${parts.join('; ')}` : undefined;
 }
 
+interface ChunkCoverage {
+  covered: boolean;
+  folded: number;
+  stored: number;
+  /** Batch and compacted documents side by side, or several generations. */
+  mixed: boolean;
+  /** One compacted generation (when not mixed): its part 0 summarises its groups. */
+  compacted: boolean;
+}
+
 interface ChunkCount {
   batches: number;
   batchEvents: number;
@@ -79,7 +91,7 @@ async function coverage(
   source: PartialsSource,
   key: string,
   read: TimeRange,
-): Promise<Map<number, { covered: boolean; folded: number; stored: number; mixed: boolean }>> {
+): Promise<Map<number, ChunkCoverage>> {
   const first = Math.floor(read.start / DAY_MS) * DAY_MS;
   const last = Math.floor((read.end - 1) / DAY_MS) * DAY_MS;
   const days = (last - first) / DAY_MS + 1;
@@ -134,12 +146,12 @@ async function coverage(
       compactEvents: kk.e.value,
     });
   }
-  const out = new Map<number, { covered: boolean; folded: number; stored: number; mixed: boolean }>();
+  const out = new Map<number, ChunkCoverage>();
   for (let chunk = first; chunk <= last; chunk += DAY_MS) {
     const s = storedPer.get(chunk) ?? 0;
     const c = counts.get(chunk);
     if (!c) {
-      out.set(chunk, { covered: s === 0, folded: 0, stored: s, mixed: false });
+      out.set(chunk, { covered: s === 0, folded: 0, stored: s, mixed: false, compacted: false });
       continue;
     }
     // Compacted and batch documents side by side (late batches, or a compaction interrupted
@@ -147,7 +159,7 @@ async function coverage(
     // the newest complete generation and the batches it does not hold count.
     const mixed = c.gens > 1 || (c.compacts > 0 && c.batches > 0);
     const folded = mixed ? await mixedCount(run, source, key, chunk) : c.batchEvents + c.compactEvents;
-    out.set(chunk, { covered: folded === s, folded, stored: s, mixed });
+    out.set(chunk, { covered: folded === s, folded, stored: s, mixed, compacted: c.compacts > 0 });
   }
   return out;
 }
@@ -245,6 +257,87 @@ export async function coveredDays(
   return { all: raw.length === 0, use: { chunks: cov.size - raw.length, raw, reread: 0 } };
 }
 
+/**
+ * Compacted days, read by the groups that can fire: part 0 of each day's generation lists every
+ * group with its events that day and its part (compact.ts `GroupSummary`). A window of fewer
+ * than `minEvents` events cannot fire, and a window lies in one day or straddles two, so a
+ * group's cells of day d can only matter when its events of d, alone or with those of d − 1 or
+ * d + 1, reach `minEvents` (a neighbouring day without a summary counts as unbounded; days
+ * outside the read hold no window the run evaluates). Only the parts holding such groups are
+ * fetched; the other groups' cells lie in no window that can fire. Returns the days it read (the
+ * others, e.g. generations compacted before summaries existed, are read whole by the caller).
+ */
+async function readPrunedParts(
+  run: Run,
+  source: PartialsSource,
+  key: string,
+  chunks: number[],
+  cov: Map<number, ChunkCoverage>,
+  minEvents: number,
+  merger: CellMerger,
+): Promise<Set<number>> {
+  const heads = new Map<number, { gen: number; summary: GroupSummary }>();
+  for (let i = 0; i < chunks.length; i += 64) {
+    const query: Query = {
+      bool: {
+        filter: [
+          { terms: { chunk: chunks.slice(i, i + 64) } },
+          { term: { level: 'compact' } },
+          { term: { rule: key } },
+          { term: { part: 0 } },
+        ],
+      },
+    };
+    for await (const d of searchAllDocs(run, source, query, ['chunk', 'gen', `summary.${key}`])) {
+      const summary = d.summary?.[key] as GroupSummary | undefined;
+      if (summary && d.gen !== undefined) heads.set(Number(d.chunk), { gen: d.gen, summary });
+    }
+  }
+  // events per group and day; a neighbour without a summary but holding events: unbounded
+  const totals = new Map<number, Map<string, number>>();
+  for (const [chunk, h] of heads)
+    totals.set(chunk, new Map(h.summary.g.map((values, i) => [groupKeyOf(values), h.summary.n[i]!])));
+  const neighbour = (chunk: number, group: string): number => {
+    const t = totals.get(chunk);
+    if (t) return t.get(group) ?? 0;
+    const c = cov.get(chunk);
+    return c === undefined || c.stored === 0 ? 0 : Number.POSITIVE_INFINITY;
+  };
+  const ids: string[] = [];
+  for (const [chunk, h] of heads) {
+    const parts = new Set<number>();
+    const mine = totals.get(chunk)!;
+    h.summary.g.forEach((values, i) => {
+      if (parts.has(h.summary.p[i]!)) return;
+      const k = groupKeyOf(values);
+      const n = mine.get(k)!;
+      if (
+        n >= minEvents ||
+        n + neighbour(chunk - DAY_MS, k) >= minEvents ||
+        n + neighbour(chunk + DAY_MS, k) >= minEvents
+      )
+        parts.add(h.summary.p[i]!);
+    });
+    for (const part of parts) ids.push(compactDocId(key, chunk, h.gen, part));
+  }
+  for (let i = 0; i < ids.length; i += 32) {
+    const res = await run.es(() =>
+      run.client.mget<PartialDoc>({
+        index: source.index,
+        ids: ids.slice(i, i + 32),
+        _source_includes: [`body.${key}`],
+      }),
+    );
+    for (const d of res.docs) {
+      if (!('found' in d) || !d.found)
+        throw new Error(`partials: part ${d._id} of a complete generation is missing`);
+      const enc = d._source?.body?.[key] as EncodedCells | undefined;
+      if (enc) merger.add(enc);
+    }
+  }
+  return new Set(heads.keys());
+}
+
 export interface CellsRequest {
   key: string;
   plan: AggPlan;
@@ -260,6 +353,11 @@ export interface CellsRequest {
   requireAll?: boolean;
   /** Which buckets need their values merged (default: all); see `ValuesNeeded`. */
   needed?: ValuesNeeded;
+  /**
+   * The fewest events a window must hold to fire, and the window: compacted days then fetch only
+   * the parts holding groups that can reach it (see `partsToRead`).
+   */
+  prune?: { minEvents: number; windowMs: number };
 }
 
 /**
@@ -281,8 +379,13 @@ export async function readCells(
       }
     : req.read;
   const merger = new CellMerger(req.plan, req.bucketMs, source.exactValues ?? 256, within);
-  const plain = covered.filter((c) => !cov.get(c)!.mixed);
+  let plain = covered.filter((c) => !cov.get(c)!.mixed);
   const mixed = covered.filter((c) => cov.get(c)!.mixed);
+  if (req.prune && req.prune.minEvents >= 2 && req.prune.windowMs <= DAY_MS) {
+    const compacted = plain.filter((c) => cov.get(c)!.compacted);
+    const fetched = await readPrunedParts(run, source, req.key, compacted, cov, req.prune.minEvents, merger);
+    plain = plain.filter((c) => !fetched.has(c));
+  }
   for (let i = 0; i < plain.length; i += 16) {
     const chunks = plain.slice(i, i + 16);
     for await (const d of searchAllDocs(run, source, partialsQuery(req.key, 0, 0, chunks), [

@@ -31,6 +31,8 @@ export const partialsMappings = {
     folded: { type: 'keyword', index: false, doc_values: false },
     written_at: { type: 'date' },
     body: { type: 'object', enabled: false },
+    /** On part 0: per rule version, each group's events in the chunk and its part (compact.ts). */
+    summary: { type: 'object', enabled: false },
     ...firstSeenKeyFields,
   },
 } as const;
@@ -50,6 +52,7 @@ export interface PartialDoc {
   folded?: string[];
   written_at: string;
   body: Record<string, unknown>;
+  summary?: Record<string, unknown>;
 }
 
 const ready = new WeakMap<Client, Set<string>>();

@@ -23,7 +23,7 @@ import {
   type WindowHit,
 } from '../aggregate.ts';
 import { bucketize as bucketizeOnElasticsearch } from '../es/bucketize.ts';
-import { pruneGroups } from '../es/pruning.ts';
+import { minEvents, pruneGroups } from '../es/pruning.ts';
 import type { Query, Run } from '../es/run.ts';
 import { sampleIds } from '../es/samples.ts';
 import { compileFilter } from '../filter.ts';
@@ -180,6 +180,7 @@ export async function thresholdFromPartials(
     query,
     read: range,
     needed: valuesNeeded(rule, tp, range),
+    prune: { minEvents: minEvents(rule.threshold.having, tp.plan.metrics, new Set()), windowMs: tp.windowMs },
   };
   const read = await readCells(run, source, req);
   if (!read) return undefined;
