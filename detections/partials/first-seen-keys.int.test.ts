@@ -20,6 +20,7 @@ import { evaluateRule } from '../engine/evaluate.ts';
 import { generateEvents } from '../engine/generate.ts';
 import { ev, firstSeenRule } from '../engine/testing.ts';
 import type { TimeRange } from '../engine/types.ts';
+import { compactPartials } from './compact.ts';
 import { HOUR_MS, keyDocId, mergeKey, writeFirstSeenKeys } from './first-seen-keys.ts';
 import { PartialFolder } from './fold.ts';
 import { deliverWithFaults } from './testing.ts';
@@ -162,6 +163,31 @@ describe('the key index holds every event once, whatever the delivery', () => {
   });
 });
 
+describe('concurrent workers', () => {
+  it('upserting overlapping keys at once gives the fold of all their events', async () => {
+    const rule = 'concurrent@1';
+    const slices = [0, 1, 2, 3].map((i) =>
+      folder
+        .fold(events.slice(i * 4000, i * 4000 + 6000))
+        .keys!.upserts.filter((u) => u.rule.startsWith('fs-ip-short-history@'))
+        .map((u) => ({ ...u, rule })),
+    );
+    await Promise.all(slices.map((ups) => writeFirstSeenKeys(ctx.es, partials.index, ups)));
+    await ctx.es.indices.refresh({ index: partials.index });
+    const expected = new Map<string, KeySource>();
+    for (const ups of slices)
+      for (const u of ups) {
+        const id = keyDocId(u.rule, u.key);
+        const merged = mergeKey(expected.get(id) as Parameters<typeof mergeKey>[0], u);
+        if (merged) expected.set(id, merged as unknown as KeySource);
+      }
+    const stored = new Map([...(await keyDocs())].filter(([, d]) => d.rule === rule));
+    // the slices overlap: many keys were written by several workers
+    expect(slices[0]!.filter((u) => slices[1]!.some((v) => v.key === u.key)).length).toBeGreaterThan(10);
+    expect(stored).toEqual(expected);
+  });
+});
+
 describe('three paths: key index, raw events, evaluator', () => {
   const cases = rules.flatMap((rule) =>
     [
@@ -206,6 +232,25 @@ describe('three paths: key index, raw events, evaluator', () => {
 
   it('every rule fires somewhere (the comparisons are not of empty lists)', () => {
     for (const r of rules) expect(fired.get(r.id) ?? 0, r.id).toBeGreaterThan(0);
+  });
+});
+
+describe('after compaction', () => {
+  it('the compacted days still prove the key index, and the three paths still agree', async () => {
+    const res = await compactPartials(ctx.es, ctx.prefix, { before: T - DAY, refresh: true });
+    expect(res.batchDocs).toBeGreaterThan(0);
+    for (const rule of rules) {
+      const range = scheduled[0]!;
+      const local = evaluateRule(rule as RuleIR, events, range);
+      const keys = await runRuleOnElasticsearch(ctx.es, index, rule, range, {
+        pageSize: 250,
+        pruneMinEvents: 0,
+        firstSeenSearches: 0,
+        partials,
+      });
+      expect(keys.partials?.raw, rule.id).toEqual([]);
+      expect(keys.detections, rule.id).toEqual(local.detections);
+    }
   });
 });
 
