@@ -13,6 +13,7 @@
  */
 
 import type { Client } from '@elastic/elasticsearch';
+import { wholeResultsOnly } from '../../core/store/whole-results.ts';
 import type { RuleIR } from '../../parser/ir.ts';
 import { partialRule } from '../partials/fold.ts';
 import { describeUse } from '../partials/read.ts';
@@ -41,7 +42,10 @@ export async function runRuleOnElasticsearch(
   range: TimeRange,
   limits: EsLimits = {},
 ): Promise<EsRunResult> {
-  const run = new Run(client, index, limits);
+  // A shard that fails (a circuit breaker, too_many_buckets, a node leaving) would otherwise
+  // leave its buckets out of a 200 answer: every caller — scheduler, previews, backtests,
+  // benchmarks — gets the whole answer or an error, never fewer detections in silence.
+  const run = new Run(wholeResultsOnly(client), index, limits);
   let detections: Detection[];
   const filter = compileFilterQuery(rule.filter);
   if (rule.correlate) {
