@@ -235,6 +235,18 @@ describe('three paths: key index, raw events, evaluator', () => {
   });
 });
 
+describe('bounded', () => {
+  it('more keys than maxGroups: the run is degraded and says so, as the raw path', async () => {
+    const rule = rules.find((r) => r.id === 'fs-ip-short-history')!;
+    const limits = { pageSize: 250, pruneMinEvents: 0, maxGroups: 5 };
+    const raw = await runRuleOnElasticsearch(ctx.es, index, rule, backtest, limits);
+    const keys = await runRuleOnElasticsearch(ctx.es, index, rule, backtest, { ...limits, partials });
+    expect(keys.partials?.raw).toEqual([]);
+    expect(raw.degraded?.reason).toMatch(/more than 5 first_seen keys/);
+    expect(keys.degraded).toEqual(raw.degraded);
+  });
+});
+
 describe('after compaction', () => {
   it('the compacted days still prove the key index, and the three paths still agree', async () => {
     const res = await compactPartials(ctx.es, ctx.prefix, { before: T - DAY, refresh: true });

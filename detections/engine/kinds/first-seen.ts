@@ -436,21 +436,29 @@ export async function firstSeenFromPartials(
     { range: { last: { gte: range.start, format: 'epoch_millis' } } },
     { range: { first: { lt: range.end, format: 'epoch_millis' } } },
   ];
-  for await (const kh of readKeys(run, index, ruleKey, active, fromHour, read.end)) take(kh);
+  // past maxGroups the run is degraded (below): stop reading there
+  const full = () => keys.size > run.limits.maxGroups;
+  for await (const kh of readKeys(run, index, ruleKey, active, fromHour, read.end)) {
+    take(kh);
+    if (full()) break;
+  }
   if (fs.ignoreNewGroups) {
     // A group is known through its earlier keys: the other keys of the active groups that had
     // events in the history.
     const groups = [...new Set([...keys.values()].map((k) => groupKeyOf(k.key.slice(0, fs.groupBy.length))))];
-    for (let i = 0; i < groups.length; i += TERMS_CHUNK) {
+    for (let i = 0; i < groups.length && !full(); i += TERMS_CHUNK) {
       const filter: Query[] = [
         { terms: { group: groups.slice(i, i + TERMS_CHUNK) } },
         { range: { last: { gte: read.start, format: 'epoch_millis' } } },
         { range: { first: { lt: range.start, format: 'epoch_millis' } } },
       ];
-      for await (const kh of readKeys(run, index, ruleKey, filter, fromHour, read.end)) take(kh);
+      for await (const kh of readKeys(run, index, ruleKey, filter, fromHour, read.end)) {
+        take(kh);
+        if (full()) break;
+      }
     }
   }
-  if (keys.size > run.limits.maxGroups) {
+  if (full()) {
     run.degrade(`more than ${run.limits.maxGroups} first_seen keys: the rest were not evaluated`);
     for (const k of [...keys.keys()].slice(run.limits.maxGroups)) keys.delete(k);
   }
