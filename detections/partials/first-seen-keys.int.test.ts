@@ -90,6 +90,12 @@ const hand: GatewatchEvent[] = [
   // seen 5 hours before with a 2-hour history: new again (fs-ip-short-history)
   at(T - 5 * H, 'c1', { 'source.ip': '203.0.113.77' }),
   at(T + 12 * M, 'c2', { 'source.ip': '203.0.113.77' }),
+  // last seen in the hour holding t − 2h: decided by the exact time (raw read of that hour)
+  at(T - 110 * M, 'd1', { 'source.ip': '203.0.113.79' }),
+  at(T + 15 * M, 'd2', { 'source.ip': '203.0.113.79' }),
+  at(T - 119 * M, 'd3', { 'source.ip': '203.0.113.80' }),
+  at(T - 104 * M, 'd4', { 'source.ip': '203.0.113.80' }),
+  at(T + 10 * M, 'd5', { 'source.ip': '203.0.113.80' }),
   // seen 5 minutes before the start, in its hour: not new
   at(T + 2 * M, 'c3', { 'source.ip': '203.0.113.78' }),
   at(T + 14 * M, 'c4', { 'source.ip': '203.0.113.78' }),
@@ -228,6 +234,8 @@ describe('three paths: key index, raw events, evaluator', () => {
     expect(keysOf('api-key-new-country').sort()).toEqual(['fp-again/NZ', 'fp-brand-new/IT']);
     expect(keysOf('fs-ip-short-history')).toContain('203.0.113.77');
     expect(keysOf('fs-ip-short-history')).not.toContain('203.0.113.78');
+    expect(keysOf('fs-ip-short-history')).toContain('203.0.113.79');
+    expect(keysOf('fs-ip-short-history')).not.toContain('203.0.113.80');
   });
 
   it('every rule fires somewhere (the comparisons are not of empty lists)', () => {
@@ -236,8 +244,8 @@ describe('three paths: key index, raw events, evaluator', () => {
 });
 
 describe('bounded', () => {
-  it('more keys than maxGroups: the run is degraded and says so, as the raw path', async () => {
-    const rule = rules.find((r) => r.id === 'fs-ip-short-history')!;
+  it('more keys than maxGroups: the run is degraded and says so, as the raw path is', async () => {
+    const rule = rules.find((r) => r.id === 'fs-route')!;
     const limits = { pageSize: 250, pruneMinEvents: 0, maxGroups: 5 };
     const raw = await runRuleOnElasticsearch(ctx.es, index, rule, backtest, limits);
     const keys = await runRuleOnElasticsearch(ctx.es, index, rule, backtest, { ...limits, partials });

@@ -6,16 +6,15 @@ const DAY = 24 * HOUR_MS;
 
 /** A batch's contribution: a few events of one key at random times over `days`. */
 function upsert(r: () => number, days: number): KeyUpsert {
-  const hours: Record<string, [number, number]> = {};
+  const hours: Record<string, number> = {};
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < 1 + Math.floor(r() * 4); i++) {
     const t = Math.floor(r() * days * DAY);
-    const h = String(Math.floor(t / HOUR_MS) * HOUR_MS);
-    const c = hours[h];
-    hours[h] = c ? [Math.min(c[0], t), Math.max(c[1], t)] : [t, t];
+    const hour = Math.floor(t / HOUR_MS) * HOUR_MS;
+    hours[String(hour)] = Math.min(hours[String(hour)] ?? t, t);
     first = Math.min(first, t);
-    last = Math.max(last, t);
+    last = Math.max(last, hour);
   }
   return { rule: 'r@1', key: '["k"]', group: '[]', values: ['k'], first, last, hours };
 }
@@ -43,24 +42,29 @@ describe('merging first-seen key upserts', () => {
     for (const u of ups) expect(mergeKey(doc, u, 3 * DAY)).toBeUndefined();
   });
 
-  it('keeps first/last of every hour and drops hours that end before last − keep', () => {
+  it('keeps the earliest event of every hour and drops hours that end before the latest hour’s end − keep', () => {
     const u = (t: number): KeyUpsert => ({
       rule: 'r@1',
       key: '["k"]',
       group: '[]',
       values: ['k'],
       first: t,
-      last: t,
-      hours: { [String(Math.floor(t / HOUR_MS) * HOUR_MS)]: [t, t] },
+      last: Math.floor(t / HOUR_MS) * HOUR_MS,
+      hours: { [String(Math.floor(t / HOUR_MS) * HOUR_MS)]: t },
     });
-    const doc = apply([u(10), u(HOUR_MS - 1), u(5 * HOUR_MS + 7), u(2 * HOUR_MS)], 3 * HOUR_MS)!;
+    const doc = apply(
+      [u(HOUR_MS - 1), u(10), u(5 * HOUR_MS + 7), u(2 * HOUR_MS + 9), u(2 * HOUR_MS + 3), u(2 * HOUR_MS + 5)],
+      4 * HOUR_MS,
+    )!;
     expect(doc.first).toBe(10);
-    expect(doc.last).toBe(5 * HOUR_MS + 7);
-    // the hour [0, 1h) ends before 5h+7ms − 3h: dropped; [2h, 3h) is kept
+    expect(doc.last).toBe(5 * HOUR_MS);
+    // the hour [0, 1h) ends before 6h − 4h: dropped; [2h, 3h) keeps its earliest event
     expect(doc.hours).toEqual({
-      [String(2 * HOUR_MS)]: [2 * HOUR_MS, 2 * HOUR_MS],
-      [String(5 * HOUR_MS)]: [5 * HOUR_MS + 7, 5 * HOUR_MS + 7],
+      [String(2 * HOUR_MS)]: 2 * HOUR_MS + 3,
+      [String(5 * HOUR_MS)]: 5 * HOUR_MS + 7,
     });
+    // a later event in an hour the key has changes nothing: no write
+    expect(mergeKey(doc, u(5 * HOUR_MS + 99), 4 * HOUR_MS)).toBeUndefined();
     expect(doc.chunk).toBe(0);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The first-seen key index (docs/partials.md "First seen"): one document of level `key` in the
- * partials index per (first_seen rule version, key tuple) with the key's earliest and latest event time and, per
- * UTC hour it had events in, that hour's earliest and latest event time. Ingest upserts it as it
+ * partials index per (first_seen rule version, key tuple) with the key's earliest event, its
+ * latest hour and, per UTC hour it had events in, that hour's earliest event time. Ingest upserts it as it
  * stores a batch (before the batch's partials document, so the day coverage of the partials
  * proves the index holds the day's keys); a run reads only the keys active since its start.
  *
@@ -38,10 +38,11 @@ export const firstSeenKeyFields = {
   group: { type: 'keyword' },
   /** The key tuple as JSON (read back, not searched). */
   values: { type: 'keyword', index: false, doc_values: false },
-  /** Earliest and latest event time of the key. */
+  /** The key's earliest event time. */
   first: { type: 'date', format: 'epoch_millis' },
+  /** The start of the latest UTC hour the key had events in (an hour, so it changes once an hour). */
   last: { type: 'date', format: 'epoch_millis' },
-  /** Epoch hour start (ms, as a string) → [earliest, latest] event time in that hour. */
+  /** Epoch hour start (ms, as a string) → the earliest event time in that hour. */
   hours: { type: 'object', enabled: false },
 } as const;
 
@@ -52,24 +53,25 @@ export interface KeyUpsert {
   group: string;
   values: (string | number | boolean)[];
   first: number;
+  /** Start of the latest hour. */
   last: number;
-  hours: Record<string, [number, number]>;
+  hours: Record<string, number>;
 }
 
 /** The key upserts of one rule's folded hour cells (group = key tuple, bucket = hour). */
 export function keyUpserts(rule: string, groupFields: number, groups: Iterable<GroupBuckets>): KeyUpsert[] {
   const out: KeyUpsert[] = [];
   for (const g of groups) {
-    const hours: Record<string, [number, number]> = {};
+    const hours: Record<string, number> = {};
     let first = Number.POSITIVE_INFINITY;
     let last = Number.NEGATIVE_INFINITY;
     for (const [t, p] of g.buckets) {
       if (p.count === 0) continue;
-      hours[String(t)] = [p.firstTs, p.lastTs];
+      hours[String(t)] = p.firstTs;
       first = Math.min(first, p.firstTs);
-      last = Math.max(last, p.lastTs);
+      last = Math.max(last, t);
     }
-    if (first > last) continue;
+    if (last === Number.NEGATIVE_INFINITY) continue;
     out.push({
       rule,
       key: g.key,
@@ -98,14 +100,16 @@ export interface KeyDoc {
   values: string;
   first: number;
   last: number;
-  hours: Record<string, [number, number]>;
+  hours: Record<string, number>;
 }
 
 /**
- * `doc` with `u` folded in: min first, max last, per hour min/max, union of hours; hours whose
- * events all lie more than `keepMs` before the key's latest event are dropped. The cut is
+ * `doc` with `u` folded in: min first, max last hour, per hour the min, union of hours; hours
+ * that end more than `keepMs` before the end of the key's latest hour are dropped. The cut is
  * relative to `last`, which only grows, so the result does not depend on the order in which
- * batches arrive. Undefined when nothing changes (a redelivered batch, a resent record).
+ * batches arrive. Undefined when nothing changes: a redelivered batch, a resent record, and any
+ * batch whose events of a key fall in hours the key already has, after that hour's earliest
+ * event (so an active key is written about once an hour, not once a batch).
  */
 export function mergeKey(doc: KeyDoc | undefined, u: KeyUpsert, keepMs?: number): KeyDoc | undefined {
   const out: KeyDoc = doc
@@ -131,21 +135,18 @@ export function mergeKey(doc: KeyDoc | undefined, u: KeyUpsert, keepMs?: number)
     changed = true;
   }
   // hours ending before the cut are dropped, and not added back by a late or resent event
-  const cut = keepMs === undefined ? Number.NEGATIVE_INFINITY : out.last - keepMs;
+  const cut = keepMs === undefined ? Number.NEGATIVE_INFINITY : out.last + HOUR_MS - keepMs;
   const kept = (h: string) => Number(h) + HOUR_MS > cut;
   for (const h of Object.keys(out.hours))
     if (!kept(h)) {
       delete out.hours[h];
       changed = true;
     }
-  for (const [h, [f, l]] of Object.entries(u.hours)) {
+  for (const [h, f] of Object.entries(u.hours)) {
     if (!kept(h)) continue;
     const c = out.hours[h];
-    if (!c) {
-      out.hours[h] = [f, l];
-      changed = true;
-    } else if (f < c[0] || l > c[1]) {
-      out.hours[h] = [Math.min(f, c[0]), Math.max(l, c[1])];
+    if (c === undefined || f < c) {
+      out.hours[h] = f;
       changed = true;
     }
   }
@@ -172,7 +173,10 @@ export async function writeFirstSeenKeys(
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > 8) throw new Error(`first-seen keys not written: ${pending.length} kept conflicting`);
       const ids = pending.map((k) => keyDocId(k.rule, k.key));
-      const got = await es.mget<KeyDoc>({ index, ids, realtime: true });
+      // The first attempt reads the last refreshed state (a realtime get would refresh the shard
+      // at every batch): documents only grow, so one that already holds the batch's keys is
+      // current enough to skip; any write is conditional, and a conflict is read again, realtime.
+      const got = await es.mget<KeyDoc>({ index, ids, realtime: attempt > 1 });
       const ops: unknown[] = [];
       const sent: KeyUpsert[] = [];
       got.docs.forEach((d, j) => {
@@ -217,7 +221,8 @@ const KEYS_PAGE = 1000;
 export interface KeyHours {
   key: string;
   values: (string | number | boolean)[];
-  hours: { t: number; firstTs: number; lastTs: number }[];
+  /** Hour start → the key's earliest event in it. */
+  hours: { t: number; firstTs: number }[];
 }
 
 /**
@@ -251,9 +256,9 @@ export async function* readKeys(
     for (const h of hits) {
       const d = h._source!;
       const hours: KeyHours['hours'] = [];
-      for (const [t, [f, l]] of Object.entries(d.hours ?? {})) {
+      for (const [t, f] of Object.entries(d.hours ?? {})) {
         const start = Number(t);
-        if (start >= from && start < to) hours.push({ t: start, firstTs: Number(f), lastTs: Number(l) });
+        if (start >= from && start < to) hours.push({ t: start, firstTs: Number(f) });
       }
       yield { key: d.key, values: JSON.parse(d.values) as KeyHours['values'], hours };
     }

@@ -411,29 +411,48 @@ export async function firstSeenFromPartials(
   const keys = new Map<string, FsBucket>();
   /** The hour holding `start`, read raw for these keys (first values). */
   const unsure = new Map<string, estypes.FieldValue>();
+  const startHour = Math.floor(range.start / HOUR_MS) * HOUR_MS;
+  /**
+   * Keys whose latest history hour (before the start's hour) may hold events on both sides of
+   * `t − H` for some `t` in the range: their latest history time is read raw (first values).
+   */
+  const band = new Map<string, estypes.FieldValue>();
+  const inBand = new Set<string>();
   const take = (kh: KeyHours) => {
     if (keys.has(kh.key)) return;
     const k: FsBucket = { key: kh.values };
     const earlier = (ts: number) => {
       if (ts >= read.start && (k.preMax === undefined || ts > k.preMax)) k.preMax = ts;
     };
+    let latest: KeyHours['hours'][number] | undefined;
     for (const h of kh.hours) {
-      if (h.lastTs < range.start) earlier(h.lastTs);
-      else if (h.firstTs >= range.end) continue;
-      else if (h.firstTs >= range.start) {
-        // the hour's first event is in the range: the key's earliest there if the earliest hour
-        if (!k.cur || h.firstTs < k.cur.ts) k.cur = { ts: h.firstTs, id: '', source: undefined };
-      } else {
-        // events on both sides of `start` in this hour: read it
-        unsure.set(String(kh.values[0]), kh.values[0]!);
-        earlier(h.firstTs);
+      if (h.t >= startHour) {
+        if (h.firstTs >= range.end) continue;
+        if (h.firstTs >= range.start) {
+          // the hour's first event is in the range: the key's earliest there if the earliest hour
+          if (!k.cur || h.firstTs < k.cur.ts) k.cur = { ts: h.firstTs, id: '', source: undefined };
+        } else {
+          // the start's hour with events before `start`: read it (both sides of `start`)
+          unsure.set(String(kh.values[0]), kh.values[0]!);
+          earlier(h.firstTs);
+        }
+      } else if (h.t + HOUR_MS > read.start && (!latest || h.t > latest.t)) latest = h;
+    }
+    if (latest) {
+      // Its first event is a history time. When the hour starts at or after end − H, that time
+      // is ≥ t − H for every t in the range: the same answer as the latest time. Otherwise the
+      // latest time itself is needed.
+      earlier(latest.firstTs);
+      if (latest.t < range.end - fs.historyMs) {
+        inBand.add(kh.key);
+        band.set(String(kh.values[0]), kh.values[0]!);
       }
     }
     keys.set(kh.key, k);
   };
   // Only keys with an event in [start, end) can be new.
   const active: Query[] = [
-    { range: { last: { gte: range.start, format: 'epoch_millis' } } },
+    { range: { last: { gte: startHour, format: 'epoch_millis' } } },
     { range: { first: { lt: range.end, format: 'epoch_millis' } } },
   ];
   // past maxGroups the run is degraded (below): stop reading there
@@ -449,7 +468,7 @@ export async function firstSeenFromPartials(
     for (let i = 0; i < groups.length && !full(); i += TERMS_CHUNK) {
       const filter: Query[] = [
         { terms: { group: groups.slice(i, i + TERMS_CHUNK) } },
-        { range: { last: { gte: read.start, format: 'epoch_millis' } } },
+        { range: { last: { gte: fromHour, format: 'epoch_millis' } } },
         { range: { first: { lt: range.start, format: 'epoch_millis' } } },
       ];
       for await (const kh of readKeys(run, index, ruleKey, filter, fromHour, read.end)) {
@@ -462,27 +481,40 @@ export async function firstSeenFromPartials(
     run.degrade(`more than ${run.limits.maxGroups} first_seen keys: the rest were not evaluated`);
     for (const k of [...keys.keys()].slice(run.limits.maxGroups)) keys.delete(k);
   }
-  if (unsure.size > 0) {
-    const hourStart = Math.floor(range.start / HOUR_MS) * HOUR_MS;
-    const hour = { start: Math.max(hourStart, read.start), end: Math.min(hourStart + HOUR_MS, range.end) };
-    const first = [...unsure.values()];
-    for (let i = 0; i < first.length; i += TERMS_CHUNK) {
+  /** Raw reads of `span` for the keys of these first values: latest time before `split`, earliest from it. */
+  const exactly = async (
+    firsts: Map<string, estypes.FieldValue>,
+    span: TimeRange,
+    split: number,
+    only?: Set<string>,
+  ) => {
+    const first = [...firsts.values()];
+    for (let i = 0; i < first.length && span.start < span.end; i += TERMS_CHUNK) {
       const chunk = first.slice(i, i + TERMS_CHUNK);
       const exact = await compositeFs(
         run,
         keyFields,
         and(query, { terms: { [keyFields[0]!]: chunk } }),
-        hour,
-        range.start,
+        span,
+        split,
         'lite',
       );
       for (const [key, b] of exact) {
         const k = keys.get(key);
-        if (!k) continue;
+        if (!k || (only && !only.has(key))) continue;
         if (b.preMax !== undefined && (k.preMax === undefined || b.preMax > k.preMax)) k.preMax = b.preMax;
         if (b.cur && (!k.cur || b.cur.ts < k.cur.ts)) k.cur = b.cur;
       }
     }
-  }
+  };
+  // the start's hour, split at `start`
+  await exactly(
+    unsure,
+    { start: Math.max(startHour, read.start), end: Math.min(startHour + HOUR_MS, range.end) },
+    range.start,
+  );
+  // history hours near t − H: [start − H, the hour after end − H), all before the split
+  const bandEnd = Math.min(Math.ceil((range.end - fs.historyMs) / HOUR_MS) * HOUR_MS, startHour);
+  await exactly(band, { start: read.start, end: bandEnd }, bandEnd, inBand);
   return firstSeenFromKeys(run, rule, query, range, keys);
 }
