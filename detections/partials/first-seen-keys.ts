@@ -167,45 +167,57 @@ export async function writeFirstSeenKeys(
   keys: readonly KeyUpsert[],
   options: { keepMs?: number } = {},
 ): Promise<number> {
+  const known = knownKeys(es, index);
   let written = 0;
   for (let i = 0; i < keys.length; i += KEYS_PAGE) {
-    let pending = keys.slice(i, i + KEYS_PAGE);
+    // Keys this process last saw holding the batch's hours need nothing (documents only grow).
+    let pending = keys.slice(i, i + KEYS_PAGE).filter((u) => {
+      const k = fresh(known, keyDocId(u.rule, u.key));
+      return !k || mergeKey(k.doc, u, options.keepMs) !== undefined;
+    });
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > 8) throw new Error(`first-seen keys not written: ${pending.length} kept conflicting`);
       const ids = pending.map((k) => keyDocId(k.rule, k.key));
-      // The first attempt reads the last refreshed state (a realtime get would refresh the shard
-      // at every batch): documents only grow, so one that already holds the batch's keys is
-      // current enough to skip; any write is conditional, and a conflict is read again, realtime.
-      const got = await es.mget<KeyDoc>({ index, ids, realtime: attempt > 1 });
+      // The first attempt starts from what this process knows, else from the last refreshed
+      // state (a realtime get would refresh the shard at every batch): any write is conditional,
+      // and a conflict (another worker wrote since) is read again, realtime.
+      const unknown = attempt === 1 ? ids.filter((id) => !fresh(known, id)) : ids;
+      if (unknown.length > 0) {
+        const got = await es.mget<KeyDoc>({ index, ids: unknown, realtime: attempt > 1 });
+        got.docs.forEach((d, j) => {
+          if ('found' in d && d.found && d._source)
+            remember(known, unknown[j]!, { doc: d._source, seq: d._seq_no!, term: d._primary_term! });
+          else known.delete(unknown[j]!);
+        });
+      }
       const ops: unknown[] = [];
-      const sent: KeyUpsert[] = [];
-      got.docs.forEach((d, j) => {
-        const found = 'found' in d && d.found ? (d as estypes.GetGetResult<KeyDoc>) : undefined;
-        const merged = mergeKey(found?._source, pending[j]!, options.keepMs);
+      const sent: { u: KeyUpsert; id: string; doc: KeyDoc }[] = [];
+      pending.forEach((u, j) => {
+        const id = ids[j]!;
+        const found = known.get(id);
+        const merged = mergeKey(found?.doc, u, options.keepMs);
         if (!merged) return;
         ops.push(
           found
-            ? {
-                index: {
-                  _index: index,
-                  _id: ids[j],
-                  if_seq_no: found._seq_no,
-                  if_primary_term: found._primary_term,
-                },
-              }
-            : { create: { _index: index, _id: ids[j] } },
+            ? { index: { _index: index, _id: id, if_seq_no: found.seq, if_primary_term: found.term } }
+            : { create: { _index: index, _id: id } },
           merged,
         );
-        sent.push(pending[j]!);
+        sent.push({ u, id, doc: merged });
       });
       if (sent.length === 0) break;
       const res = await es.bulk({ operations: ops as estypes.BulkOperationContainer[] });
       const again: KeyUpsert[] = [];
       res.items.forEach((item, j) => {
         const r = item.index ?? item.create;
-        if (r && r.status < 300) written++;
-        else if (r?.status === 409 || r?.status === 429) again.push(sent[j]!);
-        else
+        const { u, id, doc } = sent[j]!;
+        if (r && r.status < 300) {
+          written++;
+          remember(known, id, { doc, seq: r._seq_no!, term: r._primary_term! });
+        } else if (r?.status === 409 || r?.status === 429) {
+          known.delete(id);
+          again.push(u);
+        } else
           throw new Error(`first-seen keys not written: ${r?.error?.type ?? ''} ${r?.error?.reason ?? ''}`);
       });
       pending = again;
@@ -213,6 +225,46 @@ export async function writeFirstSeenKeys(
     }
   }
   return written;
+}
+
+/**
+ * Key documents as this process last wrote or read them, per client and index, most recent
+ * last (at most KNOWN_MAX): an active key's later batches in the same hour then cost nothing.
+ * Entries are trusted for KNOWN_MS only, so a document deleted behind the process's back (the
+ * index reset by an operator) is written again within minutes.
+ */
+type Known = Map<string, { doc: KeyDoc; seq: number; term: number; at: number }>;
+const knownByClient = new WeakMap<Client, Map<string, Known>>();
+const KNOWN_MAX = 50_000;
+const KNOWN_MS = 10 * 60_000;
+
+function fresh(known: Known, id: string) {
+  const k = known.get(id);
+  if (k && Date.now() - k.at > KNOWN_MS) {
+    known.delete(id);
+    return undefined;
+  }
+  return k;
+}
+
+function knownKeys(es: Client, index: string): Known {
+  let byIndex = knownByClient.get(es);
+  if (!byIndex) {
+    byIndex = new Map();
+    knownByClient.set(es, byIndex);
+  }
+  let known = byIndex.get(index);
+  if (!known) {
+    known = new Map();
+    byIndex.set(index, known);
+  }
+  return known;
+}
+
+function remember(known: Known, id: string, entry: { doc: KeyDoc; seq: number; term: number }): void {
+  known.delete(id);
+  known.set(id, { ...entry, at: Date.now() });
+  if (known.size > KNOWN_MAX) known.delete(known.keys().next().value!);
 }
 
 const KEYS_PAGE = 1000;
