@@ -108,14 +108,40 @@ const totalOf = (g: GroupBuckets): number => {
 };
 
 /**
- * Per group of a generation: its events in the chunk and the part holding its cells. Stored on
- * part 0, so a run reads it first and fetches only the parts of groups that can fire
- * (docs/partials.md, "Reading only the groups that can fire").
+ * Per group of a generation: its events in the chunk, the part holding its cells, and (unless
+ * the day has too many group-hours) its events and where-counts per hour. Stored on part 0, so
+ * a run reads it first and fetches only the parts of groups that can fire (docs/partials.md,
+ * "Reading only the groups that can fire").
  */
 export interface GroupSummary {
   g: (string | number | boolean)[][];
   n: number[];
   p: number[];
+  /** Per group: [hour of the day, events, where-count 0, where-count 1, …] for each hour with cells. */
+  h?: number[][][];
+}
+
+/** Group-hours a summary keeps per rule version and day; past it, day totals only. */
+const SUMMARY_HOURS = 200_000;
+const HOUR_MS = 3_600_000;
+
+/**
+ * A cell counts in the hour its bucket starts: a window holds the cells whose buckets start
+ * inside it, so the hours a window spans hold all of them.
+ */
+function hourlyOf(g: GroupBuckets, chunk: number): number[][] {
+  const hours = new Map<number, number[]>();
+  for (const [t, p] of g.buckets) {
+    const h = Math.floor((t - chunk) / HOUR_MS);
+    let row = hours.get(h);
+    if (!row) {
+      row = [h, 0, ...p.wheres.map(() => 0)];
+      hours.set(h, row);
+    }
+    row[1]! += p.count;
+    for (let i = 0; i < p.wheres.length; i++) row[i + 2]! += p.wheres[i]!;
+  }
+  return [...hours.values()].sort((a, b) => a[0]! - b[0]!);
 }
 
 /** A merger that keeps cells as they are (no plan knowledge needed: sizes come from the cells). */
@@ -299,12 +325,19 @@ async function compactChunk(
     const totals = new Map(merged.map((g) => [g, totalOf(g)]));
     const groups = merged.sort((x, y) => totals.get(y)! - totals.get(x)! || (x.key < y.key ? -1 : 1));
     const parts = encodeParts(groups, exactValues, partSize.cells, partSize.bytes);
-    const summary: GroupSummary = { g: [], n: [], p: [] };
+    const summary: GroupSummary = { g: [], n: [], p: [], h: [] };
+    let hours = 0;
     parts.forEach((part, i) => {
       for (const g of part.groups) {
         summary.g.push(g.values);
         summary.n.push(totals.get(g)!);
         summary.p.push(i);
+        if (summary.h) {
+          const rows = hourlyOf(g, chunk);
+          hours += rows.length;
+          if (hours > SUMMARY_HOURS) delete summary.h;
+          else summary.h.push(rows);
+        }
       }
     });
     for (const [part, { enc, bytes }] of parts.entries()) {

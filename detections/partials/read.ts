@@ -239,6 +239,14 @@ async function* searchAllDocs(
   }
 }
 
+/** Lower bounds `having` puts on a window's counts: [slot (0: events, i + 1: where i), least]. */
+export interface CountFloors {
+  floors: [slot: number, least: number][];
+  windowMs: number;
+}
+
+const HOUR_MS = 3_600_000;
+
 /**
  * Coverage alone, for readers that take their data elsewhere (the first-seen key index): the
  * days of `read` and whether every one is covered for `key`, as `PartialsUse` (covered days
@@ -259,13 +267,15 @@ export async function coveredDays(
 
 /**
  * Compacted days, read by the groups that can fire: part 0 of each day's generation lists every
- * group with its events that day and its part (compact.ts `GroupSummary`). A window of fewer
- * than `minEvents` events cannot fire, and a window lies in one day or straddles two, so a
- * group's cells of day d can only matter when its events of d, alone or with those of d − 1 or
- * d + 1, reach `minEvents` (a neighbouring day without a summary counts as unbounded; days
- * outside the read hold no window the run evaluates). Only the parts holding such groups are
- * fetched; the other groups' cells lie in no window that can fire. Returns the days it read (the
- * others, e.g. generations compacted before summaries existed, are read whole by the caller).
+ * group with the part holding its cells and its events and where-counts per hour (compact.ts
+ * `GroupSummary`). A window spans at most ⌈W / 1 h⌉ + 1 consecutive hours, so a group's cells can
+ * only matter where some run of that many hours holds at least every floor (`count() >= 30`,
+ * `count(where) >= 25`); hours of a day in the read without a summary (not compacted, read raw,
+ * mixed) count as unbounded, hours outside the read as empty. Only the parts holding a group
+ * on a day such a run touches are fetched; the other groups' cells of that day lie in windows
+ * that cannot fire. Without hourly figures (a day past SUMMARY_HOURS) the same holds with day
+ * totals and the events floor. Returns the days it read; the others (generations compacted
+ * before summaries existed) are read whole by the caller.
  */
 async function readPrunedParts(
   run: Run,
@@ -273,7 +283,7 @@ async function readPrunedParts(
   key: string,
   chunks: number[],
   cov: Map<number, ChunkCoverage>,
-  minEvents: number,
+  prune: CountFloors,
   merger: CellMerger,
 ): Promise<Set<number>> {
   const heads = new Map<number, { gen: number; summary: GroupSummary }>();
@@ -293,30 +303,68 @@ async function readPrunedParts(
       if (summary && d.gen !== undefined) heads.set(Number(d.chunk), { gen: d.gen, summary });
     }
   }
-  // events per group and day; a neighbour without a summary but holding events: unbounded
-  const totals = new Map<number, Map<string, number>>();
-  for (const [chunk, h] of heads)
-    totals.set(chunk, new Map(h.summary.g.map((values, i) => [groupKeyOf(values), h.summary.n[i]!])));
-  const neighbour = (chunk: number, group: string): number => {
-    const t = totals.get(chunk);
-    if (t) return t.get(group) ?? 0;
+  // a day in the read without a summary but with events bounds nothing
+  const unbounded = (chunk: number): boolean => {
+    if (heads.has(chunk)) return false;
     const c = cov.get(chunk);
-    return c === undefined || c.stored === 0 ? 0 : Number.POSITIVE_INFINITY;
+    return c !== undefined && c.stored > 0;
   };
+  const wanted = new Map<number, Set<string>>([...heads.keys()].map((c) => [c, new Set<string>()]));
+  const floor0 = Math.max(0, ...prune.floors.map(([, least]) => least));
+  if ([...heads.values()].every((h) => h.summary.h)) {
+    // per group: absolute hour → [events, where-counts…]
+    const hourly = new Map<string, Map<number, number[]>>();
+    for (const [chunk, h] of heads)
+      h.summary.g.forEach((values, i) => {
+        const k = groupKeyOf(values);
+        let m = hourly.get(k);
+        if (!m) {
+          m = new Map();
+          hourly.set(k, m);
+        }
+        for (const row of h.summary.h![i]!) m.set(chunk / HOUR_MS + row[0]!, row.slice(1));
+      });
+    const span = Math.ceil(prune.windowMs / HOUR_MS) + 1;
+    const dayOfHour = (hour: number) => Math.floor((hour * HOUR_MS) / DAY_MS) * DAY_MS;
+    for (const [k, hours] of hourly) {
+      const tried = new Set<number>();
+      for (const present of hours.keys())
+        for (let s = present - span + 1; s <= present; s++) {
+          if (tried.has(s)) continue;
+          tried.add(s);
+          let open = false;
+          const sums: number[] = [];
+          for (let x = s; x < s + span; x++) {
+            if (unbounded(dayOfHour(x))) open = true;
+            const row = hours.get(x);
+            if (row) for (let i = 0; i < row.length; i++) sums[i] = (sums[i] ?? 0) + row[i]!;
+          }
+          if (!open && !prune.floors.every(([slot, least]) => (sums[slot] ?? 0) >= least)) continue;
+          for (let x = s; x < s + span; x++) wanted.get(dayOfHour(x))?.add(k);
+        }
+    }
+  } else {
+    // day totals: a window lies in one day or straddles two
+    const totals = new Map<number, Map<string, number>>();
+    for (const [chunk, h] of heads)
+      totals.set(chunk, new Map(h.summary.g.map((values, i) => [groupKeyOf(values), h.summary.n[i]!])));
+    const neighbour = (chunk: number, group: string): number =>
+      unbounded(chunk) ? Number.POSITIVE_INFINITY : (totals.get(chunk)?.get(group) ?? 0);
+    for (const [chunk, mine] of totals)
+      for (const [k, n] of mine)
+        if (
+          n >= floor0 ||
+          n + neighbour(chunk - DAY_MS, k) >= floor0 ||
+          n + neighbour(chunk + DAY_MS, k) >= floor0
+        )
+          wanted.get(chunk)!.add(k);
+  }
   const ids: string[] = [];
   for (const [chunk, h] of heads) {
+    const groups = wanted.get(chunk)!;
     const parts = new Set<number>();
-    const mine = totals.get(chunk)!;
     h.summary.g.forEach((values, i) => {
-      if (parts.has(h.summary.p[i]!)) return;
-      const k = groupKeyOf(values);
-      const n = mine.get(k)!;
-      if (
-        n >= minEvents ||
-        n + neighbour(chunk - DAY_MS, k) >= minEvents ||
-        n + neighbour(chunk + DAY_MS, k) >= minEvents
-      )
-        parts.add(h.summary.p[i]!);
+      if (groups.has(groupKeyOf(values))) parts.add(h.summary.p[i]!);
     });
     for (const part of parts) ids.push(compactDocId(key, chunk, h.gen, part));
   }
@@ -353,11 +401,8 @@ export interface CellsRequest {
   requireAll?: boolean;
   /** Which buckets need their values merged (default: all); see `ValuesNeeded`. */
   needed?: ValuesNeeded;
-  /**
-   * The fewest events a window must hold to fire, and the window: compacted days then fetch only
-   * the parts holding groups that can reach it (see `partsToRead`).
-   */
-  prune?: { minEvents: number; windowMs: number };
+  /** What a window must hold to fire: compacted days then fetch only the groups that can (see `readPrunedParts`). */
+  prune?: CountFloors;
 }
 
 /**
@@ -381,9 +426,9 @@ export async function readCells(
   const merger = new CellMerger(req.plan, req.bucketMs, source.exactValues ?? 256, within);
   let plain = covered.filter((c) => !cov.get(c)!.mixed);
   const mixed = covered.filter((c) => cov.get(c)!.mixed);
-  if (req.prune && req.prune.minEvents >= 2 && req.prune.windowMs <= DAY_MS) {
+  if (req.prune && req.prune.floors.length > 0 && req.prune.windowMs <= DAY_MS) {
     const compacted = plain.filter((c) => cov.get(c)!.compacted);
-    const fetched = await readPrunedParts(run, source, req.key, compacted, cov, req.prune.minEvents, merger);
+    const fetched = await readPrunedParts(run, source, req.key, compacted, cov, req.prune, merger);
     plain = plain.filter((c) => !fetched.has(c));
   }
   for (let i = 0; i < plain.length; i += 16) {

@@ -9,7 +9,7 @@
  * - Partials (../../partials/): the same cells maintained as events arrive, read and merged per
  *   run; the raw path above is the fallback for what they do not cover.
  */
-import type { ThresholdRule } from '../../../parser/ir.ts';
+import type { HavingExpr, ThresholdRule } from '../../../parser/ir.ts';
 import { partialRuleKey, type ValuesNeeded } from '../../partials/cells.ts';
 import { type PartialsSource, readCells, rereadInexact } from '../../partials/read.ts';
 import {
@@ -160,6 +160,33 @@ export function valuesNeeded(rule: ThresholdRule, tp: ThresholdPlan, range: Time
 }
 
 /**
+ * The least events (slot 0) and where-counts (slot i + 1 for the plan's filter i) a window must
+ * hold for `having` to be true: the `count() >= T` / `count(where) >= T` conjuncts, and
+ * `minEvents` for the events (which also sees through `or`). Partials fetch only the groups that
+ * reach them (../../partials/read.ts).
+ */
+export function countFloors(having: HavingExpr, plan: AggPlan): [slot: number, least: number][] {
+  const floors = new Map<number, number>();
+  const raise = (slot: number, least: number) => {
+    if (least >= 2 && least > (floors.get(slot) ?? 0)) floors.set(slot, least);
+  };
+  const visit = (h: HavingExpr) => {
+    if (h.op === 'and') for (const a of h.args) visit(a);
+    if (h.op !== 'cmp' || !Number.isFinite(h.value)) return;
+    const i = plan.metrics.findIndex((m) => m.name === h.metric);
+    if (i < 0 || plan.metrics[i]!.fn !== 'count') return;
+    const least =
+      h.cmp === '>=' || h.cmp === '==' ? Math.ceil(h.value) : h.cmp === '>' ? Math.floor(h.value) + 1 : 0;
+    const where = plan.refs[i]!.where;
+    raise(where === undefined ? 0 : where + 1, least);
+    raise(0, least); // count(where) >= T needs T events
+  };
+  visit(having);
+  raise(0, minEvents(having, plan.metrics, new Set()));
+  return [...floors];
+}
+
+/**
  * The partials path: cells from partials where they cover the range (raw elsewhere), windows
  * with sketched values that may fire re-read raw. Undefined when no day of the range is covered
  * (then the raw path runs, pruning included).
@@ -180,7 +207,7 @@ export async function thresholdFromPartials(
     query,
     read: range,
     needed: valuesNeeded(rule, tp, range),
-    prune: { minEvents: minEvents(rule.threshold.having, tp.plan.metrics, new Set()), windowMs: tp.windowMs },
+    prune: { floors: countFloors(rule.threshold.having, tp.plan), windowMs: tp.windowMs },
   };
   const read = await readCells(run, source, req);
   if (!read) return undefined;
