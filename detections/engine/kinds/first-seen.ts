@@ -2,7 +2,8 @@
  * First-seen rules: a key (`by` + `values`) whose previous event is older than the history. In
  * process: one pass keeping each key's and group's latest time. On Elasticsearch: a composite
  * over the key with the latest history time and the earliest in-range time (restricted to the
- * keys active in the range), then the first events of the new keys only.
+ * keys active in the range), then the first events of the new keys only. Through partials: the
+ * first-seen key index gives the keys active in the range and their hours, instead of the composite.
  */
 import type { estypes } from '@elastic/elasticsearch';
 import type { FirstSeenRule } from '../../../parser/ir.ts';
@@ -262,7 +263,7 @@ export async function firstSeenOnElasticsearch(
 
 /**
  * Pass 2, from each key's latest history time and earliest in-range time (pass 1 over the raw
- * events, or the key cells of the partials): the new keys, their first events read.
+ * events, or the first-seen key index): the new keys, their first events read.
  */
 export async function firstSeenFromKeys(
   run: Run,
@@ -367,8 +368,8 @@ export async function firstSeenFromKeys(
 }
 
 /**
- * The key cells first-seen partials fold at ingest: per key (`by` + `values`) and hour, the
- * earliest and latest event time. They are upserted into the key index
+ * What ingest folds for a first_seen rule: per key (`by` + `values`) and hour, its events'
+ * times. Each hour's earliest event is upserted into the key index
  * (../../partials/first-seen-keys.ts), not stored as cells (docs/partials.md, "First seen").
  */
 export function firstSeenPlan(rule: FirstSeenRule): { plan: AggPlan; groupBy: string[]; bucketMs: number } {
