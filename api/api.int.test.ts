@@ -472,18 +472,23 @@ describe('operations', () => {
     // written as ingest writes them, docs/partials.md) show at the next scrape.
     expect(metrics.body).not.toMatch(/gatewatch_partials_documents\{level="batch"\} [1-9]/);
     const pack = (await loadRuleFiles(['detections/rules'])).rules;
-    const folded = new PartialFolder(pack).fold([event(0), event(1)] as unknown as GatewatchEvent[]);
+    // event 3 carries an API key from a network: a key of the built-in first_seen rules
+    const keyed = event(3, {
+      gatewatch: { route: '/orders/{id}', api_key: { fingerprint: 'k1' }, network: { id: 'AS1' } },
+    });
+    const folded = new PartialFolder(pack).fold([event(0), event(1), keyed] as unknown as GatewatchEvent[]);
     await writeBatchPartials(t.it.es, t.it.prefix, 'api-metrics', folded, true);
     const after = await call('GET', '/metrics', 'viewer');
     expect(after.body).toMatch(/gatewatch_partials_documents\{level="batch"\} 1/);
     expect(after.body).toMatch(/gatewatch_partials_index_bytes [1-9]/);
     expect(after.body).toMatch(/gatewatch_partials_pending_cells [1-9]/);
+    expect(after.body).toMatch(/gatewatch_partials_documents\{level="key"\} [1-9]/);
     // the background build of a rule version's partials: days built, to build, events folded
     expect(after.body).not.toContain('gatewatch_partials_build_days{');
     const rule = pack.find((r) => partialRule(r))!;
     await buildPartials(t.it.es, t.it.prefix, { rules: [rule], refresh: true });
     const built = await call('GET', '/metrics', 'viewer');
-    const label = `rule="${rule.id}@${rule.version}"`;
+    const label = `rule="${partialRule(rule)!.key}"`;
     expect(built.body).toContain(`gatewatch_partials_build_days{${label},state="built"} 1`);
     expect(built.body).toContain(`gatewatch_partials_build_days{${label},state="to_build"} 1`);
     expect(built.body).toContain(`gatewatch_partials_build_events{${label}} 30`);

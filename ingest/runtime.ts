@@ -191,7 +191,11 @@ export async function startIngest(
   if ((options.workers ?? 0) > 0 && config.detections.partials.enabled) {
     const load = async () => {
       const set = await loadRuleSet(config, es);
-      folder = new PartialFolder(set.rules, { exactValues: config.detections.partials.exactValues });
+      folder = new PartialFolder(set.rules, {
+        exactValues: config.detections.partials.exactValues,
+        // a first-seen key's hours go two days after its events would (lifecycle runs daily)
+        keyRetentionMs: durationMs(config.retention.events) + 2 * 86_400_000,
+      });
     };
     await load().catch((err: Error) =>
       console.error(`rule partials off until the rules load: ${err.message}`),

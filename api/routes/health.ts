@@ -96,6 +96,7 @@ async function refreshPartials(ctx: AppContext): Promise<void> {
   metrics.partialsDocuments.set({ level: 'batch' }, stats.documents.batch);
   metrics.partialsDocuments.set({ level: 'compact' }, stats.documents.compact);
   metrics.partialsPending.set(stats.pending.cells);
+  metrics.partialsDocuments.set({ level: 'key' }, stats.documents.key);
   for (const r of stats.rules) {
     metrics.partialsRuleCells.set({ rule: r.rule }, r.cells);
     metrics.partialsRuleBytes.set({ rule: r.rule }, r.bytes);

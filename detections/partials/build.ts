@@ -394,7 +394,8 @@ async function buildDay(
   const docs: { key: string; doc: FoldedBatch }[] = [];
   for (const f of folds) {
     flush(f);
-    const cells = f.fold.finish().chunks.get(chunk);
+    const finished = f.fold.finish();
+    const cells = finished.chunks.get(chunk);
     // The events the folder placed in the day (all of them: the day was read by its time
     // range); one it did not would be left out of `events`, so the day reads raw rather than
     // wrong. A day whose events were all left to their batches still gets its (empty)
@@ -402,7 +403,13 @@ async function buildDay(
     const events = cells?.events ?? 0;
     docs.push({
       key: f.rule.key,
-      doc: { rules: [f.rule.key], chunks: new Map([[chunk, { events, body: cells?.body ?? {} }]]) },
+      // a first_seen version's keys are upserted before its document (writeBatchPartials), so
+      // the day's coverage also proves its keys are in the key index
+      doc: {
+        rules: [f.rule.key],
+        chunks: new Map([[chunk, { events, body: cells?.body ?? {} }]]),
+        ...(finished.keys ? { keys: finished.keys } : {}),
+      },
     });
     built.push({ rule: f.rule.key, events });
   }

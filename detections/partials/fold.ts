@@ -13,6 +13,7 @@ import { baselinePlan } from '../engine/kinds/baseline.ts';
 import { firstSeenPlan } from '../engine/kinds/first-seen.ts';
 import { thresholdPlan } from '../engine/kinds/threshold.ts';
 import { chunkOf, type EncodedCells, encodeCells, partialRuleKey, splitByChunk } from './cells.ts';
+import { type KeyUpsert, keysCoverageKey, keyUpserts } from './first-seen-keys.ts';
 
 /** A rule whose partials are kept: threshold and baseline rules (not correlated). */
 export interface PartialRule {
@@ -39,7 +40,8 @@ export function partialRule(rule: RuleIR): PartialRule | undefined {
   else return undefined;
   if (DAY_MS % p.bucketMs !== 0) return undefined;
   return {
-    key: partialRuleKey(rule),
+    // first_seen: its key index, not cells (first-seen-keys.ts); batches name it so
+    key: rule.kind === 'first_seen' ? keysCoverageKey(partialRuleKey(rule)) : partialRuleKey(rule),
     rule,
     plan: p.plan,
     groupBy: p.groupBy,
@@ -53,23 +55,29 @@ export interface FoldedBatch {
   /** `id@version` of every rule folded (also those without cells in a chunk). */
   rules: string[];
   chunks: Map<number, { events: number; body: Record<string, EncodedCells> }>;
+  /** First_seen rules' keys, upserted into the key index before the partial documents. */
+  keys?: { upserts: KeyUpsert[]; keepMs?: number };
 }
 
 export interface PartialFolderOptions {
   /** Distinct values kept exactly per cell and field (default 256). */
   exactValues?: number;
+  /** Hours of a first-seen key kept this long before its latest event (default: all). */
+  keyRetentionMs?: number;
 }
 
 /** The partial rules of a rule set, compiled once; `fold` is called per batch. */
 export class PartialFolder {
   readonly rules: PartialRule[];
   readonly exactValues: number;
+  readonly keyRetentionMs: number | undefined;
   constructor(rules: readonly RuleIR[], options: PartialFolderOptions = {}) {
     this.rules = rules.flatMap((r) => {
       const p = r.enabled ? partialRule(r) : undefined;
       return p ? [p] : [];
     });
     this.exactValues = options.exactValues ?? 256;
+    this.keyRetentionMs = options.keyRetentionMs;
   }
 
   get keys(): string[] {
@@ -112,12 +120,22 @@ export class PartialFolder {
         }
       },
       finish: () => {
+        const upserts: KeyUpsert[] = [];
         for (const f of folders) {
           const { groups } = f.bz.result();
+          if (f.rule.rule.kind === 'first_seen') {
+            const fs = f.rule.rule.firstSeen;
+            upserts.push(...keyUpserts(partialRuleKey(f.rule.rule), fs.groupBy.length, groups.values()));
+            continue;
+          }
           for (const [chunk, part] of splitByChunk(groups.values()))
             chunks.get(chunk)!.body[f.rule.key] = encodeCells(part, this.exactValues);
         }
-        return { rules: this.keys, chunks };
+        const keys =
+          upserts.length > 0
+            ? { upserts, ...(this.keyRetentionMs !== undefined ? { keepMs: this.keyRetentionMs } : {}) }
+            : undefined;
+        return { rules: this.keys, chunks, ...(keys ? { keys } : {}) };
       },
     };
   }

@@ -261,6 +261,24 @@ export interface CountFloors {
 const HOUR_MS = 3_600_000;
 
 /**
+ * Coverage alone, for readers that take their data elsewhere (the first-seen key index): the
+ * days of `read` and whether every one is covered for `key`, as `PartialsUse` (covered days
+ * counted in `chunks`, the others in `raw`).
+ */
+export async function coveredDays(
+  run: Run,
+  source: PartialsSource,
+  key: string,
+  read: TimeRange,
+): Promise<{ all: boolean; use: PartialsUse }> {
+  const cov = await coverage(run, source, key, read);
+  const raw = [...cov]
+    .filter(([, c]) => !c.covered)
+    .map(([chunk, c]) => ({ chunk, folded: c.folded, stored: c.stored }));
+  return { all: raw.length === 0, use: { chunks: cov.size - raw.length, raw, reread: 0 } };
+}
+
+/**
  * Compacted days, read by the groups that can fire: part 0 of each day's generation lists every
  * group with the part holding its cells and its events and where-counts per hour (compact.ts
  * `GroupSummary`). A window spans at most ⌈W / 1 h⌉ + 1 consecutive hours, so a group's cells can

@@ -7,11 +7,13 @@ import { createHash } from 'node:crypto';
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { bulkWrite, ensureIndex, indexNames } from '../../core/store/elasticsearch.ts';
 import { type BuildProgress, buildProgress } from './build.ts';
+import { firstSeenKeyFields, writeFirstSeenKeys } from './first-seen-keys.ts';
 import type { FoldedBatch } from './fold.ts';
 
 export const partialsMappings = {
   dynamic: 'strict',
   properties: {
+    /** `batch`, `compact`, or `key` (a first-seen key, first-seen-keys.ts). */
     level: { type: 'keyword' },
     chunk: { type: 'date' },
     batch: { type: 'keyword' },
@@ -34,6 +36,7 @@ export const partialsMappings = {
     body: { type: 'object', enabled: false },
     /** On part 0: per rule version, each group's events in the chunk and its part (compact.ts). */
     summary: { type: 'object', enabled: false },
+    ...firstSeenKeyFields,
   },
 } as const;
 
@@ -125,7 +128,11 @@ export function newestGeneration<D extends PartialDoc>(compacted: readonly D[]):
   return [];
 }
 
-/** Write (overwrite) a batch's partial documents. Throws on failure, so the batch is retried. */
+/**
+ * Write (overwrite) a batch's partial documents, after upserting its first-seen keys: a batch
+ * document names its first_seen rule versions only once their keys are in the key index, so the
+ * day coverage proves them. Throws on failure, so the batch is retried.
+ */
 export async function writeBatchPartials(
   es: Client,
   prefix: string,
@@ -135,6 +142,10 @@ export async function writeBatchPartials(
 ): Promise<number> {
   if (folded.chunks.size === 0) return 0;
   const index = await ensurePartialsIndex(es, prefix);
+  if (folded.keys)
+    await writeFirstSeenKeys(es, index, folded.keys.upserts, {
+      ...(folded.keys.keepMs !== undefined ? { keepMs: folded.keys.keepMs } : {}),
+    });
   const at = new Date().toISOString();
   const res = await bulkWrite(
     es,
@@ -166,7 +177,8 @@ export async function writeBatchPartials(
 export interface PartialsStats {
   /** The index on disk (primaries). */
   bytes: number;
-  documents: { batch: number; compact: number };
+  /** `key`: first-seen key documents (first-seen-keys.ts). */
+  documents: { batch: number; compact: number; key: number };
   /** Per rule version: cells and body bytes of its compacted documents. */
   rules: { rule: string; cells: number; bytes: number }[];
   /** Cells and body bytes of batch documents not compacted yet (all rules). */
@@ -210,7 +222,11 @@ export async function partialsStats(es: Client, prefix: string): Promise<Partial
   const level = (l: string) => levels.find((b) => b.key === l);
   return {
     bytes: stats._all?.primaries?.store?.size_in_bytes ?? 0,
-    documents: { batch: level('batch')?.doc_count ?? 0, compact: level('compact')?.doc_count ?? 0 },
+    documents: {
+      batch: level('batch')?.doc_count ?? 0,
+      compact: level('compact')?.doc_count ?? 0,
+      key: level('key')?.doc_count ?? 0,
+    },
     rules: rules.map((b) => ({ rule: b.key, cells: b.cells.value, bytes: b.bytes.value })),
     pending: { cells: level('batch')?.cells.value ?? 0, bytes: level('batch')?.bytes.value ?? 0 },
     builds,

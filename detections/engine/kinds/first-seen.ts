@@ -2,12 +2,14 @@
  * First-seen rules: a key (`by` + `values`) whose previous event is older than the history. In
  * process: one pass keeping each key's and group's latest time. On Elasticsearch: a composite
  * over the key with the latest history time and the earliest in-range time (restricted to the
- * keys active in the range), then the first events of the new keys only.
+ * keys active in the range), then the first events of the new keys only. Through partials: the
+ * first-seen key index gives the keys active in the range and their hours, instead of the composite.
  */
 import type { estypes } from '@elastic/elasticsearch';
 import type { FirstSeenRule } from '../../../parser/ir.ts';
 import { partialRuleKey } from '../../partials/cells.ts';
-import { type PartialsSource, readCells } from '../../partials/read.ts';
+import { HOUR_MS, type KeyHours, keysCoverageKey, readKeys } from '../../partials/first-seen-keys.ts';
+import { coveredDays, type PartialsSource } from '../../partials/read.ts';
 import { type AggPlan, buildPlan } from '../aggregate.ts';
 import {
   ACTIVE_VALUES,
@@ -261,7 +263,7 @@ export async function firstSeenOnElasticsearch(
 
 /**
  * Pass 2, from each key's latest history time and earliest in-range time (pass 1 over the raw
- * events, or the key cells of the partials): the new keys, their first events read.
+ * events, or the first-seen key index): the new keys, their first events read.
  */
 export async function firstSeenFromKeys(
   run: Run,
@@ -365,11 +367,10 @@ export async function firstSeenFromKeys(
   return out;
 }
 
-const HOUR_MS = 3_600_000;
-
 /**
- * The key cells first-seen partials keep: per key (`by` + `values`) and hour, the earliest and
- * latest event time (docs/partials.md, "First seen").
+ * What ingest folds for a first_seen rule: per key (`by` + `values`) and hour, its events'
+ * times. Each hour's earliest event is upserted into the key index
+ * (../../partials/first-seen-keys.ts), not stored as cells (docs/partials.md, "First seen").
  */
 export function firstSeenPlan(rule: FirstSeenRule): { plan: AggPlan; groupBy: string[]; bucketMs: number } {
   return {
@@ -380,10 +381,13 @@ export function firstSeenPlan(rule: FirstSeenRule): { plan: AggPlan; groupBy: st
 }
 
 /**
- * The partials path: each key's latest history time and earliest in-range time from its hour
- * cells; an hour holding a bound of the range with events on both sides of it (the current hour
- * of a scheduled run) is read raw for those keys only. Undefined unless every day of history and
- * range is covered (then the raw path runs).
+ * The key index path: only the keys active since the range's start (and, for `ignore new
+ * groups`, the other keys of their groups) are read, each with its hours: the latest history
+ * time and the earliest in-range time come from its hours' exact first/last times; the hour
+ * holding `start` when the key has events on both sides of it (the current hour of a scheduled
+ * run) is read raw for those keys only. Undefined unless every day of history and range is
+ * covered (the batches of each day upserted their keys before their partials): then the raw
+ * path runs.
  */
 export async function firstSeenFromPartials(
   run: Run,
@@ -393,69 +397,125 @@ export async function firstSeenFromPartials(
   source: PartialsSource,
 ): Promise<Detection[] | undefined> {
   const fs = rule.firstSeen;
-  const fp = firstSeenPlan(rule);
+  const ruleKey = partialRuleKey(rule);
+  const keyFields = [...fs.groupBy, ...fs.fields];
   const read = { start: range.start - fs.historyMs, end: range.end };
-  const cells = await readCells(run, source, {
-    key: partialRuleKey(rule),
-    plan: fp.plan,
-    groupBy: fp.groupBy,
-    bucketMs: HOUR_MS,
-    query,
-    read,
-    straddling: true,
-    requireAll: true,
-  });
-  if (!cells) return undefined;
-  run.partials = cells.use;
+  const cov = await coveredDays(run, source, keysCoverageKey(ruleKey), read);
+  if (!cov.all) {
+    // some days covered, not all: say which days sent the run to the raw events
+    if (cov.use.chunks > 0) run.partials = { ...cov.use, chunks: 0 };
+    return undefined;
+  }
+  run.partials = cov.use;
+  const index = source.index;
+  const fromHour = Math.floor(read.start / HOUR_MS) * HOUR_MS;
   const keys = new Map<string, FsBucket>();
-  /** Hours read raw (start → the first values of the keys that need them). */
-  const unsure = new Map<number, Map<string, estypes.FieldValue>>();
-  for (const g of cells.groups) {
-    const k: FsBucket = { key: g.values };
+  /** The hour holding `start`, read raw for these keys (first values). */
+  const unsure = new Map<string, estypes.FieldValue>();
+  const startHour = Math.floor(range.start / HOUR_MS) * HOUR_MS;
+  /**
+   * Keys whose latest history hour (before the start's hour) may hold events on both sides of
+   * `t − H` for some `t` in the range: their latest history time is read raw (first values).
+   */
+  const band = new Map<string, estypes.FieldValue>();
+  const inBand = new Set<string>();
+  const take = (kh: KeyHours) => {
+    if (keys.has(kh.key)) return;
+    const k: FsBucket = { key: kh.values };
     const earlier = (ts: number) => {
       if (ts >= read.start && (k.preMax === undefined || ts > k.preMax)) k.preMax = ts;
     };
-    const inRange = (ts: number) => {
-      if (!k.cur || ts < k.cur.ts) k.cur = { ts, id: '', source: undefined };
-    };
-    for (const [t, p] of g.buckets) {
-      if (p.lastTs < range.start) earlier(p.lastTs);
-      else if (p.firstTs >= range.end) continue;
-      else if (p.firstTs >= range.start && p.lastTs < range.end) inRange(p.firstTs);
-      else {
-        // events on both sides of a bound in this hour: read them
-        let m = unsure.get(t);
-        if (!m) {
-          m = new Map();
-          unsure.set(t, m);
+    let latest: KeyHours['hours'][number] | undefined;
+    for (const h of kh.hours) {
+      if (h.t >= startHour) {
+        if (h.firstTs >= range.end) continue;
+        if (h.firstTs >= range.start) {
+          // the hour's first event is in the range: the key's earliest there if the earliest hour
+          if (!k.cur || h.firstTs < k.cur.ts) k.cur = { ts: h.firstTs, id: '', source: undefined };
+        } else {
+          // the start's hour with events before `start`: read it (both sides of `start`)
+          unsure.set(String(kh.values[0]), kh.values[0]!);
+          earlier(h.firstTs);
         }
-        m.set(String(g.values[0]), g.values[0]!);
-        if (p.firstTs < range.start) earlier(p.firstTs);
+      } else if (h.t + HOUR_MS > read.start && (!latest || h.t > latest.t)) latest = h;
+    }
+    if (latest) {
+      // Its first event is a history time. When the hour starts at or after end − H, that time
+      // is ≥ t − H for every t in the range: the same answer as the latest time. Otherwise the
+      // latest time itself is needed.
+      earlier(latest.firstTs);
+      if (latest.t < range.end - fs.historyMs) {
+        inBand.add(kh.key);
+        band.set(String(kh.values[0]), kh.values[0]!);
       }
     }
-    keys.set(g.key, k);
+    keys.set(kh.key, k);
+  };
+  // Only keys with an event in [start, end) can be new.
+  const active: Query[] = [
+    { range: { last: { gte: startHour, format: 'epoch_millis' } } },
+    { range: { first: { lt: range.end, format: 'epoch_millis' } } },
+  ];
+  // past maxGroups the run is degraded (below): stop reading there
+  const full = () => keys.size > run.limits.maxGroups;
+  for await (const kh of readKeys(run, index, ruleKey, active, fromHour, read.end)) {
+    take(kh);
+    if (full()) break;
   }
-  for (const [t, values] of unsure) {
-    const hour = { start: Math.max(t, read.start), end: Math.min(t + HOUR_MS, range.end) };
-    const split = Math.min(Math.max(range.start, hour.start), hour.end);
-    const first = [...values.values()];
-    for (let i = 0; i < first.length; i += TERMS_CHUNK) {
+  if (fs.ignoreNewGroups) {
+    // A group is known through its earlier keys: the other keys of the active groups that had
+    // events in the history.
+    const groups = [...new Set([...keys.values()].map((k) => groupKeyOf(k.key.slice(0, fs.groupBy.length))))];
+    for (let i = 0; i < groups.length && !full(); i += TERMS_CHUNK) {
+      const filter: Query[] = [
+        { terms: { group: groups.slice(i, i + TERMS_CHUNK) } },
+        { range: { last: { gte: fromHour, format: 'epoch_millis' } } },
+        { range: { first: { lt: range.start, format: 'epoch_millis' } } },
+      ];
+      for await (const kh of readKeys(run, index, ruleKey, filter, fromHour, read.end)) {
+        take(kh);
+        if (full()) break;
+      }
+    }
+  }
+  if (full()) {
+    run.degrade(`more than ${run.limits.maxGroups} first_seen keys: the rest were not evaluated`);
+    for (const k of [...keys.keys()].slice(run.limits.maxGroups)) keys.delete(k);
+  }
+  /** Raw reads of `span` for the keys of these first values: latest time before `split`, earliest from it. */
+  const exactly = async (
+    firsts: Map<string, estypes.FieldValue>,
+    span: TimeRange,
+    split: number,
+    only?: Set<string>,
+  ) => {
+    const first = [...firsts.values()];
+    for (let i = 0; i < first.length && span.start < span.end; i += TERMS_CHUNK) {
       const chunk = first.slice(i, i + TERMS_CHUNK);
       const exact = await compositeFs(
         run,
-        fp.groupBy,
-        and(query, { terms: { [fp.groupBy[0]!]: chunk } }),
-        hour,
+        keyFields,
+        and(query, { terms: { [keyFields[0]!]: chunk } }),
+        span,
         split,
         'lite',
       );
       for (const [key, b] of exact) {
         const k = keys.get(key);
-        if (!k) continue;
+        if (!k || (only && !only.has(key))) continue;
         if (b.preMax !== undefined && (k.preMax === undefined || b.preMax > k.preMax)) k.preMax = b.preMax;
         if (b.cur && (!k.cur || b.cur.ts < k.cur.ts)) k.cur = b.cur;
       }
     }
-  }
+  };
+  // the start's hour, split at `start`
+  await exactly(
+    unsure,
+    { start: Math.max(startHour, read.start), end: Math.min(startHour + HOUR_MS, range.end) },
+    range.start,
+  );
+  // history hours near t − H: [start − H, the hour after end − H), all before the split
+  const bandEnd = Math.min(Math.ceil((range.end - fs.historyMs) / HOUR_MS) * HOUR_MS, startHour);
+  await exactly(band, { start: read.start, end: bandEnd }, bandEnd, inBand);
   return firstSeenFromKeys(run, rule, query, range, keys);
 }
