@@ -14,7 +14,6 @@ import {
   isIndexNotFound,
   waitForElasticsearch,
 } from '../core/store/elasticsearch.ts';
-import { wholeResultsOnly } from '../core/store/whole-results.ts';
 import { type ProcessOperations, startOperations } from '../operations/process.ts';
 import type { RuleIR } from '../parser/ir.ts';
 import { runRuleOnElasticsearch } from './engine/elasticsearch.ts';
@@ -41,8 +40,8 @@ export function elasticsearchExecutor(
 ): RuleExecutor {
   const index = indexNames(prefix).eventsAlias;
   // A search answered by some shards only (a node just left) fails the run, which is then run
-  // again: a partial answer would lose incidents and still move the checkpoint on.
-  const whole = wholeResultsOnly(es);
+  // again: runRuleOnElasticsearch takes whole answers only (a partial one would lose incidents
+  // and still move the checkpoint on).
   let told = false;
   return async (rule, range, now, context) => {
     let result: Awaited<ReturnType<typeof runRuleOnElasticsearch>>;
@@ -54,7 +53,7 @@ export function elasticsearchExecutor(
       : undefined;
     try {
       result = await runRuleOnElasticsearch(
-        whole,
+        es,
         index,
         rule,
         range,

@@ -23,7 +23,7 @@ import {
   type WindowHit,
 } from '../aggregate.ts';
 import { bucketize as bucketizeOnElasticsearch } from '../es/bucketize.ts';
-import { minEvents, pruneGroups } from '../es/pruning.ts';
+import { minEvents, pruneGroups, windowStarts } from '../es/pruning.ts';
 import type { Query, Run } from '../es/run.ts';
 import { sampleIds } from '../es/samples.ts';
 import { compileFilter } from '../filter.ts';
@@ -139,14 +139,8 @@ export function valuesNeeded(rule: ThresholdRule, tp: ThresholdPlan, range: Time
   const having = rule.threshold.having;
   return (g) => {
     const needed = new Set<number>();
-    const starts = new Set<number>();
-    for (const b of g.buckets.keys())
-      for (let j = 0; j < per; j++) {
-        const s = b - j * tp.bucketMs;
-        if (s >= range.start && s + tp.windowMs <= range.end) starts.add(s);
-      }
     const parts: Partial[] = [];
-    for (const s of starts) {
+    for (const s of windowStarts(g.buckets.keys(), per, tp.bucketMs, tp.windowMs, range)) {
       parts.length = 0;
       for (let j = 0; j < per; j++) {
         const p = g.buckets.get(s + j * tp.bucketMs);
@@ -212,14 +206,9 @@ export async function thresholdFromPartials(
   const read = await readCells(run, source, req);
   if (!read) return undefined;
   const per = Math.round(tp.windowMs / tp.bucketMs);
-  await rereadInexact(run, req, read, rule.threshold.having, tp.windowMs, (t) => {
-    const starts: number[] = [];
-    for (let j = 0; j < per; j++) {
-      const s = t - j * tp.bucketMs;
-      if (s >= range.start && s + tp.windowMs <= range.end) starts.push(s);
-    }
-    return starts;
-  });
+  await rereadInexact(run, req, read, rule.threshold.having, tp.windowMs, (t) => [
+    ...windowStarts([t], per, tp.bucketMs, tp.windowMs, range),
+  ]);
   run.partials = read.use;
   return thresholdDetections(run, rule, tp, query, thresholdHits(rule, tp, read.groups, range));
 }
