@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Incident } from '../../core/schema/incident.ts';
 import { EmbeddedStore } from '../../embedded/store.ts';
 import { checkFolded } from './fold-checks.ts';
 import { FOLD_RULES, foldScenario, KEY } from './testing.ts';
@@ -25,6 +26,29 @@ describe('folding detections into one incident per attack (embedded store)', () 
     await write();
     expect(JSON.stringify(store.incidents().map((i) => ({ ...i, updated_at: '' })))).toBe(before);
     store.close();
+  });
+
+  it('opens the same incidents whatever order a run lists its detections in', async () => {
+    const written = async (order: (incidents: Incident[]) => Incident[]) => {
+      const store = new EmbeddedStore(':memory:');
+      for (const { rule, incidents } of foldScenario()) {
+        const ir = FOLD_RULES.find((r) => r.id === rule)!;
+        await writeIncidents(store.incidentStore(), order(incidents), {
+          ...(ir.output.suppress ? { suppression: { periodMs: ir.output.suppress.periodMs } } : {}),
+        });
+      }
+      const out = store
+        .incidents()
+        .map((i) => `${i.rules.join('+')} ${i.entity_key} ${i.window.start} ${i.detection_ids.length}`)
+        .sort();
+      store.close();
+      return out;
+    };
+    const inOrder = await written((list) => list);
+    // a later sliding window listed first (as a partials run lists by group) must not become the
+    // incident's window: the scenario has such repeats, so the reversed order differs if unsorted
+    expect(foldScenario().some(({ incidents }) => incidents.length > 1)).toBe(true);
+    expect(await written((list) => [...list].reverse())).toEqual(inOrder);
   });
 
   it('without a fold window every rule keeps its own incidents', async () => {

@@ -340,9 +340,16 @@ export async function writeIncidents(
   const suppression = options.suppression;
   const foldWindow = options.foldWindowMs ?? DEFAULT_FOLD_WINDOW_MS;
   const serial = options.lock ?? (<T>(fn: () => Promise<T>) => fn());
-  let toWrite = incidents;
+  // In event-time order: suppression is anchored at the first incident's window end, so a run
+  // whose paths list detections in another order (partials by group, raw by bucket) would
+  // otherwise open the incident on a later window and fold the earlier one into it.
+  let toWrite = [...incidents].sort(
+    (a, b) =>
+      Date.parse(a.window.end) - Date.parse(b.window.end) ||
+      Date.parse(a.window.start) - Date.parse(b.window.start),
+  );
   if (options.exceptions && options.exceptions.list.length > 0) {
-    const split = applyExceptions(incidents, options.exceptions.list, options.exceptions.now);
+    const split = applyExceptions(toWrite, options.exceptions.list, options.exceptions.now);
     toWrite = split.kept;
     outcome.excepted = split.excepted.map((e) => e.incident.id);
   }
