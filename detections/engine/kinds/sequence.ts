@@ -1,11 +1,15 @@
 /**
  * Sequence rules: ordered steps per join key (the matcher is ../sequence.ts). In process: the
- * candidates of the range, partitioned and matched. On Elasticsearch: partitions that cannot hold
- * Σ mᵢ events in a stretch are pruned, the candidates read sorted and matched by the same code.
+ * candidates of the range, partitioned and matched. On Elasticsearch: a backtest reads only the
+ * stretches of each partition where every step's minimum falls within `within`
+ * (`candidateSpans`), a scheduled run the events after its kept state; the candidates are read
+ * sorted and matched by the same code.
  */
-import type { FilterExpr, RuleIR, SequenceRule } from '../../../parser/ir.ts';
-import { countCandidates } from '../es/pruning.ts';
-import { and, type Run, stretchesOf, TERMS_CHUNK } from '../es/run.ts';
+import type { FilterExpr, HavingExpr, Metric, RuleIR, SequenceRule } from '../../../parser/ir.ts';
+import { buildPlan, thresholdWindows } from '../aggregate.ts';
+import { bucketize } from '../es/bucketize.ts';
+import { countCandidates, pruneGroups } from '../es/pruning.ts';
+import { and, coarsen, type Query, type Run, stretchesOf, TERMS_CHUNK, timeRange } from '../es/run.ts';
 import { compileFilter } from '../filter.ts';
 import { compileFilterQuery } from '../filter-query.ts';
 import { type EvaluateOptions, keyGetters, keyTuples, type PreparedEvents, scan } from '../in-process.ts';
@@ -231,6 +235,7 @@ export async function sequenceRun(
   });
   const { by, steps, maxSpanMs } = rule.sequence;
   let query = q.query;
+  let queries: Query[] | undefined;
   let read = range;
   let note: string | undefined;
   const prior = input?.prior;
@@ -261,18 +266,32 @@ export async function sequenceRun(
         ],
       });
       // an inexact (superset) query only counts more: still a superset of the candidates
-      const values = await countCandidates(
-        run,
-        counted.query,
-        by[0]!,
-        needed,
-        stretchesOf(range, 1, maxSpanMs),
-      );
-      if (values?.length === 0) return { detections: [], eventsRead: 0 };
-      if (values && values.length <= TERMS_CHUNK) query = and(query, { terms: { [by[0]!]: values } });
+      const spans = await candidateSpans(run, rule, counted.query, needed, range);
+      if (spans) {
+        if (spans.length === 0) return { detections: [], eventsRead: 0 };
+        queries = spanQueries(query, by[0]!, spans);
+      } else {
+        const values = await countCandidates(
+          run,
+          counted.query,
+          by[0]!,
+          needed,
+          stretchesOf(range, 1, maxSpanMs),
+        );
+        if (values?.length === 0) return { detections: [], eventsRead: 0 };
+        if (values && values.length <= TERMS_CHUNK) query = and(query, { terms: { [by[0]!]: values } });
+      }
     }
   }
-  let events = await fetchEvents(run, rule, query, read);
+  // Chunks hold disjoint partitions (by the first key), each read in event order.
+  let events: SeqEvent[] = [];
+  for (const chunk of queries ?? [query]) {
+    events = events.concat(await fetchEvents(run, rule, chunk, read));
+    if (events.length > run.limits.maxEvents) {
+      run.degrade(`more than ${run.limits.maxEvents} events to fetch: only some partitions were evaluated`);
+      break;
+    }
+  }
   const eventsRead = events.length;
   if (!q.exact) {
     const pred = compileFilter(rule.filter);
@@ -287,4 +306,102 @@ export async function sequenceRun(
     eventsRead,
     ...(note ? { note } : {}),
   };
+}
+
+/** Span clauses (time ranges over all partitions of a chunk) per read. */
+const SPAN_CLAUSES = 1000;
+
+/**
+ * Where a backtest's matches can lie, per partition (by its first key). A match holds, within
+ * `within` (w), at least mᵢ events matching each step i (Σ mᵢ in all), so it lies in two
+ * consecutive w-buckets holding that many (a w-long stretch starting in bucket k ends before
+ * bucket k + 2). Those cells are counted like a threshold rule's (window 2w sliding every w,
+ * `count(stepᵢ) >= mᵢ` for every step, pruned the same way), and per such pair [kw − w,
+ * kw + 3w) is read: everything the matcher looks at for an end in the pair (back to end − w for
+ * its events and counts, forward to end + w for a trailing absence), with a bucket to spare. An
+ * end outside every span cannot complete a match, and an end inside one sees the same
+ * neighbourhood as in a full read, so the matches are the same. Undefined when the counting
+ * would read more cells than the run allows (then partitions are pruned by day).
+ */
+async function candidateSpans(
+  run: Run,
+  rule: SequenceRule,
+  countedQuery: Query,
+  needed: number,
+  range: TimeRange,
+): Promise<{ value: string | number | boolean; spans: TimeRange[] }[] | undefined> {
+  const w = rule.sequence.maxSpanMs;
+  const field = rule.sequence.by[0]!;
+  const steps = rule.sequence.steps.filter((st) => !st.absent);
+  const metrics: Metric[] = [
+    { name: 'n', fn: 'count' },
+    ...steps.map((st, i): Metric => ({ name: `s${i}`, fn: 'count', where: st.filter })),
+  ];
+  const having: HavingExpr = {
+    op: 'and',
+    args: [
+      { op: 'cmp', metric: 'n', cmp: '>=', value: needed },
+      ...steps.map((st, i): HavingExpr => ({ op: 'cmp', metric: `s${i}`, cmp: '>=', value: st.minCount })),
+    ],
+  };
+  const plan = buildPlan(metrics);
+  // Pairs are counted over whole buckets around the range (a pair reaching past its ends holds
+  // matches too): events outside it only count more, which reads more, never less.
+  const pairs = { start: Math.floor(range.start / w) * w - w, end: (Math.floor(range.end / w) + 2) * w };
+  const restrict = await pruneGroups(run, plan, countedQuery, [field], having, w, 2 * w, pairs, true);
+  if (restrict?.values.length === 0) return [];
+  const reasons = run.reasons.length;
+  const groups = await bucketize(run, plan, countedQuery, [field], w, pairs, restrict);
+  // a truncated count (over maxGroups) says nothing about the spans: prune by day instead
+  if (run.reasons.length > reasons) {
+    run.reasons.length = reasons;
+    return undefined;
+  }
+  const byGroup = new Map<string, { value: string | number | boolean; spans: TimeRange[] }>();
+  for (const h of thresholdWindows(plan, groups, 2 * w, w, pairs, having, 0)) {
+    let g = byGroup.get(h.group.key);
+    if (!g) {
+      g = { value: h.group.values[0]!, spans: [] };
+      byGroup.set(h.group.key, g);
+    }
+    const span = {
+      start: Math.max(range.start, h.window.start - w),
+      end: Math.min(range.end, h.window.start + 3 * w),
+    };
+    const last = g.spans[g.spans.length - 1];
+    if (last && last.end >= span.start) last.end = Math.max(last.end, span.end);
+    else g.spans.push(span);
+  }
+  return [...byGroup.values()];
+}
+
+/** The read of `query` restricted to each partition's spans, in chunks of about SPAN_CLAUSES ranges. */
+function spanQueries(
+  query: Query,
+  field: string,
+  partitions: { value: string | number | boolean; spans: TimeRange[] }[],
+): Query[] {
+  const out: Query[] = [];
+  let chunk: Query[] = [];
+  let clauses = 0;
+  const flush = () => {
+    if (chunk.length === 0) return;
+    out.push(and(query, { bool: { should: chunk, minimum_should_match: 1 } }));
+    chunk = [];
+    clauses = 0;
+  };
+  for (const p of partitions) {
+    // a superset of the spans is still safe: nearest spans merged when one partition has many
+    const spans = coarsen(p.spans, SPAN_CLAUSES);
+    if (clauses + spans.length > SPAN_CLAUSES) flush();
+    chunk.push(
+      and(
+        { term: { [field]: { value: p.value } } },
+        { bool: { should: spans.map(timeRange), minimum_should_match: 1 } },
+      ),
+    );
+    clauses += spans.length + 1;
+  }
+  flush();
+  return out;
 }
