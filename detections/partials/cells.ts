@@ -159,7 +159,8 @@ export class CellMerger {
     this.within = within;
   }
 
-  add(enc: EncodedCells): void {
+  /** `keep`, when given: only the cells it keeps (by group key and bucket start). */
+  add(enc: EncodedCells, keep?: (key: string, t: number) => boolean): void {
     const keys = enc.g.map((values) => groupKeyOf(values));
     for (const [gi, dt, count, first, last, wheres, stats, terms] of enc.c) {
       const t = enc.b + dt;
@@ -167,6 +168,7 @@ export class CellMerger {
       const lastTs = t + last;
       if (t < this.within.start || t + this.bucketMs > this.within.end) continue;
       const key = keys[gi]!;
+      if (keep && !keep(key, t)) continue;
       let g = this.groups.get(key);
       if (!g) {
         g = { key, values: enc.g[gi]!, buckets: new Map() };

@@ -391,6 +391,9 @@ describe('compacted days: only the parts of groups that can fire are read', () =
   // 15 on day 1 and 15 on day 3: never in one window
   for (let i = 0; i < 15; i++) hit('10.9.9.3', START + 2 * H + i * 10_000, i);
   for (let i = 0; i < 15; i++) hit('10.9.9.3', START + 2 * DAY + 2 * H + i * 10_000, i);
+  // quiet all day like the first 40, and a burst on day 2: only the hours around the burst count
+  for (let i = 0; i < 3 * 48; i++) hit('10.9.9.4', START + 7_000 + i * 30 * M, i);
+  for (let i = 0; i < 25; i++) hit('10.9.9.4', START + DAY + 18 * H + i * 10_000, i);
   const range = { start: START, end: START + 3 * DAY };
   const run = () =>
     runRuleOnElasticsearch(ctx.es, indexNames(ctx.prefix).eventsAlias, rule, range, {
@@ -411,7 +414,9 @@ describe('compacted days: only the parts of groups that can fire are read', () =
     const raw = await runRuleOnElasticsearch(ctx.es, indexNames(ctx.prefix).eventsAlias, rule, range, {
       pruneMinEvents: 0,
     });
-    expect(new Set(local.map((d) => d.group['source.ip']))).toEqual(new Set(['10.9.9.1', '10.9.9.2']));
+    expect(new Set(local.map((d) => d.group['source.ip']))).toEqual(
+      new Set(['10.9.9.1', '10.9.9.2', '10.9.9.4']),
+    );
     expect(after.partials?.raw).toEqual([]);
     expect(after.detections.map(comparable)).toEqual(local.map(comparable));
     expect(raw.detections.map(comparable)).toEqual(local.map(comparable));
@@ -419,6 +424,10 @@ describe('compacted days: only the parts of groups that can fire are read', () =
     // the quiet and chatty addresses' cells are most of the day; their parts are not fetched
     expect(before.cells).toBeGreaterThanOrEqual(40 * 3 * 48);
     expect(after.cells).toBeLessThan(before.cells / 10);
+    // Of a fetched part, only the cells of the groups and hours a window that may fire touches
+    // are merged: the bursts' few buckets and 10.9.9.4's quiet cells within an hour of its
+    // burst (≤ 6), not its other 46 cells of that day nor the part's other groups.
+    expect(after.cells).toBeLessThan(30);
   });
 });
 

@@ -323,6 +323,8 @@ async function readPrunedParts(
     return c !== undefined && c.stored > 0;
   };
   const wanted = new Map<number, Set<string>>([...heads.keys()].map((c) => [c, new Set<string>()]));
+  // per group, the hours a window that may fire touches (hourly summaries only)
+  let wantedHours: Map<string, Set<number>> | undefined;
   const floor0 = Math.max(0, ...prune.floors.map(([, least]) => least));
   if ([...heads.values()].every((h) => h.summary.h)) {
     // per group: absolute hour → [events, where-counts…]
@@ -339,7 +341,10 @@ async function readPrunedParts(
       });
     const span = Math.ceil(prune.windowMs / HOUR_MS) + 1;
     const dayOfHour = (hour: number) => Math.floor((hour * HOUR_MS) / DAY_MS) * DAY_MS;
+    wantedHours = new Map();
     for (const [k, hours] of hourly) {
+      const mine = new Set<number>();
+      wantedHours.set(k, mine);
       const tried = new Set<number>();
       for (const present of hours.keys())
         for (let s = present - span + 1; s <= present; s++) {
@@ -353,7 +358,10 @@ async function readPrunedParts(
             if (row) for (let i = 0; i < row.length; i++) sums[i] = (sums[i] ?? 0) + row[i]!;
           }
           if (!open && !prune.floors.every(([slot, least]) => (sums[slot] ?? 0) >= least)) continue;
-          for (let x = s; x < s + span; x++) wanted.get(dayOfHour(x))?.add(k);
+          for (let x = s; x < s + span; x++) {
+            wanted.get(dayOfHour(x))?.add(k);
+            mine.add(x);
+          }
         }
     }
   } else {
@@ -372,6 +380,10 @@ async function readPrunedParts(
         )
           wanted.get(chunk)!.add(k);
   }
+  const hours = wantedHours;
+  const keep = hours
+    ? (k: string, t: number) => hours.get(k)?.has(Math.floor(t / HOUR_MS)) === true
+    : (k: string, t: number) => wanted.get(Math.floor(t / DAY_MS) * DAY_MS)?.has(k) === true;
   const ids: string[] = [];
   for (const [chunk, h] of heads) {
     const groups = wanted.get(chunk)!;
@@ -393,7 +405,9 @@ async function readPrunedParts(
       if (!('found' in d) || !d.found)
         throw new Error(`partials: part ${d._id} of a complete generation is missing`);
       const enc = d._source?.body?.[key] as EncodedCells | undefined;
-      if (enc) merger.add(enc);
+      // A part holds other groups' cells, and a wanted group's cells in hours no window that
+      // may fire touches: leaving them out only lowers counts of windows below their floors.
+      if (enc) merger.add(enc, keep);
     }
   }
   return new Set(heads.keys());
