@@ -11,14 +11,24 @@ import type { GatewatchEvent } from '../../core/schema/event.ts';
 import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../../core/store/templates.ts';
 import { loadRuleFiles } from '../../parser/index.ts';
-import type { FilterExpr, Metric, RuleIR } from '../../parser/ir.ts';
+import type { Metric, RuleIR } from '../../parser/ir.ts';
 import { integrationContext } from '../../test/harness/context.ts';
 import { PartialFolder, partialRule } from '../partials/fold.ts';
 import { deliverWithFaults } from '../partials/testing.ts';
 import { runRuleOnElasticsearch } from './elasticsearch.ts';
 import { evaluateRule } from './evaluate.ts';
 import { generateEvents } from './generate.ts';
-import { baselineRule, ev, filterRule, firstSeenRule, sequenceRule, thresholdRule } from './testing.ts';
+import {
+  baselineRule,
+  ev,
+  failedOutcome,
+  filterRule,
+  firstSeenRule,
+  loginRoute,
+  sequenceCases,
+  statusIs,
+  thresholdRule,
+} from './testing.ts';
 import type { Detection, TimeRange } from './types.ts';
 
 const ctx = integrationContext('engine-diff');
@@ -74,19 +84,9 @@ beforeAll(async () => {
 });
 afterAll(() => ctx.cleanup());
 
-const login: FilterExpr = {
-  op: 'wildcard',
-  field: 'gatewatch.route',
-  pattern: '*login',
-  caseInsensitive: false,
-};
-const fail: FilterExpr = { op: 'cmp', field: 'event.outcome', cmp: '==', value: 'failure' };
-const status = (cmp: '>=' | '<', value: number): FilterExpr => ({
-  op: 'cmp',
-  field: 'http.response.status_code',
-  cmp,
-  value,
-});
+const login = loginRoute;
+const fail = failedOutcome;
+const status = statusIs;
 const allMetrics: Metric[] = [
   { name: 'n', fn: 'count' },
   { name: 'fails', fn: 'count', where: fail },
@@ -160,48 +160,7 @@ const custom: RuleIR[] = [
     metrics: allMetrics,
     having: { op: 'cmp', metric: 'n', cmp: '>', value: 1 },
   }),
-  sequenceRule('s-ato', {
-    by: ['user.name'],
-    maxSpanMs: 15 * M,
-    steps: [
-      { name: 'failures', filter: { op: 'and', args: [login, fail] }, minCount: 5, absent: false },
-      { name: 'success', filter: { op: 'and', args: [login, status('<', 300)] }, minCount: 1, absent: false },
-    ],
-    until: { op: 'cmp', field: 'gatewatch.route', cmp: '==', value: '/password/reset' },
-  }),
-  sequenceRule('s-absent', {
-    by: ['source.ip', 'gatewatch.route'],
-    maxSpanMs: 10 * M,
-    steps: [
-      {
-        name: 'blocked',
-        filter: { op: 'cmp', field: 'gatewatch.waf.action', cmp: '==', value: 'block' },
-        minCount: 2,
-        maxCount: 6,
-        absent: false,
-      },
-      {
-        name: 'no_count',
-        filter: { op: 'cmp', field: 'gatewatch.waf.action', cmp: '==', value: 'count' },
-        minCount: 1,
-        absent: true,
-      },
-      {
-        name: 'passed',
-        filter: { op: 'cmp', field: 'gatewatch.waf.action', cmp: '==', value: 'allow' },
-        minCount: 1,
-        absent: false,
-      },
-    ],
-  }),
-  sequenceRule('s-trailing', {
-    by: ['user.name'],
-    maxSpanMs: 20 * M,
-    steps: [
-      { name: 'login', filter: { op: 'and', args: [login, status('<', 300)] }, minCount: 1, absent: false },
-      { name: 'quiet', filter: { op: 'not', arg: login }, minCount: 1, absent: true },
-    ],
-  }),
+  ...sequenceCases(),
   firstSeenRule('fs-asn', {
     fields: ['source.as.number'],
     groupBy: ['gatewatch.api_key.fingerprint'],

@@ -14,6 +14,7 @@ import type { FilterExpr } from '../../parser/ir.ts';
 import { integrationContext } from '../../test/harness/context.ts';
 import { runRuleOnElasticsearch } from './elasticsearch.ts';
 import { evaluateRule } from './evaluate.ts';
+import { prng } from './generate.ts';
 import { compileSequence } from './sequence.ts';
 import { ev, sequenceRule } from './testing.ts';
 import type { TimeRange } from './types.ts';
@@ -23,17 +24,6 @@ const index = indexNames(ctx.prefix).eventsAlias;
 const M = 60_000;
 const H = 60 * M;
 const START = Date.UTC(2025, 4, 1);
-
-/** mulberry32: a small seeded generator, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const login: FilterExpr = { op: 'cmp', field: 'url.path', cmp: '==', value: '/login' };
 const status = (cmp: '<' | '>=', value: number): FilterExpr => ({
@@ -79,7 +69,7 @@ const rules = [
 
 /** Sparse traffic of 60 users over 30 hours, and bursts of failures placed at random. */
 function world(seed: number): GatewatchEvent[] {
-  const r = rng(seed);
+  const r = prng(seed);
   const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
   const out: GatewatchEvent[] = [];
   const request = (ts: number, user: string, ip: string, path: string, code: number) =>

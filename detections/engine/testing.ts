@@ -116,3 +116,72 @@ export function alb(s: number, status: number, requestId?: string): GatewatchEve
     gatewatch: { source: { name: 'alb' }, route: '/search' },
   } as GatewatchEvent;
 }
+
+// ---- sequence cases shared by the differential and sequence-state tests ----------------------
+const M = 60_000;
+export const loginRoute: FilterExpr = {
+  op: 'wildcard',
+  field: 'gatewatch.route',
+  pattern: '*login',
+  caseInsensitive: false,
+};
+export const failedOutcome: FilterExpr = { op: 'cmp', field: 'event.outcome', cmp: '==', value: 'failure' };
+export const statusIs = (cmp: '>=' | '<', value: number): FilterExpr => ({
+  op: 'cmp',
+  field: 'http.response.status_code',
+  cmp,
+  value,
+});
+const wafAction = (value: string): FilterExpr => ({
+  op: 'cmp',
+  field: 'gatewatch.waf.action',
+  cmp: '==',
+  value,
+});
+
+/** Sequence rules covering each construct: repeat with until, an absent gap with a maximum, a trailing absence. */
+export function sequenceCases(): SequenceRule[] {
+  return [
+    sequenceRule('s-ato', {
+      by: ['user.name'],
+      maxSpanMs: 15 * M,
+      steps: [
+        {
+          name: 'failures',
+          filter: { op: 'and', args: [loginRoute, failedOutcome] },
+          minCount: 5,
+          absent: false,
+        },
+        {
+          name: 'success',
+          filter: { op: 'and', args: [loginRoute, statusIs('<', 300)] },
+          minCount: 1,
+          absent: false,
+        },
+      ],
+      until: { op: 'cmp', field: 'gatewatch.route', cmp: '==', value: '/password/reset' },
+    }),
+    sequenceRule('s-absent', {
+      by: ['source.ip', 'gatewatch.route'],
+      maxSpanMs: 10 * M,
+      steps: [
+        { name: 'blocked', filter: wafAction('block'), minCount: 2, maxCount: 6, absent: false },
+        { name: 'no_count', filter: wafAction('count'), minCount: 1, absent: true },
+        { name: 'passed', filter: wafAction('allow'), minCount: 1, absent: false },
+      ],
+    }),
+    sequenceRule('s-trailing', {
+      by: ['user.name'],
+      maxSpanMs: 20 * M,
+      steps: [
+        {
+          name: 'login',
+          filter: { op: 'and', args: [loginRoute, statusIs('<', 300)] },
+          minCount: 1,
+          absent: false,
+        },
+        { name: 'quiet', filter: { op: 'not', arg: loginRoute }, minCount: 1, absent: true },
+      ],
+    }),
+  ];
+}

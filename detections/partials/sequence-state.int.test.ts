@@ -14,11 +14,11 @@ import type { Incident } from '../../core/schema/incident.ts';
 import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../../core/store/templates.ts';
 import { loadRuleFiles } from '../../parser/index.ts';
-import type { FilterExpr, SequenceRule } from '../../parser/ir.ts';
+import type { SequenceRule } from '../../parser/ir.ts';
 import { integrationContext } from '../../test/harness/context.ts';
 import { evaluateRule } from '../engine/evaluate.ts';
 import { prng } from '../engine/generate.ts';
-import { ev, sequenceRule } from '../engine/testing.ts';
+import { ev, sequenceCases } from '../engine/testing.ts';
 import { toIncident } from '../engine/types.ts';
 import { elasticsearchExecutor } from '../runtime.ts';
 import { DetectionScheduler, type RuleExecutor, type RunRecord } from '../scheduler/scheduler.ts';
@@ -38,48 +38,7 @@ const STEPS = [5, 5, 7, 3, 5, 13, 5, 5, 4, 6, 5];
 const MAX_CATCH_UP = 10 * M;
 
 // ---- rules: the built-in sequence rules and the differential tests' sequence cases ----------
-const login: FilterExpr = {
-  op: 'wildcard',
-  field: 'gatewatch.route',
-  pattern: '*login',
-  caseInsensitive: false,
-};
-const fail: FilterExpr = { op: 'cmp', field: 'event.outcome', cmp: '==', value: 'failure' };
-const status = (cmp: '>=' | '<', value: number): FilterExpr => ({
-  op: 'cmp',
-  field: 'http.response.status_code',
-  cmp,
-  value,
-});
-const waf = (value: string): FilterExpr => ({ op: 'cmp', field: 'gatewatch.waf.action', cmp: '==', value });
-const custom: SequenceRule[] = [
-  sequenceRule('s-ato', {
-    by: ['user.name'],
-    maxSpanMs: 15 * M,
-    steps: [
-      { name: 'failures', filter: { op: 'and', args: [login, fail] }, minCount: 5, absent: false },
-      { name: 'success', filter: { op: 'and', args: [login, status('<', 300)] }, minCount: 1, absent: false },
-    ],
-    until: { op: 'cmp', field: 'gatewatch.route', cmp: '==', value: '/password/reset' },
-  }),
-  sequenceRule('s-absent', {
-    by: ['source.ip', 'gatewatch.route'],
-    maxSpanMs: 10 * M,
-    steps: [
-      { name: 'blocked', filter: waf('block'), minCount: 2, maxCount: 6, absent: false },
-      { name: 'no_count', filter: waf('count'), minCount: 1, absent: true },
-      { name: 'passed', filter: waf('allow'), minCount: 1, absent: false },
-    ],
-  }),
-  sequenceRule('s-trailing', {
-    by: ['user.name'],
-    maxSpanMs: 20 * M,
-    steps: [
-      { name: 'login', filter: { op: 'and', args: [login, status('<', 300)] }, minCount: 1, absent: false },
-      { name: 'quiet', filter: { op: 'not', arg: login }, minCount: 1, absent: true },
-    ],
-  }),
-];
+const custom: SequenceRule[] = sequenceCases();
 const builtIn = (await loadRuleFiles(['detections/rules'])).rules.filter(
   (r): r is SequenceRule => r.kind === 'sequence',
 );
