@@ -59,7 +59,7 @@ export async function sampleIds(
   for (const g of needed.values()) {
     for (const t of g.starts) capped += Math.min(g.buckets.get(t)?.count ?? 0, size);
     for (const [t, part] of g.buckets) if (union.has(t)) scanned += part.count;
-    topSearches += Math.ceil(g.starts.size / SAMPLE_BUCKETS);
+    topSearches += searchParts(g, size).length;
   }
   // A sorted scan pays per event read, top hits per search (msearch round trips) and per hit
   // returned; scanning wins only when it reads few events beyond the samples and the groups are
@@ -82,13 +82,11 @@ export async function sampleIds(
       return ids;
     });
   }
-  // one search per group and run of at most SAMPLE_BUCKETS buckets
-  const searches: { key: string; body: estypes.SearchSearchRequestBody }[] = [];
+  // one search per group and run of buckets (searchParts)
+  const searches: { key: string; hits: number; body: estypes.SearchSearchRequestBody }[] = [];
   for (const [key, g] of needed) {
-    const starts = [...g.starts].sort((a, b) => a - b);
     const terms: Query[] = groupBy.map((f, i) => ({ term: { [f]: { value: g.values[i]! } } }));
-    for (let i = 0; i < starts.length; i += SAMPLE_BUCKETS) {
-      const part = starts.slice(i, i + SAMPLE_BUCKETS);
+    for (const { part, hits } of searchParts(g, size)) {
       const ranges: Query[] = [];
       let a = part[0]!;
       let b = a + bucketMs;
@@ -103,6 +101,7 @@ export async function sampleIds(
       ranges.push(timeRange({ start: a, end: b }));
       searches.push({
         key,
+        hits,
         body: {
           size: 0,
           query: and(query, ...terms, { bool: { should: ranges, minimum_should_match: 1 } }),
@@ -125,8 +124,21 @@ export async function sampleIds(
     }
   }
   const perBucket = new Map<string, Map<number, string[]>>();
-  for (let from = 0; from < searches.length; from += 50) {
-    const chunk = searches.slice(from, from + 50);
+  // requests of at most 50 searches and SAMPLE_HITS hits: an Elasticsearch node holds a whole
+  // msearch answer in memory (a 512 MB heap tripped its circuit breaker at 10M events)
+  const requests: (typeof searches)[] = [];
+  let hitsInRequest = 0;
+  for (const search of searches) {
+    const last = requests[requests.length - 1];
+    if (last && last.length < 50 && hitsInRequest + search.hits <= SAMPLE_HITS) {
+      last.push(search);
+      hitsInRequest += search.hits;
+    } else {
+      requests.push([search]);
+      hitsInRequest = search.hits;
+    }
+  }
+  for (const chunk of requests) {
     const res = await run.es(() =>
       run.client.msearch({ searches: chunk.flatMap((s) => [{ index: run.index }, s.body]) }),
     );
@@ -161,10 +173,35 @@ export async function sampleIds(
   return out;
 }
 
+/** Hits (samples) one top-hits request may return at most, and so one search. */
+const SAMPLE_HITS = 10_000;
+
+/**
+ * A group's sampled buckets in runs for one search each: at most SAMPLE_BUCKETS buckets
+ * (histogram buckets per search) and SAMPLE_HITS hits (each bucket returns up to `size`).
+ */
+export function searchParts(g: SampleGroup, size: number): { part: number[]; hits: number }[] {
+  const out: { part: number[]; hits: number }[] = [];
+  let part: number[] = [];
+  let hits = 0;
+  for (const t of [...g.starts].sort((a, b) => a - b)) {
+    const n = Math.min(g.buckets.get(t)?.count ?? size, size);
+    if (part.length > 0 && (part.length >= SAMPLE_BUCKETS || hits + n > SAMPLE_HITS)) {
+      out.push({ part, hits });
+      part = [];
+      hits = 0;
+    }
+    part.push(t);
+    hits += n;
+  }
+  if (part.length > 0) out.push({ part, hits });
+  return out;
+}
+
 /** About as many events as a sorted scan reads in the time one top-hits search takes (measured). */
 const SCAN_EVENTS_PER_SEARCH = 400;
 
-interface SampleGroup {
+export interface SampleGroup {
   values: (string | number | boolean)[];
   buckets: Map<number, Partial>;
   /** Buckets (start times) covered by the group's firing windows. */
