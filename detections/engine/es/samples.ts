@@ -17,7 +17,6 @@ import {
   type Query,
   type Run,
   SAMPLE_BUCKETS,
-  TERMS_CHUNK,
   timeRange,
 } from './run.ts';
 
@@ -49,16 +48,16 @@ export async function sampleIds(
     for (let t = h.window.start; t < h.window.end; t += bucketMs) if (h.group.buckets.has(t)) g.starts.add(t);
   }
   // The most events a top-n per bucket would return, and the events a sorted read gets: every
-  // event of the sampled groups in the union of their buckets (a group's other buckets in that
-  // union are read too, then dropped).
+  // event of each sampled group in its own sampled buckets.
   let capped = 0;
   let scanned = 0;
   let topSearches = 0;
-  const union = new Set<number>();
-  for (const g of needed.values()) for (const t of g.starts) union.add(t);
   for (const g of needed.values()) {
-    for (const t of g.starts) capped += Math.min(g.buckets.get(t)?.count ?? 0, size);
-    for (const [t, part] of g.buckets) if (union.has(t)) scanned += part.count;
+    for (const t of g.starts) {
+      const n = g.buckets.get(t)?.count ?? 0;
+      capped += Math.min(n, size);
+      scanned += n;
+    }
     topSearches += searchParts(g, size).length;
   }
   // A sorted scan pays per event read, top hits per search (msearch round trips) and per hit
@@ -208,11 +207,15 @@ export interface SampleGroup {
   starts: Set<number>;
 }
 
+/** Time-range clauses per sorted scan request (with the groups' own term clauses). */
+const SCAN_CLAUSES = 1000;
+
 /**
  * Sample ids by reading the events of the firing buckets directly, sorted by (@timestamp,
- * event.id): per chunk of groups, one sorted search over the first group-by field's values and
- * the union of their buckets (a superset), kept in the worker only for a (group, bucket) to
- * sample and only up to `size` per bucket. Group keys are read as the evaluator reads them.
+ * event.id): per chunk of groups, one sorted search over each group's own sampled buckets
+ * (its group-by terms and its runs of buckets), kept in the worker only for a (group, bucket) to
+ * sample and only up to `size` per bucket. Group keys are read as the evaluator reads them (a
+ * multi-valued key field matches the terms of several groups).
  */
 async function scanSamples(
   run: Run,
@@ -228,24 +231,33 @@ async function scanSamples(
     get: (fields: unknown) => (fields as Record<string, unknown> | undefined)?.[field],
     kind: fieldKind(field),
   }));
-  const entries = [...needed.entries()];
-  for (let i = 0; i < entries.length; i += TERMS_CHUNK) {
-    const chunk = entries.slice(i, i + TERMS_CHUNK);
-    const byFirst: Query[] =
-      groupBy.length === 0
-        ? []
-        : [{ terms: { [groupBy[0]!]: [...new Set(chunk.map(([, g]) => g.values[0]!))] } }];
-    const starts = [...new Set(chunk.flatMap(([, g]) => [...g.starts]))].sort((a, b) => a - b);
+  const chunks: Query[][] = [];
+  let chunk: Query[] = [];
+  let clauses = 0;
+  for (const g of needed.values()) {
     const ranges: TimeRange[] = [];
-    for (const t of starts) {
+    for (const t of [...g.starts].sort((a, b) => a - b)) {
       const last = ranges[ranges.length - 1];
       if (last && last.end === t) last.end = t + bucketMs;
       else ranges.push({ start: t, end: t + bucketMs });
     }
-    const time: Query = {
-      bool: { should: coarsen(ranges, MAX_RANGES).map(timeRange), minimum_should_match: 1 },
-    };
-    const q = and(query, ...byFirst, time);
+    // a superset of a group's buckets is still exact (the worker keeps the sampled ones only)
+    const spans = coarsen(ranges, MAX_RANGES);
+    if (chunk.length > 0 && clauses + spans.length > SCAN_CLAUSES) {
+      chunks.push(chunk);
+      chunk = [];
+      clauses = 0;
+    }
+    chunk.push(
+      and(...groupBy.map((f, i): Query => ({ term: { [f]: { value: g.values[i]! } } })), {
+        bool: { should: spans.map(timeRange), minimum_should_match: 1 },
+      }),
+    );
+    clauses += spans.length + groupBy.length;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  for (const groups of chunks) {
+    const q = and(query, { bool: { should: groups, minimum_should_match: 1 } });
     for await (const hit of run.hits(q, run.limits.maxEvents, false, groupBy)) {
       const ts = hitTs(hit);
       const t = Math.floor(ts / bucketMs) * bucketMs;
