@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
-import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
+import { indexNames } from '../../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../../core/store/templates.ts';
 import { loadRuleFiles } from '../../parser/index.ts';
 import type { Metric, RuleIR } from '../../parser/ir.ts';
@@ -23,7 +23,8 @@ import {
   ev,
   failedOutcome,
   filterRule,
-  firstSeenRule,
+  firstSeenCases,
+  indexTestEvents,
   loginRoute,
   sequenceCases,
   statusIs,
@@ -39,21 +40,7 @@ const SPAN = 48 * H;
 const index = indexNames(ctx.prefix).eventsAlias;
 
 async function indexEvents(events: GatewatchEvent[], into = ctx): Promise<void> {
-  const names = indexNames(into.prefix);
-  for (let i = 0; i < events.length; i += 5000) {
-    const chunk = events.slice(i, i + 5000);
-    const res = await bulkWrite(
-      into.es,
-      chunk.map((e) => ({
-        op: 'create' as const,
-        index: names.eventsIndexFor(e['@timestamp']),
-        id: String(e.event?.id),
-        doc: e,
-      })),
-    );
-    expect(res.rejected + res.retryable).toBe(0);
-  }
-  await into.es.indices.refresh({ index: names.eventsPattern });
+  expect(await indexTestEvents(into.es, into.prefix, events)).toBe(0);
 }
 
 function comparable(d: Detection) {
@@ -161,24 +148,7 @@ const custom: RuleIR[] = [
     having: { op: 'cmp', metric: 'n', cmp: '>', value: 1 },
   }),
   ...sequenceCases(),
-  firstSeenRule('fs-asn', {
-    fields: ['source.as.number'],
-    groupBy: ['gatewatch.api_key.fingerprint'],
-    historyMs: 24 * H,
-    ignoreNewGroups: true,
-  }),
-  firstSeenRule('fs-route', {
-    fields: ['http.request.method', 'gatewatch.route'],
-    groupBy: ['user.id'],
-    historyMs: 12 * H,
-    ignoreNewGroups: false,
-  }),
-  firstSeenRule('fs-ip-short-history', {
-    fields: ['source.ip'],
-    groupBy: [],
-    historyMs: 2 * H,
-    ignoreNewGroups: false,
-  }),
+  ...firstSeenCases(),
   baselineRule('b-errors', {
     groupBy: ['gatewatch.route'],
     metric: { name: 'errors', fn: 'count', where: status('>=', 400) },

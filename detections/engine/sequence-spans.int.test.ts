@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
-import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
+import { indexNames } from '../../core/store/elasticsearch.ts';
 import { installCoreTemplates } from '../../core/store/templates.ts';
 import type { FilterExpr } from '../../parser/ir.ts';
 import { integrationContext } from '../../test/harness/context.ts';
@@ -16,7 +16,7 @@ import { runRuleOnElasticsearch } from './elasticsearch.ts';
 import { evaluateRule } from './evaluate.ts';
 import { prng } from './generate.ts';
 import { compileSequence } from './sequence.ts';
-import { ev, sequenceRule } from './testing.ts';
+import { ev, indexTestEvents, sequenceRule } from './testing.ts';
 import type { TimeRange } from './types.ts';
 
 const ctx = integrationContext('sequence-spans');
@@ -131,20 +131,7 @@ const ranges: TimeRange[] = [
 
 beforeAll(async () => {
   await installCoreTemplates(ctx.es, { prefix: ctx.prefix });
-  const names = indexNames(ctx.prefix);
-  for (let i = 0; i < events.length; i += 5000) {
-    const res = await bulkWrite(
-      ctx.es,
-      events.slice(i, i + 5000).map((e) => ({
-        op: 'create' as const,
-        index: names.eventsIndexFor(e['@timestamp']),
-        id: String(e.event?.id),
-        doc: e,
-      })),
-    );
-    expect(res.rejected + res.retryable).toBe(0);
-  }
-  await ctx.es.indices.refresh({ index: names.eventsPattern });
+  expect(await indexTestEvents(ctx.es, ctx.prefix, events)).toBe(0);
 }, 120_000);
 
 afterAll(() => ctx.cleanup());

@@ -1,7 +1,9 @@
 /** Builders for engine tests: IR rules without the parser, events from short specs. */
 
+import type { Client } from '@elastic/elasticsearch';
 import { setField } from '../../core/schema/catalogue.ts';
 import type { GatewatchEvent } from '../../core/schema/event.ts';
+import { bulkWrite, indexNames } from '../../core/store/elasticsearch.ts';
 import type {
   BaselineRule,
   FilterExpr,
@@ -182,6 +184,55 @@ export function sequenceCases(): SequenceRule[] {
         },
         { name: 'quiet', filter: { op: 'not', arg: loginRoute }, minCount: 1, absent: true },
       ],
+    }),
+  ];
+}
+
+/**
+ * Index `events` into the day indices of `prefix` by event id (5,000 a request) and refresh;
+ * returns the documents Elasticsearch rejected or asked to retry (a test expects none).
+ */
+export async function indexTestEvents(es: Client, prefix: string, events: GatewatchEvent[]): Promise<number> {
+  const names = indexNames(prefix);
+  let failed = 0;
+  for (let i = 0; i < events.length; i += 5000) {
+    const res = await bulkWrite(
+      es,
+      events.slice(i, i + 5000).map((e) => ({
+        op: 'create' as const,
+        index: names.eventsIndexFor(e['@timestamp']),
+        id: String(e.event?.id),
+        doc: e,
+      })),
+    );
+    failed += res.rejected + res.retryable;
+  }
+  await es.indices.refresh({ index: names.eventsPattern });
+  return failed;
+}
+
+const H = 60 * M;
+
+/** First-seen rules covering each construct: a key with ignored new groups, two fields, no group. */
+export function firstSeenCases(): FirstSeenRule[] {
+  return [
+    firstSeenRule('fs-asn', {
+      fields: ['source.as.number'],
+      groupBy: ['gatewatch.api_key.fingerprint'],
+      historyMs: 24 * H,
+      ignoreNewGroups: true,
+    }),
+    firstSeenRule('fs-route', {
+      fields: ['http.request.method', 'gatewatch.route'],
+      groupBy: ['user.id'],
+      historyMs: 12 * H,
+      ignoreNewGroups: false,
+    }),
+    firstSeenRule('fs-ip-short-history', {
+      fields: ['source.ip'],
+      groupBy: [],
+      historyMs: 2 * H,
+      ignoreNewGroups: false,
     }),
   ];
 }

@@ -18,7 +18,7 @@ import { integrationContext } from '../../test/harness/context.ts';
 import { runRuleOnElasticsearch } from '../engine/elasticsearch.ts';
 import { evaluateRule } from '../engine/evaluate.ts';
 import { generateEvents } from '../engine/generate.ts';
-import { ev, firstSeenRule } from '../engine/testing.ts';
+import { ev, firstSeenCases, firstSeenRule } from '../engine/testing.ts';
 import type { TimeRange } from '../engine/types.ts';
 import { compactPartials } from './compact.ts';
 import { HOUR_MS, keyDocId, mergeKey, writeFirstSeenKeys } from './first-seen-keys.ts';
@@ -34,24 +34,7 @@ const T = START + 30 * DAY + 6 * H;
 
 const custom: FirstSeenRule[] = [
   // the differential test's first_seen cases
-  firstSeenRule('fs-asn', {
-    fields: ['source.as.number'],
-    groupBy: ['gatewatch.api_key.fingerprint'],
-    historyMs: 24 * H,
-    ignoreNewGroups: true,
-  }),
-  firstSeenRule('fs-route', {
-    fields: ['http.request.method', 'gatewatch.route'],
-    groupBy: ['user.id'],
-    historyMs: 12 * H,
-    ignoreNewGroups: false,
-  }),
-  firstSeenRule('fs-ip-short-history', {
-    fields: ['source.ip'],
-    groupBy: [],
-    historyMs: 2 * H,
-    ignoreNewGroups: false,
-  }),
+  ...firstSeenCases(),
   // the built-in ASN rule's shape without its filter, for the hand-made keys below
   firstSeenRule('fs-asn-30d', {
     fields: ['source.as.number'],
