@@ -99,7 +99,7 @@ describe('embedded and distributed modes agree', () => {
       const incidentStore = elasticsearchIncidentStore(ctx.es, ctx.prefix);
       for (const rule of rules) {
         if (!rule.enabled) continue;
-        const result = await execute(rule, replayRange(rule, bounds), 0);
+        const result = await execute(rule, replayRange(rule, bounds), Date.now());
         expect(result.degraded, rule.id).toBeUndefined();
         await writeIncidents(incidentStore, result.incidents, {
           ...(rule.output.suppress ? { suppression: { periodMs: rule.output.suppress.periodMs } } : {}),

@@ -135,8 +135,16 @@ export async function scoreDistributed(outDir: string, servers: Servers): Promis
     await ensureIncidentIndex(es, servers.prefix);
     const execute = elasticsearchExecutor(es, servers.prefix, config.detections.maxGroups, () => undefined);
     const store = elasticsearchIncidentStore(es, servers.prefix);
+    // Incidents are dated when they are written, as the scheduler dates them. Dated 0 (1970) they
+    // were past every retention, and the ingest runtime's lifecycle pass, which may run while the
+    // rules are written, deleted those written so far: the range test's occasional missing incident.
+    const now = Date.now();
     for (const rule of rules) {
-      const result = await execute(rule, replayRange(rule, { min: aggs.min.value, max: aggs.max.value }), 0);
+      const result = await execute(
+        rule,
+        replayRange(rule, { min: aggs.min.value, max: aggs.max.value }),
+        now,
+      );
       await writeIncidents(store, result.incidents, {
         ...(rule.output.suppress ? { suppression: { periodMs: rule.output.suppress.periodMs } } : {}),
         foldWindowMs: durationMs(config.detections.foldWindow),

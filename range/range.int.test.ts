@@ -337,7 +337,9 @@ describe('Gatewatch on the range (both modes)', () => {
   const ctx = integrationContext('range-score');
   let replay: ModeScore;
   let distributed: ModeScore;
+  let scoringStarted: number;
   beforeAll(async () => {
+    scoringStarted = Date.now();
     replay = await scoreReplay(out);
     distributed = await scoreDistributed(out, {
       elasticsearchUrl: ctx.elasticsearchUrl,
@@ -364,6 +366,15 @@ describe('Gatewatch on the range (both modes)', () => {
     const key = (s: ModeScore) =>
       s.incidents.map((i) => `${i.rules.join('+')} ${i.entity_key} ${i.window.start}`).sort();
     expect(key(distributed)).toEqual(key(replay));
+  });
+
+  it('dates the distributed incidents when they were written (an old date is past retention)', () => {
+    // Dated 1970, the ingest runtime's lifecycle pass deleted them as they were written.
+    for (const i of distributed.incidents) {
+      expect(Date.parse(i.created_at), i.id).toBeGreaterThanOrEqual(scoringStarted);
+      expect(Date.parse(i.updated_at), i.id).toBeGreaterThanOrEqual(scoringStarted);
+    }
+    expect(distributed.incidents.length).toBeGreaterThan(0);
   });
 
   it('says which rules cannot fire on these logs, and why', () => {
