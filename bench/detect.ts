@@ -167,6 +167,8 @@ async function ceilings(): Promise<{ countMs: number; compositeMs: number; docs:
 interface PathRun {
   ms: number;
   esMs: number;
+  /** Reading evidence samples of firing windows (threshold and baseline rules). */
+  samplesMs: number;
   cells: number;
   detections: Detection[];
   degraded?: string;
@@ -181,6 +183,7 @@ async function onElasticsearch(rule: RuleIR, viaPartials: boolean, r = range): P
   return {
     ms: res.timing.esMs + res.timing.workerMs,
     esMs: res.timing.esMs,
+    samplesMs: res.timing.samplesMs ?? 0,
     cells: res.cells,
     detections: res.detections,
     ...(res.degraded ? { degraded: res.degraded.reason } : {}),
@@ -269,6 +272,7 @@ async function measure(events: number, seeds: [number, number][], first: boolean
       'det'.padStart(7),
       'partials'.padStart(9),
       '(es)'.padStart(8),
+      'evidence'.padStart(9),
       'cells'.padStart(9),
       'raw'.padStart(9),
       'raw cells'.padStart(9),
@@ -288,6 +292,7 @@ async function measure(events: number, seeds: [number, number][], first: boolean
         String(p.detections.length).padStart(7),
         fmt(p.ms).padStart(9),
         fmt(p.esMs).padStart(8),
+        fmt(p.samplesMs).padStart(9),
         String(p.cells).padStart(9),
         (r ? fmt(r.ms) : '-').padStart(9),
         (r ? String(r.cells) : '-').padStart(9),
@@ -326,7 +331,7 @@ async function measure(events: number, seeds: [number, number][], first: boolean
     m ? enabled.filter((r) => !only || only(r)).reduce((a, r) => a + (m.get(r.id)?.ms ?? 0), 0) : undefined;
   const windowed = (r: RuleIR) => partialRule(r) !== undefined;
   console.log(
-    `pack through partials ${fmt(total(res.partials)!)} (threshold and baseline rules* ${fmt(total(res.partials, windowed)!)})` +
+    `pack through partials ${fmt(total(res.partials)!)} (threshold and baseline rules* ${fmt(total(res.partials, windowed)!)}; evidence samples ${fmt([...res.partials.values()].reduce((a, r) => a + r.samplesMs, 0))} of it)` +
       (res.raw
         ? `; raw ${fmt(total(res.raw)!)} (threshold and baseline rules ${fmt(total(res.raw, windowed)!)})`
         : '') +

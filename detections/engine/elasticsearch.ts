@@ -104,7 +104,12 @@ export function finishRun(run: Run, detections: Detection[]): EsRunResult {
     ...(note ? { note } : {}),
     detections,
     ...(run.reasons.length > 0 ? { degraded: { reason: run.reasons.join('; ') } } : {}),
-    timing: { esMs: run.esMs, workerMs: Math.max(0, total - run.esMs), tookMs: run.tookMs },
+    timing: {
+      esMs: run.esMs,
+      workerMs: Math.max(0, total - run.esMs),
+      tookMs: run.tookMs,
+      samplesMs: run.samplesMs,
+    },
     cells: run.cells,
   };
 }

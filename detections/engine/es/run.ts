@@ -42,8 +42,11 @@ export interface EsLimits {
 export interface EsRunResult {
   detections: Detection[];
   degraded?: Degraded;
-  /** esMs: waiting for Elasticsearch (wall); tookMs: its own `took` summed; workerMs: the rest. */
-  timing: { esMs: number; workerMs: number; tookMs?: number };
+  /**
+   * esMs: waiting for Elasticsearch (wall); tookMs: its own `took` summed; workerMs: the rest;
+   * samplesMs: the part of the run (wall) spent reading evidence samples of firing windows.
+   */
+  timing: { esMs: number; workerMs: number; tookMs?: number; samplesMs?: number };
   /** (group, bucket) cells threshold and baseline rules read from aggregations: their cost. */
   cells: number;
   /** What the run read from partials, when it read any. */
@@ -60,6 +63,8 @@ export class Run {
   tookMs = 0;
   /** (group, bucket) cells read by bucketize. */
   cells = 0;
+  /** Wall time spent reading evidence samples (es/samples.ts). */
+  samplesMs = 0;
   readonly started = performance.now();
   readonly reasons: string[] = [];
   /** Set when the run read partials. */

@@ -35,6 +35,22 @@ export async function sampleIds(
   hits: WindowHit[],
   bucketMs: number,
 ): Promise<string[][]> {
+  const started = performance.now();
+  try {
+    return await readSamples(run, rule, query, groupBy, hits, bucketMs);
+  } finally {
+    run.samplesMs += performance.now() - started;
+  }
+}
+
+async function readSamples(
+  run: Run,
+  rule: RuleIR,
+  query: Query,
+  groupBy: string[],
+  hits: WindowHit[],
+  bucketMs: number,
+): Promise<string[][]> {
   const size = rule.output.evidence.sampleSize;
   const out: string[][] = hits.map(() => []);
   if (size === 0 || hits.length === 0) return out;
