@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../core/config/load.ts';
 import type { GatewatchEvent } from '../core/schema/event.ts';
 import { createNormalizeContext, normalizeLines } from '../ingest/transforms/normalize.ts';
@@ -118,7 +118,18 @@ beforeAll(async () => {
   }
 }, 600_000);
 
-afterAll(() => rmSync(join(out, '..'), { recursive: true, force: true }));
+// A failing run keeps its output, since a fresh range differs run to run: rescore it with
+// `npm run range -- --rescore --out <dir>` to see what each mode made of the same logs.
+let failed = false;
+beforeEach(({ onTestFailed }) =>
+  onTestFailed(() => {
+    failed = true;
+  }),
+);
+afterAll(() => {
+  if (failed) console.error(`range: a test failed; the range output is kept in ${out}`);
+  else rmSync(join(out, '..'), { recursive: true, force: true });
+});
 
 const byId = (id: string) => {
   const l = labels.find((x) => x.id === id);
