@@ -20,6 +20,16 @@ import {
   timeRange,
 } from './run.ts';
 
+/** `readSamples`, its time counted in the run's `samplesMs`. */
+export async function sampleIds(...args: Parameters<typeof readSamples>): Promise<string[][]> {
+  const started = performance.now();
+  try {
+    return await readSamples(...args);
+  } finally {
+    args[0].samplesMs += performance.now() - started;
+  }
+}
+
 /**
  * The earliest sample ids of each firing window, by (@timestamp, event.id). A window's
  * earliest n events are the first n of its buckets' earliest n, so only the buckets the firing
@@ -27,22 +37,6 @@ import {
  * are read directly, sorted, by group chunk ({@link scanSamples}); otherwise each firing group
  * gets a date histogram (the rule's buckets) with the earliest n hits per bucket.
  */
-export async function sampleIds(
-  run: Run,
-  rule: RuleIR,
-  query: Query,
-  groupBy: string[],
-  hits: WindowHit[],
-  bucketMs: number,
-): Promise<string[][]> {
-  const started = performance.now();
-  try {
-    return await readSamples(run, rule, query, groupBy, hits, bucketMs);
-  } finally {
-    run.samplesMs += performance.now() - started;
-  }
-}
-
 async function readSamples(
   run: Run,
   rule: RuleIR,
