@@ -15,7 +15,6 @@ import { integrationContext } from '../../test/harness/context.ts';
 import { runRuleOnElasticsearch } from './elasticsearch.ts';
 import { evaluateRule } from './evaluate.ts';
 import { prng } from './generate.ts';
-import { endLookup } from './kinds/sequence.ts';
 import { compileSequence } from './sequence.ts';
 import { ev, indexTestEvents, sequenceRule } from './testing.ts';
 import type { TimeRange } from './types.ts';
@@ -55,26 +54,6 @@ const rules = [
       { name: 'failures', filter: failure, minCount: 3, maxCount: 8, absent: false },
       { name: 'no_reset', filter: reset, minCount: 1, absent: true },
       { name: 'success', filter: success, minCount: 1, absent: false },
-    ],
-  }),
-  // the last step is any request but a failed login: the common-end lookups (endLookup) read
-  // the failures and the first such request after each, not every request
-  sequenceRule('span-common-end', {
-    by: ['user.name'],
-    maxSpanMs: 15 * M,
-    steps: [
-      { name: 'failures', filter: failure, minCount: 4, absent: false },
-      { name: 'anything', filter: { op: 'not', arg: failure }, minCount: 1, absent: false },
-    ],
-  }),
-  // the same with a maximum: a later request may see fewer failures than the first, so every
-  // request is read
-  sequenceRule('span-common-end-max', {
-    by: ['user.name'],
-    maxSpanMs: 15 * M,
-    steps: [
-      { name: 'failures', filter: failure, minCount: 3, maxCount: 5, absent: false },
-      { name: 'anything', filter: { op: 'not', arg: failure }, minCount: 1, absent: false },
     ],
   }),
   sequenceRule('span-trailing', {
@@ -158,17 +137,6 @@ beforeAll(async () => {
 afterAll(() => ctx.cleanup());
 
 describe('sequence backtests read only the stretches where a match can lie', () => {
-  it('reads the first request after each failure only where that decides the same matches', () => {
-    const shapes = new Map(rules.map((r) => [r.id, endLookup(r) !== undefined]));
-    expect(Object.fromEntries(shapes)).toEqual({
-      'span-until': false,
-      'span-absent-max': false,
-      'span-common-end': true,
-      'span-common-end-max': false,
-      'span-trailing': false,
-    });
-  });
-
   it.each(rules.flatMap((rule) => ranges.map((range, i) => [rule.id, i, rule, range] as const)))(
     '%s, range %i: the same detections as the evaluator over every event',
     async (_id, _i, rule, range) => {
@@ -177,23 +145,12 @@ describe('sequence backtests read only the stretches where a match can lie', () 
         const ts = Date.parse(e['@timestamp']);
         return ts >= range.start && ts < range.end && compileSequence(rule).candidate(e);
       }).length;
-      const lookups = endLookup(rule) !== undefined;
       for (const limits of [{ pruneMinEvents: 0, pageSize: 300 }, {}]) {
         const remote = await runRuleOnElasticsearch(ctx.es, index, rule, range, limits);
         expect(remote.degraded).toBeUndefined();
         expect(remote.detections).toEqual(local.detections);
         // the stretches are a small part of the candidates (the background is most of them)
         expect(remote.sequence?.eventsRead).toBeLessThan(candidates / 3);
-        // the lookups read less still, and find the same
-        const every = await runRuleOnElasticsearch(ctx.es, index, rule, range, {
-          ...limits,
-          sequenceEndLookups: false,
-        });
-        expect(every.detections).toEqual(local.detections);
-        if (lookups) {
-          expect(remote.note).toContain('the first "anything" after each of them');
-          expect(remote.sequence!.eventsRead).toBeLessThan(every.sequence!.eventsRead * 0.8);
-        } else expect(remote.sequence?.eventsRead).toBe(every.sequence?.eventsRead);
       }
       expect(local.detections.length).toBeGreaterThanOrEqual(5);
     },

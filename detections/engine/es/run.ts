@@ -37,12 +37,6 @@ export interface EsLimits {
    * few events each. Both give the same ids.
    */
   sampling?: 'auto' | 'scan' | 'top_hits';
-  /**
-   * Sequence backtests of the shape `A repeat >= m` then one `B`: read the A events and, per A,
-   * the first B after it instead of every B (default true; false reads every candidate, for
-   * comparisons). Both give the same detections (kinds/sequence.ts, `firstEndsAfter`).
-   */
-  sequenceEndLookups?: boolean;
 }
 
 export interface EsRunResult {
@@ -89,7 +83,6 @@ export class Run {
       pruneMinEvents: limits.pruneMinEvents ?? 20_000,
       firstSeenSearches: limits.firstSeenSearches ?? 500,
       sampling: limits.sampling ?? 'auto',
-      sequenceEndLookups: limits.sequenceEndLookups ?? true,
       ...(limits.timeBudgetMs !== undefined ? { timeBudgetMs: limits.timeBudgetMs } : {}),
     };
   }

@@ -9,36 +9,12 @@ import type { FilterExpr, HavingExpr, Metric, RuleIR, SequenceRule } from '../..
 import { buildPlan, thresholdWindows } from '../aggregate.ts';
 import { bucketize } from '../es/bucketize.ts';
 import { countCandidates, pruneGroups } from '../es/pruning.ts';
-import {
-  and,
-  coarsen,
-  hitId,
-  hitTs,
-  type Query,
-  type Run,
-  stretchesOf,
-  TERMS_CHUNK,
-  timeRange,
-} from '../es/run.ts';
+import { and, coarsen, type Query, type Run, stretchesOf, TERMS_CHUNK, timeRange } from '../es/run.ts';
 import { compileFilter } from '../filter.ts';
 import { compileFilterQuery } from '../filter-query.ts';
-import {
-  type EvaluateOptions,
-  keyGetters,
-  keyTuples,
-  type PreparedEvents,
-  ruleFields,
-  scan,
-} from '../in-process.ts';
+import { type EvaluateOptions, keyGetters, keyTuples, type PreparedEvents, scan } from '../in-process.ts';
 import { buildDetection } from '../render.ts';
-import {
-  atOrBefore,
-  compileSequence,
-  type EventPos,
-  matchPartition,
-  type SeqEvent,
-  type SeqMatch,
-} from '../sequence.ts';
+import { compileSequence, type EventPos, matchPartition, type SeqEvent, type SeqMatch } from '../sequence.ts';
 import type { Detection, TimeRange } from '../types.ts';
 import { groupKeyOf } from '../values.ts';
 
@@ -262,8 +238,6 @@ export async function sequenceRun(
   let queries: Query[] | undefined;
   let read = range;
   let note: string | undefined;
-  /** Events already read (the end lookups), instead of the candidates of `queries`. */
-  let fetched: SeqEvent[] | undefined;
   const prior = input?.prior;
   if (input && prior?.eventsKept) {
     read = { start: prior.watermark, end: range.end };
@@ -295,11 +269,7 @@ export async function sequenceRun(
       const spans = await candidateSpans(run, rule, counted.query, needed, range);
       if (spans) {
         if (spans.length === 0) return { detections: [], eventsRead: 0 };
-        const lookup = run.limits.sequenceEndLookups ? endLookup(rule) : undefined;
-        fetched = lookup && (await firstEndsAfter(run, rule, lookup, spans, range, fetchEvents));
-        if (fetched && lookup)
-          note = `read the first step's events and the first "${lookup.lastStep}" after each of them`;
-        else queries = spanQueries(query, by[0]!, spans);
+        queries = spanQueries(query, by[0]!, spans);
       } else {
         const values = await countCandidates(
           run,
@@ -314,8 +284,8 @@ export async function sequenceRun(
     }
   }
   // Chunks hold disjoint partitions (by the first key), each read in event order.
-  let events: SeqEvent[] = fetched ?? [];
-  for (const chunk of fetched ? [] : (queries ?? [query])) {
+  let events: SeqEvent[] = [];
+  for (const chunk of queries ?? [query]) {
     events = events.concat(await fetchEvents(run, rule, chunk, read));
     if (events.length > run.limits.maxEvents) {
       run.degrade(`more than ${run.limits.maxEvents} events to fetch: only some partitions were evaluated`);
@@ -336,149 +306,6 @@ export async function sequenceRun(
     eventsRead,
     ...(note ? { note } : {}),
   };
-}
-
-/**
- * Sequences of the shape `A repeat >= m` then one `B` (no maximum on A, no `until`, no absent
- * step), whose B is often a common event (any request that reached the application, any
- * successful login): a backtest need not read every B. In a partition's candidates, take two
- * Bs with no A between them: if the first ends a match, it consumes every A before the second;
- * if it does not, the second sees the same As, fewer of them within `within`. Either way only
- * the first B after an A can end a match, and leaving the other Bs out changes nothing the
- * matcher looks at (it counts As, and the Bs between its last A and the end, which is one). A
- * maximum on A breaks this (the second B may see fewer As than the maximum), as does an `until`
- * or an absent step (the Bs left out could be theirs). Both queries must be exact: a superset
- * could return a first "B" that is not one.
- */
-export function endLookup(
-  rule: SequenceRule,
-): { first: Query; last: Query; lastStep: string; min: number } | undefined {
-  const { steps, until, by } = rule.sequence;
-  if (until || steps.length !== 2 || steps.some((x) => x.absent)) return undefined;
-  const [a, b] = steps as [(typeof steps)[0], (typeof steps)[0]];
-  if (a.maxCount !== undefined || b.minCount > 1) return undefined;
-  const exists = by.map((f): FilterExpr => ({ op: 'exists', field: f }));
-  const first = compileFilterQuery({ op: 'and', args: [rule.filter, a.filter, ...exists] });
-  const last = compileFilterQuery({ op: 'and', args: [rule.filter, b.filter, ...exists] });
-  if (!first.exact || !last.exact) return undefined;
-  return { first: first.query, last: last.query, lastStep: b.name, min: Math.max(1, a.minCount) };
-}
-
-/** Lookups per msearch request (each returns one hit). */
-const LOOKUPS_PER_REQUEST = 200;
-
-/**
- * The candidates the matcher needs for an `endLookup` rule within the partitions' spans (the same
- * stretches `spanQueries` reads): every A, and for each A that closes m As within `within`, the
- * first B after it in the partition. Lookups go in rounds, one size-1 search per partition and
- * round: the first B after an A is also the first B after every A before it, so a partition's
- * next lookup starts at its first A after the B found.
- */
-async function firstEndsAfter(
-  run: Run,
-  rule: SequenceRule,
-  lookup: NonNullable<ReturnType<typeof endLookup>>,
-  partitions: { value: string | number | boolean; spans: TimeRange[] }[],
-  read: TimeRange,
-  fetchEvents: FetchEvents,
-): Promise<SeqEvent[] | undefined> {
-  const { by, maxSpanMs: w } = rule.sequence;
-  const firsts: SeqEvent[] = [];
-  for (const q of spanQueries(lookup.first, by[0]!, partitions)) {
-    firsts.push(...(await fetchEvents(run, rule, q, read)));
-    if (firsts.length > run.limits.maxEvents) {
-      run.degrade(`more than ${run.limits.maxEvents} events to fetch: only some partitions were evaluated`);
-      return firsts;
-    }
-  }
-  const spansOf = new Map(partitions.map((p) => [String(p.value), coarsen(p.spans, SPAN_CLAUSES)]));
-  const getters = keyGetters(by);
-  const parts = new Map<string, { values: (string | number | boolean)[]; events: SeqEvent[] }>();
-  // An event of several partitions (a multi-valued key) is read through one partition's spans
-  // and matched in all of them: the lookups, restricted to each partition's own spans, could
-  // miss its Bs. Such rules read every candidate instead (undefined).
-  for (const e of firsts) {
-    const tuples = keyTuples(getters, e.event);
-    if (tuples.length !== 1) return undefined;
-    for (const values of tuples) {
-      const k = groupKeyOf(values);
-      let p = parts.get(k);
-      if (!p) {
-        p = { values, events: [] };
-        parts.set(k, p);
-      }
-      p.events.push(e);
-    }
-  }
-  // Anchors: the As with at least m As in (ts − w, ts] up to them (a B after one needs m As
-  // within w before it, and has no A between: all of them are in that interval).
-  const open: {
-    values: (string | number | boolean)[];
-    spans: TimeRange[];
-    anchors: SeqEvent[];
-    at: number;
-  }[] = [];
-  for (const p of parts.values()) {
-    const anchors: SeqEvent[] = [];
-    let lo = 0;
-    p.events.forEach((e, i) => {
-      while (p.events[lo]!.ts <= e.ts - w) lo++;
-      if (i - lo + 1 >= lookup.min) anchors.push(e);
-    });
-    const spans = spansOf.get(String(p.values[0]));
-    if (anchors.length > 0 && spans) open.push({ values: p.values, spans, anchors, at: 0 });
-  }
-  const source = ruleFields(rule);
-  const ends = new Map<string, SeqEvent>();
-  let multiValued = false;
-  let active = open;
-  while (active.length > 0 && !multiValued) {
-    for (let i = 0; i < active.length; i += LOOKUPS_PER_REQUEST) {
-      const chunk = active.slice(i, i + LOOKUPS_PER_REQUEST);
-      const res = await run.es(() =>
-        run.client.msearch({
-          searches: chunk.flatMap((p) => {
-            const a = p.anchors[p.at]!;
-            return [
-              { index: run.index },
-              {
-                size: 1,
-                track_total_hits: false,
-                _source: source,
-                sort: [{ '@timestamp': 'asc' }, { 'event.id': 'asc' }],
-                search_after: [a.ts, a.id],
-                query: and(
-                  lookup.last,
-                  ...by.map((f, k): Query => ({ term: { [f]: { value: p.values[k]! } } })),
-                  { bool: { should: p.spans.map(timeRange), minimum_should_match: 1 } },
-                  timeRange(read),
-                ),
-              },
-            ];
-          }),
-        }),
-      );
-      res.responses.forEach((r, j) => {
-        if ('error' in r) throw new Error(`sequence end lookup failed: ${JSON.stringify(r.error)}`);
-        const p = chunk[j]!;
-        const hit = r.hits.hits[0];
-        if (!hit) {
-          p.at = p.anchors.length; // no B after this A: none after the later ones either
-          return;
-        }
-        const end: SeqEvent = { ts: hitTs(hit), id: hitId(hit), event: hit._source };
-        if (keyTuples(getters, end.event).length !== 1) multiValued = true;
-        ends.set(end.id, end);
-        while (p.at < p.anchors.length && atOrBefore(p.anchors[p.at]!, end)) p.at++;
-      });
-    }
-    active = active.filter((p) => p.at < p.anchors.length);
-  }
-  if (multiValued) return undefined;
-  // every A (some are Bs too) and the ends, in event order, each once
-  const byId = new Map(firsts.map((e) => [e.id, e]));
-  for (const [id, e] of ends) if (!byId.has(id)) byId.set(id, e);
-  return [...byId.values()].sort((x, y) => x.ts - y.ts || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
 }
 
 /** Span clauses (time ranges over all partitions of a chunk) per read. */
